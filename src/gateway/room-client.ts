@@ -1,0 +1,29 @@
+/** The gateway's side of the room service's request subjects. */
+import type { Bus } from '../shared/bus/bus.js';
+import { call } from '../shared/bus/rpc.js';
+import {
+  subjects,
+  type Caller, type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type SendReply, type SendRequest,
+} from '../shared/protocol/bus-messages.js';
+import type { ClientMsgId, MessageKind, RoomId, Seq } from '../shared/protocol/frames.js';
+
+export interface HistoryQuery { afterSeq?: Seq; beforeSeq?: Seq; limit: number }
+
+export class RoomClient {
+  constructor(private readonly bus: Bus, private readonly timeoutMs: number) {}
+
+  /** Resolves when the caller may join; rejects with unknown_room, banned, ... */
+  join(caller: Caller, room: RoomId): Promise<JoinReply> {
+    return call<JoinRequest, JoinReply>(this.bus, subjects.roomJoin, { caller, room, recent: 0 }, this.timeoutMs);
+  }
+
+  send(caller: Caller, room: RoomId, cid: ClientMsgId, text: string, kind: MessageKind): Promise<SendReply> {
+    return call<SendRequest, SendReply>(this.bus, subjects.roomSend, { caller, room, cid, text, kind }, this.timeoutMs);
+  }
+
+  /** Without a caller: the gateway reading a room's stream for itself. */
+  history(room: RoomId, query: HistoryQuery, caller?: Caller): Promise<HistoryReply> {
+    const request: HistoryRequest = { room, ...query, ...(caller ? { caller } : {}) };
+    return call<HistoryRequest, HistoryReply>(this.bus, subjects.roomHistory, request, this.timeoutMs);
+  }
+}

@@ -1,0 +1,446 @@
+/**
+ * Room subscriptions, reference counted, and the fan-out of each room's stream to local connections.
+ *
+ * A room has one bus subscription while at least one local connection is in it (or joining). Its
+ * messages are put in seq order (a short reorder window, then gaps are filled from the room's
+ * history), batched per room per tick, encoded once per batch and written to every member by uWS
+ * topics in C++: no per-recipient work in JavaScript. The last flushed messages stay in a ring so a
+ * join (or a rejoin with lastSeq) is served without a gap or a duplicate against the live stream.
+ */
+import type { Bus, BusStatus, Subscription } from '../shared/bus/bus.js';
+import type { Clock } from '../shared/clock.js';
+import { decodeBusMessage, encodeFrame, encodeJson, encodeMsgpack } from '../shared/codec/codec.js';
+import { RoomcastError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { GatewayMetrics } from '../shared/metrics.js';
+import { subjects, type RoomEvent } from '../shared/protocol/bus-messages.js';
+import type {
+  Gap, GapFrame, JoinedFrame, LeftFrame, MessagesFrame, RoomId, RoomMessage, Seq, ServerFrame, ViewersFrame, WireFormat,
+} from '../shared/protocol/frames.js';
+import type { Conn, Publisher } from './uws-server.js';
+import type { RoomClient } from './room-client.js';
+
+export interface FanoutSettings {
+  batchWindowMs: number;
+  batchMaxMessages: number;
+  /** Messages a plain join brings. */
+  recentMessages: number;
+  reorderWindowMs: number;
+  historyPageMax: number;
+  /** Flushed messages kept per room to serve joins and short rejoins. */
+  ringSize: number;
+}
+
+export interface FanoutDeps {
+  bus: Bus;
+  publisher: Publisher;
+  roomClient: RoomClient;
+  clock: Clock;
+  log: Logger;
+  metrics: GatewayMetrics;
+  settings: FanoutSettings;
+}
+
+/** Out-of-order messages held per room while a gap is filled; later ones come from history. */
+const MAX_OUT_OF_ORDER = 1000;
+/** Messages held per room while it activates; later ones come from history. */
+const MAX_EARLY = 1000;
+/** A rejoin brings at most this many missed messages; older ones are reported as a gap. */
+const MAX_CATCH_UP = 5000;
+const FILL_RETRY_MS = 500;
+
+function topicOf(format: WireFormat, room: RoomId): string {
+  return format === 'msgpack' ? `m/${room}` : `j/${room}`;
+}
+
+class RoomChannel {
+  readonly members = new Set<Conn>();
+  readonly formats: Record<WireFormat, number> = { msgpack: 0, json: 0 };
+  /** Joins waiting for activation or catch-up: they hold the subscription too. */
+  pendingJoins = 0;
+  subscription: Subscription | null = null;
+  ready: Promise<void> | null = null;
+  active = false;
+  closed = false;
+  /** The highest seq accepted into the stream (batched or flushed). */
+  lastSeq: Seq = 0;
+  /** The highest seq written to the members. */
+  flushedSeq: Seq = 0;
+  /** The highest seq known to exist in the room (from the bus or a viewer report). */
+  tailSeq: Seq = 0;
+  early: RoomMessage[] = [];
+  readonly outOfOrder = new Map<Seq, RoomMessage>();
+  batch: RoomMessage[] = [];
+  ring: RoomMessage[] = [];
+  viewers = 0;
+  reorderTimer: NodeJS.Timeout | null = null;
+  filling = false;
+
+  constructor(readonly room: RoomId) {}
+
+  get holders(): number {
+    return this.members.size + this.pendingJoins;
+  }
+
+  lowestPending(): Seq | undefined {
+    let lowest: Seq | undefined;
+    for (const seq of this.outOfOrder.keys()) if (lowest === undefined || seq < lowest) lowest = seq;
+    return lowest;
+  }
+}
+
+export class RoomFanout {
+  private readonly channels = new Map<RoomId, RoomChannel>();
+  private readonly roomsByConn = new Map<Conn, Set<RoomId>>();
+  private readonly dirty = new Set<RoomChannel>();
+  /** Rooms this gateway left since the last viewer report: reported once more with 0. */
+  private readonly leftRooms = new Set<RoomId>();
+  private flushTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly deps: FanoutDeps) {}
+
+  start(): void {
+    this.flushTimer = setInterval(() => this.flushDirty(), this.deps.settings.batchWindowMs);
+    this.deps.bus.onStatus((status) => this.onBusStatus(status));
+  }
+
+  stop(): void {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.flushTimer = null;
+    this.flushDirty();
+    for (const channel of [...this.channels.values()]) this.teardown(channel);
+  }
+
+  get roomCount(): number {
+    return this.channels.size;
+  }
+
+  roomsOf(conn: Conn): ReadonlySet<RoomId> {
+    return this.roomsByConn.get(conn) ?? EMPTY_ROOMS;
+  }
+
+  isMember(conn: Conn, room: RoomId): boolean {
+    return this.roomsByConn.get(conn)?.has(room) ?? false;
+  }
+
+  /**
+   * Adds the connection to the room and sends it `joined`: the latest messages, or with lastSeq the
+   * ones it missed (and a gap for those history no longer holds). The caller has authorized the join.
+   */
+  async join(conn: Conn, room: RoomId, lastSeq?: Seq): Promise<void> {
+    const channel = this.channelFor(room);
+    channel.pendingJoins++;
+    try {
+      await channel.ready;
+      if (conn.closed || channel.closed) return;
+      if (lastSeq === undefined) {
+        this.addMember(channel, conn, channel.ring.slice(-this.deps.settings.recentMessages), undefined);
+        return;
+      }
+      await this.catchUpAndAdd(channel, conn, lastSeq);
+    } finally {
+      channel.pendingJoins--;
+      if (channel.holders === 0) this.teardown(channel);
+    }
+  }
+
+  /** Removes the connection from the room; resolves false when it was not in it. */
+  leave(conn: Conn, room: RoomId): boolean {
+    const rooms = this.roomsByConn.get(conn);
+    if (!rooms?.delete(room)) return false;
+    if (rooms.size === 0) this.roomsByConn.delete(conn);
+    const channel = this.channels.get(room);
+    if (channel) this.removeMember(channel, conn);
+    return true;
+  }
+
+  leaveAll(conn: Conn): void {
+    for (const room of [...this.roomsOf(conn)]) this.leave(conn, room);
+  }
+
+  /** Local members per room, and rooms left since the last call (with 0), for the viewer report. */
+  localCounts(): Array<[RoomId, number]> {
+    const counts: Array<[RoomId, number]> = [];
+    for (const channel of this.channels.values()) counts.push([channel.room, channel.members.size]);
+    for (const room of this.leftRooms) if (!this.channels.has(room)) counts.push([room, 0]);
+    this.leftRooms.clear();
+    return counts;
+  }
+
+  /** The room's total viewers over all gateways, and its newest seq (a gap check for quiet rooms). */
+  applyViewerReport(room: RoomId, total: number, lastSeq: Seq): void {
+    const channel = this.channels.get(room);
+    if (!channel?.active) return;
+    if (total !== channel.viewers) {
+      channel.viewers = total;
+      this.publishFrame(channel, { t: 'viewers', room, count: total } satisfies ViewersFrame);
+    }
+    if (lastSeq > channel.lastSeq) {
+      channel.tailSeq = Math.max(channel.tailSeq, lastSeq);
+      void this.fillGap(channel);
+    }
+  }
+
+  /** Writes every pending batch now. */
+  flushDirty(): void {
+    for (const channel of this.dirty) this.flush(channel);
+    this.dirty.clear();
+  }
+
+  // ---- channel life cycle ------------------------------------------------------------------------
+
+  private channelFor(room: RoomId): RoomChannel {
+    let channel = this.channels.get(room);
+    if (!channel) {
+      channel = new RoomChannel(room);
+      this.channels.set(room, channel);
+      this.deps.metrics.roomsActive(this.channels.size);
+      channel.ready = this.activate(channel);
+      // A failed activation rejects the joins waiting on it; nothing else awaits it.
+      channel.ready.catch(() => undefined);
+    }
+    return channel;
+  }
+
+  private async activate(channel: RoomChannel): Promise<void> {
+    const { bus, roomClient, settings } = this.deps;
+    channel.subscription = bus.subscribe(subjects.room(channel.room), (message) => this.onBusMessage(channel, message.data));
+    try {
+      // The subscription is in place at the server before the stream's starting point is read.
+      await bus.flush();
+      const head = await roomClient.history(channel.room, { limit: settings.ringSize });
+      if (channel.closed) return;
+      channel.ring = head.msgs;
+      channel.lastSeq = channel.flushedSeq = channel.tailSeq = head.lastSeq;
+      channel.active = true;
+      const early = channel.early.sort((a, b) => a.seq - b.seq);
+      channel.early = [];
+      for (const message of early) this.onRoomMessage(channel, message);
+    } catch (error) {
+      this.deps.metrics.busError();
+      this.teardown(channel);
+      throw error instanceof RoomcastError ? error : new RoomcastError('unavailable', 'the room could not be opened', { cause: error });
+    }
+  }
+
+  private teardown(channel: RoomChannel): void {
+    if (channel.closed) return;
+    this.flush(channel);
+    channel.closed = true;
+    channel.subscription?.unsubscribe();
+    if (channel.reorderTimer) clearTimeout(channel.reorderTimer);
+    this.dirty.delete(channel);
+    if (this.channels.get(channel.room) === channel) this.channels.delete(channel.room);
+    this.leftRooms.add(channel.room);
+    this.deps.metrics.roomsActive(this.channels.size);
+  }
+
+  private addMember(channel: RoomChannel, conn: Conn, msgs: RoomMessage[], gap: Gap | undefined): void {
+    const joined: JoinedFrame = {
+      t: 'joined', room: channel.room, seq: channel.flushedSeq, msgs,
+      viewers: Math.max(channel.viewers, channel.members.size + 1), ...(gap ? { gap } : {}),
+    };
+    conn.send(encodeFrame(conn.format, joined));
+    conn.subscribe(topicOf(conn.format, channel.room));
+    channel.members.add(conn);
+    channel.formats[conn.format]++;
+    let rooms = this.roomsByConn.get(conn);
+    if (!rooms) this.roomsByConn.set(conn, (rooms = new Set()));
+    rooms.add(channel.room);
+  }
+
+  private removeMember(channel: RoomChannel, conn: Conn): void {
+    if (!channel.members.delete(conn)) return;
+    channel.formats[conn.format]--;
+    conn.unsubscribe(topicOf(conn.format, channel.room));
+    if (channel.holders === 0) this.teardown(channel);
+  }
+
+  /**
+   * Brings a rejoining connection from lastSeq to the live stream: pages of history up to where the
+   * ring starts, then the ring, then the live topic. The last step is synchronous, so no flush can
+   * fall between what the connection is given and what it is subscribed to.
+   */
+  private async catchUpAndAdd(channel: RoomChannel, conn: Conn, lastSeq: Seq): Promise<void> {
+    const collected: RoomMessage[] = [];
+    let after = lastSeq;
+    let gap: Gap | undefined;
+    const noteGap = (from: Seq, to: Seq) => { gap = gap ? { from: gap.from, to } : { from, to }; after = to; };
+    if (channel.flushedSeq - after > MAX_CATCH_UP) noteGap(after + 1, channel.flushedSeq - MAX_CATCH_UP);
+    for (;;) {
+      const ringStart = channel.ring[0]?.seq ?? channel.flushedSeq + 1;
+      if (after + 1 >= ringStart || after >= channel.flushedSeq) {
+        for (const message of channel.ring) if (message.seq > after) collected.push(message);
+        this.addMember(channel, conn, collected, gap);
+        return;
+      }
+      const page = await this.deps.roomClient.history(channel.room, {
+        afterSeq: after, beforeSeq: ringStart, limit: this.deps.settings.historyPageMax,
+      });
+      if (conn.closed || channel.closed) return;
+      if (page.firstSeq > after + 1) noteGap(after + 1, Math.min(page.firstSeq, ringStart) - 1);
+      for (const message of page.msgs) {
+        if (message.seq > after) { collected.push(message); after = message.seq; }
+      }
+      if (page.msgs.length === 0 && after + 1 < ringStart) noteGap(after + 1, ringStart - 1);
+    }
+  }
+
+  // ---- the stream --------------------------------------------------------------------------------
+
+  private onBusMessage(channel: RoomChannel, data: Uint8Array): void {
+    let event: RoomEvent;
+    try {
+      event = decodeBusMessage(data) as RoomEvent;
+    } catch (error) {
+      this.deps.metrics.busError();
+      this.deps.log.warn('undecodable room event', { room: channel.room, error });
+      return;
+    }
+    if (event.t === 'msg') this.onRoomMessage(channel, event.m);
+    else if (event.t === 'kick') this.kick(channel, event.uid);
+  }
+
+  private onRoomMessage(channel: RoomChannel, message: RoomMessage): void {
+    if (!channel.active) {
+      if (channel.early.length < MAX_EARLY) channel.early.push(message);
+      return;
+    }
+    if (message.seq > channel.tailSeq) channel.tailSeq = message.seq;
+    if (message.seq <= channel.lastSeq) {
+      this.deps.metrics.dropped('duplicate', message.prio);
+      return;
+    }
+    if (message.seq === channel.lastSeq + 1) {
+      this.append(channel, message);
+      this.drainOutOfOrder(channel);
+      return;
+    }
+    // Ahead of a gap: hold it (up to a bound; beyond it, history brings it) and give the gap a moment.
+    if (channel.outOfOrder.size < MAX_OUT_OF_ORDER) channel.outOfOrder.set(message.seq, message);
+    if (!channel.reorderTimer && !channel.filling) {
+      channel.reorderTimer = setTimeout(() => { channel.reorderTimer = null; void this.fillGap(channel); }, this.deps.settings.reorderWindowMs);
+    }
+  }
+
+  private append(channel: RoomChannel, message: RoomMessage): void {
+    channel.batch.push(message);
+    channel.lastSeq = message.seq;
+    if (channel.batch.length >= this.deps.settings.batchMaxMessages) this.flush(channel);
+    else this.dirty.add(channel);
+  }
+
+  private drainOutOfOrder(channel: RoomChannel): void {
+    for (let next = channel.outOfOrder.get(channel.lastSeq + 1); next; next = channel.outOfOrder.get(channel.lastSeq + 1)) {
+      channel.outOfOrder.delete(next.seq);
+      this.append(channel, next);
+    }
+    // Entries at or below lastSeq were filled from history meanwhile.
+    for (const seq of channel.outOfOrder.keys()) if (seq <= channel.lastSeq) channel.outOfOrder.delete(seq);
+    if (channel.outOfOrder.size === 0 && channel.reorderTimer) {
+      clearTimeout(channel.reorderTimer);
+      channel.reorderTimer = null;
+    }
+  }
+
+  /** Fills the stream from history up to the lowest held message, or to the room's known tail. */
+  private async fillGap(channel: RoomChannel): Promise<void> {
+    if (channel.filling || channel.closed || !channel.active) return;
+    channel.filling = true;
+    if (channel.reorderTimer) { clearTimeout(channel.reorderTimer); channel.reorderTimer = null; }
+    try {
+      for (;;) {
+        const lowest = channel.lowestPending();
+        if (lowest === undefined && channel.tailSeq <= channel.lastSeq) break;
+        const before = channel.lastSeq;
+        const page = await this.deps.roomClient.history(channel.room, {
+          afterSeq: channel.lastSeq, limit: this.deps.settings.historyPageMax, ...(lowest === undefined ? {} : { beforeSeq: lowest }),
+        });
+        if (channel.closed) return;
+        // Without held messages this was a tail check, and the page tells where the tail is now.
+        channel.tailSeq = lowest === undefined ? page.lastSeq : Math.max(channel.tailSeq, page.lastSeq);
+        const upTo = Math.min(lowest ?? Infinity, page.lastSeq + 1);
+        if (page.firstSeq > channel.lastSeq + 1) this.skipUnrecoverable(channel, Math.min(page.firstSeq, upTo) - 1);
+        for (const message of page.msgs) if (message.seq === channel.lastSeq + 1) this.append(channel, message);
+        this.drainOutOfOrder(channel);
+        if (channel.lastSeq === before) {
+          // History has nothing more below the held messages: they are gone for good.
+          const stuckAt = channel.lowestPending();
+          if (stuckAt === undefined) { channel.tailSeq = channel.lastSeq; break; }
+          this.skipUnrecoverable(channel, stuckAt - 1);
+          this.drainOutOfOrder(channel);
+        }
+      }
+      this.deps.metrics.gapFilled('filled');
+    } catch (error) {
+      this.deps.metrics.gapFilled('failed');
+      this.deps.log.warn('gap fill failed; retrying', { room: channel.room, error });
+      channel.reorderTimer = setTimeout(() => { channel.reorderTimer = null; void this.fillGap(channel); }, FILL_RETRY_MS);
+    } finally {
+      channel.filling = false;
+    }
+  }
+
+  /** Tells the room's members that seqs up to `to` are lost, and moves the stream past them. */
+  private skipUnrecoverable(channel: RoomChannel, to: Seq): void {
+    if (to <= channel.lastSeq) return;
+    this.flush(channel);
+    const frame: GapFrame = { t: 'gap', room: channel.room, from: channel.lastSeq + 1, to };
+    this.deps.metrics.gapFilled('unrecoverable');
+    this.deps.metrics.dropped('gap_unrecoverable', 1, to - channel.lastSeq);
+    this.publishFrame(channel, frame);
+    channel.lastSeq = channel.flushedSeq = to;
+  }
+
+  private flush(channel: RoomChannel): void {
+    if (channel.batch.length === 0) return;
+    const msgs = channel.batch;
+    channel.batch = [];
+    const frame: MessagesFrame = { t: 'messages', room: channel.room, msgs };
+    const { recipients, bytes } = this.publishFrame(channel, frame);
+    channel.flushedSeq = msgs[msgs.length - 1]!.seq;
+    const ring = channel.ring;
+    for (const message of msgs) ring.push(message);
+    if (ring.length > this.deps.settings.ringSize) ring.splice(0, ring.length - this.deps.settings.ringSize);
+    this.deps.metrics.batchFlushed(msgs.length, recipients, bytes, msgs[0]!.ts, this.deps.clock.now());
+  }
+
+  /** Encodes once per wire format present in the room and publishes to that format's topic. */
+  private publishFrame(channel: RoomChannel, frame: ServerFrame): { recipients: number; bytes: number } {
+    let recipients = 0;
+    let bytes = 0;
+    if (channel.formats.msgpack > 0) {
+      const data = encodeMsgpack(frame);
+      const count = this.deps.publisher.publish(topicOf('msgpack', channel.room), data);
+      recipients += count;
+      bytes += data.byteLength * count;
+    }
+    if (channel.formats.json > 0) {
+      const data = encodeJson(frame);
+      const count = this.deps.publisher.publish(topicOf('json', channel.room), data);
+      recipients += count;
+      bytes += Buffer.byteLength(data) * count;
+    }
+    return { recipients, bytes };
+  }
+
+  private kick(channel: RoomChannel, uid: string): void {
+    for (const conn of [...channel.members]) {
+      if (conn.identity.uid !== uid) continue;
+      this.leave(conn, channel.room);
+      conn.send(encodeFrame(conn.format, { t: 'left', room: channel.room, reason: 'banned' } satisfies LeftFrame));
+    }
+  }
+
+  private onBusStatus(status: BusStatus): void {
+    if (status === 'disconnected') { this.deps.metrics.busError(); return; }
+    // Messages published while we were away are in history: check every room's tail (the first
+    // page of the fill sets tailSeq to the room's real one).
+    for (const channel of this.channels.values()) {
+      channel.tailSeq = Number.MAX_SAFE_INTEGER;
+      void this.fillGap(channel);
+    }
+  }
+}
+
+const EMPTY_ROOMS: ReadonlySet<RoomId> = new Set();

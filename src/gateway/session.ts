@@ -1,0 +1,244 @@
+/**
+ * One connection's conversation with the gateway: decode and check each frame, answer it, and keep
+ * the connection's limits (rooms, frame rate, bad frames). Decisions about rooms and messages belong
+ * to the room service; membership and fan-out to RoomFanout.
+ */
+import type { Identity } from '../shared/auth.js';
+import type { Clock } from '../shared/clock.js';
+import { decodeJson, decodeMsgpack, encodeFrame } from '../shared/codec/codec.js';
+import { RoomcastError, closeCodeOf, toRoomcastError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { GatewayMetrics } from '../shared/metrics.js';
+import type { Caller } from '../shared/protocol/bus-messages.js';
+import {
+  PROTOCOL_VERSION, parseClientFrame,
+  type ClientFrame, type ErrorFrame, type HistoryFrame, type Limits, type RoomId, type SendFrame, type ServerFrame, type SwitchFrame,
+} from '../shared/protocol/frames.js';
+import type { RoomClient } from './room-client.js';
+import type { RoomFanout } from './room-fanout.js';
+import type { Conn } from './uws-server.js';
+
+export interface SessionSettings {
+  limits: Limits;
+  heartbeatMs: number;
+  badFrameLimit: number;
+}
+
+export interface SessionDeps {
+  fanout: RoomFanout;
+  roomClient: RoomClient;
+  clock: Clock;
+  log: Logger;
+  metrics: GatewayMetrics;
+  settings: SessionSettings;
+}
+
+/** Frames a connection may send per second on average, and in a burst. */
+export const FRAME_RATE_PER_SEC = 20;
+export const FRAME_BURST = 60;
+const DEFAULT_HISTORY_PAGE = 50;
+
+interface ConnState {
+  caller: Caller;
+  /** Rooms with a join in flight: they count against the room limit. */
+  joining: Set<RoomId>;
+  badFrames: number;
+  frameTokens: number;
+  tokensAtMs: number;
+}
+
+export class Sessions {
+  private readonly states = new Map<Conn, ConnState>();
+
+  constructor(private readonly deps: SessionDeps) {}
+
+  opened(conn: Conn): void {
+    this.states.set(conn, {
+      caller: callerOf(conn.identity),
+      joining: new Set(),
+      badFrames: 0,
+      frameTokens: FRAME_BURST,
+      tokensAtMs: this.deps.clock.now(),
+    });
+    this.deps.metrics.connectionOpened();
+    this.send(conn, {
+      t: 'welcome', session: conn.id, uid: conn.identity.uid, role: conn.identity.role,
+      heartbeatMs: this.deps.settings.heartbeatMs, protocol: PROTOCOL_VERSION, limits: this.deps.settings.limits,
+    });
+  }
+
+  closed(conn: Conn): void {
+    this.states.delete(conn);
+    this.deps.fanout.leaveAll(conn);
+    this.deps.metrics.connectionClosed();
+  }
+
+  /** Sends the error that rejected a connection, then closes it with the error's close code. */
+  reject(conn: Conn, error: RoomcastError): void {
+    this.sendError(conn, error);
+    conn.end(closeCodeOf(error.code) ?? 4001, error.code);
+  }
+
+  message(conn: Conn, data: ArrayBuffer, isBinary: boolean): void {
+    const state = this.states.get(conn);
+    if (!state) return;
+    let frame: ClientFrame;
+    try {
+      const bytes = new Uint8Array(data);
+      frame = parseClientFrame(isBinary ? decodeMsgpack(bytes) : decodeJson(bytes));
+    } catch (error) {
+      this.deps.metrics.frameIn('invalid');
+      this.badFrame(conn, state, toRoomcastError(error), {});
+      return;
+    }
+    this.deps.metrics.frameIn(frame.t);
+    if (!this.takeFrameToken(state)) {
+      this.badFrame(conn, state, new RoomcastError('rate_limited', 'too many frames; slow down'), refOf(frame));
+      return;
+    }
+    this.dispatch(conn, state, frame);
+  }
+
+  private dispatch(conn: Conn, state: ConnState, frame: ClientFrame): void {
+    switch (frame.t) {
+      case 'join':
+        void this.join(conn, state, frame.room, frame.lastSeq);
+        return;
+      case 'switch':
+        void this.switchRoom(conn, state, frame);
+        return;
+      case 'leave':
+        if (this.deps.fanout.leave(conn, frame.room)) this.send(conn, { t: 'left', room: frame.room, reason: 'leave' });
+        else this.sendError(conn, notInRoom(frame.room), { room: frame.room, ref: 'leave' });
+        return;
+      case 'send':
+        void this.sendMessage(conn, state, frame);
+        return;
+      case 'history':
+        void this.history(conn, state, frame);
+        return;
+      case 'ping':
+        this.send(conn, frame.ts === undefined ? { t: 'pong' } : { t: 'pong', ts: frame.ts });
+        return;
+    }
+  }
+
+  private async join(conn: Conn, state: ConnState, room: RoomId, lastSeq: number | undefined): Promise<void> {
+    const context = { room, ref: 'join' };
+    const { fanout, roomClient } = this.deps;
+    if (fanout.isMember(conn, room) || state.joining.has(room)) {
+      this.sendError(conn, new RoomcastError('already_in_room', `already in room '${room}'`), context);
+      return;
+    }
+    if (fanout.roomsOf(conn).size + state.joining.size >= this.deps.settings.limits.maxRooms) {
+      this.sendError(conn, new RoomcastError('too_many_rooms', `at most ${this.deps.settings.limits.maxRooms} rooms per connection`), context);
+      return;
+    }
+    state.joining.add(room);
+    try {
+      await roomClient.join(state.caller, room);
+      if (!conn.closed) await fanout.join(conn, room, lastSeq);
+    } catch (error) {
+      this.sendError(conn, toRoomcastError(error), context);
+    } finally {
+      state.joining.delete(room);
+    }
+  }
+
+  /** Leaves `from` and joins `to` as one signal; if `to` cannot be joined the connection stays in `from`. */
+  private async switchRoom(conn: Conn, state: ConnState, frame: SwitchFrame): Promise<void> {
+    const { fanout, roomClient } = this.deps;
+    if (!fanout.isMember(conn, frame.from)) {
+      this.sendError(conn, notInRoom(frame.from), { room: frame.from, ref: 'switch' });
+      return;
+    }
+    if (frame.from === frame.to || fanout.isMember(conn, frame.to) || state.joining.has(frame.to)) {
+      this.sendError(conn, new RoomcastError('already_in_room', `already in room '${frame.to}'`), { room: frame.to, ref: 'switch' });
+      return;
+    }
+    state.joining.add(frame.to);
+    try {
+      await roomClient.join(state.caller, frame.to);
+      if (conn.closed) return;
+      if (fanout.leave(conn, frame.from)) this.send(conn, { t: 'left', room: frame.from, reason: 'switch' });
+      await fanout.join(conn, frame.to, frame.lastSeq);
+    } catch (error) {
+      this.sendError(conn, toRoomcastError(error), { room: frame.to, ref: 'switch' });
+    } finally {
+      state.joining.delete(frame.to);
+    }
+  }
+
+  private async sendMessage(conn: Conn, state: ConnState, frame: SendFrame): Promise<void> {
+    const context = { room: frame.room, id: frame.id, ref: 'send' };
+    if (!this.deps.fanout.isMember(conn, frame.room)) {
+      this.sendError(conn, notInRoom(frame.room), context);
+      return;
+    }
+    try {
+      const reply = await this.deps.roomClient.send(state.caller, frame.room, frame.id, frame.text, frame.kind ?? 'chat');
+      this.send(conn, { t: 'ack', id: frame.id, room: frame.room, seq: reply.seq });
+    } catch (error) {
+      this.sendError(conn, toRoomcastError(error), context);
+    }
+  }
+
+  private async history(conn: Conn, state: ConnState, frame: HistoryFrame): Promise<void> {
+    const limit = Math.min(frame.limit ?? DEFAULT_HISTORY_PAGE, this.deps.settings.limits.historyPageMax);
+    try {
+      const page = await this.deps.roomClient.history(frame.room, {
+        limit, ...(frame.beforeSeq === undefined ? {} : { beforeSeq: frame.beforeSeq }),
+      }, state.caller);
+      const oldest = page.msgs[0]?.seq;
+      const more = oldest === undefined ? false : oldest > page.firstSeq;
+      this.send(conn, { t: 'history', room: frame.room, msgs: page.msgs, more });
+    } catch (error) {
+      this.sendError(conn, toRoomcastError(error), { room: frame.room, ref: 'history' });
+    }
+  }
+
+  private badFrame(conn: Conn, state: ConnState, error: RoomcastError, context: Partial<ErrorFrame>): void {
+    state.badFrames++;
+    if (state.badFrames >= this.deps.settings.badFrameLimit) {
+      const fatal = new RoomcastError('too_many_errors', `${state.badFrames} bad frames; closing`);
+      this.sendError(conn, fatal);
+      conn.end(closeCodeOf('too_many_errors')!, 'too_many_errors');
+      return;
+    }
+    this.sendError(conn, error, context);
+  }
+
+  private takeFrameToken(state: ConnState): boolean {
+    const now = this.deps.clock.now();
+    state.frameTokens = Math.min(FRAME_BURST, state.frameTokens + ((now - state.tokensAtMs) / 1000) * FRAME_RATE_PER_SEC);
+    state.tokensAtMs = now;
+    if (state.frameTokens < 1) return false;
+    state.frameTokens -= 1;
+    return true;
+  }
+
+  private send(conn: Conn, frame: ServerFrame): void {
+    conn.send(encodeFrame(conn.format, frame));
+  }
+
+  private sendError(conn: Conn, error: RoomcastError, context: Partial<ErrorFrame> = {}): void {
+    this.deps.metrics.errorSent(error.code);
+    if (error.code === 'internal') this.deps.log.error('internal error', { conn: conn.id, error, cause: (error as { cause?: unknown }).cause });
+    this.send(conn, { t: 'error', code: error.code, message: error.message, ...context });
+  }
+}
+
+function callerOf(identity: Identity): Caller {
+  return { uid: identity.uid, role: identity.role, ...(identity.rooms ? { rooms: identity.rooms } : {}) };
+}
+
+function notInRoom(room: RoomId): RoomcastError {
+  return new RoomcastError('not_in_room', `not in room '${room}'; join it first`);
+}
+
+function refOf(frame: ClientFrame): Partial<ErrorFrame> {
+  const context: Partial<ErrorFrame> = { ref: frame.t };
+  if ('room' in frame) context.room = frame.room;
+  if (frame.t === 'send') context.id = frame.id;
+  return context;
+}

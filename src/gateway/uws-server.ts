@@ -1,0 +1,298 @@
+/**
+ * The only file that imports uWebSockets.js. All uWS rules live here: headers are copied inside
+ * `upgrade` before any await, `onAborted` is handled, writes are corked, `maxPayloadLength` and
+ * `maxBackpressure` are set explicitly, and every send's result is looked at. The rest of the
+ * gateway sees `Conn` and `Publisher`, never a uWS type.
+ */
+import { createRequire } from 'node:module';
+import type * as Uws from 'uWebSockets.js';
+import { RoomcastError, UnauthorizedError } from '../shared/errors.js';
+import type { Identity } from '../shared/auth.js';
+import { SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, type WireFormat } from '../shared/protocol/frames.js';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Loads the native binding and refuses the slow pure-JS fallback that the package silently switches
+ * to when its binary does not load on this platform.
+ */
+export function loadNativeUws(): typeof Uws {
+  if (process.env.UWS_USE_FALLBACK) {
+    throw new Error('UWS_USE_FALLBACK is set: the gateway runs only on the native uWebSockets.js binding');
+  }
+  const uws = require('uWebSockets.js') as typeof Uws;
+  if (!isNativeBinding(uws)) {
+    throw new Error(
+      `uWebSockets.js did not load its native binding for Node ABI ${process.versions.modules} on ${process.platform}-${process.arch}; ` +
+      'the gateway will not run on the slow JavaScript fallback (use Node.js 20 on linux-x64, darwin or win32)',
+    );
+  }
+  return uws;
+}
+
+export function isNativeBinding(uws: typeof Uws): boolean {
+  return String(uws.App).includes('[native code]');
+}
+
+export type SendResult = 'sent' | 'buffered' | 'dropped';
+
+/** One client connection, as the session logic sees it. */
+export interface Conn {
+  readonly id: string;
+  readonly identity: Identity;
+  readonly format: WireFormat;
+  readonly remoteAddress: string;
+  readonly closed: boolean;
+  send(data: Uint8Array | string): SendResult;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  bufferedBytes(): number;
+  /** Closes with a close frame carrying `code` and `reason`. */
+  end(code: number, reason: string): void;
+}
+
+export interface Publisher {
+  /** Writes `data` to every connection subscribed to `topic`, in C++. Returns the subscriber count. */
+  publish(topic: string, data: Uint8Array | string): number;
+}
+
+export interface ConnectionHandlers {
+  /** Whether new connections are accepted (false while draining). */
+  accepting(): boolean;
+  /** Resolves the identity of a token, or rejects with UnauthorizedError. */
+  authenticate(token: string | null): Promise<Identity>;
+  opened(conn: Conn): void;
+  /** `data` is only valid during the call. */
+  message(conn: Conn, data: ArrayBuffer, isBinary: boolean): void;
+  closed(conn: Conn, code: number): void;
+  /** A connection's backpressure has drained below the limit. */
+  drained(conn: Conn): void;
+  /** A connection that failed authentication: send the error and close. */
+  rejected(conn: Conn, error: RoomcastError): void;
+}
+
+export interface HttpHandlers {
+  metrics(): Promise<{ contentType: string; body: string }>;
+  healthy(): boolean;
+  ready(): boolean;
+}
+
+export interface UwsServerOptions {
+  host: string;
+  wsPort: number;
+  httpPort: number;
+  maxPayloadBytes: number;
+  maxBackpressureBytes: number;
+  idleTimeoutS: number;
+  connections: ConnectionHandlers;
+  http: HttpHandlers;
+}
+
+interface UserData {
+  conn: UwsConn | null;
+  identity: Identity | null;
+  authError: RoomcastError | null;
+  format: WireFormat;
+  remoteAddress: string;
+}
+
+let nextConnNumber = 0;
+
+class UwsConn implements Conn {
+  readonly id: string;
+  closed = false;
+
+  constructor(
+    private readonly ws: Uws.WebSocket<UserData>,
+    readonly identity: Identity,
+    readonly format: WireFormat,
+    readonly remoteAddress: string,
+    idPrefix: string,
+  ) {
+    this.id = `${idPrefix}${(nextConnNumber++).toString(36)}`;
+  }
+
+  send(data: Uint8Array | string): SendResult {
+    if (this.closed) return 'dropped';
+    const status = this.ws.send(data, this.format === 'msgpack');
+    return status === 1 ? 'sent' : status === 0 ? 'buffered' : 'dropped';
+  }
+
+  subscribe(topic: string): void {
+    if (!this.closed) this.ws.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.closed) this.ws.unsubscribe(topic);
+  }
+
+  bufferedBytes(): number {
+    return this.closed ? 0 : this.ws.getBufferedAmount();
+  }
+
+  end(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws.end(code, reason);
+  }
+}
+
+export class UwsServer implements Publisher {
+  private readonly listenSockets: Uws.us_listen_socket[] = [];
+  private readonly open = new Set<UwsConn>();
+  wsPort = 0;
+  httpPort = 0;
+
+  private constructor(private readonly uws: typeof Uws, private readonly app: Uws.TemplatedApp, private readonly httpApp: Uws.TemplatedApp) {}
+
+  static async start(options: UwsServerOptions, idPrefix: string): Promise<UwsServer> {
+    const uws = loadNativeUws();
+    const server = new UwsServer(uws, uws.App(), uws.App());
+    server.routeWebSocket(options, idPrefix);
+    server.routeHttp(options.http);
+    server.wsPort = await server.listen(server.app, options.host, options.wsPort);
+    server.httpPort = await server.listen(server.httpApp, options.host, options.httpPort);
+    return server;
+  }
+
+  publish(topic: string, data: Uint8Array | string): number {
+    const subscribers = this.app.numSubscribers(topic);
+    if (subscribers > 0) this.app.publish(topic, data, typeof data !== 'string');
+    return subscribers;
+  }
+
+  get connectionCount(): number {
+    return this.open.size;
+  }
+
+  /** Every open connection, for draining. */
+  connections(): Iterable<Conn> {
+    return this.open;
+  }
+
+  /** Stops listening and closes every connection with `code`. */
+  close(code: number, reason: string): void {
+    for (const socket of this.listenSockets.splice(0)) this.uws.us_listen_socket_close(socket);
+    for (const conn of [...this.open]) conn.end(code, reason);
+  }
+
+  private listen(app: Uws.TemplatedApp, host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      app.listen(host, port, (socket) => {
+        if (!socket) { reject(new Error(`cannot listen on ${host}:${port}`)); return; }
+        this.listenSockets.push(socket);
+        resolve(this.uws.us_socket_local_port(socket));
+      });
+    });
+  }
+
+  private routeWebSocket(options: UwsServerOptions, idPrefix: string): void {
+    const handlers = options.connections;
+    this.app.ws<UserData>('/ws', {
+      maxPayloadLength: options.maxPayloadBytes,
+      maxBackpressure: options.maxBackpressureBytes,
+      closeOnBackpressureLimit: 0,
+      idleTimeout: options.idleTimeoutS,
+      sendPingsAutomatically: true,
+      compression: this.uws.DISABLED,
+
+      upgrade: (res, req, context) => {
+        // uWS frees `req` at the first await: copy everything first.
+        const key = req.getHeader('sec-websocket-key');
+        const offered = req.getHeader('sec-websocket-protocol');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        const token = req.getQuery('token') || bearerToken(req.getHeader('authorization'));
+        const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+        let aborted = false;
+        res.onAborted(() => { aborted = true; });
+
+        if (!handlers.accepting()) {
+          res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('Retry-After', '1').end('draining'));
+          return;
+        }
+        const negotiated = negotiateSubprotocol(offered);
+        if (!negotiated) {
+          res.cork(() => res.writeStatus('400 Bad Request').end(`unsupported subprotocol; offer ${SUBPROTOCOL_MSGPACK} or ${SUBPROTOCOL_JSON}`));
+          return;
+        }
+        handlers.authenticate(token).then(
+          (identity) => ({ identity, authError: null }),
+          (error: unknown) => ({
+            identity: null,
+            authError: error instanceof RoomcastError ? error : new UnauthorizedError('invalid token', { cause: error }),
+          }),
+        ).then(({ identity, authError }) => {
+          if (aborted) return;
+          const userData: UserData = { conn: null, identity, authError, format: negotiated.format, remoteAddress };
+          res.cork(() => res.upgrade(userData, key, negotiated.header, extensions, context));
+        });
+      },
+
+      open: (ws) => {
+        const data = ws.getUserData();
+        const identity = data.identity ?? { uid: '', role: 'viewer', device: '' };
+        const conn = new UwsConn(ws, identity, data.format, data.remoteAddress, idPrefix);
+        data.conn = conn;
+        if (data.authError) {
+          handlers.rejected(conn, data.authError);
+          return;
+        }
+        this.open.add(conn);
+        handlers.opened(conn);
+      },
+
+      message: (ws, message, isBinary) => {
+        const conn = ws.getUserData().conn;
+        if (conn && !conn.closed && this.open.has(conn)) handlers.message(conn, message, isBinary);
+      },
+
+      drain: (ws) => {
+        const conn = ws.getUserData().conn;
+        if (conn && this.open.has(conn)) handlers.drained(conn);
+      },
+
+      close: (ws, code) => {
+        const conn = ws.getUserData().conn;
+        if (!conn) return;
+        conn.closed = true;
+        if (this.open.delete(conn)) handlers.closed(conn, code);
+      },
+    });
+  }
+
+  private routeHttp(http: HttpHandlers): void {
+    this.httpApp.get('/metrics', (res) => {
+      let aborted = false;
+      res.onAborted(() => { aborted = true; });
+      http.metrics().then(({ contentType, body }) => {
+        if (!aborted) res.cork(() => res.writeHeader('Content-Type', contentType).end(body));
+      }, (error: unknown) => {
+        if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end(String(error)));
+      });
+    });
+    const probe = (check: () => boolean) => (res: Uws.HttpResponse) => {
+      const ok = check();
+      res.cork(() => res.writeStatus(ok ? '200 OK' : '503 Service Unavailable').writeHeader('Content-Type', 'text/plain').end(ok ? 'ok' : 'not ready'));
+    };
+    this.httpApp.get('/healthz', probe(() => http.healthy()));
+    this.httpApp.get('/readyz', probe(() => http.ready()));
+    this.httpApp.any('/*', (res) => {
+      res.cork(() => res.writeStatus('404 Not Found').end('not found'));
+    });
+  }
+}
+
+function bearerToken(header: string): string | null {
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  return match ? match[1]! : null;
+}
+
+/** Picks the first subprotocol of ours the client offers; msgpack when it offers none. */
+function negotiateSubprotocol(offered: string): { format: WireFormat; header: string } | null {
+  if (offered.trim() === '') return { format: 'msgpack', header: '' };
+  for (const name of offered.split(',').map((item) => item.trim())) {
+    if (name === SUBPROTOCOL_MSGPACK) return { format: 'msgpack', header: name };
+    if (name === SUBPROTOCOL_JSON) return { format: 'json', header: name };
+  }
+  return null;
+}

@@ -1,0 +1,263 @@
+/**
+ * The room service's decisions over an injected store, bus and clock: who may join, send, read and
+ * moderate; every accepted message is sequenced and stored by the store, then published once on the
+ * room's subject. Replicas share the request subjects through a queue group; any replica may answer.
+ */
+import type { Bus, Subscription } from '../shared/bus/bus.js';
+import { serve } from '../shared/bus/rpc.js';
+import type { Clock } from '../shared/clock.js';
+import { encodeBusMessage } from '../shared/codec/codec.js';
+import { RoomcastError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { RoomServiceMetrics } from '../shared/metrics.js';
+import {
+  ROOM_SERVICE_QUEUE, subjects,
+  type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type RoomEvent,
+  type SendReply, type SendRequest,
+} from '../shared/protocol/bus-messages.js';
+import {
+  SENDABLE_KINDS, isRoomId,
+  type Priority, type RoomId, type RoomMessage, type Seq, type Uid,
+} from '../shared/protocol/frames.js';
+import {
+  DEFAULT_ROOM_SETTINGS,
+  type AppendInput, type AppendResult, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore,
+} from '../shared/store/room-store.js';
+
+export interface RoomServiceLimits {
+  /** Longest text, in characters (code points). */
+  maxTextLength: number;
+  historyPageMax: number;
+  sendRate: RateLimit;
+  /** Create a room on its first join instead of answering unknown_room. */
+  autoCreateRooms: boolean;
+}
+
+export interface RoomServiceDeps {
+  store: RoomStore;
+  bus: Bus;
+  clock: Clock;
+  log: Logger;
+  metrics: RoomServiceMetrics;
+  limits: RoomServiceLimits;
+}
+
+/** A message a backend publishes into a room (gift, system notice, ...). */
+export interface BackendMessage {
+  kind: 'gift' | 'system';
+  text: string;
+  /** Who it is from (the gifting user, or `system`). */
+  uid: Uid;
+  data?: Record<string, unknown>;
+  /** Overrides the kind's priority: a system message of priority 0 may be sampled under overload. */
+  prio?: Priority;
+  /** Makes a backend's retries idempotent, like a client's message id. */
+  cid?: string;
+}
+
+export interface RoomSummary extends RoomInfo {
+  viewers: number;
+}
+
+export class RoomService {
+  private readonly subscriptions: Subscription[] = [];
+
+  constructor(private readonly deps: RoomServiceDeps) {}
+
+  /** Joins the queue group and starts answering requests. */
+  start(): void {
+    const { bus, log } = this.deps;
+    const onInternalError = (op: string) => (error: unknown) => log.error('request failed', { op, error });
+    this.subscriptions.push(
+      serve(bus, subjects.roomJoin, ROOM_SERVICE_QUEUE, (request: JoinRequest) => this.measured('join', this.join(request)), onInternalError('join')),
+      serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendRequest) => this.measured('send', this.send(request)), onInternalError('send')),
+      serve(bus, subjects.roomHistory, ROOM_SERVICE_QUEUE, (request: HistoryRequest) => this.measured('history', this.history(request)), onInternalError('history')),
+    );
+  }
+
+  /** Leaves the queue group; requests then go to other replicas. */
+  stop(): void {
+    for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
+  }
+
+  async join(request: JoinRequest): Promise<JoinReply> {
+    const { store, clock, limits } = this.deps;
+    const room = requireRoom(request.room);
+    const recent = clampLimit(request.recent, limits.historyPageMax, 0);
+    let info = await this.stored('joinInfo', () => store.joinInfo(room, request.caller.uid, recent, clock.now()));
+    if (!info && limits.autoCreateRooms) {
+      await this.stored('createRoom', () => store.createRoom(room, DEFAULT_ROOM_SETTINGS, clock.now()));
+      info = await this.stored('joinInfo', () => store.joinInfo(room, request.caller.uid, recent, clock.now()));
+    }
+    if (!info) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (info.banned) throw new RoomcastError('banned', `you are banned from room '${room}'`);
+    return { seq: info.lastSeq, recent: info.recent };
+  }
+
+  async send(request: SendRequest): Promise<SendReply> {
+    const { caller, cid, text, kind } = request;
+    const room = requireRoom(request.room);
+    if (!SENDABLE_KINDS[caller.role]?.includes(kind)) {
+      throw new RoomcastError('forbidden', `a ${caller.role} may not send '${kind}' messages`);
+    }
+    this.checkText(text);
+    const result = await this.append({
+      room, uid: caller.uid, kind, text, cid, nowMs: this.deps.clock.now(),
+      checks: { rateLimit: this.deps.limits.sendRate, moderated: caller.role === 'viewer' },
+    });
+    return result.status === 'duplicate' ? { seq: result.seq, duplicate: true } : { seq: result.message.seq, duplicate: false };
+  }
+
+  async history(request: HistoryRequest): Promise<HistoryReply> {
+    const room = requireRoom(request.room);
+    const limit = clampLimit(request.limit, this.deps.limits.historyPageMax, 1);
+    const query = {
+      limit,
+      ...(request.afterSeq === undefined ? {} : { afterSeq: request.afterSeq }),
+      ...(request.beforeSeq === undefined ? {} : { beforeSeq: request.beforeSeq }),
+    };
+    const result = await this.stored('range', () => this.deps.store.range(room, query));
+    if (!result) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    return result;
+  }
+
+  // ---- backend and console operations (the HTTP API) --------------------------------------------
+
+  async createRoom(room: RoomId, settings: Partial<RoomSettings>): Promise<{ created: boolean; room: RoomSummary }> {
+    requireRoom(room);
+    const created = await this.stored('createRoom', () =>
+      this.deps.store.createRoom(room, { ...DEFAULT_ROOM_SETTINGS, ...settings }, this.deps.clock.now()));
+    if (!created && Object.keys(settings).length > 0) await this.updateSettings(room, settings);
+    return { created, room: await this.getRoom(room) };
+  }
+
+  async getRoom(room: RoomId): Promise<RoomSummary> {
+    const { store, clock } = this.deps;
+    const info = await this.stored('getRoom', () => store.getRoom(room));
+    if (!info) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    const viewers = await this.stored('viewerCount', () => store.viewerCount(room, clock.now()));
+    return { ...info, viewers };
+  }
+
+  async updateSettings(room: RoomId, settings: Partial<RoomSettings>): Promise<void> {
+    const found = await this.stored('updateSettings', () => this.deps.store.updateSettings(room, settings));
+    if (!found) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+  }
+
+  async publish(room: RoomId, message: BackendMessage): Promise<RoomMessage | { seq: Seq; duplicate: true }> {
+    this.checkText(message.text, true);
+    const result = await this.append({
+      room, uid: message.uid, kind: message.kind, text: message.text, nowMs: this.deps.clock.now(),
+      ...(message.data === undefined ? {} : { data: message.data }),
+      ...(message.prio === undefined ? {} : { prio: message.prio }),
+      ...(message.cid === undefined ? {} : { cid: message.cid }),
+    });
+    return result.status === 'duplicate' ? { seq: result.seq, duplicate: true } : result.message;
+  }
+
+  /** Withdraws a message: a `retract` message goes to every viewer and history marks the target deleted. */
+  async retract(room: RoomId, target: Seq, by: Uid): Promise<RoomMessage> {
+    const result = await this.append({ room, uid: by, kind: 'retract', text: '', target, nowMs: this.deps.clock.now() });
+    if (result.status !== 'appended') throw new RoomcastError('internal', 'a retraction cannot be a duplicate');
+    return result.message;
+  }
+
+  async setMute(room: RoomId, uid: Uid, durationMs: number | null): Promise<void> {
+    const untilMs = durationMs === null ? null : this.deps.clock.now() + durationMs;
+    const found = await this.stored('setMute', () => this.deps.store.setMute(room, uid, untilMs));
+    if (!found) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+  }
+
+  /** Bans (or, with null, unbans); a ban also removes the user's connections from the room at once. */
+  async setBan(room: RoomId, uid: Uid, durationMs: number | null): Promise<void> {
+    const untilMs = durationMs === null ? null : this.deps.clock.now() + durationMs;
+    const found = await this.stored('setBan', () => this.deps.store.setBan(room, uid, untilMs));
+    if (!found) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (untilMs !== null) this.publishEvent({ t: 'kick', room, uid, reason: 'banned' });
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  private async append(input: AppendInput): Promise<AppendResult & { status: 'appended' | 'duplicate' }> {
+    const result = await this.stored('append', () => this.deps.store.append(input));
+    if (result.status === 'rejected') {
+      throw new RoomcastError(result.code, rejectionMessage(result.code, input.room));
+    }
+    if (result.status === 'appended') {
+      this.publishEvent({ t: 'msg', room: input.room, m: result.message });
+      this.deps.metrics.messagePublished(result.message.kind);
+    }
+    return result;
+  }
+
+  private publishEvent(event: RoomEvent): void {
+    try {
+      this.deps.bus.publish(subjects.room(event.room), encodeBusMessage(event));
+    } catch (error) {
+      // The message is stored: gateways find the gap from the room's seq and fill it from history.
+      this.deps.metrics.busError();
+      this.deps.log.warn('publish failed; gateways will recover the message from history', { room: event.room, error });
+    }
+  }
+
+  private checkText(text: string, allowEmpty = false): void {
+    if (typeof text !== 'string') throw new RoomcastError('bad_request', "'text' must be a string");
+    if (!allowEmpty && text.trim() === '') throw new RoomcastError('bad_request', "'text' must not be empty");
+    const max = this.deps.limits.maxTextLength;
+    // Code units bound code points from above, so most texts skip the count.
+    if (text.length > max && countCodePoints(text) > max) {
+      throw new RoomcastError('text_too_long', `the text is longer than ${max} characters`);
+    }
+  }
+
+  private async stored<T>(op: string, action: () => Promise<T>): Promise<T> {
+    const done = this.deps.metrics.storeTimer(op);
+    try {
+      return await action();
+    } catch (error) {
+      this.deps.metrics.storeError();
+      throw new RoomcastError('unavailable', 'the room store is unavailable', { cause: error });
+    } finally {
+      done();
+    }
+  }
+
+  private async measured<T>(op: string, work: Promise<T>): Promise<T> {
+    try {
+      const result = await work;
+      this.deps.metrics.request(op, 'ok');
+      return result;
+    } catch (error) {
+      this.deps.metrics.request(op, error instanceof RoomcastError ? error.code : 'internal');
+      throw error;
+    }
+  }
+}
+
+function requireRoom(room: unknown): RoomId {
+  if (!isRoomId(room)) throw new RoomcastError('bad_room', 'the room id is not valid');
+  return room;
+}
+
+function clampLimit(value: unknown, max: number, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new RoomcastError('bad_request', 'a limit must be an integer');
+  return Math.min(max, Math.max(min, value));
+}
+
+function countCodePoints(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+
+function rejectionMessage(code: string, room: RoomId): string {
+  switch (code) {
+    case 'unknown_room': return `room '${room}' does not exist`;
+    case 'muted': return `you are muted in room '${room}'`;
+    case 'banned': return `you are banned from room '${room}'`;
+    case 'slow_mode': return `room '${room}' is in slow mode; wait before sending again`;
+    case 'rate_limited': return 'you are sending too fast; slow down';
+    case 'not_found': return 'no such message in this room';
+    default: return code;
+  }
+}

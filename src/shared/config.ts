@@ -1,0 +1,217 @@
+/**
+ * Configuration, loaded once from environment variables and command-line flags (flags win), checked
+ * at start-up with every problem reported at once, and frozen. Each setting has one row in SETTINGS:
+ * its variable, its flag, its default and its check; the README's configuration table lists the same.
+ */
+import { ConfigError } from './errors.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
+
+export const DEFAULT_WS_PORT = 8080;
+export const DEFAULT_GATEWAY_HTTP_PORT = 9090;
+export const DEFAULT_API_PORT = 8081;
+export const DEFAULT_BATCH_WINDOW_MS = 50;
+export const DEFAULT_BATCH_MAX_MESSAGES = 200;
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024;
+export const DEFAULT_MAX_TEXT_LENGTH = 500;
+export const DEFAULT_MAX_ROOMS_PER_CONNECTION = 5;
+export const DEFAULT_RECENT_MESSAGES = 20;
+export const DEFAULT_HISTORY_LIMIT = 1000;
+export const DEFAULT_HISTORY_PAGE_MAX = 100;
+export const DEFAULT_IDLE_TIMEOUT_S = 60;
+export const DEFAULT_VIEWER_INTERVAL_MS = 5000;
+export const DEFAULT_REORDER_WINDOW_MS = 100;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 3000;
+export const DEFAULT_SEND_RATE_PER_SEC = 2;
+export const DEFAULT_SEND_BURST = 5;
+export const DEFAULT_MAX_BACKPRESSURE_BYTES = 1024 * 1024;
+export const DEFAULT_DEDUP_TTL_MS = 10 * 60 * 1000;
+export const DEFAULT_ROOM_IDLE_TTL_MS = 7 * 24 * 3600 * 1000;
+export const DEFAULT_BAD_FRAME_LIMIT = 10;
+
+export interface Config {
+  natsUrl: string | null;
+  redisUrl: string | null;
+  gatewayId: string | null;
+  wsHost: string;
+  wsPort: number;
+  /** The address clients use to reach this gateway (reported to the registry). */
+  publicUrl: string | null;
+  gatewayHttpPort: number;
+  apiHost: string;
+  apiPort: number;
+  jwtSecret: string | null;
+  jwtPublicKey: string | null;
+  apiKeys: readonly string[];
+  batchWindowMs: number;
+  batchMaxMessages: number;
+  maxFrameBytes: number;
+  maxTextLength: number;
+  maxRoomsPerConnection: number;
+  recentMessages: number;
+  historyLimit: number;
+  historyPageMax: number;
+  idleTimeoutS: number;
+  viewerIntervalMs: number;
+  reorderWindowMs: number;
+  requestTimeoutMs: number;
+  sendRatePerSec: number;
+  sendBurst: number;
+  maxBackpressureBytes: number;
+  dedupTtlMs: number;
+  roomIdleTtlMs: number;
+  badFrameLimit: number;
+  autoCreateRooms: boolean;
+  logLevel: LogLevel;
+}
+
+type Parsed<T> = { value: T } | { problem: string };
+type Parser<T> = (raw: string) => Parsed<T>;
+
+interface Setting<K extends keyof Config> {
+  key: K;
+  env: string;
+  flag: string;
+  default: Config[K];
+  parse: Parser<Config[K]>;
+  help: string;
+}
+
+const optionalString: Parser<string | null> = (raw) => ({ value: raw === '' ? null : raw });
+const anyString: Parser<string> = (raw) => ({ value: raw });
+
+function integer(min: number, max: number): Parser<number> {
+  return (raw) => {
+    const value = Number(raw);
+    if (!Number.isSafeInteger(value) || value < min || value > max) return { problem: `must be an integer from ${min} to ${max}` };
+    return { value };
+  };
+}
+
+function number(min: number, max: number): Parser<number> {
+  return (raw) => {
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || value > max) return { problem: `must be a number from ${min} to ${max}` };
+    return { value };
+  };
+}
+
+const boolean: Parser<boolean> = (raw) => {
+  if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return { value: true };
+  if (['0', 'false', 'no'].includes(raw.toLowerCase())) return { value: false };
+  return { problem: 'must be true or false' };
+};
+
+const list: Parser<readonly string[]> = (raw) => ({ value: raw.split(',').map((item) => item.trim()).filter(Boolean) });
+
+const url = (schemes: string[]): Parser<string | null> => (raw) => {
+  if (raw === '') return { value: null };
+  const allValid = raw.split(',').every((item) => schemes.includes(item.trim().split('://')[0] ?? '') && item.includes('://'));
+  return allValid ? { value: raw } : { problem: `must be a URL starting with ${schemes.map((s) => `${s}://`).join(' or ')}` };
+};
+
+const logLevel: Parser<LogLevel> = (raw) =>
+  (LOG_LEVELS as string[]).includes(raw) ? { value: raw as LogLevel } : { problem: `must be one of ${LOG_LEVELS.join(', ')}` };
+
+function setting<K extends keyof Config>(key: K, env: string, def: Config[K], parse: Parser<Config[K]>, help: string): Setting<K> {
+  const flag = `--${env.replace(/^ROOMCAST_/, '').toLowerCase().replaceAll('_', '-')}`;
+  return { key, env, flag, default: def, parse, help };
+}
+
+const PORT = integer(0, 65535);
+
+export const SETTINGS = [
+  setting('natsUrl', 'ROOMCAST_NATS_URL', null, url(['nats', 'tls']), 'NATS servers (comma separated); empty: the in-process bus (all-in-one only)'),
+  setting('redisUrl', 'ROOMCAST_REDIS_URL', null, url(['redis', 'rediss']), 'Redis URL; empty: in-memory stores (all-in-one only)'),
+  setting('gatewayId', 'ROOMCAST_GATEWAY_ID', null, optionalString, 'this gateway\'s id on the bus; default: host name and a random suffix'),
+  setting('wsHost', 'ROOMCAST_WS_HOST', '0.0.0.0', anyString, 'address the gateway\'s WebSocket port listens on'),
+  setting('wsPort', 'ROOMCAST_WS_PORT', DEFAULT_WS_PORT, PORT, 'gateway WebSocket port (/ws); 0 picks a free port'),
+  setting('publicUrl', 'ROOMCAST_PUBLIC_URL', null, optionalString, 'the URL clients use to reach this gateway; default ws://<host>:<port>/ws'),
+  setting('gatewayHttpPort', 'ROOMCAST_GATEWAY_HTTP_PORT', DEFAULT_GATEWAY_HTTP_PORT, PORT, 'gateway /metrics, /healthz, /readyz port'),
+  setting('apiHost', 'ROOMCAST_API_HOST', '0.0.0.0', anyString, 'address the room service\'s HTTP API listens on'),
+  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'room service HTTP API port (also /metrics, /healthz, /readyz)'),
+  setting('jwtSecret', 'ROOMCAST_JWT_SECRET', null, optionalString, 'HS256 secret for tokens (at least 32 characters)'),
+  setting('jwtPublicKey', 'ROOMCAST_JWT_PUBLIC_KEY', null, optionalString, 'RS256/ES256 public key for tokens (PEM, SPKI)'),
+  setting('apiKeys', 'ROOMCAST_API_KEYS', [], list, 'API keys of backends for the HTTP API (comma separated)'),
+  setting('batchWindowMs', 'ROOMCAST_BATCH_WINDOW_MS', DEFAULT_BATCH_WINDOW_MS, integer(1, 1000), 'a room\'s messages are sent to viewers once per window'),
+  setting('batchMaxMessages', 'ROOMCAST_BATCH_MAX_MESSAGES', DEFAULT_BATCH_MAX_MESSAGES, integer(1, 10_000), 'a batch this large is flushed before its window ends'),
+  setting('maxFrameBytes', 'ROOMCAST_MAX_FRAME_BYTES', DEFAULT_MAX_FRAME_BYTES, integer(256, 16 * 1024 * 1024), 'largest client frame accepted'),
+  setting('maxTextLength', 'ROOMCAST_MAX_TEXT_LENGTH', DEFAULT_MAX_TEXT_LENGTH, integer(1, 100_000), 'longest message text, in characters'),
+  setting('maxRoomsPerConnection', 'ROOMCAST_MAX_ROOMS', DEFAULT_MAX_ROOMS_PER_CONNECTION, integer(1, 1000), 'rooms one connection may be in at once'),
+  setting('recentMessages', 'ROOMCAST_RECENT_MESSAGES', DEFAULT_RECENT_MESSAGES, integer(0, 1000), 'messages a join brings'),
+  setting('historyLimit', 'ROOMCAST_HISTORY_LIMIT', DEFAULT_HISTORY_LIMIT, integer(10, 1_000_000), 'messages kept per room'),
+  setting('historyPageMax', 'ROOMCAST_HISTORY_PAGE_MAX', DEFAULT_HISTORY_PAGE_MAX, integer(1, 10_000), 'largest history page'),
+  setting('idleTimeoutS', 'ROOMCAST_IDLE_TIMEOUT_S', DEFAULT_IDLE_TIMEOUT_S, integer(8, 960), 'a silent connection is closed after this; pings go at half of it'),
+  setting('viewerIntervalMs', 'ROOMCAST_VIEWER_INTERVAL_MS', DEFAULT_VIEWER_INTERVAL_MS, integer(100, 600_000), 'how often viewer counts are reported and pushed'),
+  setting('reorderWindowMs', 'ROOMCAST_REORDER_WINDOW_MS', DEFAULT_REORDER_WINDOW_MS, integer(0, 10_000), 'how long a gateway waits for a missing seq before filling it from history'),
+  setting('requestTimeoutMs', 'ROOMCAST_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, integer(100, 60_000), 'gateway → room service request timeout'),
+  setting('sendRatePerSec', 'ROOMCAST_SEND_RATE_PER_SEC', DEFAULT_SEND_RATE_PER_SEC, number(0.01, 10_000), 'messages per second one user may send in one room'),
+  setting('sendBurst', 'ROOMCAST_SEND_BURST', DEFAULT_SEND_BURST, integer(1, 100_000), 'messages one user may send at once before the rate applies'),
+  setting('maxBackpressureBytes', 'ROOMCAST_MAX_BACKPRESSURE_BYTES', DEFAULT_MAX_BACKPRESSURE_BYTES, integer(16 * 1024, 1024 * 1024 * 1024), 'bytes buffered per connection before it counts as slow'),
+  setting('dedupTtlMs', 'ROOMCAST_DEDUP_TTL_MS', DEFAULT_DEDUP_TTL_MS, integer(1000, 7 * 24 * 3600 * 1000), 'how long a client message id is remembered'),
+  setting('roomIdleTtlMs', 'ROOMCAST_ROOM_IDLE_TTL_MS', DEFAULT_ROOM_IDLE_TTL_MS, integer(0, 365 * 24 * 3600 * 1000), 'a room without messages this long expires (Redis); 0 never'),
+  setting('badFrameLimit', 'ROOMCAST_BAD_FRAME_LIMIT', DEFAULT_BAD_FRAME_LIMIT, integer(1, 10_000), 'bad frames a connection may send before it is closed with 4000'),
+  setting('autoCreateRooms', 'ROOMCAST_AUTO_CREATE_ROOMS', false, boolean, 'create a room on its first join instead of answering unknown_room'),
+  setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error or silent'),
+] as const;
+
+export type ProcessRole = 'gateway' | 'room-service' | 'all-in-one';
+
+/** Parses `--name value` and `--name=value` pairs. */
+export function parseFlags(argv: readonly string[]): { flags: Map<string, string>; problems: string[] } {
+  const flags = new Map<string, string>();
+  const problems: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) { problems.push(`unexpected argument '${arg}'`); continue; }
+    const eq = arg.indexOf('=');
+    if (eq > 0) { flags.set(arg.slice(0, eq), arg.slice(eq + 1)); continue; }
+    const value = argv[i + 1];
+    if (value === undefined || value.startsWith('--')) { problems.push(`${arg} needs a value`); continue; }
+    flags.set(arg, value);
+    i++;
+  }
+  return { flags, problems };
+}
+
+/**
+ * Builds the configuration for a process role from the environment and flags. Throws ConfigError
+ * listing every problem.
+ */
+export function loadConfig(role: ProcessRole, env: Readonly<Record<string, string | undefined>>, argv: readonly string[] = []): Readonly<Config> {
+  const { flags, problems } = parseFlags(argv);
+  const known = new Set<string>(SETTINGS.map((s) => s.flag));
+  for (const flag of flags.keys()) if (!known.has(flag)) problems.push(`unknown flag ${flag}`);
+
+  const config = {} as Record<keyof Config, unknown>;
+  for (const s of SETTINGS) {
+    const raw = flags.get(s.flag) ?? env[s.env];
+    if (raw === undefined) { config[s.key] = s.default; continue; }
+    const parsed = (s.parse as Parser<unknown>)(raw.trim());
+    if ('problem' in parsed) problems.push(`${s.env} (${s.flag}) ${parsed.problem}; got '${raw.slice(0, 60)}'`);
+    else config[s.key] = parsed.value;
+  }
+  const result = config as unknown as Config;
+  problems.push(...crossChecks(role, result, env));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(result);
+}
+
+function crossChecks(role: ProcessRole, config: Config, env: Readonly<Record<string, string | undefined>>): string[] {
+  const problems: string[] = [];
+  if (role !== 'all-in-one') {
+    if (!config.natsUrl) problems.push(`ROOMCAST_NATS_URL is required for the ${role} (the in-process bus only works in all-in-one)`);
+    if (!config.redisUrl) problems.push(`ROOMCAST_REDIS_URL is required for the ${role} (in-memory stores only work in all-in-one)`);
+  }
+  if (role !== 'all-in-one' && !config.jwtSecret && !config.jwtPublicKey && (role === 'gateway' || config.apiKeys.length === 0)) {
+    problems.push('set ROOMCAST_JWT_SECRET or ROOMCAST_JWT_PUBLIC_KEY so tokens can be checked');
+  }
+  if (config.jwtSecret && config.jwtPublicKey) problems.push('set only one of ROOMCAST_JWT_SECRET and ROOMCAST_JWT_PUBLIC_KEY');
+  if (config.jwtSecret && config.jwtSecret.length < 32) problems.push('ROOMCAST_JWT_SECRET must be at least 32 characters');
+  if (config.jwtPublicKey && !config.jwtPublicKey.includes('BEGIN PUBLIC KEY')) problems.push('ROOMCAST_JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
+  if (role === 'all-in-one' && config.wsPort !== 0 && config.wsPort === config.apiPort) problems.push('ROOMCAST_WS_PORT and ROOMCAST_API_PORT must differ');
+  if (config.wsPort !== 0 && config.wsPort === config.gatewayHttpPort) problems.push('ROOMCAST_WS_PORT and ROOMCAST_GATEWAY_HTTP_PORT must differ');
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('ROOMCAST_') && !SETTINGS.some((s) => s.env === name)) problems.push(`unknown variable ${name}`);
+  }
+  return problems;
+}

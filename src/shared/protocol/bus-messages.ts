@@ -1,0 +1,58 @@
+/**
+ * Messages between processes on the bus: a union tagged by `t`, like the client protocol, encoded by
+ * the one codec. Subjects are built only here.
+ */
+import type { ErrorCode } from '../errors.js';
+import type { ClientMsgId, MessageKind, Role, RoomId, RoomMessage, Seq, Uid } from './frames.js';
+
+export type GatewayId = string;
+
+export const subjects = {
+  /** Everything a room's viewers must see, published once per room by the room service. */
+  room: (room: RoomId) => `room.${room}`,
+  /** Messages routed to one gateway (per-uid delivery). */
+  gateway: (gatewayId: GatewayId) => `gw.${gatewayId}`,
+  /** Requests to the room service, answered by one replica of its queue group. */
+  roomJoin: 'svc.room.join',
+  roomSend: 'svc.room.send',
+  roomHistory: 'svc.room.history',
+} as const;
+
+/** Queue group of the room-service replicas. */
+export const ROOM_SERVICE_QUEUE = 'room-service';
+
+// ---- room.<id> ----------------------------------------------------------------------------------
+
+/** A stored, sequenced room message. */
+export interface RoomMessageEvent { t: 'msg'; room: RoomId; m: RoomMessage }
+/** A user was banned: gateways remove that user's connections from the room. */
+export interface RoomKickEvent { t: 'kick'; room: RoomId; uid: Uid; reason: 'banned' }
+export type RoomEvent = RoomMessageEvent | RoomKickEvent;
+
+// ---- requests to the room service ---------------------------------------------------------------
+
+/** Who is asking, as the gateway authenticated it. */
+export interface Caller { uid: Uid; role: Role; rooms?: readonly RoomId[] }
+
+/** Asks whether the caller may join; `recent` newest messages come with the answer. */
+export interface JoinRequest { caller: Caller; room: RoomId; recent: number }
+export interface JoinReply { seq: Seq; recent: RoomMessage[] }
+
+export interface SendRequest { caller: Caller; room: RoomId; cid: ClientMsgId; text: string; kind: MessageKind }
+export interface SendReply { seq: Seq; duplicate: boolean }
+
+/**
+ * Messages with seq in (afterSeq, beforeSeq): the oldest `limit` of them when afterSeq is given,
+ * otherwise the newest. `caller` is absent when a gateway fills its own stream.
+ */
+export interface HistoryRequest { caller?: Caller; room: RoomId; afterSeq?: Seq; beforeSeq?: Seq; limit: number }
+export interface HistoryReply {
+  msgs: RoomMessage[];
+  /** The room's current seq. */
+  lastSeq: Seq;
+  /** The oldest seq history still holds (lastSeq + 1 when it holds none). */
+  firstSeq: Seq;
+}
+
+/** Every reply is either a result or an error with a stable code. */
+export type Reply<T> = { ok: T } | { err: { code: ErrorCode; message: string } };

@@ -1,0 +1,205 @@
+/**
+ * The client protocol: frames between a client and a gateway. docs/protocol.md is the contract;
+ * these types and the validator below are its implementation. Every frame is a map with a string
+ * field `t` naming its type.
+ */
+import { BadFrameError, RoomcastError, type ErrorCode } from '../errors.js';
+
+export type RoomId = string;
+export type Uid = string;
+export type Seq = number;
+export type ClientMsgId = string;
+
+export const PROTOCOL_VERSION = 1;
+export const SUBPROTOCOL_MSGPACK = 'roomcast.v1.msgpack';
+export const SUBPROTOCOL_JSON = 'roomcast.v1.json';
+export type WireFormat = 'msgpack' | 'json';
+
+export const ROLES = ['viewer', 'streamer', 'moderator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/**
+ * Message kinds. `chat` is ordinary chat (low priority, may be sampled under overload); every other
+ * kind is high priority and never dropped. `retract` withdraws an earlier message (its `target`).
+ */
+export const MESSAGE_KINDS = ['chat', 'streamer', 'moderator', 'system', 'gift', 'retract'] as const;
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+export const PRIORITY_LOW = 0;
+export const PRIORITY_HIGH = 1;
+export type Priority = typeof PRIORITY_LOW | typeof PRIORITY_HIGH;
+
+export function priorityOf(kind: MessageKind): Priority {
+  return kind === 'chat' ? PRIORITY_LOW : PRIORITY_HIGH;
+}
+
+/** The kinds a client of each role may send over WebSocket; gifts come only from backends. */
+export const SENDABLE_KINDS: Readonly<Record<Role, readonly MessageKind[]>> = {
+  viewer: ['chat'],
+  streamer: ['chat', 'streamer'],
+  moderator: ['chat', 'moderator'],
+  admin: ['chat', 'streamer', 'moderator', 'system'],
+};
+
+/** A room message as stored and delivered. */
+export interface RoomMessage {
+  seq: Seq;
+  uid: Uid;
+  kind: MessageKind;
+  prio: Priority;
+  text: string;
+  /** Server time when the room service accepted it, in ms since the epoch. */
+  ts: number;
+  /** The sender's clientMsgId, when a client sent it. */
+  cid?: ClientMsgId;
+  /** For `retract`: the seq of the withdrawn message. */
+  target?: Seq;
+  /** Structured payload for gifts and system messages (gift id, count, ...). */
+  data?: Record<string, unknown>;
+  /** Set in history on a message that was withdrawn later; its text is then empty. */
+  deleted?: true;
+}
+
+// ---- client → server ----------------------------------------------------------------------------
+
+export interface JoinFrame { t: 'join'; room: RoomId; lastSeq?: Seq }
+export interface SwitchFrame { t: 'switch'; from: RoomId; to: RoomId; lastSeq?: Seq }
+export interface LeaveFrame { t: 'leave'; room: RoomId }
+export interface SendFrame { t: 'send'; room: RoomId; id: ClientMsgId; text: string; kind?: MessageKind }
+export interface HistoryFrame { t: 'history'; room: RoomId; beforeSeq?: Seq; limit?: number }
+export interface PingFrame { t: 'ping'; ts?: number }
+
+export type ClientFrame = JoinFrame | SwitchFrame | LeaveFrame | SendFrame | HistoryFrame | PingFrame;
+export type ClientFrameType = ClientFrame['t'];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['join', 'switch', 'leave', 'send', 'history', 'ping'];
+
+// ---- server → client ----------------------------------------------------------------------------
+
+export interface Limits {
+  maxFrameBytes: number;
+  maxTextLength: number;
+  maxRooms: number;
+  historyPageMax: number;
+}
+export interface WelcomeFrame {
+  t: 'welcome';
+  session: string;
+  uid: Uid;
+  role: Role;
+  heartbeatMs: number;
+  protocol: number;
+  limits: Limits;
+}
+/** A range of seqs that history no longer holds: the client cannot get them back. */
+export interface Gap { from: Seq; to: Seq }
+export interface JoinedFrame {
+  t: 'joined';
+  room: RoomId;
+  /** The room's seq up to which `msgs` brings the client; live `messages` continue after it. */
+  seq: Seq;
+  msgs: RoomMessage[];
+  viewers: number;
+  gap?: Gap;
+}
+export interface LeftFrame { t: 'left'; room: RoomId; reason: 'leave' | 'switch' | 'banned' }
+export interface MessagesFrame { t: 'messages'; room: RoomId; msgs: RoomMessage[] }
+export interface AckFrame { t: 'ack'; id: ClientMsgId; room: RoomId; seq: Seq }
+export interface HistoryResultFrame { t: 'history'; room: RoomId; msgs: RoomMessage[]; more: boolean }
+export interface ErrorFrame { t: 'error'; code: ErrorCode; message: string; id?: ClientMsgId; room?: RoomId; ref?: string }
+export interface ViewersFrame { t: 'viewers'; room: RoomId; count: number }
+export interface NoticeFrame { t: 'notice'; text: string; room?: RoomId }
+export interface GapFrame { t: 'gap'; room: RoomId; from: Seq; to: Seq }
+export interface ReconnectFrame { t: 'reconnect'; delayMs: number }
+export interface PongFrame { t: 'pong'; ts?: number }
+
+export type ServerFrame =
+  | WelcomeFrame | JoinedFrame | LeftFrame | MessagesFrame | AckFrame | HistoryResultFrame
+  | ErrorFrame | ViewersFrame | NoticeFrame | GapFrame | ReconnectFrame | PongFrame;
+
+// ---- validation ---------------------------------------------------------------------------------
+
+/** Room ids are also NATS subject tokens and Redis key parts, so the alphabet is narrow. */
+export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const CLIENT_MSG_ID_MAX_LENGTH = 64;
+
+export function isRoomId(value: unknown): value is RoomId {
+  return typeof value === 'string' && ROOM_ID_PATTERN.test(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function isSeq(value: unknown): value is Seq {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function requireRoom(frame: Record<string, unknown>, field: string): RoomId {
+  const value = frame[field];
+  if (value === undefined) throw new BadFrameError(`'${field}' is required`);
+  if (!isRoomId(value)) throw new RoomcastError('bad_room', `'${field}' must match ${ROOM_ID_PATTERN}`);
+  return value;
+}
+
+function optionalSeq(frame: Record<string, unknown>, field: string): Seq | undefined {
+  const value = frame[field];
+  if (value === undefined || value === null) return undefined;
+  if (!isSeq(value)) throw new BadFrameError(`'${field}' must be a non-negative integer`);
+  return value;
+}
+
+/**
+ * Checks that a decoded value is a well-formed client frame and returns it typed. Throws a
+ * RoomcastError with code bad_frame, bad_room or unknown_type; never trusts a field it did not check.
+ */
+export function parseClientFrame(decoded: unknown): ClientFrame {
+  if (!isPlainObject(decoded)) throw new BadFrameError('a frame must be a map');
+  const type = decoded.t;
+  if (typeof type !== 'string') throw new BadFrameError("a frame needs a string field 't'");
+  switch (type) {
+    case 'join': {
+      const lastSeq = optionalSeq(decoded, 'lastSeq');
+      return { t: 'join', room: requireRoom(decoded, 'room'), ...(lastSeq === undefined ? {} : { lastSeq }) };
+    }
+    case 'switch': {
+      const lastSeq = optionalSeq(decoded, 'lastSeq');
+      return {
+        t: 'switch', from: requireRoom(decoded, 'from'), to: requireRoom(decoded, 'to'),
+        ...(lastSeq === undefined ? {} : { lastSeq }),
+      };
+    }
+    case 'leave':
+      return { t: 'leave', room: requireRoom(decoded, 'room') };
+    case 'send': {
+      const room = requireRoom(decoded, 'room');
+      const { id, text, kind } = decoded;
+      if (typeof id !== 'string' || id.length === 0 || id.length > CLIENT_MSG_ID_MAX_LENGTH) {
+        throw new BadFrameError(`'id' must be a string of 1 to ${CLIENT_MSG_ID_MAX_LENGTH} characters`);
+      }
+      if (typeof text !== 'string') throw new BadFrameError("'text' must be a string");
+      if (kind !== undefined && !(MESSAGE_KINDS as readonly unknown[]).includes(kind)) {
+        throw new BadFrameError(`'kind' must be one of ${MESSAGE_KINDS.join(', ')}`);
+      }
+      return { t: 'send', room, id, text, ...(kind === undefined ? {} : { kind: kind as MessageKind }) };
+    }
+    case 'history': {
+      const beforeSeq = optionalSeq(decoded, 'beforeSeq');
+      const limit = decoded.limit;
+      if (limit !== undefined && !(typeof limit === 'number' && Number.isSafeInteger(limit) && limit > 0)) {
+        throw new BadFrameError("'limit' must be a positive integer");
+      }
+      return {
+        t: 'history', room: requireRoom(decoded, 'room'),
+        ...(beforeSeq === undefined ? {} : { beforeSeq }),
+        ...(limit === undefined ? {} : { limit: limit as number }),
+      };
+    }
+    case 'ping': {
+      const ts = decoded.ts;
+      if (ts !== undefined && typeof ts !== 'number') throw new BadFrameError("'ts' must be a number");
+      return ts === undefined ? { t: 'ping' } : { t: 'ping', ts };
+    }
+    default:
+      throw new RoomcastError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`);
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Room state: settings, the per-room sequence, the capped history, moderation (mutes, bans, slow
+ * mode), per-user send limits, duplicate detection and viewer counts. Redis in distributed mode (all
+ * keys of a room share the hash tag `{room}`, and one Lua script makes each send atomic), in memory
+ * in the all-in-one mode; one contract suite runs against both.
+ */
+import type { ClientMsgId, MessageKind, Priority, RoomId, RoomMessage, Seq, Uid } from '../protocol/frames.js';
+import type { GatewayId } from '../protocol/bus-messages.js';
+
+export interface RoomSettings {
+  /** Minimum time between two messages of one viewer in this room; 0 turns slow mode off. */
+  slowModeMs: number;
+}
+
+export const DEFAULT_ROOM_SETTINGS: RoomSettings = Object.freeze({ slowModeMs: 0 });
+
+export interface RoomInfo {
+  room: RoomId;
+  settings: RoomSettings;
+  /** The seq of the newest message; 0 for a room with none. */
+  lastSeq: Seq;
+  createdAtMs: number;
+}
+
+/** Token bucket per (room, uid): `ratePerSec` tokens refill each second, up to `burst`. */
+export interface RateLimit { ratePerSec: number; burst: number }
+
+/** The checks an ordinary viewer's message goes through; backends and moderators skip them. */
+export interface SendChecks {
+  rateLimit: RateLimit;
+  /** Slow mode, mutes and bans apply to viewers; streamers, moderators and admins are exempt. */
+  moderated: boolean;
+}
+
+export interface AppendInput {
+  room: RoomId;
+  uid: Uid;
+  kind: MessageKind;
+  text: string;
+  nowMs: number;
+  /** The client's message id: a second append with the same (uid, cid) is a duplicate. */
+  cid?: ClientMsgId;
+  data?: Record<string, unknown>;
+  /** Overrides the kind's priority (priorityOf(kind)); backends may send low-priority system messages. */
+  prio?: Priority;
+  /** For `retract`: the seq withdrawn; the store also marks that message deleted in history. */
+  target?: Seq;
+  /** Absent for backends and moderation actions. */
+  checks?: SendChecks;
+}
+
+export type AppendRejection = 'unknown_room' | 'muted' | 'banned' | 'slow_mode' | 'rate_limited' | 'not_found';
+
+export type AppendResult =
+  | { status: 'appended'; message: RoomMessage }
+  | { status: 'duplicate'; seq: Seq }
+  | { status: 'rejected'; code: AppendRejection };
+
+export interface RangeQuery {
+  /** Only messages with a seq greater than this. */
+  afterSeq?: Seq;
+  /** Only messages with a seq less than this. */
+  beforeSeq?: Seq;
+  /** At most this many: the oldest ones when afterSeq is given, otherwise the newest ones. */
+  limit: number;
+}
+
+export interface RangeResult {
+  msgs: RoomMessage[];
+  lastSeq: Seq;
+  /** The oldest seq history still holds; lastSeq + 1 when it holds none. */
+  firstSeq: Seq;
+}
+
+export interface JoinInfo {
+  banned: boolean;
+  lastSeq: Seq;
+  /** The newest `recent` messages, oldest first. */
+  recent: RoomMessage[];
+}
+
+export interface ViewerReport {
+  /** Viewers of the room over all live gateways. */
+  total: number;
+  lastSeq: Seq;
+}
+
+export interface RoomStoreLimits {
+  /** Messages kept per room; older ones are trimmed on append. */
+  historyLimit: number;
+  /** How long (uid, cid) pairs are remembered for duplicate detection. */
+  dedupTtlMs: number;
+  /** A room with no message for this long expires with all its keys (Redis); 0 keeps rooms forever. */
+  roomIdleTtlMs: number;
+}
+
+export interface RoomStore {
+  /** Creates the room, or leaves an existing one as it is. Resolves true when it created it. */
+  createRoom(room: RoomId, settings: RoomSettings, nowMs: number): Promise<boolean>;
+  getRoom(room: RoomId): Promise<RoomInfo | null>;
+  /** Resolves false for an unknown room. */
+  updateSettings(room: RoomId, settings: Partial<RoomSettings>): Promise<boolean>;
+  /** Assigns the next seq and appends, atomically with every check in `input.checks`. */
+  append(input: AppendInput): Promise<AppendResult>;
+  /** Null for an unknown room. */
+  range(room: RoomId, query: RangeQuery): Promise<RangeResult | null>;
+  /** Null for an unknown room. */
+  joinInfo(room: RoomId, uid: Uid, recent: number, nowMs: number): Promise<JoinInfo | null>;
+  /** `untilMs` null lifts the mute. Resolves false for an unknown room. */
+  setMute(room: RoomId, uid: Uid, untilMs: number | null): Promise<boolean>;
+  /** `untilMs` null lifts the ban. Resolves false for an unknown room. */
+  setBan(room: RoomId, uid: Uid, untilMs: number | null): Promise<boolean>;
+  /**
+   * A gateway reports how many of its connections are in each room; the answer, per room in the same
+   * order, sums the reports of every gateway whose report is younger than `ttlMs`.
+   */
+  reportViewers(gatewayId: GatewayId, counts: ReadonlyArray<readonly [RoomId, number]>, ttlMs: number, nowMs: number): Promise<ViewerReport[]>;
+  viewerCount(room: RoomId, nowMs: number): Promise<number>;
+  close(): Promise<void>;
+}
