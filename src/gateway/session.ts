@@ -22,6 +22,9 @@ export interface SessionSettings {
   limits: Limits;
   heartbeatMs: number;
   badFrameLimit: number;
+  /** Frames a connection may send per second on average, and at once. */
+  frameRatePerSec: number;
+  frameBurst: number;
 }
 
 export interface SessionDeps {
@@ -33,9 +36,6 @@ export interface SessionDeps {
   settings: SessionSettings;
 }
 
-/** Frames a connection may send per second on average, and in a burst. */
-export const FRAME_RATE_PER_SEC = 20;
-export const FRAME_BURST = 60;
 const DEFAULT_HISTORY_PAGE = 50;
 
 interface ConnState {
@@ -57,7 +57,7 @@ export class Sessions {
       caller: callerOf(conn.identity),
       joining: new Set(),
       badFrames: 0,
-      frameTokens: FRAME_BURST,
+      frameTokens: this.deps.settings.frameBurst,
       tokensAtMs: this.deps.clock.now(),
     });
     this.deps.metrics.connectionOpened();
@@ -93,7 +93,8 @@ export class Sessions {
     }
     this.deps.metrics.frameIn(frame.t);
     if (!this.takeFrameToken(state)) {
-      this.badFrame(conn, state, new RoomcastError('rate_limited', 'too many frames; slow down'), refOf(frame));
+      // Not a bad frame: a client resending its backlog after a reconnect may burst legitimately.
+      this.sendError(conn, new RoomcastError('rate_limited', 'too many frames; slow down'), refOf(frame));
       return;
     }
     this.dispatch(conn, state, frame);
@@ -209,8 +210,9 @@ export class Sessions {
   }
 
   private takeFrameToken(state: ConnState): boolean {
+    const { frameBurst, frameRatePerSec } = this.deps.settings;
     const now = this.deps.clock.now();
-    state.frameTokens = Math.min(FRAME_BURST, state.frameTokens + ((now - state.tokensAtMs) / 1000) * FRAME_RATE_PER_SEC);
+    state.frameTokens = Math.min(frameBurst, state.frameTokens + ((now - state.tokensAtMs) / 1000) * frameRatePerSec);
     state.tokensAtMs = now;
     if (state.frameTokens < 1) return false;
     state.frameTokens -= 1;

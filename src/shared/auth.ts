@@ -18,6 +18,10 @@ export interface Identity {
 
 export const DEFAULT_DEVICE = 'web';
 const UID_PATTERN = /^[A-Za-z0-9_.:@-]{1,128}$/;
+export function isUid(value: unknown): value is Uid {
+  return typeof value === 'string' && UID_PATTERN.test(value);
+}
+
 const DEVICE_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 export type TokenVerifier = (token: string) => Promise<Identity>;
@@ -48,7 +52,7 @@ export async function createTokenVerifier(keys: { secret?: string | null; public
 
 function identityFromClaims(payload: JWTPayload): Identity {
   const { sub, role = 'viewer', dev = DEFAULT_DEVICE, rooms } = payload as JWTPayload & Record<string, unknown>;
-  if (typeof sub !== 'string' || !UID_PATTERN.test(sub)) throw new UnauthorizedError("the token's 'sub' must be a uid");
+  if (!isUid(sub)) throw new UnauthorizedError("the token's 'sub' must be a uid");
   if (!(ROLES as readonly unknown[]).includes(role)) throw new UnauthorizedError(`the token's 'role' must be one of ${ROLES.join(', ')}`);
   if (typeof dev !== 'string' || !DEVICE_PATTERN.test(dev)) throw new UnauthorizedError("the token's 'dev' must be a device type");
   if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every(isRoomId))) throw new UnauthorizedError("the token's 'rooms' must be a list of room ids");

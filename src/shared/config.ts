@@ -27,6 +27,8 @@ export const DEFAULT_MAX_BACKPRESSURE_BYTES = 1024 * 1024;
 export const DEFAULT_DEDUP_TTL_MS = 10 * 60 * 1000;
 export const DEFAULT_ROOM_IDLE_TTL_MS = 7 * 24 * 3600 * 1000;
 export const DEFAULT_BAD_FRAME_LIMIT = 10;
+export const DEFAULT_FRAME_RATE_PER_SEC = 20;
+export const DEFAULT_FRAME_BURST = 60;
 
 export interface Config {
   natsUrl: string | null;
@@ -60,6 +62,8 @@ export interface Config {
   dedupTtlMs: number;
   roomIdleTtlMs: number;
   badFrameLimit: number;
+  frameRatePerSec: number;
+  frameBurst: number;
   autoCreateRooms: boolean;
   logLevel: LogLevel;
 }
@@ -150,6 +154,8 @@ export const SETTINGS = [
   setting('dedupTtlMs', 'ROOMCAST_DEDUP_TTL_MS', DEFAULT_DEDUP_TTL_MS, integer(1000, 7 * 24 * 3600 * 1000), 'how long a client message id is remembered'),
   setting('roomIdleTtlMs', 'ROOMCAST_ROOM_IDLE_TTL_MS', DEFAULT_ROOM_IDLE_TTL_MS, integer(0, 365 * 24 * 3600 * 1000), 'a room without messages this long expires (Redis); 0 never'),
   setting('badFrameLimit', 'ROOMCAST_BAD_FRAME_LIMIT', DEFAULT_BAD_FRAME_LIMIT, integer(1, 10_000), 'bad frames a connection may send before it is closed with 4000'),
+  setting('frameRatePerSec', 'ROOMCAST_FRAME_RATE_PER_SEC', DEFAULT_FRAME_RATE_PER_SEC, number(0.1, 1_000_000), 'frames per second one connection may send on average'),
+  setting('frameBurst', 'ROOMCAST_FRAME_BURST', DEFAULT_FRAME_BURST, integer(1, 1_000_000), 'frames one connection may send at once'),
   setting('autoCreateRooms', 'ROOMCAST_AUTO_CREATE_ROOMS', false, boolean, 'create a room on its first join instead of answering unknown_room'),
   setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error or silent'),
 ] as const;

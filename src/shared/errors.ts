@@ -15,6 +15,7 @@ export const ERROR_TABLE = {
   forbidden: { http: 403, message: 'the role may not do this' },
   unknown_room: { http: 404, message: 'the room does not exist' },
   not_found: { http: 404, message: 'not found' },
+  method_not_allowed: { http: 405, message: 'the method is not allowed on this endpoint' },
   not_in_room: { http: 409, message: 'the connection has not joined this room' },
   already_in_room: { http: 409, message: 'the connection is already in this room' },
   too_many_rooms: { http: 409, message: 'the connection is in as many rooms as it may be' },
@@ -39,8 +40,8 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 
 /** The WebSocket close code for errors that end a connection, or undefined for errors that do not. */
 export function closeCodeOf(code: ErrorCode): number | undefined {
-  const entry: { close?: number } = ERROR_TABLE[code];
-  return entry.close;
+  const entry = ERROR_TABLE[code];
+  return 'close' in entry ? entry.close : undefined;
 }
 
 export function httpStatusOf(code: ErrorCode): number {

@@ -1,0 +1,176 @@
+/**
+ * The one command: `roomcast gateway | room-service | all-in-one | token`. Configuration comes from
+ * ROOMCAST_* variables and the matching flags (`--ws-port 8080`); `--help` lists them.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createTokenVerifier, signToken, type TokenVerifier } from './shared/auth.js';
+import { SETTINGS, loadConfig, parseFlags, type Config, type ProcessRole } from './shared/config.js';
+import { ConfigError } from './shared/errors.js';
+import { connectInfrastructure } from './shared/infrastructure.js';
+import { createLogger, type Logger } from './shared/log.js';
+import { MetricsRegistry } from './shared/metrics.js';
+import { ROLES, type Role } from './shared/protocol/frames.js';
+import { startGateway } from './gateway/main.js';
+import { startRoomService } from './room-service/main.js';
+
+const USAGE = `roomcast — chat for live-streaming rooms
+
+Usage:
+  roomcast all-in-one [flags]     gateway and room service in one process; in-process bus and
+                                  in-memory stores unless ROOMCAST_NATS_URL / ROOMCAST_REDIS_URL are set
+  roomcast gateway [flags]        WebSocket gateway (needs NATS and Redis)
+  roomcast room-service [flags]   room service and its HTTP API (needs NATS and Redis)
+  roomcast token --uid U [--role viewer|streamer|moderator|admin] [--rooms a,b] [--device web]
+                 [--ttl-s 86400] [--secret S | --private-key FILE [--alg ES256|RS256]]
+                                  prints a signed token (the secret defaults to ROOMCAST_JWT_SECRET)
+  roomcast --help
+
+Settings (environment variable, flag, default):
+${SETTINGS.map((s) => `  ${s.env.padEnd(32)} ${s.flag.padEnd(26)} ${JSON.stringify(s.default)}\n      ${s.help}`).join('\n')}
+`;
+
+/** A demo room the all-in-one mode creates, so `npm start` has something to join. */
+const DEMO_ROOM = 'lobby';
+const DEV_TOKEN_TTL_S = 24 * 3600;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || rest.includes('--help')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  switch (command) {
+    case 'token':
+      process.stdout.write(`${await tokenCommand(rest)}\n`);
+      return;
+    case 'gateway':
+    case 'room-service':
+    case 'all-in-one':
+      await serve(command, rest);
+      return;
+    default:
+      throw new ConfigError([`unknown command '${command}'; see roomcast --help`]);
+  }
+}
+
+async function tokenCommand(argv: string[]): Promise<string> {
+  const { flags, problems } = parseFlags(argv);
+  const known = new Set(['--uid', '--role', '--rooms', '--device', '--ttl-s', '--secret', '--private-key', '--alg']);
+  for (const flag of flags.keys()) if (!known.has(flag)) problems.push(`unknown flag ${flag}`);
+  const uid = flags.get('--uid');
+  if (!uid) problems.push('--uid is required');
+  const role = (flags.get('--role') ?? 'viewer') as Role;
+  if (!ROLES.includes(role)) problems.push(`--role must be one of ${ROLES.join(', ')}`);
+  const ttlSeconds = Number(flags.get('--ttl-s') ?? DEV_TOKEN_TTL_S);
+  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) problems.push('--ttl-s must be a positive integer');
+  const secret = flags.get('--secret') ?? process.env.ROOMCAST_JWT_SECRET ?? null;
+  const privateKeyFile = flags.get('--private-key');
+  const alg = flags.get('--alg') ?? 'ES256';
+  if (alg !== 'ES256' && alg !== 'RS256') problems.push('--alg must be ES256 or RS256');
+  if (!secret && !privateKeyFile) problems.push('give --secret (or set ROOMCAST_JWT_SECRET) or --private-key FILE');
+  if (problems.length > 0) throw new ConfigError(problems);
+  const rooms = flags.get('--rooms')?.split(',').map((room) => room.trim()).filter(Boolean);
+  return signToken(
+    { uid: uid!, role, ttlSeconds, ...(flags.get('--device') ? { device: flags.get('--device')! } : {}), ...(rooms ? { rooms } : {}) },
+    privateKeyFile ? { privateKey: readFileSync(privateKeyFile, 'utf8'), algorithm: alg as 'ES256' | 'RS256' } : { secret },
+  );
+}
+
+async function serve(role: ProcessRole, argv: string[]): Promise<void> {
+  let config = loadConfig(role, process.env, argv);
+  const log = createLogger({ level: config.logLevel, bound: { service: `roomcast-${role}` } });
+  const devSecrets = role === 'all-in-one' ? withDevSecrets(config) : null;
+  if (devSecrets) config = devSecrets.config;
+
+  const verifyToken: TokenVerifier | null = config.jwtSecret || config.jwtPublicKey
+    ? await createTokenVerifier({ secret: config.jwtSecret, publicKey: config.jwtPublicKey })
+    : null;
+  const infra = await connectInfrastructure(config, `roomcast-${role}`, log);
+  const metricsRegistry = new MetricsRegistry();
+  const stops: Array<() => Promise<void>> = [];
+  const ports = { api: 0, ws: 0, metrics: 0, wsUrl: '' };
+
+  if (role === 'room-service' || role === 'all-in-one') {
+    const roomService = await startRoomService(config, infra, verifyToken, metricsRegistry, log);
+    stops.push(roomService.stop);
+    ports.api = roomService.apiPort;
+    if (role === 'all-in-one') await roomService.service.createRoom(DEMO_ROOM, {});
+  }
+  if (role === 'gateway' || role === 'all-in-one') {
+    const gateway = await startGateway(config, infra, verifyToken!, metricsRegistry, log);
+    Object.assign(ports, { ws: gateway.wsPort, metrics: gateway.httpPort, wsUrl: gateway.url });
+    stops.unshift(() => gateway.stop());
+  }
+  log.info('started', { role, mode: infra.mode });
+  if (devSecrets) await printDevGuide(config, devSecrets.generated, ports);
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    void (async () => {
+      for (const stop of stops) await stop().catch((error: unknown) => log.error('stop failed', { error }));
+      await infra.close().catch((error: unknown) => log.error('closing connections failed', { error }));
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** The all-in-one mode runs without any set-up: it makes a dev secret and API key when none is given. */
+function withDevSecrets(config: Readonly<Config>): { config: Readonly<Config>; generated: { secret: boolean; apiKey: boolean } } {
+  const needsSecret = !config.jwtSecret && !config.jwtPublicKey;
+  const needsApiKey = config.apiKeys.length === 0;
+  return {
+    config: Object.freeze({
+      ...config,
+      ...(needsSecret ? { jwtSecret: randomBytes(24).toString('base64url') } : {}),
+      ...(needsApiKey ? { apiKeys: [`dev-${randomBytes(12).toString('hex')}`] } : {}),
+    }),
+    generated: { secret: needsSecret, apiKey: needsApiKey },
+  };
+}
+
+async function printDevGuide(
+  config: Config, generated: { secret: boolean; apiKey: boolean }, ports: { api: number; metrics: number; wsUrl: string },
+): Promise<void> {
+  const gatewayUrl = ports.wsUrl;
+  const lines = [
+    '',
+    'Roomcast all-in-one is running.',
+    `  WebSocket:  ${gatewayUrl}   (protocol: docs/protocol.md)`,
+    `  HTTP API:   http://127.0.0.1:${ports.api}/v1/rooms/${DEMO_ROOM}`,
+    `  Metrics:    http://127.0.0.1:${ports.metrics}/metrics`,
+    `  Room '${DEMO_ROOM}' is ready to join.`,
+  ];
+  if (config.jwtSecret) {
+    const viewer = await signToken({ uid: 'alice', role: 'viewer', ttlSeconds: DEV_TOKEN_TTL_S }, { secret: config.jwtSecret });
+    lines.push(
+      `  A viewer token for 'alice' (24 h):`,
+      `    ${viewer}`,
+      `  Connect:    ${gatewayUrl}?token=<token>`,
+    );
+    if (generated.secret) {
+      lines.push(
+        `  Dev token secret (made for this run): ${config.jwtSecret}`,
+        `  More tokens: ROOMCAST_JWT_SECRET=${config.jwtSecret} npx roomcast token --uid bob --role streamer --rooms ${DEMO_ROOM}`,
+      );
+    }
+  }
+  if (generated.apiKey) {
+    lines.push(
+      `  Dev API key (made for this run): ${config.apiKeys[0]}`,
+      `  Publish a gift: curl -X POST -H 'Authorization: Bearer ${config.apiKeys[0]}' -H 'Content-Type: application/json' \\`,
+      `    -d '{"kind":"gift","uid":"bob","text":"a rocket","data":{"gift":"rocket","count":1}}' http://127.0.0.1:${ports.api}/v1/rooms/${DEMO_ROOM}/messages`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`roomcast: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(error instanceof ConfigError ? 2 : 1);
+});

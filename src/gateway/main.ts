@@ -1,0 +1,68 @@
+/** Composition root of the gateway: turns configuration into a running Gateway. */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { TokenVerifier } from '../shared/auth.js';
+import { systemClock } from '../shared/clock.js';
+import type { Config } from '../shared/config.js';
+import type { Infrastructure } from '../shared/infrastructure.js';
+import type { Logger } from '../shared/log.js';
+import type { MetricsRegistry } from '../shared/metrics.js';
+import { Gateway, type GatewaySettings } from './gateway.js';
+
+/** Flushed messages a gateway keeps per room, to serve joins and short rejoins from memory. */
+export const MIN_RING_SIZE = 200;
+
+export function gatewaySettings(config: Config): GatewaySettings {
+  return {
+    host: config.wsHost,
+    wsPort: config.wsPort,
+    httpPort: config.gatewayHttpPort,
+    publicUrl: config.publicUrl,
+    maxFrameBytes: config.maxFrameBytes,
+    maxBackpressureBytes: config.maxBackpressureBytes,
+    idleTimeoutS: config.idleTimeoutS,
+    requestTimeoutMs: config.requestTimeoutMs,
+    viewerIntervalMs: config.viewerIntervalMs,
+    fanout: {
+      batchWindowMs: config.batchWindowMs,
+      batchMaxMessages: config.batchMaxMessages,
+      recentMessages: config.recentMessages,
+      reorderWindowMs: config.reorderWindowMs,
+      historyPageMax: config.historyPageMax,
+      ringSize: Math.max(MIN_RING_SIZE, config.recentMessages),
+    },
+    session: {
+      limits: {
+        maxFrameBytes: config.maxFrameBytes,
+        maxTextLength: config.maxTextLength,
+        maxRooms: config.maxRoomsPerConnection,
+        historyPageMax: config.historyPageMax,
+      },
+      heartbeatMs: (config.idleTimeoutS * 1000) / 2,
+      badFrameLimit: config.badFrameLimit,
+      frameRatePerSec: config.frameRatePerSec,
+      frameBurst: config.frameBurst,
+    },
+  };
+}
+
+/** Gateway ids are NATS subject tokens: host name and a random suffix, in a safe alphabet. */
+export function defaultGatewayId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'gateway';
+  return `${host}-${randomBytes(3).toString('hex')}`;
+}
+
+export function startGateway(config: Config, infra: Infrastructure, verifyToken: TokenVerifier, metricsRegistry: MetricsRegistry, log: Logger): Promise<Gateway> {
+  const gatewayId = config.gatewayId ?? defaultGatewayId();
+  return Gateway.start({
+    gatewayId,
+    bus: infra.bus,
+    roomStore: infra.roomStore,
+    sessionStore: infra.sessionStore,
+    verifyToken,
+    clock: systemClock,
+    log: log.child({ component: 'gateway', gateway: gatewayId }),
+    metricsRegistry,
+    settings: gatewaySettings(config),
+  });
+}

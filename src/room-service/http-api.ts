@@ -1,0 +1,251 @@
+/**
+ * The HTTP server API for backends (API key) and the streamer console (streamer, moderator or admin
+ * token): rooms, backend messages (gifts, system), history, moderation. JSON in and out; every error
+ * is `{ "error": { "code", "message" } }` with the status from the error table.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { canModerate, isUid, type Identity, type TokenVerifier } from '../shared/auth.js';
+import { RoomcastError, httpStatusOf, toRoomcastError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { MetricsRegistry, RoomServiceMetrics } from '../shared/metrics.js';
+import { PRIORITY_HIGH, PRIORITY_LOW, isRoomId, type RoomId } from '../shared/protocol/frames.js';
+import type { RoomService } from './room-service.js';
+
+/** Largest request body accepted. */
+export const MAX_BODY_BYTES = 64 * 1024;
+const MAX_DURATION_MS = 365 * 24 * 3600 * 1000;
+
+export interface HttpApiDeps {
+  service: RoomService;
+  verifyToken: TokenVerifier | null;
+  apiKeys: readonly string[];
+  metrics: RoomServiceMetrics;
+  metricsRegistry: MetricsRegistry;
+  log: Logger;
+  ready: () => boolean;
+}
+
+/** Who is calling: a backend with an API key, or a person with a token. */
+type Principal = { kind: 'backend' } | { kind: 'user'; identity: Identity };
+
+interface Request {
+  principal: Principal;
+  room: RoomId;
+  params: string[];
+  query: URLSearchParams;
+  body: Record<string, unknown>;
+}
+
+type Permission = 'read' | 'create' | 'moderate' | 'publish';
+
+interface Route {
+  method: string;
+  /** Matched against the path after /v1/rooms/{room}; groups become `params`. */
+  pattern: RegExp;
+  name: string;
+  permission: Permission;
+  handle(request: Request): Promise<{ status: number; body: unknown }>;
+}
+
+export class HttpApi {
+  private server: Server | null = null;
+  private readonly routes: Route[];
+
+  constructor(private readonly deps: HttpApiDeps) {
+    this.routes = buildRoutes(deps.service);
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    const address = server.address();
+    return typeof address === 'object' && address ? address.port : port;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    let routeName = 'unknown';
+    try {
+      if (req.method === 'GET' && url.pathname === '/healthz') return this.reply(res, routeName = 'healthz', 200, { ok: true });
+      if (req.method === 'GET' && url.pathname === '/readyz') {
+        const ready = this.deps.ready();
+        return this.reply(res, routeName = 'readyz', ready ? 200 : 503, { ready });
+      }
+      if (req.method === 'GET' && url.pathname === '/metrics') {
+        const { contentType, body } = await this.deps.metricsRegistry.render();
+        res.writeHead(200, { 'Content-Type': contentType }).end(body);
+        return;
+      }
+      const match = /^\/v1\/rooms\/([^/]+)(\/.*)?$/.exec(url.pathname);
+      if (!match) throw new RoomcastError('not_found', `no such endpoint: ${url.pathname.slice(0, 100)}`);
+      const room = decodeURIComponent(match[1]!);
+      const rest = match[2] ?? '';
+      const candidates = this.routes.filter((route) => route.pattern.test(rest));
+      const route = candidates.find((candidate) => candidate.method === req.method);
+      if (!route) {
+        if (candidates.length > 0) throw new RoomcastError('method_not_allowed', `${req.method} is not allowed here; use ${candidates.map((c) => c.method).join(', ')}`);
+        throw new RoomcastError('not_found', `no such endpoint: ${url.pathname.slice(0, 100)}`);
+      }
+      routeName = route.name;
+      const principal = await this.authenticate(req);
+      if (!isRoomId(room)) throw new RoomcastError('bad_room', 'the room id must match /^[A-Za-z0-9_-]{1,64}$/');
+      authorize(principal, route.permission, room);
+      const body = await readJsonBody(req);
+      const params = route.pattern.exec(rest)!.slice(1).map((param) => decodeURIComponent(param));
+      const result = await route.handle({ principal, room, params, query: url.searchParams, body });
+      this.reply(res, routeName, result.status, result.body);
+    } catch (error) {
+      const failure = toRoomcastError(error);
+      if (failure.code === 'internal') this.deps.log.error('http request failed', { route: routeName, error });
+      this.reply(res, routeName, httpStatusOf(failure.code), { error: { code: failure.code, message: failure.message } });
+    }
+  }
+
+  private reply(res: ServerResponse, route: string, status: number, body: unknown): void {
+    this.deps.metrics.httpRequest(route, status);
+    res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+  }
+
+  private async authenticate(req: IncomingMessage): Promise<Principal> {
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) throw new RoomcastError('unauthorized', 'send Authorization: Bearer <API key or token>');
+    const credential = match[1]!;
+    if (this.deps.apiKeys.some((key) => sameSecret(key, credential))) return { kind: 'backend' };
+    if (!this.deps.verifyToken) throw new RoomcastError('unauthorized', 'unknown API key');
+    return { kind: 'user', identity: await this.deps.verifyToken(credential) };
+  }
+}
+
+function sameSecret(expected: string, given: string): boolean {
+  const a = Buffer.from(expected);
+  const b = Buffer.from(given);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Backends may do anything; admins too; streamers and moderators moderate their own rooms. */
+function authorize(principal: Principal, permission: Permission, room: RoomId): void {
+  if (principal.kind === 'backend' || principal.identity.role === 'admin') return;
+  const { identity } = principal;
+  if (permission === 'read') return;
+  if (permission === 'publish') throw new RoomcastError('forbidden', 'only backends and admins publish gifts and system messages');
+  if (permission === 'create' && identity.role !== 'streamer') throw new RoomcastError('forbidden', 'only streamers, admins and backends create rooms');
+  if (!canModerate(identity, room)) throw new RoomcastError('forbidden', `a ${identity.role} may not moderate room '${room}'`);
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new RoomcastError('frame_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new RoomcastError('bad_request', 'the body is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RoomcastError('bad_request', 'the body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+// ---- field checks --------------------------------------------------------------------------------
+
+function optionalInteger(source: Record<string, unknown> | URLSearchParams, field: string, min: number, max: number): number | undefined {
+  const raw = source instanceof URLSearchParams ? source.get(field) ?? undefined : source[field];
+  if (raw === undefined || raw === null) return undefined;
+  const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new RoomcastError('bad_request', `'${field}' must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function requireUid(value: string): string {
+  if (!isUid(value)) throw new RoomcastError('bad_request', 'the uid is not valid');
+  return value;
+}
+
+/** Mutes and bans last `durationMs`, or a year when it is not given. */
+function duration(body: Record<string, unknown>): number {
+  return optionalInteger(body, 'durationMs', 1, MAX_DURATION_MS) ?? MAX_DURATION_MS;
+}
+
+function buildRoutes(service: RoomService): Route[] {
+  const route = (method: string, pattern: RegExp, name: string, permission: Permission, handle: Route['handle']): Route =>
+    ({ method, pattern, name, permission, handle });
+  return [
+    route('PUT', /^\/?$/, 'room_put', 'create', async ({ room, body }) => {
+      const slowModeMs = optionalInteger(body, 'slowModeMs', 0, MAX_DURATION_MS);
+      const result = await service.createRoom(room, slowModeMs === undefined ? {} : { slowModeMs });
+      return { status: result.created ? 201 : 200, body: result.room };
+    }),
+    route('GET', /^\/?$/, 'room_get', 'read', async ({ room }) => ({ status: 200, body: await service.getRoom(room) })),
+    route('POST', /^\/messages$/, 'messages_post', 'publish', async ({ room, body }) => {
+      const { kind, text = '', uid = 'system', data, priority, id } = body;
+      if (kind !== 'gift' && kind !== 'system') throw new RoomcastError('bad_request', "'kind' must be gift or system");
+      if (typeof text !== 'string') throw new RoomcastError('bad_request', "'text' must be a string");
+      if (typeof uid !== 'string' || !isUid(uid)) throw new RoomcastError('bad_request', "'uid' must be a uid");
+      if (data !== undefined && (typeof data !== 'object' || data === null || Array.isArray(data))) throw new RoomcastError('bad_request', "'data' must be an object");
+      if (priority !== undefined && priority !== PRIORITY_LOW && priority !== PRIORITY_HIGH) throw new RoomcastError('bad_request', "'priority' must be 0 or 1");
+      if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > 64)) throw new RoomcastError('bad_request', "'id' must be a string of 1 to 64 characters");
+      const message = await service.publish(room, {
+        kind, text, uid,
+        ...(data === undefined ? {} : { data: data as Record<string, unknown> }),
+        ...(priority === undefined ? {} : { prio: priority }),
+        ...(id === undefined ? {} : { cid: id as string }),
+      });
+      return { status: 'duplicate' in message ? 200 : 201, body: message };
+    }),
+    route('GET', /^\/messages$/, 'messages_get', 'read', async ({ room, query }) => {
+      const afterSeq = optionalInteger(query, 'afterSeq', 0, Number.MAX_SAFE_INTEGER);
+      const beforeSeq = optionalInteger(query, 'beforeSeq', 1, Number.MAX_SAFE_INTEGER);
+      const limit = optionalInteger(query, 'limit', 1, 100_000) ?? 50;
+      const page = await service.history({
+        room, limit, ...(afterSeq === undefined ? {} : { afterSeq }), ...(beforeSeq === undefined ? {} : { beforeSeq }),
+      });
+      return { status: 200, body: page };
+    }),
+    route('DELETE', /^\/messages\/(\d{1,15})$/, 'messages_delete', 'moderate', async ({ room, params, principal }) => {
+      const by = principal.kind === 'backend' ? 'system' : principal.identity.uid;
+      return { status: 200, body: await service.retract(room, Number(params[0]), by) };
+    }),
+    route('PUT', /^\/mutes\/([^/]+)$/, 'mute_put', 'moderate', async ({ room, params, body }) => {
+      await service.setMute(room, requireUid(params[0]!), duration(body));
+      return { status: 200, body: { muted: true } };
+    }),
+    route('DELETE', /^\/mutes\/([^/]+)$/, 'mute_delete', 'moderate', async ({ room, params }) => {
+      await service.setMute(room, requireUid(params[0]!), null);
+      return { status: 200, body: { muted: false } };
+    }),
+    route('PUT', /^\/bans\/([^/]+)$/, 'ban_put', 'moderate', async ({ room, params, body }) => {
+      await service.setBan(room, requireUid(params[0]!), duration(body));
+      return { status: 200, body: { banned: true } };
+    }),
+    route('DELETE', /^\/bans\/([^/]+)$/, 'ban_delete', 'moderate', async ({ room, params }) => {
+      await service.setBan(room, requireUid(params[0]!), null);
+      return { status: 200, body: { banned: false } };
+    }),
+    route('PUT', /^\/slow-mode$/, 'slow_mode_put', 'moderate', async ({ room, body }) => {
+      const intervalMs = optionalInteger(body, 'intervalMs', 0, MAX_DURATION_MS);
+      if (intervalMs === undefined) throw new RoomcastError('bad_request', "'intervalMs' is required (0 turns slow mode off)");
+      await service.updateSettings(room, { slowModeMs: intervalMs });
+      return { status: 200, body: { slowModeMs: intervalMs } };
+    }),
+  ];
+}

@@ -1,0 +1,47 @@
+/** Composition root of the room service: the service on the bus and its HTTP API. */
+import type { TokenVerifier } from '../shared/auth.js';
+import { systemClock } from '../shared/clock.js';
+import type { Config } from '../shared/config.js';
+import type { Infrastructure } from '../shared/infrastructure.js';
+import type { Logger } from '../shared/log.js';
+import { RoomServiceMetrics, type MetricsRegistry } from '../shared/metrics.js';
+import { HttpApi } from './http-api.js';
+import { RoomService } from './room-service.js';
+
+export interface RunningRoomService {
+  service: RoomService;
+  api: HttpApi;
+  apiPort: number;
+  stop(): Promise<void>;
+}
+
+export async function startRoomService(
+  config: Config, infra: Infrastructure, verifyToken: TokenVerifier | null, metricsRegistry: MetricsRegistry, log: Logger,
+): Promise<RunningRoomService> {
+  const metrics = new RoomServiceMetrics(metricsRegistry);
+  const serviceLog = log.child({ component: 'room-service' });
+  const service = new RoomService({
+    store: infra.roomStore, bus: infra.bus, clock: systemClock, log: serviceLog, metrics,
+    limits: {
+      maxTextLength: config.maxTextLength,
+      historyPageMax: config.historyPageMax,
+      sendRate: { ratePerSec: config.sendRatePerSec, burst: config.sendBurst },
+      autoCreateRooms: config.autoCreateRooms,
+    },
+  });
+  service.start();
+  let busConnected = true;
+  infra.bus.onStatus((status) => { busConnected = status === 'reconnected'; });
+  const api = new HttpApi({
+    service, verifyToken, apiKeys: config.apiKeys, metrics, metricsRegistry, log: serviceLog, ready: () => busConnected,
+  });
+  const apiPort = await api.listen(config.apiHost, config.apiPort);
+  serviceLog.info('room service listening', { api: `http://${config.apiHost}:${apiPort}/v1/rooms` });
+  return {
+    service, api, apiPort,
+    stop: async () => {
+      service.stop();
+      await api.close();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * Builds the bus and the stores a process runs on: NATS and Redis when their addresses are
+ * configured, the in-process bus and in-memory stores otherwise (all-in-one). The rest of the code
+ * only sees the seams.
+ */
+import type { Bus } from './bus/bus.js';
+import { MemoryBus } from './bus/memory-bus.js';
+import { NatsBus } from './bus/nats-bus.js';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import { MemoryRoomStore } from './store/memory-room-store.js';
+import { MemorySessionStore } from './store/memory-session-store.js';
+import { connectRedis } from './store/redis-client.js';
+import { RedisRoomStore } from './store/redis-room-store.js';
+import { RedisSessionStore } from './store/redis-session-store.js';
+import type { RoomStore, RoomStoreLimits } from './store/room-store.js';
+import type { SessionStore } from './store/session-store.js';
+
+export interface Infrastructure {
+  bus: Bus;
+  roomStore: RoomStore;
+  sessionStore: SessionStore;
+  /** 'embedded' or 'distributed', for the start-up log. */
+  mode: 'embedded' | 'distributed';
+  close(): Promise<void>;
+}
+
+export function roomStoreLimits(config: Config): RoomStoreLimits {
+  return { historyLimit: config.historyLimit, dedupTtlMs: config.dedupTtlMs, roomIdleTtlMs: config.roomIdleTtlMs };
+}
+
+export async function connectInfrastructure(config: Config, name: string, log: Logger): Promise<Infrastructure> {
+  const limits = roomStoreLimits(config);
+  const bus: Bus = config.natsUrl
+    ? await NatsBus.connect({ servers: config.natsUrl.split(',').map((url) => url.trim()), name, log: log.child({ component: 'bus' }) })
+    : new MemoryBus({ onError: (error) => log.error('bus handler failed', { error }) });
+  if (!config.redisUrl) {
+    return {
+      bus, roomStore: new MemoryRoomStore(limits), sessionStore: new MemorySessionStore(),
+      mode: config.natsUrl ? 'distributed' : 'embedded',
+      close: () => bus.close(),
+    };
+  }
+  const redis = await connectRedis(config.redisUrl, log.child({ component: 'redis' }));
+  return {
+    bus,
+    roomStore: new RedisRoomStore({ redis, limits }),
+    sessionStore: new RedisSessionStore({ redis }),
+    mode: 'distributed',
+    close: async () => {
+      await bus.close();
+      await redis.quit();
+    },
+  };
+}

@@ -1,0 +1,257 @@
+/**
+ * The room store of the all-in-one mode: the same contract as the Redis store, in one process's
+ * memory. Every method runs to completion synchronously, so each append is atomic as in Redis.
+ * There are no timers: entries that expire (duplicate ids, slow-mode marks, rate-limit buckets,
+ * viewer reports) are dropped lazily, against the `nowMs` the callers pass. Rooms never expire here
+ * (`roomIdleTtlMs` is for Redis).
+ */
+import { priorityOf, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
+import type { GatewayId } from '../protocol/bus-messages.js';
+import type {
+  AppendInput, AppendRejection, AppendResult, JoinInfo, RangeQuery, RangeResult, RateLimit, RoomInfo,
+  RoomSettings, RoomStore, RoomStoreLimits, ViewerReport,
+} from './room-store.js';
+
+const MS_PER_SECOND = 1000;
+
+/**
+ * A map whose entries expire at a given time. Entries are kept in the order they were last set;
+ * `prune` drops expired ones from the front and stops at the first live one, so its cost is
+ * proportional to what it drops (entries set with a later expiry than a newer one wait a little longer).
+ */
+class ExpiringMap<K, V> {
+  private readonly entries = new Map<K, { value: V; expiresAtMs: number }>();
+
+  get(key: K, nowMs: number): V | undefined {
+    const entry = this.entries.get(key);
+    return entry && entry.expiresAtMs > nowMs ? entry.value : undefined;
+  }
+
+  set(key: K, value: V, expiresAtMs: number): void {
+    // Deleting first moves the key to the back, keeping the order of last writes.
+    this.entries.delete(key);
+    this.entries.set(key, { value, expiresAtMs });
+  }
+
+  prune(nowMs: number): void {
+    for (const [key, entry] of this.entries) {
+      if (entry.expiresAtMs > nowMs) return;
+      this.entries.delete(key);
+    }
+  }
+}
+
+interface Bucket { tokens: number; atMs: number }
+
+interface Room {
+  settings: RoomSettings;
+  createdAtMs: number;
+  lastSeq: Seq;
+  /** The newest messages, oldest first; `history[i]` has seq lastSeq - history.length + 1 + i. */
+  history: RoomMessage[];
+  /** uid → until when (ms since the epoch). */
+  mutes: Map<Uid, number>;
+  bans: Map<Uid, number>;
+  /** uid → until when the next message is refused. */
+  slowMode: ExpiringMap<Uid, true>;
+  /** A bucket that would be full again expires: a missing bucket is a full one. */
+  buckets: ExpiringMap<Uid, Bucket>;
+  /** (uid, cid) → the seq the first message got. */
+  dedup: ExpiringMap<string, Seq>;
+}
+
+interface ViewerEntry { count: number; expiresAtMs: number }
+
+export class MemoryRoomStore implements RoomStore {
+  private readonly rooms = new Map<RoomId, Room>();
+  /** Kept apart from rooms: gateways may report a room that does not exist (any longer). */
+  private readonly viewers = new Map<RoomId, Map<GatewayId, ViewerEntry>>();
+
+  constructor(private readonly limits: RoomStoreLimits) {}
+
+  async createRoom(room: RoomId, settings: RoomSettings, nowMs: number): Promise<boolean> {
+    if (this.rooms.has(room)) return false;
+    this.rooms.set(room, {
+      settings: { ...settings }, createdAtMs: nowMs, lastSeq: 0, history: [],
+      mutes: new Map(), bans: new Map(),
+      slowMode: new ExpiringMap(), buckets: new ExpiringMap(), dedup: new ExpiringMap(),
+    });
+    return true;
+  }
+
+  async getRoom(room: RoomId): Promise<RoomInfo | null> {
+    const state = this.rooms.get(room);
+    if (!state) return null;
+    return { room, settings: { ...state.settings }, lastSeq: state.lastSeq, createdAtMs: state.createdAtMs };
+  }
+
+  async updateSettings(room: RoomId, settings: Partial<RoomSettings>): Promise<boolean> {
+    const state = this.rooms.get(room);
+    if (!state) return false;
+    state.settings = { ...state.settings, ...definedFields(settings) };
+    return true;
+  }
+
+  async append(input: AppendInput): Promise<AppendResult> {
+    const state = this.rooms.get(input.room);
+    if (!state) return rejected('unknown_room');
+    const { nowMs, uid, cid, checks, target } = input;
+    state.dedup.prune(nowMs);
+    state.slowMode.prune(nowMs);
+    state.buckets.prune(nowMs);
+
+    const dedupKey = cid === undefined ? undefined : pairKey(uid, cid);
+    if (dedupKey !== undefined) {
+      const seq = state.dedup.get(dedupKey, nowMs);
+      if (seq !== undefined) return { status: 'duplicate', seq };
+    }
+    let bucket: Bucket | undefined;
+    if (checks) {
+      if (checks.moderated) {
+        if (isActive(state.bans, uid, nowMs)) return rejected('banned');
+        if (isActive(state.mutes, uid, nowMs)) return rejected('muted');
+        if (state.settings.slowModeMs > 0 && state.slowMode.get(uid, nowMs)) return rejected('slow_mode');
+      }
+      bucket = refill(state.buckets.get(uid, nowMs), checks.rateLimit, nowMs);
+      if (bucket.tokens < 1) return rejected('rate_limited');
+    }
+    if (target !== undefined && (target < 1 || target > state.lastSeq)) return rejected('not_found');
+
+    // Every check passed: from here on the append commits.
+    const message = newMessage(input, ++state.lastSeq);
+    state.history.push(message);
+    if (state.history.length > this.limits.historyLimit) state.history.splice(0, state.history.length - this.limits.historyLimit);
+    if (target !== undefined) tombstone(state, target);
+    if (dedupKey !== undefined) state.dedup.set(dedupKey, message.seq, nowMs + this.limits.dedupTtlMs);
+    if (checks && bucket) {
+      const spent = { tokens: bucket.tokens - 1, atMs: nowMs };
+      state.buckets.set(uid, spent, fullAgainAtMs(spent, checks.rateLimit));
+      if (checks.moderated && state.settings.slowModeMs > 0) state.slowMode.set(uid, true, nowMs + state.settings.slowModeMs);
+    }
+    return { status: 'appended', message };
+  }
+
+  async range(room: RoomId, query: RangeQuery): Promise<RangeResult | null> {
+    const state = this.rooms.get(room);
+    if (!state) return null;
+    const firstSeq = state.lastSeq - state.history.length + 1;
+    let low = Math.max(firstSeq, (query.afterSeq ?? 0) + 1);
+    let high = Math.min(state.lastSeq, (query.beforeSeq ?? Infinity) - 1);
+    if (query.afterSeq === undefined) low = Math.max(low, high - query.limit + 1);
+    else high = Math.min(high, low + query.limit - 1);
+    const msgs = low > high ? [] : state.history.slice(low - firstSeq, high - firstSeq + 1);
+    return { msgs, lastSeq: state.lastSeq, firstSeq };
+  }
+
+  async joinInfo(room: RoomId, uid: Uid, recent: number, nowMs: number): Promise<JoinInfo | null> {
+    const state = this.rooms.get(room);
+    if (!state) return null;
+    return {
+      banned: isActive(state.bans, uid, nowMs),
+      lastSeq: state.lastSeq,
+      recent: recent > 0 ? state.history.slice(-recent) : [],
+    };
+  }
+
+  async setMute(room: RoomId, uid: Uid, untilMs: number | null): Promise<boolean> {
+    return this.setUntil(room, 'mutes', uid, untilMs);
+  }
+
+  async setBan(room: RoomId, uid: Uid, untilMs: number | null): Promise<boolean> {
+    return this.setUntil(room, 'bans', uid, untilMs);
+  }
+
+  async reportViewers(gatewayId: GatewayId, counts: ReadonlyArray<readonly [RoomId, number]>, ttlMs: number, nowMs: number): Promise<ViewerReport[]> {
+    return counts.map(([room, count]) => {
+      let reports = this.viewers.get(room);
+      if (count > 0) {
+        if (!reports) this.viewers.set(room, (reports = new Map()));
+        reports.set(gatewayId, { count, expiresAtMs: nowMs + ttlMs });
+      } else {
+        reports?.delete(gatewayId);
+      }
+      return { total: this.liveViewers(room, nowMs), lastSeq: this.rooms.get(room)?.lastSeq ?? 0 };
+    });
+  }
+
+  async viewerCount(room: RoomId, nowMs: number): Promise<number> {
+    return this.liveViewers(room, nowMs);
+  }
+
+  async close(): Promise<void> {}
+
+  private setUntil(room: RoomId, which: 'mutes' | 'bans', uid: Uid, untilMs: number | null): boolean {
+    const state = this.rooms.get(room);
+    if (!state) return false;
+    if (untilMs === null) state[which].delete(uid);
+    else state[which].set(uid, untilMs);
+    return true;
+  }
+
+  /** Sums the live reports of a room and drops the expired ones. */
+  private liveViewers(room: RoomId, nowMs: number): number {
+    const reports = this.viewers.get(room);
+    if (!reports) return 0;
+    let total = 0;
+    for (const [gatewayId, report] of reports) {
+      if (report.expiresAtMs > nowMs) total += report.count;
+      else reports.delete(gatewayId);
+    }
+    if (reports.size === 0) this.viewers.delete(room);
+    return total;
+  }
+}
+
+function rejected(code: AppendRejection): AppendResult {
+  return { status: 'rejected', code };
+}
+
+/** Whether a mute or ban is in force; an expired one is dropped. */
+function isActive(untilByUid: Map<Uid, number>, uid: Uid, nowMs: number): boolean {
+  const untilMs = untilByUid.get(uid);
+  if (untilMs === undefined) return false;
+  if (untilMs > nowMs) return true;
+  untilByUid.delete(uid);
+  return false;
+}
+
+/** The bucket as it stands at `nowMs`: a missing bucket is full. */
+function refill(bucket: Bucket | undefined, limit: RateLimit, nowMs: number): Bucket {
+  if (!bucket) return { tokens: limit.burst, atMs: nowMs };
+  const elapsedMs = Math.max(0, nowMs - bucket.atMs);
+  return { tokens: Math.min(limit.burst, bucket.tokens + (elapsedMs * limit.ratePerSec) / MS_PER_SECOND), atMs: nowMs };
+}
+
+/** When the bucket holds `burst` tokens again and so may be forgotten; never when it does not refill. */
+function fullAgainAtMs(bucket: Bucket, limit: RateLimit): number {
+  if (limit.ratePerSec <= 0) return Infinity;
+  return bucket.atMs + Math.ceil(((limit.burst - bucket.tokens) * MS_PER_SECOND) / limit.ratePerSec);
+}
+
+/** Marks a message of history withdrawn: its content goes, who sent it and when stay. */
+function tombstone(state: Room, target: Seq): void {
+  const index = target - (state.lastSeq - state.history.length + 1);
+  const original = state.history[index];
+  if (!original) return;
+  const { text: _text, data: _data, ...header } = original;
+  state.history[index] = Object.freeze({ ...header, text: '', deleted: true });
+}
+
+function newMessage(input: AppendInput, seq: Seq): RoomMessage {
+  return Object.freeze({
+    seq, uid: input.uid, kind: input.kind, prio: input.prio ?? priorityOf(input.kind), text: input.text, ts: input.nowMs,
+    ...(input.cid === undefined ? {} : { cid: input.cid }),
+    ...(input.target === undefined ? {} : { target: input.target }),
+    // A copy, as Redis stores one: the caller may reuse its object.
+    ...(input.data === undefined ? {} : { data: structuredClone(input.data) }),
+  });
+}
+
+/** An unambiguous key for a (uid, cid) pair: the length prefix keeps 'a:b'+'c' apart from 'a'+'b:c'. */
+function pairKey(uid: Uid, cid: string): string {
+  return `${uid.length}:${uid}:${cid}`;
+}
+
+function definedFields<T extends object>(partial: Partial<T>): Partial<T> {
+  return Object.fromEntries(Object.entries(partial).filter(([, value]) => value !== undefined)) as Partial<T>;
+}

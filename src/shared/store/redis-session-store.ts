@@ -1,0 +1,136 @@
+/**
+ * The online registry on Redis.
+ *
+ * Key layout (`rc:` is the default prefix; `{uid}` is the Redis Cluster hash tag):
+ *
+ *   rc:user:{<uid>}:online   HASH  "<gatewayId>/<connId>" → DeviceSession (codec record)
+ *   rc:gateways              HASH  gatewayId → GatewayInfo (codec record); void after its expiresAtMs
+ *
+ * Sessions carry no TTL (a gateway does no per-connection work on its heartbeat): readers ignore the
+ * sessions of gateways that are unknown or whose heartbeat expired, and delete them on the way,
+ * without waiting for the deletion.
+ */
+import type { Redis, Result } from 'ioredis';
+import { decodeRecord, encodeRecord } from '../codec/codec.js';
+import type { Uid } from '../protocol/frames.js';
+import type { GatewayId } from '../protocol/bus-messages.js';
+import type { ConnId, DeviceSession, GatewayInfo, SessionStore } from './session-store.js';
+
+const DEFAULT_KEY_PREFIX = 'rc:';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    roomcastHdelIfUnchanged(key: string, field: string, expected: Buffer): Result<number, Context>;
+  }
+}
+
+/**
+ * Deletes a hash field only if it still holds the value the caller read: a gateway that heartbeats
+ * between our read and the deletion must not be forgotten (its sessions would then be deleted too).
+ */
+const HDEL_IF_UNCHANGED_LUA = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0`;
+
+export interface RedisSessionStoreOptions {
+  /** The connection belongs to the caller, who also closes it. */
+  redis: Redis;
+  /** Prefix of every key; `rc:` by default. */
+  keyPrefix?: string;
+}
+
+export class RedisSessionStore implements SessionStore {
+  private readonly redis: Redis;
+  private readonly keyPrefix: string;
+  private readonly gatewaysKey: string;
+
+  constructor(options: RedisSessionStoreOptions) {
+    this.redis = options.redis;
+    this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.gatewaysKey = `${this.keyPrefix}gateways`;
+    this.redis.defineCommand('roomcastHdelIfUnchanged', { numberOfKeys: 1, lua: HDEL_IF_UNCHANGED_LUA });
+  }
+
+  async register(session: DeviceSession): Promise<void> {
+    await this.redis.hset(this.onlineKey(session.uid), deviceField(session.gatewayId, session.connId), asBuffer(encodeRecord(session)));
+  }
+
+  async unregister(uid: Uid, gatewayId: GatewayId, connId: ConnId): Promise<void> {
+    await this.redis.hdel(this.onlineKey(uid), deviceField(gatewayId, connId));
+  }
+
+  async heartbeatGateway(info: GatewayInfo): Promise<void> {
+    await this.redis.hset(this.gatewaysKey, info.gatewayId, asBuffer(encodeRecord(info)));
+  }
+
+  async removeGateway(gatewayId: GatewayId): Promise<void> {
+    await this.redis.hdel(this.gatewaysKey, gatewayId);
+  }
+
+  async lookup(uids: readonly Uid[], nowMs: number): Promise<Map<Uid, DeviceSession[]>> {
+    if (uids.length === 0) return new Map();
+    const pipeline = this.redis.pipeline().hgetallBuffer(this.gatewaysKey);
+    for (const uid of uids) pipeline.hgetallBuffer(this.onlineKey(uid));
+    const [gatewaysReply, ...onlineReplies] = await execAll(pipeline);
+    const live = this.liveGatewaysOf(gatewaysReply as Record<string, Buffer>, nowMs);
+
+    const found = new Map<Uid, DeviceSession[]>();
+    const stale = this.redis.pipeline();
+    uids.forEach((uid, i) => {
+      const devices: DeviceSession[] = [];
+      for (const [field, record] of Object.entries(onlineReplies[i] as Record<string, Buffer>)) {
+        const session = decodeRecord(record) as DeviceSession;
+        if (live.has(session.gatewayId)) devices.push(session);
+        else stale.hdel(this.onlineKey(uid), field);
+      }
+      if (devices.length > 0) found.set(uid, devices);
+    });
+    // Not awaited: cleaning up is not the caller's business, and a failed cleanup is retried by the next reader.
+    if (stale.length > 0) stale.exec().catch(() => undefined);
+    return found;
+  }
+
+  async liveGateways(nowMs: number): Promise<GatewayInfo[]> {
+    const reply = await this.redis.hgetallBuffer(this.gatewaysKey);
+    return [...this.liveGatewaysOf(reply, nowMs).values()];
+  }
+
+  /** The connection belongs to whoever made it; there is nothing else to release. */
+  async close(): Promise<void> {}
+
+  /** Decodes the gateways hash, keeping live gateways and deleting expired ones on the way (not awaited). */
+  private liveGatewaysOf(records: Record<GatewayId, Buffer>, nowMs: number): Map<GatewayId, GatewayInfo> {
+    const live = new Map<GatewayId, GatewayInfo>();
+    const expired = this.redis.pipeline();
+    for (const [gatewayId, record] of Object.entries(records)) {
+      const info = decodeRecord(record) as GatewayInfo;
+      if (info.expiresAtMs > nowMs) live.set(gatewayId, info);
+      else expired.roomcastHdelIfUnchanged(this.gatewaysKey, gatewayId, record);
+    }
+    if (expired.length > 0) expired.exec().catch(() => undefined);
+    return live;
+  }
+
+  private onlineKey(uid: Uid): string {
+    return `${this.keyPrefix}user:{${uid}}:online`;
+  }
+}
+
+function deviceField(gatewayId: GatewayId, connId: ConnId): string {
+  return `${gatewayId}/${connId}`;
+}
+
+/** ioredis sends a Buffer as bytes but any other Uint8Array as text: view the bytes as a Buffer, without a copy. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Runs a pipeline and answers its results, throwing the first command error. */
+async function execAll(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+  const results = await pipeline.exec();
+  if (!results) throw new Error('the Redis pipeline was aborted');
+  return results.map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
+}

@@ -1,0 +1,398 @@
+/**
+ * The RoomStore contract, run against the in-memory store and against the Redis store on a real
+ * redis-server, so the all-in-one mode can never drift from the distributed one. Time is what the
+ * tests pass as `nowMs`: nothing sleeps.
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/shared/log.js';
+import { PRIORITY_HIGH, PRIORITY_LOW, type RoomMessage, type Seq } from '../../src/shared/protocol/frames.js';
+import { MemoryRoomStore } from '../../src/shared/store/memory-room-store.js';
+import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { RedisRoomStore } from '../../src/shared/store/redis-room-store.js';
+import type { AppendInput, AppendResult, RateLimit, RoomStore, RoomStoreLimits, SendChecks } from '../../src/shared/store/room-store.js';
+import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
+
+const NOW = 1_700_000_000_000;
+const HISTORY_LIMIT = 5;
+const LIMITS: RoomStoreLimits = { historyLimit: HISTORY_LIMIT, dedupTtlMs: 60_000, roomIdleTtlMs: 0 };
+const ROOM = 'lobby';
+const NO_SLOW_MODE = { slowModeMs: 0 };
+/** Generous enough that only the rate-limit tests ever hit it. */
+const LOOSE_RATE: RateLimit = { ratePerSec: 100, burst: 100 };
+const VIEWER: SendChecks = { rateLimit: LOOSE_RATE, moderated: true };
+const STREAMER: SendChecks = { rateLimit: LOOSE_RATE, moderated: false };
+
+let redisServer: RedisServerHandle;
+let redis: Redis;
+beforeAll(async () => {
+  redisServer = await startRedis();
+  redis = await connectRedis(redisServer.url, silentLogger);
+});
+afterAll(async () => {
+  await redis?.quit();
+  await redisServer?.stop();
+});
+
+const implementations = [
+  { name: 'memory', create: (limits: RoomStoreLimits): RoomStore => new MemoryRoomStore(limits) },
+  { name: 'redis', create: (limits: RoomStoreLimits): RoomStore => new RedisRoomStore({ redis, limits }) },
+];
+
+describe.each(implementations)('RoomStore ($name)', ({ create }) => {
+  let store: RoomStore;
+  beforeEach(async () => {
+    await redis.flushdb();
+    store = create(LIMITS);
+  });
+
+  /** Appends a chat message from `uid` (fields overridable) and answers the store's result. */
+  const send = (overrides: Partial<AppendInput> = {}): Promise<AppendResult> =>
+    store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'hi', nowMs: NOW, ...overrides });
+
+  const appendedSeq = async (overrides: Partial<AppendInput> = {}): Promise<Seq> => {
+    const result = await send(overrides);
+    if (result.status !== 'appended') throw new Error(`expected an append, got ${JSON.stringify(result)}`);
+    return result.message.seq;
+  };
+
+  const rejectionOf = async (overrides: Partial<AppendInput>): Promise<string> => {
+    const result = await send(overrides);
+    return result.status === 'rejected' ? result.code : result.status;
+  };
+
+  const allMessages = async (): Promise<RoomMessage[]> => (await store.range(ROOM, { limit: 1000 }))!.msgs;
+  const seqsOf = (msgs: RoomMessage[]) => msgs.map((m) => m.seq);
+
+  describe('rooms', () => {
+    it('creates a room once and keeps the first settings', async () => {
+      expect(await store.createRoom(ROOM, { slowModeMs: 3000 }, NOW)).toBe(true);
+      expect(await store.createRoom(ROOM, { slowModeMs: 9000 }, NOW + 1)).toBe(false);
+      expect(await store.getRoom(ROOM)).toEqual({ room: ROOM, settings: { slowModeMs: 3000 }, lastSeq: 0, createdAtMs: NOW });
+    });
+
+    it('updates settings of a known room only', async () => {
+      await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+      expect(await store.updateSettings(ROOM, { slowModeMs: 2500 })).toBe(true);
+      expect((await store.getRoom(ROOM))?.settings).toEqual({ slowModeMs: 2500 });
+      expect(await store.updateSettings(ROOM, {})).toBe(true);
+      expect((await store.getRoom(ROOM))?.settings).toEqual({ slowModeMs: 2500 });
+      expect(await store.updateSettings('nowhere', { slowModeMs: 1 })).toBe(false);
+      expect(await store.getRoom('nowhere')).toBeNull();
+    });
+
+    it('answers unknown_room or null for a room that does not exist', async () => {
+      expect(await send({ room: 'nowhere' })).toEqual({ status: 'rejected', code: 'unknown_room' });
+      expect(await store.range('nowhere', { limit: 10 })).toBeNull();
+      expect(await store.joinInfo('nowhere', 'alice', 10, NOW)).toBeNull();
+      expect(await store.setMute('nowhere', 'alice', NOW + 1000)).toBe(false);
+      expect(await store.setBan('nowhere', 'alice', NOW + 1000)).toBe(false);
+      expect(await store.getRoom('nowhere')).toBeNull();
+    });
+  });
+
+  describe('append and history', () => {
+    beforeEach(async () => {
+      await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+    });
+
+    it('assigns gap-free seqs and answers exactly the stored message', async () => {
+      const first = await send({ text: 'one', cid: 'c1' });
+      expect(first).toEqual({ status: 'appended', message: { seq: 1, uid: 'alice', kind: 'chat', prio: PRIORITY_LOW, text: 'one', ts: NOW, cid: 'c1' } });
+      const gift = await send({ uid: 'shop', kind: 'gift', text: 'a rose', nowMs: NOW + 5, data: { giftId: 'rose', count: 3, nested: { ok: true } } });
+      const system = await send({ uid: 'system', kind: 'system', text: 'notice', nowMs: NOW + 6, prio: PRIORITY_LOW });
+      expect(gift).toEqual({
+        status: 'appended',
+        message: { seq: 2, uid: 'shop', kind: 'gift', prio: PRIORITY_HIGH, text: 'a rose', ts: NOW + 5, data: { giftId: 'rose', count: 3, nested: { ok: true } } },
+      });
+      expect(system).toMatchObject({ status: 'appended', message: { seq: 3, kind: 'system', prio: PRIORITY_LOW } });
+      // Absent optional fields are absent, not undefined-valued keys.
+      if (first.status !== 'appended' || gift.status !== 'appended' || system.status !== 'appended') throw new Error('unreachable');
+      expect(Object.keys(system.message).sort()).toEqual(['kind', 'prio', 'seq', 'text', 'ts', 'uid']);
+      const stored = await allMessages();
+      expect(stored).toEqual([first.message, gift.message, system.message]);
+      expect(stored.map((m) => Object.keys(m).sort())).toEqual([first, gift, system].map((r) => Object.keys(r.message).sort()));
+      expect((await store.getRoom(ROOM))?.lastSeq).toBe(3);
+    });
+
+    it('keeps the newest historyLimit messages and reports firstSeq and lastSeq', async () => {
+      expect(await store.range(ROOM, { limit: 10 })).toEqual({ msgs: [], lastSeq: 0, firstSeq: 1 });
+      for (let i = 1; i <= HISTORY_LIMIT + 3; i++) await appendedSeq({ text: `m${i}` });
+      const result = await store.range(ROOM, { limit: 100 });
+      expect(result?.lastSeq).toBe(HISTORY_LIMIT + 3);
+      expect(result?.firstSeq).toBe(4);
+      expect(seqsOf(result!.msgs)).toEqual([4, 5, 6, 7, 8]);
+      expect(result!.msgs.map((m) => m.text)).toEqual(['m4', 'm5', 'm6', 'm7', 'm8']);
+    });
+
+    it('ranges: oldest `limit` after afterSeq, newest `limit` otherwise, always oldest first', async () => {
+      for (let i = 1; i <= 5; i++) await appendedSeq({ text: `m${i}` });
+      const seqs = async (query: { afterSeq?: Seq; beforeSeq?: Seq; limit: number }) => seqsOf((await store.range(ROOM, query))!.msgs);
+      expect(await seqs({ limit: 2 })).toEqual([4, 5]);
+      expect(await seqs({ afterSeq: 1, limit: 2 })).toEqual([2, 3]);
+      expect(await seqs({ afterSeq: 0, limit: 3 })).toEqual([1, 2, 3]);
+      expect(await seqs({ beforeSeq: 5, limit: 2 })).toEqual([3, 4]);
+      expect(await seqs({ afterSeq: 1, beforeSeq: 5, limit: 10 })).toEqual([2, 3, 4]);
+      expect(await seqs({ afterSeq: 1, beforeSeq: 5, limit: 2 })).toEqual([2, 3]);
+      expect(await seqs({ beforeSeq: 3, limit: 10 })).toEqual([1, 2]);
+      expect(await seqs({ afterSeq: 5, limit: 10 })).toEqual([]);
+      expect(await seqs({ afterSeq: 2, beforeSeq: 3, limit: 10 })).toEqual([]);
+      expect(await seqs({ afterSeq: 99, limit: 10 })).toEqual([]);
+      expect(await seqs({ limit: 0 })).toEqual([]);
+    });
+
+    it('ranges over what is left after trimming', async () => {
+      for (let i = 1; i <= 8; i++) await appendedSeq();
+      expect(seqsOf((await store.range(ROOM, { afterSeq: 1, limit: 2 }))!.msgs)).toEqual([4, 5]);
+      expect(seqsOf((await store.range(ROOM, { beforeSeq: 6, limit: 10 }))!.msgs)).toEqual([4, 5]);
+      expect(seqsOf((await store.range(ROOM, { beforeSeq: 3, limit: 10 }))!.msgs)).toEqual([]);
+    });
+
+    it('answers a repeated (uid, cid) with the original seq and appends nothing', async () => {
+      expect(await appendedSeq({ cid: 'c1', text: 'first' })).toBe(1);
+      expect(await send({ cid: 'c1', text: 'retry', nowMs: NOW + 100 })).toEqual({ status: 'duplicate', seq: 1 });
+      expect(await appendedSeq({ uid: 'bob', cid: 'c1' })).toBe(2);
+      expect(await appendedSeq({ cid: 'c2' })).toBe(3);
+      // The same characters split differently between uid and cid are another pair.
+      expect(await appendedSeq({ uid: 'alice:c', cid: 'x' })).toBe(4);
+      expect(await appendedSeq({ uid: 'alice', cid: 'c:x' })).toBe(5);
+      expect((await allMessages()).map((m) => m.text)).toEqual(['first', 'hi', 'hi', 'hi', 'hi']);
+    });
+
+    it('answers a duplicate even to a sender who is muted since', async () => {
+      await appendedSeq({ cid: 'c1', checks: VIEWER });
+      await store.setMute(ROOM, 'alice', NOW + 60_000);
+      expect(await send({ cid: 'c1', checks: VIEWER })).toEqual({ status: 'duplicate', seq: 1 });
+    });
+
+    it('gives 200 concurrent appends distinct, gap-free seqs', async () => {
+      const count = 200;
+      const roomy = create({ ...LIMITS, historyLimit: count });
+      await roomy.createRoom('busy', NO_SLOW_MODE, NOW);
+      const results = await Promise.all(Array.from({ length: count }, (_, i) =>
+        roomy.append({ room: 'busy', uid: `u${i % 7}`, kind: 'chat', text: `m${i}`, cid: `c${i}`, nowMs: NOW, checks: VIEWER })));
+      const seqs = results.map((result) => (result.status === 'appended' ? result.message.seq : -1));
+      expect([...seqs].sort((a, b) => a - b)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+      const stored = (await roomy.range('busy', { limit: count }))!;
+      expect(seqsOf(stored.msgs)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+      // Each message is stored under the seq its sender was told.
+      results.forEach((result) => {
+        if (result.status === 'appended') expect(stored.msgs[result.message.seq - 1]).toEqual(result.message);
+      });
+    });
+  });
+
+  describe('moderation and limits', () => {
+    const SLOW_MS = 10_000;
+    beforeEach(async () => {
+      await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+    });
+
+    it('refuses a muted viewer until the mute ends or is lifted', async () => {
+      expect(await store.setMute(ROOM, 'alice', NOW + 1000)).toBe(true);
+      expect(await rejectionOf({ checks: VIEWER })).toBe('muted');
+      expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + 999 })).toBe('muted');
+      expect(await rejectionOf({ uid: 'bob', checks: VIEWER })).toBe('appended');
+      expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + 1000 })).toBe('appended');
+      await store.setMute(ROOM, 'alice', NOW + 60_000);
+      expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + 2000 })).toBe('muted');
+      await store.setMute(ROOM, 'alice', null);
+      expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + 2000 })).toBe('appended');
+    });
+
+    it('refuses a banned viewer (before a mute), and joinInfo says so until the ban ends', async () => {
+      await store.setMute(ROOM, 'alice', NOW + 60_000);
+      expect(await store.setBan(ROOM, 'alice', NOW + 5000)).toBe(true);
+      expect(await rejectionOf({ checks: VIEWER })).toBe('banned');
+      expect((await store.joinInfo(ROOM, 'alice', 0, NOW))?.banned).toBe(true);
+      expect((await store.joinInfo(ROOM, 'bob', 0, NOW))?.banned).toBe(false);
+      expect((await store.joinInfo(ROOM, 'alice', 0, NOW + 5000))?.banned).toBe(false);
+      expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + 5000 })).toBe('muted');
+      await store.setBan(ROOM, 'alice', NOW + 60_000);
+      await store.setBan(ROOM, 'alice', null);
+      expect((await store.joinInfo(ROOM, 'alice', 0, NOW))?.banned).toBe(false);
+    });
+
+    it('holds a viewer to slow mode, counted from the last accepted message', async () => {
+      await store.updateSettings(ROOM, { slowModeMs: SLOW_MS });
+      expect(await rejectionOf({ checks: VIEWER })).toBe('appended');
+      expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + SLOW_MS - 1 })).toBe('slow_mode');
+      expect(await rejectionOf({ uid: 'bob', checks: VIEWER, nowMs: NOW + 1 })).toBe('appended');
+      expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + SLOW_MS })).toBe('appended');
+      expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + SLOW_MS + 1 })).toBe('slow_mode');
+    });
+
+    it('exempts unmoderated senders from mutes, bans and slow mode, and backends from every check', async () => {
+      await store.updateSettings(ROOM, { slowModeMs: SLOW_MS });
+      await store.setMute(ROOM, 'alice', NOW + 60_000);
+      await store.setBan(ROOM, 'alice', NOW + 60_000);
+      expect(await rejectionOf({ checks: STREAMER })).toBe('appended');
+      expect(await rejectionOf({ checks: STREAMER, nowMs: NOW + 1 })).toBe('appended');
+      expect(await rejectionOf({})).toBe('appended');
+      expect(await rejectionOf({ nowMs: NOW + 2 })).toBe('appended');
+      expect(await rejectionOf({ checks: VIEWER })).toBe('banned');
+    });
+
+    it('rate-limits with a token bucket, moderated or not, but never a backend', async () => {
+      const rateLimit: RateLimit = { ratePerSec: 1, burst: 3 };
+      for (const moderated of [true, false]) {
+        const uid = moderated ? 'viewer' : 'streamer';
+        const checks: SendChecks = { rateLimit, moderated };
+        for (let i = 0; i < 3; i++) expect(await rejectionOf({ uid, checks })).toBe('appended');
+        expect(await rejectionOf({ uid, checks })).toBe('rate_limited');
+        expect(await rejectionOf({ uid, checks, nowMs: NOW + 999 })).toBe('rate_limited');
+        // One token back after a second, and only one.
+        expect(await rejectionOf({ uid, checks, nowMs: NOW + 1000 })).toBe('appended');
+        expect(await rejectionOf({ uid, checks, nowMs: NOW + 1000 })).toBe('rate_limited');
+        // Refills up to the burst, no further.
+        for (let i = 0; i < 3; i++) expect(await rejectionOf({ uid, checks, nowMs: NOW + 60_000 })).toBe('appended');
+        expect(await rejectionOf({ uid, checks, nowMs: NOW + 60_000 })).toBe('rate_limited');
+      }
+      expect(await rejectionOf({ uid: 'other', checks: { rateLimit, moderated: true } })).toBe('appended');
+      for (let i = 0; i < 5; i++) expect(await rejectionOf({ uid: 'viewer' })).toBe('appended');
+    });
+
+    it('a rejected send consumes no token, sets no slow-mode mark, remembers no cid and takes no seq', async () => {
+      await store.updateSettings(ROOM, { slowModeMs: SLOW_MS });
+      // A single token that takes 100 s to come back: any spent token shows.
+      const checks: SendChecks = { rateLimit: { ratePerSec: 0.01, burst: 1 }, moderated: true };
+      await store.setMute(ROOM, 'alice', NOW + 1000);
+      for (let i = 0; i < 3; i++) expect(await rejectionOf({ checks, cid: 'c1', nowMs: NOW + i })).toBe('muted');
+      await store.setMute(ROOM, 'alice', null);
+      expect(await rejectionOf({ checks, kind: 'retract', text: '', target: 99, nowMs: NOW + 3 })).toBe('not_found');
+      expect((await store.getRoom(ROOM))?.lastSeq).toBe(0);
+      expect(await send({ checks, cid: 'c1', nowMs: NOW + 4 })).toMatchObject({ status: 'appended', message: { seq: 1 } });
+    });
+
+    it('a rate-limited send does not start a slow-mode period', async () => {
+      const slowMs = 6000;
+      await store.updateSettings(ROOM, { slowModeMs: slowMs });
+      const checks: SendChecks = { rateLimit: { ratePerSec: 0.1, burst: 1 }, moderated: true };
+      expect(await rejectionOf({ checks })).toBe('appended');
+      // Slow mode is over, the bucket is not full yet.
+      expect(await rejectionOf({ checks, nowMs: NOW + slowMs })).toBe('rate_limited');
+      // The bucket holds a token again; a slow-mode mark from the refused send would still hold.
+      expect(await rejectionOf({ checks, nowMs: NOW + 11_000 })).toBe('appended');
+    });
+  });
+
+  describe('retract', () => {
+    beforeEach(async () => {
+      await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+    });
+
+    it('appends the retraction and tombstones its target in history', async () => {
+      await appendedSeq({ text: 'keep' });
+      await appendedSeq({ uid: 'troll', text: 'nasty', cid: 't1', nowMs: NOW + 1, data: { link: 'x' } });
+      await appendedSeq({ text: 'keep too', nowMs: NOW + 2 });
+      const retraction = await send({ uid: 'mod', kind: 'retract', text: '', target: 2, nowMs: NOW + 3 });
+      expect(retraction).toEqual({
+        status: 'appended',
+        message: { seq: 4, uid: 'mod', kind: 'retract', prio: PRIORITY_HIGH, text: '', ts: NOW + 3, target: 2 },
+      });
+      const stored = await allMessages();
+      expect(stored[1]).toEqual({ seq: 2, uid: 'troll', kind: 'chat', prio: PRIORITY_LOW, text: '', ts: NOW + 1, cid: 't1', deleted: true });
+      expect(stored.map((m) => m.text)).toEqual(['keep', '', 'keep too', '']);
+      expect(stored.filter((m) => m.deleted)).toHaveLength(1);
+      // Retracting twice leaves the same tombstone.
+      await appendedSeq({ uid: 'mod', kind: 'retract', text: '', target: 2, nowMs: NOW + 4 });
+      expect((await allMessages())[1]).toEqual(stored[1]);
+    });
+
+    it('answers not_found for a seq the room never had, and appends nothing', async () => {
+      await appendedSeq();
+      expect(await rejectionOf({ kind: 'retract', text: '', target: 2 })).toBe('not_found');
+      expect(await rejectionOf({ kind: 'retract', text: '', target: 0 })).toBe('not_found');
+      expect((await store.getRoom(ROOM))?.lastSeq).toBe(1);
+    });
+
+    it('accepts retracting a message history no longer holds', async () => {
+      for (let i = 0; i < HISTORY_LIMIT + 1; i++) await appendedSeq();
+      expect(await rejectionOf({ kind: 'retract', text: '', target: 1 })).toBe('appended');
+      expect((await allMessages()).some((m) => m.deleted)).toBe(false);
+    });
+  });
+
+  describe('joinInfo', () => {
+    it('answers the ban, lastSeq and the newest `recent` messages, oldest first', async () => {
+      await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+      expect(await store.joinInfo(ROOM, 'alice', 3, NOW)).toEqual({ banned: false, lastSeq: 0, recent: [] });
+      for (let i = 1; i <= 4; i++) await appendedSeq({ text: `m${i}` });
+      const info = await store.joinInfo(ROOM, 'alice', 2, NOW);
+      expect(info?.lastSeq).toBe(4);
+      expect(info?.banned).toBe(false);
+      expect(info?.recent.map((m) => [m.seq, m.text])).toEqual([[3, 'm3'], [4, 'm4']]);
+      expect(info?.recent).toEqual((await store.range(ROOM, { limit: 2 }))!.msgs);
+      expect((await store.joinInfo(ROOM, 'alice', 0, NOW))?.recent).toEqual([]);
+      expect(seqsOf((await store.joinInfo(ROOM, 'alice', 100, NOW))!.recent)).toEqual([1, 2, 3, 4]);
+    });
+  });
+
+  describe('viewers', () => {
+    const TTL_MS = 10_000;
+    beforeEach(async () => {
+      await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+      await appendedSeq();
+      await appendedSeq();
+    });
+
+    it('sums the reports of every gateway, per room, with the room lastSeq (0 for an unknown room)', async () => {
+      expect(await store.reportViewers('gw1', [[ROOM, 3], ['elsewhere', 2]], TTL_MS, NOW)).toEqual([
+        { total: 3, lastSeq: 2 }, { total: 2, lastSeq: 0 },
+      ]);
+      expect(await store.reportViewers('gw2', [[ROOM, 4]], TTL_MS, NOW + 1)).toEqual([{ total: 7, lastSeq: 2 }]);
+      // A gateway's new report replaces its old one.
+      expect(await store.reportViewers('gw1', [[ROOM, 5]], TTL_MS, NOW + 2)).toEqual([{ total: 9, lastSeq: 2 }]);
+      expect(await store.viewerCount(ROOM, NOW + 3)).toBe(9);
+      expect(await store.viewerCount('elsewhere', NOW + 3)).toBe(2);
+      expect(await store.viewerCount('nobody', NOW + 3)).toBe(0);
+      expect(await store.reportViewers('gw1', [], TTL_MS, NOW + 3)).toEqual([]);
+    });
+
+    it('forgets the report of a gateway that stopped reporting', async () => {
+      await store.reportViewers('gw1', [[ROOM, 3]], TTL_MS, NOW);
+      await store.reportViewers('gw2', [[ROOM, 4]], TTL_MS, NOW + 5000);
+      expect(await store.viewerCount(ROOM, NOW + TTL_MS - 1)).toBe(7);
+      expect(await store.viewerCount(ROOM, NOW + TTL_MS)).toBe(4);
+      expect(await store.reportViewers('gw2', [[ROOM, 6]], TTL_MS, NOW + TTL_MS + 1)).toEqual([{ total: 6, lastSeq: 2 }]);
+      expect(await store.viewerCount(ROOM, NOW + 2 * TTL_MS + 1)).toBe(0);
+    });
+
+    it('removes a gateway that reports 0', async () => {
+      await store.reportViewers('gw1', [[ROOM, 3]], TTL_MS, NOW);
+      await store.reportViewers('gw2', [[ROOM, 4]], TTL_MS, NOW);
+      expect(await store.reportViewers('gw1', [[ROOM, 0]], TTL_MS, NOW + 1)).toEqual([{ total: 4, lastSeq: 2 }]);
+      expect(await store.viewerCount(ROOM, NOW + 1)).toBe(4);
+      expect(await store.reportViewers('gw2', [[ROOM, 0]], TTL_MS, NOW + 1)).toEqual([{ total: 0, lastSeq: 2 }]);
+      expect(await store.viewerCount(ROOM, NOW + 1)).toBe(0);
+    });
+  });
+});
+
+describe('RedisRoomStore keys', () => {
+  const IDLE_TTL_MS = 60_000;
+  beforeEach(async () => {
+    await redis.flushdb();
+  });
+
+  it('keeps every key of a room in its hash slot and lets an idle room expire with all its keys', async () => {
+    const store = new RedisRoomStore({ redis, limits: { ...LIMITS, roomIdleTtlMs: IDLE_TTL_MS }, keyPrefix: 'test:' });
+    await store.createRoom(ROOM, { slowModeMs: 1000 }, NOW);
+    await store.setMute(ROOM, 'mallory', NOW + 600_000);
+    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'hi', cid: 'c1', nowMs: NOW, checks: VIEWER });
+    await store.setBan(ROOM, 'mallory', NOW + 600_000);
+    await store.reportViewers('gw1', [[ROOM, 1]], 5000, NOW);
+
+    const keys = (await redis.keys('*')).sort();
+    expect(keys).toEqual([
+      'test:room:{lobby}:ban', 'test:room:{lobby}:dedup:5:alice:c1', 'test:room:{lobby}:hist', 'test:room:{lobby}:meta',
+      'test:room:{lobby}:mute', 'test:room:{lobby}:rl:alice', 'test:room:{lobby}:seq', 'test:room:{lobby}:slow:alice',
+      'test:room:{lobby}:viewers',
+    ]);
+    for (const key of keys) {
+      const ttlMs = await redis.pttl(key);
+      expect(ttlMs, key).toBeGreaterThan(0);
+      expect(ttlMs, key).toBeLessThanOrEqual(IDLE_TTL_MS);
+    }
+  });
+});

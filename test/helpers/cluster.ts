@@ -1,0 +1,134 @@
+/**
+ * Starts Roomcast topologies inside the test process over real components: N gateways and M room
+ * services on a real nats-server and redis-server (each with its own connections, as separate
+ * processes would have), or the embedded all-in-one mode on the in-process bus and memory stores.
+ */
+import { createTokenVerifier, signToken } from '../../src/shared/auth.js';
+import { loadConfig, type Config } from '../../src/shared/config.js';
+import { connectInfrastructure, type Infrastructure } from '../../src/shared/infrastructure.js';
+import { silentLogger } from '../../src/shared/log.js';
+import { MetricsRegistry } from '../../src/shared/metrics.js';
+import type { Role } from '../../src/shared/protocol/frames.js';
+import { startGateway } from '../../src/gateway/main.js';
+import type { Gateway } from '../../src/gateway/gateway.js';
+import { startRoomService, type RunningRoomService } from '../../src/room-service/main.js';
+import { startNats, type NatsServerHandle } from './nats-server.js';
+import { startRedis } from './redis-server.js';
+import { startTcpProxy } from './tcp-proxy.js';
+
+export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256';
+export const TEST_API_KEY = 'test-api-key';
+
+export interface GatewayHandle {
+  gateway: Gateway;
+  url: string;
+  metricsUrl: string;
+  /** Cuts and restores this gateway's NATS connection (distributed mode only). */
+  natsLink: { cut(): void; restore(): void } | null;
+}
+
+export interface Cluster {
+  gateways: GatewayHandle[];
+  roomServices: RunningRoomService[];
+  apiUrl: string;
+  nats: NatsServerHandle | null;
+  token(uid: string, role?: Role, extra?: { rooms?: string[]; device?: string }): Promise<string>;
+  /** Creates rooms through the HTTP API, as a backend would. */
+  createRoom(room: string, body?: Record<string, unknown>): Promise<void>;
+  api(method: string, path: string, body?: unknown, credential?: string): Promise<{ status: number; body: any }>;
+  stop(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  mode: 'distributed' | 'embedded';
+  gateways?: number;
+  roomServices?: number;
+  /** Extra ROOMCAST_* settings for every process. */
+  env?: Record<string, string>;
+}
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const cleanups: Array<() => Promise<void>> = [];
+  const nats = options.mode === 'distributed' ? await startNats() : null;
+  if (nats) cleanups.push(() => nats.stop());
+  const redis = options.mode === 'distributed' ? await startRedis() : null;
+  if (redis) cleanups.push(() => redis.stop());
+
+  const baseEnv: Record<string, string> = {
+    ROOMCAST_JWT_SECRET: TEST_SECRET,
+    ROOMCAST_API_KEYS: TEST_API_KEY,
+    ROOMCAST_WS_HOST: '127.0.0.1',
+    ROOMCAST_API_HOST: '127.0.0.1',
+    ROOMCAST_WS_PORT: '0',
+    ROOMCAST_GATEWAY_HTTP_PORT: '0',
+    ROOMCAST_API_PORT: '0',
+    ROOMCAST_LOG_LEVEL: 'silent',
+    ...(redis ? { ROOMCAST_REDIS_URL: redis.url } : {}),
+    ...options.env,
+  };
+  const verifyToken = await createTokenVerifier({ secret: TEST_SECRET });
+  const configFor = (role: 'gateway' | 'room-service' | 'all-in-one', natsUrl: string | null, extra: Record<string, string> = {}): Config =>
+    loadConfig(role, { ...baseEnv, ...(natsUrl ? { ROOMCAST_NATS_URL: natsUrl } : {}), ...extra });
+
+  let shared: Infrastructure | null = null;
+  cleanups.push(async () => { await shared?.close(); });
+  const infraFor = async (config: Config, name: string): Promise<Infrastructure> => {
+    if (options.mode === 'embedded') {
+      shared ??= await connectInfrastructure(config, name, silentLogger);
+      return shared;
+    }
+    const infra = await connectInfrastructure(config, name, silentLogger);
+    cleanups.push(() => infra.close());
+    return infra;
+  };
+  const role = options.mode === 'embedded' ? 'all-in-one' : undefined;
+
+  const roomServices: RunningRoomService[] = [];
+  for (let i = 0; i < (options.roomServices ?? 1); i++) {
+    const config = configFor(role ?? 'room-service', nats?.url ?? null);
+    const running = await startRoomService(config, await infraFor(config, `room-service-${i}`), verifyToken, new MetricsRegistry(), silentLogger);
+    cleanups.push(() => running.stop());
+    roomServices.push(running);
+  }
+
+  const gateways: GatewayHandle[] = [];
+  for (let i = 0; i < (options.gateways ?? 1); i++) {
+    let natsUrl: string | null = null;
+    let natsLink: GatewayHandle['natsLink'] = null;
+    if (nats) {
+      const proxy = await startTcpProxy(nats.port);
+      cleanups.push(() => proxy.close());
+      natsUrl = `nats://127.0.0.1:${proxy.port}`;
+      natsLink = proxy;
+    }
+    const config = configFor(role ?? 'gateway', natsUrl, { ROOMCAST_GATEWAY_ID: `gw${i}` });
+    const gateway = await startGateway(config, await infraFor(config, `gateway-${i}`), verifyToken, new MetricsRegistry(), silentLogger);
+    cleanups.push(() => gateway.stop());
+    gateways.push({ gateway, url: `ws://127.0.0.1:${gateway.wsPort}/ws`, metricsUrl: `http://127.0.0.1:${gateway.httpPort}/metrics`, natsLink });
+  }
+
+  const apiUrl = `http://127.0.0.1:${roomServices[0]!.apiPort}`;
+  const api: Cluster['api'] = async (method, path, body, credential = TEST_API_KEY) => {
+    const response = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${credential}`, 'Content-Type': 'application/json' },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try { parsed = JSON.parse(text); } catch { /* not JSON: keep the text for the assertion message */ }
+    return { status: response.status, body: parsed };
+  };
+
+  return {
+    gateways, roomServices, apiUrl, nats, api,
+    token: (uid, tokenRole = 'viewer', extra = {}) => signToken({ uid, role: tokenRole, ttlSeconds: 3600, ...extra }, { secret: TEST_SECRET }),
+    createRoom: async (room, body = {}) => {
+      const response = await api('PUT', `/v1/rooms/${room}`, body);
+      if (response.status !== 201 && response.status !== 200) throw new Error(`creating room ${room}: ${response.status} ${JSON.stringify(response.body)}`);
+    },
+    stop: async () => {
+      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    },
+  };
+}

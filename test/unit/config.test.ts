@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_BATCH_WINDOW_MS, SETTINGS, loadConfig } from '../../src/shared/config.js';
+import { ConfigError } from '../../src/shared/errors.js';
+
+const SECRET = 'x'.repeat(32);
+
+describe('loadConfig', () => {
+  it('uses named defaults and needs nothing for all-in-one', () => {
+    const config = loadConfig('all-in-one', {});
+    expect(config.batchWindowMs).toBe(DEFAULT_BATCH_WINDOW_MS);
+    expect(config.natsUrl).toBeNull();
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('lets flags win over environment variables', () => {
+    const config = loadConfig('all-in-one', { ROOMCAST_WS_PORT: '7000' }, ['--ws-port', '7001', '--batch-window-ms=20']);
+    expect(config.wsPort).toBe(7001);
+    expect(config.batchWindowMs).toBe(20);
+  });
+
+  it('reports every problem at once', () => {
+    let error: unknown;
+    try {
+      loadConfig('gateway', { ROOMCAST_WS_PORT: 'eighty', ROOMCAST_BATCH_WINDOW_MS: '0', ROOMCAST_NATS_URL: 'http://x', ROOMCAST_TYPO: '1' }, ['--nope', '1']);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const expected of ['ROOMCAST_WS_PORT', 'ROOMCAST_BATCH_WINDOW_MS', 'ROOMCAST_NATS_URL', 'ROOMCAST_REDIS_URL is required', 'unknown variable ROOMCAST_TYPO', 'unknown flag --nope', 'ROOMCAST_JWT_SECRET']) {
+      expect(problems).toContain(expected);
+    }
+  });
+
+  it('accepts a distributed gateway with NATS, Redis and a secret', () => {
+    const config = loadConfig('gateway', { ROOMCAST_NATS_URL: 'nats://a:4222,nats://b:4222', ROOMCAST_REDIS_URL: 'redis://r:6379', ROOMCAST_JWT_SECRET: SECRET });
+    expect(config.natsUrl).toBe('nats://a:4222,nats://b:4222');
+  });
+
+  it('refuses a short secret and both key kinds at once', () => {
+    expect(() => loadConfig('all-in-one', { ROOMCAST_JWT_SECRET: 'short' })).toThrow(/at least 32/);
+    expect(() => loadConfig('all-in-one', { ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----' })).toThrow(/only one/);
+  });
+
+  it('derives one flag per variable', () => {
+    const flags = SETTINGS.map((s) => s.flag);
+    expect(new Set(flags).size).toBe(flags.length);
+    expect(flags).toContain('--nats-url');
+  });
+});
