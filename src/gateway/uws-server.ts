@@ -233,12 +233,14 @@ export class UwsServer implements Publisher {
         const identity = data.identity ?? { uid: '', role: 'viewer', device: '' };
         const conn = new UwsConn(ws, identity, data.format, data.remoteAddress, idPrefix);
         data.conn = conn;
-        if (data.authError) {
-          handlers.rejected(conn, data.authError);
-          return;
-        }
-        this.open.add(conn);
-        handlers.opened(conn);
+        const authError = data.authError;
+        // `open` runs inside the cork of the upgrade, whose socket uWS has just moved: a write from
+        // here can land on a stale socket and close an unrelated connection. Write once it returns.
+        queueMicrotask(() => {
+          if (conn.closed) return;
+          if (!authError) this.open.add(conn);
+          ws.cork(() => (authError ? handlers.rejected(conn, authError) : handlers.opened(conn)));
+        });
       },
 
       message: (ws, message, isBinary) => {

@@ -5,6 +5,7 @@
  */
 import { createTokenVerifier, signToken } from '../../src/shared/auth.js';
 import { loadConfig, type Config } from '../../src/shared/config.js';
+import { MemoryBus } from '../../src/shared/bus/memory-bus.js';
 import { connectInfrastructure, type Infrastructure } from '../../src/shared/infrastructure.js';
 import { silentLogger } from '../../src/shared/log.js';
 import { MetricsRegistry } from '../../src/shared/metrics.js';
@@ -32,6 +33,8 @@ export interface Cluster {
   roomServices: RunningRoomService[];
   apiUrl: string;
   nats: NatsServerHandle | null;
+  /** Subscriptions on `subject` over every process: nats-server's monitoring, or the in-process bus. */
+  subscriptionCount(subject: string): Promise<number>;
   token(uid: string, role?: Role, extra?: { rooms?: string[]; device?: string }): Promise<string>;
   /** Creates rooms through the HTTP API, as a backend would. */
   createRoom(room: string, body?: Record<string, unknown>): Promise<void>;
@@ -122,6 +125,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   return {
     gateways, roomServices, apiUrl, nats, api,
+    subscriptionCount: async (subject) => {
+      if (nats) return nats.subscriptionCount(subject);
+      if (shared?.bus instanceof MemoryBus) return shared.bus.subscriptionCount(subject);
+      throw new Error('the embedded cluster has no in-process bus');
+    },
     token: (uid, tokenRole = 'viewer', extra = {}) => signToken({ uid, role: tokenRole, ttlSeconds: 3600, ...extra }, { secret: TEST_SECRET }),
     createRoom: async (room, body = {}) => {
       const response = await api('PUT', `/v1/rooms/${room}`, body);

@@ -16,7 +16,11 @@ let healthySeq = 0;
 beforeAll(async () => {
   cluster = await startCluster({
     mode: 'distributed', gateways: 1, roomServices: 1,
-    env: { ROOMCAST_SEND_BURST: '3', ROOMCAST_SEND_RATE_PER_SEC: '0.1', ROOMCAST_MAX_ROOMS: '2', ROOMCAST_MAX_FRAME_BYTES: '4096' },
+    env: {
+      ROOMCAST_SEND_BURST: '3', ROOMCAST_SEND_RATE_PER_SEC: '0.1', ROOMCAST_MAX_ROOMS: '2', ROOMCAST_MAX_FRAME_BYTES: '4096',
+      // The healthy client pings after every case; the frame limit must leave it that much room.
+      ROOMCAST_FRAME_RATE_PER_SEC: '100', ROOMCAST_FRAME_BURST: '100',
+    },
   });
   url = cluster.gateways[0]!.url;
   for (const room of ['open', 'other', 'third', 'slow', 'guarded']) await cluster.createRoom(room);
@@ -137,6 +141,19 @@ describe('hostile WebSocket frames', () => {
     await c.until(() => (c.frames.filter((f) => f.t === 'ack' || f.t === 'error').length === 6 ? true : undefined), 10_000, 'six answers');
     expect(c.frames.filter((f) => f.t === 'ack').length).toBe(3);
     expect(c.frames.filter((f) => f.t === 'error').map((f) => f.code)).toEqual(['rate_limited', 'rate_limited', 'rate_limited']);
+    c.close();
+    await expectHealthyStillWorks();
+  });
+
+  it('a flood of frames is answered with rate_limited beyond the burst, and the connection stays usable', async () => {
+    const c = await client('flooder');
+    const flood = 300;
+    for (let i = 0; i < flood; i++) c.send({ t: 'ping', ts: i });
+    await c.until(() => (c.frames.filter((f) => f.t === 'pong' || f.t === 'error').length === flood ? true : undefined), 10_000, 'an answer to every ping');
+    const limited = c.frames.filter((f) => f.t === 'error');
+    expect(limited.length).toBeGreaterThan(0);
+    for (const error of limited) expect(error).toMatchObject({ code: 'rate_limited', ref: 'ping' });
+    expect(c.closeCode).toBeNull();
     c.close();
     await expectHealthyStillWorks();
   });

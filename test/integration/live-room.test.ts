@@ -104,20 +104,20 @@ describe.each([
     expect(mover.messages('main').length).toBe(mainBefore);
   });
 
-  it.runIf(mode === 'distributed')('drops the room subscription after the last local member leaves (seen by nats-server)', async () => {
+  it('drops the room subscription after the last local member leaves (seen by the bus)', async () => {
     const a = await connect(1, 'quiet-a');
     const b = await connect(1, 'quiet-b');
     await joined(a, 'quiet');
     await joined(b, 'quiet');
-    await eventually(async () => (await cluster.nats!.subscriptionCount('room.quiet')) === 1, { what: 'one subscription for room.quiet' });
+    await eventually(async () => (await cluster.subscriptionCount('room.quiet')) === 1, { what: 'one subscription for room.quiet' });
 
     a.send({ t: 'leave', room: 'quiet' });
     await a.next((f) => f.t === 'left' && f.room === 'quiet');
     // One member remains: the subscription stays.
-    expect(await cluster.nats!.subscriptionCount('room.quiet')).toBe(1);
+    expect(await cluster.subscriptionCount('room.quiet')).toBe(1);
 
     b.close();
-    await eventually(async () => (await cluster.nats!.subscriptionCount('room.quiet')) === 0, { what: 'no subscription for room.quiet' });
+    await eventually(async () => (await cluster.subscriptionCount('room.quiet')) === 0, { what: 'no subscription for room.quiet' });
   });
 
   it('pushes the viewer count summed over both gateways, and the HTTP API reports it', async () => {
@@ -148,8 +148,14 @@ describe.each([
     const back = await connect(0, 'rejoin-viewer');
     const rejoined = await joined(back, 'rejoin', lastSeq);
     expect(rejoined.gap).toBeUndefined();
-    expect(seqs(rejoined.msgs)).toEqual(range(lastSeq + 1, lastSeq + 30));
-    expect((rejoined.msgs as RoomMessage[]).map((m) => m.cid)).toEqual(range(0, 29).map((i) => `missed-${i}`));
+    // What the gateway had not flushed yet when the client rejoined follows in live batches; a gateway
+    // whose stream is behind may repeat seqs up to lastSeq, which clients drop (docs/protocol.md 6.3).
+    const missed = () => back.messages('rejoin').filter((m) => m.seq > lastSeq);
+    await back.until(() => (missed().length >= 30 ? true : undefined), 10_000, 'the missed messages');
+    const caughtUp = missed();
+    expect(seqs(caughtUp)).toEqual(range(lastSeq + 1, lastSeq + 30));
+    // Two room-service replicas may order one sender's concurrent sends either way; each is there once.
+    expect(caughtUp.map((m) => m.cid).sort()).toEqual(range(0, 29).map((i) => `missed-${i}`).sort());
   });
 });
 

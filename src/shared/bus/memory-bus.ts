@@ -119,6 +119,11 @@ export class MemoryBus implements Bus {
     return new Promise((resolve) => this.flushWaiters.push(resolve));
   }
 
+  /** Open subscriptions on exactly `subject`, like nats-server's monitoring reports them. */
+  subscriptionCount(subject: string): number {
+    return this.exact.get(subject)?.length ?? 0;
+  }
+
   /** Never fires: the in-process bus cannot lose its connection. */
   onStatus(_listener: (status: BusStatus) => void): void {}
 
