@@ -13,6 +13,7 @@ import { MetricsRegistry } from './shared/metrics.js';
 import { ROLES, type Role } from './shared/protocol/frames.js';
 import { startGateway } from './gateway/main.js';
 import { startRoomService } from './room-service/main.js';
+import { autoscalerUsage } from './autoscaler/config.js';
 
 const USAGE = `roomcast — chat for live-streaming rooms
 
@@ -21,6 +22,8 @@ Usage:
                                   in-memory stores unless ROOMCAST_NATS_URL / ROOMCAST_REDIS_URL are set
   roomcast gateway [flags]        WebSocket gateway (needs NATS and Redis)
   roomcast room-service [flags]   room service and its HTTP API (needs NATS and Redis)
+  roomcast autoscaler [flags]     scales the gateway Deployment for a stream's peak (Kubernetes API;
+                                  settings below under Autoscaler settings; --dry-run decides without patching)
   roomcast token --uid U [--role viewer|streamer|moderator|admin] [--rooms a,b] [--device web]
                  [--ttl-s 86400] [--secret S | --private-key FILE [--alg ES256|RS256]]
                                   prints a signed token (the secret defaults to ROOMCAST_JWT_SECRET)
@@ -28,6 +31,9 @@ Usage:
 
 Settings (environment variable, flag, default):
 ${SETTINGS.map((s) => `  ${s.env.padEnd(32)} ${s.flag.padEnd(26)} ${JSON.stringify(s.default)}\n      ${s.help}`).join('\n')}
+
+Autoscaler settings (environment variable, flag, default):
+${autoscalerUsage()}
 `;
 
 /** A demo room the all-in-one mode creates, so `npm start` has something to join. */
@@ -49,6 +55,12 @@ async function main(argv: string[]): Promise<void> {
     case 'all-in-one':
       await serve(command, rest);
       return;
+    case 'autoscaler': {
+      // Loaded on demand: only this command needs the Kubernetes client.
+      const { runAutoscaler } = await import('./autoscaler/main.js');
+      await runAutoscaler(rest);
+      return;
+    }
     default:
       throw new ConfigError([`unknown command '${command}'; see roomcast --help`]);
   }
@@ -90,6 +102,7 @@ async function serve(role: ProcessRole, argv: string[]): Promise<void> {
   const metricsRegistry = new MetricsRegistry();
   const stops: Array<() => Promise<void>> = [];
   const ports = { api: 0, ws: 0, metrics: 0, wsUrl: '' };
+  let stopSignal = '';
 
   if (role === 'room-service' || role === 'all-in-one') {
     const roomService = await startRoomService(config, infra, verifyToken, metricsRegistry, log);
@@ -100,7 +113,10 @@ async function serve(role: ProcessRole, argv: string[]): Promise<void> {
   if (role === 'gateway' || role === 'all-in-one') {
     const gateway = await startGateway(config, infra, verifyToken!, metricsRegistry, log);
     Object.assign(ports, { ws: gateway.wsPort, metrics: gateway.httpPort, wsUrl: gateway.url });
-    stops.unshift(() => gateway.stop());
+    // A gateway's SIGTERM (a scale-down, a rollout) moves its connections to the other gateways
+    // first; SIGINT, and the all-in-one that has no other gateway, stop at once.
+    const drains = role === 'gateway';
+    stops.unshift(() => (drains && stopSignal === 'SIGTERM' ? gateway.drain(config.drainMs) : gateway.stop()));
   }
   log.info('started', { role, mode: infra.mode });
   if (devSecrets) await printDevGuide(config, devSecrets.generated, ports);
@@ -109,6 +125,7 @@ async function serve(role: ProcessRole, argv: string[]): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    stopSignal = signal;
     log.info('stopping', { signal });
     void (async () => {
       for (const stop of stops) await stop().catch((error: unknown) => log.error('stop failed', { error }));

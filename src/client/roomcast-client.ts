@@ -17,6 +17,7 @@ import {
   type WelcomeFrame, type WireFormat,
 } from '../shared/protocol/frames.js';
 import { DEFAULT_RECONNECT_BASE_MS, DEFAULT_RECONNECT_MAX_MS, fullJitterDelayMs, type BackoffSettings } from './backoff.js';
+import { ChatChannel } from './chat-channel.js';
 import { ClientError } from './client-error.js';
 import { deliverNew } from './dedup.js';
 import { Emitter } from './emitter.js';
@@ -39,6 +40,7 @@ const CLOSE_NORMAL = 1000;
 const CLOSE_ABNORMAL = 1006;
 const CLOSE_SERVICE_RESTART = 1012;
 const CLOSE_UNAUTHORIZED = closeCodeOf('unauthorized')!;
+const CLOSE_DEVICE_REPLACED = closeCodeOf('device_replaced')!;
 
 /** Failures worth retrying a rejoin for on the same connection; any other failure drops the room. */
 const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['unavailable', 'timeout', 'internal', 'rate_limited']);
@@ -77,6 +79,12 @@ export interface ReconnectOptions {
 export interface RoomcastClientOptions {
   /** The gateway's WebSocket endpoint, e.g. `wss://chat.example.com/ws`. */
   url: string;
+  /**
+   * The room service's dispatch endpoint (`https://api.example.com/v1/gateway`). When set, every
+   * connection attempt first asks it for a lightly loaded gateway (with the token as Bearer) and
+   * connects there; when it fails, the attempt uses `url`.
+   */
+  dispatchUrl?: string;
   /** A JWT, or a function that returns one; it is called before every connection attempt, so reconnects get a fresh token. */
   token: string | (() => string | Promise<string>);
   /** How the server encodes what it sends, and how the client encodes what it sends. Default msgpack. */
@@ -180,6 +188,7 @@ const noop = (): void => undefined;
 
 export class RoomcastClient extends Emitter<RoomcastClientEvents> {
   private readonly url: string;
+  private readonly dispatchUrl: string | null;
   private readonly token: RoomcastClientOptions['token'];
   private readonly format: WireFormat;
   private readonly WebSocketImpl: WebSocketConstructor;
@@ -187,6 +196,8 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
   private readonly reconnectEnabled: boolean;
   private readonly random: () => number;
   private readonly requestTimeoutMs: number;
+  /** Private and group chat over this connection: sends, events, automatic ack and sync. */
+  readonly chat: ChatChannel;
 
   private currentState: ClientState = 'idle';
   private socket: WebSocketLike | null = null;
@@ -221,6 +232,7 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WebSocketImpl) throw new TypeError('no WebSocket class: pass options.WebSocket (in Node 20, the ws package\'s WebSocket)');
     this.url = options.url;
+    this.dispatchUrl = options.dispatchUrl ?? null;
     this.token = options.token;
     this.format = options.format ?? 'msgpack';
     this.WebSocketImpl = WebSocketImpl;
@@ -231,6 +243,12 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
     this.reconnectEnabled = options.reconnect?.enabled ?? true;
     this.random = options.random ?? Math.random;
     this.requestTimeoutMs = positive(options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs');
+    this.chat = new ChatChannel({
+      transmit: (frame) => this.transmit(frame),
+      isOpen: () => this.currentState === 'open',
+      newMessageId: () => this.newMessageId(),
+      requestTimeoutMs: this.requestTimeoutMs,
+    });
   }
 
   get state(): ClientState {
@@ -285,6 +303,7 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
     const closed = new ClientError('unavailable', 'the client was closed');
     this.failRequests(closed);
     this.rejectSends(closed);
+    this.chat.closed(closed);
     this.rejectConnectWaiters(closed);
     this.memberships.clear();
     if (socket) {
@@ -411,9 +430,11 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
       return;
     }
     if (generation !== this.generation) return;
+    const url = this.dispatchUrl ? await this.dispatchedUrl(token) : this.url;
+    if (generation !== this.generation) return;
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketImpl(urlWithToken(this.url, token), this.format === 'json' ? SUBPROTOCOL_JSON : SUBPROTOCOL_MSGPACK);
+      socket = new this.WebSocketImpl(urlWithToken(url, token), this.format === 'json' ? SUBPROTOCOL_JSON : SUBPROTOCOL_MSGPACK);
     } catch (error) {
       // A malformed URL: no retry can help.
       this.stop(new ClientError('bad_request', `cannot open a WebSocket to ${this.url}: ${messageOf(error)}`, { cause: error }));
@@ -437,6 +458,20 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
     }, this.requestTimeoutMs);
   }
 
+  /** The gateway the dispatch endpoint names, or `url` when it cannot answer. */
+  private async dispatchedUrl(token: string): Promise<string> {
+    try {
+      const response = await fetch(this.dispatchUrl!, {
+        headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(this.requestTimeoutMs),
+      });
+      const body = (await response.json()) as { url?: unknown };
+      if (response.ok && typeof body.url === 'string') return body.url;
+    } catch {
+      // The configured url is the fallback; the dispatch endpoint is an optimisation.
+    }
+    return this.url;
+  }
+
   /** Drops a connection the client gave up on, without waiting for the closing handshake. */
   private abandon(socket: WebSocketLike, info: DisconnectInfo): void {
     if (this.socket !== socket) return;
@@ -458,6 +493,11 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
     if (info.code === CLOSE_UNAUTHORIZED) {
       const refused = this.connectionError?.code === 'unauthorized' ? this.connectionError.message : info.reason || 'the token was refused';
       this.stop(new ClientError('unauthorized', refused));
+      return;
+    }
+    if (info.code === CLOSE_DEVICE_REPLACED) {
+      // Reconnecting would replace the newer login in turn: leave it to the application.
+      this.stop(new ClientError('device_replaced'));
       return;
     }
     if (!this.reconnectEnabled) {
@@ -487,6 +527,7 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
     this.generation++;
     this.clearConnectionTimers();
     this.rejectSends(error);
+    this.chat.closed(error);
     this.rejectConnectWaiters(error);
   }
 
@@ -521,6 +562,7 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
       pending.timer = null;
       pending.onWire = false;
     }
+    this.chat.connectionLost(error);
   }
 
   private rejectSends(error: ClientError): void {
@@ -590,7 +632,10 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
       case 'welcome': this.onWelcome(frame); return;
       case 'reconnect': this.onReconnectRequest(frame); return;
       case 'pong': return; // its arrival is what the heartbeat waits for
-      default: return; // a frame type of a newer protocol: ignored
+      default:
+        // Private and group chat frames; any other type is of a newer protocol and ignored.
+        this.chat.onFrame(frame);
+        return;
     }
   }
 
@@ -604,6 +649,7 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
     this.startHeartbeat(frame.heartbeatMs);
     for (const room of this.memberships.keys()) this.rejoin(room);
     this.flushSends();
+    this.chat.connected();
     const waiters = this.connectWaiters;
     this.connectWaiters = [];
     for (const waiter of waiters) waiter.resolve(frame);
@@ -693,6 +739,7 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
         }
       }
     }
+    if (this.chat.onError(frame)) return;
     this.connectionError = frame;
     this.emit('error', frame);
   }

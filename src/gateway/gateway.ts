@@ -10,10 +10,14 @@ import type { Logger } from '../shared/log.js';
 import { GatewayMetrics, type MetricsRegistry } from '../shared/metrics.js';
 import type { GatewayId } from '../shared/protocol/bus-messages.js';
 import type { RoomStore } from '../shared/store/room-store.js';
-import type { SessionStore } from '../shared/store/session-store.js';
+import { REGISTRY_HEARTBEAT_MS, type SessionStore } from '../shared/store/session-store.js';
+import { ChatClient } from './chat-client.js';
+import { LoadShedding, type LoadSheddingSettings } from './load-shedding.js';
 import { RoomClient } from './room-client.js';
 import { RoomFanout, type FanoutSettings } from './room-fanout.js';
 import { Sessions, type SessionSettings } from './session.js';
+import { SlowConsumers, uwsBackpressureLimit } from './slow-consumers.js';
+import { UserDelivery } from './user-delivery.js';
 import { UwsServer, type Conn } from './uws-server.js';
 
 export interface GatewaySettings {
@@ -27,6 +31,9 @@ export interface GatewaySettings {
   idleTimeoutS: number;
   requestTimeoutMs: number;
   viewerIntervalMs: number;
+  /** How long a slow connection may stay behind before it is closed. */
+  slowConsumerGraceMs: number;
+  shedding: LoadSheddingSettings;
   fanout: FanoutSettings;
   session: SessionSettings;
 }
@@ -43,15 +50,22 @@ export interface GatewayDeps {
   settings: GatewaySettings;
 }
 
-/** How often the gateway tells the registry it is alive; the registry forgets it after three misses. */
-export const REGISTRY_HEARTBEAT_MS = 5000;
 const REGISTRY_TTL_MS = 3 * REGISTRY_HEARTBEAT_MS;
+/** A drain sends its `reconnect` frames in this many waves, over the first DRAIN_SPREAD of the drain time. */
+export const DRAIN_WAVES = 10;
+const DRAIN_SPREAD = 0.8;
+const DRAIN_POLL_MS = 100;
 
 export class Gateway {
   private server!: UwsServer;
   private readonly metrics: GatewayMetrics;
   private readonly fanout: RoomFanout;
   private readonly sessions: Sessions;
+  /** Private and group chat: routed frames in, chat frames out. */
+  private readonly users: UserDelivery;
+  private readonly chat: ChatClient;
+  private readonly slowConsumers: SlowConsumers;
+  private readonly shedding: LoadShedding;
   private readonly timers: NodeJS.Timeout[] = [];
   private busConnected = true;
   private accepting = true;
@@ -63,9 +77,20 @@ export class Gateway {
     const roomClient = new RoomClient(bus, settings.requestTimeoutMs);
     this.fanout = new RoomFanout({
       bus, roomClient, clock, log, metrics: this.metrics, settings: settings.fanout,
-      publisher: { publish: (topic, data) => this.server.publish(topic, data) },
+      publisher: { publish: (topic, data) => this.server.publish(topic, data), subscribers: (topic) => this.server.subscribers(topic) },
     });
-    this.sessions = new Sessions({ fanout: this.fanout, roomClient, clock, log, metrics: this.metrics, settings: settings.session });
+    this.users = new UserDelivery({ gatewayId: deps.gatewayId, bus, log, metrics: this.metrics });
+    this.chat = new ChatClient({ gatewayId: deps.gatewayId, bus, clock, log, metrics: this.metrics, requestTimeoutMs: settings.requestTimeoutMs });
+    this.sessions = new Sessions({ fanout: this.fanout, roomClient, chat: this.chat, clock, log, metrics: this.metrics, settings: settings.session });
+    this.slowConsumers = new SlowConsumers({
+      connections: () => this.server.connections(), fanout: this.fanout, clock, log, metrics: this.metrics,
+      settings: { limitBytes: settings.maxBackpressureBytes, graceMs: settings.slowConsumerGraceMs },
+    });
+    this.shedding = new LoadShedding({
+      gatewayId: deps.gatewayId, sessionStore: deps.sessionStore, clock, log, metrics: this.metrics, settings: settings.shedding,
+      connections: () => this.server.connections(), connectionCount: () => this.server.connectionCount,
+      requestReconnect: (conn, delayMs) => this.sessions.requestReconnect(conn, delayMs),
+    });
   }
 
   static async start(deps: GatewayDeps): Promise<Gateway> {
@@ -83,11 +108,45 @@ export class Gateway {
     return publicUrl ?? `ws://${host === '0.0.0.0' ? '127.0.0.1' : host}:${this.wsPort}/ws`;
   }
 
+  get draining(): boolean { return !this.accepting; }
+
+  /**
+   * Moves the connections to other gateways, then stops. At once: /readyz fails, new connections are
+   * refused, and the registry hears this gateway is not ready (so dispatch sends no one here). Then
+   * `reconnect` frames go out in DRAIN_WAVES waves with jittered delays over most of `drainMs`, so the
+   * clients arrive at the other gateways spread out; what is left at the end is closed with 1012.
+   */
+  async drain(drainMs: number, random: () => number = Math.random): Promise<void> {
+    if (!this.accepting) return;
+    this.accepting = false;
+    this.shedding.stop();
+    this.metrics.drainStarted();
+    const { clock, log } = this.deps;
+    const deadline = clock.now() + drainMs;
+    log.info('draining', { connections: this.server.connectionCount, drainMs });
+    await this.heartbeat();
+    const connections = [...this.server.connections()];
+    const waveMs = (drainMs * DRAIN_SPREAD) / DRAIN_WAVES;
+    for (let wave = 0; wave < DRAIN_WAVES && connections.length > 0; wave++) {
+      const share = Math.ceil(connections.length / (DRAIN_WAVES - wave));
+      const movers = connections.splice(0, share).filter((conn) => !conn.closed);
+      for (const conn of movers) this.sessions.requestReconnect(conn, Math.floor(random() * waveMs));
+      this.metrics.reconnectRequested(movers.length);
+      await sleep(waveMs);
+    }
+    while (this.server.connectionCount > 0 && clock.now() < deadline) await sleep(DRAIN_POLL_MS);
+    log.info('drained', { remaining: this.server.connectionCount });
+    await this.stop();
+  }
+
   /** Stops accepting, closes every connection with `code` (1012: reconnect elsewhere), and leaves the registry. */
   async stop(code = closeCodeOf('draining')!): Promise<void> {
     this.accepting = false;
     for (const timer of this.timers.splice(0)) clearInterval(timer);
+    this.slowConsumers.stop();
+    this.shedding.stop();
     this.fanout.stop();
+    this.users.stop();
     this.server.close(code, 'gateway stopping');
     await this.deps.sessionStore.removeGateway(this.id).catch((error: unknown) => this.storeFailed('removeGateway', error));
   }
@@ -103,7 +162,7 @@ export class Gateway {
       wsPort: settings.wsPort,
       httpPort: settings.httpPort,
       maxPayloadBytes: settings.maxFrameBytes,
-      maxBackpressureBytes: settings.maxBackpressureBytes,
+      maxBackpressureBytes: uwsBackpressureLimit(settings.maxBackpressureBytes),
       idleTimeoutS: settings.idleTimeoutS,
       connections: {
         accepting: () => this.accepting,
@@ -124,6 +183,9 @@ export class Gateway {
       },
     }, `${this.deps.gatewayId}-`);
     this.fanout.start();
+    this.users.start();
+    this.slowConsumers.start();
+    this.shedding.start();
     this.timers.push(
       setInterval(() => void this.reportViewers(), settings.viewerIntervalMs),
       setInterval(() => void this.heartbeat(), REGISTRY_HEARTBEAT_MS),
@@ -134,14 +196,18 @@ export class Gateway {
 
   private opened(conn: Conn): void {
     this.sessions.opened(conn);
+    this.users.add(conn);
     const { uid, device } = conn.identity;
     this.deps.sessionStore
       .register({ uid, device, gatewayId: this.id, connId: conn.id, connectedAtMs: this.deps.clock.now() })
-      .catch((error: unknown) => this.storeFailed('register', error));
+      // Registered first, so the login's device policy and every later route see this connection.
+      .then(() => this.chat.login(conn), (error: unknown) => this.storeFailed('register', error));
   }
 
   private closed(conn: Conn): void {
+    this.slowConsumers.forget(conn);
     this.sessions.closed(conn);
+    this.users.remove(conn);
     this.deps.sessionStore.unregister(conn.identity.uid, this.id, conn.id).catch((error: unknown) => this.storeFailed('unregister', error));
   }
 
@@ -177,4 +243,8 @@ export class Gateway {
     this.metrics.storeError();
     this.deps.log.warn('store operation failed', { op, error });
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -23,6 +23,8 @@ export function gatewaySettings(config: Config): GatewaySettings {
     idleTimeoutS: config.idleTimeoutS,
     requestTimeoutMs: config.requestTimeoutMs,
     viewerIntervalMs: config.viewerIntervalMs,
+    slowConsumerGraceMs: config.slowConsumerGraceMs,
+    shedding: { fraction: config.shedFraction, intervalMs: config.rebalanceIntervalMs },
     fanout: {
       batchWindowMs: config.batchWindowMs,
       batchMaxMessages: config.batchMaxMessages,
@@ -30,6 +32,7 @@ export function gatewaySettings(config: Config): GatewaySettings {
       reorderWindowMs: config.reorderWindowMs,
       historyPageMax: config.historyPageMax,
       ringSize: Math.max(MIN_RING_SIZE, config.recentMessages),
+      roomBudgetPerSec: config.roomBudgetPerSec,
     },
     session: {
       limits: {

@@ -6,6 +6,10 @@
  * history), batched per room per tick, encoded once per batch and written to every member by uWS
  * topics in C++: no per-recipient work in JavaScript. The last flushed messages stay in a ring so a
  * join (or a rejoin with lastSeq) is served without a gap or a duplicate against the live stream.
+ *
+ * Overload: above the room's downlink budget, chat is sampled (ChatSampler, the same on every
+ * gateway). A connection that falls behind is degraded: it moves to the room's high-priority topics,
+ * which carry each batch without its chat, until it catches up (SlowConsumers decides).
  */
 import type { Bus, BusStatus, Subscription } from '../shared/bus/bus.js';
 import type { Clock } from '../shared/clock.js';
@@ -14,9 +18,11 @@ import { RoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import { subjects, type RoomEvent } from '../shared/protocol/bus-messages.js';
+import { PRIORITY_LOW } from '../shared/protocol/frames.js';
 import type {
-  Gap, GapFrame, JoinedFrame, LeftFrame, MessagesFrame, RoomId, RoomMessage, Seq, ServerFrame, ViewersFrame, WireFormat,
+  Gap, GapFrame, JoinedFrame, LeftFrame, RoomId, RoomMessage, Seq, ServerFrame, ViewersFrame, WireFormat,
 } from '../shared/protocol/frames.js';
+import { ChatSampler } from './chat-sampler.js';
 import type { Conn, Publisher } from './uws-server.js';
 import type { RoomClient } from './room-client.js';
 
@@ -29,6 +35,8 @@ export interface FanoutSettings {
   historyPageMax: number;
   /** Flushed messages kept per room to serve joins and short rejoins. */
   ringSize: number;
+  /** Messages per second a room delivers before chat is sampled; 0: no budget. */
+  roomBudgetPerSec: number;
 }
 
 export interface FanoutDeps {
@@ -49,13 +57,19 @@ const MAX_EARLY = 1000;
 const MAX_CATCH_UP = 5000;
 const FILL_RETRY_MS = 500;
 
-function topicOf(format: WireFormat, room: RoomId): string {
-  return format === 'msgpack' ? `m/${room}` : `j/${room}`;
+/** A room's topics: one per wire format, each in a full and a high-priority-only tier. */
+interface RoomTopics { full: Record<WireFormat, string>; high: Record<WireFormat, string> }
+
+function topicsOf(room: RoomId): RoomTopics {
+  return { full: { msgpack: `m/${room}`, json: `j/${room}` }, high: { msgpack: `mh/${room}`, json: `jh/${room}` } };
 }
+
+const WIRE_FORMATS: readonly WireFormat[] = ['msgpack', 'json'];
 
 class RoomChannel {
   readonly members = new Set<Conn>();
-  readonly formats: Record<WireFormat, number> = { msgpack: 0, json: 0 };
+  readonly topics: RoomTopics;
+  readonly sampler: ChatSampler;
   /** Joins waiting for activation or catch-up: they hold the subscription too. */
   pendingJoins = 0;
   subscription: Subscription | null = null;
@@ -76,7 +90,10 @@ class RoomChannel {
   reorderTimer: NodeJS.Timeout | null = null;
   filling = false;
 
-  constructor(readonly room: RoomId) {}
+  constructor(readonly room: RoomId, budgetPerSec: number) {
+    this.topics = topicsOf(room);
+    this.sampler = new ChatSampler(budgetPerSec);
+  }
 
   get holders(): number {
     return this.members.size + this.pendingJoins;
@@ -92,6 +109,8 @@ class RoomChannel {
 export class RoomFanout {
   private readonly channels = new Map<RoomId, RoomChannel>();
   private readonly roomsByConn = new Map<Conn, Set<RoomId>>();
+  /** Connections that get only high-priority messages until they catch up. */
+  private readonly degraded = new Set<Conn>();
   private readonly dirty = new Set<RoomChannel>();
   /** Rooms this gateway left since the last viewer report: reported once more with 0. */
   private readonly leftRooms = new Set<RoomId>();
@@ -156,6 +175,26 @@ export class RoomFanout {
 
   leaveAll(conn: Conn): void {
     for (const room of [...this.roomsOf(conn)]) this.leave(conn, room);
+    this.degraded.delete(conn);
+  }
+
+  /**
+   * Moves a connection between the full and the high-priority-only tier of each of its rooms. A
+   * degraded connection misses chat (counted as backpressure drops), never a high-priority message.
+   */
+  setDegraded(conn: Conn, degraded: boolean): void {
+    if (degraded === this.degraded.has(conn)) return;
+    if (degraded) this.degraded.add(conn);
+    else this.degraded.delete(conn);
+    for (const room of this.roomsOf(conn)) {
+      const topics = this.channels.get(room)?.topics ?? topicsOf(room);
+      conn.unsubscribe((degraded ? topics.full : topics.high)[conn.format]);
+      conn.subscribe((degraded ? topics.high : topics.full)[conn.format]);
+    }
+  }
+
+  isDegraded(conn: Conn): boolean {
+    return this.degraded.has(conn);
   }
 
   /** Local members per room, and rooms left since the last call (with 0), for the viewer report. */
@@ -192,7 +231,7 @@ export class RoomFanout {
   private channelFor(room: RoomId): RoomChannel {
     let channel = this.channels.get(room);
     if (!channel) {
-      channel = new RoomChannel(room);
+      channel = new RoomChannel(room, this.deps.settings.roomBudgetPerSec);
       this.channels.set(room, channel);
       this.deps.metrics.roomsActive(this.channels.size);
       channel.ready = this.activate(channel);
@@ -211,6 +250,7 @@ export class RoomFanout {
       const head = await roomClient.history(channel.room, { limit: settings.ringSize });
       if (channel.closed) return;
       channel.ring = head.msgs;
+      for (const message of head.msgs) channel.sampler.observe(message);
       channel.lastSeq = channel.flushedSeq = channel.tailSeq = head.lastSeq;
       channel.active = true;
       const early = channel.early.sort((a, b) => a.seq - b.seq);
@@ -241,9 +281,8 @@ export class RoomFanout {
       viewers: Math.max(channel.viewers, channel.members.size + 1), ...(gap ? { gap } : {}),
     };
     conn.send(encodeFrame(conn.format, joined));
-    conn.subscribe(topicOf(conn.format, channel.room));
+    conn.subscribe(this.topicFor(channel, conn));
     channel.members.add(conn);
-    channel.formats[conn.format]++;
     let rooms = this.roomsByConn.get(conn);
     if (!rooms) this.roomsByConn.set(conn, (rooms = new Set()));
     rooms.add(channel.room);
@@ -251,8 +290,7 @@ export class RoomFanout {
 
   private removeMember(channel: RoomChannel, conn: Conn): void {
     if (!channel.members.delete(conn)) return;
-    channel.formats[conn.format]--;
-    conn.unsubscribe(topicOf(conn.format, channel.room));
+    conn.unsubscribe(this.topicFor(channel, conn));
     if (channel.holders === 0) this.teardown(channel);
   }
 
@@ -323,9 +361,20 @@ export class RoomFanout {
     }
   }
 
+  private topicFor(channel: RoomChannel, conn: Conn): string {
+    return (this.degraded.has(conn) ? channel.topics.high : channel.topics.full)[conn.format];
+  }
+
   private append(channel: RoomChannel, message: RoomMessage): void {
-    channel.batch.push(message);
     channel.lastSeq = message.seq;
+    channel.sampler.observe(message);
+    if (!channel.sampler.keep(message)) {
+      this.deps.metrics.dropped('sampled', message.prio, channel.members.size);
+      // Nothing waits in the batch: the stream is written up to here already.
+      if (channel.batch.length === 0) channel.flushedSeq = message.seq;
+      return;
+    }
+    channel.batch.push(message);
     if (channel.batch.length >= this.deps.settings.batchMaxMessages) this.flush(channel);
     else this.dirty.add(channel);
   }
@@ -396,32 +445,54 @@ export class RoomFanout {
     if (channel.batch.length === 0) return;
     const msgs = channel.batch;
     channel.batch = [];
-    const frame: MessagesFrame = { t: 'messages', room: channel.room, msgs };
-    const { recipients, bytes } = this.publishFrame(channel, frame);
-    channel.flushedSeq = msgs[msgs.length - 1]!.seq;
+    const { recipients, bytes } = this.publishBatch(channel, msgs);
+    // Sampled messages after the batch's last one are written too, in the sense that none will follow.
+    channel.flushedSeq = channel.lastSeq;
     const ring = channel.ring;
     for (const message of msgs) ring.push(message);
     if (ring.length > this.deps.settings.ringSize) ring.splice(0, ring.length - this.deps.settings.ringSize);
     this.deps.metrics.batchFlushed(msgs.length, recipients, bytes, msgs[0]!.ts, this.deps.clock.now());
   }
 
-  /** Encodes once per wire format present in the room and publishes to that format's topic. */
-  private publishFrame(channel: RoomChannel, frame: ServerFrame): { recipients: number; bytes: number } {
+  /**
+   * Writes a batch to the full tier, and the batch without its chat to the high-priority tier: each
+   * encoded once per wire format that has subscribers. Chat that degraded connections miss is counted.
+   */
+  private publishBatch(channel: RoomChannel, msgs: RoomMessage[]): { recipients: number; bytes: number } {
+    const { room, topics } = channel;
+    const full = this.publishToTier(topics.full, { t: 'messages', room, msgs });
+    const degradedCount = this.subscriberCount(topics.high);
+    if (degradedCount === 0) return full;
+    const high = msgs.filter((message) => message.prio !== PRIORITY_LOW);
+    const chatMissed = msgs.length - high.length;
+    if (chatMissed > 0) this.deps.metrics.dropped('backpressure', PRIORITY_LOW, chatMissed * degradedCount);
+    if (high.length === 0) return full;
+    const sent = this.publishToTier(topics.high, { t: 'messages', room, msgs: high });
+    return { recipients: full.recipients + sent.recipients, bytes: full.bytes + sent.bytes };
+  }
+
+  /** Room-wide frames (viewers, gap) go to both tiers. */
+  private publishFrame(channel: RoomChannel, frame: ServerFrame): void {
+    this.publishToTier(channel.topics.full, frame);
+    this.publishToTier(channel.topics.high, frame);
+  }
+
+  private publishToTier(topics: Record<WireFormat, string>, frame: ServerFrame): { recipients: number; bytes: number } {
     let recipients = 0;
     let bytes = 0;
-    if (channel.formats.msgpack > 0) {
-      const data = encodeMsgpack(frame);
-      const count = this.deps.publisher.publish(topicOf('msgpack', channel.room), data);
+    for (const format of WIRE_FORMATS) {
+      const topic = topics[format];
+      if (this.deps.publisher.subscribers(topic) === 0) continue;
+      const data = format === 'msgpack' ? encodeMsgpack(frame) : encodeJson(frame);
+      const count = this.deps.publisher.publish(topic, data);
       recipients += count;
-      bytes += data.byteLength * count;
-    }
-    if (channel.formats.json > 0) {
-      const data = encodeJson(frame);
-      const count = this.deps.publisher.publish(topicOf('json', channel.room), data);
-      recipients += count;
-      bytes += Buffer.byteLength(data) * count;
+      bytes += (typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength) * count;
     }
     return { recipients, bytes };
+  }
+
+  private subscriberCount(topics: Record<WireFormat, string>): number {
+    return this.deps.publisher.subscribers(topics.msgpack) + this.deps.publisher.subscribers(topics.json);
   }
 
   private kick(channel: RoomChannel, uid: string): void {

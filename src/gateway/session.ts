@@ -14,6 +14,7 @@ import {
   PROTOCOL_VERSION, parseClientFrame,
   type ClientFrame, type ErrorFrame, type HistoryFrame, type Limits, type RoomId, type SendFrame, type ServerFrame, type SwitchFrame,
 } from '../shared/protocol/frames.js';
+import type { ChatClient } from './chat-client.js';
 import type { RoomClient } from './room-client.js';
 import type { RoomFanout } from './room-fanout.js';
 import type { Conn } from './uws-server.js';
@@ -30,6 +31,8 @@ export interface SessionSettings {
 export interface SessionDeps {
   fanout: RoomFanout;
   roomClient: RoomClient;
+  /** Private and group chat frames go here. */
+  chat: ChatClient;
   clock: Clock;
   log: Logger;
   metrics: GatewayMetrics;
@@ -71,6 +74,11 @@ export class Sessions {
     this.states.delete(conn);
     this.deps.fanout.leaveAll(conn);
     this.deps.metrics.connectionClosed();
+  }
+
+  /** Asks the client to move to another gateway after `delayMs` (draining). */
+  requestReconnect(conn: Conn, delayMs: number): void {
+    this.send(conn, { t: 'reconnect', delayMs });
   }
 
   /** Sends the error that rejected a connection, then closes it with the error's close code. */
@@ -121,6 +129,8 @@ export class Sessions {
       case 'ping':
         this.send(conn, frame.ts === undefined ? { t: 'pong' } : { t: 'pong', ts: frame.ts });
         return;
+      default:
+        void this.deps.chat.handle(conn, frame);
     }
   }
 
@@ -241,6 +251,6 @@ function notInRoom(room: RoomId): RoomcastError {
 function refOf(frame: ClientFrame): Partial<ErrorFrame> {
   const context: Partial<ErrorFrame> = { ref: frame.t };
   if ('room' in frame) context.room = frame.room;
-  if (frame.t === 'send') context.id = frame.id;
+  if (frame.t === 'send' || frame.t === 'pm' || frame.t === 'gm') context.id = frame.id;
   return context;
 }

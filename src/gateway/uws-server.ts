@@ -54,6 +54,7 @@ export interface Conn {
 export interface Publisher {
   /** Writes `data` to every connection subscribed to `topic`, in C++. Returns the subscriber count. */
   publish(topic: string, data: Uint8Array | string): number;
+  subscribers(topic: string): number;
 }
 
 export interface ConnectionHandlers {
@@ -155,6 +156,10 @@ export class UwsServer implements Publisher {
     return server;
   }
 
+  subscribers(topic: string): number {
+    return this.app.numSubscribers(topic);
+  }
+
   publish(topic: string, data: Uint8Array | string): number {
     const subscribers = this.app.numSubscribers(topic);
     if (subscribers > 0) this.app.publish(topic, data, typeof data !== 'string');
@@ -191,7 +196,8 @@ export class UwsServer implements Publisher {
     this.app.ws<UserData>('/ws', {
       maxPayloadLength: options.maxPayloadBytes,
       maxBackpressure: options.maxBackpressureBytes,
-      closeOnBackpressureLimit: 0,
+      // Past the limit uWS would skip the connection's messages without a trace: close it instead.
+      closeOnBackpressureLimit: 1,
       idleTimeout: options.idleTimeoutS,
       sendPingsAutomatically: true,
       compression: this.uws.DISABLED,

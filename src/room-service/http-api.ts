@@ -10,6 +10,7 @@ import { RoomcastError, httpStatusOf, toRoomcastError } from '../shared/errors.j
 import type { Logger } from '../shared/log.js';
 import type { MetricsRegistry, RoomServiceMetrics } from '../shared/metrics.js';
 import { PRIORITY_HIGH, PRIORITY_LOW, isRoomId, type RoomId } from '../shared/protocol/frames.js';
+import type { GatewayDispatch } from './gateway-dispatch.js';
 import type { RoomService } from './room-service.js';
 
 /** Largest request body accepted. */
@@ -18,16 +19,27 @@ const MAX_DURATION_MS = 365 * 24 * 3600 * 1000;
 
 export interface HttpApiDeps {
   service: RoomService;
+  dispatch: GatewayDispatch;
   verifyToken: TokenVerifier | null;
   apiKeys: readonly string[];
   metrics: RoomServiceMetrics;
   metricsRegistry: MetricsRegistry;
   log: Logger;
   ready: () => boolean;
+  /** Endpoints outside /v1/rooms (private and group chat), matched on the whole path. */
+  extraRoutes?: readonly PathRoute[];
+}
+
+/** An endpoint matched on the whole path; its handler authorizes the principal itself. */
+export interface PathRoute {
+  method: string;
+  pattern: RegExp;
+  name: string;
+  handle(request: { principal: Principal; params: string[]; query: URLSearchParams; body: Record<string, unknown> }): Promise<{ status: number; body: unknown }>;
 }
 
 /** Who is calling: a backend with an API key, or a person with a token. */
-type Principal = { kind: 'backend' } | { kind: 'user'; identity: Identity };
+export type Principal = { kind: 'backend' } | { kind: 'user'; identity: Identity };
 
 interface Request {
   principal: Principal;
@@ -87,6 +99,25 @@ export class HttpApi {
         const { contentType, body } = await this.deps.metricsRegistry.render();
         res.writeHead(200, { 'Content-Type': contentType }).end(body);
         return;
+      }
+      if (url.pathname === '/v1/gateway') {
+        routeName = 'gateway';
+        if (req.method !== 'GET') throw new RoomcastError('method_not_allowed', `${req.method} is not allowed here; use GET`);
+        await this.authenticate(req);
+        const gateway = await this.deps.dispatch.choose();
+        if (!gateway) throw new RoomcastError('unavailable', 'no gateway is ready; try again shortly');
+        return this.reply(res, routeName, 200, { url: gateway.url, gatewayId: gateway.gatewayId });
+      }
+      const extra = (this.deps.extraRoutes ?? []).filter((candidate) => candidate.pattern.test(url.pathname));
+      if (extra.length > 0) {
+        const route = extra.find((candidate) => candidate.method === req.method);
+        if (!route) throw new RoomcastError('method_not_allowed', `${req.method} is not allowed here; use ${extra.map((c) => c.method).join(', ')}`);
+        routeName = route.name;
+        const principal = await this.authenticate(req);
+        const body = await readJsonBody(req);
+        const params = route.pattern.exec(url.pathname)!.slice(1).map((param) => decodeURIComponent(param));
+        const result = await route.handle({ principal, params, query: url.searchParams, body });
+        return this.reply(res, routeName, result.status, result.body);
       }
       const match = /^\/v1\/rooms\/([^/]+)(\/.*)?$/.exec(url.pathname);
       if (!match) throw new RoomcastError('not_found', `no such endpoint: ${url.pathname.slice(0, 100)}`);

@@ -5,7 +5,13 @@ import type { Config } from '../shared/config.js';
 import type { Infrastructure } from '../shared/infrastructure.js';
 import type { Logger } from '../shared/log.js';
 import { RoomServiceMetrics, type MetricsRegistry } from '../shared/metrics.js';
+import { GatewayDispatch } from './gateway-dispatch.js';
+import { ChatEndpoint } from './chat-endpoint.js';
+import { chatHttpRoutes } from './chat-http-api.js';
+import { ChatService } from './chat-service.js';
+import { GroupService } from './group-service.js';
 import { HttpApi } from './http-api.js';
+import { RecipientRouter } from './recipient-router.js';
 import { RoomService } from './room-service.js';
 
 export interface RunningRoomService {
@@ -30,10 +36,34 @@ export async function startRoomService(
     },
   });
   service.start();
+  const router = new RecipientRouter({ sessions: infra.sessionStore, bus: infra.bus, clock: systemClock });
+  const chat = new ChatService({
+    inbox: infra.inboxStore, router, bus: infra.bus, clock: systemClock, log: serviceLog.child({ component: 'chat' }), metrics,
+    limits: {
+      maxTextLength: config.maxTextLength,
+      rate: { ratePerSec: config.chatRatePerSec, burst: config.chatBurst },
+      syncPage: config.syncPage,
+      loginPush: config.loginPush,
+      historyPageMax: config.historyPageMax,
+      devicePolicy: config.devicePolicy,
+    },
+  });
+  const groups = new GroupService({
+    groups: infra.groupStore, chat, clock: systemClock, metrics,
+    limits: {
+      maxTextLength: config.maxTextLength,
+      rate: { ratePerSec: config.chatRatePerSec, burst: config.chatBurst },
+      syncPage: config.syncPage,
+      membersPage: config.historyPageMax,
+    },
+  });
+  const chatEndpoint = new ChatEndpoint({ bus: infra.bus, chat, groups, log: serviceLog, metrics });
+  chatEndpoint.start();
   let busConnected = true;
   infra.bus.onStatus((status) => { busConnected = status === 'reconnected'; });
   const api = new HttpApi({
-    service, verifyToken, apiKeys: config.apiKeys, metrics, metricsRegistry, log: serviceLog, ready: () => busConnected,
+    service, dispatch: new GatewayDispatch({ sessions: infra.sessionStore, clock: systemClock }), verifyToken, apiKeys: config.apiKeys, metrics, metricsRegistry, log: serviceLog, ready: () => busConnected,
+    extraRoutes: chatHttpRoutes(chat, groups),
   });
   const apiPort = await api.listen(config.apiHost, config.apiPort);
   serviceLog.info('room service listening', { api: `http://${config.apiHost}:${apiPort}/v1/rooms` });
@@ -41,6 +71,7 @@ export async function startRoomService(
     service, api, apiPort,
     stop: async () => {
       service.stop();
+      chatEndpoint.stop();
       await api.close();
     },
   };

@@ -29,6 +29,18 @@ export const DEFAULT_ROOM_IDLE_TTL_MS = 7 * 24 * 3600 * 1000;
 export const DEFAULT_BAD_FRAME_LIMIT = 10;
 export const DEFAULT_FRAME_RATE_PER_SEC = 20;
 export const DEFAULT_FRAME_BURST = 60;
+export const DEFAULT_DEVICE_POLICY = 'one-per-type';
+export const DEFAULT_CHAT_RATE_PER_SEC = 10;
+export const DEFAULT_CHAT_BURST = 20;
+export const DEFAULT_CHAT_RETENTION_COUNT = 1000;
+export const DEFAULT_CHAT_RETENTION_MS = 30 * 24 * 3600 * 1000;
+export const DEFAULT_SYNC_PAGE = 100;
+export const DEFAULT_LOGIN_PUSH = 20;
+export const DEFAULT_MAX_GROUP_MEMBERS = 100_000;
+export const DEFAULT_ROOM_BUDGET_PER_SEC = 100;
+export const DEFAULT_SLOW_CONSUMER_GRACE_MS = 5000;
+export const DEFAULT_DRAIN_MS = 30_000;
+export const DEFAULT_REBALANCE_INTERVAL_MS = 60_000;
 
 export interface Config {
   natsUrl: string | null;
@@ -65,11 +77,31 @@ export interface Config {
   frameRatePerSec: number;
   frameBurst: number;
   autoCreateRooms: boolean;
+  /** `one-per-type`: a new login kicks the older connection of the same device type; `many`: no limit. */
+  devicePolicy: DevicePolicy;
+  /** Private and group messages per second per user, and at once. */
+  chatRatePerSec: number;
+  chatBurst: number;
+  /** Messages kept per inbox, conversation and group log; and their longest age. */
+  chatRetentionCount: number;
+  chatRetentionMs: number;
+  /** Default inbox page of `sync`; also its largest. */
+  syncPage: number;
+  /** Newest unacknowledged inbox messages pushed to a device at login. */
+  loginPush: number;
+  maxGroupMembers: number;
+  /** Chat messages per second a room delivers before chat is sampled; 0: no budget. */
+  roomBudgetPerSec: number;
+  slowConsumerGraceMs: number;
+  drainMs: number;
+  /** Share of its excess load a hot gateway moves per rebalancing round; 0: never. */
+  shedFraction: number;
+  rebalanceIntervalMs: number;
   logLevel: LogLevel;
 }
 
-type Parsed<T> = { value: T } | { problem: string };
-type Parser<T> = (raw: string) => Parsed<T>;
+export type Parsed<T> = { value: T } | { problem: string };
+export type Parser<T> = (raw: string) => Parsed<T>;
 
 interface Setting<K extends keyof Config> {
   key: K;
@@ -80,10 +112,10 @@ interface Setting<K extends keyof Config> {
   help: string;
 }
 
-const optionalString: Parser<string | null> = (raw) => ({ value: raw === '' ? null : raw });
-const anyString: Parser<string> = (raw) => ({ value: raw });
+export const optionalString: Parser<string | null> = (raw) => ({ value: raw === '' ? null : raw });
+export const anyString: Parser<string> = (raw) => ({ value: raw });
 
-function integer(min: number, max: number): Parser<number> {
+export function integer(min: number, max: number): Parser<number> {
   return (raw) => {
     const value = Number(raw);
     if (!Number.isSafeInteger(value) || value < min || value > max) return { problem: `must be an integer from ${min} to ${max}` };
@@ -91,7 +123,7 @@ function integer(min: number, max: number): Parser<number> {
   };
 }
 
-function number(min: number, max: number): Parser<number> {
+export function number(min: number, max: number): Parser<number> {
   return (raw) => {
     const value = Number(raw);
     if (!Number.isFinite(value) || value < min || value > max) return { problem: `must be a number from ${min} to ${max}` };
@@ -99,11 +131,16 @@ function number(min: number, max: number): Parser<number> {
   };
 }
 
-const boolean: Parser<boolean> = (raw) => {
+export const boolean: Parser<boolean> = (raw) => {
   if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return { value: true };
   if (['0', 'false', 'no'].includes(raw.toLowerCase())) return { value: false };
   return { problem: 'must be true or false' };
 };
+
+export const DEVICE_POLICIES = ['one-per-type', 'many'] as const;
+export type DevicePolicy = (typeof DEVICE_POLICIES)[number];
+const devicePolicy: Parser<DevicePolicy> = (raw) =>
+  (DEVICE_POLICIES as readonly string[]).includes(raw) ? { value: raw as DevicePolicy } : { problem: `must be one of ${DEVICE_POLICIES.join(', ')}` };
 
 const list: Parser<readonly string[]> = (raw) => ({ value: raw.split(',').map((item) => item.trim()).filter(Boolean) });
 
@@ -113,7 +150,7 @@ const url = (schemes: string[]): Parser<string | null> => (raw) => {
   return allValid ? { value: raw } : { problem: `must be a URL starting with ${schemes.map((s) => `${s}://`).join(' or ')}` };
 };
 
-const logLevel: Parser<LogLevel> = (raw) =>
+export const logLevel: Parser<LogLevel> = (raw) =>
   (LOG_LEVELS as string[]).includes(raw) ? { value: raw as LogLevel } : { problem: `must be one of ${LOG_LEVELS.join(', ')}` };
 
 function setting<K extends keyof Config>(key: K, env: string, def: Config[K], parse: Parser<Config[K]>, help: string): Setting<K> {
@@ -157,6 +194,19 @@ export const SETTINGS = [
   setting('frameRatePerSec', 'ROOMCAST_FRAME_RATE_PER_SEC', DEFAULT_FRAME_RATE_PER_SEC, number(0.1, 1_000_000), 'frames per second one connection may send on average'),
   setting('frameBurst', 'ROOMCAST_FRAME_BURST', DEFAULT_FRAME_BURST, integer(1, 1_000_000), 'frames one connection may send at once'),
   setting('autoCreateRooms', 'ROOMCAST_AUTO_CREATE_ROOMS', false, boolean, 'create a room on its first join instead of answering unknown_room'),
+  setting('devicePolicy', 'ROOMCAST_DEVICE_POLICY', DEFAULT_DEVICE_POLICY, devicePolicy, 'one-per-type: a new login kicks the older connection of the same device type (close 4010); many: no limit'),
+  setting('chatRatePerSec', 'ROOMCAST_CHAT_RATE_PER_SEC', DEFAULT_CHAT_RATE_PER_SEC, number(0.01, 100_000), 'private and group messages per second one user may send'),
+  setting('chatBurst', 'ROOMCAST_CHAT_BURST', DEFAULT_CHAT_BURST, integer(1, 1_000_000), 'private and group messages one user may send at once'),
+  setting('chatRetentionCount', 'ROOMCAST_CHAT_RETENTION_COUNT', DEFAULT_CHAT_RETENTION_COUNT, integer(10, 10_000_000), 'messages kept per inbox, conversation and group'),
+  setting('chatRetentionMs', 'ROOMCAST_CHAT_RETENTION_MS', DEFAULT_CHAT_RETENTION_MS, integer(60_000, 10 * 365 * 24 * 3600 * 1000), 'inbox, conversation and group messages older than this are trimmed'),
+  setting('syncPage', 'ROOMCAST_SYNC_PAGE', DEFAULT_SYNC_PAGE, integer(1, 10_000), 'inbox and group messages per sync page (default and largest)'),
+  setting('loginPush', 'ROOMCAST_LOGIN_PUSH', DEFAULT_LOGIN_PUSH, integer(0, 1000), 'newest unacknowledged inbox messages pushed at login'),
+  setting('maxGroupMembers', 'ROOMCAST_MAX_GROUP_MEMBERS', DEFAULT_MAX_GROUP_MEMBERS, integer(2, 10_000_000), 'most members of one group'),
+  setting('roomBudgetPerSec', 'ROOMCAST_ROOM_BUDGET_PER_SEC', DEFAULT_ROOM_BUDGET_PER_SEC, number(0, 1_000_000), 'messages per second a room delivers before ordinary chat is sampled; 0: never sampled'),
+  setting('slowConsumerGraceMs', 'ROOMCAST_SLOW_CONSUMER_GRACE_MS', DEFAULT_SLOW_CONSUMER_GRACE_MS, integer(100, 600_000), 'a connection that stays behind this long after losing its chat is closed (4009)'),
+  setting('drainMs', 'ROOMCAST_DRAIN_MS', DEFAULT_DRAIN_MS, integer(0, 3_600_000), 'on SIGTERM the gateway moves its connections away over this time, then exits'),
+  setting('shedFraction', 'ROOMCAST_SHED_FRACTION', 0, number(0, 1), 'a gateway well above the mean load asks this share of its excess to reconnect (elsewhere, through dispatch); 0: never'),
+  setting('rebalanceIntervalMs', 'ROOMCAST_REBALANCE_INTERVAL_MS', DEFAULT_REBALANCE_INTERVAL_MS, integer(1000, 3_600_000), 'how often a gateway compares its load with the others\' to shed'),
   setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error or silent'),
 ] as const;
 

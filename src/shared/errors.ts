@@ -30,6 +30,12 @@ export const ERROR_TABLE = {
   timeout: { http: 504, message: 'the service did not answer in time; try again' },
   draining: { http: 503, close: 1012, message: 'the gateway is restarting; reconnect' },
   internal: { http: 500, close: 1011, message: 'internal error' },
+  bad_group: { http: 400, message: 'the group id is not valid' },
+  blocked: { http: 403, message: 'the recipient does not accept messages from this user' },
+  unknown_group: { http: 404, message: 'the group does not exist' },
+  not_group_member: { http: 403, message: 'the user is not a member of this group' },
+  group_exists: { http: 409, message: 'a group with this id exists already' },
+  device_replaced: { http: 409, close: 4010, message: 'a newer login of the same device type replaced this connection' },
 } as const satisfies Record<string, { http: number; close?: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

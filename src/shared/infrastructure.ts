@@ -8,9 +8,15 @@ import { MemoryBus } from './bus/memory-bus.js';
 import { NatsBus } from './bus/nats-bus.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
+import type { GroupStore, GroupStoreLimits } from './store/group-store.js';
+import type { ChatRetention, InboxStore } from './store/inbox-store.js';
+import { MemoryGroupStore } from './store/memory-group-store.js';
+import { MemoryInboxStore } from './store/memory-inbox-store.js';
 import { MemoryRoomStore } from './store/memory-room-store.js';
 import { MemorySessionStore } from './store/memory-session-store.js';
 import { connectRedis } from './store/redis-client.js';
+import { RedisGroupStore } from './store/redis-group-store.js';
+import { RedisInboxStore } from './store/redis-inbox-store.js';
 import { RedisRoomStore } from './store/redis-room-store.js';
 import { RedisSessionStore } from './store/redis-session-store.js';
 import type { RoomStore, RoomStoreLimits } from './store/room-store.js';
@@ -20,6 +26,10 @@ export interface Infrastructure {
   bus: Bus;
   roomStore: RoomStore;
   sessionStore: SessionStore;
+  /** Private chat: conversations, inboxes, cursors. */
+  inboxStore: InboxStore;
+  /** Group chat: members, group logs, member cursors. */
+  groupStore: GroupStore;
   /** 'embedded' or 'distributed', for the start-up log. */
   mode: 'embedded' | 'distributed';
   close(): Promise<void>;
@@ -27,6 +37,14 @@ export interface Infrastructure {
 
 export function roomStoreLimits(config: Config): RoomStoreLimits {
   return { historyLimit: config.historyLimit, dedupTtlMs: config.dedupTtlMs, roomIdleTtlMs: config.roomIdleTtlMs };
+}
+
+export function chatRetention(config: Config): ChatRetention {
+  return { count: config.chatRetentionCount, maxAgeMs: config.chatRetentionMs, dedupTtlMs: config.dedupTtlMs };
+}
+
+export function groupStoreLimits(config: Config): GroupStoreLimits {
+  return { ...chatRetention(config), maxMembers: config.maxGroupMembers };
 }
 
 export async function connectInfrastructure(config: Config, name: string, log: Logger): Promise<Infrastructure> {
@@ -37,6 +55,8 @@ export async function connectInfrastructure(config: Config, name: string, log: L
   if (!config.redisUrl) {
     return {
       bus, roomStore: new MemoryRoomStore(limits), sessionStore: new MemorySessionStore(),
+      inboxStore: new MemoryInboxStore(chatRetention(config)),
+      groupStore: new MemoryGroupStore(groupStoreLimits(config)),
       mode: config.natsUrl ? 'distributed' : 'embedded',
       close: () => bus.close(),
     };
@@ -46,6 +66,8 @@ export async function connectInfrastructure(config: Config, name: string, log: L
     bus,
     roomStore: new RedisRoomStore({ redis, limits }),
     sessionStore: new RedisSessionStore({ redis }),
+    inboxStore: new RedisInboxStore({ redis, retention: chatRetention(config) }),
+    groupStore: new RedisGroupStore({ redis, limits: groupStoreLimits(config) }),
     mode: 'distributed',
     close: async () => {
       await bus.close();

@@ -37,6 +37,10 @@ export class GatewayMetrics {
   private readonly busErrors: Counter;
   private readonly storeErrors: Counter;
   private readonly gapFills: Counter<'result'>;
+  private readonly userDeliveries: Counter;
+  private readonly slowConsumers: Counter<'action'>;
+  private readonly draining: Gauge;
+  private readonly reconnectsRequested: Counter;
 
   constructor({ registry }: MetricsRegistry) {
     const r = [registry];
@@ -55,7 +59,11 @@ export class GatewayMetrics {
     this.errors = new Counter({ name: 'roomcast_gateway_errors_total', help: 'Error frames and error closes sent to clients, by code', labelNames: ['code'], registers: r });
     this.busErrors = new Counter({ name: 'roomcast_gateway_bus_errors_total', help: 'Bus failures seen by the gateway (requests, disconnects)', registers: r });
     this.storeErrors = new Counter({ name: 'roomcast_gateway_store_errors_total', help: 'Store failures seen by the gateway (registry, viewer counts)', registers: r });
+    this.userDeliveries = new Counter({ name: 'roomcast_gateway_user_deliveries_total', help: 'Private and group chat frames written to local connections (routed on gw.<id>)', registers: r });
     this.gapFills = new Counter({ name: 'roomcast_gateway_gap_fills_total', help: 'Gaps in a room\'s seq filled from history, by result', labelNames: ['result'], registers: r });
+    this.slowConsumers = new Counter({ name: 'roomcast_gateway_slow_consumers_total', help: 'Slow connections degraded to high-priority messages, restored, or closed (4009)', labelNames: ['action'], registers: r });
+    this.draining = new Gauge({ name: 'roomcast_gateway_draining', help: '1 while the gateway is draining (shutting down), else 0', registers: r });
+    this.reconnectsRequested = new Counter({ name: 'roomcast_gateway_reconnects_requested_total', help: 'reconnect frames sent to move connections to other gateways', registers: r });
   }
 
   connectionOpened(): void { this.connections.inc(); this.connectionsOpened.inc(); }
@@ -73,6 +81,10 @@ export class GatewayMetrics {
   busError(): void { this.busErrors.inc(); }
   storeError(): void { this.storeErrors.inc(); }
   gapFilled(result: 'filled' | 'unrecoverable' | 'failed'): void { this.gapFills.inc({ result }); }
+  userDelivered(connections: number): void { this.userDeliveries.inc(connections); }
+  slowConsumer(action: 'degraded' | 'restored' | 'closed'): void { this.slowConsumers.inc({ action }); }
+  drainStarted(): void { this.draining.set(1); }
+  reconnectRequested(count: number): void { this.reconnectsRequested.inc(count); }
 }
 
 /** What the room service reports. */
@@ -100,4 +112,56 @@ export class RoomServiceMetrics {
   busError(): void { this.busErrors.inc(); }
   storeError(): void { this.storeErrors.inc(); }
   httpRequest(route: string, status: number): void { this.httpRequests.inc({ route, status: String(status) }); }
+}
+
+/** What the autoscaler reports: its inputs and answers per metric, the decision, failures. */
+export class AutoscalerMetrics {
+  private readonly usage: Gauge<'metric'>;
+  private readonly desired: Gauge<'source'>;
+  private readonly replicas: Gauge<'kind'>;
+  private readonly decisions: Counter<'action'>;
+  private readonly failures: Counter<'stage'>;
+  private readonly consecutiveFailures: Gauge;
+  private readonly leader: Gauge;
+  private readonly totalConnections: Gauge;
+  private readonly projectedConnections: Gauge;
+  private readonly readyDelay: Gauge;
+
+  constructor({ registry }: MetricsRegistry) {
+    const r = [registry];
+    this.usage = new Gauge({ name: 'roomcast_autoscaler_metric_usage', help: 'Per-pod usage the decision used, by metric (mean, or the hot-pod quantile for cpu and lag)', labelNames: ['metric'], registers: r });
+    this.desired = new Gauge({ name: 'roomcast_autoscaler_desired_replicas', help: 'Replicas each metric or floor asked for', labelNames: ['source'], registers: r });
+    this.replicas = new Gauge({ name: 'roomcast_autoscaler_replicas', help: 'Replicas of the gateway Deployment: current (before) and decided', labelNames: ['kind'], registers: r });
+    this.decisions = new Counter({ name: 'roomcast_autoscaler_decisions_total', help: 'Decisions, by action (up, down, hold)', labelNames: ['action'], registers: r });
+    this.failures = new Counter({ name: 'roomcast_autoscaler_failures_total', help: 'Failures, by stage (scale, rollout, pods, scrape, patch, annotate, lease, schedule)', labelNames: ['stage'], registers: r });
+    this.consecutiveFailures = new Gauge({ name: 'roomcast_autoscaler_consecutive_failures', help: 'Periods in a row without usable metrics', registers: r });
+    this.leader = new Gauge({ name: 'roomcast_autoscaler_leader', help: '1 while this instance holds the Lease and acts', registers: r });
+    this.totalConnections = new Gauge({ name: 'roomcast_autoscaler_connections', help: 'Total gateway connections at the last decision', registers: r });
+    this.projectedConnections = new Gauge({ name: 'roomcast_autoscaler_projected_connections', help: 'Connections the trend expects once new gateways would be ready', registers: r });
+    this.readyDelay = new Gauge({ name: 'roomcast_autoscaler_ready_delay_seconds', help: 'Time a new gateway takes to become ready (measured, or the default)', registers: r });
+  }
+
+  decided(d: {
+    action: string; currentReplicas: number; replicas: number; consecutiveFailures: number; readyDelayMs: number;
+    totalConnections: number | null; projectedConnections: number | null;
+    perMetric: Record<string, { usage: number | null; replicas: number | null }>; floors: { trend: number | null; schedule: number | null };
+  }): void {
+    this.decisions.inc({ action: d.action });
+    this.replicas.set({ kind: 'current' }, d.currentReplicas);
+    this.replicas.set({ kind: 'decided' }, d.replicas);
+    this.consecutiveFailures.set(d.consecutiveFailures);
+    this.readyDelay.set(d.readyDelayMs / 1000);
+    if (d.totalConnections !== null) this.totalConnections.set(d.totalConnections);
+    if (d.projectedConnections !== null) this.projectedConnections.set(d.projectedConnections);
+    for (const [metric, m] of Object.entries(d.perMetric)) {
+      if (m.usage === null) this.usage.remove({ metric }); else this.usage.set({ metric }, m.usage);
+      if (m.replicas === null) this.desired.remove({ source: metric }); else this.desired.set({ source: metric }, m.replicas);
+    }
+    for (const [floor, value] of Object.entries(d.floors)) {
+      if (value === null) this.desired.remove({ source: `${floor}_floor` }); else this.desired.set({ source: `${floor}_floor` }, value);
+    }
+  }
+
+  failure(stage: 'scale' | 'rollout' | 'pods' | 'scrape' | 'patch' | 'annotate' | 'lease' | 'schedule'): void { this.failures.inc({ stage }); }
+  leading(isLeader: boolean): void { this.leader.set(isLeader ? 1 : 0); }
 }

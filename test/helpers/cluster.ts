@@ -33,6 +33,8 @@ export interface Cluster {
   roomServices: RunningRoomService[];
   apiUrl: string;
   nats: NatsServerHandle | null;
+  /** The redis-server's URL (distributed mode), for tests that inspect what is stored. */
+  redisUrl: string | null;
   /** Subscriptions on `subject` over every process: nats-server's monitoring, or the in-process bus. */
   subscriptionCount(subject: string): Promise<number>;
   token(uid: string, role?: Role, extra?: { rooms?: string[]; device?: string }): Promise<string>;
@@ -124,7 +126,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   return {
-    gateways, roomServices, apiUrl, nats, api,
+    gateways, roomServices, apiUrl, nats, api, redisUrl: redis?.url ?? null,
     subscriptionCount: async (subject) => {
       if (nats) return nats.subscriptionCount(subject);
       if (shared?.bus instanceof MemoryBus) return shared.bus.subscriptionCount(subject);

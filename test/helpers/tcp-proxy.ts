@@ -9,11 +9,15 @@ export interface TcpProxy {
   /** Destroys every open connection and refuses new ones until restore(). */
   cut(): void;
   restore(): void;
+  /** Stops reading what the server sends, as a client on a stalled network would; unstall() reads on. */
+  stall(): void;
+  unstall(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const open = new Set<Socket>();
+  const downstream = new Map<Socket, Socket>();
   let refusing = false;
 
   const server = createServer((client) => {
@@ -35,6 +39,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     }
     client.pipe(upstream);
     upstream.pipe(client);
+    downstream.set(upstream, client);
+    upstream.on('close', () => downstream.delete(upstream));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -53,6 +59,15 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     cut,
     restore: () => {
       refusing = false;
+    },
+    stall: () => {
+      for (const [upstream, client] of downstream) {
+        upstream.unpipe(client);
+        upstream.pause();
+      }
+    },
+    unstall: () => {
+      for (const [upstream, client] of downstream) upstream.pipe(client);
     },
     close: () => {
       cut();

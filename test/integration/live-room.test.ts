@@ -8,7 +8,7 @@ import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { eventually } from '../helpers/latch.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
-const FAST_SENDS = { ROOMCAST_SEND_RATE_PER_SEC: '10000', ROOMCAST_SEND_BURST: '10000', ROOMCAST_FRAME_BURST: '10000', ROOMCAST_VIEWER_INTERVAL_MS: '200' };
+const FAST_SENDS = { ROOMCAST_ROOM_BUDGET_PER_SEC: '0', ROOMCAST_SEND_RATE_PER_SEC: '10000', ROOMCAST_SEND_BURST: '10000', ROOMCAST_FRAME_BURST: '10000', ROOMCAST_VIEWER_INTERVAL_MS: '200' };
 
 function seqs(messages: RoomMessage[]): number[] {
   return messages.map((message) => message.seq);

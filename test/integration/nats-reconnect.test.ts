@@ -12,7 +12,7 @@ const clients: WsTestClient[] = [];
 beforeAll(async () => {
   cluster = await startCluster({
     mode: 'distributed', gateways: 2, roomServices: 2,
-    env: { ROOMCAST_SEND_RATE_PER_SEC: '10000', ROOMCAST_SEND_BURST: '10000', ROOMCAST_FRAME_BURST: '10000' },
+    env: { ROOMCAST_ROOM_BUDGET_PER_SEC: '0', ROOMCAST_SEND_RATE_PER_SEC: '10000', ROOMCAST_SEND_BURST: '10000', ROOMCAST_FRAME_BURST: '10000' },
   });
   await cluster.createRoom('flow');
 });

@@ -16,6 +16,10 @@ export const subjects = {
   roomJoin: 'svc.room.join',
   roomSend: 'svc.room.send',
   roomHistory: 'svc.room.history',
+  /** Private and group chat requests from gateways (chat-bus-messages.ts), answered by the queue group. */
+  chat: (op: 'send' | 'sync' | 'ack' | 'login' | 'op') => `svc.chat.${op}` as const,
+  /** Messages for users with no online device, for an external push worker (chat-bus-messages.ts). */
+  pushOffline: 'push.offline',
 } as const;
 
 /** Queue group of the room-service replicas. */

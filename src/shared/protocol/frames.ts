@@ -4,6 +4,7 @@
  * field `t` naming its type.
  */
 import { BadFrameError, RoomcastError, type ErrorCode } from '../errors.js';
+import { CHAT_CLIENT_FRAME_TYPES, isChatClientFrameType, parseChatFrame, type ChatClientFrame, type ChatServerFrame } from './chat-frames.js';
 
 export type RoomId = string;
 export type Uid = string;
@@ -69,9 +70,9 @@ export interface SendFrame { t: 'send'; room: RoomId; id: ClientMsgId; text: str
 export interface HistoryFrame { t: 'history'; room: RoomId; beforeSeq?: Seq; limit?: number }
 export interface PingFrame { t: 'ping'; ts?: number }
 
-export type ClientFrame = JoinFrame | SwitchFrame | LeaveFrame | SendFrame | HistoryFrame | PingFrame;
+export type ClientFrame = JoinFrame | SwitchFrame | LeaveFrame | SendFrame | HistoryFrame | PingFrame | ChatClientFrame;
 export type ClientFrameType = ClientFrame['t'];
-export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['join', 'switch', 'leave', 'send', 'history', 'ping'];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['join', 'switch', 'leave', 'send', 'history', 'ping', ...CHAT_CLIENT_FRAME_TYPES];
 
 // ---- server → client ----------------------------------------------------------------------------
 
@@ -114,7 +115,7 @@ export interface PongFrame { t: 'pong'; ts?: number }
 
 export type ServerFrame =
   | WelcomeFrame | JoinedFrame | LeftFrame | MessagesFrame | AckFrame | HistoryResultFrame
-  | ErrorFrame | ViewersFrame | NoticeFrame | GapFrame | ReconnectFrame | PongFrame;
+  | ErrorFrame | ViewersFrame | NoticeFrame | GapFrame | ReconnectFrame | PongFrame | ChatServerFrame;
 
 // ---- validation ---------------------------------------------------------------------------------
 
@@ -200,6 +201,8 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
       return ts === undefined ? { t: 'ping' } : { t: 'ping', ts };
     }
     default:
+      // Private and group chat frames: chat-frames.ts checks them.
+      if (isChatClientFrameType(type)) return parseChatFrame(type, decoded);
       throw new RoomcastError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`);
   }
 }

@@ -9,6 +9,9 @@ import type { GatewayId } from '../protocol/bus-messages.js';
 
 export type ConnId = string;
 
+/** How often a gateway tells the registry it is alive (and its load); the registry forgets it after three misses. */
+export const REGISTRY_HEARTBEAT_MS = 5000;
+
 export interface DeviceSession {
   uid: Uid;
   gatewayId: GatewayId;

@@ -1,0 +1,125 @@
+/**
+ * The load-generator processes of one run: forks them (pinned), hands each its share of the
+ * connections, and sends them commands over IPC, in parallel, awaiting every answer.
+ */
+import { fileURLToPath } from 'node:url';
+
+const WORKER = fileURLToPath(new URL('./load-worker.mjs', import.meta.url));
+/** Connections per 127.0.0.x source address: under the ephemeral-port range of one address. */
+const PER_SOURCE_ADDRESS = 25000;
+const CONNECT_CONCURRENCY = 200;
+
+/** p50 / p99 / max of each connection set-up phase over every worker's `connect` reply, in ms. */
+export function setupPhases(replies) {
+  const result = {};
+  for (const phase of ['handshakeMs', 'welcomeMs', 'joinMs']) {
+    const values = replies.flatMap((reply) => reply.phases?.[phase] ?? []).sort((a, b) => a - b);
+    if (values.length === 0) continue;
+    const at = (p) => Math.round(values[Math.min(values.length - 1, Math.floor(p * values.length))] * 10) / 10;
+    result[phase] = { p50: at(0.5), p99: at(0.99), max: Math.round(values.at(-1) * 10) / 10 };
+  }
+  return result;
+}
+
+class WorkerHandle {
+  constructor(child, name) {
+    this.child = child;
+    this.name = name;
+    this.nextId = 0;
+    this.pending = new Map();
+    child.on('message', (message) => {
+      const waiter = this.pending.get(message.id);
+      if (!waiter) return;
+      this.pending.delete(message.id);
+      if (message.ev === 'failed') waiter.reject(new Error(`${name}: ${message.error}`));
+      else waiter.resolve(message);
+    });
+    // Send failures are reported to the request that made them.
+    child.on('error', () => undefined);
+    child.on('exit', (code, signal) => {
+      for (const waiter of this.pending.values()) waiter.reject(new Error(`${name} exited (${code ?? signal}):\n${child.outputTail ?? ''}`));
+      this.pending.clear();
+    });
+  }
+
+  request(cmd, fields = {}) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (!this.child.connected) { reject(new Error(`${this.name} is gone`)); return; }
+      this.pending.set(id, { resolve, reject });
+      this.child.send({ id, cmd, ...fields }, (error) => {
+        if (!error) return;
+        this.pending.delete(id);
+        reject(error);
+      });
+    });
+  }
+}
+
+/**
+ * @param {import('./processes.mjs').ProcessGroup} group
+ * @param {object} spec
+ * @param {{ protocol: string, host: string, port: number, ports?: number[] }} spec.target
+ * @param {string} spec.secret
+ * @param {Array<{ role: string, count: number, rooms: { prefix: string, count: number } }>} spec.shares
+ *   groups of connections; each is split over `workers` processes (a share with `workers: 1` stays in one)
+ * @param {number} spec.sampleCount  connections decoded fully, spread evenly over all connections
+ * @param {boolean} [spec.trackSeqs]
+ * @param {number} spec.cpu
+ */
+export async function startFleet(group, spec) {
+  const total = spec.shares.reduce((sum, share) => sum + share.count, 0);
+  const sampleStep = total / Math.max(1, Math.min(spec.sampleCount, total));
+  const sampled = new Set();
+  for (let position = sampleStep / 2; position < total && sampled.size < spec.sampleCount; position += sampleStep) sampled.add(Math.floor(position));
+
+  const workers = [];
+  let index = 0;
+  for (const share of spec.shares) {
+    const processes = Math.max(1, Math.min(share.workers, share.count));
+    const base = Math.floor(share.count / processes);
+    for (let w = 0; w < processes; w++) {
+      const count = base + (w < share.count % processes ? 1 : 0);
+      const startIndex = index;
+      index += count;
+      const name = `load-${share.role}-${w}`;
+      const child = group.fork(name, WORKER, { cpu: spec.cpu });
+      const handle = new WorkerHandle(child, name);
+      handle.role = share.role;
+      handle.count = count;
+      const ports = spec.target.ports ?? [spec.target.port];
+      await handle.request('init', {
+        config: {
+          protocol: spec.target.protocol,
+          host: spec.target.host,
+          // Several peer nodes: each worker talks to one of them, in turn.
+          port: ports[workers.length % ports.length],
+          secret: spec.secret,
+          startIndex,
+          count,
+          rooms: share.rooms,
+          sampled: [...sampled].filter((i) => i >= startIndex && i < startIndex + count),
+          trackSeqs: spec.trackSeqs ?? false,
+          connectConcurrency: CONNECT_CONCURRENCY,
+          perAddress: PER_SOURCE_ADDRESS,
+          uidPrefix: share.role === 'sender' ? 's' : 'v',
+        },
+      });
+      workers.push(handle);
+    }
+  }
+
+  const all = (cmd, fields, filter = () => true) => Promise.all(workers.filter(filter).map((worker) => worker.request(cmd, fields)));
+  return {
+    workers,
+    total,
+    sampledCount: sampled.size,
+    pids: workers.map((worker) => worker.child.pid),
+    all,
+    senders: () => workers.filter((worker) => worker.role === 'sender'),
+    async stop() {
+      await all('close', {}).catch(() => undefined);
+      await Promise.all(workers.map((worker) => group.stop(worker.child, 3000)));
+    },
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * Writes a run's results: bench/results/<date>-<scenario>.json (everything measured), SVG charts of
+ * throughput and p99 against offered load (every system on the same axes), and
+ * <date>-summary.md, rebuilt from all of that date's JSON files so one page covers the day's runs.
+ */
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lineChart } from './svg-chart.mjs';
+
+/** The hot-room targets this project set itself (see bench/README.md). */
+export const HOT_ROOM_TARGETS = {
+  deliveriesPerS: 2_000_000,
+  p99Ms: 100,
+  vsSocketIo: 10,
+  vsWs: 3,
+};
+export const IDLE_TARGET_BYTES_PER_CONNECTION = 3 * 1024;
+/** Load core busier than this in a step: the figures may be bounded by the clients. */
+const LOAD_CORE_SATURATED = 0.9;
+
+/** The highest delivered rate among steps within bounds (delivered ≥ 99 % of offered, p99 under the bound). */
+export function bestSustained(target) {
+  const good = (target.steps ?? []).filter((step) => step.withinBounds);
+  return good.reduce((best, step) => (!best || step.deliveredPerS > best.deliveredPerS ? step : best), null);
+}
+
+function bestAny(target) {
+  return (target.steps ?? []).reduce((best, step) => (!best || step.deliveredPerS > best.deliveredPerS ? step : best), null);
+}
+
+export function addComparisons(result) {
+  if (!result.targets?.some((target) => target.steps?.length)) return;
+  const ours = result.targets.find((target) => target.target === 'roomcast');
+  const ourBest = ours ? bestSustained(ours) : null;
+  result.best = Object.fromEntries(result.targets.map((target) => {
+    const sustained = bestSustained(target);
+    const any = bestAny(target);
+    return [target.target, {
+      sustainedDeliveriesPerS: sustained?.deliveredPerS ?? 0,
+      sustainedAtRateMsgPerS: sustained?.rateMsgPerS ?? null,
+      sustainedP99Ms: sustained?.latency.p99Ms ?? null,
+      highestDeliveredPerS: any?.deliveredPerS ?? 0,
+      // A ramp that never left its bounds did not find the system's limit: its best is a lower bound.
+      limitReached: (target.steps ?? []).some((step) => !step.withinBounds),
+      // The load core (load generators + room service, NATS, Redis) busy near 100 %: the clients, not the server, may be the limit.
+      loadCoreSaturated: (target.steps ?? []).some((step) => step.loadCpuUtil + step.helperCpuUtil >= LOAD_CORE_SATURATED),
+    }];
+  }));
+  if (!ourBest) return;
+  result.ratios = {};
+  for (const target of result.targets) {
+    if (target.target === 'roomcast') continue;
+    const theirs = result.best[target.target].sustainedDeliveriesPerS;
+    result.ratios[`roomcast/${target.target}`] = theirs > 0 ? ourBest.deliveredPerS / theirs : null;
+  }
+  if (result.scenario === 'hot-room') {
+    const ratio = (name) => result.ratios[`roomcast/${name}`];
+    const silent = ours.audit?.silentDrops ?? null;
+    result.targetsMet = {
+      deliveriesPerS: { target: HOT_ROOM_TARGETS.deliveriesPerS, measured: ourBest.deliveredPerS, met: ourBest.deliveredPerS >= HOT_ROOM_TARGETS.deliveriesPerS },
+      vsSocketIo: ratio('socketio') === undefined ? null : { target: HOT_ROOM_TARGETS.vsSocketIo, measured: ratio('socketio'), met: (ratio('socketio') ?? 0) >= HOT_ROOM_TARGETS.vsSocketIo },
+      vsWs: ratio('ws') === undefined ? null : { target: HOT_ROOM_TARGETS.vsWs, measured: ratio('ws'), met: (ratio('ws') ?? 0) >= HOT_ROOM_TARGETS.vsWs },
+      noSilentDrops: { target: 0, measured: silent, met: silent === 0 },
+    };
+  }
+}
+
+const rate = (perS) => (perS >= 1e6 ? `${(perS / 1e6).toFixed(2)} M` : perS >= 1e3 ? `${(perS / 1e3).toFixed(1)} k` : `${Math.round(perS)}`);
+const ms = (value) => (value === null || value === undefined ? '–' : value < 10 ? value.toFixed(1) : String(Math.round(value)));
+const pct = (value) => `${(value * 100).toFixed(0)} %`;
+const kib = (bytes) => (bytes === null || bytes === undefined ? '–' : `${(bytes / 1024).toFixed(2)} KiB`);
+
+function stepsTable(target) {
+  const lines = [
+    `**${target.target}** — ${target.memory.connections} connections; server RSS ${kib(target.memory.serverRssPerConnectionBytes)}/connection,` +
+      ` kernel TCP buffers ${kib(target.memory.kernelTcpMemPerConnectionBytes)}/connection (both ends)` +
+      (target.setup ? `; connected and joined at ${target.setup.connectionsPerS}/s (p50/p99 ms: ${Object.entries(target.setup.phases).map(([name, p]) => `${name.replace('Ms', '')} ${p.p50}/${p.p99}`).join(', ')})` : ''),
+    '',
+    '| msg/s | recipients | offered deliveries/s | delivered/s | arrived | p50 ms | p99 ms | p99.9 ms | max ms | server CPU | server ns/delivery | load CPU | CPU waited (server / load) | drops | errors |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
+  ];
+  for (const step of target.steps) {
+    lines.push(`| ${step.rateMsgPerS} | ${step.recipients} | ${rate(step.offeredPerS)} | ${rate(step.deliveredPerS)} | ${(step.completeness * 100).toFixed(1)} %${step.withinBounds ? '' : ' ✗'} |` +
+      ` ${ms(step.latency.p50Ms)} | ${ms(step.latency.p99Ms)} | ${ms(step.latency.p999Ms)} | ${ms(step.latency.maxMs)} |` +
+      ` ${pct(step.serverCpuUtil)} | ${step.serverCpuNsPerDelivery ?? '–'} | ${pct(step.loadCpuUtil)} | ${pct(step.serverRunQueueWait ?? 0)} / ${pct(step.loadRunQueueWait ?? 0)} |` +
+      ` ${Object.entries(step.drops).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} | ${Object.entries(step.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} |`);
+  }
+  if (target.audit) {
+    const a = target.audit;
+    lines.push('', `Audit after the ramp (${a.audited} connections against the rooms' final seqs): ${a.missingSeqs} missing seqs` +
+      ` (${a.reportedGapSeqs} reported as gaps, server drops ${JSON.stringify(a.serverDrops)}, silent ${a.silentDrops}),` +
+      ` ${a.extraSeqs} extra; sampled connections: ${a.sampledMissingSeqs} missing, ${a.sampledDuplicateSeqs} duplicates` +
+      `${a.notJoinedAtEnd ? `; ${a.notJoinedAtEnd} connections were no longer joined at the end` : ''}.`);
+  }
+  return lines;
+}
+
+function markdownFor(result) {
+  const lines = [`## ${result.scenario} (${result.startedAt})`, '', `\`${result.command}\``, ''];
+  const env = result.environment;
+  lines.push(`Machine: ${env.nproc} × ${env.cpuModel}, ${env.memoryGiB} GiB, Linux ${env.kernel}, Node ${env.node}; ${env.pinning}; open-file limit ${env.openFileLimit}.`, '');
+  if (Object.keys(result.options.env ?? {}).length) lines.push(`Roomcast settings besides the load limits: ${Object.entries(result.options.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`, '');
+  if (result.best) {
+    lines.push('| system | best delivered/s within bounds | at msg/s | its p99 ms | highest delivered/s | limit reached | load core saturated |', '|---|---:|---:|---:|---:|---|---|');
+    for (const [name, best] of Object.entries(result.best)) {
+      lines.push(`| ${name} | ${rate(best.sustainedDeliveriesPerS)} | ${best.sustainedAtRateMsgPerS ?? '–'} | ${ms(best.sustainedP99Ms)} | ${rate(best.highestDeliveredPerS)} |` +
+        ` ${best.limitReached ? 'yes' : 'no: a lower bound (add higher --rates)'} | ${best.loadCoreSaturated ? 'yes: clients may be the limit' : 'no'} |`);
+    }
+    lines.push('');
+  }
+  if (result.ratios) {
+    lines.push(`Ratios (Roomcast's best delivered rate within bounds over the peer's): ${Object.entries(result.ratios).map(([k, v]) => `${k} = ${v === null ? '∞ (peer sustained no step)' : `${v.toFixed(2)}×`}`).join(', ')}.`, '');
+  }
+  if (result.targetsMet) {
+    lines.push('| target | goal | measured | met |', '|---|---:|---:|---|');
+    for (const [name, check] of Object.entries(result.targetsMet)) {
+      if (!check) { lines.push(`| ${name} | | not measured (peer not in this run) | |`); continue; }
+      const measured = typeof check.measured === 'number' && check.measured > 100 ? rate(check.measured) : typeof check.measured === 'number' ? check.measured.toFixed(2) : String(check.measured);
+      const goal = check.target > 100 ? rate(check.target) : String(check.target);
+      const shortBy = !check.met && typeof check.measured === 'number' && check.target > 0 ? ` (short by ${((1 - check.measured / check.target) * 100).toFixed(0)} %)` : '';
+      lines.push(`| ${name} | ${goal} | ${measured} | ${check.met ? 'yes' : `no${shortBy}`} |`);
+    }
+    lines.push('');
+  }
+  for (const target of result.targets ?? []) if (target.steps?.length) lines.push(...stepsTable(target), '');
+  for (const target of result.targets ?? []) if (target.failed) lines.push(`**${target.target}**: ${target.failed}`, '');
+  if (result.markdown) lines.push(...result.markdown, '');
+  if (result.charts?.length) lines.push(...result.charts.map((file) => `![${file}](${file})`), '');
+  if (result.profile) {
+    lines.push(`Gateway CPU profile (\`${result.profile.file}\`), top self time:`, '', '| self | function | where |', '|---:|---|---|');
+    for (const entry of result.profile.top) lines.push(`| ${(entry.selfShare * 100).toFixed(1)} % | \`${entry.function}\` | ${entry.location} |`);
+    lines.push('');
+  }
+  return lines;
+}
+
+function charts(result, base, dir) {
+  const withSteps = (result.targets ?? []).filter((target) => target.steps?.length);
+  if (withSteps.length === 0) return [];
+  const offered = withSteps.flatMap((target) => target.steps.map((step) => step.offeredPerS));
+  const throughput = lineChart({
+    title: `${result.scenario}: delivered vs offered deliveries/s`,
+    xLabel: 'offered deliveries/s (messages × recipients)',
+    yLabel: 'delivered deliveries/s',
+    series: withSteps.map((target) => ({ name: target.target, points: target.steps.map((step) => [step.offeredPerS, step.deliveredPerS]) })),
+    guides: [{ name: 'offered', points: [[Math.min(...offered), Math.min(...offered)], [Math.max(...offered), Math.max(...offered)]] }],
+  });
+  const p99 = lineChart({
+    title: `${result.scenario}: p99 end-to-end latency`,
+    xLabel: 'offered deliveries/s (messages × recipients)',
+    yLabel: 'p99 latency, ms',
+    series: withSteps.map((target) => ({ name: target.target, points: target.steps.filter((step) => step.latency.p99Ms).map((step) => [step.offeredPerS, step.latency.p99Ms]) })),
+    thresholds: [{ y: result.options.p99BoundMs, label: `bound ${result.options.p99BoundMs} ms` }],
+  });
+  const files = [`${base}-throughput.svg`, `${base}-p99.svg`];
+  writeFileSync(`${dir}${files[0]}`, throughput);
+  writeFileSync(`${dir}${files[1]}`, p99);
+  return files;
+}
+
+/** Writes the JSON, the charts and the day's summary; returns the paths written. */
+export function writeResults(result, dir) {
+  mkdirSync(dir, { recursive: true });
+  const base = `${result.stamp}-${result.scenario}`;
+  addComparisons(result);
+  result.charts = charts(result, base, dir);
+  writeFileSync(`${dir}${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  const sections = readdirSync(dir)
+    .filter((file) => file.startsWith(`${result.stamp}-`) && file.endsWith('.json'))
+    .sort()
+    .map((file) => markdownFor(JSON.parse(readFileSync(`${dir}${file}`, 'utf8'))));
+  const summary = [`# Roomcast benchmark results, ${result.stamp}`, '', 'Written by `npm run bench`; see bench/README.md for what each figure means.', '', ...sections.flat()].join('\n');
+  writeFileSync(`${dir}${result.stamp}-summary.md`, `${summary}\n`);
+  return [`${dir}${base}.json`, ...result.charts.map((file) => `${dir}${file}`), `${dir}${result.stamp}-summary.md`];
+}

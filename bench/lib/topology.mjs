@@ -1,0 +1,222 @@
+/**
+ * The systems under test, each as real processes: nats-server and redis-server, then Roomcast's
+ * gateway (pinned alone to its core) and room service; or one of the peers (bench/peers/) on the
+ * gateway's core. Ports are free ones, never the standard ones.
+ */
+import { createConnection } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync } from 'node:fs';
+import { freePort, waitFor } from './processes.mjs';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = `${ROOT}dist/src/cli.js`;
+const PEERS = fileURLToPath(new URL('../peers/', import.meta.url));
+
+export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-hs256';
+export const BENCH_API_KEY = 'bench-api-key';
+
+/** Limits raised so the load is not refused by the per-user and per-connection rate limits. */
+export const LOAD_SETTINGS = {
+  ROOMCAST_SEND_RATE_PER_SEC: '10000',
+  ROOMCAST_SEND_BURST: '100000',
+  ROOMCAST_FRAME_RATE_PER_SEC: '1000000',
+  ROOMCAST_FRAME_BURST: '1000000',
+};
+
+/** The ROOMCAST_* settings this build knows (from `roomcast --help`): the service refuses any other. */
+export function knownSettings() {
+  const help = execFileSync('node', [CLI, '--help'], { encoding: 'utf8' });
+  return new Set(help.match(/ROOMCAST_[A-Z0-9_]+/g) ?? []);
+}
+
+export async function startNats(group, cpu) {
+  const port = await freePort();
+  const monitorPort = await freePort();
+  const child = group.spawn('nats-server', 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort)], { cpu });
+  await waitFor('nats-server', async () => {
+    const response = await fetch(`http://127.0.0.1:${monitorPort}/varz`);
+    return response.ok && (await response.json()).port === port;
+  }, { child });
+  return { url: `nats://127.0.0.1:${port}`, child };
+}
+
+export async function startRedis(group, cpu) {
+  const port = await freePort();
+  const child = group.spawn('redis-server', 'redis-server', ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port)], { cpu });
+  await waitFor('redis-server', () => redisAnswersAs(port, child.pid), { child });
+  return { url: `redis://127.0.0.1:${port}`, child };
+}
+
+/** Whether redis-server on `port` is the process `pid` (a server that is not ours must not be used). */
+function redisAnswersAs(port, pid) {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let reply = '';
+    socket.setTimeout(1000, () => { socket.destroy(); resolve(false); });
+    socket.once('error', () => resolve(false));
+    socket.once('connect', () => socket.write('INFO server\r\n'));
+    socket.setEncoding('utf8').on('data', (chunk) => {
+      reply += chunk;
+      const match = /\r\nprocess_id:(\d+)\r\n/.exec(reply);
+      if (reply.startsWith('-') || match) { socket.destroy(); resolve(match ? Number(match[1]) === pid : false); }
+    });
+  });
+}
+
+/** Collects the JSON log lines of a Roomcast process and resolves the first whose `msg` matches. */
+function logWatcher() {
+  const waiting = [];
+  const seen = [];
+  return {
+    onLine(line) {
+      if (!line.startsWith('{')) return;
+      let record;
+      try { record = JSON.parse(line); } catch { return; }
+      seen.push(record);
+      for (const waiter of waiting) if (record.msg === waiter.msg) waiter.resolve(record);
+    },
+    find(msg) { return seen.find((record) => record.msg === msg); },
+  };
+}
+
+/**
+ * Starts Roomcast distributed: nats-server, redis-server and the room service on `otherCpu`, the
+ * gateway on `gatewayCpu`. `profileDir` runs the gateway under `node --cpu-prof`.
+ */
+export async function startRoomcast(group, { gatewayCpu, otherCpu, env = {}, profileDir = null }) {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  const known = knownSettings();
+  const unknown = Object.keys(env).filter((name) => !known.has(name));
+  if (unknown.length) throw new Error(`this build does not know ${unknown.join(', ')} (see node dist/src/cli.js --help)`);
+  const nats = await startNats(group, otherCpu);
+  const redis = await startRedis(group, otherCpu);
+  const baseEnv = {
+    ROOMCAST_NATS_URL: nats.url,
+    ROOMCAST_REDIS_URL: redis.url,
+    ROOMCAST_JWT_SECRET: BENCH_SECRET,
+    ROOMCAST_API_KEYS: BENCH_API_KEY,
+    ROOMCAST_WS_HOST: '127.0.0.1',
+    ROOMCAST_API_HOST: '127.0.0.1',
+    ROOMCAST_WS_PORT: '0',
+    ROOMCAST_GATEWAY_HTTP_PORT: '0',
+    ROOMCAST_API_PORT: '0',
+    ROOMCAST_LOG_LEVEL: 'info',
+    ...Object.fromEntries(Object.entries(LOAD_SETTINGS).filter(([name]) => known.has(name))),
+    ...env,
+  };
+  const serviceLog = logWatcher();
+  const roomService = group.spawn('room-service', 'node', [CLI, 'room-service'], { cpu: otherCpu, env: baseEnv, onLine: serviceLog.onLine });
+  const serviceStarted = await waitFor('room service', () => serviceLog.find('room service listening'), { child: roomService, timeoutMs: 30000 });
+  const apiUrl = serviceStarted.api.replace(/\/v1\/rooms$/, '');
+
+  const gatewayLog = logWatcher();
+  const nodeFlags = [];
+  if (profileDir) {
+    mkdirSync(profileDir, { recursive: true });
+    nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
+  }
+  const gateway = group.spawn('gateway', 'node', [...nodeFlags, CLI, 'gateway'], { cpu: gatewayCpu, env: baseEnv, onLine: gatewayLog.onLine });
+  const gatewayStarted = await waitFor('gateway', () => gatewayLog.find('gateway listening'), { child: gateway, timeoutMs: 30000 });
+  const wsUrl = new URL(gatewayStarted.url);
+  return {
+    name: 'roomcast',
+    protocol: 'roomcast',
+    host: wsUrl.hostname,
+    port: Number(wsUrl.port),
+    apiUrl,
+    metricsUrl: gatewayStarted.metrics,
+    server: gateway,
+    /** Processes whose CPU is the service's cost besides the gateway (on the other core). */
+    helpers: [roomService, nats.child, redis.child],
+    async createRoom(room) {
+      const response = await fetch(`${apiUrl}/v1/rooms/${room}`, {
+        method: 'PUT', headers: { authorization: `Bearer ${BENCH_API_KEY}`, 'content-type': 'application/json' }, body: '{}',
+      });
+      if (response.status !== 200 && response.status !== 201) throw new Error(`PUT /v1/rooms/${room}: HTTP ${response.status} ${await response.text()}`);
+    },
+    async lastSeq(room) {
+      const response = await fetch(`${apiUrl}/v1/rooms/${room}`, { headers: { authorization: `Bearer ${BENCH_API_KEY}` } });
+      if (!response.ok) throw new Error(`GET /v1/rooms/${room}: HTTP ${response.status}`);
+      const body = await response.json();
+      return body.lastSeq ?? body.seq ?? 0;
+    },
+    async stop() {
+      // The gateway first, so its connections close before the bus and stores go away (and its profile is written).
+      await group.stop(gateway, 20000);
+      await Promise.all([roomService, nats.child, redis.child].map((child) => group.stop(child)));
+    },
+  };
+}
+
+/**
+ * Starts a peer server from bench/peers/ on `cpu`. The Socket.IO peer with `nodes` 2 runs two
+ * servers joined by its Redis adapter (redis-server on `otherCpu`); clients are split between them.
+ */
+export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
+  const script = `${PEERS}${peer === 'ws' ? 'ws-peer.mjs' : 'socketio-peer.mjs'}`;
+  const redis = peer === 'socketio' && nodes > 1 ? await startRedis(group, otherCpu) : null;
+  const servers = [];
+  for (let i = 0; i < nodes; i++) {
+    let port = 0;
+    const child = group.spawn(`${peer}-peer-${i}`, 'node', [script], {
+      cpu,
+      env: { BENCH_PEER_PORT: '0', ...(redis ? { BENCH_PEER_REDIS_URL: redis.url } : {}) },
+      onLine: (line) => { const match = /^listening (\d+)$/.exec(line.trim()); if (match) port = Number(match[1]); },
+    });
+    await waitFor(`${peer} peer`, () => port, { child });
+    servers.push({ child, port });
+  }
+  const seqs = new Map();
+  return {
+    name: nodes > 1 ? `${peer}×${nodes}` : peer,
+    protocol: peer === 'ws' ? 'ws-peer' : 'socketio',
+    host: '127.0.0.1',
+    port: servers[0].port,
+    ports: servers.map((server) => server.port),
+    metricsUrl: null,
+    server: servers[0].child,
+    servers: servers.map((server) => server.child),
+    helpers: redis ? [redis.child] : [],
+    async createRoom() { /* peers create rooms on first join */ },
+    async lastSeq(room) {
+      // Each peer server answers its rooms' seqs on stdin-less HTTP: GET /seq?room=
+      let best = 0;
+      for (const server of servers) {
+        const response = await fetch(`http://127.0.0.1:${server.port}/seq?room=${encodeURIComponent(room)}`);
+        best = Math.max(best, Number(await response.text()));
+      }
+      seqs.set(room, best);
+      return best;
+    },
+    async stop() {
+      await Promise.all([...servers.map((server) => group.stop(server.child)), ...(redis ? [group.stop(redis.child)] : [])]);
+    },
+  };
+}
+
+/** Sums `roomcast_drops_total` by reason (and priority) from a gateway's /metrics. */
+export async function scrapeDrops(metricsUrl) {
+  if (!metricsUrl) return {};
+  const text = await (await fetch(metricsUrl)).text();
+  const drops = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('roomcast_drops_total{')) continue;
+    const labels = line.slice(line.indexOf('{') + 1, line.indexOf('}'));
+    const reason = /reason="([^"]*)"/.exec(labels)?.[1] ?? 'unknown';
+    const priority = /priority="([^"]*)"/.exec(labels)?.[1];
+    const key = priority === undefined ? reason : `${reason}/prio${priority}`;
+    drops[key] = (drops[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return drops;
+}
+
+/** `after - before` per key, leaving out zeros. */
+export function diffCounts(before, after) {
+  const result = {};
+  for (const [key, value] of Object.entries(after)) {
+    const delta = value - (before[key] ?? 0);
+    if (delta !== 0) result[key] = delta;
+  }
+  return result;
+}

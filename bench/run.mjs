@@ -1,0 +1,195 @@
+/**
+ * Roomcast's benchmark harness: `npm run bench -- --scenario hot-room [flags]` (see bench/README.md).
+ *
+ * Starts the real topology (nats-server, redis-server, room service, and the gateway pinned alone
+ * to its core) or a peer server, drives it from load-generator processes on the other core, and
+ * writes bench/results/<date>-<scenario>.json, <date>-summary.md and SVG charts.
+ */
+import { parseArgs } from 'node:util';
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { ProcessGroup, hardNofile, hasTaskset, pinSelf } from './lib/processes.mjs';
+import { machineInfo } from './lib/proc-stats.mjs';
+import { topSelfTime } from './lib/cpu-profile.mjs';
+import { writeResults } from './lib/report.mjs';
+import { knownSettings } from './lib/topology.mjs';
+import { TARGETS } from './scenarios/systems.mjs';
+import { hotRoom } from './scenarios/hot-room.mjs';
+import { manyRooms } from './scenarios/many-rooms.mjs';
+import { idle } from './scenarios/idle.mjs';
+import { reconnectStorm } from './scenarios/reconnect-storm.mjs';
+
+const SCENARIOS = Object.fromEntries([hotRoom, manyRooms, idle, reconnectStorm].map((scenario) => [scenario.name, scenario]));
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+
+const USAGE = `npm run bench -- --scenario NAME [flags]
+
+Scenarios: ${Object.keys(SCENARIOS).join(', ')}
+
+Flags (defaults depend on the scenario; see bench/README.md):
+  --scenario NAME         which scenario to run (required)
+  --targets LIST          systems to measure, comma separated: ${TARGETS.join(', ')} (default: all for
+                          hot-room and many-rooms, roomcast for the others)
+  --viewers N             hot-room: viewers in the room (default 10000)
+  --senders N             hot-room: sending connections (default 4)
+  --rooms N               many-rooms: rooms (default 1000)
+  --viewers-per-room N    many-rooms: viewers per room (default 20)
+  --connections N         idle / reconnect-storm: connections (default: as many as the open-file limit allows)
+  --rates LIST            offered message rates in msg/s, comma separated, ramped in order
+  --step-s S              measured seconds per rate (default 5)
+  --warmup-s S            seconds at each rate before measuring (default 2)
+  --p99-bound-ms MS       the ramp stops when p99 passes this (default 100)
+  --workers N             load-generator processes for viewers (default 3)
+  --sample N              connections fully decoded for latency and seq checks (default 64)
+  --text-bytes N          message text length (default 48)
+  --socketio-nodes N      Socket.IO peer nodes, joined by its Redis adapter when 2 (default 1)
+  --hold-s S              idle: how long the connections are held before memory is read again (default 30)
+  --storm-window-s S      reconnect-storm: every client reconnects within this window (default 5)
+  --server-cpu N          core of the gateway / peer server (default 1)
+  --load-cpu N            core of load generators, room service, NATS, Redis (default 0)
+  --room-budget N         ROOMCAST_ROOM_BUDGET_PER_SEC for the gateway: chat a room delivers per second
+                          before it is sampled (default 0: never sampled, so the raw fan-out is measured;
+                          give the production value to measure the overload policy instead)
+  --env K=V,...           more ROOMCAST_* settings for the room service and gateway
+  --profile               run the gateway under node --cpu-prof (profile in the temporary directory)
+                          and list its top self-time functions in the summary
+  --out DIR               results directory (default bench/results)
+  --help
+`;
+
+function parseOptions(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scenario: { type: 'string' },
+      targets: { type: 'string' },
+      viewers: { type: 'string' },
+      senders: { type: 'string' },
+      rooms: { type: 'string' },
+      'viewers-per-room': { type: 'string' },
+      connections: { type: 'string' },
+      rates: { type: 'string' },
+      'step-s': { type: 'string', default: '5' },
+      'warmup-s': { type: 'string', default: '2' },
+      'p99-bound-ms': { type: 'string', default: '100' },
+      workers: { type: 'string', default: '3' },
+      sample: { type: 'string', default: '64' },
+      'text-bytes': { type: 'string', default: '48' },
+      'socketio-nodes': { type: 'string', default: '1' },
+      'storm-window-s': { type: 'string', default: '5' },
+      'hold-s': { type: 'string' },
+      'server-cpu': { type: 'string', default: '1' },
+      'load-cpu': { type: 'string', default: '0' },
+      'room-budget': { type: 'string', default: '0' },
+      env: { type: 'string', default: '' },
+      profile: { type: 'boolean', default: false },
+      out: { type: 'string', default: RESULTS_DIR },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) { process.stdout.write(USAGE); process.exit(0); }
+  const scenario = SCENARIOS[values.scenario ?? ''];
+  if (!scenario) throw new Error(`--scenario must be one of ${Object.keys(SCENARIOS).join(', ')}\n\n${USAGE}`);
+  const problems = [];
+  const int = (name, fallback, min = 0) => {
+    const raw = values[name] ?? fallback;
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min) problems.push(`--${name} must be a number ≥ ${min} (got ${raw})`);
+    return value;
+  };
+  const defaults = scenario.defaults;
+  const targets = (values.targets ?? defaults.targets?.join(',') ?? TARGETS.join(',')).split(',').map((t) => t.trim()).filter(Boolean);
+  for (const target of targets) if (!TARGETS.includes(target)) problems.push(`unknown target '${target}' (use ${TARGETS.join(', ')})`);
+  const rates = (values.rates ?? defaults.rates?.join(',') ?? '').split(',').filter(Boolean).map(Number);
+  if (rates.some((rate) => !(rate > 0))) problems.push('--rates must be positive numbers');
+  const options = {
+    scenario: scenario.name,
+    targets,
+    viewers: int('viewers', defaults.viewers, 1),
+    senders: int('senders', defaults.senders, 1),
+    rooms: int('rooms', defaults.rooms, 1),
+    viewersPerRoom: int('viewers-per-room', defaults.viewersPerRoom, 1),
+    connections: int('connections', defaults.connections, 1),
+    rates,
+    stepS: int('step-s', undefined, 0.5),
+    warmupS: int('warmup-s', undefined, 0),
+    p99BoundMs: int('p99-bound-ms', undefined, 1),
+    workers: int('workers', undefined, 1),
+    sample: int('sample', undefined, 0),
+    textBytes: int('text-bytes', undefined, 16),
+    socketioNodes: int('socketio-nodes', undefined, 1),
+    stormWindowS: int('storm-window-s', undefined, 0),
+    holdS: int('hold-s', defaults.holdS ?? 30, 0),
+    serverCpu: int('server-cpu', undefined, 0),
+    loadCpu: int('load-cpu', undefined, 0),
+    profile: values.profile,
+    outDir: values.out.endsWith('/') ? values.out : `${values.out}/`,
+  };
+  options.env = {};
+  for (const pair of values.env.split(',').filter(Boolean)) {
+    const [name, ...rest] = pair.split('=');
+    if (!name.startsWith('ROOMCAST_') || rest.length === 0) problems.push(`--env takes ROOMCAST_NAME=value pairs (got '${pair}')`);
+    else options.env[name] = rest.join('=');
+  }
+  const budget = int('room-budget', undefined, 0);
+  if (!('ROOMCAST_ROOM_BUDGET_PER_SEC' in options.env) && targets.includes('roomcast') && knownSettings().has('ROOMCAST_ROOM_BUDGET_PER_SEC')) {
+    options.env.ROOMCAST_ROOM_BUDGET_PER_SEC = String(budget);
+  }
+  if (problems.length) throw new Error(problems.join('\n'));
+  return { scenario, options };
+}
+
+async function main() {
+  const { scenario, options } = parseOptions(process.argv.slice(2));
+  const stamp = new Date().toISOString().slice(0, 10);
+  // Profiles are large: they stay in the temporary directory, and the summary lists their top functions.
+  options.profileDir = options.profile ? `${tmpdir()}/roomcast-bench-profiles/${stamp}-${options.scenario}-${process.pid}/` : null;
+  if (!existsSync(fileURLToPath(new URL('../dist/src/cli.js', import.meta.url))) && options.targets.includes('roomcast')) {
+    throw new Error('dist/src/cli.js is missing: `npm run bench` builds first; with plain node, run `npm run build`');
+  }
+  const group = new ProcessGroup();
+  process.on('unhandledRejection', (error) => {
+    // While stopping (Ctrl-C), requests to load generators fail by design.
+    if (group.stopping || group.interrupted) return;
+    process.stderr.write(`bench: ${error?.stack ?? error}\n`);
+    group.stopAll().finally(() => process.exit(1));
+  });
+  pinSelf(options.loadCpu);
+  const progress = (line) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+  const environment = {
+    ...machineInfo(),
+    taskset: hasTaskset,
+    openFileLimit: hardNofile,
+    pinning: hasTaskset ? `server on core ${options.serverCpu}; load, room service, NATS, Redis on core ${options.loadCpu}` : 'none (taskset missing)',
+  };
+  progress(`${scenario.name} on ${environment.nproc} × ${environment.cpuModel}, node ${environment.node}; ${environment.pinning}; open-file limit ${hardNofile}`);
+  if (!hasTaskset) progress('warning: taskset is not installed (apt-get install util-linux): processes are not pinned');
+
+  const startedAt = new Date().toISOString();
+  let result;
+  try {
+    result = await scenario.run({ group, options, progress });
+  } finally {
+    await group.stopAll();
+  }
+  if (options.profileDir && existsSync(options.profileDir)) {
+    const profiles = readdirSync(options.profileDir).filter((file) => file.endsWith('.cpuprofile')).sort();
+    const latest = profiles.at(-1);
+    if (latest) {
+      result.profile = { file: `${options.profileDir}${latest}`, top: topSelfTime(`${options.profileDir}${latest}`) };
+      progress(`gateway profile ${result.profile.file}; top self time:`);
+      for (const entry of result.profile.top.slice(0, 10)) progress(`  ${(entry.selfShare * 100).toFixed(1).padStart(5)} %  ${entry.function}  ${entry.location}`);
+    }
+  }
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
+  const files = writeResults({ stamp, scenario: scenario.name, startedAt, finishedAt: new Date().toISOString(), command, environment, options, ...result }, options.outDir);
+  for (const file of files) progress(`wrote ${file}`);
+}
+
+main().then(() => process.exit(0), (error) => {
+  process.stderr.write(`bench: ${error?.stack ?? error}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,220 @@
+/**
+ * The ramp shared by the throughput scenarios (hot-room, many-rooms): for one system under test,
+ * connect the fleet, then for each offered rate send for warm-up + measurement seconds and measure
+ * delivered deliveries/s, end-to-end latency, server CPU per delivery and drops; stop ramping once
+ * delivery falls under 99 % of what was offered or p99 passes the bound.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { nowUs } from '../lib/clock.mjs';
+import { merge, summarize } from '../lib/hdr-histogram.mjs';
+import { setupPhases, startFleet } from '../lib/load-fleet.mjs';
+import { cpuTimeUs, runQueueWaitUs, rssBytes, tcpSocketMemory } from '../lib/proc-stats.mjs';
+import { BENCH_SECRET, diffCounts, scrapeDrops } from '../lib/topology.mjs';
+
+/** Delivered below this share of offered ends the ramp. */
+export const MIN_DELIVERED_RATIO = 0.99;
+/** Quiet time after each step so the next one starts without the last one's backlog. */
+const DRAIN_MS = 1500;
+const CONNECT_TIMEOUT_MS = 60000;
+
+/** CPU time of several processes, in microseconds; processes that are gone count 0. */
+function cpuOf(pids) {
+  let total = 0;
+  for (const pid of pids) { try { total += cpuTimeUs(pid); } catch { /* exited */ } }
+  return total;
+}
+
+function sumCounts(items, field) {
+  const total = {};
+  for (const item of items) for (const [key, value] of Object.entries(item[field] ?? {})) total[key] = (total[key] ?? 0) + value;
+  return total;
+}
+
+/**
+ * @param {object} run
+ * @param {import('../lib/processes.mjs').ProcessGroup} run.group
+ * @param {object} run.system       a started system (topology.mjs)
+ * @param {Array} run.shares        fleet shares (see load-fleet.mjs)
+ * @param {string[]} run.rooms      every room the fleet uses (for the final seq audit)
+ * @param {number} run.recipientsPerMessage
+ * @param {object} run.options      parsed flags
+ * @param {(line: string) => void} run.progress
+ */
+export async function runLoadSteps({ group, system, shares, rooms, recipientsPerMessage, options, progress }) {
+  const serverPids = (system.servers ?? [system.server]).map((child) => child.pid);
+  const helperPids = system.helpers.map((child) => child.pid);
+  for (const room of rooms) await system.createRoom(room);
+
+  const fleet = await startFleet(group, {
+    target: system, secret: BENCH_SECRET, shares, sampleCount: options.sample, cpu: options.loadCpu,
+  });
+  const rssBefore = serverPids.reduce((sum, pid) => sum + rssBytes(pid), 0);
+  const socketsBefore = tcpSocketMemory();
+  const connectStarted = Date.now();
+  const connected = await fleet.all('connect', { timeoutMs: CONNECT_TIMEOUT_MS });
+  const joined = connected.reduce((sum, reply) => sum + reply.joined, 0);
+  const connectFailures = sumCounts(connected, 'failures');
+  const connectSeconds = (Date.now() - connectStarted) / 1000;
+  const setup = { connectSeconds, connectionsPerS: Math.round(joined / connectSeconds), phases: setupPhases(connected) };
+  // Let the gateway settle (viewer reports, session registry writes) before reading memory.
+  await delay(1000);
+  const rssAfter = serverPids.reduce((sum, pid) => sum + rssBytes(pid), 0);
+  const socketsAfter = tcpSocketMemory();
+  const memory = {
+    connections: joined,
+    serverRssBeforeBytes: rssBefore,
+    serverRssAfterBytes: rssAfter,
+    serverRssPerConnectionBytes: joined ? Math.round((rssAfter - rssBefore) / joined) : null,
+    // Both ends of each loopback connection are on this machine: the kernel figure covers the pair.
+    kernelTcpMemPerConnectionBytes: joined ? Math.round((socketsAfter.memBytes - socketsBefore.memBytes) / joined) : null,
+    tcpSocketsInUse: socketsAfter.inuse,
+  };
+  progress(`  set-up phases (p50/p99 ms): ${Object.entries(setup.phases).map(([name, p]) => `${name.replace('Ms', '')} ${p.p50}/${p.p99}`).join(', ')}`);
+  progress(`  ${system.name}: ${joined}/${fleet.total} connections joined in ${connectSeconds.toFixed(1)} s` +
+    `${joined < fleet.total ? ` (failures: ${JSON.stringify(connectFailures)})` : ''}; server RSS +${fmtBytes(rssAfter - rssBefore)}` +
+    ` (${fmtBytes(memory.serverRssPerConnectionBytes ?? 0)}/conn)`);
+  if (joined === 0) {
+    await fleet.stop();
+    return { target: system.name, memory, setup, connectFailures, steps: [], audit: null, failed: 'no connection joined' };
+  }
+
+  const recipients = recipientsPerMessage(joined, fleet);
+  const steps = [];
+  const dropsAtStart = await scrapeDrops(system.metricsUrl).catch(() => ({}));
+  for (const rate of options.rates) {
+    const step = await runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options });
+    steps.push(step);
+    progress(`  ${system.name.padEnd(10)} ${String(rate).padStart(6)} msg/s → offered ${fmtRate(step.offeredPerS)}` +
+      ` delivered ${fmtRate(step.deliveredPerS)} (${(step.completeness * 100).toFixed(1)} % of sent arrived)` +
+      ` p50 ${fmtMs(step.latency.p50Ms)} p99 ${fmtMs(step.latency.p99Ms)} max ${fmtMs(step.latency.maxMs)}` +
+      ` | server ${(step.serverCpuUtil * 100).toFixed(0)} % cpu, ${step.serverCpuNsPerDelivery ?? '-'} ns/delivery` +
+      `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, waited ${(step.loadRunQueueWait * 100).toFixed(0)} %${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
+      `${Object.keys(step.errors).length ? ` | errors ${JSON.stringify(step.errors)}` : ''}`);
+    step.withinBounds = step.completeness >= MIN_DELIVERED_RATIO && step.latency.p99Ms !== null && step.latency.p99Ms <= options.p99BoundMs;
+    if (!step.withinBounds) {
+      progress(`  ${system.name}: stopping the ramp (${step.completeness < MIN_DELIVERED_RATIO ? 'delivered < 99 % of offered' : `p99 over ${options.p99BoundMs} ms`})`);
+      break;
+    }
+  }
+
+  // Every connection should have every seq after its join: compare with the rooms' final seqs.
+  await delay(DRAIN_MS);
+  const finalSeqs = {};
+  let auditFailure = null;
+  try {
+    for (const room of rooms) finalSeqs[room] = await system.lastSeq(room);
+  } catch (error) {
+    auditFailure = `the rooms' final seqs could not be read: ${error.message}`;
+  }
+  if (auditFailure) {
+    progress(`  ${system.name}: no audit: ${auditFailure}`);
+    await fleet.stop();
+    return { target: system.name, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit: null, failed: auditFailure };
+  }
+  const audits = await fleet.all('audit', { finalSeqs });
+  const audit = {
+    audited: audits.reduce((sum, a) => sum + a.audited, 0),
+    notJoinedAtEnd: audits.reduce((sum, a) => sum + a.notJoined, 0),
+    missingSeqs: audits.reduce((sum, a) => sum + a.missing, 0),
+    extraSeqs: audits.reduce((sum, a) => sum + a.extra, 0),
+    reportedGapSeqs: audits.reduce((sum, a) => sum + a.reportedGapSeqs, 0),
+    sampledMissingSeqs: audits.reduce((sum, a) => sum + a.sampledMissing, 0),
+    sampledDuplicateSeqs: audits.reduce((sum, a) => sum + a.sampledDuplicates, 0),
+    serverDrops: diffCounts(dropsAtStart, await scrapeDrops(system.metricsUrl).catch(() => ({}))),
+  };
+  const dropTotal = Object.values(audit.serverDrops).reduce((sum, n) => sum + n, 0);
+  audit.silentDrops = Math.max(0, audit.missingSeqs - audit.reportedGapSeqs - dropTotal);
+  progress(`  ${system.name}: audit over ${audit.audited} connections: ${audit.missingSeqs} missing seqs, ${audit.extraSeqs} extra,` +
+    ` server drops ${JSON.stringify(audit.serverDrops)}${audit.notJoinedAtEnd ? `, ${audit.notJoinedAtEnd} connections lost` : ''}`);
+  await fleet.stop();
+  return { target: system.name, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit };
+}
+
+async function runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options }) {
+  const warmupMs = options.warmupS * 1000;
+  const measureMs = options.stepS * 1000;
+  const totalBefore = (await fleet.all('total', {})).reduce((sum, reply) => sum + reply.totalMessages, 0);
+  const sending = Promise.all(fleet.senders().map((worker) => worker.request('send', {
+    rate: rate / fleet.senders().length, durationMs: warmupMs + measureMs, textBytes: options.textBytes,
+  })));
+  sending.catch(() => undefined); // awaited below; a failure meanwhile must not count as unhandled
+  await delay(warmupMs);
+  const fromUs = nowUs();
+  const toUs = fromUs + measureMs * 1000;
+  const dropsBefore = await scrapeDrops(system.metricsUrl).catch(() => ({}));
+  const started = await fleet.all('measure-start', { fromUs, toUs });
+  const serverCpuBefore = cpuOf(serverPids);
+  const waitPids = [...serverPids, ...fleet.pids];
+  const waitBefore = waitPids.map(runQueueWaitUs);
+  const helperCpuBefore = cpuOf(helperPids);
+  const t0 = nowUs();
+  await delay(measureMs);
+  const ended = await fleet.all('measure-end', {});
+  const elapsedUs = nowUs() - t0;
+  const serverCpuUs = cpuOf(serverPids) - serverCpuBefore;
+  const waitUs = waitPids.map((pid, i) => runQueueWaitUs(pid) - waitBefore[i]);
+  const serverWaitUs = waitUs.slice(0, serverPids.length).reduce((sum, us) => sum + us, 0);
+  const loadWaitUs = waitUs.slice(serverPids.length).reduce((sum, us) => sum + us, 0);
+  const helperCpuUs = cpuOf(helperPids) - helperCpuBefore;
+  const sent = await sending;
+  // Messages scheduled near the window's end are still in flight: give them time before the next step.
+  await delay(DRAIN_MS);
+  const dropsAfter = await scrapeDrops(system.metricsUrl).catch(() => ({}));
+  const latencies = await fleet.all('latency', {});
+  const receivedInStep = latencies.reduce((sum, reply) => sum + reply.totalMessages, 0) - totalBefore;
+
+  const seconds = elapsedUs / 1e6;
+  const sentTotal = sent.reduce((sum, reply) => sum + reply.sent, 0);
+  const delivered = ended.reduce((sum, reply) => sum + reply.messages, 0);
+  const loadCpuUs = ended.reduce((sum, reply, i) => sum + reply.cpuUs - started[i].cpuUs, 0);
+  const latency = summarize(merge(latencies.map((reply) => reply.histogram)));
+  // Sampled receipts expected for the window's messages; fewer means lost or later than the drain time.
+  const expectedSamples = rate * (measureMs / 1000) * fleet.sampledCount * (recipients / joined);
+  latency.coverage = expectedSamples > 0 ? Math.min(1, latency.count / expectedSamples) : null;
+  const offeredPerS = rate * recipients;
+  const deliveredPerS = delivered / seconds;
+  return {
+    rateMsgPerS: rate,
+    recipients,
+    offeredPerS: Math.round(offeredPerS),
+    deliveredPerS: Math.round(deliveredPerS),
+    /** Arrivals in the measured window over what was offered in it. */
+    deliveredRatio: offeredPerS > 0 ? deliveredPerS / offeredPerS : 0,
+    /** Of every message sent in the step (warm-up included) to every recipient, the share that arrived by the end of the drain time. */
+    completeness: sentTotal > 0 ? receivedInStep / (sentTotal * recipients) : 0,
+    framesPerS: Math.round(ended.reduce((sum, reply) => sum + reply.frames, 0) / seconds),
+    latency,
+    serverCpuUtil: serverCpuUs / elapsedUs,
+    serverCpuNsPerDelivery: delivered > 0 ? Math.round((serverCpuUs * 1000) / delivered) : null,
+    helperCpuUtil: helperCpuUs / elapsedUs,
+    /** Share of the window the server / load generators were runnable but waited for a core (others' processes). */
+    serverRunQueueWait: serverWaitUs / elapsedUs,
+    loadRunQueueWait: loadWaitUs / elapsedUs,
+    loadCpuUtil: loadCpuUs / elapsedUs,
+    serverRssBytes: serverPids.reduce((sum, pid) => { try { return sum + rssBytes(pid); } catch { return sum; } }, 0),
+    sent: sentTotal,
+    senderMaxLagMs: Math.max(0, ...sent.map((reply) => reply.maxLagMs ?? 0)),
+    acked: ended.reduce((sum, reply) => sum + reply.acked, 0),
+    errors: sumCounts(ended, 'errors'),
+    closes: sumCounts(ended, 'closes'),
+    drops: diffCounts(dropsBefore, dropsAfter),
+    openConnections: ended.reduce((sum, reply) => sum + reply.open, 0),
+  };
+}
+
+export function fmtRate(perS) {
+  if (perS >= 1e6) return `${(perS / 1e6).toFixed(2)} M/s`;
+  if (perS >= 1e3) return `${(perS / 1e3).toFixed(1)} k/s`;
+  return `${Math.round(perS)}/s`;
+}
+
+export function fmtMs(ms) {
+  return ms === null || ms === undefined ? '-' : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+}
+
+export function fmtBytes(bytes) {
+  const abs = Math.abs(bytes);
+  if (abs >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  if (abs >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${Math.round(bytes)} B`;
+}

@@ -1,0 +1,98 @@
+/**
+ * Per-uid delivery on the gateway: keeps uid → this gateway's connections, listens on
+ * `gw.<gatewayId>`, and writes each routed frame to exactly the named recipients' connections. A
+ * frame arrives encoded once (msgpack); a JSON-subprotocol connection gets it transcoded, once per
+ * frame. Kicks close the named connections (a newer login of the same device type replaced them).
+ */
+import type { Bus, Subscription } from '../shared/bus/bus.js';
+import { decodeBusMessage, decodeMsgpack, encodeJson } from '../shared/codec/codec.js';
+import { closeCodeOf } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { GatewayMetrics } from '../shared/metrics.js';
+import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
+import type { DeliveryItem, GatewayEvent, KickConnsEvent } from '../shared/protocol/chat-bus-messages.js';
+import type { KickedFrame } from '../shared/protocol/chat-frames.js';
+import type { Uid } from '../shared/protocol/frames.js';
+import { encodeFrame } from '../shared/codec/codec.js';
+import type { Conn } from './uws-server.js';
+
+export interface UserDeliveryDeps {
+  gatewayId: GatewayId;
+  bus: Bus;
+  log: Logger;
+  metrics: GatewayMetrics;
+}
+
+export class UserDelivery {
+  private readonly byUid = new Map<Uid, Set<Conn>>();
+  private subscription: Subscription | null = null;
+
+  constructor(private readonly deps: UserDeliveryDeps) {}
+
+  start(): void {
+    this.subscription = this.deps.bus.subscribe(subjects.gateway(this.deps.gatewayId), (message) => {
+      let event: GatewayEvent;
+      try {
+        event = decodeBusMessage(message.data) as GatewayEvent;
+      } catch (error) {
+        this.deps.metrics.busError();
+        this.deps.log.warn('undecodable routed message', { error });
+        return;
+      }
+      if (event?.t === 'deliver' && Array.isArray(event.items)) for (const item of event.items) this.deliver(item);
+      else if (event?.t === 'kick') this.kick(event);
+    });
+  }
+
+  stop(): void {
+    this.subscription?.unsubscribe();
+    this.subscription = null;
+  }
+
+  add(conn: Conn): void {
+    const uid = conn.identity.uid;
+    let conns = this.byUid.get(uid);
+    if (!conns) this.byUid.set(uid, (conns = new Set()));
+    conns.add(conn);
+  }
+
+  remove(conn: Conn): void {
+    const conns = this.byUid.get(conn.identity.uid);
+    conns?.delete(conn);
+    if (conns?.size === 0) this.byUid.delete(conn.identity.uid);
+  }
+
+  /** Local connections of a uid (for tests and metrics). */
+  connectionsOf(uid: Uid): number {
+    return this.byUid.get(uid)?.size ?? 0;
+  }
+
+  private deliver(item: DeliveryItem): void {
+    if (!Array.isArray(item.to) || !(item.f instanceof Uint8Array)) return;
+    let json: string | null = null;
+    let delivered = 0;
+    for (const uid of item.to) {
+      const conns = this.byUid.get(uid);
+      if (!conns) continue;
+      for (const conn of conns) {
+        if (conn.id === item.except || conn.closed) continue;
+        if (conn.format === 'json') conn.send(json ??= encodeJson(decodeMsgpack(item.f)));
+        else conn.send(item.f);
+        delivered++;
+      }
+    }
+    this.deps.metrics.userDelivered(delivered);
+  }
+
+  private kick(event: KickConnsEvent): void {
+    const conns = this.byUid.get(event.uid);
+    if (!conns || !Array.isArray(event.conns)) return;
+    for (const conn of [...conns]) {
+      if (!event.conns.includes(conn.id)) continue;
+      const frame: KickedFrame = { t: 'kicked', reason: 'device_replaced', device: event.device };
+      conn.send(encodeFrame(conn.format, frame));
+      this.deps.metrics.errorSent('device_replaced');
+      conn.end(closeCodeOf('device_replaced')!, 'device_replaced');
+    }
+  }
+}

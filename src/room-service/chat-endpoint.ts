@@ -1,0 +1,96 @@
+/**
+ * The room service's side of `svc.chat.<op>`: each request is decoded, its caller and frame checked
+ * again (the bus is a process boundary), and handed to the chat service (private chat) or the group
+ * service (group chat). Replicas share the subjects through the queue group.
+ */
+import type { Bus, Subscription } from '../shared/bus/bus.js';
+import { serve } from '../shared/bus/rpc.js';
+import { BadFrameError, RoomcastError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { RoomServiceMetrics } from '../shared/metrics.js';
+import { ROOM_SERVICE_QUEUE, subjects } from '../shared/protocol/bus-messages.js';
+import type { ChatCaller, ChatLoginRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
+import { isChatClientFrameType, isUidValue, parseChatFrame, type ChatClientFrame, type ConversationSummary } from '../shared/protocol/chat-frames.js';
+import { ROLES } from '../shared/protocol/frames.js';
+import type { ChatService } from './chat-service.js';
+
+/** Answers group frames, and lists a user's groups for `convs`. */
+export interface GroupFrames {
+  handle(caller: ChatCaller, frame: ChatClientFrame): Promise<ChatReply>;
+  summaries(uid: string): Promise<ConversationSummary[]>;
+}
+
+export interface ChatEndpointDeps {
+  bus: Bus;
+  chat: ChatService;
+  groups: GroupFrames | null;
+  log: Logger;
+  metrics: RoomServiceMetrics;
+}
+
+const GROUP_FRAME_TYPES: ReadonlySet<string> = new Set(['gm', 'group_sync', 'group_ack', 'group_create', 'group_add', 'group_remove', 'group_members']);
+
+export class ChatEndpoint {
+  private readonly subscriptions: Subscription[] = [];
+
+  constructor(private readonly deps: ChatEndpointDeps) {}
+
+  start(): void {
+    const { bus, log } = this.deps;
+    const onInternalError = (op: string) => (error: unknown) => log.error('chat request failed', { op, error });
+    for (const op of ['send', 'sync', 'ack', 'op'] as const) {
+      this.subscriptions.push(serve(bus, subjects.chat(op), ROOM_SERVICE_QUEUE,
+        (request: ChatRequest) => this.measured(`chat_${op}`, () => this.frame(request)), onInternalError(op)));
+    }
+    this.subscriptions.push(serve(bus, subjects.chat('login'), ROOM_SERVICE_QUEUE,
+      (request: ChatLoginRequest) => this.measured('chat_login', async () => {
+        const caller = checkCaller(request?.caller);
+        if (typeof request.connectedAtMs !== 'number') throw new BadFrameError("'connectedAtMs' must be a number");
+        const push = await this.deps.chat.login(caller, request.connectedAtMs);
+        // Groups with unread messages come with the login push, so a client syncs them without asking.
+        if (this.deps.groups) push.groups = (await this.deps.groups.summaries(caller.uid)).filter((group) => group.unread > 0);
+        return { frame: push } satisfies ChatReply;
+      }), onInternalError('login')));
+  }
+
+  stop(): void {
+    for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
+  }
+
+  private async frame(request: ChatRequest): Promise<ChatReply> {
+    const caller = checkCaller(request?.caller);
+    const raw = request.frame as unknown;
+    if (typeof raw !== 'object' || raw === null || typeof (raw as { t?: unknown }).t !== 'string' || !isChatClientFrameType((raw as { t: string }).t)) {
+      throw new BadFrameError('not a chat frame');
+    }
+    const frame = parseChatFrame((raw as { t: Parameters<typeof parseChatFrame>[0] }).t, raw as Record<string, unknown>);
+    if (GROUP_FRAME_TYPES.has(frame.t)) {
+      if (!this.deps.groups) throw new RoomcastError('unavailable', 'group chat is not available');
+      return this.deps.groups.handle(caller, frame);
+    }
+    const reply = await this.deps.chat.handle(caller, frame);
+    // The conversation list covers groups too, after the private conversations.
+    if (reply.frame?.t === 'convs' && this.deps.groups) reply.frame.convs.push(...await this.deps.groups.summaries(caller.uid));
+    return reply;
+  }
+
+  private async measured<T>(op: string, work: () => Promise<T>): Promise<T> {
+    try {
+      const result = await work();
+      this.deps.metrics.request(op, 'ok');
+      return result;
+    } catch (error) {
+      this.deps.metrics.request(op, error instanceof RoomcastError ? error.code : 'internal');
+      throw error;
+    }
+  }
+}
+
+function checkCaller(value: unknown): ChatCaller {
+  const caller = value as Partial<ChatCaller> | undefined;
+  if (!caller || !isUidValue(caller.uid) || !(ROLES as readonly unknown[]).includes(caller.role)
+    || typeof caller.device !== 'string' || typeof caller.gatewayId !== 'string' || typeof caller.connId !== 'string') {
+    throw new BadFrameError('the request needs a caller');
+  }
+  return caller as ChatCaller;
+}

@@ -1,0 +1,101 @@
+/**
+ * The HTTP endpoints of private and group chat, for backends (API key) and users (token):
+ * a backend sends private and group messages on a user's behalf; groups are created and managed by
+ * backends (acting as the owner) or by their members within their role. Mounted by HttpApi.
+ */
+import { RoomcastError } from '../shared/errors.js';
+import { CHAT_CLIENT_MSG_ID_MAX_LENGTH, MAX_UIDS_PER_FRAME, isGroupId, isUidValue, type GroupId } from '../shared/protocol/chat-frames.js';
+import type { Uid } from '../shared/protocol/frames.js';
+import type { ChatService } from './chat-service.js';
+import { BACKEND_ACTOR, type GroupActor, type GroupService } from './group-service.js';
+import type { PathRoute, Principal } from './http-api.js';
+
+const MAX_MEMBER_PAGE = 1000;
+
+export function chatHttpRoutes(chat: ChatService, groups: GroupService): PathRoute[] {
+  const route = (method: string, pattern: RegExp, name: string, handle: PathRoute['handle']): PathRoute => ({ method, pattern, name, handle });
+  return [
+    route('POST', /^\/v1\/private-messages$/, 'private_messages_post', async ({ principal, body }) => {
+      requireBackend(principal, 'send private messages for a user');
+      const sent = await chat.sendPrivate({ uid: uidOf(body, 'from') }, { to: uidOf(body, 'to'), id: messageIdOf(body), text: textOf(body) });
+      return { status: sent.duplicate ? 200 : 201, body: sent };
+    }),
+    route('PUT', /^\/v1\/groups\/([^/]+)$/, 'group_put', async ({ principal, params, body }) => {
+      const group = groupOf(params[0]!);
+      const owner = principal.kind === 'backend' ? uidOf(body, 'owner') : principal.identity.uid;
+      const members = body.members === undefined ? [] : uidsOf(body, 'members');
+      return { status: 201, body: await groups.create(owner, group, members) };
+    }),
+    route('GET', /^\/v1\/groups\/([^/]+)$/, 'group_get', async ({ principal, params }) => {
+      const group = groupOf(params[0]!);
+      await groups.members(actorOf(principal), group, undefined, 1);
+      return { status: 200, body: await groups.info(group) };
+    }),
+    route('GET', /^\/v1\/groups\/([^/]+)\/members$/, 'group_members_get', async ({ principal, params, query }) => {
+      const limitText = query.get('limit');
+      const limit = limitText === null ? undefined : Number(limitText);
+      if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0 && limit <= MAX_MEMBER_PAGE)) {
+        throw new RoomcastError('bad_request', `'limit' must be an integer from 1 to ${MAX_MEMBER_PAGE}`);
+      }
+      const cursor = query.get('cursor') ?? undefined;
+      if (cursor !== undefined && !/^[0-9]{1,20}$/.test(cursor)) throw new RoomcastError('bad_request', "'cursor' must come from an earlier page");
+      return { status: 200, body: await groups.members(actorOf(principal), groupOf(params[0]!), cursor, limit) };
+    }),
+    route('POST', /^\/v1\/groups\/([^/]+)\/members$/, 'group_members_post', async ({ principal, params, body }) => {
+      const role = body.role ?? 'member';
+      if (role !== 'admin' && role !== 'member') throw new RoomcastError('bad_request', "'role' must be admin or member");
+      return { status: 200, body: await groups.add(actorOf(principal), groupOf(params[0]!), uidsOf(body, 'uids'), role) };
+    }),
+    route('DELETE', /^\/v1\/groups\/([^/]+)\/members\/([^/]+)$/, 'group_member_delete', async ({ principal, params }) => {
+      const uid = params[1]!;
+      if (!isUidValue(uid)) throw new RoomcastError('bad_request', 'the uid is not valid');
+      return { status: 200, body: await groups.remove(actorOf(principal), groupOf(params[0]!), [uid]) };
+    }),
+    route('POST', /^\/v1\/groups\/([^/]+)\/messages$/, 'group_messages_post', async ({ principal, params, body }) => {
+      requireBackend(principal, 'send group messages for a user');
+      const sent = await groups.send(uidOf(body, 'from'), groupOf(params[0]!), messageIdOf(body), textOf(body));
+      return { status: sent.duplicate ? 200 : 201, body: sent };
+    }),
+  ];
+}
+
+function requireBackend(principal: Principal, what: string): void {
+  if (principal.kind === 'backend' || principal.identity.role === 'admin') return;
+  throw new RoomcastError('forbidden', `only backends and admins ${what}`);
+}
+
+function actorOf(principal: Principal): GroupActor {
+  return principal.kind === 'backend' || principal.identity.role === 'admin' ? BACKEND_ACTOR : principal.identity.uid;
+}
+
+function groupOf(value: string): GroupId {
+  if (!isGroupId(value)) throw new RoomcastError('bad_group', 'the group id must match /^[A-Za-z0-9_-]{1,64}$/');
+  return value;
+}
+
+function uidOf(body: Record<string, unknown>, field: string): Uid {
+  const value = body[field];
+  if (!isUidValue(value)) throw new RoomcastError('bad_request', `'${field}' must be a uid`);
+  return value;
+}
+
+function uidsOf(body: Record<string, unknown>, field: string): Uid[] {
+  const value = body[field];
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_UIDS_PER_FRAME || !value.every(isUidValue)) {
+    throw new RoomcastError('bad_request', `'${field}' must be a list of 1 to ${MAX_UIDS_PER_FRAME} uids`);
+  }
+  return [...new Set(value as Uid[])];
+}
+
+function messageIdOf(body: Record<string, unknown>): string {
+  const id = body.id;
+  if (typeof id !== 'string' || id.length === 0 || id.length > CHAT_CLIENT_MSG_ID_MAX_LENGTH) {
+    throw new RoomcastError('bad_request', `'id' must be a string of 1 to ${CHAT_CLIENT_MSG_ID_MAX_LENGTH} characters`);
+  }
+  return id;
+}
+
+function textOf(body: Record<string, unknown>): string {
+  if (typeof body.text !== 'string') throw new RoomcastError('bad_request', "'text' must be a string");
+  return body.text;
+}

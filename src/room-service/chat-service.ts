@@ -1,0 +1,212 @@
+/**
+ * Private (1:1) chat decisions over injected stores, router, bus and clock. A message is checked,
+ * stored once (deduplicated by the sender's client message id), routed to the recipient's devices and
+ * the sender's other devices, and only then acknowledged: a sender that retries after a lost answer
+ * gets the same message back, routed again (recipients drop duplicates by mid). Users with no online
+ * device get an offline-push event. The login applies the multi-device policy and answers the
+ * newest unacknowledged inbox messages.
+ */
+import type { Bus } from '../shared/bus/bus.js';
+import type { Clock } from '../shared/clock.js';
+import type { DevicePolicy } from '../shared/config.js';
+import { encodeBusMessage } from '../shared/codec/codec.js';
+import { RoomcastError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { RoomServiceMetrics } from '../shared/metrics.js';
+import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
+import {
+  PUSH_PREVIEW_LENGTH, PUSH_UIDS_PER_EVENT,
+  type ChatCaller, type ChatReply, type ConnId, type KickConnsEvent, type OfflinePushEvent,
+} from '../shared/protocol/chat-bus-messages.js';
+import type {
+  ChatClientFrame, ConvHistoryFrame, GroupId, InboxFrame, MessageId, PrivateSendFrame, ReadFrame, SentFrame, SyncFrame, SyncedFrame,
+} from '../shared/protocol/chat-frames.js';
+import type { Uid } from '../shared/protocol/frames.js';
+import type { InboxStore } from '../shared/store/inbox-store.js';
+import type { RateLimit } from '../shared/store/room-store.js';
+import type { RecipientRouter, Route } from './recipient-router.js';
+
+export interface ChatLimits {
+  maxTextLength: number;
+  /** Private and group messages per user. */
+  rate: RateLimit;
+  /** Default and largest sync page. */
+  syncPage: number;
+  /** Newest unacknowledged messages pushed at login. */
+  loginPush: number;
+  historyPageMax: number;
+  devicePolicy: DevicePolicy;
+}
+
+export interface ChatServiceDeps {
+  inbox: InboxStore;
+  router: RecipientRouter;
+  bus: Bus;
+  clock: Clock;
+  log: Logger;
+  metrics: RoomServiceMetrics;
+  limits: ChatLimits;
+}
+
+export class ChatService {
+  constructor(private readonly deps: ChatServiceDeps) {}
+
+  /** Answers one private-chat frame of a caller. */
+  async handle(caller: ChatCaller, frame: ChatClientFrame): Promise<ChatReply> {
+    switch (frame.t) {
+      case 'pm': return { frame: await this.sendPrivate(caller, frame) };
+      case 'sync': return { frame: await this.sync(caller, frame) };
+      case 'inbox_ack':
+        await this.stored('ack', () => this.deps.inbox.ack(caller.uid, caller.device, frame.seq, this.deps.clock.now()));
+        return {};
+      case 'read':
+        await this.markRead(caller, frame);
+        return {};
+      case 'conv_history': return { frame: await this.history(caller, frame) };
+      case 'convs': return { frame: await this.conversations(caller, frame.limit) };
+      case 'block':
+      case 'unblock': {
+        const blocked = frame.t === 'block';
+        await this.setBlocked(caller.uid, frame.uid, blocked);
+        return { frame: { t: 'blocked', uid: frame.uid, blocked } };
+      }
+      default:
+        throw new RoomcastError('bad_request', `'${frame.t}' is not a private chat frame`);
+    }
+  }
+
+  /** Stores, routes, then acknowledges; also the HTTP API's send for backends (caller without a connection). */
+  async sendPrivate(caller: Pick<ChatCaller, 'uid'> & { connId?: ConnId }, frame: Omit<PrivateSendFrame, 't'>): Promise<SentFrame> {
+    const { inbox, clock, limits } = this.deps;
+    if (frame.to === caller.uid) throw new RoomcastError('bad_request', 'a private message needs a recipient other than the sender');
+    checkText(frame.text, limits.maxTextLength);
+    const nowMs = clock.now();
+    const result = await this.stored('privateSend', () =>
+      inbox.send({ from: caller.uid, to: frame.to, cid: frame.id, text: frame.text, nowMs, rate: limits.rate }));
+    if (result.status === 'rejected') {
+      throw new RoomcastError(result.code, result.code === 'blocked' ? `'${frame.to}' does not accept your messages` : 'you are sending too fast; slow down');
+    }
+    const { forSender, forRecipient } = result;
+    if (result.status === 'stored') this.deps.metrics.messagePublished('private');
+    // A duplicate is routed again: the first attempt may have died between storing and routing.
+    await this.routeSafely([
+      { to: [frame.to], frame: { t: 'inbox', msgs: [forRecipient] } },
+      { to: [caller.uid], frame: { t: 'inbox', msgs: [forSender] }, ...(caller.connId ? { except: caller.connId } : {}) },
+    ], { kind: 'private', mid: forSender.mid, from: caller.uid, text: frame.text, ts: forSender.ts }, [frame.to]);
+    return {
+      t: 'sent', id: frame.id, mid: forSender.mid, seq: forSender.seq, ts: forSender.ts, to: frame.to,
+      ...(result.status === 'duplicate' ? { duplicate: true as const } : {}),
+    };
+  }
+
+  async sync(caller: ChatCaller, frame: SyncFrame): Promise<SyncedFrame> {
+    const limit = Math.min(frame.limit ?? this.deps.limits.syncPage, this.deps.limits.syncPage);
+    const page = await this.stored('sync', () => this.deps.inbox.sync(caller.uid, caller.device, frame.after, limit, this.deps.clock.now()));
+    const after = frame.after ?? page.cursor;
+    const lastShown = page.msgs[page.msgs.length - 1]?.seq ?? after;
+    const synced: SyncedFrame = { t: 'synced', msgs: page.msgs, cursor: page.cursor, lastSeq: page.lastSeq, more: lastShown < page.lastSeq };
+    // Messages the retention dropped before this device got them: say so plainly.
+    if (after + 1 < page.firstSeq) synced.gap = { from: after + 1, to: page.firstSeq - 1 };
+    return synced;
+  }
+
+  /** The device policy, then the newest unacknowledged messages for the new connection. */
+  async login(caller: ChatCaller, connectedAtMs: number): Promise<InboxFrame> {
+    if (this.deps.limits.devicePolicy === 'one-per-type') await this.kickOlderDevices(caller, connectedAtMs);
+    const page = await this.stored('latest', () =>
+      this.deps.inbox.latest(caller.uid, caller.device, this.deps.limits.loginPush, this.deps.clock.now()));
+    return { t: 'inbox', msgs: page.msgs, cursor: page.cursor, lastSeq: page.lastSeq };
+  }
+
+  async setBlocked(uid: Uid, target: Uid, blocked: boolean): Promise<void> {
+    if (uid === target) throw new RoomcastError('bad_request', 'a user cannot block themselves');
+    await this.stored('block', () => this.deps.inbox.setBlocked(uid, target, blocked));
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  private async markRead(caller: ChatCaller, frame: ReadFrame): Promise<void> {
+    const readSeq = await this.stored('read', () => this.deps.inbox.markRead(caller.uid, frame.peer, frame.cseq));
+    if (readSeq === 0) throw new RoomcastError('not_found', `no conversation with '${frame.peer}'`);
+    await this.routeSafely([{ to: [frame.peer], frame: { t: 'receipt', from: caller.uid, cseq: readSeq } }]);
+  }
+
+  private async history(caller: ChatCaller, frame: ConvHistoryFrame) {
+    const limit = Math.min(frame.limit ?? this.deps.limits.historyPageMax, this.deps.limits.historyPageMax);
+    const page = await this.stored('convHistory', () =>
+      this.deps.inbox.history(caller.uid, frame.peer, frame.beforeSeq, limit, this.deps.clock.now()));
+    return { t: 'conv_history' as const, peer: frame.peer, msgs: page.msgs, more: page.more };
+  }
+
+  private async conversations(caller: ChatCaller, requested: number | undefined) {
+    const limit = Math.min(requested ?? this.deps.limits.syncPage, this.deps.limits.syncPage);
+    const convs = await this.stored('convs', () => this.deps.inbox.conversations(caller.uid, limit));
+    return {
+      t: 'convs' as const,
+      convs: convs.map((c) => ({ peer: c.peer, lastSeq: c.lastSeq, readSeq: c.readSeq, unread: Math.max(0, c.lastSeq - c.readSeq), ts: c.ts })),
+    };
+  }
+
+  private async kickOlderDevices(caller: ChatCaller, connectedAtMs: number): Promise<void> {
+    const devices = (await this.deps.router.lookup([caller.uid])).get(caller.uid) ?? [];
+    const perGateway = new Map<GatewayId, ConnId[]>();
+    for (const device of devices) {
+      const same = device.gatewayId === caller.gatewayId && device.connId === caller.connId;
+      // Ties go to the connection with the larger id, so two simultaneous logins do not kick each other.
+      const older = device.connectedAtMs < connectedAtMs || (device.connectedAtMs === connectedAtMs && device.connId < caller.connId);
+      if (same || device.device !== caller.device || !older) continue;
+      const conns = perGateway.get(device.gatewayId) ?? [];
+      conns.push(device.connId);
+      perGateway.set(device.gatewayId, conns);
+    }
+    for (const [gatewayId, conns] of perGateway) {
+      const event: KickConnsEvent = { t: 'kick', uid: caller.uid, conns, device: caller.device };
+      this.deps.bus.publish(subjects.gateway(gatewayId), encodeBusMessage(event));
+    }
+  }
+
+  /**
+   * Routing failures do not fail a send: the message is stored, and recipients get it on their next
+   * sync (or by the gap they see in their inbox seq).
+   */
+  async routeSafely(routes: Route[], push?: { kind: 'private' | 'group'; mid: MessageId; from: Uid; text: string; ts: number; group?: GroupId }, pushFor?: readonly Uid[]): Promise<void> {
+    try {
+      const { offline } = await this.deps.router.route(routes);
+      if (push && pushFor) this.publishOfflinePush(push, offline.filter((uid) => pushFor.includes(uid)));
+    } catch (error) {
+      this.deps.metrics.busError();
+      this.deps.log.warn('routing failed; recipients will sync the message', { error });
+    }
+  }
+
+  publishOfflinePush(push: { kind: 'private' | 'group'; mid: MessageId; from: Uid; text: string; ts: number; group?: GroupId }, offline: readonly Uid[]): void {
+    const preview = [...push.text].slice(0, PUSH_PREVIEW_LENGTH).join('');
+    for (let i = 0; i < offline.length; i += PUSH_UIDS_PER_EVENT) {
+      const event: OfflinePushEvent = {
+        t: 'offline', kind: push.kind, uids: offline.slice(i, i + PUSH_UIDS_PER_EVENT), mid: push.mid, from: push.from,
+        preview, ts: push.ts, ...(push.group ? { group: push.group } : {}),
+      };
+      this.deps.bus.publish(subjects.pushOffline, encodeBusMessage(event));
+    }
+  }
+
+  /** Runs a store operation, timed; a failing store answers `unavailable` (retry) and is counted. */
+  async stored<T>(op: string, action: () => Promise<T>): Promise<T> {
+    const done = this.deps.metrics.storeTimer(op);
+    try {
+      return await action();
+    } catch (error) {
+      this.deps.metrics.storeError();
+      throw new RoomcastError('unavailable', 'the chat store is unavailable', { cause: error });
+    } finally {
+      done();
+    }
+  }
+}
+
+/** Text is required, and at most `max` characters (code points). */
+export function checkText(text: string, max: number): void {
+  if (text.trim() === '') throw new RoomcastError('bad_request', "'text' must not be empty");
+  if (text.length > max && [...text].length > max) throw new RoomcastError('text_too_long', `the text is longer than ${max} characters`);
+}
+

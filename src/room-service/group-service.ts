@@ -1,0 +1,189 @@
+/**
+ * Group chat decisions: membership with roles (owner, admin, member), and messages stored once in
+ * the group's log, then fanned out here, in the business layer, to the members that are online,
+ * grouped by gateway (one publish per gateway). Members that are offline catch up from their cursor;
+ * an offline-push event names them.
+ *
+ * Who may do what: the owner adds and removes anyone but itself, and makes admins; an admin adds and
+ * removes members; a member may remove only itself (leave). Backends (HTTP API) act as the owner.
+ */
+import type { Clock } from '../shared/clock.js';
+import type { RoomServiceMetrics } from '../shared/metrics.js';
+import { RoomcastError } from '../shared/errors.js';
+import type { ChatCaller, ChatReply } from '../shared/protocol/chat-bus-messages.js';
+import type {
+  ChatClientFrame, ConversationSummary, GroupId, GroupInfoFrame, GroupMembersResultFrame, GroupRole, GroupSyncedFrame, SentFrame,
+} from '../shared/protocol/chat-frames.js';
+import type { Seq, Uid } from '../shared/protocol/frames.js';
+import type { GroupStore } from '../shared/store/group-store.js';
+import type { RateLimit } from '../shared/store/room-store.js';
+import { checkText, type ChatService } from './chat-service.js';
+import { LOOKUP_CHUNK } from './recipient-router.js';
+
+export interface GroupLimits {
+  maxTextLength: number;
+  rate: RateLimit;
+  syncPage: number;
+  /** Largest member page. */
+  membersPage: number;
+}
+
+export interface GroupServiceDeps {
+  groups: GroupStore;
+  /** Routing, offline pushes and the store-failure policy are shared with private chat. */
+  chat: ChatService;
+  clock: Clock;
+  metrics: RoomServiceMetrics;
+  limits: GroupLimits;
+}
+
+/** Acting for a backend: every permission of an owner. */
+export const BACKEND_ACTOR = Symbol('backend');
+export type GroupActor = Uid | typeof BACKEND_ACTOR;
+
+export class GroupService {
+  constructor(private readonly deps: GroupServiceDeps) {}
+
+  async handle(caller: ChatCaller, frame: ChatClientFrame): Promise<ChatReply> {
+    switch (frame.t) {
+      case 'gm': return { frame: await this.send(caller.uid, frame.group, frame.id, frame.text, caller.connId) };
+      case 'group_sync': return { frame: await this.sync(caller.uid, frame.group, frame.after, frame.limit) };
+      case 'group_ack': {
+        const cursor = await this.stored('groupAck', () => this.deps.groups.ack(frame.group, caller.uid, frame.seq, this.deps.clock.now()));
+        if (cursor === null) throw await this.notMember(frame.group);
+        return {};
+      }
+      case 'group_create': return { frame: await this.create(caller.uid, frame.group, frame.members ?? []) };
+      case 'group_add': return { frame: await this.add(caller.uid, frame.group, frame.uids, frame.role ?? 'member') };
+      case 'group_remove': return { frame: await this.remove(caller.uid, frame.group, frame.uids) };
+      case 'group_members': return { frame: await this.members(caller.uid, frame.group, frame.cursor, frame.limit) };
+      default:
+        throw new RoomcastError('bad_request', `'${frame.t}' is not a group frame`);
+    }
+  }
+
+  async create(owner: Uid, group: GroupId, members: readonly Uid[]): Promise<GroupInfoFrame> {
+    const status = await this.stored('groupCreate', () => this.deps.groups.create(group, owner, members, this.deps.clock.now()));
+    if (status === 'exists') throw new RoomcastError('group_exists', `group '${group}' exists already`);
+    if (status === 'too_many_members') throw new RoomcastError('bad_request', 'more members than a group may have');
+    return this.info(group, 'owner');
+  }
+
+  async add(actor: GroupActor, group: GroupId, uids: readonly Uid[], role: 'admin' | 'member'): Promise<GroupInfoFrame> {
+    const actorRole = await this.roleOf(actor, group);
+    if (actorRole === 'member' || (role === 'admin' && actorRole !== 'owner')) {
+      throw new RoomcastError('forbidden', role === 'admin' ? 'only the owner makes admins' : 'only the owner and admins add members');
+    }
+    const status = await this.stored('groupAdd', () => this.deps.groups.addMembers(group, uids, role));
+    if (status === 'unknown_group') throw unknownGroup(group);
+    if (status === 'too_many_members') throw new RoomcastError('bad_request', 'more members than a group may have');
+    return this.info(group, actorRole);
+  }
+
+  async remove(actor: GroupActor, group: GroupId, uids: readonly Uid[]): Promise<GroupInfoFrame> {
+    const actorRole = await this.roleOf(actor, group);
+    const info = await this.stored('groupInfo', () => this.deps.groups.info(group));
+    if (!info) throw unknownGroup(group);
+    if (uids.includes(info.owner)) throw new RoomcastError('forbidden', 'the owner cannot be removed');
+    if (actorRole === 'member' && !(uids.length === 1 && uids[0] === actor)) throw new RoomcastError('forbidden', 'a member may only remove itself');
+    if (actorRole === 'admin') {
+      for (const uid of uids) {
+        const member = await this.stored('groupMember', () => this.deps.groups.member(group, uid));
+        if (member && member.role !== 'member' && uid !== actor) throw new RoomcastError('forbidden', 'only the owner removes admins');
+      }
+    }
+    await this.stored('groupRemove', () => this.deps.groups.removeMembers(group, uids));
+    return this.info(group, actorRole);
+  }
+
+  async members(actor: GroupActor, group: GroupId, cursor: string | undefined, limit: number | undefined): Promise<GroupMembersResultFrame> {
+    await this.roleOf(actor, group);
+    const size = Math.min(limit ?? this.deps.limits.membersPage, this.deps.limits.membersPage);
+    const page = await this.stored('groupMembers', () => this.deps.groups.members(group, cursor, size));
+    return {
+      t: 'group_members', group, members: page.members.map(({ uid, role }) => ({ uid, role })),
+      ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
+    };
+  }
+
+  /** Stores once, fans out to online members by gateway, then acknowledges. */
+  async send(from: Uid, group: GroupId, id: string, text: string, connId?: string): Promise<SentFrame> {
+    const { groups, clock, limits, chat } = this.deps;
+    checkText(text, limits.maxTextLength);
+    const nowMs = clock.now();
+    const result = await this.stored('groupSend', () => groups.send({ group, from, cid: id, text, nowMs, rate: limits.rate }));
+    if (result.status === 'rejected') {
+      if (result.code === 'unknown_group') throw unknownGroup(group);
+      if (result.code === 'not_group_member') throw new RoomcastError('not_group_member', `you are not a member of group '${group}'`);
+      throw new RoomcastError('rate_limited', 'you are sending too fast; slow down');
+    }
+    const { message } = result;
+    if (result.status === 'stored') this.deps.metrics.messagePublished('group');
+    const frame = { t: 'group_msgs' as const, group, msgs: [message] };
+    // Chunks of members, each looked up in one pipelined call and published once per gateway.
+    for await (const uids of groups.memberUids(group, LOOKUP_CHUNK)) {
+      await chat.routeSafely(
+        [{ to: uids, frame, ...(connId ? { except: connId } : {}) }],
+        { kind: 'group', mid: message.mid, from, text, ts: message.ts, group },
+        uids.filter((uid) => uid !== from),
+      );
+    }
+    return {
+      t: 'sent', id, mid: message.mid, seq: message.seq, ts: message.ts, group,
+      ...(result.status === 'duplicate' ? { duplicate: true as const } : {}),
+    };
+  }
+
+  async sync(uid: Uid, group: GroupId, after: Seq | undefined, requested: number | undefined): Promise<GroupSyncedFrame> {
+    const limit = Math.min(requested ?? this.deps.limits.syncPage, this.deps.limits.syncPage);
+    const page = await this.stored('groupSync', () => this.deps.groups.sync(group, uid, after, limit, this.deps.clock.now()));
+    if (!page) throw await this.notMember(group);
+    // Messages from before the join are not the member's: they are never a gap.
+    const from = Math.max(after ?? page.cursor, page.joinSeq);
+    const lastShown = page.msgs[page.msgs.length - 1]?.seq ?? Math.max(from, page.firstSeq - 1);
+    const synced: GroupSyncedFrame = { t: 'group_synced', group, msgs: page.msgs, cursor: page.cursor, lastSeq: page.lastSeq, more: lastShown < page.lastSeq };
+    if (from + 1 < page.firstSeq) synced.gap = { from: from + 1, to: page.firstSeq - 1 };
+    return synced;
+  }
+
+  /** The user's groups with their unread counts (messages after the member's cursor). */
+  async summaries(uid: Uid): Promise<ConversationSummary[]> {
+    const { groups, clock } = this.deps;
+    const ids = await this.stored('groupsOf', () => groups.groupsOf(uid));
+    const summaries: ConversationSummary[] = [];
+    for (const group of ids) {
+      const page = await this.stored('groupSync', () => groups.sync(group, uid, undefined, 0, clock.now()));
+      if (page) summaries.push({ group, lastSeq: page.lastSeq, readSeq: page.cursor, unread: Math.max(0, page.lastSeq - page.cursor) });
+    }
+    return summaries;
+  }
+
+  async info(group: GroupId, role?: GroupRole): Promise<GroupInfoFrame> {
+    const info = await this.stored('groupInfo', () => this.deps.groups.info(group));
+    if (!info) throw unknownGroup(group);
+    return { t: 'group', group, members: info.members, lastSeq: info.lastSeq, ...(role ? { role } : {}) };
+  }
+
+  private async roleOf(actor: GroupActor, group: GroupId): Promise<GroupRole> {
+    if (actor === BACKEND_ACTOR) {
+      if (!(await this.stored('groupInfo', () => this.deps.groups.info(group)))) throw unknownGroup(group);
+      return 'owner';
+    }
+    const member = await this.stored('groupMember', () => this.deps.groups.member(group, actor));
+    if (!member) throw await this.notMember(group);
+    return member.role;
+  }
+
+  private async notMember(group: GroupId): Promise<RoomcastError> {
+    const info = await this.stored('groupInfo', () => this.deps.groups.info(group));
+    return info ? new RoomcastError('not_group_member', `you are not a member of group '${group}'`) : unknownGroup(group);
+  }
+
+  private stored<T>(op: string, action: () => Promise<T>): Promise<T> {
+    return this.deps.chat.stored(op, action);
+  }
+}
+
+function unknownGroup(group: GroupId): RoomcastError {
+  return new RoomcastError('unknown_group', `group '${group}' does not exist`);
+}

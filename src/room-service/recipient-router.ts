@@ -1,0 +1,81 @@
+/**
+ * Routes frames to users, wherever they are online: one lookup in the online registry for all
+ * recipients (pipelined, in chunks), the recipients grouped by the gateway that holds their
+ * connections, and one publish per gateway on `gw.<gatewayId>` carrying that gateway's recipients and
+ * each frame encoded once. Gateways where no recipient is online get nothing; nothing is broadcast.
+ */
+import type { Bus } from '../shared/bus/bus.js';
+import type { Clock } from '../shared/clock.js';
+import { encodeBusMessage, encodeMsgpack } from '../shared/codec/codec.js';
+import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
+import type { ConnId, DeliverEvent, DeliveryItem } from '../shared/protocol/chat-bus-messages.js';
+import type { ChatServerFrame } from '../shared/protocol/chat-frames.js';
+import type { Uid } from '../shared/protocol/frames.js';
+import type { DeviceSession, SessionStore } from '../shared/store/session-store.js';
+
+/** Uids per registry lookup: one pipelined round trip each. */
+export const LOOKUP_CHUNK = 1000;
+
+export interface Route {
+  to: readonly Uid[];
+  frame: ChatServerFrame;
+  /** The connection that sent the message: it has its answer already. */
+  except?: ConnId;
+}
+
+export interface RoutingResult {
+  /** Recipients with no live device anywhere. */
+  offline: Uid[];
+  /** Publishes made: one per gateway with at least one recipient. */
+  gateways: number;
+}
+
+export interface RecipientRouterDeps {
+  sessions: SessionStore;
+  bus: Bus;
+  clock: Clock;
+}
+
+export class RecipientRouter {
+  constructor(private readonly deps: RecipientRouterDeps) {}
+
+  /** The live devices of each uid, over as many pipelined lookups as there are chunks. */
+  async lookup(uids: readonly Uid[]): Promise<Map<Uid, DeviceSession[]>> {
+    const found = new Map<Uid, DeviceSession[]>();
+    const nowMs = this.deps.clock.now();
+    for (let i = 0; i < uids.length; i += LOOKUP_CHUNK) {
+      const chunk = await this.deps.sessions.lookup(uids.slice(i, i + LOOKUP_CHUNK), nowMs);
+      for (const [uid, devices] of chunk) found.set(uid, devices);
+    }
+    return found;
+  }
+
+  async route(routes: readonly Route[]): Promise<RoutingResult> {
+    const uids = [...new Set(routes.flatMap((route) => route.to))];
+    const online = await this.lookup(uids);
+    const perGateway = new Map<GatewayId, DeliveryItem[]>();
+    for (const route of routes) {
+      const bytes = encodeMsgpack(route.frame);
+      const recipients = new Map<GatewayId, Uid[]>();
+      for (const uid of route.to) {
+        for (const device of online.get(uid) ?? []) {
+          if (device.connId === route.except) continue;
+          let list = recipients.get(device.gatewayId);
+          if (!list) recipients.set(device.gatewayId, (list = []));
+          // A uid with two devices on one gateway is named once: the gateway finds both.
+          if (list[list.length - 1] !== uid) list.push(uid);
+        }
+      }
+      for (const [gatewayId, to] of recipients) {
+        let items = perGateway.get(gatewayId);
+        if (!items) perGateway.set(gatewayId, (items = []));
+        items.push({ to, f: bytes, ...(route.except === undefined ? {} : { except: route.except }) });
+      }
+    }
+    for (const [gatewayId, items] of perGateway) {
+      const event: DeliverEvent = { t: 'deliver', items };
+      this.deps.bus.publish(subjects.gateway(gatewayId), encodeBusMessage(event));
+    }
+    return { offline: uids.filter((uid) => !online.has(uid)), gateways: perGateway.size };
+  }
+}

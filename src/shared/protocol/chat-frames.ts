@@ -1,0 +1,229 @@
+/**
+ * The private (1:1) and group chat part of the client protocol: frame types and their validator.
+ * frames.ts joins these into ClientFrame / ServerFrame and hands chat frame types to
+ * parseChatFrame; docs/protocol.md is the contract.
+ *
+ * Reliability model: the sender's `sent` comes only after the message is stored; a push or sync
+ * carries the recipient's inbox seq (private) or the group seq (group); the client acknowledges what
+ * it processed (`inbox_ack`, `group_ack`, or the `after` of its next `sync` page) and drops
+ * duplicates by `mid`.
+ */
+import { BadFrameError, RoomcastError } from '../errors.js';
+import type { ClientMsgId, Seq, Uid } from './frames.js';
+
+/** A stored chat message's id, the same for every recipient and every delivery of it. */
+export type MessageId = string;
+export type GroupId = string;
+
+/** Uids are Redis key parts and travel in frames; the alphabet matches the token's `sub`. */
+export const UID_PATTERN = /^[A-Za-z0-9_.:@-]{1,128}$/;
+export const GROUP_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const CHAT_CLIENT_MSG_ID_MAX_LENGTH = 64;
+/** Most uids one group frame may add or remove; larger changes go in several frames or over HTTP. */
+export const MAX_UIDS_PER_FRAME = 500;
+
+export function isUidValue(value: unknown): value is Uid {
+  return typeof value === 'string' && UID_PATTERN.test(value);
+}
+
+export function isGroupId(value: unknown): value is GroupId {
+  return typeof value === 'string' && GROUP_ID_PATTERN.test(value);
+}
+
+export const GROUP_ROLES = ['owner', 'admin', 'member'] as const;
+export type GroupRole = (typeof GROUP_ROLES)[number];
+
+/** A private message as delivered to one user: `seq` is that user's inbox seq. */
+export interface PrivateMessage {
+  seq: Seq;
+  mid: MessageId;
+  /** The message's seq in its conversation (the same for both users). */
+  cseq: Seq;
+  from: Uid;
+  to: Uid;
+  text: string;
+  /** Server time when it was stored, in ms since the epoch. */
+  ts: number;
+  cid: ClientMsgId;
+}
+
+/** A group message, stored once: `seq` is the group's seq. */
+export interface GroupMessage {
+  seq: Seq;
+  mid: MessageId;
+  group: GroupId;
+  from: Uid;
+  text: string;
+  ts: number;
+  cid: ClientMsgId;
+}
+
+// ---- client → server ----------------------------------------------------------------------------
+
+/** Send a private message. */
+export interface PrivateSendFrame { t: 'pm'; to: Uid; id: ClientMsgId; text: string }
+/** Pull the inbox after `after` (default: this device's cursor); asking for it acknowledges up to `after`. */
+export interface SyncFrame { t: 'sync'; after?: Seq; limit?: number }
+/** This device processed the inbox up to `seq`. */
+export interface InboxAckFrame { t: 'inbox_ack'; seq: Seq }
+/** The reader read the conversation with `peer` up to `cseq`; the peer gets a receipt. */
+export interface ReadFrame { t: 'read'; peer: Uid; cseq: Seq }
+/** Roaming history: a page of the conversation with `peer`, older than `beforeSeq` (a cseq). */
+export interface ConvHistoryFrame { t: 'conv_history'; peer: Uid; beforeSeq?: Seq; limit?: number }
+/** The user's conversations with unread counts, newest first. */
+export interface ConvsFrame { t: 'convs'; limit?: number }
+export interface BlockFrame { t: 'block'; uid: Uid }
+export interface UnblockFrame { t: 'unblock'; uid: Uid }
+/** Send to a group. */
+export interface GroupSendFrame { t: 'gm'; group: GroupId; id: ClientMsgId; text: string }
+/** Pull a group's messages after `after` (default: the member's cursor), acknowledging up to `after`. */
+export interface GroupSyncFrame { t: 'group_sync'; group: GroupId; after?: Seq; limit?: number }
+export interface GroupAckFrame { t: 'group_ack'; group: GroupId; seq: Seq }
+/** Creates a group with the caller as owner. */
+export interface GroupCreateFrame { t: 'group_create'; group: GroupId; members?: Uid[] }
+export interface GroupAddFrame { t: 'group_add'; group: GroupId; uids: Uid[]; role?: 'admin' | 'member' }
+export interface GroupRemoveFrame { t: 'group_remove'; group: GroupId; uids: Uid[] }
+export interface GroupMembersFrame { t: 'group_members'; group: GroupId; cursor?: string; limit?: number }
+
+export type ChatClientFrame =
+  | PrivateSendFrame | SyncFrame | InboxAckFrame | ReadFrame | ConvHistoryFrame | ConvsFrame | BlockFrame | UnblockFrame
+  | GroupSendFrame | GroupSyncFrame | GroupAckFrame | GroupCreateFrame | GroupAddFrame | GroupRemoveFrame | GroupMembersFrame;
+export type ChatClientFrameType = ChatClientFrame['t'];
+export const CHAT_CLIENT_FRAME_TYPES: readonly ChatClientFrameType[] = [
+  'pm', 'sync', 'inbox_ack', 'read', 'conv_history', 'convs', 'block', 'unblock',
+  'gm', 'group_sync', 'group_ack', 'group_create', 'group_add', 'group_remove', 'group_members',
+];
+
+// ---- server → client ----------------------------------------------------------------------------
+
+/** The message is stored: `seq` is the sender's inbox seq (private) or the group seq. */
+export interface SentFrame { t: 'sent'; id: ClientMsgId; mid: MessageId; seq: Seq; ts: number; to?: Uid; group?: GroupId; duplicate?: true }
+/**
+ * Private messages pushed to a device; on login also the device's `cursor`, the inbox's `lastSeq`
+ * and the groups with unread messages.
+ */
+export interface InboxFrame { t: 'inbox'; msgs: PrivateMessage[]; cursor?: Seq; lastSeq?: Seq; groups?: ConversationSummary[] }
+/** A page of the inbox after `after`; `cursor` is this device's acknowledged seq. */
+export interface SyncedFrame { t: 'synced'; msgs: PrivateMessage[]; cursor: Seq; lastSeq: Seq; more: boolean; gap?: { from: Seq; to: Seq } }
+/** `from` read the conversation with the receiving user up to `cseq`. */
+export interface ReceiptFrame { t: 'receipt'; from: Uid; cseq: Seq }
+export interface ConvHistoryResultFrame { t: 'conv_history'; peer: Uid; msgs: PrivateMessage[]; more: boolean }
+/** A conversation (`peer`) or a group (`group`); `readSeq` is the read cursor (private) or the member's cursor (group). */
+export interface ConversationSummary { peer?: Uid; group?: GroupId; lastSeq: Seq; readSeq: Seq; unread: number; ts?: number }
+export interface ConvsResultFrame { t: 'convs'; convs: ConversationSummary[] }
+export interface BlockedFrame { t: 'blocked'; uid: Uid; blocked: boolean }
+/** This connection was replaced by a newer login of the same device type; it closes next. */
+export interface KickedFrame { t: 'kicked'; reason: 'device_replaced'; device: string }
+/** Group messages pushed to a member. */
+export interface GroupMessagesFrame { t: 'group_msgs'; group: GroupId; msgs: GroupMessage[] }
+export interface GroupSyncedFrame { t: 'group_synced'; group: GroupId; msgs: GroupMessage[]; cursor: Seq; lastSeq: Seq; more: boolean; gap?: { from: Seq; to: Seq } }
+export interface GroupInfoFrame { t: 'group'; group: GroupId; members: number; lastSeq: Seq; role?: GroupRole }
+export interface GroupMembersResultFrame { t: 'group_members'; group: GroupId; members: Array<{ uid: Uid; role: GroupRole }>; cursor?: string }
+
+export type ChatServerFrame =
+  | SentFrame | InboxFrame | SyncedFrame | ReceiptFrame | ConvHistoryResultFrame | ConvsResultFrame | BlockedFrame
+  | KickedFrame | GroupMessagesFrame | GroupSyncedFrame | GroupInfoFrame | GroupMembersResultFrame;
+
+// ---- validation ---------------------------------------------------------------------------------
+
+export function isChatClientFrameType(type: string): type is ChatClientFrameType {
+  return (CHAT_CLIENT_FRAME_TYPES as readonly string[]).includes(type);
+}
+
+function uidField(frame: Record<string, unknown>, field: string): Uid {
+  const value = frame[field];
+  if (!isUidValue(value)) throw new BadFrameError(`'${field}' must be a uid matching ${UID_PATTERN}`);
+  return value;
+}
+
+function groupField(frame: Record<string, unknown>, field = 'group'): GroupId {
+  const value = frame[field];
+  if (value === undefined) throw new BadFrameError(`'${field}' is required`);
+  if (!isGroupId(value)) throw new RoomcastError('bad_group', `'${field}' must match ${GROUP_ID_PATTERN}`);
+  return value;
+}
+
+function seqField(frame: Record<string, unknown>, field: string): Seq {
+  const value = frame[field];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new BadFrameError(`'${field}' must be a non-negative integer`);
+  return value;
+}
+
+function optional<T>(frame: Record<string, unknown>, field: string, read: (frame: Record<string, unknown>, field: string) => T): T | undefined {
+  return frame[field] === undefined || frame[field] === null ? undefined : read(frame, field);
+}
+
+function limitField(frame: Record<string, unknown>, field: string): number {
+  const value = frame[field];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw new BadFrameError(`'${field}' must be a positive integer`);
+  return value;
+}
+
+function idField(frame: Record<string, unknown>): ClientMsgId {
+  const id = frame.id;
+  if (typeof id !== 'string' || id.length === 0 || id.length > CHAT_CLIENT_MSG_ID_MAX_LENGTH) {
+    throw new BadFrameError(`'id' must be a string of 1 to ${CHAT_CLIENT_MSG_ID_MAX_LENGTH} characters`);
+  }
+  return id;
+}
+
+function textField(frame: Record<string, unknown>): string {
+  if (typeof frame.text !== 'string') throw new BadFrameError("'text' must be a string");
+  return frame.text;
+}
+
+function uidList(frame: Record<string, unknown>, field: string): Uid[] {
+  const value = frame[field];
+  if (!Array.isArray(value) || value.length > MAX_UIDS_PER_FRAME || !value.every(isUidValue)) {
+    throw new BadFrameError(`'${field}' must be a list of at most ${MAX_UIDS_PER_FRAME} uids`);
+  }
+  return [...new Set(value as Uid[])];
+}
+
+/** Only the fields the parser checked, with undefined ones left out. */
+function defined<T extends object>(frame: T): T {
+  for (const key of Object.keys(frame) as Array<keyof T>) if (frame[key] === undefined) delete frame[key];
+  return frame;
+}
+
+/** Checks a decoded chat frame whose `t` is one of CHAT_CLIENT_FRAME_TYPES; throws bad_frame / bad_group. */
+export function parseChatFrame(type: ChatClientFrameType, f: Record<string, unknown>): ChatClientFrame {
+  switch (type) {
+    case 'pm':
+      return { t: 'pm', to: uidField(f, 'to'), id: idField(f), text: textField(f) };
+    case 'sync':
+      return defined({ t: 'sync', after: optional(f, 'after', seqField), limit: optional(f, 'limit', limitField) });
+    case 'inbox_ack':
+      return { t: 'inbox_ack', seq: seqField(f, 'seq') };
+    case 'read':
+      return { t: 'read', peer: uidField(f, 'peer'), cseq: seqField(f, 'cseq') };
+    case 'conv_history':
+      return defined({ t: 'conv_history', peer: uidField(f, 'peer'), beforeSeq: optional(f, 'beforeSeq', seqField), limit: optional(f, 'limit', limitField) });
+    case 'convs':
+      return defined({ t: 'convs', limit: optional(f, 'limit', limitField) });
+    case 'block':
+      return { t: 'block', uid: uidField(f, 'uid') };
+    case 'unblock':
+      return { t: 'unblock', uid: uidField(f, 'uid') };
+    case 'gm':
+      return { t: 'gm', group: groupField(f), id: idField(f), text: textField(f) };
+    case 'group_sync':
+      return defined({ t: 'group_sync', group: groupField(f), after: optional(f, 'after', seqField), limit: optional(f, 'limit', limitField) });
+    case 'group_ack':
+      return { t: 'group_ack', group: groupField(f), seq: seqField(f, 'seq') };
+    case 'group_create':
+      return defined({ t: 'group_create', group: groupField(f), members: optional(f, 'members', uidList) });
+    case 'group_add': {
+      const role = f.role;
+      if (role !== undefined && role !== 'admin' && role !== 'member') throw new BadFrameError("'role' must be admin or member");
+      return defined({ t: 'group_add', group: groupField(f), uids: uidList(f, 'uids'), role: role as 'admin' | 'member' | undefined });
+    }
+    case 'group_remove':
+      return { t: 'group_remove', group: groupField(f), uids: uidList(f, 'uids') };
+    case 'group_members': {
+      const cursor = f.cursor;
+      if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 32)) throw new BadFrameError("'cursor' must be a string from an earlier page");
+      return defined({ t: 'group_members', group: groupField(f), cursor: cursor as string | undefined, limit: optional(f, 'limit', limitField) });
+    }
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Group chat state: members with roles, and each group message stored once in the group's log with a
+ * group seq; each member has a cursor (the last group seq it acknowledged) instead of a copy of the
+ * message. A member sees only messages after it joined. Redis in distributed mode (members in a hash,
+ * read in chunks), memory in the all-in-one mode; one contract suite runs against both.
+ */
+import type { ClientMsgId, Seq, Uid } from '../protocol/frames.js';
+import type { GroupId, GroupMessage, GroupRole } from '../protocol/chat-frames.js';
+import type { ChatRetention } from './inbox-store.js';
+import type { RateLimit } from './room-store.js';
+
+export function groupMessageId(group: GroupId, seq: Seq): string {
+  return `g/${group}/${seq}`;
+}
+
+export interface GroupInfo {
+  group: GroupId;
+  owner: Uid;
+  createdAtMs: number;
+  lastSeq: Seq;
+  members: number;
+}
+
+export interface GroupMember {
+  uid: Uid;
+  role: GroupRole;
+  /** The group's seq when the member joined: it sees only later messages. */
+  joinSeq: Seq;
+}
+
+export interface GroupSendInput {
+  group: GroupId;
+  from: Uid;
+  cid: ClientMsgId;
+  text: string;
+  nowMs: number;
+  rate: RateLimit;
+}
+
+export type GroupSendResult =
+  | { status: 'stored' | 'duplicate'; message: GroupMessage }
+  | { status: 'rejected'; code: 'unknown_group' | 'not_group_member' | 'rate_limited' };
+
+export interface GroupPage {
+  msgs: GroupMessage[];
+  /** The member's cursor after the call. */
+  cursor: Seq;
+  lastSeq: Seq;
+  /** The oldest seq the member may still get: after its join and within retention. */
+  firstSeq: Seq;
+  /** The group's seq when the member joined. */
+  joinSeq: Seq;
+}
+
+export interface GroupStoreLimits extends ChatRetention {
+  maxMembers: number;
+}
+
+export interface GroupStore {
+  /** Creates the group with `owner` and `members`; false when it exists. */
+  create(group: GroupId, owner: Uid, members: readonly Uid[], nowMs: number): Promise<'created' | 'exists' | 'too_many_members'>;
+  info(group: GroupId): Promise<GroupInfo | null>;
+  member(group: GroupId, uid: Uid): Promise<GroupMember | null>;
+  /** Adds members (existing ones keep their role and join seq); they see messages from now on. */
+  addMembers(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member'): Promise<'ok' | 'unknown_group' | 'too_many_members'>;
+  /** Removes members with their cursors. Resolves false for an unknown group. */
+  removeMembers(group: GroupId, uids: readonly Uid[]): Promise<boolean>;
+  /** A page of members in no particular order; `cursor` continues it (absent on the last page). */
+  members(group: GroupId, cursor: string | undefined, limit: number): Promise<{ members: GroupMember[]; cursor?: string }>;
+  /** Every member's uid, in chunks of about `chunk`: large groups are never read in one reply. */
+  memberUids(group: GroupId, chunk: number): AsyncIterable<Uid[]>;
+  /** Checks membership, deduplicates, rates and stores once with the next group seq, atomically. */
+  send(input: GroupSendInput): Promise<GroupSendResult>;
+  /**
+   * Messages after `after` (default: the member's cursor), never before its join; asking with
+   * `after` acknowledges up to it. Null when `uid` is not a member.
+   */
+  sync(group: GroupId, uid: Uid, after: Seq | undefined, limit: number, nowMs: number): Promise<GroupPage | null>;
+  /** Moves the member's cursor to max(cursor, min(seq, lastSeq)); null when not a member. */
+  ack(group: GroupId, uid: Uid, seq: Seq, nowMs: number): Promise<Seq | null>;
+  /** The groups `uid` is a member of. */
+  groupsOf(uid: Uid): Promise<GroupId[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,172 @@
+/**
+ * Group chat state of the all-in-one mode: the GroupStore contract in one process's memory, each
+ * operation without an await between its checks and its changes.
+ */
+import type { Seq, Uid } from '../protocol/frames.js';
+import type { GroupId, GroupMessage, GroupRole } from '../protocol/chat-frames.js';
+import {
+  groupMessageId,
+  type GroupInfo, type GroupMember, type GroupPage, type GroupSendInput, type GroupSendResult, type GroupStore, type GroupStoreLimits,
+} from './group-store.js';
+
+interface StoredGroupMessage { from: Uid; text: string; cid: string; ts: number }
+
+interface GroupState {
+  owner: Uid;
+  createdAtMs: number;
+  members: Map<Uid, { role: GroupRole; joinSeq: Seq }>;
+  cursors: Map<Uid, Seq>;
+  log: StoredGroupMessage[];
+  /** Seq of log[0]. */
+  first: number;
+  dedup: Map<string, { seq: Seq; untilMs: number }>;
+}
+
+const DEDUP_PRUNE_SIZE = 1000;
+
+export class MemoryGroupStore implements GroupStore {
+  private readonly groups = new Map<GroupId, GroupState>();
+  private readonly memberOf = new Map<Uid, Set<GroupId>>();
+  private readonly buckets = new Map<Uid, { tokens: number; atMs: number }>();
+
+  constructor(private readonly limits: GroupStoreLimits) {}
+
+  async create(group: GroupId, owner: Uid, members: readonly Uid[], nowMs: number): Promise<'created' | 'exists' | 'too_many_members'> {
+    if (this.groups.has(group)) return 'exists';
+    const all = new Set([owner, ...members]);
+    if (all.size > this.limits.maxMembers) return 'too_many_members';
+    const state: GroupState = { owner, createdAtMs: nowMs, members: new Map(), cursors: new Map(), log: [], first: 1, dedup: new Map() };
+    this.groups.set(group, state);
+    for (const uid of all) this.join(group, state, uid, uid === owner ? 'owner' : 'member');
+    return 'created';
+  }
+
+  async info(group: GroupId): Promise<GroupInfo | null> {
+    const state = this.groups.get(group);
+    return state ? { group, owner: state.owner, createdAtMs: state.createdAtMs, lastSeq: lastSeqOf(state), members: state.members.size } : null;
+  }
+
+  async member(group: GroupId, uid: Uid): Promise<GroupMember | null> {
+    const entry = this.groups.get(group)?.members.get(uid);
+    return entry ? { uid, ...entry } : null;
+  }
+
+  async addMembers(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member'): Promise<'ok' | 'unknown_group' | 'too_many_members'> {
+    const state = this.groups.get(group);
+    if (!state) return 'unknown_group';
+    const fresh = uids.filter((uid) => !state.members.has(uid));
+    if (state.members.size + new Set(fresh).size > this.limits.maxMembers) return 'too_many_members';
+    for (const uid of fresh) this.join(group, state, uid, role);
+    return 'ok';
+  }
+
+  async removeMembers(group: GroupId, uids: readonly Uid[]): Promise<boolean> {
+    const state = this.groups.get(group);
+    if (!state) return false;
+    for (const uid of uids) {
+      state.members.delete(uid);
+      state.cursors.delete(uid);
+      this.memberOf.get(uid)?.delete(group);
+    }
+    return true;
+  }
+
+  async members(group: GroupId, cursor: string | undefined, limit: number): Promise<{ members: GroupMember[]; cursor?: string }> {
+    const state = this.groups.get(group);
+    if (!state) return { members: [] };
+    const all = [...state.members.entries()].sort((a, b) => a[0].localeCompare(b[0]));
+    const start = cursor === undefined ? 0 : Number(cursor) || 0;
+    const page = all.slice(start, start + limit).map(([uid, entry]) => ({ uid, ...entry }));
+    return start + limit < all.length ? { members: page, cursor: String(start + limit) } : { members: page };
+  }
+
+  async *memberUids(group: GroupId, chunk: number): AsyncIterable<Uid[]> {
+    const uids = [...(this.groups.get(group)?.members.keys() ?? [])];
+    for (let i = 0; i < uids.length; i += chunk) yield uids.slice(i, i + chunk);
+  }
+
+  async send(input: GroupSendInput): Promise<GroupSendResult> {
+    const { group, from, cid, nowMs, rate } = input;
+    const state = this.groups.get(group);
+    if (!state) return { status: 'rejected', code: 'unknown_group' };
+    if (!state.members.has(from)) return { status: 'rejected', code: 'not_group_member' };
+    const key = `${from}\u0000${cid}`;
+    if (state.dedup.size > DEDUP_PRUNE_SIZE) for (const [k, entry] of state.dedup) if (entry.untilMs <= nowMs) state.dedup.delete(k);
+    const seen = state.dedup.get(key);
+    if (seen && seen.untilMs > nowMs) {
+      const stored = state.log[seen.seq - state.first] ?? { from, text: '', cid, ts: nowMs };
+      return { status: 'duplicate', message: view(group, seen.seq, stored) };
+    }
+    const bucket = this.buckets.get(from);
+    const tokens = bucket ? Math.min(rate.burst, bucket.tokens + (Math.max(0, nowMs - bucket.atMs) * rate.ratePerSec) / 1000) : rate.burst;
+    if (tokens < 1) return { status: 'rejected', code: 'rate_limited' };
+    this.buckets.set(from, { tokens: tokens - 1, atMs: nowMs });
+    const stored: StoredGroupMessage = { from, text: input.text, cid, ts: nowMs };
+    state.log.push(stored);
+    const seq = lastSeqOf(state);
+    this.trim(state, nowMs);
+    state.dedup.set(key, { seq, untilMs: nowMs + this.limits.dedupTtlMs });
+    return { status: 'stored', message: view(group, seq, stored) };
+  }
+
+  async sync(group: GroupId, uid: Uid, after: Seq | undefined, limit: number, nowMs: number): Promise<GroupPage | null> {
+    const state = this.groups.get(group);
+    const member = state?.members.get(uid);
+    if (!state || !member) return null;
+    this.trim(state, nowMs);
+    if (after !== undefined) this.moveCursor(state, uid, after);
+    const cursor = state.cursors.get(uid) ?? member.joinSeq;
+    const firstSeq = Math.max(state.first, member.joinSeq + 1);
+    const low = Math.max((after ?? cursor) + 1, firstSeq);
+    const high = Math.min(lastSeqOf(state), low + limit - 1);
+    const msgs: GroupMessage[] = [];
+    for (let seq = low; seq <= high; seq++) msgs.push(view(group, seq, state.log[seq - state.first]!));
+    return { msgs, cursor, lastSeq: lastSeqOf(state), firstSeq, joinSeq: member.joinSeq };
+  }
+
+  async ack(group: GroupId, uid: Uid, seq: Seq, nowMs: number): Promise<Seq | null> {
+    const state = this.groups.get(group);
+    if (!state?.members.has(uid)) return null;
+    this.trim(state, nowMs);
+    return this.moveCursor(state, uid, seq);
+  }
+
+  async groupsOf(uid: Uid): Promise<GroupId[]> {
+    return [...(this.memberOf.get(uid) ?? [])].sort();
+  }
+
+  async close(): Promise<void> {}
+
+  private join(group: GroupId, state: GroupState, uid: Uid, role: GroupRole): void {
+    const joinSeq = lastSeqOf(state);
+    state.members.set(uid, { role, joinSeq });
+    state.cursors.set(uid, joinSeq);
+    let groups = this.memberOf.get(uid);
+    if (!groups) this.memberOf.set(uid, (groups = new Set()));
+    groups.add(group);
+  }
+
+  private moveCursor(state: GroupState, uid: Uid, seq: Seq): Seq {
+    const joinSeq = state.members.get(uid)?.joinSeq ?? 0;
+    const cursor = Math.max(state.cursors.get(uid) ?? joinSeq, Math.min(seq, lastSeqOf(state)));
+    state.cursors.set(uid, cursor);
+    return cursor;
+  }
+
+  private trim(state: GroupState, nowMs: number): void {
+    let drop = Math.max(0, state.log.length - this.limits.count);
+    while (drop < state.log.length && state.log[drop]!.ts < nowMs - this.limits.maxAgeMs) drop++;
+    if (drop > 0) {
+      state.log.splice(0, drop);
+      state.first += drop;
+    }
+  }
+}
+
+function lastSeqOf(state: GroupState): Seq {
+  return state.first + state.log.length - 1;
+}
+
+function view(group: GroupId, seq: Seq, stored: StoredGroupMessage): GroupMessage {
+  return { seq, mid: groupMessageId(group, seq), group, from: stored.from, text: stored.text, ts: stored.ts, cid: stored.cid };
+}

@@ -1,0 +1,139 @@
+/**
+ * The GroupStore contract, run against the in-memory store and against the Redis store on a real
+ * redis-server. Time is the `nowMs` the tests pass.
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/shared/log.js';
+import type { GroupSendInput, GroupStore, GroupStoreLimits } from '../../src/shared/store/group-store.js';
+import { MemoryGroupStore } from '../../src/shared/store/memory-group-store.js';
+import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { RedisGroupStore } from '../../src/shared/store/redis-group-store.js';
+import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
+
+const NOW = 1_700_000_000_000;
+const LIMITS: GroupStoreLimits = { count: 10, maxAgeMs: 3_600_000, dedupTtlMs: 60_000, maxMembers: 20 };
+const LOOSE = { ratePerSec: 1000, burst: 1000 };
+
+let redisServer: RedisServerHandle;
+let redis: Redis;
+beforeAll(async () => {
+  redisServer = await startRedis();
+  redis = await connectRedis(redisServer.url, silentLogger);
+});
+afterAll(async () => {
+  await redis?.quit();
+  await redisServer?.stop();
+});
+
+const implementations = [
+  { name: 'memory', create: (): GroupStore => new MemoryGroupStore(LIMITS) },
+  { name: 'redis', create: (): GroupStore => new RedisGroupStore({ redis, limits: LIMITS }) },
+];
+
+describe.each(implementations)('GroupStore ($name)', ({ name, create }) => {
+  let store: GroupStore;
+  let nextId = 0;
+  beforeEach(async () => {
+    await redis.flushdb();
+    store = create();
+  });
+
+  const send = (overrides: Partial<GroupSendInput> = {}) =>
+    store.send({ group: 'g1', from: 'owner', cid: `c${nextId++}`, text: 'hi', nowMs: NOW, rate: LOOSE, ...overrides });
+  const seqOf = async (overrides: Partial<GroupSendInput> = {}) => {
+    const result = await send(overrides);
+    if (result.status === 'rejected') throw new Error(result.code);
+    return result.message.seq;
+  };
+
+  it('creates a group once, with its owner and members', async () => {
+    expect(await store.create('g1', 'owner', ['a', 'b', 'owner'], NOW)).toBe('created');
+    expect(await store.create('g1', 'other', [], NOW)).toBe('exists');
+    expect(await store.info('g1')).toEqual({ group: 'g1', owner: 'owner', createdAtMs: NOW, lastSeq: 0, members: 3 });
+    expect(await store.member('g1', 'owner')).toEqual({ uid: 'owner', role: 'owner', joinSeq: 0 });
+    expect(await store.member('g1', 'a')).toEqual({ uid: 'a', role: 'member', joinSeq: 0 });
+    expect(await store.member('g1', 'z')).toBeNull();
+    expect(await store.info('nope')).toBeNull();
+    expect(await store.groupsOf('a')).toEqual(['g1']);
+    const many = Array.from({ length: LIMITS.maxMembers }, (_, i) => `m${i}`);
+    expect(await store.create('g2', 'owner', many, NOW)).toBe('too_many_members');
+    expect(await store.info('g2')).toBeNull();
+  });
+
+  it('stores each message once with the next group seq; a retried id is a duplicate', async () => {
+    await store.create('g1', 'owner', ['a'], NOW);
+    expect(await seqOf()).toBe(1);
+    const first = await send({ from: 'a', cid: 'same', text: 'once' });
+    const again = await send({ from: 'a', cid: 'same', text: 'once' });
+    expect(first).toMatchObject({ status: 'stored', message: { seq: 2, mid: 'g/g1/2', from: 'a', text: 'once', group: 'g1' } });
+    expect(again).toEqual({ ...first, status: 'duplicate' });
+    expect((await store.info('g1'))?.lastSeq).toBe(2);
+    if (name === 'redis') expect(await redis.llen('rc:group:{g1}:log')).toBe(2);
+    expect(await send({ from: 'stranger' })).toEqual({ status: 'rejected', code: 'not_group_member' });
+    expect(await send({ group: 'nope' })).toEqual({ status: 'rejected', code: 'unknown_group' });
+    const rate = { ratePerSec: 1, burst: 1 };
+    expect((await send({ from: 'a', rate })).status).toBe('stored');
+    expect(await send({ from: 'a', rate })).toEqual({ status: 'rejected', code: 'rate_limited' });
+  });
+
+  it('new members see only messages after they joined; cursors are per member', async () => {
+    await store.create('g1', 'owner', ['a'], NOW);
+    await seqOf();
+    await seqOf();
+    expect(await store.addMembers('g1', ['late', 'a'], 'member')).toBe('ok');
+    expect(await store.member('g1', 'late')).toEqual({ uid: 'late', role: 'member', joinSeq: 2 });
+    await seqOf({ text: 'after join' });
+    const late = await store.sync('g1', 'late', undefined, 100, NOW);
+    expect(late?.msgs.map((m) => m.text)).toEqual(['after join']);
+    expect(late).toMatchObject({ cursor: 2, lastSeq: 3, firstSeq: 3 });
+    // Asking from 0 does not reach before the join either.
+    expect((await store.sync('g1', 'late', 0, 100, NOW))?.msgs.map((m) => m.seq)).toEqual([3]);
+    const a = await store.sync('g1', 'a', undefined, 2, NOW);
+    expect(a?.msgs.map((m) => m.seq)).toEqual([1, 2]);
+    expect((await store.sync('g1', 'a', 2, 2, NOW))?.cursor).toBe(2);
+    expect(await store.ack('g1', 'a', 3, NOW)).toBe(3);
+    expect(await store.ack('g1', 'a', 1, NOW)).toBe(3);
+    expect(await store.ack('g1', 'a', 99, NOW)).toBe(3);
+    expect(await store.sync('g1', 'stranger', undefined, 10, NOW)).toBeNull();
+    expect(await store.ack('g1', 'stranger', 1, NOW)).toBeNull();
+  });
+
+  it('removes members, pages through members, and refuses too many', async () => {
+    await store.create('g1', 'owner', ['a', 'b', 'c'], NOW);
+    expect(await store.addMembers('g1', ['admin1'], 'admin')).toBe('ok');
+    expect((await store.member('g1', 'admin1'))?.role).toBe('admin');
+    expect(await store.removeMembers('g1', ['b'])).toBe(true);
+    expect(await store.member('g1', 'b')).toBeNull();
+    expect(await store.groupsOf('b')).toEqual([]);
+    expect(await store.removeMembers('nope', ['b'])).toBe(false);
+    expect(await store.addMembers('nope', ['b'], 'member')).toBe('unknown_group');
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.members('g1', cursor, 2);
+      seen.push(...page.members.map((m) => m.uid));
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    expect(seen.sort()).toEqual(['a', 'admin1', 'c', 'owner']);
+    const chunks: string[] = [];
+    for await (const chunk of store.memberUids('g1', 2)) chunks.push(...chunk);
+    expect(chunks.sort()).toEqual(['a', 'admin1', 'c', 'owner']);
+    const many = Array.from({ length: LIMITS.maxMembers }, (_, i) => `m${i}`);
+    expect(await store.addMembers('g1', many, 'member')).toBe('too_many_members');
+    expect((await store.info('g1'))?.members).toBe(4);
+  });
+
+  it('trims the log by count and by age', async () => {
+    await store.create('g1', 'owner', [], NOW);
+    for (let i = 0; i < LIMITS.count + 3; i++) await seqOf({ text: `m${i}` });
+    const page = await store.sync('g1', 'owner', undefined, 100, NOW);
+    expect(page?.firstSeq).toBe(4);
+    expect(page?.msgs.map((m) => m.seq)).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    const later = NOW + LIMITS.maxAgeMs + 1;
+    expect((await store.sync('g1', 'owner', undefined, 100, later))?.msgs).toEqual([]);
+    await seqOf({ text: 'fresh', nowMs: later });
+    expect((await store.sync('g1', 'owner', undefined, 100, later))?.msgs.map((m) => m.text)).toEqual(['fresh']);
+    if (name === 'redis') expect(await redis.llen('rc:group:{g1}:log')).toBe(1);
+  });
+});

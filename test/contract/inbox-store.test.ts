@@ -1,0 +1,164 @@
+/**
+ * The InboxStore contract (private chat), run against the in-memory store and against the Redis
+ * store on a real redis-server. Time is the `nowMs` the tests pass: nothing sleeps.
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/shared/log.js';
+import { conversationOf, type ChatRetention, type InboxStore, type PrivateSendInput } from '../../src/shared/store/inbox-store.js';
+import { MemoryInboxStore } from '../../src/shared/store/memory-inbox-store.js';
+import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { RedisInboxStore } from '../../src/shared/store/redis-inbox-store.js';
+import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
+
+const NOW = 1_700_000_000_000;
+const RETENTION: ChatRetention = { count: 10, maxAgeMs: 3_600_000, dedupTtlMs: 60_000 };
+const LOOSE = { ratePerSec: 1000, burst: 1000 };
+
+let redisServer: RedisServerHandle;
+let redis: Redis;
+beforeAll(async () => {
+  redisServer = await startRedis();
+  redis = await connectRedis(redisServer.url, silentLogger);
+});
+afterAll(async () => {
+  await redis?.quit();
+  await redisServer?.stop();
+});
+
+const implementations = [
+  { name: 'memory', create: (retention: ChatRetention): InboxStore => new MemoryInboxStore(retention) },
+  { name: 'redis', create: (retention: ChatRetention): InboxStore => new RedisInboxStore({ redis, retention }) },
+];
+
+describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
+  let store: InboxStore;
+  let nextId = 0;
+  beforeEach(async () => {
+    await redis.flushdb();
+    store = create(RETENTION);
+  });
+
+  const send = (overrides: Partial<PrivateSendInput> = {}) =>
+    store.send({ from: 'alice', to: 'bob', cid: `c${nextId++}`, text: 'hi', nowMs: NOW, rate: LOOSE, ...overrides });
+
+  it('stores a message once and gives each user the next seq of their own inbox', async () => {
+    const first = await send({ text: 'one' });
+    await send({ from: 'carol', to: 'bob', text: 'from carol' });
+    const second = await send({ text: 'two' });
+    if (first.status !== 'stored' || second.status !== 'stored') throw new Error('expected stored');
+    expect(first.forSender).toMatchObject({ seq: 1, cseq: 1, from: 'alice', to: 'bob', text: 'one' });
+    expect(first.forRecipient).toMatchObject({ seq: 1, cseq: 1, mid: first.forSender.mid });
+    expect(second.forSender).toMatchObject({ seq: 2, cseq: 2 });
+    expect(second.forRecipient).toMatchObject({ seq: 3, cseq: 2 });
+    const page = await store.sync('bob', 'web', undefined, 100, NOW);
+    expect(page.msgs.map((m) => [m.seq, m.from, m.text])).toEqual([[1, 'alice', 'one'], [2, 'carol', 'from carol'], [3, 'alice', 'two']]);
+    expect(page).toMatchObject({ cursor: 0, lastSeq: 3, firstSeq: 1 });
+    if (name === 'redis') {
+      // One stored copy in the conversation log; the inboxes hold references.
+      expect(await redis.llen(`rc:conv:{${conversationOf('alice', 'bob')}}:log`)).toBe(2);
+      expect(await redis.llen('rc:user:{bob}:inbox')).toBe(3);
+    }
+  });
+
+  it('answers a retried client message id with the first message, storing nothing', async () => {
+    const first = await send({ cid: 'same', text: 'once' });
+    const again = await send({ cid: 'same', text: 'once' });
+    expect(again.status).toBe('duplicate');
+    if (first.status === 'rejected' || again.status === 'rejected') throw new Error('unexpected rejection');
+    expect(again.forSender).toEqual(first.forSender);
+    expect(again.forRecipient).toEqual(first.forRecipient);
+    expect((await store.sync('bob', 'web', undefined, 100, NOW)).lastSeq).toBe(1);
+    // The id is forgotten after the dedup ttl.
+    expect((await send({ cid: 'same', nowMs: NOW + RETENTION.dedupTtlMs + 1 })).status).toBe('stored');
+  });
+
+  it('refuses a blocked sender and a sender over the rate, changing nothing', async () => {
+    await store.setBlocked('bob', 'alice', true);
+    expect(await store.isBlocked('bob', 'alice')).toBe(true);
+    expect(await send()).toEqual({ status: 'rejected', code: 'blocked' });
+    await store.setBlocked('bob', 'alice', false);
+    expect((await send()).status).toBe('stored');
+    const rate = { ratePerSec: 1, burst: 2 };
+    expect((await send({ from: 'dave', rate })).status).toBe('stored');
+    expect((await send({ from: 'dave', rate })).status).toBe('stored');
+    expect(await send({ from: 'dave', rate })).toEqual({ status: 'rejected', code: 'rate_limited' });
+    expect((await send({ from: 'dave', rate, nowMs: NOW + 1000 })).status).toBe('stored');
+    expect((await store.sync('bob', 'web', undefined, 100, NOW + 1000)).lastSeq).toBe(4);
+  });
+
+  it('pages the inbox; asking for the next page acknowledges the previous one, per device', async () => {
+    for (let i = 0; i < 7; i++) await send({ text: `m${i}` });
+    const page1 = await store.sync('bob', 'ios', undefined, 3, NOW);
+    expect(page1.msgs.map((m) => m.seq)).toEqual([1, 2, 3]);
+    const page2 = await store.sync('bob', 'ios', 3, 3, NOW);
+    expect(page2.msgs.map((m) => m.seq)).toEqual([4, 5, 6]);
+    expect(page2.cursor).toBe(3);
+    const page3 = await store.sync('bob', 'ios', 6, 3, NOW);
+    expect(page3.msgs.map((m) => m.seq)).toEqual([7]);
+    expect(await store.ack('bob', 'ios', 7, NOW)).toBe(7);
+    // Cursors never move back, nor past the inbox.
+    expect(await store.ack('bob', 'ios', 2, NOW)).toBe(7);
+    expect(await store.ack('bob', 'ios', 99, NOW)).toBe(7);
+    // Another device has its own cursor.
+    expect((await store.sync('bob', 'web', undefined, 100, NOW)).msgs).toHaveLength(7);
+    expect((await store.sync('bob', 'ios', undefined, 100, NOW)).msgs).toHaveLength(0);
+  });
+
+  it('answers the newest messages after the cursor for the login push', async () => {
+    for (let i = 0; i < 6; i++) await send({ text: `m${i}` });
+    await store.ack('bob', 'web', 2, NOW);
+    const latest = await store.latest('bob', 'web', 3, NOW);
+    expect(latest.msgs.map((m) => m.seq)).toEqual([4, 5, 6]);
+    expect(latest).toMatchObject({ cursor: 2, lastSeq: 6 });
+    expect((await store.latest('bob', 'web', 10, NOW)).msgs.map((m) => m.seq)).toEqual([3, 4, 5, 6]);
+  });
+
+  it('trims inboxes and logs by count and by age', async () => {
+    for (let i = 0; i < RETENTION.count + 5; i++) await send({ text: `m${i}` });
+    const page = await store.sync('bob', 'web', undefined, 100, NOW);
+    expect(page.firstSeq).toBe(6);
+    expect(page.msgs.map((m) => m.seq)).toEqual([6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    const history = await store.history('bob', 'alice', undefined, 100, NOW);
+    expect(history.msgs).toHaveLength(RETENTION.count);
+    if (name === 'redis') {
+      expect(await redis.llen(`rc:conv:{${conversationOf('alice', 'bob')}}:log`)).toBe(RETENTION.count);
+      expect(await redis.llen('rc:user:{bob}:inbox')).toBe(RETENTION.count);
+    }
+    const later = NOW + RETENTION.maxAgeMs + 1;
+    expect((await store.sync('bob', 'web', undefined, 100, later)).msgs).toEqual([]);
+    await send({ text: 'fresh', nowMs: later });
+    const afterAge = await store.sync('bob', 'web', undefined, 100, later);
+    expect(afterAge.msgs.map((m) => m.text)).toEqual(['fresh']);
+    expect(afterAge.firstSeq).toBe(16);
+    expect((await store.history('alice', 'bob', undefined, 100, later)).msgs.map((m) => m.text)).toEqual(['fresh']);
+  });
+
+  it('pages back through a conversation as each user sees it', async () => {
+    for (let i = 0; i < 5; i++) await send({ from: i % 2 ? 'bob' : 'alice', to: i % 2 ? 'alice' : 'bob', text: `m${i}` });
+    const newest = await store.history('alice', 'bob', undefined, 2, NOW);
+    expect(newest.msgs.map((m) => m.cseq)).toEqual([4, 5]);
+    expect(newest.more).toBe(true);
+    const older = await store.history('alice', 'bob', 4, 10, NOW);
+    expect(older.msgs.map((m) => m.text)).toEqual(['m0', 'm1', 'm2']);
+    expect(older.more).toBe(false);
+    // seq is the viewer's own inbox seq.
+    expect(older.msgs.map((m) => m.seq)).toEqual([1, 2, 3]);
+    expect(await store.history('alice', 'nobody', undefined, 10, NOW)).toEqual({ msgs: [], more: false });
+  });
+
+  it('keeps read cursors and lists conversations with their unread state', async () => {
+    await send({ text: 'a1' });
+    await send({ from: 'carol', to: 'bob', text: 'c1', nowMs: NOW + 1 });
+    await send({ text: 'a2', nowMs: NOW + 2 });
+    const convs = await store.conversations('bob', 10);
+    expect(convs.map((c) => [c.peer, c.lastSeq, c.readSeq])).toEqual([['alice', 2, 0], ['carol', 1, 0]]);
+    expect(await store.markRead('bob', 'alice', 1)).toBe(1);
+    expect(await store.markRead('bob', 'alice', 0)).toBe(1);
+    expect(await store.markRead('bob', 'alice', 50)).toBe(2);
+    expect(await store.markRead('bob', 'nobody', 5)).toBe(0);
+    expect((await store.conversations('bob', 1)).map((c) => [c.peer, c.readSeq])).toEqual([['alice', 2]]);
+    // The sender has read its own conversation up to what it sent.
+    expect((await store.conversations('alice', 10)).map((c) => [c.peer, c.readSeq])).toEqual([['bob', 2]]);
+  });
+});

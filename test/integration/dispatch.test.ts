@@ -1,0 +1,42 @@
+/**
+ * Filling a new gateway: with two gateways of unequal load, the room service's dispatch endpoint
+ * sends new clients to the lightly loaded one, from the load the gateways report to the registry.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { eventually } from '../helpers/latch.js';
+import { WsTestClient } from '../helpers/ws-client.js';
+
+const LOADED = 150;
+let cluster: Cluster;
+const clients: WsTestClient[] = [];
+
+beforeAll(async () => {
+  cluster = await startCluster({ mode: 'distributed', gateways: 2, roomServices: 1 });
+});
+
+afterAll(async () => {
+  for (const client of clients) client.close();
+  await cluster?.stop();
+});
+
+async function dispatched(credential?: string): Promise<{ status: number; body: { url?: string; gatewayId?: string; error?: { code: string } } }> {
+  return cluster.api('GET', '/v1/gateway', undefined, credential);
+}
+
+it('sends new clients to the lightly loaded gateway', async () => {
+  const token = await cluster.token('newcomer');
+  for (let i = 0; i < LOADED; i++) clients.push(await WsTestClient.connect(cluster.gateways[0]!.url, { token: await cluster.token(`early-${i}`) }));
+  // The gateways report their load with their registry heartbeat, every few seconds.
+  await eventually(async () => {
+    const answers = await Promise.all(Array.from({ length: 10 }, () => dispatched(token)));
+    return answers.every((answer) => answer.body.gatewayId === 'gw1');
+  }, { timeoutMs: 20_000, intervalMs: 250, what: 'dispatch to the idle gateway' });
+  const answer = await dispatched(token);
+  expect(answer).toMatchObject({ status: 200, body: { gatewayId: 'gw1', url: cluster.gateways[1]!.url } });
+});
+
+it('answers only callers with a credential', async () => {
+  expect((await dispatched('not-a-token')).body.error?.code).toBe('unauthorized');
+  expect((await cluster.api('POST', '/v1/gateway')).body.error?.code).toBe('method_not_allowed');
+});

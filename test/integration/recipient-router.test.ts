@@ -1,0 +1,84 @@
+/**
+ * The room service's per-uid routing on a real nats-server and redis-server: one publish per gateway
+ * that hosts a recipient, none to gateways without one, nothing to a gateway whose heartbeat expired
+ * (a dead gateway's sessions are ignored), and recipients online nowhere reported as offline.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { NatsBus } from '../../src/shared/bus/nats-bus.js';
+import { decodeBusMessage, decodeMsgpack } from '../../src/shared/codec/codec.js';
+import { silentLogger } from '../../src/shared/log.js';
+import type { DeliverEvent } from '../../src/shared/protocol/chat-bus-messages.js';
+import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { RedisSessionStore } from '../../src/shared/store/redis-session-store.js';
+import { RecipientRouter } from '../../src/room-service/recipient-router.js';
+import { eventually } from '../helpers/latch.js';
+import { startNats, type NatsServerHandle } from '../helpers/nats-server.js';
+import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
+
+const NOW = 1_700_000_000_000;
+let nats: NatsServerHandle;
+let redisServer: RedisServerHandle;
+let redis: Redis;
+let publisher: NatsBus;
+let observer: NatsBus;
+const received = new Map<string, DeliverEvent[]>();
+
+beforeAll(async () => {
+  nats = await startNats();
+  redisServer = await startRedis();
+  redis = await connectRedis(redisServer.url, silentLogger);
+  publisher = await NatsBus.connect({ servers: nats.url, name: 'router', log: silentLogger });
+  observer = await NatsBus.connect({ servers: nats.url, name: 'observer', log: silentLogger });
+  observer.subscribe('gw.*', (message) => {
+    received.set(message.subject, [...(received.get(message.subject) ?? []), decodeBusMessage(message.data) as DeliverEvent]);
+  });
+  await observer.flush();
+});
+
+afterAll(async () => {
+  await observer?.close();
+  await publisher?.close();
+  await redis?.quit();
+  await redisServer?.stop();
+  await nats?.stop();
+});
+
+it('publishes once per gateway hosting a recipient, and never to a dead or uninvolved gateway', async () => {
+  const sessions = new RedisSessionStore({ redis });
+  for (const gatewayId of ['gwA', 'gwB', 'gwIdle']) {
+    await sessions.heartbeatGateway({ gatewayId, url: `ws://${gatewayId}/ws`, connections: 1, ready: true, expiresAtMs: NOW + 15_000 });
+  }
+  await sessions.heartbeatGateway({ gatewayId: 'gwDead', url: 'ws://dead/ws', connections: 1, ready: true, expiresAtMs: NOW - 1 });
+  const device = (uid: string, gatewayId: string, connId: string) => ({ uid, gatewayId, connId, device: 'web', connectedAtMs: NOW });
+  await sessions.register(device('amy', 'gwA', 'a1'));
+  await sessions.register(device('amy', 'gwB', 'a2'));
+  await sessions.register(device('ben', 'gwA', 'b1'));
+  await sessions.register(device('cat', 'gwDead', 'c1'));
+  await sessions.register(device('idle', 'gwIdle', 'i1'));
+
+  // 2,500 recipients: looked up in chunks; only three of them are online.
+  const crowd = Array.from({ length: 2500 }, (_, i) => `nobody-${i}`);
+  const router = new RecipientRouter({ sessions, bus: publisher, clock: { now: () => NOW } });
+  const result = await router.route([
+    { to: ['amy', 'ben', 'cat', ...crowd], frame: { t: 'receipt', from: 'zed', cseq: 1 } },
+    { to: ['amy'], frame: { t: 'receipt', from: 'zed', cseq: 2 }, except: 'a2' },
+  ]);
+  await publisher.flush();
+  expect(result.gateways).toBe(2);
+  expect(new Set(result.offline)).toEqual(new Set(['cat', ...crowd]));
+
+  await eventually(() => received.has('gw.gwA') && received.has('gw.gwB'), { what: 'both deliveries' });
+  await observer.flush();
+  expect(received.get('gw.gwA')).toHaveLength(1);
+  expect(received.get('gw.gwB')).toHaveLength(1);
+  expect(received.has('gw.gwDead')).toBe(false);
+  expect(received.has('gw.gwIdle')).toBe(false);
+  const [toA] = received.get('gw.gwA')!;
+  expect(toA!.items.map((item) => [item.to, decodeMsgpack(item.f)])).toEqual([
+    [['amy', 'ben'], { t: 'receipt', from: 'zed', cseq: 1 }],
+    [['amy'], { t: 'receipt', from: 'zed', cseq: 2 }],
+  ]);
+  // The excepted connection was amy's only one on gwB: gwB gets only the first frame.
+  expect(received.get('gw.gwB')![0]!.items.map((item) => item.to)).toEqual([['amy']]);
+});

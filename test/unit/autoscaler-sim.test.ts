@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { chartOf, runAll } from '../../src/autoscaler/sim/run-sim.js';
+import { CROWD_START_MS } from '../../src/autoscaler/sim/scenarios.js';
+
+describe('autoscaler simulation', () => {
+  const runs = runAll();
+  const byFile = (part: string) => runs.find((r) => r.file.includes(part))!;
+
+  it('announced crowd: with the floors capacity stays ≥ demand once the first new pods are ready; without them it lags', () => {
+    const withFloors = byFile('announced-with-floors').result;
+    const without = byFile('announced-without-floors').result;
+    expect(withFloors.firstScaleUpReadyMs).not.toBeNull();
+    expect(withFloors.firstScaleUpReadyMs!).toBeLessThan(CROWD_START_MS);
+    for (const p of withFloors.points.filter((q) => q.tMs >= withFloors.firstScaleUpReadyMs!)) {
+      expect(p.capacity, `at ${p.tMs / 1000} s`).toBeGreaterThanOrEqual(p.demand);
+    }
+    expect(withFloors.overloadViewerSeconds).toBe(0);
+    const lagging = without.points.filter((p) => p.demand > p.capacity);
+    expect(lagging.length).toBeGreaterThan(10);
+    expect(lagging[0]!.tMs).toBeGreaterThanOrEqual(CROWD_START_MS);
+    expect(without.overloadViewerSeconds).toBeGreaterThan(1_000_000);
+  });
+
+  it('surprise crowd: the trend floor never does worse, and alone it cuts the overload several times', () => {
+    expect(byFile('surprise-with-trend').result.overloadViewerSeconds).toBeLessThanOrEqual(byFile('surprise-without-trend').result.overloadViewerSeconds);
+    const withTrend = byFile('rate-off-with-trend').result.overloadViewerSeconds;
+    const withoutTrend = byFile('rate-off-without-trend').result.overloadViewerSeconds;
+    expect(withTrend * 2).toBeLessThan(withoutTrend);
+  });
+
+  it('draws viewers, capacity and replicas as SVG', () => {
+    const svg = chartOf(byFile('announced-with-floors'));
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+    expect(svg.match(/<path d="M/g)).toHaveLength(3);
+    for (const label of ['viewers (demand)', 'ready capacity', 'replicas ordered', 'scheduled event']) expect(svg).toContain(label);
+    expect(svg).not.toMatch(/NaN|Infinity/);
+  });
+});
