@@ -19,8 +19,9 @@ import { hotRoom } from './scenarios/hot-room.mjs';
 import { manyRooms } from './scenarios/many-rooms.mjs';
 import { idle } from './scenarios/idle.mjs';
 import { reconnectStorm } from './scenarios/reconnect-storm.mjs';
+import { privateChat } from './scenarios/private-chat.mjs';
 
-const SCENARIOS = Object.fromEntries([hotRoom, manyRooms, idle, reconnectStorm].map((scenario) => [scenario.name, scenario]));
+const SCENARIOS = Object.fromEntries([hotRoom, manyRooms, idle, reconnectStorm, privateChat].map((scenario) => [scenario.name, scenario]));
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
 const USAGE = `npm run bench -- --scenario NAME [flags]
@@ -35,7 +36,8 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --senders N             hot-room: sending connections (default 4)
   --rooms N               many-rooms: rooms (default 1000)
   --viewers-per-room N    many-rooms: viewers per room (default 20)
-  --connections N         idle / reconnect-storm: connections (default: as many as the open-file limit allows)
+  --connections N         idle: connections (default: as many as the open-file limit allows);
+                          reconnect-storm: clients (default 10000); private-chat: users, in pairs (default 2000)
   --rates LIST            offered message rates in msg/s, comma separated, ramped in order
   --step-s S              measured seconds per rate (default 5)
   --warmup-s S            seconds at each rate before measuring (default 2)
@@ -46,14 +48,19 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --socketio-nodes N      Socket.IO peer nodes, joined by its Redis adapter when 2 (default 1)
   --hold-s S              idle: how long the connections are held before memory is read again (default 30)
   --storm-window-s S      reconnect-storm: every client reconnects within this window (default 5)
-  --server-cpu N          core of the gateway / peer server (default 1)
-  --load-cpu N            core of load generators, room service, NATS, Redis (default 0)
+  --server-cpu LIST       core(s) of the gateway / peer server, as taskset takes them (default 1)
+  --load-cpu LIST         core(s) of load generators, room service, NATS, Redis (default 0; e.g. 0,2-5
+                          on a larger machine so the clients keep up)
   --room-budget N         ROOMCAST_ROOM_BUDGET_PER_SEC for the gateway: chat a room delivers per second
                           before it is sampled (default 0: never sampled, so the raw fan-out is measured;
                           give the production value to measure the overload policy instead)
   --env K=V,...           more ROOMCAST_* settings for the room service and gateway
   --profile               run the gateway under node --cpu-prof (profile in the temporary directory)
                           and list its top self-time functions in the summary
+  --profile-load          also profile the load generators (to check they are not the limit); the summary
+                          lists the top self-time functions of one viewer generator
+  --tag NAME              added to the result files' names (<date>-<scenario>-<tag>.json), to keep
+                          several variants of a scenario from one day apart
   --out DIR               results directory (default bench/results)
   --help
 `;
@@ -84,7 +91,9 @@ function parseOptions(argv) {
       'room-budget': { type: 'string', default: '0' },
       env: { type: 'string', default: '' },
       profile: { type: 'boolean', default: false },
+      'profile-load': { type: 'boolean', default: false },
       out: { type: 'string', default: RESULTS_DIR },
+      tag: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -99,6 +108,12 @@ function parseOptions(argv) {
     const value = Number(raw);
     if (!Number.isFinite(value) || value < min) problems.push(`--${name} must be a number ≥ ${min} (got ${raw})`);
     return value;
+  };
+  // taskset's core lists: `1`, `0,2`, `2-5`.
+  const cpuList = (name) => {
+    const raw = values[name];
+    if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(raw)) problems.push(`--${name} takes a core or a list of cores (0, 0,2, 2-5); got ${raw}`);
+    return raw;
   };
   const defaults = scenario.defaults;
   const targets = (values.targets ?? defaults.targets?.join(',') ?? TARGETS.join(',')).split(',').map((t) => t.trim()).filter(Boolean);
@@ -123,10 +138,12 @@ function parseOptions(argv) {
     socketioNodes: int('socketio-nodes', undefined, 1),
     stormWindowS: int('storm-window-s', undefined, 0),
     holdS: int('hold-s', defaults.holdS ?? 30, 0),
-    serverCpu: int('server-cpu', undefined, 0),
-    loadCpu: int('load-cpu', undefined, 0),
+    serverCpu: cpuList('server-cpu'),
+    loadCpu: cpuList('load-cpu'),
     profile: values.profile,
+    profileLoad: values['profile-load'],
     outDir: values.out.endsWith('/') ? values.out : `${values.out}/`,
+    tag: values.tag ?? null,
   };
   options.env = {};
   for (const pair of values.env.split(',').filter(Boolean)) {
@@ -138,6 +155,7 @@ function parseOptions(argv) {
   if (!('ROOMCAST_ROOM_BUDGET_PER_SEC' in options.env) && targets.includes('roomcast') && knownSettings().has('ROOMCAST_ROOM_BUDGET_PER_SEC')) {
     options.env.ROOMCAST_ROOM_BUDGET_PER_SEC = String(budget);
   }
+  if (options.tag !== null && !/^[A-Za-z0-9_-]{1,40}$/.test(options.tag)) problems.push('--tag takes letters, digits, - and _ (at most 40)');
   if (problems.length) throw new Error(problems.join('\n'));
   return { scenario, options };
 }
@@ -147,6 +165,7 @@ async function main() {
   const stamp = new Date().toISOString().slice(0, 10);
   // Profiles are large: they stay in the temporary directory, and the summary lists their top functions.
   options.profileDir = options.profile ? `${tmpdir()}/roomcast-bench-profiles/${stamp}-${options.scenario}-${process.pid}/` : null;
+  options.loadProfileDir = options.profileLoad ? `${tmpdir()}/roomcast-bench-profiles/${stamp}-${options.scenario}-${process.pid}-load/` : null;
   if (!existsSync(fileURLToPath(new URL('../dist/src/cli.js', import.meta.url))) && options.targets.includes('roomcast')) {
     throw new Error('dist/src/cli.js is missing: `npm run bench` builds first; with plain node, run `npm run build`');
   }
@@ -179,13 +198,28 @@ async function main() {
     const profiles = readdirSync(options.profileDir).filter((file) => file.endsWith('.cpuprofile')).sort();
     const latest = profiles.at(-1);
     if (latest) {
-      result.profile = { file: `${options.profileDir}${latest}`, top: topSelfTime(`${options.profileDir}${latest}`) };
-      progress(`gateway profile ${result.profile.file}; top self time:`);
-      for (const entry of result.profile.top.slice(0, 10)) progress(`  ${(entry.selfShare * 100).toFixed(1).padStart(5)} %  ${entry.function}  ${entry.location}`);
+      const file = `${options.profileDir}${latest}`;
+      const windows = (result.targets ?? []).filter((target) => target.target === 'roomcast').flatMap((target) => (target.steps ?? []).map((step) => step.windowUs));
+      result.profile = { file, top: topSelfTime(file), topDuringSteps: windows.length ? topSelfTime(file, 15, windows) : null };
+      const shown = result.profile.topDuringSteps ?? result.profile.top;
+      progress(`gateway profile ${file}; top self time${result.profile.topDuringSteps ? ' during the measured steps' : ''}:`);
+      for (const entry of shown.slice(0, 10)) progress(`  ${(entry.selfShare * 100).toFixed(1).padStart(5)} %  ${entry.function}  ${entry.location}`);
+    }
+  }
+  if (options.loadProfileDir && existsSync(options.loadProfileDir)) {
+    const viewer = readdirSync(options.loadProfileDir).find((file) => file.startsWith('load-viewer-0'));
+    if (viewer) {
+      const file = `${options.loadProfileDir}${viewer}`;
+      // Each system's fleet writes the same names: the file is the last system's; cut it to its steps.
+      const last = (result.targets ?? []).filter((target) => target.steps?.length).at(-1);
+      const windows = last ? last.steps.map((step) => step.windowUs) : null;
+      result.loadProfile = { file, system: last?.target ?? null, top: topSelfTime(file, 15, windows) };
+      progress(`load generator profile ${file}${last ? ` (${last.target}, measured steps only)` : ''}; top self time:`);
+      for (const entry of result.loadProfile.top.slice(0, 10)) progress(`  ${(entry.selfShare * 100).toFixed(1).padStart(5)} %  ${entry.function}  ${entry.location}`);
     }
   }
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
-  const files = writeResults({ stamp, scenario: scenario.name, startedAt, finishedAt: new Date().toISOString(), command, environment, options, ...result }, options.outDir);
+  const files = writeResults({ stamp, scenario: scenario.name, tag: options.tag, startedAt, finishedAt: new Date().toISOString(), command, environment, options, ...result }, options.outDir);
   for (const file of files) progress(`wrote ${file}`);
 }
 

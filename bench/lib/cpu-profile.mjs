@@ -5,13 +5,22 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 
-/** @returns {Array<{ function: string, location: string, selfMs: number, selfShare: number }>} */
-export function topSelfTime(path, limit = 15) {
+/**
+ * @param {string} path a .cpuprofile
+ * @param {number} limit
+ * @param {Array<[number, number]> | null} windowsUs only samples inside these [from, to) times count;
+ *   V8 stamps samples with CLOCK_MONOTONIC microseconds, the harness's clock (clock.mjs)
+ * @returns {Array<{ function: string, location: string, selfMs: number, selfShare: number }>}
+ */
+export function topSelfTime(path, limit = 15, windowsUs = null) {
   const profile = JSON.parse(readFileSync(path, 'utf8'));
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   // Self time per node from the sample timeline (timeDeltas[i] is the gap before samples[i]).
   const selfUs = new Map();
+  let atUs = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
+    atUs += profile.timeDeltas[i] ?? 0;
+    if (windowsUs && !windowsUs.some(([from, to]) => atUs >= from && atUs < to)) continue;
     const id = profile.samples[i];
     selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i + 1] ?? 0));
   }

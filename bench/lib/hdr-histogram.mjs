@@ -8,7 +8,7 @@ import hdr from 'hdr-histogram-js';
 const HIGHEST_US = 3_600_000_000;
 
 export function createHistogram() {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 3, bitBucketSize: 'packed' });
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 3, bitBucketSize: 32 });
 }
 
 /** Records one value in microseconds (negative values, from clock skew, count as 0). */
@@ -25,7 +25,7 @@ export function merge(serialized) {
   const total = createHistogram();
   for (const item of serialized) {
     if (!item) continue;
-    const part = hdr.decodeFromCompressedBase64(item, 'packed');
+    const part = hdr.decodeFromCompressedBase64(item, 32);
     total.add(part);
     part.destroy?.();
   }

@@ -65,6 +65,9 @@ class WorkerHandle {
  *   groups of connections; each is split over `workers` processes (a share with `workers: 1` stays in one)
  * @param {number} spec.sampleCount  connections decoded fully, spread evenly over all connections
  * @param {boolean} [spec.trackSeqs]
+ * @param {'room'|'pm'} [spec.mode]   `pm`: private-message pairs instead of rooms
+ * @param {string} [spec.uidPrefix]
+ * @param {string | null} [spec.profileDir] profile the load generators into this directory
  * @param {number} spec.cpu
  */
 export async function startFleet(group, spec) {
@@ -83,7 +86,7 @@ export async function startFleet(group, spec) {
       const startIndex = index;
       index += count;
       const name = `load-${share.role}-${w}`;
-      const child = group.fork(name, WORKER, { cpu: spec.cpu });
+      const child = group.fork(name, WORKER, { cpu: spec.cpu, execArgv: spec.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${spec.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [] });
       const handle = new WorkerHandle(child, name);
       handle.role = share.role;
       handle.count = count;
@@ -102,7 +105,8 @@ export async function startFleet(group, spec) {
           trackSeqs: spec.trackSeqs ?? false,
           connectConcurrency: CONNECT_CONCURRENCY,
           perAddress: PER_SOURCE_ADDRESS,
-          uidPrefix: share.role === 'sender' ? 's' : 'v',
+          uidPrefix: spec.uidPrefix ?? (share.role === 'sender' ? 's' : 'v'),
+          mode: spec.mode ?? 'room',
         },
       });
       workers.push(handle);

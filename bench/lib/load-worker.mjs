@@ -36,6 +36,7 @@ const SEND_TICK_MS = 1;
  * @property {number} connectConcurrency     handshakes in flight at once
  * @property {number} perAddress             connections per 127.0.0.x source address
  * @property {string} uidPrefix
+ * @property {'room'|'pm'} mode            `pm`: no room; connection i sends private messages to i ^ 1
  */
 
 /** @type {WorkerConfig} */
@@ -43,6 +44,12 @@ let config;
 /** @type {LoadConn[]} */
 const conns = [];
 let histogram = createHistogram();
+/** Private messages: scheduled send time → `sent` (stored) latency. */
+let ackHistogram = createHistogram();
+/** Private messages sent and not yet answered: id → scheduled time (µs). */
+const pendingPms = new Map();
+/** Private messages stored (`sent`) since the worker started: the audit's expected deliveries. */
+let storedTotal = 0;
 let latencyFromUs = 0;
 let latencyToUs = Number.POSITIVE_INFINITY;
 let counters = freshCounters();
@@ -102,6 +109,7 @@ function onRoomcastFrame(conn, frame, uncounted) {
     case 'welcome':
       conn.welcomed = true;
       conn.phaseUs[2] = nowUs();
+      if (config.mode === 'pm') break; // ready at the login inbox push
       conn.ws.send(encode(conn.everJoined ? { t: 'join', room: conn.room, lastSeq: conn.lastSeq } : { t: 'join', room: conn.room }));
       break;
     case 'joined':
@@ -120,6 +128,18 @@ function onRoomcastFrame(conn, frame, uncounted) {
     case 'ack':
       counters.acked++;
       break;
+    case 'inbox':
+      onInbox(conn, frame);
+      break;
+    case 'sent': {
+      counters.acked++;
+      storedTotal++;
+      if (!frame.duplicate) noteInboxSeq(conn, frame.seq);
+      const scheduledUs = pendingPms.get(frame.id);
+      pendingPms.delete(frame.id);
+      if (scheduledUs !== undefined && scheduledUs >= latencyFromUs && scheduledUs < latencyToUs) record(ackHistogram, nowUs() - scheduledUs);
+      break;
+    }
     case 'gap':
       counters.gapSeqs += frame.to - frame.from + 1;
       conn.reportedGapSeqs += frame.to - frame.from + 1;
@@ -127,6 +147,7 @@ function onRoomcastFrame(conn, frame, uncounted) {
       break;
     case 'error':
       counters.errors[frame.code] = (counters.errors[frame.code] ?? 0) + 1;
+      if (frame.id !== undefined) pendingPms.delete(frame.id);
       if (frame.ref === 'join' && conn.settle) conn.settle(`join refused: ${frame.code}`);
       break;
     default:
@@ -152,6 +173,48 @@ function onJoined(conn, seq, msgs, gap) {
   conn.joined = true;
   conn.everJoined = true;
   conn.settle?.(null);
+}
+
+/**
+ * Private messages pushed to this user. The login push (it has `cursor`) makes the connection ready;
+ * live pushes are counted, checked for inbox-seq holes, timed (every one: they are decoded anyway)
+ * and acknowledged with `inbox_ack`, as a client does.
+ */
+function onInbox(conn, frame) {
+  if (frame.cursor !== undefined && !conn.everJoined) {
+    conn.lastSeq = frame.lastSeq ?? frame.cursor;
+    conn.firstJoinedSeq = conn.lastSeq;
+    conn.inboxMax = conn.lastSeq;
+    conn.joined = true;
+    conn.everJoined = true;
+    conn.settle?.(null);
+  }
+  const msgs = frame.msgs ?? [];
+  if (msgs.length === 0) return;
+  counters.frames++;
+  counters.messages += msgs.length;
+  totalMessages += msgs.length;
+  conn.received += msgs.length;
+  const now = nowUs();
+  for (const m of msgs) {
+    noteInboxSeq(conn, m.seq);
+    const scheduledUs = Number.parseInt(m.text, 10);
+    if (scheduledUs >= latencyFromUs && scheduledUs < latencyToUs) {
+      record(histogram, now - scheduledUs);
+      counters.sampledMessages++;
+    }
+  }
+  conn.ws.send(encode({ t: 'inbox_ack', seq: conn.inboxMax }));
+}
+
+/**
+ * A user's inbox seq counts the messages it received and the ones it sent (each gets a seq in both
+ * inboxes), and pushes and `sent` answers may arrive in either order: holes are counted at the end
+ * as the highest seq seen minus the seqs seen.
+ */
+function noteInboxSeq(conn, seq) {
+  conn.inboxSeen = (conn.inboxSeen ?? 0) + 1;
+  if (seq > (conn.inboxMax ?? 0)) conn.inboxMax = seq;
 }
 
 function applySeq(conn, seq) {
@@ -180,8 +243,14 @@ function sampleMessages(conn, msgs) {
   }
 }
 
+function startsWith(payload, prefix) {
+  if (payload.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (payload[i] !== prefix[i]) return false;
+  return true;
+}
+
 function onSocketIoFrame(conn, payload) {
-  if (conn.joined && payload.length > SIO_MSG_PREFIX.length && payload.compare(SIO_MSG_PREFIX, 0, SIO_MSG_PREFIX.length, 0, SIO_MSG_PREFIX.length) === 0) {
+  if (conn.joined && startsWith(payload, SIO_MSG_PREFIX)) {
     counters.frames++;
     counters.messages++;
     totalMessages++;
@@ -195,7 +264,7 @@ function onSocketIoFrame(conn, payload) {
   if (kind === 0x32) { conn.ws.send('3'); return; } // ping → pong
   if (kind !== 0x34) return;
   if (payload[1] === 0x30) { conn.ws.send(`42${JSON.stringify(['join', conn.room])}`); return; } // connected
-  if (payload.compare(SIO_JOINED_PREFIX, 0, SIO_JOINED_PREFIX.length, 0, SIO_JOINED_PREFIX.length) === 0) {
+  if (startsWith(payload, SIO_JOINED_PREFIX)) {
     const [, body] = JSON.parse(payload.toString('utf8', 2));
     onJoined(conn, body.seq, [], undefined);
   }
@@ -317,6 +386,10 @@ function sendOne(conn, scheduledUs, textBytes) {
   counters.sent++;
   if (config.protocol === 'socketio') {
     conn.ws.send(`42${JSON.stringify(['send', { room: conn.room, text }])}`);
+  } else if (config.mode === 'pm') {
+    const id = `${conn.uid}-${nextSendId++}`;
+    pendingPms.set(id, scheduledUs);
+    conn.ws.send(encode({ t: 'pm', to: `${config.uidPrefix}${conn.index ^ 1}`, id, text }));
   } else {
     conn.ws.send(encode({ t: 'send', room: conn.room, id: `${conn.uid}-${nextSendId++}`, text }));
   }
@@ -373,6 +446,16 @@ function audit(finalSeqs) {
       if (diff > 0) missing += diff; else extra -= diff;
     }
   }
+  if (config.mode === 'pm') {
+    // Every stored message has one recipient device online: it must have arrived, once.
+    let received = 0; let holes = 0; let duplicates = 0;
+    for (const conn of conns) {
+      received += conn.received;
+      const gap = (conn.inboxMax ?? conn.firstJoinedSeq) - conn.firstJoinedSeq - (conn.inboxSeen ?? 0);
+      if (gap > 0) holes += gap; else duplicates -= gap;
+    }
+    return { audited: conns.length, notJoined, missing: holes, extra: duplicates, reportedGapSeqs, sampledMissing: 0, sampledDuplicates: 0, stored: storedTotal, received, unanswered: pendingPms.size };
+  }
   return { audited, notJoined, missing, extra, reportedGapSeqs, sampledMissing, sampledDuplicates };
 }
 
@@ -395,6 +478,7 @@ const handlers = {
   'measure-start': (message) => {
     counters = freshCounters();
     histogram = createHistogram();
+    ackHistogram = createHistogram();
     latencyFromUs = message.fromUs;
     latencyToUs = message.toUs;
     return { ev: 'measure-started', ...snapshot() };
@@ -402,7 +486,10 @@ const handlers = {
   'measure-end': () => ({ ev: 'measured', ...snapshot() }),
   total: () => ({ ev: 'total', totalMessages }),
   /** Latencies of the messages scheduled in the window, including those that arrived after it ended. */
-  latency: () => ({ ev: 'latency', totalMessages, histogram: serialize(histogram), sampledMessages: counters.sampledMessages }),
+  latency: () => ({
+    ev: 'latency', totalMessages, histogram: serialize(histogram), sampledMessages: counters.sampledMessages,
+    ...(config.mode === 'pm' ? { ackHistogram: serialize(ackHistogram) } : {}),
+  }),
   send: async (message) => ({ ev: 'sent', ...(await sendAtRate(message.rate, message.durationMs, message.textBytes)) }),
   audit: (message) => ({ ev: 'audited', ...audit(message.finalSeqs) }),
   storm: async (message) => ({ ev: 'stormed', ...(await storm(message.windowMs, message.timeoutMs)) }),
@@ -420,3 +507,5 @@ process.on('message', (message) => {
 });
 // The harness going away ends this process too.
 process.on('disconnect', () => process.exit(0));
+// A normal exit on SIGTERM, so that a --cpu-prof profile is written.
+process.on('SIGTERM', () => process.exit(0));

@@ -16,6 +16,13 @@ const T_KEY = 0x74; // 't'
 const MESSAGES = Buffer.from('messages');
 const MSGS = Buffer.from('msgs');
 
+/** Byte comparison in JS: cheaper than Buffer#compare's native call for a few bytes. */
+function bytesEqual(b, start, end, expected) {
+  if (end - start !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) if (b[start + i] !== expected[i]) return false;
+  return true;
+}
+
 /** Filled by peekMessages when asked for seqs: the first and last seq of the frame, and holes inside it. */
 export const seqResult = { first: 0, last: 0, holes: 0, ordered: true };
 
@@ -38,9 +45,9 @@ export function peekMessages(b, readSeqs) {
     if (keyLength === 1 && b[keyStart] === T_KEY) {
       const valueStart = strHeader(b);
       if (valueStart < 0) return UNKNOWN;
-      if (pos - valueStart !== MESSAGES.length || b.compare(MESSAGES, 0, MESSAGES.length, valueStart, pos) !== 0) return NOT_MESSAGES;
+      if (!bytesEqual(b, valueStart, pos, MESSAGES)) return NOT_MESSAGES;
       sawMessagesType = true;
-    } else if (keyLength === 4 && b.compare(MSGS, 0, 4, keyStart, pos) === 0) {
+    } else if (keyLength === 4 && bytesEqual(b, keyStart, pos, MSGS)) {
       if (!sawMessagesType) return UNKNOWN;
       const count = arrayHeader(b);
       if (count < 0) return UNKNOWN;

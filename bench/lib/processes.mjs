@@ -36,7 +36,7 @@ export async function freePort() {
 
 /** Pins the harness itself (the coordinator) to `cpu`. */
 export function pinSelf(cpu) {
-  if (hasTaskset) execFileSync('taskset', ['-cp', String(cpu), String(process.pid)], { stdio: 'ignore' });
+  if (hasTaskset) execFileSync('taskset', ['-a', '-cp', String(cpu), String(process.pid)], { stdio: 'ignore' });
 }
 
 /**
@@ -84,7 +84,7 @@ export class ProcessGroup {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       execArgv,
     });
-    if (hasTaskset && cpu !== undefined && child.pid) execFileSync('taskset', ['-cp', String(cpu), String(child.pid)], { stdio: 'ignore' });
+    if (hasTaskset && cpu !== undefined && child.pid) execFileSync('taskset', ['-a', '-cp', String(cpu), String(child.pid)], { stdio: 'ignore' });
     this.track(name, child);
     return child;
   }

@@ -167,7 +167,6 @@ export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
     await waitFor(`${peer} peer`, () => port, { child });
     servers.push({ child, port });
   }
-  const seqs = new Map();
   return {
     name: nodes > 1 ? `${peer}×${nodes}` : peer,
     protocol: peer === 'ws' ? 'ws-peer' : 'socketio',
@@ -180,13 +179,12 @@ export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
     helpers: redis ? [redis.child] : [],
     async createRoom() { /* peers create rooms on first join */ },
     async lastSeq(room) {
-      // Each peer server answers its rooms' seqs on stdin-less HTTP: GET /seq?room=
+      // Each peer server tells a room's last seq on GET /seq?room=R; with several nodes, the highest.
       let best = 0;
       for (const server of servers) {
         const response = await fetch(`http://127.0.0.1:${server.port}/seq?room=${encodeURIComponent(room)}`);
         best = Math.max(best, Number(await response.text()));
       }
-      seqs.set(room, best);
       return best;
     },
     async stop() {

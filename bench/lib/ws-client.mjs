@@ -1,7 +1,8 @@
 /**
  * A minimal RFC 6455 WebSocket client over net.Socket, light enough that a few load-generator
- * processes keep up with a gateway writing to tens of thousands of connections: no per-frame
- * allocation beyond the payload view, server frames parsed incrementally, client frames masked.
+ * processes keep up with a gateway writing to tens of thousands of connections: reads land in one
+ * shared buffer (`onread`), server frames are parsed in place and incrementally, client frames
+ * are masked.
  *
  * It speaks only what the harness needs: one handshake (with a subprotocol), text / binary / ping /
  * pong / close frames, no extensions (permessage-deflate is never offered).
@@ -20,6 +21,12 @@ const HEADER_END = Buffer.from('\r\n\r\n');
 /** The key only has to be 16 base64-encoded bytes; the accept header is not checked (status 101 is). */
 const HANDSHAKE_KEY = randomBytes(16).toString('base64');
 const MAX_HANDSHAKE_BYTES = 16 * 1024;
+/**
+ * One receive buffer for every connection of the process: with `onread` the socket reads straight
+ * into it and calls back without the stream machinery or a Buffer per read. A read's bytes are
+ * only valid during the callback; incomplete frames are copied out.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 /**
  * One client connection. `onFrame(opcode, payload)` gets every complete text or binary message
@@ -42,7 +49,19 @@ export class RawWsConnection {
     this.fragmentOpcode = 0;
     this.closeCode = 1006;
     this.closeReason = '';
-    const socket = connect({ host: target.host, port: target.port, ...(target.localAddress ? { localAddress: target.localAddress } : {}) });
+    const socket = connect({
+      host: target.host,
+      port: target.port,
+      ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (bytes, buffer) => {
+          const chunk = buffer.subarray(0, bytes);
+          if (this.open) this.onData(chunk);
+          else this.onHandshakeData(chunk);
+        },
+      },
+    });
     this.socket = socket;
     socket.setNoDelay(true);
     const lines = [
@@ -56,7 +75,6 @@ export class RawWsConnection {
     if (target.protocol) lines.push(`Sec-WebSocket-Protocol: ${target.protocol}`);
     for (const [name, value] of Object.entries(target.headers ?? {})) lines.push(`${name}: ${value}`);
     socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-    socket.on('data', (chunk) => (this.open ? this.onData(chunk) : this.onHandshakeData(chunk)));
     socket.on('error', (error) => { this.closeReason ||= error.code ?? error.message; });
     socket.on('close', () => {
       if (this.closed) return;
@@ -72,7 +90,7 @@ export class RawWsConnection {
     const end = data.indexOf(HEADER_END);
     if (end < 0) {
       if (data.length > MAX_HANDSHAKE_BYTES) this.fail('handshake response too large');
-      else this.pending = data;
+      else this.pending = Buffer.from(data);
       return;
     }
     this.pending = null;
@@ -89,7 +107,7 @@ export class RawWsConnection {
 
   /** @param {Buffer} chunk */
   onData(chunk) {
-    let data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = null;
     let offset = 0;
     const length = data.length;
@@ -114,8 +132,8 @@ export class RawWsConnection {
       if (this.closed) return;
       offset = frameEnd;
     }
-    // Keep the incomplete tail; copy it so the big chunk it came from can be collected.
-    if (offset < length) this.pending = offset === 0 ? data : Buffer.from(data.subarray(offset));
+    // Keep the incomplete tail: a copy, since the read buffer is reused by the next read.
+    if (offset < length) this.pending = Buffer.from(data.subarray(offset));
   }
 
   /** @param {number} opcode @param {boolean} fin @param {Buffer} payload */

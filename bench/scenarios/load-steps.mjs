@@ -40,13 +40,14 @@ function sumCounts(items, field) {
  * @param {object} run.options      parsed flags
  * @param {(line: string) => void} run.progress
  */
-export async function runLoadSteps({ group, system, shares, rooms, recipientsPerMessage, options, progress }) {
+export async function runLoadSteps({ group, system, shares, rooms, recipientsPerMessage, options, progress, mode = 'room' }) {
   const serverPids = (system.servers ?? [system.server]).map((child) => child.pid);
   const helperPids = system.helpers.map((child) => child.pid);
   for (const room of rooms) await system.createRoom(room);
 
   const fleet = await startFleet(group, {
     target: system, secret: BENCH_SECRET, shares, sampleCount: options.sample, cpu: options.loadCpu,
+    mode, ...(mode === 'pm' ? { uidPrefix: 'u' } : {}), profileDir: options.loadProfileDir,
   });
   const rssBefore = serverPids.reduce((sum, pid) => sum + rssBytes(pid), 0);
   const socketsBefore = tcpSocketMemory();
@@ -82,11 +83,12 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
   const steps = [];
   const dropsAtStart = await scrapeDrops(system.metricsUrl).catch(() => ({}));
   for (const rate of options.rates) {
-    const step = await runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options });
+    const step = await runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode });
     steps.push(step);
     progress(`  ${system.name.padEnd(10)} ${String(rate).padStart(6)} msg/s → offered ${fmtRate(step.offeredPerS)}` +
       ` delivered ${fmtRate(step.deliveredPerS)} (${(step.completeness * 100).toFixed(1)} % of sent arrived)` +
       ` p50 ${fmtMs(step.latency.p50Ms)} p99 ${fmtMs(step.latency.p99Ms)} max ${fmtMs(step.latency.maxMs)}` +
+      `${step.storeLatency ? ` (stored: p50 ${fmtMs(step.storeLatency.p50Ms)} p99 ${fmtMs(step.storeLatency.p99Ms)})` : ''}` +
       ` | server ${(step.serverCpuUtil * 100).toFixed(0)} % cpu, ${step.serverCpuNsPerDelivery ?? '-'} ns/delivery` +
       `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, waited ${(step.loadRunQueueWait * 100).toFixed(0)} %${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
       `${Object.keys(step.errors).length ? ` | errors ${JSON.stringify(step.errors)}` : ''}`);
@@ -100,6 +102,21 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
   // Every connection should have every seq after its join: compare with the rooms' final seqs.
   await delay(DRAIN_MS);
   const finalSeqs = {};
+  if (mode === 'pm') {
+    const audits = await fleet.all('audit', { finalSeqs: {} });
+    const sum = (field) => audits.reduce((total, a) => total + (a[field] ?? 0), 0);
+    const audit = {
+      stored: sum('stored'), received: sum('received'), inboxSeqHoles: sum('missing'), duplicateSeqs: sum('extra'),
+      unansweredSends: sum('unanswered'), notJoinedAtEnd: sum('notJoined'),
+      serverDrops: diffCounts(dropsAtStart, await scrapeDrops(system.metricsUrl).catch(() => ({}))),
+    };
+    audit.missingDeliveries = Math.max(0, audit.stored - audit.received);
+    audit.silentDrops = audit.missingDeliveries;
+    progress(`  ${system.name}: audit: ${audit.stored} messages stored, ${audit.received} delivered, ${audit.inboxSeqHoles} inbox-seq holes,` +
+      ` ${audit.duplicateSeqs} duplicates, ${audit.unansweredSends} sends never answered`);
+    await fleet.stop();
+    return { target: system.name, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit };
+  }
   let auditFailure = null;
   try {
     for (const room of rooms) finalSeqs[room] = await system.lastSeq(room);
@@ -130,10 +147,13 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
   return { target: system.name, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit };
 }
 
-async function runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options }) {
+async function runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode }) {
   const warmupMs = options.warmupS * 1000;
   const measureMs = options.stepS * 1000;
   const totalBefore = (await fleet.all('total', {})).reduce((sum, reply) => sum + reply.totalMessages, 0);
+  // Scraped before the step starts: rendering /metrics costs the gateway CPU (prom-client lists
+  // /proc/self/fd), which must not fall into the measured window.
+  const dropsBefore = await scrapeDrops(system.metricsUrl).catch(() => ({}));
   const sending = Promise.all(fleet.senders().map((worker) => worker.request('send', {
     rate: rate / fleet.senders().length, durationMs: warmupMs + measureMs, textBytes: options.textBytes,
   })));
@@ -141,7 +161,6 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   await delay(warmupMs);
   const fromUs = nowUs();
   const toUs = fromUs + measureMs * 1000;
-  const dropsBefore = await scrapeDrops(system.metricsUrl).catch(() => ({}));
   const started = await fleet.all('measure-start', { fromUs, toUs });
   const serverCpuBefore = cpuOf(serverPids);
   const waitPids = [...serverPids, ...fleet.pids];
@@ -169,12 +188,15 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const loadCpuUs = ended.reduce((sum, reply, i) => sum + reply.cpuUs - started[i].cpuUs, 0);
   const latency = summarize(merge(latencies.map((reply) => reply.histogram)));
   // Sampled receipts expected for the window's messages; fewer means lost or later than the drain time.
-  const expectedSamples = rate * (measureMs / 1000) * fleet.sampledCount * (recipients / joined);
+  // (Private messages are all timed: each has one recipient.)
+  const expectedSamples = mode === 'pm' ? rate * (measureMs / 1000) : rate * (measureMs / 1000) * fleet.sampledCount * (recipients / joined);
   latency.coverage = expectedSamples > 0 ? Math.min(1, latency.count / expectedSamples) : null;
   const offeredPerS = rate * recipients;
   const deliveredPerS = delivered / seconds;
   return {
     rateMsgPerS: rate,
+    /** The measured window on the harness's clock (CLOCK_MONOTONIC µs), to cut profiles to it. */
+    windowUs: [fromUs, fromUs + elapsedUs],
     recipients,
     offeredPerS: Math.round(offeredPerS),
     deliveredPerS: Math.round(deliveredPerS),
@@ -184,6 +206,7 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     completeness: sentTotal > 0 ? receivedInStep / (sentTotal * recipients) : 0,
     framesPerS: Math.round(ended.reduce((sum, reply) => sum + reply.frames, 0) / seconds),
     latency,
+    ...(mode === 'pm' ? { storeLatency: summarize(merge(latencies.map((reply) => reply.ackHistogram))) } : {}),
     serverCpuUtil: serverCpuUs / elapsedUs,
     serverCpuNsPerDelivery: delivered > 0 ? Math.round((serverCpuUs * 1000) / delivered) : null,
     helperCpuUtil: helperCpuUs / elapsedUs,

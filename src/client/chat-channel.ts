@@ -1,8 +1,9 @@
 /**
  * The SDK's private and group chat, over the RoomcastClient's connection (`client.chat`):
  *
- * - sends are idempotent by their id and resent after a reconnect until the server answers `sent`
- *   (which comes only once the message is stored);
+ * - sends are idempotent by their id and resent after a reconnect, after a timeout and (a few times)
+ *   after a passing failure, until the server answers `sent` (which comes only once the message is
+ *   stored);
  * - every message is delivered once: duplicates (a retried send routed again, a push that a sync
  *   brings too) are dropped by message id;
  * - processed messages are acknowledged automatically (`inbox_ack`, `group_ack`), coalesced;
@@ -24,6 +25,9 @@ import { Emitter } from './emitter.js';
 export const SEEN_MESSAGE_IDS = 10_000;
 /** A pull that failed on an open connection is tried again after this long. */
 export const PULL_RETRY_MS = 1000;
+/** A send refused for a passing reason (a replica died, a store blinked) is tried this often more. */
+export const SEND_RETRIES = 5;
+const TRANSIENT_CODES: ReadonlySet<string> = new Set(['unavailable', 'timeout', 'internal']);
 
 export interface ChatChannelEvents {
   /** A private message not delivered before (either direction: the user's other devices' sends too). */
@@ -52,6 +56,8 @@ interface Waiter<T> { resolve(value: T): void; reject(error: ClientError): void;
 interface PendingChatSend extends Waiter<SentFrame> {
   frame: ChatClientFrame & { id: ClientMsgId };
   onWire: boolean;
+  /** Transient failures so far; the same id makes every retry safe. */
+  retries: number;
 }
 
 /** Which answer frame each request frame gets, for matching answers and errors to requests. */
@@ -190,8 +196,17 @@ export class ChatChannel extends Emitter<ChatChannelEvents> {
     if ((frame.ref === 'pm' || frame.ref === 'gm') && frame.id !== undefined) {
       const pending = this.sends.get(frame.id);
       if (!pending) return false;
-      this.sends.delete(frame.id);
       if (pending.timer) clearTimeout(pending.timer);
+      pending.timer = null;
+      pending.onWire = false;
+      if (TRANSIENT_CODES.has(frame.code) && pending.retries++ < SEND_RETRIES) {
+        pending.timer = setTimeout(() => {
+          pending.timer = null;
+          if (this.sends.get(pending.frame.id) === pending && this.transport.isOpen()) this.transmitSend(pending);
+        }, PULL_RETRY_MS);
+        return true;
+      }
+      this.sends.delete(frame.id);
       pending.reject(ClientError.fromFrame(frame));
       return true;
     }
@@ -334,7 +349,7 @@ export class ChatChannel extends Emitter<ChatChannelEvents> {
   private send(frame: ChatClientFrame & { id: ClientMsgId }): Promise<SentFrame> {
     if (this.sends.has(frame.id)) return Promise.reject(new ClientError('bad_request', `a send with id '${frame.id}' is already pending`, { id: frame.id }));
     return new Promise<SentFrame>((resolve, reject) => {
-      const pending: PendingChatSend = { frame, onWire: false, timer: null, resolve, reject };
+      const pending: PendingChatSend = { frame, onWire: false, retries: 0, timer: null, resolve, reject };
       this.sends.set(frame.id, pending);
       if (this.transport.isOpen()) this.transmitSend(pending);
     });

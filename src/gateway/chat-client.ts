@@ -5,7 +5,6 @@
  */
 import type { Bus } from '../shared/bus/bus.js';
 import { call } from '../shared/bus/rpc.js';
-import type { Clock } from '../shared/clock.js';
 import { encodeFrame } from '../shared/codec/codec.js';
 import { RoomcastError, toRoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -19,7 +18,6 @@ import type { Conn } from './uws-server.js';
 export interface ChatClientDeps {
   gatewayId: GatewayId;
   bus: Bus;
-  clock: Clock;
   log: Logger;
   metrics: GatewayMetrics;
   requestTimeoutMs: number;
@@ -47,9 +45,12 @@ export class ChatClient {
     }
   }
 
-  /** The device policy and the login push of newest unacknowledged messages; failures only cost the push. */
-  async login(conn: Conn): Promise<void> {
-    const request: ChatLoginRequest = { caller: this.callerOf(conn), connectedAtMs: this.deps.clock.now() };
+  /**
+   * The device policy and the login push of newest unacknowledged messages; failures only cost the
+   * push. `connectedAtMs` is the time the registry holds for this connection: the policy compares it.
+   */
+  async login(conn: Conn, connectedAtMs: number): Promise<void> {
+    const request: ChatLoginRequest = { caller: this.callerOf(conn), connectedAtMs };
     try {
       const reply = await call<ChatLoginRequest, ChatReply>(this.deps.bus, subjects.chat('login'), request, this.deps.requestTimeoutMs);
       if (reply.frame && !conn.closed) this.send(conn, reply.frame as ServerFrame);

@@ -80,7 +80,7 @@ export class Gateway {
       publisher: { publish: (topic, data) => this.server.publish(topic, data), subscribers: (topic) => this.server.subscribers(topic) },
     });
     this.users = new UserDelivery({ gatewayId: deps.gatewayId, bus, log, metrics: this.metrics });
-    this.chat = new ChatClient({ gatewayId: deps.gatewayId, bus, clock, log, metrics: this.metrics, requestTimeoutMs: settings.requestTimeoutMs });
+    this.chat = new ChatClient({ gatewayId: deps.gatewayId, bus, log, metrics: this.metrics, requestTimeoutMs: settings.requestTimeoutMs });
     this.sessions = new Sessions({ fanout: this.fanout, roomClient, chat: this.chat, clock, log, metrics: this.metrics, settings: settings.session });
     this.slowConsumers = new SlowConsumers({
       connections: () => this.server.connections(), fanout: this.fanout, clock, log, metrics: this.metrics,
@@ -198,10 +198,11 @@ export class Gateway {
     this.sessions.opened(conn);
     this.users.add(conn);
     const { uid, device } = conn.identity;
+    const connectedAtMs = this.deps.clock.now();
     this.deps.sessionStore
-      .register({ uid, device, gatewayId: this.id, connId: conn.id, connectedAtMs: this.deps.clock.now() })
+      .register({ uid, device, gatewayId: this.id, connId: conn.id, connectedAtMs })
       // Registered first, so the login's device policy and every later route see this connection.
-      .then(() => this.chat.login(conn), (error: unknown) => this.storeFailed('register', error));
+      .then(() => this.chat.login(conn, connectedAtMs), (error: unknown) => this.storeFailed('register', error));
   }
 
   private closed(conn: Conn): void {

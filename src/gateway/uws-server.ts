@@ -1,12 +1,14 @@
 /**
- * The only file that imports uWebSockets.js. All uWS rules live here: headers are copied inside
- * `upgrade` before any await, `onAborted` is handled, writes are corked, `maxPayloadLength` and
- * `maxBackpressure` are set explicitly, and every send's result is looked at. The rest of the
- * gateway sees `Conn` and `Publisher`, never a uWS type.
+ * The only file that imports uWebSockets.js. All uWS rules live here: the upgrade happens inside the
+ * `upgrade` callback itself (an upgrade deferred past an await, even corked, can make uWS close an
+ * unrelated connection while many connect at once), the token is checked once the socket is open,
+ * `onAborted` is handled, writes are corked, `maxPayloadLength` and `maxBackpressure` are set
+ * explicitly, and every send's result is looked at. The rest of the gateway sees `Conn` and
+ * `Publisher`, never a uWS type.
  */
 import { createRequire } from 'node:module';
 import type * as Uws from 'uWebSockets.js';
-import { RoomcastError, UnauthorizedError } from '../shared/errors.js';
+import { RoomcastError, UnauthorizedError, closeCodeOf } from '../shared/errors.js';
 import type { Identity } from '../shared/auth.js';
 import { SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, type WireFormat } from '../shared/protocol/frames.js';
 
@@ -91,21 +93,26 @@ export interface UwsServerOptions {
 
 interface UserData {
   conn: UwsConn | null;
-  identity: Identity | null;
-  authError: RoomcastError | null;
+  token: string | null;
   format: WireFormat;
   remoteAddress: string;
 }
+
+/** Frames a client may send before its token is checked; they are handled right after the welcome. */
+export const MAX_FRAMES_BEFORE_WELCOME = 16;
 
 let nextConnNumber = 0;
 
 class UwsConn implements Conn {
   readonly id: string;
   closed = false;
+  /** Set once the token is checked; the rest of the gateway sees the connection only after that. */
+  identity!: Identity;
+  /** Frames (copied) that arrived while the token was being checked; null once it was. */
+  early: Array<{ data: ArrayBuffer; isBinary: boolean }> | null = [];
 
   constructor(
     private readonly ws: Uws.WebSocket<UserData>,
-    readonly identity: Identity,
     readonly format: WireFormat,
     readonly remoteAddress: string,
     idPrefix: string,
@@ -135,6 +142,10 @@ class UwsConn implements Conn {
     if (this.closed) return;
     this.closed = true;
     this.ws.end(code, reason);
+  }
+
+  cork(write: () => void): void {
+    if (!this.closed) this.ws.cork(write);
   }
 }
 
@@ -203,55 +214,60 @@ export class UwsServer implements Publisher {
       compression: this.uws.DISABLED,
 
       upgrade: (res, req, context) => {
-        // uWS frees `req` at the first await: copy everything first.
-        const key = req.getHeader('sec-websocket-key');
-        const offered = req.getHeader('sec-websocket-protocol');
-        const extensions = req.getHeader('sec-websocket-extensions');
-        const token = req.getQuery('token') || bearerToken(req.getHeader('authorization'));
-        const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
-        let aborted = false;
-        res.onAborted(() => { aborted = true; });
-
         if (!handlers.accepting()) {
-          res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('Retry-After', '1').end('draining'));
+          res.writeStatus('503 Service Unavailable').writeHeader('Retry-After', '1').end('draining');
           return;
         }
-        const negotiated = negotiateSubprotocol(offered);
+        const negotiated = negotiateSubprotocol(req.getHeader('sec-websocket-protocol'));
         if (!negotiated) {
-          res.cork(() => res.writeStatus('400 Bad Request').end(`unsupported subprotocol; offer ${SUBPROTOCOL_MSGPACK} or ${SUBPROTOCOL_JSON}`));
+          res.writeStatus('400 Bad Request').end(`unsupported subprotocol; offer ${SUBPROTOCOL_MSGPACK} or ${SUBPROTOCOL_JSON}`);
           return;
         }
-        handlers.authenticate(token).then(
-          (identity) => ({ identity, authError: null }),
-          (error: unknown) => ({
-            identity: null,
-            authError: error instanceof RoomcastError ? error : new UnauthorizedError('invalid token', { cause: error }),
-          }),
-        ).then(({ identity, authError }) => {
-          if (aborted) return;
-          const userData: UserData = { conn: null, identity, authError, format: negotiated.format, remoteAddress };
-          res.cork(() => res.upgrade(userData, key, negotiated.header, extensions, context));
-        });
+        const userData: UserData = {
+          conn: null,
+          token: req.getQuery('token') || bearerToken(req.getHeader('authorization')),
+          format: negotiated.format,
+          remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+        };
+        res.upgrade(userData, req.getHeader('sec-websocket-key'), negotiated.header, req.getHeader('sec-websocket-extensions'), context);
       },
 
       open: (ws) => {
         const data = ws.getUserData();
-        const identity = data.identity ?? { uid: '', role: 'viewer', device: '' };
-        const conn = new UwsConn(ws, identity, data.format, data.remoteAddress, idPrefix);
+        const conn = new UwsConn(ws, data.format, data.remoteAddress, idPrefix);
         data.conn = conn;
-        const authError = data.authError;
-        // `open` runs inside the cork of the upgrade, whose socket uWS has just moved: a write from
-        // here can land on a stale socket and close an unrelated connection. Write once it returns.
-        queueMicrotask(() => {
-          if (conn.closed) return;
-          if (!authError) this.open.add(conn);
-          ws.cork(() => (authError ? handlers.rejected(conn, authError) : handlers.opened(conn)));
-        });
+        const token = data.token;
+        data.token = null;
+        handlers.authenticate(token).then(
+          (identity) => {
+            if (conn.closed) return;
+            conn.identity = identity;
+            this.open.add(conn);
+            conn.cork(() => handlers.opened(conn));
+            const early = conn.early ?? [];
+            conn.early = null;
+            for (const frame of early) if (!conn.closed) conn.cork(() => handlers.message(conn, frame.data, frame.isBinary));
+          },
+          (error: unknown) => {
+            if (conn.closed) return;
+            conn.early = null;
+            conn.identity = ANONYMOUS;
+            const failure = error instanceof RoomcastError ? error : new UnauthorizedError('invalid token', { cause: error });
+            conn.cork(() => handlers.rejected(conn, failure));
+          },
+        );
       },
 
       message: (ws, message, isBinary) => {
         const conn = ws.getUserData().conn;
-        if (conn && !conn.closed && this.open.has(conn)) handlers.message(conn, message, isBinary);
+        if (!conn || conn.closed) return;
+        if (conn.early) {
+          // The token is still being checked: keep a copy (uWS reuses `message` after this call).
+          if (conn.early.length >= MAX_FRAMES_BEFORE_WELCOME) conn.end(closeCodeOf('too_many_errors')!, 'too many frames before the welcome');
+          else conn.early.push({ data: message.slice(0), isBinary });
+          return;
+        }
+        if (this.open.has(conn)) handlers.message(conn, message, isBinary);
       },
 
       drain: (ws) => {
@@ -289,6 +305,9 @@ export class UwsServer implements Publisher {
     });
   }
 }
+
+/** The identity of a connection whose token failed, for the error frame and close that follow. */
+const ANONYMOUS: Identity = { uid: '', role: 'viewer', device: '' };
 
 function bearerToken(header: string): string | null {
   const match = /^Bearer\s+(\S+)$/i.exec(header);

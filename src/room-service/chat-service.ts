@@ -92,7 +92,7 @@ export class ChatService {
     await this.routeSafely([
       { to: [frame.to], frame: { t: 'inbox', msgs: [forRecipient] } },
       { to: [caller.uid], frame: { t: 'inbox', msgs: [forSender] }, ...(caller.connId ? { except: caller.connId } : {}) },
-    ], { kind: 'private', mid: forSender.mid, from: caller.uid, text: frame.text, ts: forSender.ts }, [frame.to]);
+    ], { kind: 'private', mid: forSender.mid, from: caller.uid, text: frame.text, ts: forSender.ts }, new Set([frame.to]));
     return {
       t: 'sent', id: frame.id, mid: forSender.mid, seq: forSender.seq, ts: forSender.ts, to: frame.to,
       ...(result.status === 'duplicate' ? { duplicate: true as const } : {}),
@@ -167,12 +167,13 @@ export class ChatService {
 
   /**
    * Routing failures do not fail a send: the message is stored, and recipients get it on their next
-   * sync (or by the gap they see in their inbox seq).
+   * sync (or by the gap they see in their inbox seq). Recipients in `pushFor` that are online nowhere
+   * get an offline-push event.
    */
-  async routeSafely(routes: Route[], push?: { kind: 'private' | 'group'; mid: MessageId; from: Uid; text: string; ts: number; group?: GroupId }, pushFor?: readonly Uid[]): Promise<void> {
+  async routeSafely(routes: Route[], push?: { kind: 'private' | 'group'; mid: MessageId; from: Uid; text: string; ts: number; group?: GroupId }, pushFor?: ReadonlySet<Uid>): Promise<void> {
     try {
       const { offline } = await this.deps.router.route(routes);
-      if (push && pushFor) this.publishOfflinePush(push, offline.filter((uid) => pushFor.includes(uid)));
+      if (push && pushFor) this.publishOfflinePush(push, offline.filter((uid) => pushFor.has(uid)));
     } catch (error) {
       this.deps.metrics.busError();
       this.deps.log.warn('routing failed; recipients will sync the message', { error });

@@ -120,14 +120,16 @@ export class GroupService {
     const { message } = result;
     if (result.status === 'stored') this.deps.metrics.messagePublished('group');
     const frame = { t: 'group_msgs' as const, group, msgs: [message] };
-    // Chunks of members, each looked up in one pipelined call and published once per gateway.
-    for await (const uids of groups.memberUids(group, LOOKUP_CHUNK)) {
-      await chat.routeSafely(
-        [{ to: uids, frame, ...(connId ? { except: connId } : {}) }],
-        { kind: 'group', mid: message.mid, from, text, ts: message.ts, group },
-        uids.filter((uid) => uid !== from),
-      );
-    }
+    // Members are read in chunks and looked up in pipelined chunks, then published once per gateway.
+    const members: Uid[] = [];
+    for await (const uids of groups.memberUids(group, LOOKUP_CHUNK)) members.push(...uids);
+    const others = new Set(members);
+    others.delete(from);
+    await chat.routeSafely(
+      [{ to: members, frame, ...(connId ? { except: connId } : {}) }],
+      { kind: 'group', mid: message.mid, from, text, ts: message.ts, group },
+      others,
+    );
     return {
       t: 'sent', id, mid: message.mid, seq: message.seq, ts: message.ts, group,
       ...(result.status === 'duplicate' ? { duplicate: true as const } : {}),

@@ -5,7 +5,9 @@
  * client message id. Every acknowledged message is delivered to its online recipient, each message is
  * stored once, and recipients show each once.
  */
+import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { RoomcastClient, type WebSocketConstructor } from '../../src/client/roomcast-client.js';
 import { createTokenVerifier, signToken } from '../../src/shared/auth.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { connectInfrastructure, type Infrastructure } from '../../src/shared/infrastructure.js';
@@ -20,7 +22,8 @@ import { startRoomServiceProcess, type RoomServiceProcess } from '../helpers/roo
 import { WsTestClient, type AnyFrame } from '../helpers/ws-client.js';
 
 const SECRET = 'failover-secret-that-is-long-enough-for-hs256';
-const SENDERS = 10;
+/** Raw WebSocket senders that retry by hand, and one SDK sender that retries by itself. */
+const SENDERS = 9;
 const PER_SENDER = 100;
 const RECIPIENTS = 4;
 const IN_FLIGHT = 10;
@@ -32,6 +35,7 @@ const replicas: RoomServiceProcess[] = [];
 const gateways: Gateway[] = [];
 const infras: Infrastructure[] = [];
 const clients: WsTestClient[] = [];
+const sdkClients: RoomcastClient[] = [];
 
 const env = (): Record<string, string> => ({
   ROOMCAST_NATS_URL: nats.url, ROOMCAST_REDIS_URL: redis.url, ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_API_KEYS: 'k',
@@ -56,6 +60,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients) c.close();
+  for (const c of sdkClients) c.close();
   for (const gateway of gateways) await gateway.stop();
   for (const infra of infras) await infra.close();
   for (const replica of replicas) await replica.stop();
@@ -85,9 +90,21 @@ async function sendUntilAcked(client: WsTestClient, to: string, id: string, retr
 it('every acknowledged message is delivered once a replica is killed mid-stream', async () => {
   const recipients = await Promise.all(Array.from({ length: RECIPIENTS }, (_, i) => connect(`reader-${i}`, i % 2)));
   const senders = await Promise.all(Array.from({ length: SENDERS }, (_, i) => connect(`writer-${i}`, (i + 1) % 2)));
+  const sdk = new RoomcastClient({
+    url: `ws://127.0.0.1:${gateways[0]!.wsPort}/ws`, token: await signToken({ uid: 'writer-sdk', role: 'viewer', ttlSeconds: 600 }, { secret: SECRET }),
+    WebSocket: WebSocket as unknown as WebSocketConstructor, requestTimeoutMs: 3000,
+  });
+  sdkClients.push(sdk);
+  await sdk.connect();
   const acked: AnyFrame[] = [];
   const retries = { count: 0 };
   let killed: Promise<void> | null = null;
+  const sdkLane = (async () => {
+    for (let i = 0; i < PER_SENDER; i++) {
+      acked.push(await sdk.chat.sendPrivate(`reader-${i % RECIPIENTS}`, `sdk ${i}`, { id: `sdk-${i}` }) as unknown as AnyFrame);
+      if (acked.length === KILL_AFTER_ACKS) killed = replicas[1]!.kill();
+    }
+  })();
 
   await Promise.all(senders.map(async (sender, s) => {
     const ids = Array.from({ length: PER_SENDER }, (_, i) => i);
@@ -99,11 +116,12 @@ it('every acknowledged message is delivered once a replica is killed mid-stream'
     };
     await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
   }));
+  await sdkLane;
   await killed;
   expect(killed).not.toBeNull();
   // Requests in flight on the killed replica were lost and retried: the test did exercise the failure.
   expect(retries.count).toBeGreaterThan(0);
-  expect(acked).toHaveLength(SENDERS * PER_SENDER);
+  expect(acked).toHaveLength((SENDERS + 1) * PER_SENDER);
 
   for (let r = 0; r < RECIPIENTS; r++) {
     const reader = recipients[r]!;

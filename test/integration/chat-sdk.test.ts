@@ -54,6 +54,20 @@ describe.each(['distributed', 'embedded'] as const)('chat with the SDK (%s)', (m
     return login.cursor as number;
   }
 
+  it('with the device policy "many", a second login of the same device type replaces nothing', async () => {
+    const first = await client('kate', 0, 'ios');
+    const second = await client('kate', 1, 'ios');
+    await first.connect();
+    await second.connect();
+    const sender = await client('liam', 0);
+    await sender.connect();
+    const both = new Latch(2, 'both devices');
+    for (const c of [first, second]) c.chat.on('private', both.countDown.bind(both, 1));
+    await sender.chat.sendPrivate('kate', 'to both');
+    await both.wait();
+    expect([first.state, second.state]).toEqual(['open', 'open']);
+  });
+
   it('sends settle once stored; the recipient gets each message once and acknowledges it', async () => {
     const alice = await client('alice', 0);
     const bob = await client('bob', 1);

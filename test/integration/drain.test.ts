@@ -137,6 +137,8 @@ describe('a scale-down', () => {
 describe('a scale-up', () => {
   it('the hot gateway moves part of its load to the new one, and every client stays in its room', async () => {
     expect(staying.connectionCount).toBe(VIEWERS);
+    // Load reports are a heartbeat old: wait until the registry knows where the 1,000 are.
+    await eventually(async () => (await infras[0]!.sessionStore.liveGateways(Date.now())).some((g) => g.gatewayId === 'gw-new' && g.connections === VIEWERS), { timeoutMs: 15_000, what: 'the registry to report gw-new\'s load' });
     third = await inProcessGateway('gw-third', {});
     // gw-new holds 1,000 and gw-third none: the mean is 500; half the excess (250) moves, once.
     await eventually(() => third!.connectionCount === 250 && staying.connectionCount === 750, { timeoutMs: 30_000, what: '250 clients on the new gateway' });

@@ -200,6 +200,15 @@ describe('hostile connections', () => {
     await expectHealthyStillWorks();
   });
 
+  it('frames sent before the welcome are answered after it, in order', async () => {
+    const c = await WsTestClient.connect(url, { token: await cluster.token('eager') });
+    c.send({ t: 'ping', ts: 1 });
+    c.send({ t: 'join', room: 'open' });
+    await c.next((f) => f.t === 'joined');
+    expect(c.frames.slice(0, 3).map((f) => f.t)).toEqual(['welcome', 'pong', 'joined']);
+    c.close();
+  });
+
   it('an unsupported subprotocol is refused with HTTP 400', async () => {
     await expect(WsTestClient.connect(url, { token: await cluster.token('x'), protocols: ['mqtt'] })).rejects.toThrow('HTTP 400');
     await expectHealthyStillWorks();
