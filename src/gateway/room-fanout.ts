@@ -85,6 +85,9 @@ class RoomChannel {
   early: RoomMessage[] = [];
   readonly outOfOrder = new Map<Seq, RoomMessage>();
   batch: RoomMessage[] = [];
+  /** When the last batch was written; a message after a quiet window goes out at once. */
+  flushedAtMs = Number.NEGATIVE_INFINITY;
+  flushScheduled = false;
   ring: RoomMessage[] = [];
   viewers = 0;
   reorderTimer: NodeJS.Timeout | null = null;
@@ -375,8 +378,20 @@ export class RoomFanout {
       return;
     }
     channel.batch.push(message);
-    if (channel.batch.length >= this.deps.settings.batchMaxMessages) this.flush(channel);
-    else this.dirty.add(channel);
+    if (channel.batch.length >= this.deps.settings.batchMaxMessages) {
+      this.flush(channel);
+      return;
+    }
+    this.dirty.add(channel);
+    // The first message after a quiet window need not wait for the tick: it goes out once the
+    // messages that arrived with it are in (setImmediate), so batching adds latency only when busy.
+    if (!channel.flushScheduled && this.deps.clock.now() - channel.flushedAtMs >= this.deps.settings.batchWindowMs) {
+      channel.flushScheduled = true;
+      setImmediate(() => {
+        channel.flushScheduled = false;
+        if (!channel.closed) this.flush(channel);
+      });
+    }
   }
 
   private drainOutOfOrder(channel: RoomChannel): void {
@@ -445,6 +460,7 @@ export class RoomFanout {
     if (channel.batch.length === 0) return;
     const msgs = channel.batch;
     channel.batch = [];
+    channel.flushedAtMs = this.deps.clock.now();
     const { recipients, bytes } = this.publishBatch(channel, msgs);
     // Sampled messages after the batch's last one are written too, in the sense that none will follow.
     channel.flushedSeq = channel.lastSeq;

@@ -1,7 +1,8 @@
 /**
  * Draining, dispatch and rebalancing on the real topology: a gateway process with 1,000 connections
  * in a busy room gets SIGTERM; every client (the SDK, dispatched by the room service) moves to the
- * other gateway and ends with every seq of the room, none missing and none twice. Then a third gateway
+ * other gateway and ends with every seq of the room and every private message sent to it, none
+ * missing and none twice. Then a third gateway
  * starts, and the hot one sheds part of its load to it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +27,8 @@ import { TEST_API_KEY, TEST_SECRET } from '../helpers/cluster.js';
 const VIEWERS = 1000;
 const ROOM = 'stage';
 const DRAIN_MS = 4000;
+/** Viewers that also get private messages while the gateway drains. */
+const PRIVATE_RECIPIENTS = 50;
 
 let nats: NatsServerHandle;
 let redis: RedisServerHandle;
@@ -77,6 +80,7 @@ describe('a scale-down', () => {
   it('moves every client of a draining gateway to the other one without a missing seq', async () => {
     const dispatchUrl = `http://127.0.0.1:${roomService.apiPort}/v1/gateway`;
     const received = new Map<RoomcastClient, number[]>();
+    const privateReceived = new Map<string, string[]>();
     const welcomes = new Map<RoomcastClient, WelcomeFrame>();
     const gaps: unknown[] = [];
     // Only the old gateway is alive: dispatch sends everyone there.
@@ -91,6 +95,7 @@ describe('a scale-down', () => {
       client.on('message', (_room, message) => received.get(client)!.push(message.seq));
       client.on('connected', (welcome) => welcomes.set(client, welcome));
       client.on('gap', (_room, gap) => gaps.push(gap));
+      client.chat.on('private', (message) => privateReceived.set(uid, [...(privateReceived.get(uid) ?? []), message.cid]));
       clients.push(client);
     }
     for (let i = 0; i < clients.length; i += 100) {
@@ -100,7 +105,8 @@ describe('a scale-down', () => {
 
     staying = await inProcessGateway('gw-new', { ROOMCAST_SHED_FRACTION: '0.5', ROOMCAST_REBALANCE_INTERVAL_MS: '1000' });
 
-    // A busy room: a backend publishes all through the drain.
+    // A busy room, and private messages: a backend publishes all through the drain.
+    const privateSent = new Map<string, string[]>();
     let published = 0;
     let lastSeq = 0;
     let publishing = true;
@@ -112,6 +118,14 @@ describe('a scale-down', () => {
         });
         expect(response.status).toBe(201);
         lastSeq = ((await response.json()) as { seq: number }).seq;
+        const to = `viewer-${published % PRIVATE_RECIPIENTS}`;
+        const id = `pm-${published}`;
+        const sent = await fetch(`http://127.0.0.1:${roomService.apiPort}/v1/private-messages`, {
+          method: 'POST', headers: { Authorization: `Bearer ${TEST_API_KEY}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ from: 'ops', to, id, text: `private ${published}` }),
+        });
+        expect(sent.status).toBe(201);
+        privateSent.set(to, [...(privateSent.get(to) ?? []), id]);
         published++;
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
@@ -129,6 +143,9 @@ describe('a scale-down', () => {
     const expected = Array.from({ length: lastSeq }, (_, i) => i + 1);
     for (const seqs of received.values()) expect(seqs).toEqual(expected);
     expect(gaps).toEqual([]);
+    // Every stored private message reached its recipient once, across the move.
+    await eventually(() => [...privateSent].every(([uid, ids]) => (privateReceived.get(uid)?.length ?? 0) >= ids.length), { timeoutMs: 30_000, what: 'every private message' });
+    for (const [uid, ids] of privateSent) expect([...privateReceived.get(uid)!].sort()).toEqual([...ids].sort());
     for (const welcome of welcomes.values()) expect(welcome.session.startsWith('gw-new-')).toBe(true);
     expect(staying.connectionCount).toBe(VIEWERS);
   });
