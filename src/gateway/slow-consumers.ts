@@ -8,9 +8,12 @@
  * 3. still behind after `graceMs`, or buffered ≥ 4 × `limitBytes` at any time: closed with 4009
  *    (`slow_consumer`); the client reconnects and recovers from history with lastSeq.
  *
- * The check runs on a timer over the open connections, never per message: the hot path stays free of
- * per-recipient work. uWS itself is set to close (not silently skip) a connection at a still higher
- * limit, so no message is ever dropped without being counted.
+ * The check runs on a timer, never per message, and asks uWS for few buffered amounts (each ask is
+ * costly with many connections): every tick it looks at the connections known to have a backlog
+ * (uWS's `drain` event names them, and earlier ticks found them) and at one slice of all the others,
+ * so a connection so stuck that nothing drains is still found within SWEEP_SLICES ticks. uWS itself
+ * is set to close (not silently skip) a connection at a still higher limit, so no message is ever
+ * dropped without being counted.
  */
 import type { Clock } from '../shared/clock.js';
 import { closeCodeOf } from '../shared/errors.js';
@@ -25,8 +28,10 @@ export interface SlowConsumerSettings {
   graceMs: number;
 }
 
-/** How often buffered amounts are checked. */
+/** How often the policy runs. */
 export const SLOW_CONSUMER_CHECK_MS = 250;
+/** Every connection is looked at once per this many ticks (2 s). */
+export const SWEEP_SLICES = 8;
 /** Buffered bytes, as multiples of the limit, at which a connection is closed at once. */
 export const CLOSE_AT_LIMITS = 4;
 /**
@@ -55,6 +60,9 @@ export interface SlowConsumerDeps {
 export class SlowConsumers {
   /** Degraded connections and since when. */
   private readonly degradedSince = new Map<Conn, number>();
+  /** Connections with a backlog: looked at on every tick. */
+  private readonly backlogged = new Set<Conn>();
+  private tick = 0;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: SlowConsumerDeps) {}
@@ -68,33 +76,47 @@ export class SlowConsumers {
     this.timer = null;
   }
 
-  forget(conn: Conn): void {
-    this.degradedSince.delete(conn);
+  /** uWS reports the connection's backlog draining: watch it on every tick until it is gone. */
+  noteBacklog(conn: Conn): void {
+    this.backlogged.add(conn);
   }
 
-  /** One pass of the policy over every open connection. */
+  forget(conn: Conn): void {
+    this.degradedSince.delete(conn);
+    this.backlogged.delete(conn);
+  }
+
+  /** One tick of the policy: the backlogged connections and this tick's slice of the others. */
   check(): void {
+    const slice = this.tick++ % SWEEP_SLICES;
+    let index = 0;
+    for (const conn of this.deps.connections()) {
+      if (index++ % SWEEP_SLICES === slice || this.backlogged.has(conn)) this.inspect(conn);
+    }
+  }
+
+  private inspect(conn: Conn): void {
     const { limitBytes, graceMs } = this.deps.settings;
     const now = this.deps.clock.now();
-    for (const conn of this.deps.connections()) {
-      const buffered = conn.bufferedBytes();
-      const since = this.degradedSince.get(conn);
-      if (buffered >= CLOSE_AT_LIMITS * limitBytes || (since !== undefined && now - since >= graceMs && buffered >= RESTORE_BELOW_FRACTION * limitBytes)) {
-        this.close(conn, buffered);
-      } else if (since === undefined && buffered >= limitBytes) {
-        this.degradedSince.set(conn, now);
-        this.deps.fanout.setDegraded(conn, true);
-        this.deps.metrics.slowConsumer('degraded');
-      } else if (since !== undefined && buffered < RESTORE_BELOW_FRACTION * limitBytes) {
-        this.degradedSince.delete(conn);
-        this.deps.fanout.setDegraded(conn, false);
-        this.deps.metrics.slowConsumer('restored');
-      }
+    const buffered = conn.bufferedBytes();
+    const since = this.degradedSince.get(conn);
+    if (buffered >= RESTORE_BELOW_FRACTION * limitBytes) this.backlogged.add(conn);
+    else if (since === undefined) this.backlogged.delete(conn);
+    if (buffered >= CLOSE_AT_LIMITS * limitBytes || (since !== undefined && now - since >= graceMs && buffered >= RESTORE_BELOW_FRACTION * limitBytes)) {
+      this.close(conn, buffered);
+    } else if (since === undefined && buffered >= limitBytes) {
+      this.degradedSince.set(conn, now);
+      this.deps.fanout.setDegraded(conn, true);
+      this.deps.metrics.slowConsumer('degraded');
+    } else if (since !== undefined && buffered < RESTORE_BELOW_FRACTION * limitBytes) {
+      this.degradedSince.delete(conn);
+      this.deps.fanout.setDegraded(conn, false);
+      this.deps.metrics.slowConsumer('restored');
     }
   }
 
   private close(conn: Conn, buffered: number): void {
-    this.degradedSince.delete(conn);
+    this.forget(conn);
     this.deps.metrics.slowConsumer('closed');
     this.deps.metrics.errorSent('slow_consumer');
     this.deps.log.info('closing a slow consumer', { conn: conn.id, bufferedBytes: buffered });

@@ -97,7 +97,7 @@ describe('slow consumers', () => {
   beforeAll(async () => {
     cluster = await startCluster({
       mode: 'distributed', gateways: 1, roomServices: 1,
-      env: { ...FAST, ROOMCAST_ROOM_BUDGET_PER_SEC: '0', ROOMCAST_MAX_BACKPRESSURE_BYTES: '262144', ROOMCAST_SLOW_CONSUMER_GRACE_MS: '60000' },
+      env: { ...FAST, ROOMCAST_ROOM_BUDGET_PER_SEC: '0', ROOMCAST_MAX_BACKPRESSURE_BYTES: '1048576', ROOMCAST_SLOW_CONSUMER_GRACE_MS: '60000' },
     });
     await cluster.createRoom('stream');
   });
@@ -161,7 +161,7 @@ describe('a connection that stays behind', () => {
   it('is closed with 4009 after the grace time; the others keep their stream', async () => {
     cluster = await startCluster({
       mode: 'distributed', gateways: 1, roomServices: 1,
-      env: { ...FAST, ROOMCAST_ROOM_BUDGET_PER_SEC: '0', ROOMCAST_MAX_BACKPRESSURE_BYTES: '262144', ROOMCAST_SLOW_CONSUMER_GRACE_MS: '300' },
+      env: { ...FAST, ROOMCAST_ROOM_BUDGET_PER_SEC: '0', ROOMCAST_MAX_BACKPRESSURE_BYTES: '1048576', ROOMCAST_SLOW_CONSUMER_GRACE_MS: '300' },
     });
     await cluster.createRoom('stream');
     const healthy = await joinedClient(cluster, 0, 'healthy', 'stream');

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ChatSampler, RATE_WINDOW } from '../../src/gateway/chat-sampler.js';
-import { SlowConsumers, CLOSE_AT_LIMITS } from '../../src/gateway/slow-consumers.js';
+import { SlowConsumers, CLOSE_AT_LIMITS, SWEEP_SLICES } from '../../src/gateway/slow-consumers.js';
 import { MetricsRegistry, GatewayMetrics } from '../../src/shared/metrics.js';
 import { silentLogger } from '../../src/shared/log.js';
 import { PRIORITY_HIGH, PRIORITY_LOW, type Priority } from '../../src/shared/protocol/frames.js';
@@ -84,19 +84,21 @@ describe('slow consumers', () => {
       clock: { now: () => now }, log: silentLogger, metrics: new GatewayMetrics(registry),
       settings: { limitBytes: LIMIT, graceMs: 5000 },
     });
-    return { conns, degradedChanges, policy, registry, advance: (ms: number) => { now += ms; } };
+    /** Enough ticks for the sweep to have looked at every connection once. */
+    const sweep = () => { for (let i = 0; i < SWEEP_SLICES; i++) policy.check(); };
+    return { conns, degradedChanges, policy, sweep, registry, advance: (ms: number) => { now += ms; } };
   };
 
   it('degrades a connection past the limit, and restores it once it has caught up', async () => {
-    const { conns, degradedChanges, policy, registry } = setup();
+    const { conns, degradedChanges, sweep, registry } = setup();
     conns[0]!.bufferedAmount = LIMIT;
-    policy.check();
+    sweep();
     expect(degradedChanges).toEqual([['a', true]]);
     conns[0]!.bufferedAmount = LIMIT / 2;
-    policy.check();
+    sweep();
     expect(degradedChanges).toEqual([['a', true]]);
     conns[0]!.bufferedAmount = 100;
-    policy.check();
+    sweep();
     expect(degradedChanges).toEqual([['a', true], ['a', false]]);
     expect(conns.map((c) => c.closedWith)).toEqual([null, null]);
     const metrics = await registry.registry.getSingleMetricAsString('roomcast_gateway_slow_consumers_total');
@@ -105,22 +107,32 @@ describe('slow consumers', () => {
   });
 
   it('closes with 4009 a connection that stays behind past the grace time, and leaves the others alone', () => {
-    const { conns, policy, advance } = setup();
+    const { conns, sweep, advance } = setup();
     conns[0]!.bufferedAmount = LIMIT;
-    policy.check();
+    sweep();
     advance(4999);
-    policy.check();
+    sweep();
     expect(conns[0]!.closedWith).toBeNull();
     advance(1);
-    policy.check();
+    sweep();
     expect(conns[0]!.closedWith).toBe(4009);
     expect(conns[1]!.closedWith).toBeNull();
   });
 
-  it(`closes at once a connection ${CLOSE_AT_LIMITS}× past the limit`, () => {
-    const { conns, policy } = setup();
-    conns[1]!.bufferedAmount = CLOSE_AT_LIMITS * LIMIT;
+  it('looks at a backlogged connection on every tick, and at the others once per sweep', () => {
+    const { conns, degradedChanges, policy } = setup();
+    conns[1]!.bufferedAmount = LIMIT;
     policy.check();
+    expect(degradedChanges).toEqual([]);
+    policy.noteBacklog(conns[1] as unknown as Conn);
+    policy.check();
+    expect(degradedChanges).toEqual([['b', true]]);
+  });
+
+  it(`closes at once a connection ${CLOSE_AT_LIMITS}× past the limit`, () => {
+    const { conns, sweep } = setup();
+    conns[1]!.bufferedAmount = CLOSE_AT_LIMITS * LIMIT;
+    sweep();
     expect(conns[1]!.closedWith).toBe(4009);
   });
 });
