@@ -170,7 +170,6 @@ export class Gateway {
         opened: (conn) => this.opened(conn),
         message: (conn, data, isBinary) => this.sessions.message(conn, data, isBinary),
         closed: (conn) => this.closed(conn),
-        drained: (conn) => this.slowConsumers.noteBacklog(conn),
         rejected: (conn, error) => {
           this.metrics.errorSent(error.code);
           this.sessions.reject(conn, error);

@@ -8,10 +8,9 @@
  * 3. still behind after `graceMs`, or buffered ≥ 4 × `limitBytes` at any time: closed with 4009
  *    (`slow_consumer`); the client reconnects and recovers from history with lastSeq.
  *
- * The check runs on a timer, never per message, and asks uWS for few buffered amounts (each ask is
- * costly with many connections): every tick it looks at the connections known to have a backlog
- * (uWS's `drain` event names them, and earlier ticks found them) and at one slice of all the others,
- * so a connection so stuck that nothing drains is still found within SWEEP_SLICES ticks. uWS itself
+ * The check runs on a timer, never per message, and asks uWS for few buffered amounts (with many
+ * connections each ask costs): every tick it looks at the connections found with a backlog before
+ * and at one slice of all the others, so every connection is looked at within SWEEP_SLICES ticks. uWS itself
  * is set to close (not silently skip) a connection at a still higher limit, so no message is ever
  * dropped without being counted.
  */
@@ -76,11 +75,6 @@ export class SlowConsumers {
     this.timer = null;
   }
 
-  /** uWS reports the connection's backlog draining: watch it on every tick until it is gone. */
-  noteBacklog(conn: Conn): void {
-    this.backlogged.add(conn);
-  }
-
   forget(conn: Conn): void {
     this.degradedSince.delete(conn);
     this.backlogged.delete(conn);
@@ -89,15 +83,15 @@ export class SlowConsumers {
   /** One tick of the policy: the backlogged connections and this tick's slice of the others. */
   check(): void {
     const slice = this.tick++ % SWEEP_SLICES;
+    const now = this.deps.clock.now();
     let index = 0;
     for (const conn of this.deps.connections()) {
-      if (index++ % SWEEP_SLICES === slice || this.backlogged.has(conn)) this.inspect(conn);
+      if (index++ % SWEEP_SLICES === slice || this.backlogged.has(conn)) this.inspect(conn, now);
     }
   }
 
-  private inspect(conn: Conn): void {
+  private inspect(conn: Conn, now: number): void {
     const { limitBytes, graceMs } = this.deps.settings;
-    const now = this.deps.clock.now();
     const buffered = conn.bufferedBytes();
     const since = this.degradedSince.get(conn);
     if (buffered >= RESTORE_BELOW_FRACTION * limitBytes) this.backlogged.add(conn);

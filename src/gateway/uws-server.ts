@@ -68,8 +68,6 @@ export interface ConnectionHandlers {
   /** `data` is only valid during the call. */
   message(conn: Conn, data: ArrayBuffer, isBinary: boolean): void;
   closed(conn: Conn, code: number): void;
-  /** A connection's backpressure has drained below the limit. */
-  drained(conn: Conn): void;
   /** A connection that failed authentication: send the error and close. */
   rejected(conn: Conn, error: RoomcastError): void;
 }
@@ -268,11 +266,6 @@ export class UwsServer implements Publisher {
           return;
         }
         if (this.open.has(conn)) handlers.message(conn, message, isBinary);
-      },
-
-      drain: (ws) => {
-        const conn = ws.getUserData().conn;
-        if (conn && this.open.has(conn)) handlers.drained(conn);
       },
 
       close: (ws, code) => {

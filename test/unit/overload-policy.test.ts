@@ -121,10 +121,12 @@ describe('slow consumers', () => {
 
   it('looks at a backlogged connection on every tick, and at the others once per sweep', () => {
     const { conns, degradedChanges, policy } = setup();
-    conns[1]!.bufferedAmount = LIMIT;
+    conns[1]!.bufferedAmount = LIMIT / 2;
     policy.check();
     expect(degradedChanges).toEqual([]);
-    policy.noteBacklog(conns[1] as unknown as Conn);
+    policy.check();
+    // The second tick's slice found b's backlog; from then on b is looked at every tick.
+    conns[1]!.bufferedAmount = LIMIT;
     policy.check();
     expect(degradedChanges).toEqual([['b', true]]);
   });
