@@ -2,40 +2,28 @@
  * The GroupStore contract, run against the in-memory store and against the Redis store on a real
  * redis-server. Time is the `nowMs` the tests pass.
  */
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/shared/log.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { GroupSendInput, GroupStore, GroupStoreLimits } from '../../src/shared/store/group-store.js';
 import { MemoryGroupStore } from '../../src/shared/store/memory-group-store.js';
-import { connectRedis } from '../../src/shared/store/redis-client.js';
 import { RedisGroupStore } from '../../src/shared/store/redis-group-store.js';
-import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
+import { useContractRedis } from '../helpers/contract-redis.js';
 
 const NOW = 1_700_000_000_000;
 const LIMITS: GroupStoreLimits = { count: 10, maxAgeMs: 3_600_000, dedupTtlMs: 60_000, maxMembers: 20 };
 const LOOSE = { ratePerSec: 1000, burst: 1000 };
 
-let redisServer: RedisServerHandle;
-let redis: Redis;
-beforeAll(async () => {
-  redisServer = await startRedis();
-  redis = await connectRedis(redisServer.url, silentLogger);
-});
-afterAll(async () => {
-  await redis?.quit();
-  await redisServer?.stop();
-});
+const contractRedis = useContractRedis();
 
 const implementations = [
   { name: 'memory', create: (): GroupStore => new MemoryGroupStore(LIMITS) },
-  { name: 'redis', create: (): GroupStore => new RedisGroupStore({ redis, limits: LIMITS }) },
+  { name: 'redis', create: (): GroupStore => new RedisGroupStore({ redis: contractRedis(), limits: LIMITS }) },
 ];
 
 describe.each(implementations)('GroupStore ($name)', ({ name, create }) => {
   let store: GroupStore;
   let nextId = 0;
   beforeEach(async () => {
-    await redis.flushdb();
+    await contractRedis().flushdb();
     store = create();
   });
 
@@ -69,7 +57,7 @@ describe.each(implementations)('GroupStore ($name)', ({ name, create }) => {
     expect(first).toMatchObject({ status: 'stored', message: { seq: 2, mid: 'g/g1/2', from: 'a', text: 'once', group: 'g1' } });
     expect(again).toEqual({ ...first, status: 'duplicate' });
     expect((await store.info('g1'))?.lastSeq).toBe(2);
-    if (name === 'redis') expect(await redis.llen('rc:group:{g1}:log')).toBe(2);
+    if (name === 'redis') expect(await contractRedis().llen('rc:group:{g1}:log')).toBe(2);
     expect(await send({ from: 'stranger' })).toEqual({ status: 'rejected', code: 'not_group_member' });
     expect(await send({ group: 'nope' })).toEqual({ status: 'rejected', code: 'unknown_group' });
     const rate = { ratePerSec: 1, burst: 1 };
@@ -134,6 +122,6 @@ describe.each(implementations)('GroupStore ($name)', ({ name, create }) => {
     expect((await store.sync('g1', 'owner', undefined, 100, later))?.msgs).toEqual([]);
     await seqOf({ text: 'fresh', nowMs: later });
     expect((await store.sync('g1', 'owner', undefined, 100, later))?.msgs.map((m) => m.text)).toEqual(['fresh']);
-    if (name === 'redis') expect(await redis.llen('rc:group:{g1}:log')).toBe(1);
+    if (name === 'redis') expect(await contractRedis().llen('rc:group:{g1}:log')).toBe(1);
   });
 });

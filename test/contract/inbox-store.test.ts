@@ -2,40 +2,28 @@
  * The InboxStore contract (private chat), run against the in-memory store and against the Redis
  * store on a real redis-server. Time is the `nowMs` the tests pass: nothing sleeps.
  */
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/shared/log.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { conversationOf, type ChatRetention, type InboxStore, type PrivateSendInput } from '../../src/shared/store/inbox-store.js';
 import { MemoryInboxStore } from '../../src/shared/store/memory-inbox-store.js';
-import { connectRedis } from '../../src/shared/store/redis-client.js';
 import { RedisInboxStore } from '../../src/shared/store/redis-inbox-store.js';
-import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
+import { useContractRedis } from '../helpers/contract-redis.js';
 
 const NOW = 1_700_000_000_000;
 const RETENTION: ChatRetention = { count: 10, maxAgeMs: 3_600_000, dedupTtlMs: 60_000 };
 const LOOSE = { ratePerSec: 1000, burst: 1000 };
 
-let redisServer: RedisServerHandle;
-let redis: Redis;
-beforeAll(async () => {
-  redisServer = await startRedis();
-  redis = await connectRedis(redisServer.url, silentLogger);
-});
-afterAll(async () => {
-  await redis?.quit();
-  await redisServer?.stop();
-});
+const contractRedis = useContractRedis();
 
 const implementations = [
   { name: 'memory', create: (retention: ChatRetention): InboxStore => new MemoryInboxStore(retention) },
-  { name: 'redis', create: (retention: ChatRetention): InboxStore => new RedisInboxStore({ redis, retention }) },
+  { name: 'redis', create: (retention: ChatRetention): InboxStore => new RedisInboxStore({ redis: contractRedis(), retention }) },
 ];
 
 describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
   let store: InboxStore;
   let nextId = 0;
   beforeEach(async () => {
-    await redis.flushdb();
+    await contractRedis().flushdb();
     store = create(RETENTION);
   });
 
@@ -56,8 +44,8 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     expect(page).toMatchObject({ cursor: 0, lastSeq: 3, firstSeq: 1 });
     if (name === 'redis') {
       // One stored copy in the conversation log; the inboxes hold references.
-      expect(await redis.llen(`rc:conv:{${conversationOf('alice', 'bob')}}:log`)).toBe(2);
-      expect(await redis.llen('rc:user:{bob}:inbox')).toBe(3);
+      expect(await contractRedis().llen(`rc:conv:{${conversationOf('alice', 'bob')}}:log`)).toBe(2);
+      expect(await contractRedis().llen('rc:user:{bob}:inbox')).toBe(3);
     }
   });
 
@@ -122,8 +110,8 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     const history = await store.history('bob', 'alice', undefined, 100, NOW);
     expect(history.msgs).toHaveLength(RETENTION.count);
     if (name === 'redis') {
-      expect(await redis.llen(`rc:conv:{${conversationOf('alice', 'bob')}}:log`)).toBe(RETENTION.count);
-      expect(await redis.llen('rc:user:{bob}:inbox')).toBe(RETENTION.count);
+      expect(await contractRedis().llen(`rc:conv:{${conversationOf('alice', 'bob')}}:log`)).toBe(RETENTION.count);
+      expect(await contractRedis().llen('rc:user:{bob}:inbox')).toBe(RETENTION.count);
     }
     const later = NOW + RETENTION.maxAgeMs + 1;
     expect((await store.sync('bob', 'web', undefined, 100, later)).msgs).toEqual([]);

@@ -3,15 +3,12 @@
  * redis-server, so the all-in-one mode can never drift from the distributed one. Time is what the
  * tests pass as `nowMs`: nothing sleeps.
  */
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/shared/log.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { PRIORITY_HIGH, PRIORITY_LOW, type RoomMessage, type Seq } from '../../src/shared/protocol/frames.js';
 import { MemoryRoomStore } from '../../src/shared/store/memory-room-store.js';
-import { connectRedis } from '../../src/shared/store/redis-client.js';
 import { RedisRoomStore } from '../../src/shared/store/redis-room-store.js';
 import type { AppendInput, AppendResult, RateLimit, RoomStore, RoomStoreLimits, SendChecks } from '../../src/shared/store/room-store.js';
-import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
+import { useContractRedis } from '../helpers/contract-redis.js';
 
 const NOW = 1_700_000_000_000;
 const HISTORY_LIMIT = 5;
@@ -23,26 +20,17 @@ const LOOSE_RATE: RateLimit = { ratePerSec: 100, burst: 100 };
 const VIEWER: SendChecks = { rateLimit: LOOSE_RATE, moderated: true };
 const STREAMER: SendChecks = { rateLimit: LOOSE_RATE, moderated: false };
 
-let redisServer: RedisServerHandle;
-let redis: Redis;
-beforeAll(async () => {
-  redisServer = await startRedis();
-  redis = await connectRedis(redisServer.url, silentLogger);
-});
-afterAll(async () => {
-  await redis?.quit();
-  await redisServer?.stop();
-});
+const contractRedis = useContractRedis();
 
 const implementations = [
   { name: 'memory', create: (limits: RoomStoreLimits): RoomStore => new MemoryRoomStore(limits) },
-  { name: 'redis', create: (limits: RoomStoreLimits): RoomStore => new RedisRoomStore({ redis, limits }) },
+  { name: 'redis', create: (limits: RoomStoreLimits): RoomStore => new RedisRoomStore({ redis: contractRedis(), limits }) },
 ];
 
 describe.each(implementations)('RoomStore ($name)', ({ create }) => {
   let store: RoomStore;
   beforeEach(async () => {
-    await redis.flushdb();
+    await contractRedis().flushdb();
     store = create(LIMITS);
   });
 
@@ -372,25 +360,25 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
 describe('RedisRoomStore keys', () => {
   const IDLE_TTL_MS = 60_000;
   beforeEach(async () => {
-    await redis.flushdb();
+    await contractRedis().flushdb();
   });
 
   it('keeps every key of a room in its hash slot and lets an idle room expire with all its keys', async () => {
-    const store = new RedisRoomStore({ redis, limits: { ...LIMITS, roomIdleTtlMs: IDLE_TTL_MS }, keyPrefix: 'test:' });
+    const store = new RedisRoomStore({ redis: contractRedis(), limits: { ...LIMITS, roomIdleTtlMs: IDLE_TTL_MS }, keyPrefix: 'test:' });
     await store.createRoom(ROOM, { slowModeMs: 1000 }, NOW);
     await store.setMute(ROOM, 'mallory', NOW + 600_000);
     await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'hi', cid: 'c1', nowMs: NOW, checks: VIEWER });
     await store.setBan(ROOM, 'mallory', NOW + 600_000);
     await store.reportViewers('gw1', [[ROOM, 1]], 5000, NOW);
 
-    const keys = (await redis.keys('*')).sort();
+    const keys = (await contractRedis().keys('*')).sort();
     expect(keys).toEqual([
       'test:room:{lobby}:ban', 'test:room:{lobby}:dedup:5:alice:c1', 'test:room:{lobby}:hist', 'test:room:{lobby}:meta',
       'test:room:{lobby}:mute', 'test:room:{lobby}:rl:alice', 'test:room:{lobby}:seq', 'test:room:{lobby}:slow:alice',
       'test:room:{lobby}:viewers',
     ]);
     for (const key of keys) {
-      const ttlMs = await redis.pttl(key);
+      const ttlMs = await contractRedis().pttl(key);
       expect(ttlMs, key).toBeGreaterThan(0);
       expect(ttlMs, key).toBeLessThanOrEqual(IDLE_TTL_MS);
     }

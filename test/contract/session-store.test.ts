@@ -2,33 +2,21 @@
  * The SessionStore contract (the online registry), run against the in-memory store and against the
  * Redis store on a real redis-server. Gateway heartbeats expire by the `nowMs` the tests pass.
  */
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/shared/log.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemorySessionStore } from '../../src/shared/store/memory-session-store.js';
-import { connectRedis } from '../../src/shared/store/redis-client.js';
 import { RedisSessionStore } from '../../src/shared/store/redis-session-store.js';
 import type { DeviceSession, GatewayInfo, SessionStore } from '../../src/shared/store/session-store.js';
 import { eventually } from '../helpers/latch.js';
-import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
+import { useContractRedis } from '../helpers/contract-redis.js';
 
 const NOW = 1_700_000_000_000;
 const HEARTBEAT_TTL_MS = 15_000;
 
-let redisServer: RedisServerHandle;
-let redis: Redis;
-beforeAll(async () => {
-  redisServer = await startRedis();
-  redis = await connectRedis(redisServer.url, silentLogger);
-});
-afterAll(async () => {
-  await redis?.quit();
-  await redisServer?.stop();
-});
+const contractRedis = useContractRedis();
 
 const implementations = [
   { name: 'memory', create: (): SessionStore => new MemorySessionStore() },
-  { name: 'redis', create: (): SessionStore => new RedisSessionStore({ redis }) },
+  { name: 'redis', create: (): SessionStore => new RedisSessionStore({ redis: contractRedis() }) },
 ];
 
 function gateway(gatewayId: string, expiresAtMs = NOW + HEARTBEAT_TTL_MS): GatewayInfo {
@@ -45,7 +33,7 @@ const byGateway = (a: GatewayInfo, b: GatewayInfo) => a.gatewayId.localeCompare(
 describe.each(implementations)('SessionStore ($name)', ({ create }) => {
   let store: SessionStore;
   beforeEach(async () => {
-    await redis.flushdb();
+    await contractRedis().flushdb();
     store = create();
     await store.heartbeatGateway(gateway('gw1'));
     await store.heartbeatGateway(gateway('gw2'));

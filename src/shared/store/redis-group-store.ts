@@ -17,6 +17,7 @@
  * slot (not done: this store targets one Redis primary).
  */
 import type { Redis, Result } from 'ioredis';
+import { asBuffer, execAll, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { GroupId, GroupMessage, GroupRole } from '../protocol/chat-frames.js';
@@ -25,12 +26,9 @@ import {
   type GroupInfo, type GroupMember, type GroupPage, type GroupSendInput, type GroupSendResult, type GroupStore, type GroupStoreLimits,
 } from './group-store.js';
 
-const DEFAULT_KEY_PREFIX = 'rc:';
-const MAX_AGE_TRIM_PER_CALL = 200;
 /** Uids per command when a membership change touches the per-user index. */
 const INDEX_CHUNK = 1000;
 
-type Arg = string | number | Buffer;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -42,18 +40,6 @@ declare module 'ioredis' {
   }
 }
 
-const TRIM_LUA = `
-local function trim(list, count, cutoff)
-  if count then redis.call('LTRIM', list, -count, -1) end
-  for _ = 1, ${MAX_AGE_TRIM_PER_CALL} do
-    local head = redis.call('LINDEX', list, 0)
-    if not head then return end
-    local ts = tonumber(string.match(head, '^(%d+):'))
-    if ts == nil or ts >= cutoff then return end
-    redis.call('LPOP', list)
-  end
-end
-`;
 
 const SCRIPTS = {
   // KEYS: meta, members, cursor. ARGV: owner, nowMs, maxMembers, members... (the owner first).
@@ -91,7 +77,7 @@ return fresh`,
   // ARGV: from, nowMs, ratePerSec, burst, count, maxAgeMs, dedupTtlMs, content.
   roomcastGroupSend: {
     numberOfKeys: 6,
-    lua: `${TRIM_LUA}
+    lua: `${TRIM_LIST_LUA}
 local meta, members, dedup, bucket, seq_key, log = unpack(KEYS)
 local from, now_arg = ARGV[1], ARGV[2]
 local now, rate, burst = tonumber(now_arg), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -119,7 +105,7 @@ return {'stored', seq}`,
   // KEYS: members, cursor, seq, log. ARGV: uid, after ('' = the cursor), limit, mode (sync | ack), nowMs, maxAgeMs.
   roomcastGroupRead: {
     numberOfKeys: 4,
-    lua: `${TRIM_LUA}
+    lua: `${TRIM_LIST_LUA}
 local members, cursors, seq_key, log = unpack(KEYS)
 local uid, after, limit, mode = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local entry = redis.call('HGET', members, uid)
@@ -306,15 +292,4 @@ function view(group: GroupId, seq: Seq, record: StoredContent & { ts: number }):
   return { seq, mid: groupMessageId(group, seq), group, from: record.from, text: record.text, ts: record.ts, cid: record.cid };
 }
 
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
-async function execAll(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
-  const results = await pipeline.exec();
-  if (!results) throw new Error('the Redis pipeline was aborted');
-  return results.map(([error, value]) => {
-    if (error) throw error;
-    return value;
-  });
-}

@@ -23,6 +23,7 @@
  * Cluster those keys would need one shared hash tag (not done: this store targets one Redis primary).
  */
 import type { Redis, Result } from 'ioredis';
+import { asBuffer, execAll, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { PrivateMessage } from '../protocol/chat-frames.js';
@@ -32,11 +33,7 @@ import {
   type PrivateSendInput, type PrivateSendResult,
 } from './inbox-store.js';
 
-const DEFAULT_KEY_PREFIX = 'rc:';
-/** Most age-expired entries one call removes, so a script's work stays bounded. */
-const MAX_AGE_TRIM_PER_CALL = 200;
 
-type Arg = string | number | Buffer;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -48,19 +45,6 @@ declare module 'ioredis' {
   }
 }
 
-/** Trims a list of "<ts>:..." entries to `count` and drops its age-expired head. */
-const TRIM_LUA = `
-local function trim(list, count, cutoff)
-  if count then redis.call('LTRIM', list, -count, -1) end
-  for _ = 1, ${MAX_AGE_TRIM_PER_CALL} do
-    local head = redis.call('LINDEX', list, 0)
-    if not head then return end
-    local ts = tonumber(string.match(head, '^(%d+):'))
-    if ts == nil or ts >= cutoff then return end
-    redis.call('LPOP', list)
-  end
-end
-`;
 
 const SCRIPTS = {
   // KEYS: dedup, recipient block, sender bucket, sender iseq, sender inbox, recipient iseq, recipient inbox,
@@ -68,7 +52,7 @@ const SCRIPTS = {
   // ARGV: nowMs, from, content, ratePerSec, burst, count, maxAgeMs, dedupTtlMs, conv.
   roomcastPrivateSend: {
     numberOfKeys: 12,
-    lua: `${TRIM_LUA}
+    lua: `${TRIM_LIST_LUA}
 local dedup, block, bucket, s_seq, s_inbox, r_seq, r_inbox, c_seq, c_log, s_convs, r_convs, s_read = unpack(KEYS)
 local now_arg, from, content = ARGV[1], ARGV[2], ARGV[3]
 local now, rate, burst = tonumber(now_arg), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -110,7 +94,7 @@ return {'stored', cseq, fseq, rseq}`,
   // KEYS: iseq, inbox, cursor. ARGV: device, after ('' = the cursor), limit, mode (sync | latest | ack), nowMs, maxAgeMs.
   roomcastInboxRead: {
     numberOfKeys: 3,
-    lua: `${TRIM_LUA}
+    lua: `${TRIM_LIST_LUA}
 local iseq, inbox, cursors = unpack(KEYS)
 local device, after, limit, mode = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 trim(inbox, nil, tonumber(ARGV[5]) - tonumber(ARGV[6]))
@@ -339,15 +323,4 @@ function views(conv: ConversationId, cseq: Seq, record: DecodedRecord): { forSen
   return { forSender: viewFor(record.from, conv, cseq, record), forRecipient: viewFor(record.to, conv, cseq, record) };
 }
 
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
-async function execAll(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
-  const results = await pipeline.exec();
-  if (!results) throw new Error('the Redis pipeline was aborted');
-  return results.map(([error, value]) => {
-    if (error) throw error;
-    return value;
-  });
-}

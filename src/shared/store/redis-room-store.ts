@@ -30,7 +30,8 @@
  * `cmsgpack.unpack_one` and keeps its bytes as they are, so who sent the message and when survive,
  * the withdrawn text does not, and only the codec ever encodes.
  */
-import type { ChainableCommander, Redis, Result } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
+import { asBuffer, execAll, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import { priorityOf, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
@@ -39,9 +40,7 @@ import type {
   RoomStore, RoomStoreLimits, ViewerReport,
 } from './room-store.js';
 
-const DEFAULT_KEY_PREFIX = 'rc:';
 
-type Arg = string | number | Buffer;
 
 /** What the read scripts answer: lastSeq, firstSeq, the seq of the first record, the records. */
 type RawRange = [lastSeq: number, firstSeq: number, startSeq: number, records: Buffer[]];
@@ -397,21 +396,8 @@ function settingsFields(fields: Partial<Record<string, number>>): Arg[] {
   return Object.entries(fields).flatMap(([field, value]) => (value === undefined ? [] : [field, value]));
 }
 
-/** ioredis sends a Buffer as bytes but any other Uint8Array as text: view the bytes as a Buffer, without a copy. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 function flag(value: boolean): string {
   return value ? '1' : '0';
 }
 
-/** Runs a pipeline or transaction and answers its results, throwing the first command error. */
-async function execAll(commands: ChainableCommander): Promise<unknown[]> {
-  const results = await commands.exec();
-  if (!results) throw new Error('the Redis transaction was aborted');
-  return results.map(([error, value]) => {
-    if (error) throw error;
-    return value;
-  });
-}

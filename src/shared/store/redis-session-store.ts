@@ -11,12 +11,12 @@
  * without waiting for the deletion.
  */
 import type { Redis, Result } from 'ioredis';
+import { asBuffer, execAll, DEFAULT_KEY_PREFIX } from './redis-commands.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Uid } from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
 import type { ConnId, DeviceSession, GatewayInfo, SessionStore } from './session-store.js';
 
-const DEFAULT_KEY_PREFIX = 'rc:';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -120,17 +120,4 @@ function deviceField(gatewayId: GatewayId, connId: ConnId): string {
   return `${gatewayId}/${connId}`;
 }
 
-/** ioredis sends a Buffer as bytes but any other Uint8Array as text: view the bytes as a Buffer, without a copy. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
-/** Runs a pipeline and answers its results, throwing the first command error. */
-async function execAll(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
-  const results = await pipeline.exec();
-  if (!results) throw new Error('the Redis pipeline was aborted');
-  return results.map(([error, value]) => {
-    if (error) throw error;
-    return value;
-  });
-}
