@@ -28,9 +28,9 @@ export interface SlowConsumerSettings {
 }
 
 /** How often the policy runs. */
-export const SLOW_CONSUMER_CHECK_MS = 250;
+export const SLOW_CONSUMER_CHECK_MS = 500;
 /** Every connection is looked at once per this many ticks (2 s). */
-export const SWEEP_SLICES = 8;
+export const SWEEP_SLICES = 4;
 /** Buffered bytes, as multiples of the limit, at which a connection is closed at once. */
 export const CLOSE_AT_LIMITS = 4;
 /**
