@@ -205,7 +205,9 @@ describe('hostile connections', () => {
     c.send({ t: 'ping', ts: 1 });
     c.send({ t: 'join', room: 'open' });
     await c.next((f) => f.t === 'joined');
-    expect(c.frames.slice(0, 3).map((f) => f.t)).toEqual(['welcome', 'pong', 'joined']);
+    // The login push of the private inbox (`inbox`) may come in between; the answers keep their order.
+    const answers = c.frames.map((f) => f.t).filter((t) => t === 'welcome' || t === 'pong' || t === 'joined');
+    expect(answers).toEqual(['welcome', 'pong', 'joined']);
     c.close();
   });
 
