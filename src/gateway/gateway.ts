@@ -2,6 +2,7 @@
  * The gateway process: WebSocket connections (UwsServer), their sessions, the room fan-out, the
  * online registry and the viewer counts, wired together over injected bus and stores.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TokenVerifier } from '../shared/auth.js';
 import type { Bus } from '../shared/bus/bus.js';
 import type { Clock } from '../shared/clock.js';
@@ -107,8 +108,6 @@ export class Gateway {
     const { publicUrl, host } = this.deps.settings;
     return publicUrl ?? `ws://${host === '0.0.0.0' ? '127.0.0.1' : host}:${this.wsPort}/ws`;
   }
-
-  get draining(): boolean { return !this.accepting; }
 
   /**
    * Moves the connections to other gateways, then stops. At once: /readyz fails, new connections are
@@ -243,8 +242,4 @@ export class Gateway {
     this.metrics.storeError();
     this.deps.log.warn('store operation failed', { op, error });
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -196,10 +196,6 @@ export class RoomFanout {
     }
   }
 
-  isDegraded(conn: Conn): boolean {
-    return this.degraded.has(conn);
-  }
-
   /** Local members per room, and rooms left since the last call (with 0), for the viewer report. */
   localCounts(): Array<[RoomId, number]> {
     const counts: Array<[RoomId, number]> = [];
@@ -498,9 +494,10 @@ export class RoomFanout {
     let bytes = 0;
     for (const format of WIRE_FORMATS) {
       const topic = topics[format];
-      if (this.deps.publisher.subscribers(topic) === 0) continue;
+      const count = this.deps.publisher.subscribers(topic);
+      if (count === 0) continue;
       const data = format === 'msgpack' ? encodeMsgpack(frame) : encodeJson(frame);
-      const count = this.deps.publisher.publish(topic, data);
+      this.deps.publisher.publish(topic, data);
       recipients += count;
       bytes += (typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength) * count;
     }

@@ -5,7 +5,7 @@
  * frame. Kicks close the named connections (a newer login of the same device type replaced them).
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
-import { decodeBusMessage, decodeMsgpack, encodeJson } from '../shared/codec/codec.js';
+import { decodeBusMessage, decodeMsgpack, encodeFrame, encodeJson } from '../shared/codec/codec.js';
 import { closeCodeOf } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
@@ -13,7 +13,6 @@ import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
 import type { DeliveryItem, GatewayEvent, KickConnsEvent } from '../shared/protocol/chat-bus-messages.js';
 import type { KickedFrame } from '../shared/protocol/chat-frames.js';
 import type { Uid } from '../shared/protocol/frames.js';
-import { encodeFrame } from '../shared/codec/codec.js';
 import type { Conn } from './uws-server.js';
 
 export interface UserDeliveryDeps {
@@ -60,11 +59,6 @@ export class UserDelivery {
     const conns = this.byUid.get(conn.identity.uid);
     conns?.delete(conn);
     if (conns?.size === 0) this.byUid.delete(conn.identity.uid);
-  }
-
-  /** Local connections of a uid (for tests and metrics). */
-  connectionsOf(uid: Uid): number {
-    return this.byUid.get(uid)?.size ?? 0;
   }
 
   private deliver(item: DeliveryItem): void {

@@ -54,8 +54,8 @@ export interface Conn {
 }
 
 export interface Publisher {
-  /** Writes `data` to every connection subscribed to `topic`, in C++. Returns the subscriber count. */
-  publish(topic: string, data: Uint8Array | string): number;
+  /** Writes `data` to every connection subscribed to `topic`, in C++. */
+  publish(topic: string, data: Uint8Array | string): void;
   subscribers(topic: string): number;
 }
 
@@ -169,10 +169,8 @@ export class UwsServer implements Publisher {
     return this.app.numSubscribers(topic);
   }
 
-  publish(topic: string, data: Uint8Array | string): number {
-    const subscribers = this.app.numSubscribers(topic);
-    if (subscribers > 0) this.app.publish(topic, data, typeof data !== 'string');
-    return subscribers;
+  publish(topic: string, data: Uint8Array | string): void {
+    this.app.publish(topic, data, typeof data !== 'string');
   }
 
   get connectionCount(): number {

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoomMessage } from '../../src/shared/protocol/frames.js';
+import { parsePromText } from '../../src/autoscaler/prom-text.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { eventually } from '../helpers/latch.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -44,10 +45,11 @@ async function gift(cluster: Cluster, room: string, name: string): Promise<numbe
   return response.body.seq as number;
 }
 
-async function metric(url: string, line: RegExp): Promise<number> {
-  const text = await (await fetch(url)).text();
-  const match = text.split('\n').find((l) => line.test(l));
-  return match ? Number(match.split(' ').at(-1)) : 0;
+/** The value of one sample on a gateway's /metrics (0 when the counter has not been touched). */
+async function metric(url: string, name: string, labels: Record<string, string>): Promise<number> {
+  const samples = parsePromText(await (await fetch(url)).text());
+  const sample = samples.find((s) => s.name === name && Object.entries(labels).every(([key, value]) => s.labels[key] === value));
+  return sample?.value ?? 0;
 }
 
 describe('the room budget', () => {
@@ -84,8 +86,8 @@ describe('the room budget', () => {
     expect(chatSeen).toBeLessThan(500);
     // Every chat message a gateway did not deliver is counted, per recipient.
     for (const gateway of cluster.gateways) {
-      expect(await metric(gateway.metricsUrl, /^roomcast_drops_total\{reason="sampled",priority="0"\}/)).toBeGreaterThan(0);
-      expect(await metric(gateway.metricsUrl, /^roomcast_drops_total\{reason="sampled",priority="1"\}/)).toBe(0);
+      expect(await metric(gateway.metricsUrl, 'roomcast_drops_total', { reason: 'sampled', priority: '0' })).toBeGreaterThan(0);
+      expect(await metric(gateway.metricsUrl, 'roomcast_drops_total', { reason: 'sampled', priority: '1' })).toBe(0);
     }
   });
 });
@@ -109,11 +111,11 @@ describe('slow consumers', () => {
   /** Floods the room until the gateway has degraded a connection. */
   async function floodUntil(sender: WsTestClient, action: string, round: { n: number }): Promise<void> {
     const metricsUrl = cluster.gateways[0]!.metricsUrl;
-    const line = new RegExp(`^roomcast_gateway_slow_consumers_total\\{action="${action}"\\}`);
-    const before = await metric(metricsUrl, line);
+
+    const before = await metric(metricsUrl, 'roomcast_gateway_slow_consumers_total', { action });
     await eventually(async () => {
       await flood(sender, 'stream', 200, `flood-${round.n++}`, bigText);
-      return (await metric(metricsUrl, line)) > before;
+      return (await metric(metricsUrl, 'roomcast_gateway_slow_consumers_total', { action })) > before;
     }, { timeoutMs: 60_000, intervalMs: 10, what: `a slow consumer ${action}` });
   }
 
@@ -130,12 +132,12 @@ describe('slow consumers', () => {
     await flood(sender, 'stream', 50, 'while-degraded', bigText);
     const metricsUrl = cluster.gateways[0]!.metricsUrl;
     // Acks come before the batch is written: wait for the write that skipped the chat.
-    await eventually(async () => (await metric(metricsUrl, /^roomcast_drops_total\{reason="backpressure",priority="0"\}/)) > 0, { what: 'chat dropped for the slow one' });
-    expect(await metric(metricsUrl, /^roomcast_drops_total\{reason="backpressure",priority="1"\}/)).toBe(0);
+    await eventually(async () => (await metric(metricsUrl, 'roomcast_drops_total', { reason: 'backpressure', priority: '0' })) > 0, { what: 'chat dropped for the slow one' });
+    expect(await metric(metricsUrl, 'roomcast_drops_total', { reason: 'backpressure', priority: '1' })).toBe(0);
     proxy.unstall();
 
     for (const seq of gifts) await slow.until(() => (slow.messages('stream').some((m) => m.seq === seq) ? true : undefined), 20_000, `gift ${seq}`);
-    await eventually(async () => (await metric(metricsUrl, /^roomcast_gateway_slow_consumers_total\{action="restored"\}/)) >= 1, { what: 'restored' });
+    await eventually(async () => (await metric(metricsUrl, 'roomcast_gateway_slow_consumers_total', { action: 'restored' })) >= 1, { what: 'restored' });
     const after = await gift(cluster, 'stream', 'after');
     sender.send({ t: 'send', room: 'stream', id: 'chat-after', text: 'back to normal' });
     await slow.next((f) => f.t === 'messages' && (f.msgs as RoomMessage[]).some((m) => m.cid === 'chat-after'), 20_000);
@@ -173,11 +175,11 @@ describe('a connection that stays behind', () => {
     let n = 0;
     await eventually(async () => {
       await flood(sender, 'stream', 200, `flood-${n++}`, 'y'.repeat(500));
-      return (await metric(metricsUrl, /^roomcast_gateway_slow_consumers_total\{action="closed"\}/)) >= 1;
+      return (await metric(metricsUrl, 'roomcast_gateway_slow_consumers_total', { action: 'closed' })) >= 1;
     }, { timeoutMs: 60_000, intervalMs: 10, what: 'the stuck connection closed' });
     proxy.unstall();
     expect(await stuck.closed(20_000)).toBe(4009);
-    expect(await metric(metricsUrl, /^roomcast_gateway_errors_total\{code="slow_consumer"\}/)).toBe(1);
+    expect(await metric(metricsUrl, 'roomcast_gateway_errors_total', { code: 'slow_consumer' })).toBe(1);
     sender.send({ t: 'send', room: 'stream', id: 'last', text: 'still flowing' });
     await healthy.next((f) => f.t === 'messages' && (f.msgs as RoomMessage[]).some((m) => m.cid === 'last'), 20_000);
     expect(healthy.closeCode).toBeNull();
