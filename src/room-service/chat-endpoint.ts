@@ -13,6 +13,7 @@ import type { ChatCaller, ChatLoginRequest, ChatReply, ChatRequest } from '../sh
 import { isChatClientFrameType, isUidValue, parseChatFrame, type ChatClientFrame, type ConversationSummary } from '../shared/protocol/chat-frames.js';
 import { ROLES } from '../shared/protocol/frames.js';
 import type { ChatService } from './chat-service.js';
+import { measuredRequest } from './service-calls.js';
 
 /** Answers group frames, and lists a user's groups for `convs`. */
 export interface GroupFrames {
@@ -74,15 +75,8 @@ export class ChatEndpoint {
     return reply;
   }
 
-  private async measured<T>(op: string, work: () => Promise<T>): Promise<T> {
-    try {
-      const result = await work();
-      this.deps.metrics.request(op, 'ok');
-      return result;
-    } catch (error) {
-      this.deps.metrics.request(op, error instanceof RoomcastError ? error.code : 'internal');
-      throw error;
-    }
+  private measured<T>(op: string, work: () => Promise<T>): Promise<T> {
+    return measuredRequest(this.deps.metrics, op, work);
   }
 }
 

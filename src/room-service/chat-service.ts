@@ -25,6 +25,7 @@ import type { Uid } from '../shared/protocol/frames.js';
 import type { InboxStore } from '../shared/store/inbox-store.js';
 import type { RateLimit } from '../shared/store/room-store.js';
 import type { RecipientRouter, Route } from './recipient-router.js';
+import { checkText, storeCall } from './service-calls.js';
 
 export interface ChatLimits {
   maxTextLength: number;
@@ -191,23 +192,10 @@ export class ChatService {
     }
   }
 
-  /** Runs a store operation, timed; a failing store answers `unavailable` (retry) and is counted. */
-  async stored<T>(op: string, action: () => Promise<T>): Promise<T> {
-    const done = this.deps.metrics.storeTimer(op);
-    try {
-      return await action();
-    } catch (error) {
-      this.deps.metrics.storeError();
-      throw new RoomcastError('unavailable', 'the chat store is unavailable', { cause: error });
-    } finally {
-      done();
-    }
+  /** A store call of chat: timed, counted, `unavailable` on failure. */
+  stored<T>(op: string, action: () => Promise<T>): Promise<T> {
+    return storeCall(this.deps.metrics, 'chat', op, action);
   }
 }
 
-/** Text is required, and at most `max` characters (code points). */
-export function checkText(text: string, max: number): void {
-  if (text.trim() === '') throw new RoomcastError('bad_request', "'text' must not be empty");
-  if (text.length > max && [...text].length > max) throw new RoomcastError('text_too_long', `the text is longer than ${max} characters`);
-}
 

@@ -17,7 +17,8 @@ import type {
 import type { Seq, Uid } from '../shared/protocol/frames.js';
 import type { GroupStore } from '../shared/store/group-store.js';
 import type { RateLimit } from '../shared/store/room-store.js';
-import { checkText, type ChatService } from './chat-service.js';
+import type { ChatService } from './chat-service.js';
+import { checkText } from './service-calls.js';
 import { LOOKUP_CHUNK } from './recipient-router.js';
 
 export interface GroupLimits {

@@ -23,6 +23,7 @@ import {
   DEFAULT_ROOM_SETTINGS,
   type AppendInput, type AppendResult, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore,
 } from '../shared/store/room-store.js';
+import { checkText, measuredRequest, storeCall } from './service-calls.js';
 
 export interface RoomServiceLimits {
   /** Longest text, in characters (code points). */
@@ -69,9 +70,9 @@ export class RoomService {
     const { bus, log } = this.deps;
     const onInternalError = (op: string) => (error: unknown) => log.error('request failed', { op, error });
     this.subscriptions.push(
-      serve(bus, subjects.roomJoin, ROOM_SERVICE_QUEUE, (request: JoinRequest) => this.measured('join', this.join(request)), onInternalError('join')),
-      serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendRequest) => this.measured('send', this.send(request)), onInternalError('send')),
-      serve(bus, subjects.roomHistory, ROOM_SERVICE_QUEUE, (request: HistoryRequest) => this.measured('history', this.history(request)), onInternalError('history')),
+      serve(bus, subjects.roomJoin, ROOM_SERVICE_QUEUE, (request: JoinRequest) => this.measured('join', () => this.join(request)), onInternalError('join')),
+      serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendRequest) => this.measured('send', () => this.send(request)), onInternalError('send')),
+      serve(bus, subjects.roomHistory, ROOM_SERVICE_QUEUE, (request: HistoryRequest) => this.measured('history', () => this.history(request)), onInternalError('history')),
     );
   }
 
@@ -100,7 +101,7 @@ export class RoomService {
     if (!SENDABLE_KINDS[caller.role]?.includes(kind)) {
       throw new RoomcastError('forbidden', `a ${caller.role} may not send '${kind}' messages`);
     }
-    this.checkText(text);
+    checkText(text, this.deps.limits.maxTextLength);
     const result = await this.append({
       room, uid: caller.uid, kind, text, cid, nowMs: this.deps.clock.now(),
       checks: { rateLimit: this.deps.limits.sendRate, moderated: caller.role === 'viewer' },
@@ -145,7 +146,7 @@ export class RoomService {
   }
 
   async publish(room: RoomId, message: BackendMessage): Promise<RoomMessage | { seq: Seq; duplicate: true }> {
-    this.checkText(message.text, true);
+    checkText(message.text, this.deps.limits.maxTextLength, true);
     const result = await this.append({
       room, uid: message.uid, kind: message.kind, text: message.text, nowMs: this.deps.clock.now(),
       ...(message.data === undefined ? {} : { data: message.data }),
@@ -200,37 +201,12 @@ export class RoomService {
     }
   }
 
-  private checkText(text: string, allowEmpty = false): void {
-    if (typeof text !== 'string') throw new RoomcastError('bad_request', "'text' must be a string");
-    if (!allowEmpty && text.trim() === '') throw new RoomcastError('bad_request', "'text' must not be empty");
-    const max = this.deps.limits.maxTextLength;
-    // Code units bound code points from above, so most texts skip the count.
-    if (text.length > max && countCodePoints(text) > max) {
-      throw new RoomcastError('text_too_long', `the text is longer than ${max} characters`);
-    }
+  private stored<T>(op: string, action: () => Promise<T>): Promise<T> {
+    return storeCall(this.deps.metrics, 'room', op, action);
   }
 
-  private async stored<T>(op: string, action: () => Promise<T>): Promise<T> {
-    const done = this.deps.metrics.storeTimer(op);
-    try {
-      return await action();
-    } catch (error) {
-      this.deps.metrics.storeError();
-      throw new RoomcastError('unavailable', 'the room store is unavailable', { cause: error });
-    } finally {
-      done();
-    }
-  }
-
-  private async measured<T>(op: string, work: Promise<T>): Promise<T> {
-    try {
-      const result = await work;
-      this.deps.metrics.request(op, 'ok');
-      return result;
-    } catch (error) {
-      this.deps.metrics.request(op, error instanceof RoomcastError ? error.code : 'internal');
-      throw error;
-    }
+  private measured<T>(op: string, work: () => Promise<T>): Promise<T> {
+    return measuredRequest(this.deps.metrics, op, work);
   }
 }
 
@@ -242,12 +218,6 @@ function requireRoom(room: unknown): RoomId {
 function clampLimit(value: unknown, max: number, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new RoomcastError('bad_request', 'a limit must be an integer');
   return Math.min(max, Math.max(min, value));
-}
-
-function countCodePoints(text: string): number {
-  let count = 0;
-  for (const _ of text) count++;
-  return count;
 }
 
 function rejectionMessage(code: string, room: RoomId): string {
