@@ -26,6 +26,21 @@ export function privateMessageId(conv: ConversationId, cseq: Seq): MessageId {
   return `p/${conv}/${cseq}`;
 }
 
+/** A private message as a store keeps it: once, with both users' inbox seqs. */
+export interface StoredPrivateMessage { from: Uid; to: Uid; text: string; ts: number; cid: ClientMsgId; fseq: Seq; rseq: Seq }
+
+/** The message as `uid`'s inbox shows it (with that user's inbox seq). */
+export function privateMessageFor(uid: Uid, conv: ConversationId, cseq: Seq, stored: StoredPrivateMessage): PrivateMessage {
+  return {
+    seq: uid === stored.from ? stored.fseq : stored.rseq,
+    mid: privateMessageId(conv, cseq), cseq, from: stored.from, to: stored.to, text: stored.text, ts: stored.ts, cid: stored.cid,
+  };
+}
+
+export function privateMessageViews(conv: ConversationId, cseq: Seq, stored: StoredPrivateMessage): { forSender: PrivateMessage; forRecipient: PrivateMessage } {
+  return { forSender: privateMessageFor(stored.from, conv, cseq, stored), forRecipient: privateMessageFor(stored.to, conv, cseq, stored) };
+}
+
 export interface ChatRetention {
   /** Messages kept per inbox and per conversation log. */
   count: number;

@@ -6,16 +6,15 @@
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { PrivateMessage } from '../protocol/chat-frames.js';
 import {
-  conversationOf, peerOf, privateMessageId,
+  conversationOf, peerOf,
   type ChatRetention, type ConversationId, type ConversationInfo, type InboxPage, type InboxStore,
-  type PrivateSendInput, type PrivateSendResult,
+  type PrivateSendInput, type PrivateSendResult, privateMessageFor, privateMessageViews, type StoredPrivateMessage,
 } from './inbox-store.js';
 import type { RateLimit } from './room-store.js';
 
 /** A sender's remembered ids are swept of expired ones when there are more than this. */
 const DEDUP_PRUNE_SIZE = 1000;
 
-interface StoredPrivate { from: Uid; to: Uid; text: string; ts: number; cid: string; fseq: Seq; rseq: Seq }
 interface InboxRef { ts: number; conv: ConversationId; cseq: Seq }
 
 /** A log with position-derived seqs: entries[i] has seq first + i. */
@@ -52,7 +51,7 @@ interface UserState {
 
 export class MemoryInboxStore implements InboxStore {
   private readonly users = new Map<Uid, UserState>();
-  private readonly logs = new Map<ConversationId, SeqLog<StoredPrivate>>();
+  private readonly logs = new Map<ConversationId, SeqLog<StoredPrivateMessage>>();
 
   constructor(private readonly retention: ChatRetention) {}
 
@@ -64,7 +63,7 @@ export class MemoryInboxStore implements InboxStore {
     const seen = sender.dedup.get(cid);
     if (seen && seen.untilMs > nowMs) {
       const stored = this.log(seen.conv).get(seen.cseq) ?? { from, to, text: '', ts: nowMs, cid, fseq: 0, rseq: 0 };
-      return { status: 'duplicate', ...views(seen.conv, seen.cseq, stored) };
+      return { status: 'duplicate', ...privateMessageViews(seen.conv, seen.cseq, stored) };
     }
     const recipient = this.user(to);
     if (recipient.blocked.has(from)) return { status: 'rejected', code: 'blocked' };
@@ -76,14 +75,14 @@ export class MemoryInboxStore implements InboxStore {
     const cseq = log.lastSeq + 1;
     const fseq = sender.inbox.append({ ts: nowMs, conv, cseq }, this.retention, nowMs);
     const rseq = from === to ? fseq : recipient.inbox.append({ ts: nowMs, conv, cseq }, this.retention, nowMs);
-    const stored: StoredPrivate = { from, to, text: input.text, ts: nowMs, cid, fseq, rseq };
+    const stored: StoredPrivateMessage = { from, to, text: input.text, ts: nowMs, cid, fseq, rseq };
     log.append(stored, this.retention, nowMs);
     sender.dedup.set(cid, { conv, cseq, untilMs: nowMs + this.retention.dedupTtlMs });
     sender.convs.set(conv, nowMs);
     recipient.convs.set(conv, nowMs);
     // Sending implies having read the conversation so far.
     sender.read.set(conv, cseq);
-    return { status: 'stored', ...views(conv, cseq, stored) };
+    return { status: 'stored', ...privateMessageViews(conv, cseq, stored) };
   }
 
   async sync(uid: Uid, device: string, after: Seq | undefined, limit: number, nowMs: number): Promise<InboxPage> {
@@ -132,7 +131,7 @@ export class MemoryInboxStore implements InboxStore {
     const msgs: PrivateMessage[] = [];
     for (let cseq = low; cseq <= high; cseq++) {
       const stored = log.get(cseq);
-      if (stored) msgs.push(viewFor(uid, conv, cseq, stored));
+      if (stored) msgs.push(privateMessageFor(uid, conv, cseq, stored));
     }
     return { msgs, more: low > log.first };
   }
@@ -162,7 +161,7 @@ export class MemoryInboxStore implements InboxStore {
     for (let seq = low; seq <= high; seq++) {
       const ref = user.inbox.get(seq);
       const stored = ref && this.logs.get(ref.conv)?.get(ref.cseq);
-      if (ref && stored) msgs.push(viewFor(uid, ref.conv, ref.cseq, stored));
+      if (ref && stored) msgs.push(privateMessageFor(uid, ref.conv, ref.cseq, stored));
     }
     return { msgs, cursor: user.cursors.get(device) ?? 0, lastSeq: user.inbox.lastSeq, firstSeq: user.inbox.first };
   }
@@ -182,23 +181,14 @@ export class MemoryInboxStore implements InboxStore {
     return user;
   }
 
-  private log(conv: ConversationId): SeqLog<StoredPrivate> {
+  private log(conv: ConversationId): SeqLog<StoredPrivateMessage> {
     let log = this.logs.get(conv);
     if (!log) this.logs.set(conv, (log = new SeqLog()));
     return log;
   }
 }
 
-function viewFor(uid: Uid, conv: ConversationId, cseq: Seq, stored: StoredPrivate): PrivateMessage {
-  return {
-    seq: uid === stored.from ? stored.fseq : stored.rseq,
-    mid: privateMessageId(conv, cseq), cseq, from: stored.from, to: stored.to, text: stored.text, ts: stored.ts, cid: stored.cid,
-  };
-}
 
-function views(conv: ConversationId, cseq: Seq, stored: StoredPrivate): { forSender: PrivateMessage; forRecipient: PrivateMessage } {
-  return { forSender: viewFor(stored.from, conv, cseq, stored), forRecipient: viewFor(stored.to, conv, cseq, stored) };
-}
 
 function refill(bucket: { tokens: number; atMs: number } | null, limit: RateLimit, nowMs: number): number {
   if (!bucket) return limit.burst;

@@ -28,9 +28,9 @@ import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { PrivateMessage } from '../protocol/chat-frames.js';
 import {
-  conversationOf, peerOf, privateMessageId,
+  conversationOf, peerOf,
   type ChatRetention, type ConversationId, type ConversationInfo, type InboxPage, type InboxStore,
-  type PrivateSendInput, type PrivateSendResult,
+  type PrivateSendInput, type PrivateSendResult, privateMessageFor, privateMessageViews, type StoredPrivateMessage,
 } from './inbox-store.js';
 
 
@@ -166,7 +166,6 @@ export interface RedisInboxStoreOptions {
 }
 
 interface StoredContent { from: Uid; to: Uid; text: string; cid: string }
-interface DecodedRecord extends StoredContent { ts: number; fseq: Seq; rseq: Seq }
 
 export class RedisInboxStore implements InboxStore {
   private readonly redis: Redis;
@@ -194,14 +193,14 @@ export class RedisInboxStore implements InboxStore {
     if (reply[0] === 'rejected') return { status: 'rejected', code: reply[1] };
     if (reply[0] === 'stored') {
       const [, cseq, fseq, rseq] = reply;
-      return { status: 'stored', ...views(conv, cseq, { ...content, ts: nowMs, fseq, rseq }) };
+      return { status: 'stored', ...privateMessageViews(conv, cseq, { ...content, ts: nowMs, fseq, rseq }) };
     }
     const [cseqText, , seenConv] = reply[1].split(' ') as [string, string, ConversationId];
     const cseq = Number(cseqText);
     const raw = await this.redis.roomcastLogRecordBuffer(this.convKey(seenConv, 'seq'), this.convKey(seenConv, 'log'), cseq);
     // Trimmed since: the ids are all a retrying sender needs.
     const record = raw ? decodeLogRecord(raw) : { ...content, ts: nowMs, fseq: 0, rseq: 0 };
-    return { status: 'duplicate', ...views(seenConv, cseq, record) };
+    return { status: 'duplicate', ...privateMessageViews(seenConv, cseq, record) };
   }
 
   sync(uid: Uid, device: string, after: Seq | undefined, limit: number, nowMs: number): Promise<InboxPage> {
@@ -230,7 +229,7 @@ export class RedisInboxStore implements InboxStore {
     const msgs: PrivateMessage[] = [];
     records.forEach((raw, i) => {
       const record = decodeLogRecord(raw);
-      if (record.ts >= cutoff) msgs.push(viewFor(uid, conv, low + i, record));
+      if (record.ts >= cutoff) msgs.push(privateMessageFor(uid, conv, low + i, record));
     });
     return { msgs, more: records.length > 0 && low > first };
   }
@@ -277,7 +276,7 @@ export class RedisInboxStore implements InboxStore {
       const raw = records[i] as Buffer | null;
       if (!raw) return;
       const record = decodeLogRecord(raw);
-      if (record.ts >= cutoff) msgs.push(viewFor(uid, ref.conv, ref.cseq, record));
+      if (record.ts >= cutoff) msgs.push(privateMessageFor(uid, ref.conv, ref.cseq, record));
     });
     return { msgs, cursor, lastSeq, firstSeq };
   }
@@ -300,7 +299,7 @@ function parseRef(ref: string): { ts: number; cseq: Seq; conv: ConversationId } 
 const COLON = 0x3a;
 
 /** "<ts>:<fseq>:<rseq>:" and the msgpack content. */
-function decodeLogRecord(raw: Buffer): DecodedRecord {
+function decodeLogRecord(raw: Buffer): StoredPrivateMessage {
   const numbers: number[] = [];
   let start = 0;
   while (numbers.length < 3) {
@@ -312,15 +311,6 @@ function decodeLogRecord(raw: Buffer): DecodedRecord {
   return { ...content, ts: numbers[0]!, fseq: numbers[1]!, rseq: numbers[2]! };
 }
 
-function viewFor(uid: Uid, conv: ConversationId, cseq: Seq, record: DecodedRecord): PrivateMessage {
-  return {
-    seq: uid === record.from ? record.fseq : record.rseq,
-    mid: privateMessageId(conv, cseq), cseq, from: record.from, to: record.to, text: record.text, ts: record.ts, cid: record.cid,
-  };
-}
 
-function views(conv: ConversationId, cseq: Seq, record: DecodedRecord): { forSender: PrivateMessage; forRecipient: PrivateMessage } {
-  return { forSender: viewFor(record.from, conv, cseq, record), forRecipient: viewFor(record.to, conv, cseq, record) };
-}
 
 
