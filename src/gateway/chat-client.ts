@@ -1,18 +1,17 @@
 /**
  * The gateway's side of private and group chat: forwards a connection's chat frames to the room
- * service on `svc.chat.<op>` and writes back the answer or the error; asks for the login push when a
- * connection opens. No decisions here: the room service makes them.
+ * service on `svc.chat.<op>` (the session writes the answer or the error); asks for the login push
+ * when a connection opens. No decisions here: the room service makes them.
  */
 import type { Bus } from '../shared/bus/bus.js';
 import { call } from '../shared/bus/rpc.js';
 import { encodeFrame } from '../shared/codec/codec.js';
-import { RoomcastError, toRoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
 import type { ChatCaller, ChatLoginRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
 import type { ChatClientFrame } from '../shared/protocol/chat-frames.js';
-import type { ErrorFrame, ServerFrame } from '../shared/protocol/frames.js';
+import type { ServerFrame } from '../shared/protocol/frames.js';
 import type { Conn } from './uws-server.js';
 
 export interface ChatClientDeps {
@@ -34,15 +33,11 @@ const OP_OF: Readonly<Record<ChatClientFrame['t'], 'send' | 'sync' | 'ack' | 'op
 export class ChatClient {
   constructor(private readonly deps: ChatClientDeps) {}
 
-  /** Forwards a checked chat frame and answers the client. */
-  async handle(conn: Conn, frame: ChatClientFrame): Promise<void> {
+  /** Forwards a checked chat frame; resolves with the answer for the client, if it gets one. */
+  async forward(conn: Conn, frame: ChatClientFrame): Promise<ServerFrame | null> {
     const request: ChatRequest = { caller: this.callerOf(conn), frame };
-    try {
-      const reply = await call<ChatRequest, ChatReply>(this.deps.bus, subjects.chat(OP_OF[frame.t]), request, this.deps.requestTimeoutMs);
-      if (reply.frame && !conn.closed) this.send(conn, reply.frame as ServerFrame);
-    } catch (error) {
-      this.sendError(conn, toRoomcastError(error), contextOf(frame));
-    }
+    const reply = await call<ChatRequest, ChatReply>(this.deps.bus, subjects.chat(OP_OF[frame.t]), request, this.deps.requestTimeoutMs);
+    return (reply.frame as ServerFrame | undefined) ?? null;
   }
 
   /**
@@ -53,7 +48,7 @@ export class ChatClient {
     const request: ChatLoginRequest = { caller: this.callerOf(conn), connectedAtMs };
     try {
       const reply = await call<ChatLoginRequest, ChatReply>(this.deps.bus, subjects.chat('login'), request, this.deps.requestTimeoutMs);
-      if (reply.frame && !conn.closed) this.send(conn, reply.frame as ServerFrame);
+      if (reply.frame && !conn.closed) conn.send(encodeFrame(conn.format, reply.frame as ServerFrame));
     } catch (error) {
       // The client syncs on its own after the welcome; the push is only a head start.
       this.deps.metrics.busError();
@@ -65,21 +60,4 @@ export class ChatClient {
     const { uid, role, device } = conn.identity;
     return { uid, role, device, gatewayId: this.deps.gatewayId, connId: conn.id };
   }
-
-  private send(conn: Conn, frame: ServerFrame): void {
-    conn.send(encodeFrame(conn.format, frame));
-  }
-
-  private sendError(conn: Conn, error: RoomcastError, context: Partial<ErrorFrame>): void {
-    if (conn.closed) return;
-    this.deps.metrics.errorSent(error.code);
-    if (error.code === 'internal') this.deps.log.error('internal error', { conn: conn.id, error, cause: (error as { cause?: unknown }).cause });
-    this.send(conn, { t: 'error', code: error.code, message: error.message, ...context });
-  }
-}
-
-function contextOf(frame: ChatClientFrame): Partial<ErrorFrame> {
-  const context: Partial<ErrorFrame> = { ref: frame.t };
-  if (frame.t === 'pm' || frame.t === 'gm') context.id = frame.id;
-  return context;
 }

@@ -14,6 +14,7 @@ import {
   PROTOCOL_VERSION, parseClientFrame,
   type ClientFrame, type ErrorFrame, type HistoryFrame, type Limits, type RoomId, type SendFrame, type ServerFrame, type SwitchFrame,
 } from '../shared/protocol/frames.js';
+import type { ChatClientFrame } from '../shared/protocol/chat-frames.js';
 import type { ChatClient } from './chat-client.js';
 import type { RoomClient } from './room-client.js';
 import type { RoomFanout } from './room-fanout.js';
@@ -130,7 +131,16 @@ export class Sessions {
         this.send(conn, frame.ts === undefined ? { t: 'pong' } : { t: 'pong', ts: frame.ts });
         return;
       default:
-        void this.deps.chat.handle(conn, frame);
+        void this.forwardChat(conn, frame);
+    }
+  }
+
+  private async forwardChat(conn: Conn, frame: ChatClientFrame): Promise<void> {
+    try {
+      const answer = await this.deps.chat.forward(conn, frame);
+      if (answer && !conn.closed) this.send(conn, answer);
+    } catch (error) {
+      if (!conn.closed) this.sendError(conn, toRoomcastError(error), refOf(frame));
     }
   }
 
