@@ -3,7 +3,7 @@
  * services on a real nats-server and redis-server (each with its own connections, as separate
  * processes would have), or the embedded all-in-one mode on the in-process bus and memory stores.
  */
-import { createTokenVerifier, signToken } from '../../src/shared/auth.js';
+import { createTokenVerifier, signToken, type TokenVerifier } from '../../src/shared/auth.js';
 import { loadConfig, type Config } from '../../src/shared/config.js';
 import { MemoryBus } from '../../src/shared/bus/memory-bus.js';
 import { connectInfrastructure, type Infrastructure } from '../../src/shared/infrastructure.js';
@@ -13,6 +13,7 @@ import type { Role } from '../../src/shared/protocol/frames.js';
 import { startGateway } from '../../src/gateway/main.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
 import { startRoomService, type RunningRoomService } from '../../src/room-service/main.js';
+import type { SessionStore } from '../../src/shared/store/session-store.js';
 import { startNats, type NatsServerHandle } from './nats-server.js';
 import { startRedis } from './redis-server.js';
 import { startTcpProxy } from './tcp-proxy.js';
@@ -37,6 +38,12 @@ export interface Cluster {
   redisUrl: string | null;
   /** Subscriptions on `subject` over every process: nats-server's monitoring, or the in-process bus. */
   subscriptionCount(subject: string): Promise<number>;
+  /** The online registry as the room services see it. */
+  registry: SessionStore;
+  /** Settings for a Roomcast process of this cluster's own (a gateway or room service started apart). */
+  processEnv(): Record<string, string>;
+  /** Starts one more gateway in this process, with extra settings and, if given, its own token check. */
+  addGateway(gatewayId: string, env?: Record<string, string>, verifyToken?: TokenVerifier): Promise<GatewayHandle>;
   token(uid: string, role?: Role, extra?: { rooms?: string[]; device?: string }): Promise<string>;
   /** Creates rooms through the HTTP API, as a backend would. */
   createRoom(room: string, body?: Record<string, unknown>): Promise<void>;
@@ -89,15 +96,18 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const role = options.mode === 'embedded' ? 'all-in-one' : undefined;
 
   const roomServices: RunningRoomService[] = [];
+  let registry: SessionStore | null = null;
   for (let i = 0; i < (options.roomServices ?? 1); i++) {
     const config = configFor(role ?? 'room-service', nats?.url ?? null);
-    const running = await startRoomService(config, await infraFor(config, `room-service-${i}`), verifyToken, new MetricsRegistry(), silentLogger);
+    const infra = await infraFor(config, `room-service-${i}`);
+    registry ??= infra.sessionStore;
+    const running = await startRoomService(config, infra, verifyToken, new MetricsRegistry(), silentLogger);
     cleanups.push(() => running.stop());
     roomServices.push(running);
   }
 
   const gateways: GatewayHandle[] = [];
-  for (let i = 0; i < (options.gateways ?? 1); i++) {
+  const addGateway: Cluster['addGateway'] = async (gatewayId, env = {}, verify = verifyToken) => {
     let natsUrl: string | null = null;
     let natsLink: GatewayHandle['natsLink'] = null;
     if (nats) {
@@ -106,11 +116,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       natsUrl = `nats://127.0.0.1:${proxy.port}`;
       natsLink = proxy;
     }
-    const config = configFor(role ?? 'gateway', natsUrl, { ROOMCAST_GATEWAY_ID: `gw${i}` });
-    const gateway = await startGateway(config, await infraFor(config, `gateway-${i}`), verifyToken, new MetricsRegistry(), silentLogger);
+    const config = configFor(role ?? 'gateway', natsUrl, { ROOMCAST_GATEWAY_ID: gatewayId, ...env });
+    const gateway = await startGateway(config, await infraFor(config, gatewayId), verify, new MetricsRegistry(), silentLogger);
     cleanups.push(() => gateway.stop());
-    gateways.push({ gateway, url: `ws://127.0.0.1:${gateway.wsPort}/ws`, metricsUrl: `http://127.0.0.1:${gateway.httpPort}/metrics`, natsLink });
-  }
+    const handle = { gateway, url: `ws://127.0.0.1:${gateway.wsPort}/ws`, metricsUrl: `http://127.0.0.1:${gateway.httpPort}/metrics`, natsLink };
+    gateways.push(handle);
+    return handle;
+  };
+  for (let i = 0; i < (options.gateways ?? 1); i++) await addGateway(`gw${i}`);
 
   const apiUrl = `http://127.0.0.1:${roomServices[0]!.apiPort}`;
   const api: Cluster['api'] = async (method, path, body, credential = TEST_API_KEY) => {
@@ -126,7 +139,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   return {
-    gateways, roomServices, apiUrl, nats, api, redisUrl: redis?.url ?? null,
+    gateways, roomServices, apiUrl, nats, api, redisUrl: redis?.url ?? null, addGateway, registry: registry!,
+    processEnv: () => ({ ...baseEnv, ...(nats ? { ROOMCAST_NATS_URL: nats.url } : {}) }),
     subscriptionCount: async (subject) => {
       if (nats) return nats.subscriptionCount(subject);
       if (shared?.bus instanceof MemoryBus) return shared.bus.subscriptionCount(subject);

@@ -4,21 +4,13 @@
  * so the frames really arrive before it ends.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway } from '../../src/gateway/main.js';
-import type { Gateway } from '../../src/gateway/gateway.js';
 import { MAX_FRAMES_BEFORE_WELCOME } from '../../src/gateway/uws-server.js';
-import { startRoomService, type RunningRoomService } from '../../src/room-service/main.js';
-import { createTokenVerifier, signToken, type TokenVerifier } from '../../src/shared/auth.js';
-import { loadConfig } from '../../src/shared/config.js';
-import { connectInfrastructure, type Infrastructure } from '../../src/shared/infrastructure.js';
-import { silentLogger } from '../../src/shared/log.js';
-import { MetricsRegistry } from '../../src/shared/metrics.js';
-import { TEST_SECRET } from '../helpers/cluster.js';
+import { createTokenVerifier, type TokenVerifier } from '../../src/shared/auth.js';
+import { startCluster, TEST_SECRET, type Cluster } from '../helpers/cluster.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
-let infra: Infrastructure;
-let roomService: RunningRoomService;
-let gateway: Gateway;
+let cluster: Cluster;
+let url: string;
 /** Token checks wait for this; each test opens and releases it. */
 let release: () => void = () => undefined;
 let checked: Promise<void> = Promise.resolve();
@@ -28,32 +20,22 @@ function holdTokenChecks(): void {
 }
 
 beforeAll(async () => {
-  const config = loadConfig('all-in-one', {
-    ROOMCAST_JWT_SECRET: TEST_SECRET, ROOMCAST_API_KEYS: 'key', ROOMCAST_WS_HOST: '127.0.0.1', ROOMCAST_API_HOST: '127.0.0.1',
-    ROOMCAST_WS_PORT: '0', ROOMCAST_GATEWAY_HTTP_PORT: '0', ROOMCAST_API_PORT: '0', ROOMCAST_LOG_LEVEL: 'silent',
-  });
-  infra = await connectInfrastructure(config, 'early-frames', silentLogger);
+  cluster = await startCluster({ mode: 'embedded', gateways: 0, roomServices: 1 });
+  await cluster.createRoom('early');
   const verify = await createTokenVerifier({ secret: TEST_SECRET });
   const heldVerify: TokenVerifier = async (token) => { await checked; return verify(token); };
-  roomService = await startRoomService(config, infra, verify, new MetricsRegistry(), silentLogger);
-  await roomService.service.createRoom('early', {});
-  gateway = await startGateway(config, infra, heldVerify, new MetricsRegistry(), silentLogger);
+  url = (await cluster.addGateway('gw0', {}, heldVerify)).url;
 });
 
 afterAll(async () => {
   release();
-  await gateway?.stop();
-  await roomService?.stop();
-  await infra?.close();
+  await cluster?.stop();
 });
-
-const url = () => `ws://127.0.0.1:${gateway.wsPort}/ws`;
-const token = (uid: string) => signToken({ uid, role: 'viewer', ttlSeconds: 60 }, { secret: TEST_SECRET });
 
 describe('frames before the welcome', () => {
   it('are held while the token is checked and handled in order after the welcome', async () => {
     holdTokenChecks();
-    const client = await WsTestClient.connect(url(), { token: await token('eager') });
+    const client = await WsTestClient.connect(url, { token: await cluster.token('eager') });
     client.send({ t: 'ping', ts: 1 });
     client.send({ t: 'join', room: 'early' });
     client.send({ t: 'ping', ts: 2 });
@@ -71,7 +53,7 @@ describe('frames before the welcome', () => {
 
   it(`close the connection with 4000 when more than ${MAX_FRAMES_BEFORE_WELCOME} arrive`, async () => {
     holdTokenChecks();
-    const client = await WsTestClient.connect(url(), { token: await token('impatient') });
+    const client = await WsTestClient.connect(url, { token: await cluster.token('impatient') });
     for (let i = 0; i <= MAX_FRAMES_BEFORE_WELCOME; i++) client.send({ t: 'ping', ts: i });
     expect(await client.closed()).toBe(4000);
     release();
