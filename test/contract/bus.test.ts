@@ -273,6 +273,29 @@ describe.each(implementations)('Bus contract: $name', ({ create }) => {
     expect(received.texts()).toEqual(range(count));
   });
 
+  it('answers 500 concurrent requests each with its own reply', async () => {
+    bus.subscribe(subject('double'), (message) => message.respond(encode(String(Number(decode(message.data)) * 2))));
+    await bus.flush();
+
+    const replies = await Promise.all(range(500).map((text) => bus.request(subject('double'), encode(text), { timeoutMs: REQUEST_TIMEOUT_MS })));
+
+    expect(replies.map(decode)).toEqual(range(500).map((text) => String(Number(text) * 2)));
+  });
+
+  it("fails a request still waiting for its reply with 'unavailable' when the bus closes", async () => {
+    const received = recorder(1, 'request that is never answered');
+    bus.subscribe(subject('pending'), received.handler);
+    await bus.flush();
+    const pending = failureOf(bus.request(subject('pending'), encode('?'), { timeoutMs: REQUEST_TIMEOUT_MS }));
+    await received.latch.wait();
+    const started = Date.now();
+
+    await bus.close();
+
+    expect((await pending).code).toBe('unavailable');
+    expect(Date.now() - started).toBeLessThan(REQUEST_TIMEOUT_MS / 2);
+  });
+
   it("delivers what was published before close(), then fails with 'unavailable'", async () => {
     const received = recorder(1, 'before close');
     bus.subscribe(subject('last'), received.handler);

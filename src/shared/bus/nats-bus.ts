@@ -3,13 +3,19 @@
  * outlives any NATS outage), reports connection changes through onStatus so callers can repair what
  * they missed, and turns the NATS failures callers act on into RoomcastErrors.
  */
-import { connect, ErrorCode, Events, NatsError, type NatsConnection } from 'nats';
+import { connect, createInbox, ErrorCode, Events, NatsError, type Msg, type NatsConnection } from 'nats';
 import { RoomcastError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Bus, BusHandler, BusStatus, SubscribeOptions, Subscription } from './bus.js';
 
 /** Short, so a restarted NATS server is used again within a moment. */
 export const DEFAULT_RECONNECT_TIME_WAIT_MS = 250;
+/** While publishes keep coming, they are written at most this often (see OutboundBatch). */
+const MIN_WRITE_INTERVAL_MS = 1;
+/** How often overdue requests are failed: a request's timeout is met within this much. */
+const REQUEST_SWEEP_MS = 25;
+/** The status header NATS answers a request with when no subscriber listens. */
+const NO_RESPONDERS_STATUS = 503;
 const RECONNECT_FOREVER = -1;
 
 export interface NatsBusOptions {
@@ -26,6 +32,8 @@ export interface NatsBusOptions {
 
 export class NatsBus implements Bus {
   private readonly statusListeners: Array<(status: BusStatus) => void> = [];
+  private readonly outbound: OutboundBatch;
+  private readonly requests: RequestMux;
   private connected = true;
 
   private constructor(
@@ -33,6 +41,8 @@ export class NatsBus implements Bus {
     private readonly log: Logger,
     private readonly onError: (error: unknown) => void,
   ) {
+    this.outbound = new OutboundBatch(nc, onError);
+    this.requests = new RequestMux(nc, this.outbound);
     // nats.js does not end the status iterator when the connection closes, so nothing awaits this loop.
     void this.watchStatus().catch((error: unknown) => log.error('watching the NATS connection failed', { error }));
     void nc.closed().then((error) => {
@@ -61,11 +71,7 @@ export class NatsBus implements Bus {
   }
 
   publish(subject: string, data: Uint8Array): void {
-    try {
-      this.nc.publish(subject, data);
-    } catch (error) {
-      throw toBusError(error);
-    }
+    this.outbound.add(subject, data);
   }
 
   subscribe(subject: string, handler: BusHandler, options: SubscribeOptions = {}): Subscription {
@@ -93,16 +99,12 @@ export class NatsBus implements Bus {
     }
   }
 
-  async request(subject: string, data: Uint8Array, options: { timeoutMs: number }): Promise<Uint8Array> {
-    try {
-      const reply = await this.nc.request(subject, data, { timeout: options.timeoutMs });
-      return reply.data;
-    } catch (error) {
-      throw toRequestError(error, subject, options.timeoutMs);
-    }
+  request(subject: string, data: Uint8Array, options: { timeoutMs: number }): Promise<Uint8Array> {
+    return this.requests.request(subject, data, options.timeoutMs);
   }
 
   async flush(): Promise<void> {
+    this.outbound.write();
     try {
       await this.nc.flush();
     } catch (error) {
@@ -116,6 +118,8 @@ export class NatsBus implements Bus {
 
   /** Drains: subscriptions get what is already on its way and what was published reaches the server. */
   async close(): Promise<void> {
+    this.outbound.write();
+    this.requests.close();
     if (!this.nc.isClosed() && !this.nc.isDraining()) {
       // Draining needs the server; without one, waiting for it would hold up the shutdown.
       if (this.connected) await this.nc.drain();
@@ -158,15 +162,116 @@ export class NatsBus implements Bus {
   }
 }
 
-/** "No responders" and "no reply in time" as the RoomcastErrors the Bus contract promises. */
-function toRequestError(error: unknown, subject: string, timeoutMs: number): unknown {
-  if (error instanceof NatsError && error.code === ErrorCode.NoResponders) {
-    return new RoomcastError('unavailable', `no responder for ${subject}`, { cause: error });
+interface OutboundMessage {
+  subject: string;
+  data: Uint8Array;
+  reply: string | undefined;
+  onFailure: ((error: unknown) => void) | undefined;
+}
+
+/**
+ * Publishes reach NATS in batches: one socket write per turn of the event loop, and at most one per
+ * MIN_WRITE_INTERVAL_MS while busy (the first after a quiet moment goes at once). nats.js writes at
+ * every microtask checkpoint, and uWS has one after each WebSocket message: without this a gateway
+ * makes a write per chat frame, each waking the server and every service that answers it, and on a
+ * busy core those writes and wake-ups are most of the cost of a message.
+ */
+class OutboundBatch {
+  private queued: OutboundMessage[] = [];
+  private lastWriteAt = 0;
+
+  constructor(private readonly nc: NatsConnection, private readonly onError: (error: unknown) => void) {}
+
+  add(subject: string, data: Uint8Array, reply?: string, onFailure?: (error: unknown) => void): void {
+    if (this.nc.isClosed() || this.nc.isDraining()) throw new RoomcastError('unavailable', 'the bus is closed');
+    if (this.queued.length === 0) {
+      const wait = this.lastWriteAt + MIN_WRITE_INTERVAL_MS - performance.now();
+      if (wait <= 0) setImmediate(() => this.write());
+      else setTimeout(() => this.write(), wait);
+    }
+    this.queued.push({ subject, data, reply, onFailure });
   }
-  if (error instanceof NatsError && error.code === ErrorCode.Timeout) {
-    return new RoomcastError('timeout', `no reply on ${subject} within ${timeoutMs} ms`, { cause: error });
+
+  /** Hands everything queued to nats.js, which writes it at the next microtask checkpoint. */
+  write(): void {
+    const messages = this.queued;
+    if (messages.length === 0) return;
+    this.queued = [];
+    this.lastWriteAt = performance.now();
+    for (const { subject, data, reply, onFailure } of messages) {
+      try {
+        this.nc.publish(subject, data, reply === undefined ? undefined : { reply });
+      } catch (error) {
+        (onFailure ?? this.onError)(toBusError(error));
+      }
+    }
   }
-  return toBusError(error);
+}
+
+interface PendingRequest {
+  subject: string;
+  timeoutMs: number;
+  deadline: number;
+  resolve(data: Uint8Array): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Request-reply over one wildcard inbox subscription. nats.js's own request() builds an Error, with
+ * its stack, for every request it completes, and a timer for each: a tenth of a gateway's time under
+ * chat load. Here a request is a map entry, and one sweep fails the overdue ones.
+ */
+class RequestMux {
+  private readonly pending = new Map<string, PendingRequest>();
+  private readonly inbox = createInbox();
+  private nextToken = 0;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly nc: NatsConnection, private readonly outbound: OutboundBatch) {
+    nc.subscribe(`${this.inbox}.*`, { callback: (error, message) => { if (!error) this.settle(message); } });
+    this.sweeper = setInterval(() => this.failOverdue(), REQUEST_SWEEP_MS).unref();
+  }
+
+  request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const reply = `${this.inbox}.${(this.nextToken++).toString(36)}`;
+    return new Promise((resolve, reject) => {
+      this.outbound.add(subject, data, reply, (error) => {
+        this.pending.delete(reply);
+        reject(error);
+      });
+      this.pending.set(reply, { subject, timeoutMs, deadline: Date.now() + timeoutMs, resolve, reject });
+    });
+  }
+
+  /** Fails what is still waiting: the bus is closing. */
+  close(): void {
+    clearInterval(this.sweeper);
+    for (const [reply, request] of this.pending) {
+      this.pending.delete(reply);
+      request.reject(new RoomcastError('unavailable', 'the bus is closed'));
+    }
+  }
+
+  private settle(message: Msg): void {
+    const request = this.pending.get(message.subject);
+    // Late (after a timeout) or a second reply: the first one won.
+    if (!request) return;
+    this.pending.delete(message.subject);
+    if (message.data.length === 0 && message.headers?.code === NO_RESPONDERS_STATUS) {
+      request.reject(new RoomcastError('unavailable', `no responder for ${request.subject}`));
+    } else {
+      request.resolve(message.data);
+    }
+  }
+
+  private failOverdue(): void {
+    const now = Date.now();
+    for (const [reply, request] of this.pending) {
+      if (request.deadline > now) continue;
+      this.pending.delete(reply);
+      request.reject(new RoomcastError('timeout', `no reply on ${request.subject} within ${request.timeoutMs} ms`));
+    }
+  }
 }
 
 /** A closed bus fails with 'unavailable', as the in-process one does; anything else is a bug and passes through. */

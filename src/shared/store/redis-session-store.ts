@@ -11,7 +11,7 @@
  * without waiting for the deletion.
  */
 import type { Redis, Result } from 'ioredis';
-import { asBuffer, execAll, DEFAULT_KEY_PREFIX } from './redis-commands.js';
+import { asBuffer, DEFAULT_KEY_PREFIX } from './redis-commands.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Uid } from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
@@ -69,24 +69,25 @@ export class RedisSessionStore implements SessionStore {
 
   async lookup(uids: readonly Uid[], nowMs: number): Promise<Map<Uid, DeviceSession[]>> {
     if (uids.length === 0) return new Map();
-    const pipeline = this.redis.pipeline().hgetallBuffer(this.gatewaysKey);
-    for (const uid of uids) pipeline.hgetallBuffer(this.onlineKey(uid));
-    const [gatewaysReply, ...onlineReplies] = await execAll(pipeline);
-    const live = this.liveGatewaysOf(gatewaysReply as Record<string, Buffer>, nowMs);
+    // Separate commands, not a pipeline: the client's auto-pipelining writes them together with every
+    // other command of this tick (the lookups of many sends at once).
+    const [gatewaysReply, ...onlineReplies] = await Promise.all([
+      this.redis.hgetallBuffer(this.gatewaysKey),
+      ...uids.map((uid) => this.redis.hgetallBuffer(this.onlineKey(uid))),
+    ]);
+    const live = this.liveGatewaysOf(gatewaysReply, nowMs);
 
     const found = new Map<Uid, DeviceSession[]>();
-    const stale = this.redis.pipeline();
     uids.forEach((uid, i) => {
       const devices: DeviceSession[] = [];
-      for (const [field, record] of Object.entries(onlineReplies[i] as Record<string, Buffer>)) {
+      for (const [field, record] of Object.entries(onlineReplies[i]!)) {
         const session = decodeRecord(record) as DeviceSession;
         if (live.has(session.gatewayId)) devices.push(session);
-        else stale.hdel(this.onlineKey(uid), field);
+        // Not awaited: cleaning up is not the caller's business, and a failed cleanup is retried by the next reader.
+        else this.redis.hdel(this.onlineKey(uid), field).catch(() => undefined);
       }
       if (devices.length > 0) found.set(uid, devices);
     });
-    // Not awaited: cleaning up is not the caller's business, and a failed cleanup is retried by the next reader.
-    if (stale.length > 0) stale.exec().catch(() => undefined);
     return found;
   }
 
@@ -101,13 +102,11 @@ export class RedisSessionStore implements SessionStore {
   /** Decodes the gateways hash, keeping live gateways and deleting expired ones on the way (not awaited). */
   private liveGatewaysOf(records: Record<GatewayId, Buffer>, nowMs: number): Map<GatewayId, GatewayInfo> {
     const live = new Map<GatewayId, GatewayInfo>();
-    const expired = this.redis.pipeline();
     for (const [gatewayId, record] of Object.entries(records)) {
       const info = decodeRecord(record) as GatewayInfo;
       if (info.expiresAtMs > nowMs) live.set(gatewayId, info);
-      else expired.roomcastHdelIfUnchanged(this.gatewaysKey, gatewayId, record);
+      else this.redis.roomcastHdelIfUnchanged(this.gatewaysKey, gatewayId, record).catch(() => undefined);
     }
-    if (expired.length > 0) expired.exec().catch(() => undefined);
     return live;
   }
 
