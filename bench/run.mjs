@@ -22,6 +22,7 @@ import { reconnectStorm } from './scenarios/reconnect-storm.mjs';
 import { privateChat } from './scenarios/private-chat.mjs';
 
 const SCENARIOS = Object.fromEntries([hotRoom, manyRooms, idle, reconnectStorm, privateChat].map((scenario) => [scenario.name, scenario]));
+const progress = (line) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
 const USAGE = `npm run bench -- --scenario NAME [flags]
@@ -51,6 +52,7 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --server-cpu LIST       core(s) of the gateway / peer server, as taskset takes them (default 1)
   --load-cpu LIST         core(s) of load generators, room service, NATS, Redis (default 0; e.g. 0,2-5
                           on a larger machine so the clients keep up)
+  --service-cpu LIST      core(s) of the room service (default: the load cores); NATS and Redis stay there
   --room-budget N         ROOMCAST_ROOM_BUDGET_PER_SEC for the gateway: chat a room delivers per second
                           before it is sampled (default 0: never sampled, so the raw fan-out is measured;
                           give the production value to measure the overload policy instead)
@@ -88,6 +90,7 @@ function parseOptions(argv) {
       'hold-s': { type: 'string' },
       'server-cpu': { type: 'string', default: '1' },
       'load-cpu': { type: 'string', default: '0' },
+      'service-cpu': { type: 'string' },
       'room-budget': { type: 'string', default: '0' },
       env: { type: 'string', default: '' },
       profile: { type: 'boolean', default: false },
@@ -140,6 +143,7 @@ function parseOptions(argv) {
     holdS: int('hold-s', defaults.holdS ?? 30, 0),
     serverCpu: cpuList('server-cpu'),
     loadCpu: cpuList('load-cpu'),
+    serviceCpu: values['service-cpu'] === undefined ? cpuList('load-cpu') : cpuList('service-cpu'),
     profile: values.profile,
     profileLoad: values['profile-load'],
     outDir: values.out.endsWith('/') ? values.out : `${values.out}/`,
@@ -177,12 +181,13 @@ async function main() {
     group.stopAll().finally(() => process.exit(1));
   });
   pinSelf(options.loadCpu);
-  const progress = (line) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
   const environment = {
     ...machineInfo(),
     taskset: hasTaskset,
     openFileLimit: hardNofile,
-    pinning: hasTaskset ? `server on core ${options.serverCpu}; load, room service, NATS, Redis on core ${options.loadCpu}` : 'none (taskset missing)',
+    pinning: !hasTaskset ? 'none (taskset missing)' : options.serviceCpu === options.loadCpu
+      ? `server on core ${options.serverCpu}; load, room service, NATS, Redis on core ${options.loadCpu}`
+      : `server on core ${options.serverCpu}; room service on core ${options.serviceCpu}; load, NATS, Redis on core ${options.loadCpu}`,
   };
   progress(`${scenario.name} on ${environment.nproc} × ${environment.cpuModel}, node ${environment.node}; ${environment.pinning}; open-file limit ${hardNofile}`);
   if (!hasTaskset) progress('warning: taskset is not installed (apt-get install util-linux): processes are not pinned');
@@ -194,17 +199,10 @@ async function main() {
   } finally {
     await group.stopAll();
   }
-  if (options.profileDir && existsSync(options.profileDir)) {
-    const profiles = readdirSync(options.profileDir).filter((file) => file.endsWith('.cpuprofile')).sort();
-    const latest = profiles.at(-1);
-    if (latest) {
-      const file = `${options.profileDir}${latest}`;
-      const windows = (result.targets ?? []).filter((target) => target.target === 'roomcast').flatMap((target) => (target.steps ?? []).map((step) => step.windowUs));
-      result.profile = { file, top: topSelfTime(file), topDuringSteps: windows.length ? topSelfTime(file, 15, windows) : null };
-      const shown = result.profile.topDuringSteps ?? result.profile.top;
-      progress(`gateway profile ${file}; top self time${result.profile.topDuringSteps ? ' during the measured steps' : ''}:`);
-      for (const entry of shown.slice(0, 10)) progress(`  ${(entry.selfShare * 100).toFixed(1).padStart(5)} %  ${entry.function}  ${entry.location}`);
-    }
+  if (options.profileDir) {
+    const windows = (result.targets ?? []).filter((target) => target.target === 'roomcast').flatMap((target) => (target.steps ?? []).map((step) => step.windowUs));
+    result.profile = latestProfile(options.profileDir, windows, 'gateway');
+    result.serviceProfile = latestProfile(`${options.profileDir}room-service/`, windows, 'room service');
   }
   if (options.loadProfileDir && existsSync(options.loadProfileDir)) {
     const viewer = readdirSync(options.loadProfileDir).find((file) => file.startsWith('load-viewer-0'));
@@ -221,6 +219,18 @@ async function main() {
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
   const files = writeResults({ stamp, scenario: scenario.name, tag: options.tag, startedAt, finishedAt: new Date().toISOString(), command, environment, options, ...result }, options.outDir);
   for (const file of files) progress(`wrote ${file}`);
+}
+
+/** The newest profile in `dir`: its top self time overall and during the measured `windows`. */
+function latestProfile(dir, windows, name) {
+  if (!existsSync(dir)) return undefined;
+  const latest = readdirSync(dir).filter((file) => file.endsWith('.cpuprofile')).sort().at(-1);
+  if (!latest) return undefined;
+  const file = `${dir}${latest}`;
+  const profile = { file, top: topSelfTime(file), topDuringSteps: windows.length ? topSelfTime(file, 15, windows) : null };
+  progress(`${name} profile ${file}; top self time${profile.topDuringSteps ? ' during the measured steps' : ''}:`);
+  for (const entry of (profile.topDuringSteps ?? profile.top).slice(0, 10)) progress(`  ${(entry.selfShare * 100).toFixed(1).padStart(5)} %  ${entry.function}  ${entry.location}`);
+  return profile;
 }
 
 main().then(() => process.exit(0), (error) => {

@@ -91,6 +91,7 @@ export class ProcessGroup {
 
   track(name, child, onLine) {
     this.children.add(child);
+    child.benchName = name;
     child.outputTail = '';
     const keep = (stream) => {
       let partial = '';

@@ -150,14 +150,15 @@ function markdownFor(result) {
   for (const target of result.targets ?? []) if (target.failed) lines.push(`**${target.target}**: ${target.failed}`, '');
   if (result.markdown) lines.push(...result.markdown, '');
   if (result.charts?.length) lines.push(...result.charts.map((file) => `![${file}](${file})`), '');
-  if (result.profile) {
-    const table = (title, entries) => {
-      lines.push(title, '', '| self | function | where |', '|---:|---|---|');
-      for (const entry of entries) lines.push(`| ${(entry.selfShare * 100).toFixed(1)} % | \`${entry.function}\` | ${entry.location} |`);
-      lines.push('');
-    };
-    if (result.profile.topDuringSteps) table(`Gateway CPU profile (\`${result.profile.file}\`), top self time during the measured steps (share of busy time):`, result.profile.topDuringSteps);
-    table('Top self time over the gateway\'s whole run (connection set-up included):', result.profile.top);
+  const table = (title, entries) => {
+    lines.push(title, '', '| self | function | where |', '|---:|---|---|');
+    for (const entry of entries) lines.push(`| ${(entry.selfShare * 100).toFixed(1)} % | \`${entry.function}\` | ${entry.location} |`);
+    lines.push('');
+  };
+  for (const [name, profile] of [['Gateway', result.profile], ['Room service', result.serviceProfile]]) {
+    if (!profile) continue;
+    if (profile.topDuringSteps) table(`${name} CPU profile (\`${profile.file}\`), top self time during the measured steps (share of busy time):`, profile.topDuringSteps);
+    table(`Top self time over the ${name.toLowerCase()}'s whole run (connection set-up included):`, profile.top);
   }
   if (result.loadProfile) {
     lines.push(`Load generator profile (\`${result.loadProfile.file}\`), top self time:`, '', '| self | function | where |', '|---:|---|---|');

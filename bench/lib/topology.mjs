@@ -82,9 +82,15 @@ function logWatcher() {
 
 /**
  * Starts Roomcast distributed: nats-server, redis-server and the room service on `otherCpu`, the
- * gateway on `gatewayCpu`. `profileDir` runs the gateway under `node --cpu-prof`.
+ * gateway on `gatewayCpu`. `profileDir` runs the gateway under `node --cpu-prof`, and the room service too
+ * (into its `room-service/` subdirectory).
  */
-export async function startRoomcast(group, { gatewayCpu, otherCpu, env = {}, profileDir = null }) {
+function profileFlags(dir) {
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
+
+export async function startRoomcast(group, { gatewayCpu, otherCpu, serviceCpu = otherCpu, env = {}, profileDir = null }) {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   const known = knownSettings();
   const unknown = Object.keys(env).filter((name) => !known.has(name));
@@ -106,16 +112,13 @@ export async function startRoomcast(group, { gatewayCpu, otherCpu, env = {}, pro
     ...env,
   };
   const serviceLog = logWatcher();
-  const roomService = group.spawn('room-service', 'node', [CLI, 'room-service'], { cpu: otherCpu, env: baseEnv, onLine: serviceLog.onLine });
+  const serviceFlags = profileDir ? profileFlags(`${profileDir}room-service/`) : [];
+  const roomService = group.spawn('room-service', 'node', [...serviceFlags, CLI, 'room-service'], { cpu: serviceCpu, env: baseEnv, onLine: serviceLog.onLine });
   const serviceStarted = await waitFor('room service', () => serviceLog.find('room service listening'), { child: roomService, timeoutMs: 30000 });
   const apiUrl = serviceStarted.api.replace(/\/v1\/rooms$/, '');
 
   const gatewayLog = logWatcher();
-  const nodeFlags = [];
-  if (profileDir) {
-    mkdirSync(profileDir, { recursive: true });
-    nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
-  }
+  const nodeFlags = profileDir ? profileFlags(profileDir) : [];
   const gateway = group.spawn('gateway', 'node', [...nodeFlags, CLI, 'gateway'], { cpu: gatewayCpu, env: baseEnv, onLine: gatewayLog.onLine });
   const gatewayStarted = await waitFor('gateway', () => gatewayLog.find('gateway listening'), { child: gateway, timeoutMs: 30000 });
   const wsUrl = new URL(gatewayStarted.url);
@@ -144,7 +147,9 @@ export async function startRoomcast(group, { gatewayCpu, otherCpu, env = {}, pro
     async stop() {
       // The gateway first, so its connections close before the bus and stores go away (and its profile is written).
       await group.stop(gateway, 20000);
-      await Promise.all([roomService, nats.child, redis.child].map((child) => group.stop(child)));
+      // The room service before NATS and Redis: its shutdown drains the bus (and writes its profile).
+      await group.stop(roomService, 20000);
+      await Promise.all([nats.child, redis.child].map((child) => group.stop(child)));
     },
   };
 }

@@ -90,7 +90,8 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
       ` p50 ${fmtMs(step.latency.p50Ms)} p99 ${fmtMs(step.latency.p99Ms)} max ${fmtMs(step.latency.maxMs)}` +
       `${step.storeLatency ? ` (stored: p50 ${fmtMs(step.storeLatency.p50Ms)} p99 ${fmtMs(step.storeLatency.p99Ms)})` : ''}` +
       ` | server ${(step.serverCpuUtil * 100).toFixed(0)} % cpu, ${step.serverCpuNsPerDelivery ?? '-'} ns/delivery` +
-      `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, waited ${(step.loadRunQueueWait * 100).toFixed(0)} %${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
+      `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, waited ${(step.loadRunQueueWait * 100).toFixed(0)} %` +
+      ` | ${Object.entries(step.helperCpuUtilByProcess).map(([name, util]) => `${name} ${(util * 100).toFixed(0)} %`).join(', ')}${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
       `${Object.keys(step.errors).length ? ` | errors ${JSON.stringify(step.errors)}` : ''}`);
     step.withinBounds = step.completeness >= MIN_DELIVERED_RATIO && step.latency.p99Ms !== null && step.latency.p99Ms <= options.p99BoundMs;
     if (!step.withinBounds) {
@@ -165,7 +166,7 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const serverCpuBefore = cpuOf(serverPids);
   const waitPids = [...serverPids, ...fleet.pids];
   const waitBefore = waitPids.map(runQueueWaitUs);
-  const helperCpuBefore = cpuOf(helperPids);
+  const helperCpuBefore = helperPids.map((pid) => cpuOf([pid]));
   const t0 = nowUs();
   await delay(measureMs);
   const ended = await fleet.all('measure-end', {});
@@ -174,7 +175,8 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const waitUs = waitPids.map((pid, i) => runQueueWaitUs(pid) - waitBefore[i]);
   const serverWaitUs = waitUs.slice(0, serverPids.length).reduce((sum, us) => sum + us, 0);
   const loadWaitUs = waitUs.slice(serverPids.length).reduce((sum, us) => sum + us, 0);
-  const helperCpuUs = cpuOf(helperPids) - helperCpuBefore;
+  const helperCpuEach = helperPids.map((pid, i) => cpuOf([pid]) - helperCpuBefore[i]);
+  const helperCpuUs = helperCpuEach.reduce((sum, us) => sum + us, 0);
   const sent = await sending;
   // Messages scheduled near the window's end are still in flight: give them time before the next step.
   await delay(DRAIN_MS);
@@ -210,6 +212,8 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     serverCpuUtil: serverCpuUs / elapsedUs,
     serverCpuNsPerDelivery: delivered > 0 ? Math.round((serverCpuUs * 1000) / delivered) : null,
     helperCpuUtil: helperCpuUs / elapsedUs,
+    /** The same, per process (room service, NATS, Redis): which of them fills the shared core. */
+    helperCpuUtilByProcess: Object.fromEntries(system.helpers.map((child, i) => [child.benchName, helperCpuEach[i] / elapsedUs])),
     /** Share of the window the server / load generators were runnable but waited for a core (others' processes). */
     serverRunQueueWait: serverWaitUs / elapsedUs,
     loadRunQueueWait: loadWaitUs / elapsedUs,
