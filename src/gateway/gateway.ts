@@ -16,7 +16,7 @@ import { ChatClient } from './chat-client.js';
 import { LoadShedding, type LoadSheddingSettings } from './load-shedding.js';
 import { RoomClient } from './room-client.js';
 import { RoomFanout, type FanoutSettings } from './room-fanout.js';
-import { Sessions, type SessionSettings } from './session.js';
+import { Sessions, type SessionSettings, type SessionState } from './session.js';
 import { SlowConsumers, uwsBackpressureLimit } from './slow-consumers.js';
 import { UserDelivery } from './user-delivery.js';
 import { UwsServer, type Conn } from './uws-server.js';
@@ -58,7 +58,7 @@ const DRAIN_SPREAD = 0.8;
 const DRAIN_POLL_MS = 100;
 
 export class Gateway {
-  private server!: UwsServer;
+  private server!: UwsServer<SessionState>;
   private readonly metrics: GatewayMetrics;
   private readonly fanout: RoomFanout;
   private readonly sessions: Sessions;
@@ -167,7 +167,7 @@ export class Gateway {
         accepting: () => this.accepting,
         authenticate: (token) => (token ? verifyToken(token) : Promise.reject(new UnauthorizedError('a token is required'))),
         opened: (conn) => this.opened(conn),
-        message: (conn, data, isBinary) => this.sessions.message(conn, data, isBinary),
+        message: (conn, state, data, isBinary) => this.sessions.message(conn, state, data, isBinary),
         closed: (conn) => this.closed(conn),
         rejected: (conn, error) => {
           this.metrics.errorSent(error.code);
@@ -192,8 +192,8 @@ export class Gateway {
     log.info('gateway listening', { url: this.url, metrics: `http://${settings.host}:${this.httpPort}/metrics` });
   }
 
-  private opened(conn: Conn): void {
-    this.sessions.opened(conn);
+  private opened(conn: Conn): SessionState {
+    const state = this.sessions.opened(conn);
     this.users.add(conn);
     const { uid, device } = conn.identity;
     const connectedAtMs = this.deps.clock.now();
@@ -201,6 +201,7 @@ export class Gateway {
       .register({ uid, device, gatewayId: this.id, connId: conn.id, connectedAtMs })
       // Registered first, so the login's device policy and every later route see this connection.
       .then(() => this.chat.login(conn, connectedAtMs), (error: unknown) => this.storeFailed('register', error));
+    return state;
   }
 
   private closed(conn: Conn): void {

@@ -23,6 +23,7 @@ import type {
   Gap, GapFrame, JoinedFrame, LeftFrame, RoomId, RoomMessage, Seq, ServerFrame, ViewersFrame, WireFormat,
 } from '../shared/protocol/frames.js';
 import { ChatSampler } from './chat-sampler.js';
+import { CompactMultimap } from './compact-multimap.js';
 import type { Conn, Publisher } from './uws-server.js';
 import type { RoomClient } from './room-client.js';
 
@@ -111,7 +112,7 @@ class RoomChannel {
 
 export class RoomFanout {
   private readonly channels = new Map<RoomId, RoomChannel>();
-  private readonly roomsByConn = new Map<Conn, Set<RoomId>>();
+  private readonly roomsByConn = new CompactMultimap<Conn, RoomId>();
   /** Connections that get only high-priority messages until they catch up. */
   private readonly degraded = new Set<Conn>();
   private readonly dirty = new Set<RoomChannel>();
@@ -137,12 +138,12 @@ export class RoomFanout {
     return this.channels.size;
   }
 
-  roomsOf(conn: Conn): ReadonlySet<RoomId> {
-    return this.roomsByConn.get(conn) ?? EMPTY_ROOMS;
+  roomCountOf(conn: Conn): number {
+    return this.roomsByConn.count(conn);
   }
 
   isMember(conn: Conn, room: RoomId): boolean {
-    return this.roomsByConn.get(conn)?.has(room) ?? false;
+    return this.roomsByConn.has(conn, room);
   }
 
   /**
@@ -168,16 +169,14 @@ export class RoomFanout {
 
   /** Removes the connection from the room; resolves false when it was not in it. */
   leave(conn: Conn, room: RoomId): boolean {
-    const rooms = this.roomsByConn.get(conn);
-    if (!rooms?.delete(room)) return false;
-    if (rooms.size === 0) this.roomsByConn.delete(conn);
+    if (!this.roomsByConn.delete(conn, room)) return false;
     const channel = this.channels.get(room);
     if (channel) this.removeMember(channel, conn);
     return true;
   }
 
   leaveAll(conn: Conn): void {
-    for (const room of [...this.roomsOf(conn)]) this.leave(conn, room);
+    for (const room of this.roomsByConn.valuesOf(conn)) this.leave(conn, room);
     this.degraded.delete(conn);
   }
 
@@ -189,11 +188,11 @@ export class RoomFanout {
     if (degraded === this.degraded.has(conn)) return;
     if (degraded) this.degraded.add(conn);
     else this.degraded.delete(conn);
-    for (const room of this.roomsOf(conn)) {
+    this.roomsByConn.forEach(conn, (room) => {
       const topics = this.channels.get(room)?.topics ?? topicsOf(room);
       conn.unsubscribe((degraded ? topics.full : topics.high)[conn.format]);
       conn.subscribe((degraded ? topics.high : topics.full)[conn.format]);
-    }
+    });
   }
 
   /** Local members per room, and rooms left since the last call (with 0), for the viewer report. */
@@ -282,9 +281,7 @@ export class RoomFanout {
     conn.send(encodeFrame(conn.format, joined));
     conn.subscribe(this.topicFor(channel, conn));
     channel.members.add(conn);
-    let rooms = this.roomsByConn.get(conn);
-    if (!rooms) this.roomsByConn.set(conn, (rooms = new Set()));
-    rooms.add(channel.room);
+    this.roomsByConn.add(conn, channel.room);
   }
 
   private removeMember(channel: RoomChannel, conn: Conn): void {
@@ -526,5 +523,3 @@ export class RoomFanout {
     }
   }
 }
-
-const EMPTY_ROOMS: ReadonlySet<RoomId> = new Set();

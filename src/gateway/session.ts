@@ -16,6 +16,7 @@ import {
 } from '../shared/protocol/frames.js';
 import type { ChatClientFrame } from '../shared/protocol/chat-frames.js';
 import type { ChatClient } from './chat-client.js';
+import { CompactMultimap } from './compact-multimap.js';
 import type { RoomClient } from './room-client.js';
 import type { RoomFanout } from './room-fanout.js';
 import type { Conn } from './uws-server.js';
@@ -42,37 +43,29 @@ export interface SessionDeps {
 
 const DEFAULT_HISTORY_PAGE = 50;
 
-interface ConnState {
-  caller: Caller;
-  /** Rooms with a join in flight: they count against the room limit. */
-  joining: Set<RoomId>;
+/** What a session keeps per connection; the connection carries it (see ConnectionHandlers). */
+export interface SessionState {
   badFrames: number;
   frameTokens: number;
   tokensAtMs: number;
 }
 
 export class Sessions {
-  private readonly states = new Map<Conn, ConnState>();
+  /** Rooms with a join in flight, per connection: they count against the room limit. */
+  private readonly joining = new CompactMultimap<Conn, RoomId>();
 
   constructor(private readonly deps: SessionDeps) {}
 
-  opened(conn: Conn): void {
-    this.states.set(conn, {
-      caller: callerOf(conn.identity),
-      joining: new Set(),
-      badFrames: 0,
-      frameTokens: this.deps.settings.frameBurst,
-      tokensAtMs: this.deps.clock.now(),
-    });
+  opened(conn: Conn): SessionState {
     this.deps.metrics.connectionOpened();
     this.send(conn, {
       t: 'welcome', session: conn.id, uid: conn.identity.uid, role: conn.identity.role,
       heartbeatMs: this.deps.settings.heartbeatMs, protocol: PROTOCOL_VERSION, limits: this.deps.settings.limits,
     });
+    return { badFrames: 0, frameTokens: this.deps.settings.frameBurst, tokensAtMs: this.deps.clock.now() };
   }
 
   closed(conn: Conn): void {
-    this.states.delete(conn);
     this.deps.fanout.leaveAll(conn);
     this.deps.metrics.connectionClosed();
   }
@@ -88,9 +81,7 @@ export class Sessions {
     conn.end(closeCodeOf(error.code) ?? 4001, error.code);
   }
 
-  message(conn: Conn, data: ArrayBuffer, isBinary: boolean): void {
-    const state = this.states.get(conn);
-    if (!state) return;
+  message(conn: Conn, state: SessionState, data: ArrayBuffer, isBinary: boolean): void {
     let frame: ClientFrame;
     try {
       const bytes = new Uint8Array(data);
@@ -106,26 +97,26 @@ export class Sessions {
       this.sendError(conn, new RoomcastError('rate_limited', 'too many frames; slow down'), refOf(frame));
       return;
     }
-    this.dispatch(conn, state, frame);
+    this.dispatch(conn, frame);
   }
 
-  private dispatch(conn: Conn, state: ConnState, frame: ClientFrame): void {
+  private dispatch(conn: Conn, frame: ClientFrame): void {
     switch (frame.t) {
       case 'join':
-        void this.join(conn, state, frame.room, frame.lastSeq);
+        void this.join(conn, frame.room, frame.lastSeq);
         return;
       case 'switch':
-        void this.switchRoom(conn, state, frame);
+        void this.switchRoom(conn, frame);
         return;
       case 'leave':
         if (this.deps.fanout.leave(conn, frame.room)) this.send(conn, { t: 'left', room: frame.room, reason: 'leave' });
         else this.sendError(conn, notInRoom(frame.room), { room: frame.room, ref: 'leave' });
         return;
       case 'send':
-        void this.sendMessage(conn, state, frame);
+        void this.sendMessage(conn, frame);
         return;
       case 'history':
-        void this.history(conn, state, frame);
+        void this.history(conn, frame);
         return;
       case 'ping':
         this.send(conn, frame.ts === undefined ? { t: 'pong' } : { t: 'pong', ts: frame.ts });
@@ -144,72 +135,72 @@ export class Sessions {
     }
   }
 
-  private async join(conn: Conn, state: ConnState, room: RoomId, lastSeq: number | undefined): Promise<void> {
+  private async join(conn: Conn, room: RoomId, lastSeq: number | undefined): Promise<void> {
     const context = { room, ref: 'join' };
     const { fanout, roomClient } = this.deps;
-    if (fanout.isMember(conn, room) || state.joining.has(room)) {
+    if (fanout.isMember(conn, room) || this.joining.has(conn, room)) {
       this.sendError(conn, new RoomcastError('already_in_room', `already in room '${room}'`), context);
       return;
     }
-    if (fanout.roomsOf(conn).size + state.joining.size >= this.deps.settings.limits.maxRooms) {
+    if (fanout.roomCountOf(conn) + this.joining.count(conn) >= this.deps.settings.limits.maxRooms) {
       this.sendError(conn, new RoomcastError('too_many_rooms', `at most ${this.deps.settings.limits.maxRooms} rooms per connection`), context);
       return;
     }
-    state.joining.add(room);
+    this.joining.add(conn, room);
     try {
-      await roomClient.join(state.caller, room);
+      await roomClient.join(callerOf(conn.identity), room);
       if (!conn.closed) await fanout.join(conn, room, lastSeq);
     } catch (error) {
       this.sendError(conn, toRoomcastError(error), context);
     } finally {
-      state.joining.delete(room);
+      this.joining.delete(conn, room);
     }
   }
 
   /** Leaves `from` and joins `to` as one signal; if `to` cannot be joined the connection stays in `from`. */
-  private async switchRoom(conn: Conn, state: ConnState, frame: SwitchFrame): Promise<void> {
+  private async switchRoom(conn: Conn, frame: SwitchFrame): Promise<void> {
     const { fanout, roomClient } = this.deps;
     if (!fanout.isMember(conn, frame.from)) {
       this.sendError(conn, notInRoom(frame.from), { room: frame.from, ref: 'switch' });
       return;
     }
-    if (frame.from === frame.to || fanout.isMember(conn, frame.to) || state.joining.has(frame.to)) {
+    if (frame.from === frame.to || fanout.isMember(conn, frame.to) || this.joining.has(conn, frame.to)) {
       this.sendError(conn, new RoomcastError('already_in_room', `already in room '${frame.to}'`), { room: frame.to, ref: 'switch' });
       return;
     }
-    state.joining.add(frame.to);
+    this.joining.add(conn, frame.to);
     try {
-      await roomClient.join(state.caller, frame.to);
+      await roomClient.join(callerOf(conn.identity), frame.to);
       if (conn.closed) return;
       if (fanout.leave(conn, frame.from)) this.send(conn, { t: 'left', room: frame.from, reason: 'switch' });
       await fanout.join(conn, frame.to, frame.lastSeq);
     } catch (error) {
       this.sendError(conn, toRoomcastError(error), { room: frame.to, ref: 'switch' });
     } finally {
-      state.joining.delete(frame.to);
+      this.joining.delete(conn, frame.to);
     }
   }
 
-  private async sendMessage(conn: Conn, state: ConnState, frame: SendFrame): Promise<void> {
+  private async sendMessage(conn: Conn, frame: SendFrame): Promise<void> {
     const context = { room: frame.room, id: frame.id, ref: 'send' };
     if (!this.deps.fanout.isMember(conn, frame.room)) {
       this.sendError(conn, notInRoom(frame.room), context);
       return;
     }
     try {
-      const reply = await this.deps.roomClient.send(state.caller, frame.room, frame.id, frame.text, frame.kind ?? 'chat');
+      const reply = await this.deps.roomClient.send(callerOf(conn.identity), frame.room, frame.id, frame.text, frame.kind ?? 'chat');
       this.send(conn, { t: 'ack', id: frame.id, room: frame.room, seq: reply.seq });
     } catch (error) {
       this.sendError(conn, toRoomcastError(error), context);
     }
   }
 
-  private async history(conn: Conn, state: ConnState, frame: HistoryFrame): Promise<void> {
+  private async history(conn: Conn, frame: HistoryFrame): Promise<void> {
     const limit = Math.min(frame.limit ?? DEFAULT_HISTORY_PAGE, this.deps.settings.limits.historyPageMax);
     try {
       const page = await this.deps.roomClient.history(frame.room, {
         limit, ...(frame.beforeSeq === undefined ? {} : { beforeSeq: frame.beforeSeq }),
-      }, state.caller);
+      }, callerOf(conn.identity));
       const oldest = page.msgs[0]?.seq;
       const more = oldest === undefined ? false : oldest > page.firstSeq;
       this.send(conn, { t: 'history', room: frame.room, msgs: page.msgs, more });
@@ -218,7 +209,7 @@ export class Sessions {
     }
   }
 
-  private badFrame(conn: Conn, state: ConnState, error: RoomcastError, context: Partial<ErrorFrame>): void {
+  private badFrame(conn: Conn, state: SessionState, error: RoomcastError, context: Partial<ErrorFrame>): void {
     state.badFrames++;
     if (state.badFrames >= this.deps.settings.badFrameLimit) {
       const fatal = new RoomcastError('too_many_errors', `${state.badFrames} bad frames; closing`);
@@ -229,7 +220,7 @@ export class Sessions {
     this.sendError(conn, error, context);
   }
 
-  private takeFrameToken(state: ConnState): boolean {
+  private takeFrameToken(state: SessionState): boolean {
     const { frameBurst, frameRatePerSec } = this.deps.settings;
     const now = this.deps.clock.now();
     state.frameTokens = Math.min(frameBurst, state.frameTokens + ((now - state.tokensAtMs) / 1000) * frameRatePerSec);
@@ -250,6 +241,7 @@ export class Sessions {
   }
 }
 
+/** Made per request rather than kept per connection: an idle connection makes none. */
 function callerOf(identity: Identity): Caller {
   return { uid: identity.uid, role: identity.role, ...(identity.rooms ? { rooms: identity.rooms } : {}) };
 }

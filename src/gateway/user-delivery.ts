@@ -13,6 +13,7 @@ import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
 import type { DeliveryItem, GatewayEvent, KickConnsEvent } from '../shared/protocol/chat-bus-messages.js';
 import type { KickedFrame } from '../shared/protocol/chat-frames.js';
 import type { Uid } from '../shared/protocol/frames.js';
+import { CompactMultimap } from './compact-multimap.js';
 import type { Conn } from './uws-server.js';
 
 export interface UserDeliveryDeps {
@@ -23,7 +24,7 @@ export interface UserDeliveryDeps {
 }
 
 export class UserDelivery {
-  private readonly byUid = new Map<Uid, Set<Conn>>();
+  private readonly byUid = new CompactMultimap<Uid, Conn>();
   private subscription: Subscription | null = null;
 
   constructor(private readonly deps: UserDeliveryDeps) {}
@@ -49,39 +50,32 @@ export class UserDelivery {
   }
 
   add(conn: Conn): void {
-    const uid = conn.identity.uid;
-    let conns = this.byUid.get(uid);
-    if (!conns) this.byUid.set(uid, (conns = new Set()));
-    conns.add(conn);
+    this.byUid.add(conn.identity.uid, conn);
   }
 
   remove(conn: Conn): void {
-    const conns = this.byUid.get(conn.identity.uid);
-    conns?.delete(conn);
-    if (conns?.size === 0) this.byUid.delete(conn.identity.uid);
+    this.byUid.delete(conn.identity.uid, conn);
   }
 
   private deliver(item: DeliveryItem): void {
     if (!Array.isArray(item.to) || !(item.f instanceof Uint8Array)) return;
+    const frame = item.f;
     let json: string | null = null;
     let delivered = 0;
-    for (const uid of item.to) {
-      const conns = this.byUid.get(uid);
-      if (!conns) continue;
-      for (const conn of conns) {
-        if (conn.id === item.except || conn.closed) continue;
-        if (conn.format === 'json') conn.send(json ??= encodeJson(decodeMsgpack(item.f)));
-        else conn.send(item.f);
-        delivered++;
-      }
-    }
+    // One callback per item, not per recipient.
+    const deliverTo = (conn: Conn) => {
+      if (conn.id === item.except || conn.closed) return;
+      if (conn.format === 'json') conn.send(json ??= encodeJson(decodeMsgpack(frame)));
+      else conn.send(frame);
+      delivered++;
+    };
+    for (const uid of item.to) this.byUid.forEach(uid, deliverTo);
     this.deps.metrics.userDelivered(delivered);
   }
 
   private kick(event: KickConnsEvent): void {
-    const conns = this.byUid.get(event.uid);
-    if (!conns || !Array.isArray(event.conns)) return;
-    for (const conn of [...conns]) {
+    if (!Array.isArray(event.conns)) return;
+    for (const conn of this.byUid.valuesOf(event.uid)) {
       if (!event.conns.includes(conn.id)) continue;
       const frame: KickedFrame = { t: 'kicked', reason: 'device_replaced', device: event.device };
       conn.send(encodeFrame(conn.format, frame));

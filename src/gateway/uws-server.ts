@@ -43,7 +43,6 @@ export interface Conn {
   readonly id: string;
   readonly identity: Identity;
   readonly format: WireFormat;
-  readonly remoteAddress: string;
   readonly closed: boolean;
   send(data: Uint8Array | string): SendResult;
   subscribe(topic: string): void;
@@ -59,14 +58,19 @@ export interface Publisher {
   subscribers(topic: string): number;
 }
 
-export interface ConnectionHandlers {
+/**
+ * What the gateway does with connections. `S` is what it keeps per connection: the connection carries
+ * it (as uWS carries its user data), so the gateway needs no second map of every open connection.
+ */
+export interface ConnectionHandlers<S extends object> {
   /** Whether new connections are accepted (false while draining). */
   accepting(): boolean;
   /** Resolves the identity of a token, or rejects with UnauthorizedError. */
   authenticate(token: string | null): Promise<Identity>;
-  opened(conn: Conn): void;
+  /** Returns the state kept for the connection; it comes back with each of the connection's frames. */
+  opened(conn: Conn): S;
   /** `data` is only valid during the call. */
-  message(conn: Conn, data: ArrayBuffer, isBinary: boolean): void;
+  message(conn: Conn, state: S, data: ArrayBuffer, isBinary: boolean): void;
   closed(conn: Conn, code: number): void;
   /** A connection that failed authentication: send the error and close. */
   rejected(conn: Conn, error: RoomcastError): void;
@@ -78,22 +82,22 @@ export interface HttpHandlers {
   ready(): boolean;
 }
 
-export interface UwsServerOptions {
+export interface UwsServerOptions<S extends object> {
   host: string;
   wsPort: number;
   httpPort: number;
   maxPayloadBytes: number;
   maxBackpressureBytes: number;
   idleTimeoutS: number;
-  connections: ConnectionHandlers;
+  connections: ConnectionHandlers<S>;
   http: HttpHandlers;
 }
 
-interface UserData {
-  conn: UwsConn | null;
+/** uWS copies these onto its socket object, where they stay for the connection's life. */
+interface UserData<S extends object> {
+  conn: UwsConn<S> | null;
   token: string | null;
   format: WireFormat;
-  remoteAddress: string;
 }
 
 /** Frames a client may send before its token is checked; they are handled right after the welcome. */
@@ -101,18 +105,19 @@ export const MAX_FRAMES_BEFORE_WELCOME = 16;
 
 let nextConnNumber = 0;
 
-class UwsConn implements Conn {
+class UwsConn<S extends object> implements Conn {
   readonly id: string;
   closed = false;
   /** Set once the token is checked; the rest of the gateway sees the connection only after that. */
   identity!: Identity;
   /** Frames (copied) that arrived while the token was being checked; null once it was. */
   early: Array<{ data: ArrayBuffer; isBinary: boolean }> | null = [];
+  /** What the handlers keep for this connection; set once it is opened. */
+  state: S | undefined = undefined;
 
   constructor(
-    private readonly ws: Uws.WebSocket<UserData>,
+    private readonly ws: Uws.WebSocket<UserData<S>>,
     readonly format: WireFormat,
-    readonly remoteAddress: string,
     idPrefix: string,
   ) {
     this.id = `${idPrefix}${(nextConnNumber++).toString(36)}`;
@@ -147,17 +152,17 @@ class UwsConn implements Conn {
   }
 }
 
-export class UwsServer implements Publisher {
+export class UwsServer<S extends object> implements Publisher {
   private readonly listenSockets: Uws.us_listen_socket[] = [];
-  private readonly open = new Set<UwsConn>();
+  private readonly open = new Set<UwsConn<S>>();
   wsPort = 0;
   httpPort = 0;
 
   private constructor(private readonly uws: typeof Uws, private readonly app: Uws.TemplatedApp, private readonly httpApp: Uws.TemplatedApp) {}
 
-  static async start(options: UwsServerOptions, idPrefix: string): Promise<UwsServer> {
+  static async start<S extends object>(options: UwsServerOptions<S>, idPrefix: string): Promise<UwsServer<S>> {
     const uws = loadNativeUws();
-    const server = new UwsServer(uws, uws.App(), uws.App());
+    const server = new UwsServer<S>(uws, uws.App(), uws.App());
     server.routeWebSocket(options, idPrefix);
     server.routeHttp(options.http);
     server.wsPort = await server.listen(server.app, options.host, options.wsPort);
@@ -198,9 +203,12 @@ export class UwsServer implements Publisher {
     });
   }
 
-  private routeWebSocket(options: UwsServerOptions, idPrefix: string): void {
+  private routeWebSocket(options: UwsServerOptions<S>, idPrefix: string): void {
     const handlers = options.connections;
-    this.app.ws<UserData>('/ws', {
+    const received = (conn: UwsConn<S>, data: ArrayBuffer, isBinary: boolean) => {
+      if (!conn.closed && conn.state !== undefined) handlers.message(conn, conn.state, data, isBinary);
+    };
+    this.app.ws<UserData<S>>('/ws', {
       maxPayloadLength: options.maxPayloadBytes,
       maxBackpressure: options.maxBackpressureBytes,
       // Past the limit uWS would skip the connection's messages without a trace: close it instead.
@@ -219,18 +227,17 @@ export class UwsServer implements Publisher {
           res.writeStatus('400 Bad Request').end(`unsupported subprotocol; offer ${SUBPROTOCOL_MSGPACK} or ${SUBPROTOCOL_JSON}`);
           return;
         }
-        const userData: UserData = {
+        const userData: UserData<S> = {
           conn: null,
           token: req.getQuery('token') || bearerToken(req.getHeader('authorization')),
           format: negotiated.format,
-          remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
         };
         res.upgrade(userData, req.getHeader('sec-websocket-key'), negotiated.header, req.getHeader('sec-websocket-extensions'), context);
       },
 
       open: (ws) => {
         const data = ws.getUserData();
-        const conn = new UwsConn(ws, data.format, data.remoteAddress, idPrefix);
+        const conn = new UwsConn(ws, data.format, idPrefix);
         data.conn = conn;
         const token = data.token;
         data.token = null;
@@ -239,10 +246,10 @@ export class UwsServer implements Publisher {
             if (conn.closed) return;
             conn.identity = identity;
             this.open.add(conn);
-            conn.cork(() => handlers.opened(conn));
+            conn.cork(() => { conn.state = handlers.opened(conn); });
             const early = conn.early ?? [];
             conn.early = null;
-            for (const frame of early) if (!conn.closed) conn.cork(() => handlers.message(conn, frame.data, frame.isBinary));
+            for (const frame of early) conn.cork(() => received(conn, frame.data, frame.isBinary));
           },
           (error: unknown) => {
             if (conn.closed) return;
@@ -263,7 +270,7 @@ export class UwsServer implements Publisher {
           else conn.early.push({ data: message.slice(0), isBinary });
           return;
         }
-        if (this.open.has(conn)) handlers.message(conn, message, isBinary);
+        received(conn, message, isBinary);
       },
 
       close: (ws, code) => {
