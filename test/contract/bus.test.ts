@@ -282,6 +282,21 @@ describe.each(implementations)('Bus contract: $name', ({ create }) => {
     expect(replies.map(decode)).toEqual(range(500).map((text) => String(Number(text) * 2)));
   });
 
+  it('delivers what a responder published before it answered ahead of the answer', async () => {
+    const routed: string[] = [];
+    bus.subscribe(subject('routed'), (message) => routed.push(decode(message.data)));
+    bus.subscribe(subject('store'), (message) => {
+      bus.publish(subject('routed'), encode(`push of ${decode(message.data)}`));
+      message.respond(encode('stored'));
+    });
+    await bus.flush();
+
+    for (const text of ['a', 'b', 'c']) {
+      await bus.request(subject('store'), encode(text), { timeoutMs: REQUEST_TIMEOUT_MS });
+      expect(routed).toContain(`push of ${text}`);
+    }
+  });
+
   it("fails a request still waiting for its reply with 'unavailable' when the bus closes", async () => {
     const received = recorder(1, 'request that is never answered');
     bus.subscribe(subject('pending'), received.handler);

@@ -5,6 +5,7 @@
  * client message id. Every acknowledged message is delivered to its online recipient, each message is
  * stored once, and recipients show each once.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RoomcastClient, type WebSocketConstructor } from '../../src/client/roomcast-client.js';
@@ -29,10 +30,23 @@ const PER_SENDER = 100;
 const RECIPIENTS = 4;
 const IN_FLIGHT = 10;
 const KILL_AFTER_ACKS = 300;
+/** The replica is stopped this long before it is killed: requests pile up on it, unanswered, so some are surely lost. */
+const FROZEN_MS = 300;
 
 let nats: NatsServerHandle;
 let redis: RedisServerHandle;
 const replicas: RoomcastProcess[] = [];
+
+/**
+ * A crash with requests in flight: a replica answers within a millisecond, so a plain SIGKILL may
+ * land when it holds none. Stopped first, it keeps receiving its share of requests from the queue
+ * group without answering them, and the kill loses those.
+ */
+async function freezeThenKill(replica: RoomcastProcess): Promise<void> {
+  process.kill(replica.pid, 'SIGSTOP');
+  await delay(FROZEN_MS);
+  await replica.kill();
+}
 const gateways: Gateway[] = [];
 const infras: Infrastructure[] = [];
 const clients: WsTestClient[] = [];
@@ -107,7 +121,7 @@ it('every acknowledged message is delivered once a replica is killed mid-stream'
   const sdkLane = (async () => {
     for (let i = 0; i < PER_SENDER; i++) {
       acked.push(await sdk.chat.sendPrivate(`reader-${i % RECIPIENTS}`, `sdk ${i}`, { id: `sdk-${i}` }) as unknown as AnyFrame);
-      if (acked.length === KILL_AFTER_ACKS) killed = replicas[1]!.kill();
+      if (acked.length === KILL_AFTER_ACKS) killed = freezeThenKill(replicas[1]!);
     }
   })();
 
@@ -116,7 +130,7 @@ it('every acknowledged message is delivered once a replica is killed mid-stream'
     const lane = async () => {
       for (let i = ids.shift(); i !== undefined; i = ids.shift()) {
         acked.push(await sendUntilAcked(sender, `reader-${i % RECIPIENTS}`, `w${s}-${i}`, retries));
-        if (acked.length === KILL_AFTER_ACKS) killed = replicas[1]!.kill();
+        if (acked.length === KILL_AFTER_ACKS) killed = freezeThenKill(replicas[1]!);
       }
     };
     await Promise.all(Array.from({ length: IN_FLIGHT }, lane));

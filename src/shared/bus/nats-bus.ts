@@ -87,7 +87,7 @@ export class NatsBus implements Bus {
           }
           // nats.js calls this inside its protocol parser: a throw must not reach it.
           try {
-            handler(message);
+            handler({ subject: message.subject, data: message.data, respond: (data) => this.respond(message.reply, data) });
           } catch (thrown) {
             onError(thrown);
           }
@@ -97,6 +97,14 @@ export class NatsBus implements Bus {
     } catch (error) {
       throw toBusError(error);
     }
+  }
+
+  /**
+   * Answers go out in the same batch as publishes, in order: what a service published before it
+   * answered (a message routed before its send is acknowledged) reaches NATS first.
+   */
+  private respond(reply: string | undefined, data: Uint8Array): void {
+    if (reply) this.outbound.add(reply, data);
   }
 
   request(subject: string, data: Uint8Array, options: { timeoutMs: number }): Promise<Uint8Array> {
