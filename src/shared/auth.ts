@@ -3,7 +3,7 @@
  * key). The claims: `sub` the uid, `role`, `dev` the device type, `rooms` the rooms a streamer or
  * moderator moderates, `exp`. This is the only file that imports jose.
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { SignJWT, importPKCS8, importSPKI, jwtVerify, type JWTPayload } from 'jose';
 import { UnauthorizedError } from './errors.js';
 import { ROLES, isRoomId, type Role, type RoomId, type Uid } from './protocol/frames.js';
@@ -27,10 +27,11 @@ const DEVICE_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 export type TokenVerifier = (token: string) => Promise<Identity>;
 
 export async function createTokenVerifier(keys: { secret?: string | null; publicKey?: string | null }): Promise<TokenVerifier> {
-  let key: Uint8Array | CryptoKey;
+  let key: KeyObject | CryptoKey;
   let algorithms: string[];
   if (keys.secret) {
-    key = new TextEncoder().encode(keys.secret);
+    // A key object made once: given the raw bytes, jose imports the key again for every token.
+    key = createSecretKey(Buffer.from(keys.secret, 'utf8'));
     algorithms = ['HS256'];
   } else if (keys.publicKey) {
     const algorithm = createPublicKey(keys.publicKey).asymmetricKeyType === 'rsa' ? 'RS256' : 'ES256';
