@@ -367,7 +367,10 @@ describe('RedisRoomStore keys', () => {
     const store = new RedisRoomStore({ redis: contractRedis(), limits: { ...LIMITS, roomIdleTtlMs: IDLE_TTL_MS }, keyPrefix: 'test:' });
     await store.createRoom(ROOM, { slowModeMs: 1000 }, NOW);
     await store.setMute(ROOM, 'mallory', NOW + 600_000);
-    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'hi', cid: 'c1', nowMs: NOW, checks: VIEWER });
+    // A bucket that refills slowly: its key lives until the bucket is full again (50 s here), not for
+    // the 10 ms one token of LOOSE_RATE takes, which a busy machine may spend before the listing.
+    const slowRefill: SendChecks = { rateLimit: { ratePerSec: 0.02, burst: 100 }, moderated: true };
+    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'hi', cid: 'c1', nowMs: NOW, checks: slowRefill });
     await store.setBan(ROOM, 'mallory', NOW + 600_000);
     await store.reportViewers('gw1', [[ROOM, 1]], 5000, NOW);
 
