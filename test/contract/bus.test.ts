@@ -325,6 +325,39 @@ describe.each(implementations)('Bus contract: $name', ({ create }) => {
 });
 
 describe('NatsBus on a real nats-server', () => {
+  it('answers the requests a draining bus still delivers to its subscribers', async () => {
+    const errors: unknown[] = [];
+    const responder = await NatsBus.connect({ servers: nats.url, name: 'draining-responder', log: silentLogger, onError: (error) => errors.push(error) });
+    const requester = await NatsBus.connect({ servers: nats.url, name: 'requester', log: silentLogger });
+    try {
+      let received = 0;
+      let closing: Promise<void> | null = null;
+      responder.subscribe('drain.echo', (message) => {
+        received++;
+        // The drain starts inside the first delivery: the requests behind it in the same read, and
+        // any still on their way, are delivered while the bus drains.
+        closing ??= responder.close();
+        message.respond(message.data);
+      });
+      await responder.flush();
+
+      const outcomes = range(200).map((text) => requester.request('drain.echo', encode(text), { timeoutMs: SHORT_TIMEOUT_MS * 10 }).then(
+        (reply): { answered: boolean; code?: string } => ({ answered: decode(reply) === text }),
+        (error: unknown) => ({ answered: false, code: (error as RoomcastError).code }),
+      ));
+      const settled = await Promise.all(outcomes);
+      await closing;
+
+      expect(errors).toEqual([]);
+      // Every request the responder got, during the drain too, was answered; the others failed cleanly.
+      expect(settled.filter((outcome) => outcome.answered)).toHaveLength(received);
+      for (const outcome of settled.filter((o) => !o.answered)) expect(['unavailable', 'timeout']).toContain(outcome.code);
+    } finally {
+      await responder.close();
+      await requester.close();
+    }
+  });
+
   it("reports 'disconnected' when its connection is cut, 'reconnected' when it is back, and receives again", async () => {
     const proxy = await startTcpProxy(nats.port);
     const behindProxy = await NatsBus.connect({

@@ -60,8 +60,6 @@ export class NatsBus implements Bus {
         name: options.name,
         maxReconnectAttempts: RECONNECT_FOREVER,
         reconnectTimeWait: options.reconnectTimeWaitMs ?? DEFAULT_RECONNECT_TIME_WAIT_MS,
-        // Otherwise every request captures a stack trace up front: a tenth of a gateway's time.
-        noAsyncTraces: true,
       });
     } catch (error) {
       throw new RoomcastError('unavailable', `cannot connect to NATS at ${String(options.servers)}`, { cause: error });
@@ -191,7 +189,14 @@ class OutboundBatch {
   constructor(private readonly nc: NatsConnection, private readonly onError: (error: unknown) => void) {}
 
   add(subject: string, data: Uint8Array, reply?: string, onFailure?: (error: unknown) => void): void {
-    if (this.nc.isClosed() || this.nc.isDraining()) throw new RoomcastError('unavailable', 'the bus is closed');
+    if (this.nc.isClosed()) throw new RoomcastError('unavailable', 'the bus is closed');
+    if (this.nc.isDraining()) {
+      // The drain flushes and closes on its own schedule: what is published meanwhile (answers to the
+      // requests it still delivers) goes to nats.js at once, or fails here as it would there.
+      this.write();
+      this.publishNow(subject, data, reply);
+      return;
+    }
     if (this.queued.length === 0) {
       const wait = this.lastWriteAt + MIN_WRITE_INTERVAL_MS - performance.now();
       if (wait <= 0) setImmediate(() => this.write());
@@ -208,10 +213,18 @@ class OutboundBatch {
     this.lastWriteAt = performance.now();
     for (const { subject, data, reply, onFailure } of messages) {
       try {
-        this.nc.publish(subject, data, reply === undefined ? undefined : { reply });
+        this.publishNow(subject, data, reply);
       } catch (error) {
-        (onFailure ?? this.onError)(toBusError(error));
+        (onFailure ?? this.onError)(error);
       }
+    }
+  }
+
+  private publishNow(subject: string, data: Uint8Array, reply: string | undefined): void {
+    try {
+      this.nc.publish(subject, data, reply === undefined ? undefined : { reply });
+    } catch (error) {
+      throw toBusError(error);
     }
   }
 }
