@@ -1,5 +1,5 @@
 /** What every Redis store shares: the key prefix, argument and pipeline helpers, and Lua pieces. */
-import type { ChainableCommander } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 
 /** Prefix of every key; stores take another one as an option. */
 export const DEFAULT_KEY_PREFIX = 'rc:';
@@ -22,6 +22,11 @@ local function trim(list, count, cutoff)
   end
 end
 `;
+
+/** A store's Lua scripts, each a command of its name on the connection (run with EVALSHA). */
+export function defineScripts(redis: Redis, scripts: Record<string, { numberOfKeys: number; lua: string }>): void {
+  for (const [name, { numberOfKeys, lua }] of Object.entries(scripts)) redis.defineCommand(name, { numberOfKeys, lua });
+}
 
 /** ioredis sends a Buffer as bytes but any other Uint8Array as text: view the bytes as a Buffer, without a copy. */
 export function asBuffer(bytes: Uint8Array): Buffer {

@@ -17,7 +17,7 @@
  * slot (not done: this store targets one Redis primary).
  */
 import type { Redis, Result } from 'ioredis';
-import { asBuffer, execAll, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import { asBuffer, defineScripts, execAll, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { GroupId, GroupMessage, GroupRole } from '../protocol/chat-frames.js';
@@ -158,7 +158,7 @@ export class RedisGroupStore implements GroupStore {
     this.redis = options.redis;
     this.limits = options.limits;
     this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    for (const [name, script] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, script);
+    defineScripts(this.redis, SCRIPTS);
   }
 
   async create(group: GroupId, owner: Uid, members: readonly Uid[], nowMs: number): Promise<'created' | 'exists' | 'too_many_members'> {

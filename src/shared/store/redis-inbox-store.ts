@@ -23,7 +23,7 @@
  * Cluster those keys would need one shared hash tag (not done: this store targets one Redis primary).
  */
 import type { Redis, Result } from 'ioredis';
-import { asBuffer, execAll, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import { asBuffer, defineScripts, execAll, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { PrivateMessage } from '../protocol/chat-frames.js';
@@ -176,7 +176,7 @@ export class RedisInboxStore implements InboxStore {
     this.redis = options.redis;
     this.retention = options.retention;
     this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    for (const [name, script] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, script);
+    defineScripts(this.redis, SCRIPTS);
   }
 
   async send(input: PrivateSendInput): Promise<PrivateSendResult> {

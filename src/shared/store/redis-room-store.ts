@@ -31,7 +31,7 @@
  * the withdrawn text does not, and only the codec ever encodes.
  */
 import type { Redis, Result } from 'ioredis';
-import { asBuffer, execAll, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import { asBuffer, defineScripts, execAll, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import { priorityOf, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
@@ -241,9 +241,7 @@ export class RedisRoomStore implements RoomStore {
     this.redis = options.redis;
     this.limits = options.limits;
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    for (const [name, script] of Object.entries(SCRIPTS)) {
-      this.redis.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
-    }
+    defineScripts(this.redis, SCRIPTS);
   }
 
   async createRoom(room: RoomId, settings: RoomSettings, nowMs: number): Promise<boolean> {
