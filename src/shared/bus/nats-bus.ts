@@ -6,7 +6,7 @@
 import { connect, createInbox, ErrorCode, Events, NatsError, type Msg, type NatsConnection } from 'nats';
 import { RoomcastError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Bus, BusHandler, BusStatus, SubscribeOptions, Subscription } from './bus.js';
+import type { Bus, BusHandler, BusMessage, BusStatus, SubscribeOptions, Subscription } from './bus.js';
 
 /** Short, so a restarted NATS server is used again within a moment. */
 export const DEFAULT_RECONNECT_TIME_WAIT_MS = 250;
@@ -41,7 +41,9 @@ export class NatsBus implements Bus {
     private readonly log: Logger,
     private readonly onError: (error: unknown) => void,
   ) {
-    this.outbound = new OutboundBatch(nc, onError);
+    this.outbound = new OutboundBatch(nc, (reply, error) => {
+      if (!this.requests.fail(reply, error)) onError(error);
+    });
     this.requests = new RequestMux(nc, this.outbound);
     // nats.js does not end the status iterator when the connection closes, so nothing awaits this loop.
     void this.watchStatus().catch((error: unknown) => log.error('watching the NATS connection failed', { error }));
@@ -85,7 +87,7 @@ export class NatsBus implements Bus {
           }
           // nats.js calls this inside its protocol parser: a throw must not reach it.
           try {
-            handler({ subject: message.subject, data: message.data, respond: (data) => this.respond(message.reply, data) });
+            handler(new InboundMessage(message.subject, message.data, message.reply, this.outbound));
           } catch (thrown) {
             onError(thrown);
           }
@@ -95,14 +97,6 @@ export class NatsBus implements Bus {
     } catch (error) {
       throw toBusError(error);
     }
-  }
-
-  /**
-   * Answers go out in the same batch as publishes, in order: what a service published before it
-   * answered (a message routed before its send is acknowledged) reaches NATS first.
-   */
-  private respond(reply: string | undefined, data: Uint8Array): void {
-    if (reply) this.outbound.add(reply, data);
   }
 
   request(subject: string, data: Uint8Array, options: { timeoutMs: number }): Promise<Uint8Array> {
@@ -172,7 +166,6 @@ interface OutboundMessage {
   subject: string;
   data: Uint8Array;
   reply: string | undefined;
-  onFailure: ((error: unknown) => void) | undefined;
 }
 
 /**
@@ -186,9 +179,10 @@ class OutboundBatch {
   private queued: OutboundMessage[] = [];
   private lastWriteAt = 0;
 
-  constructor(private readonly nc: NatsConnection, private readonly onError: (error: unknown) => void) {}
+  /** `onFailure` hears of a queued message nats.js refused (with its reply subject, if any). */
+  constructor(private readonly nc: NatsConnection, private readonly onFailure: (reply: string | undefined, error: unknown) => void) {}
 
-  add(subject: string, data: Uint8Array, reply?: string, onFailure?: (error: unknown) => void): void {
+  add(subject: string, data: Uint8Array, reply?: string): void {
     if (this.nc.isClosed()) throw new RoomcastError('unavailable', 'the bus is closed');
     if (this.nc.isDraining()) {
       // The drain flushes and closes on its own schedule: what is published meanwhile (answers to the
@@ -202,7 +196,7 @@ class OutboundBatch {
       if (wait <= 0) setImmediate(() => this.write());
       else setTimeout(() => this.write(), wait);
     }
-    this.queued.push({ subject, data, reply, onFailure });
+    this.queued.push({ subject, data, reply });
   }
 
   /** Hands everything queued to nats.js, which writes it at the next microtask checkpoint. */
@@ -211,11 +205,11 @@ class OutboundBatch {
     if (messages.length === 0) return;
     this.queued = [];
     this.lastWriteAt = performance.now();
-    for (const { subject, data, reply, onFailure } of messages) {
+    for (const { subject, data, reply } of messages) {
       try {
         this.publishNow(subject, data, reply);
       } catch (error) {
-        (onFailure ?? this.onError)(error);
+        this.onFailure(reply, error);
       }
     }
   }
@@ -226,6 +220,23 @@ class OutboundBatch {
     } catch (error) {
       throw toBusError(error);
     }
+  }
+}
+
+/**
+ * A delivered message. Its answer goes out in the same batch as publishes, in order: what a service
+ * published before it answered (a message routed before its send is acknowledged) reaches NATS first.
+ */
+class InboundMessage implements BusMessage {
+  constructor(
+    readonly subject: string,
+    readonly data: Uint8Array,
+    private readonly reply: string | undefined,
+    private readonly outbound: OutboundBatch,
+  ) {}
+
+  respond(data: Uint8Array): void {
+    if (this.reply) this.outbound.add(this.reply, data);
   }
 }
 
@@ -256,12 +267,19 @@ class RequestMux {
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     const reply = `${this.inbox}.${(this.nextToken++).toString(36)}`;
     return new Promise((resolve, reject) => {
-      this.outbound.add(subject, data, reply, (error) => {
-        this.pending.delete(reply);
-        reject(error);
-      });
+      this.outbound.add(subject, data, reply);
       this.pending.set(reply, { subject, timeoutMs, deadline: Date.now() + timeoutMs, resolve, reject });
     });
+  }
+
+  /** Fails the request waiting on `reply`, if there is one: its publish was refused. */
+  fail(reply: string | undefined, error: unknown): boolean {
+    if (reply === undefined) return false;
+    const request = this.pending.get(reply);
+    if (!request) return false;
+    this.pending.delete(reply);
+    request.reject(error);
+    return true;
   }
 
   /** Fails what is still waiting: the bus is closing. */
