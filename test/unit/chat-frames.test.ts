@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { RoomcastError } from '../../src/shared/errors.js';
+import { codeOf } from '../helpers/frame-code.js';
 import { CLIENT_FRAME_TYPES, parseClientFrame } from '../../src/shared/protocol/frames.js';
 import { CHAT_CLIENT_FRAME_TYPES } from '../../src/shared/protocol/chat-frames.js';
-
-function codeOf(value: unknown): string {
-  try {
-    parseClientFrame(value);
-  } catch (error) {
-    return (error as RoomcastError).code;
-  }
-  return 'accepted';
-}
 
 describe('chat frames', () => {
   it('are client frame types', () => {

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RoomcastError } from '../../src/shared/errors.js';
+import { codeOf } from '../helpers/frame-code.js';
 import { parseClientFrame, priorityOf } from '../../src/shared/protocol/frames.js';
-
-function codeOf(value: unknown): string {
-  try {
-    parseClientFrame(value);
-  } catch (error) {
-    return (error as RoomcastError).code;
-  }
-  return 'accepted';
-}
 
 describe('parseClientFrame', () => {
   it('accepts each well-formed frame and keeps only known fields', () => {
