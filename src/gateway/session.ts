@@ -11,8 +11,9 @@ import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import type { Caller } from '../shared/protocol/bus-messages.js';
 import {
-  PROTOCOL_VERSION, parseClientFrame,
-  type ClientFrame, type ErrorFrame, type HistoryFrame, type Limits, type RoomId, type SendFrame, type ServerFrame, type SwitchFrame,
+  PROTOCOL_VERSION, parseClientFrame, readableContext,
+  type ClientFrame, type ErrorFrame, type HistoryFrame, type Limits, type ModerateFrame, type RoomId, type SendFrame, type ServerFrame,
+  type SwitchFrame,
 } from '../shared/protocol/frames.js';
 import type { ChatClientFrame } from '../shared/protocol/chat-frames.js';
 import type { ChatClient } from './chat-client.js';
@@ -82,13 +83,16 @@ export class Sessions {
   }
 
   message(conn: Conn, state: SessionState, data: ArrayBuffer, isBinary: boolean): void {
+    let decoded: unknown;
     let frame: ClientFrame;
     try {
       const bytes = new Uint8Array(data);
-      frame = parseClientFrame(isBinary ? decodeMsgpack(bytes) : decodeJson(bytes));
+      decoded = isBinary ? decodeMsgpack(bytes) : decodeJson(bytes);
+      frame = parseClientFrame(decoded);
     } catch (error) {
       this.deps.metrics.frameIn('invalid');
-      this.badFrame(conn, state, toRoomcastError(error), {});
+      // What can be read of the frame lets the client match the error to its request.
+      this.badFrame(conn, state, toRoomcastError(error), readableContext(decoded));
       return;
     }
     this.deps.metrics.frameIn(frame.t);
@@ -121,6 +125,15 @@ export class Sessions {
       case 'ping':
         this.send(conn, frame.ts === undefined ? { t: 'pong' } : { t: 'pong', ts: frame.ts });
         return;
+      case 'moderate':
+        void this.moderate(conn, frame);
+        return;
+      case 'room_stats': {
+        const stats = this.deps.fanout.stats(conn, frame.room);
+        if (stats) this.send(conn, stats);
+        else this.sendError(conn, notInRoom(frame.room), { room: frame.room, ref: 'room_stats' });
+        return;
+      }
       default:
         void this.forwardChat(conn, frame);
     }
@@ -195,6 +208,16 @@ export class Sessions {
     }
   }
 
+  /** The room service checks the permission and applies the action; the gateway only carries it. */
+  private async moderate(conn: Conn, frame: ModerateFrame): Promise<void> {
+    try {
+      const answer = await this.deps.roomClient.moderate(callerOf(conn.identity), frame);
+      if (!conn.closed) this.send(conn, answer);
+    } catch (error) {
+      if (!conn.closed) this.sendError(conn, toRoomcastError(error), { id: frame.id, room: frame.room, ref: 'moderate' });
+    }
+  }
+
   private async history(conn: Conn, frame: HistoryFrame): Promise<void> {
     const limit = Math.min(frame.limit ?? DEFAULT_HISTORY_PAGE, this.deps.settings.limits.historyPageMax);
     try {
@@ -253,6 +276,6 @@ function notInRoom(room: RoomId): RoomcastError {
 function refOf(frame: ClientFrame): Partial<ErrorFrame> {
   const context: Partial<ErrorFrame> = { ref: frame.t };
   if ('room' in frame) context.room = frame.room;
-  if (frame.t === 'send' || frame.t === 'pm' || frame.t === 'gm') context.id = frame.id;
+  if (frame.t === 'send' || frame.t === 'pm' || frame.t === 'gm' || frame.t === 'moderate') context.id = frame.id;
   return context;
 }
