@@ -26,8 +26,10 @@ export interface PageWatch {
   dialogs: string[];
 }
 
-export async function newPage(browser: Browser, viewport: { width: number; height: number } = DESKTOP): Promise<{ context: BrowserContext; page: Page; watch: PageWatch }> {
-  const context = await browser.newContext({ viewport });
+export async function newPage(
+  browser: Browser, viewport: { width: number; height: number } = DESKTOP, options: { bypassCSP?: boolean } = {},
+): Promise<{ context: BrowserContext; page: Page; watch: PageWatch }> {
+  const context = await browser.newContext({ viewport, ...options });
   const page = await context.newPage();
   const watch: PageWatch = { errors: [], dialogs: [] };
   page.on('pageerror', (error) => watch.errors.push(error.message));
