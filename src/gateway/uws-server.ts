@@ -315,6 +315,13 @@ export class UwsServer<S extends object> implements Publisher {
         .writeHeader('Cache-Control', 'no-store').end(text));
     };
 
+    // Whether the sign-in is on, for the viewer page to offer it or not (200 either way: no console error).
+    this.app.get('/dev/sign-in', (res) => {
+      res.onAborted(noop);
+      res.cork(() => securityHeaders(res.writeStatus('200 OK')).writeHeader('Content-Type', 'application/json')
+        .writeHeader('Cache-Control', 'no-store').end(JSON.stringify({ enabled: pages.devToken !== null })));
+    });
+
     this.app.get('/dev/token', (res, req) => {
       let aborted = false;
       res.onAborted(() => { aborted = true; });

@@ -79,11 +79,11 @@ export function listenToHost(room: RoomId, handlers: { token(token: string): voi
 
 // ---- the all-in-one's dev sign-in ----------------------------------------------------------------
 
-/** Whether this gateway offers the dev sign-in (all-in-one): it answers 400 for a missing uid, 404 when off. */
+/** Whether this gateway offers the dev sign-in (only all-in-one does). */
 export async function devSignInAvailable(): Promise<boolean> {
   try {
-    const response = await fetch('/dev/token', { cache: 'no-store' });
-    return response.status === 400;
+    const response = await fetch('/dev/sign-in', { cache: 'no-store' });
+    return response.ok && ((await response.json()) as { enabled?: unknown }).enabled === true;
   } catch {
     return false;
   }
