@@ -236,7 +236,7 @@ describe.each([
       { frame: {}, code: 'bad_frame', room: 'guarded' },
       { frame: { action: 'mute', uid: 42 }, code: 'bad_frame', room: 'guarded' },
       { frame: { action: 'delete', seq: -1 }, code: 'bad_frame', room: 'guarded' },
-      { frame: { action: 'mute', room: 'bad.room' }, code: 'bad_room' },
+      { frame: { action: 'mute', room: 'bad.room' }, code: 'bad_room', room: 'bad.room' },
       { frame: { action: 'mute' }, code: 'bad_request', room: 'guarded' },
       { frame: { action: 'mute', uid: 'a b' }, code: 'bad_request', room: 'guarded' },
       { frame: { action: 'ban', uid: 'x', durationMs: 0 }, code: 'bad_request', room: 'guarded' },
