@@ -11,7 +11,7 @@ import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import { PRIORITY_HIGH, PRIORITY_LOW, isRoomId, type RoomId } from '../shared/protocol/frames.js';
 import type { GatewayDispatch } from './gateway-dispatch.js';
-import { MAX_MODERATION_MS, moderationDuration, requireModeratedUid, slowModeInterval } from './moderation.js';
+import { MAX_SLOW_MODE_MS, moderationDuration, requireModeratedUid, slowModeInterval } from './moderation.js';
 import type { RoomService } from './room-service.js';
 
 /** Largest request body accepted. */
@@ -258,7 +258,7 @@ function buildRoutes(service: RoomService): Route[] {
     ({ method, pattern, name, permission, handle });
   return [
     route('PUT', /^\/?$/, 'room_put', 'create', async ({ room, body }) => {
-      const slowModeMs = optionalInteger(body, 'slowModeMs', 0, MAX_MODERATION_MS);
+      const slowModeMs = optionalInteger(body, 'slowModeMs', 0, MAX_SLOW_MODE_MS);
       const result = await service.createRoom(room, slowModeMs === undefined ? {} : { slowModeMs });
       return { status: result.created ? 201 : 200, body: result.room };
     }),
