@@ -9,7 +9,7 @@
  */
 import type { Clock } from '../shared/clock.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
-import { RoomcastError } from '../shared/errors.js';
+import { fail, RoomcastError } from '../shared/errors.js';
 import type { ChatCaller, ChatReply } from '../shared/protocol/chat-bus-messages.js';
 import type {
   ChatClientFrame, ConversationSummary, GroupId, GroupInfoFrame, GroupMembersResultFrame, GroupRole, GroupSyncedFrame, SentFrame,
@@ -59,25 +59,25 @@ export class GroupService {
       case 'group_remove': return { frame: await this.remove(caller.uid, frame.group, frame.uids) };
       case 'group_members': return { frame: await this.members(caller.uid, frame.group, frame.cursor, frame.limit) };
       default:
-        throw new RoomcastError('bad_request', `'${frame.t}' is not a group frame`);
+        throw fail.bad_request(`'${frame.t}' is not a group frame`);
     }
   }
 
   async create(owner: Uid, group: GroupId, members: readonly Uid[]): Promise<GroupInfoFrame> {
     const status = await this.stored('groupCreate', () => this.deps.groups.create(group, owner, members, this.deps.clock.now()));
-    if (status === 'exists') throw new RoomcastError('group_exists', `group '${group}' exists already`);
-    if (status === 'too_many_members') throw new RoomcastError('bad_request', 'more members than a group may have');
+    if (status === 'exists') throw fail.group_exists(group);
+    if (status === 'too_many_members') throw fail.bad_request('more members than a group may have');
     return this.info(group, 'owner');
   }
 
   async add(actor: GroupActor, group: GroupId, uids: readonly Uid[], role: 'admin' | 'member'): Promise<GroupInfoFrame> {
     const actorRole = await this.roleOf(actor, group);
     if (actorRole === 'member' || (role === 'admin' && actorRole !== 'owner')) {
-      throw new RoomcastError('forbidden', role === 'admin' ? 'only the owner makes admins' : 'only the owner and admins add members');
+      throw fail.forbidden(role === 'admin' ? 'only the owner makes admins' : 'only the owner and admins add members');
     }
     const status = await this.stored('groupAdd', () => this.deps.groups.addMembers(group, uids, role));
     if (status === 'unknown_group') throw unknownGroup(group);
-    if (status === 'too_many_members') throw new RoomcastError('bad_request', 'more members than a group may have');
+    if (status === 'too_many_members') throw fail.bad_request('more members than a group may have');
     return this.info(group, actorRole);
   }
 
@@ -85,12 +85,12 @@ export class GroupService {
     const actorRole = await this.roleOf(actor, group);
     const info = await this.stored('groupInfo', () => this.deps.groups.info(group));
     if (!info) throw unknownGroup(group);
-    if (uids.includes(info.owner)) throw new RoomcastError('forbidden', 'the owner cannot be removed');
-    if (actorRole === 'member' && !(uids.length === 1 && uids[0] === actor)) throw new RoomcastError('forbidden', 'a member may only remove itself');
+    if (uids.includes(info.owner)) throw fail.forbidden('the owner cannot be removed');
+    if (actorRole === 'member' && !(uids.length === 1 && uids[0] === actor)) throw fail.forbidden('a member may only remove itself');
     if (actorRole === 'admin') {
       for (const uid of uids) {
         const member = await this.stored('groupMember', () => this.deps.groups.member(group, uid));
-        if (member && member.role !== 'member' && uid !== actor) throw new RoomcastError('forbidden', 'only the owner removes admins');
+        if (member && member.role !== 'member' && uid !== actor) throw fail.forbidden('only the owner removes admins');
       }
     }
     await this.stored('groupRemove', () => this.deps.groups.removeMembers(group, uids));
@@ -115,8 +115,8 @@ export class GroupService {
     const result = await this.stored('groupSend', () => groups.send({ group, from, cid: id, text, nowMs, rate: limits.rate }));
     if (result.status === 'rejected') {
       if (result.code === 'unknown_group') throw unknownGroup(group);
-      if (result.code === 'not_group_member') throw new RoomcastError('not_group_member', `you are not a member of group '${group}'`);
-      throw new RoomcastError('rate_limited', 'you are sending too fast; slow down');
+      if (result.code === 'not_group_member') throw fail.not_group_member(group);
+      throw fail.rate_limited();
     }
     const { message } = result;
     if (result.status === 'stored') this.deps.metrics.messagePublished('group');
@@ -179,7 +179,7 @@ export class GroupService {
 
   private async notMember(group: GroupId): Promise<RoomcastError> {
     const info = await this.stored('groupInfo', () => this.deps.groups.info(group));
-    return info ? new RoomcastError('not_group_member', `you are not a member of group '${group}'`) : unknownGroup(group);
+    return info ? fail.not_group_member(group) : unknownGroup(group);
   }
 
   private stored<T>(op: string, action: () => Promise<T>): Promise<T> {
@@ -188,5 +188,5 @@ export class GroupService {
 }
 
 function unknownGroup(group: GroupId): RoomcastError {
-  return new RoomcastError('unknown_group', `group '${group}' does not exist`);
+  return fail.unknown_group(group);
 }
