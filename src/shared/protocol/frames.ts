@@ -76,8 +76,8 @@ export interface HistoryFrame { t: 'history'; room: RoomId; beforeSeq?: Seq; lim
 export interface PingFrame { t: 'ping'; ts?: number }
 
 /** What a moderator can do to a room over WebSocket: the same actions as the HTTP API's moderation endpoints. */
-export const MODERATION_ACTIONS = ['mute', 'unmute', 'ban', 'unban', 'delete', 'pin', 'unpin', 'slow_mode', 'list'] as const;
-export type ModerationAction = (typeof MODERATION_ACTIONS)[number];
+export const MODERATE_ACTIONS = ['mute', 'unmute', 'ban', 'unban', 'delete', 'pin', 'unpin', 'slow_mode', 'list'] as const;
+export type ModerateAction = (typeof MODERATE_ACTIONS)[number];
 
 /**
  * A moderation request. The frame check only vouches for the types of the fields; which fields an
@@ -88,7 +88,7 @@ export interface ModerateFrame {
   room: RoomId;
   /** Chosen by the client, echoed in the answer. */
   id: string;
-  action: ModerationAction;
+  action: ModerateAction;
   uid?: Uid;
   seq?: Seq;
   durationMs?: number;
@@ -152,36 +152,38 @@ export interface NoticeFrame {
   /** `muted`: when the mute ends, ms since the epoch. */
   untilMs?: number;
 }
-/** A mute or ban in force: the user and when it ends (ms since the epoch). */
+/** Messages a gateway did not write to its connections, by reason. */
+export interface RoomDrops { backpressure: number; gap_unrecoverable: number; duplicate: number }
+export interface GapFrame { t: 'gap'; room: RoomId; from: Seq; to: Seq }
+export interface ReconnectFrame { t: 'reconnect'; delayMs: number }
+export interface PongFrame { t: 'pong'; ts?: number }
+/** A mute or ban in force, until `untilMs` (ms since the epoch). */
 export interface ModerationEntry { uid: Uid; untilMs: number }
 export interface ModeratedFrame {
   t: 'moderated';
-  id: string;
+  id: ClientMsgId;
   room: RoomId;
-  action: ModerationAction;
-  /** `delete`: the retract message's seq; `pin` / `unpin`: the pin or unpin message's seq. */
+  action: ModerateAction;
+  /** For delete: the retract message's seq; for pin / unpin: the pin or unpin message's seq. */
   seq?: Seq;
-  /** `list`: mutes and bans in force, sorted by uid. */
+  /** For list: the mutes and bans in force, sorted by uid. */
   muted?: ModerationEntry[];
   banned?: ModerationEntry[];
 }
-/** Messages a gateway did not write to its connections, by reason. */
-export interface RoomDrops { backpressure: number; gap_unrecoverable: number; duplicate: number }
-/** A room as one gateway sees it, since it subscribed to the room; all figures count messages. */
+/** A room's figures as the answering gateway sees them since it subscribed to the room; all count messages. */
 export interface RoomStatsFrame {
   t: 'room_stats';
   room: RoomId;
   viewers: number;
   seq: Seq;
+  /** Messages per second over the last 5 s. */
   msgsPerSec: number;
   delivered: number;
+  /** Messages skipped by the room's budget. */
   sampled: number;
   dropped: RoomDrops;
   pinned?: RoomMessage;
 }
-export interface GapFrame { t: 'gap'; room: RoomId; from: Seq; to: Seq }
-export interface ReconnectFrame { t: 'reconnect'; delayMs: number }
-export interface PongFrame { t: 'pong'; ts?: number }
 
 export type ServerFrame =
   | WelcomeFrame | JoinedFrame | LeftFrame | MessagesFrame | AckFrame | HistoryResultFrame
@@ -232,15 +234,15 @@ function parseModerate(frame: Record<string, unknown>): ModerateFrame {
   const room = requireRoom(frame, 'room');
   const id = requireId(frame);
   const { action, uid } = frame;
-  if (!(MODERATION_ACTIONS as readonly unknown[]).includes(action)) {
-    throw fail.bad_frame(`'action' must be one of ${MODERATION_ACTIONS.join(', ')}`);
+  if (!(MODERATE_ACTIONS as readonly unknown[]).includes(action)) {
+    throw fail.bad_frame(`'action' must be one of ${MODERATE_ACTIONS.join(', ')}`);
   }
   if (uid !== undefined && typeof uid !== 'string') throw fail.bad_frame("'uid' must be a string");
   const seq = optionalSeq(frame, 'seq');
   const durationMs = optionalNumber(frame, 'durationMs');
   const intervalMs = optionalNumber(frame, 'intervalMs');
   return {
-    t: 'moderate', room, id, action: action as ModerationAction,
+    t: 'moderate', room, id, action: action as ModerateAction,
     ...(uid === undefined ? {} : { uid }),
     ...(seq === undefined ? {} : { seq }),
     ...(durationMs === undefined ? {} : { durationMs }),
