@@ -2,14 +2,16 @@
  * Moderation and pins end to end, over real WebSocket clients and the HTTP API: viewers and the
  * streamer's console on two gateways, real NATS and Redis (and the embedded all-in-one mode).
  */
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RoomMessage } from '../../src/shared/protocol/frames.js';
+import { RoomcastClient, type WebSocketConstructor } from '../../src/client/roomcast-client.js';
+import type { NoticeFrame, RoomMessage } from '../../src/shared/protocol/frames.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { eventually } from '../helpers/latch.js';
 import { WsTestClient, type AnyFrame } from '../helpers/ws-client.js';
 
 const ENV = { ROOMCAST_SEND_RATE_PER_SEC: '1000', ROOMCAST_SEND_BURST: '1000', ROOMCAST_FRAME_BURST: '1000', ROOMCAST_VIEWER_INTERVAL_MS: '200' };
-const ROOMS = ['stage', 'stage-http', 'guarded', 'slow', 'counted', 'elsewhere'];
+const ROOMS = ['stage', 'stage-http', 'guarded', 'slow', 'counted', 'elsewhere', 'sdk-room'];
 
 describe.each([
   { mode: 'distributed' as const, roomServices: 2 },
@@ -17,7 +19,18 @@ describe.each([
 ])('moderation and pins ($mode)', ({ mode, roomServices }) => {
   let cluster: Cluster;
   const clients: WsTestClient[] = [];
+  const sdkClients: RoomcastClient[] = [];
   let requestIds = 0;
+
+  const sdk = async (gateway: number, uid: string, role: 'viewer' | 'streamer' = 'viewer', rooms?: string[]): Promise<RoomcastClient> => {
+    const client = new RoomcastClient({
+      url: cluster.gateways[gateway]!.url, token: await cluster.token(uid, role, rooms ? { rooms } : {}),
+      WebSocket: WebSocket as unknown as WebSocketConstructor, requestTimeoutMs: 5000,
+    });
+    sdkClients.push(client);
+    await client.connect();
+    return client;
+  };
 
   const connect = async (gateway: number, uid: string, role: 'viewer' | 'streamer' | 'moderator' | 'admin' = 'viewer', rooms?: string[], device?: string) => {
     const token = await cluster.token(uid, role, { ...(rooms ? { rooms } : {}), ...(device ? { device } : {}) });
@@ -59,7 +72,7 @@ describe.each([
   });
 
   afterAll(async () => {
-    for (const client of clients) client.close();
+    for (const client of [...clients, ...sdkClients]) client.close();
     await cluster?.stop();
   });
 
@@ -259,5 +272,41 @@ describe.each([
     moderator.send({ t: 'moderate', room: 'guarded', id: '', action: 'list' });
     expect(await moderator.next((f) => f.t === 'error' && f.code === 'bad_frame' && f.id === undefined)).toMatchObject({ room: 'guarded', ref: 'moderate' });
     expect(moderator.closeCode).toBeNull();
+  });
+
+  it('the TypeScript SDK moderates, follows the pin and reads room_stats against the real server', async () => {
+    const viewer = await sdk(0, 'sdk-viewer');
+    const pins: Array<RoomMessage | null> = [];
+    const notices: NoticeFrame[] = [];
+    viewer.on('pinned', (room, message) => { if (room === 'sdk-room') pins.push(message); });
+    viewer.on('notice', (notice) => notices.push(notice));
+    await viewer.join('sdk-room');
+    const streamer = await sdk(1, 'sdk-streamer', 'streamer', ['sdk-room']);
+    const { seq } = await viewer.send('sdk-room', 'from the SDK');
+
+    const pinned = await streamer.pin('sdk-room', seq);
+    expect(pinned).toMatchObject({ t: 'moderated', room: 'sdk-room', action: 'pin' });
+    await eventually(() => pins.some((m) => m?.seq === seq), { what: 'the pinned event' });
+    expect(pins.at(-1)).toMatchObject({ seq, uid: 'sdk-viewer', kind: 'chat', text: 'from the SDK' });
+    await eventually(() => notices.some((n) => n.code === 'pinned' && n.room === 'sdk-room'), { what: 'the pinned notice' });
+
+    const late = await sdk(1, 'sdk-late');
+    const latePins: Array<RoomMessage | null> = [];
+    late.on('pinned', (_room, message) => latePins.push(message));
+    expect((await late.join('sdk-room')).pinned).toMatchObject({ seq, text: 'from the SDK' });
+    await eventually(() => latePins.length > 0, { what: 'the pinned event of a join' });
+    expect(latePins[0]).toMatchObject({ seq });
+
+    const stats = await viewer.roomStats('sdk-room');
+    expect(stats).toMatchObject({ t: 'room_stats', room: 'sdk-room', pinned: { seq } });
+    expect(stats.seq).toBe(pinned.seq);
+    await streamer.mute('sdk-room', 'sdk-late', 60_000);
+    expect((await streamer.moderationLists('sdk-room')).muted.map((entry) => entry.uid)).toEqual(['sdk-late']);
+    await expect(viewer.mute('sdk-room', 'sdk-late')).rejects.toMatchObject({ code: 'forbidden' });
+
+    const unpinned = await streamer.unpin('sdk-room');
+    await eventually(() => pins.at(-1) === null, { what: 'the unpinned event' });
+    expect(viewer.state).toBe('open');
+    expect(unpinned.seq).toBeGreaterThan(pinned.seq!);
   });
 });
