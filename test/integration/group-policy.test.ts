@@ -5,7 +5,9 @@
  * decline; offline it learns of the invite at login. Under `direct` added users are members at once.
  */
 import type { Redis } from 'ioredis';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RoomcastClient, type WebSocketConstructor } from '../../src/client/roomcast-client.js';
 import { NatsBus } from '../../src/shared/bus/nats-bus.js';
 import { decodeBusMessage } from '../../src/shared/codec/codec.js';
 import { silentLogger } from '../../src/shared/log.js';
@@ -14,7 +16,7 @@ import type { GroupMessage } from '../../src/shared/protocol/chat-frames.js';
 import type { Role } from '../../src/shared/protocol/frames.js';
 import { connectRedis } from '../../src/shared/store/redis-client.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
-import { eventually } from '../helpers/latch.js';
+import { eventually, Latch } from '../helpers/latch.js';
 import { WsTestClient, type AnyFrame } from '../helpers/ws-client.js';
 
 const FAST = { ROOMCAST_FRAME_RATE_PER_SEC: '10000', ROOMCAST_FRAME_BURST: '10000', ROOMCAST_CHAT_BURST: '100' };
@@ -48,6 +50,7 @@ describe('ROOMCAST_GROUP_CREATE=staff, ROOMCAST_GROUP_INVITES=accept (distribute
   let redis: Redis;
   let observer: NatsBus;
   const pushes: OfflinePushEvent[] = [];
+  const sdks: RoomcastClient[] = [];
   const { clients, connect, request, user } = harness(() => cluster);
 
   beforeAll(async () => {
@@ -63,6 +66,7 @@ describe('ROOMCAST_GROUP_CREATE=staff, ROOMCAST_GROUP_INVITES=accept (distribute
 
   afterAll(async () => {
     for (const c of clients) c.close();
+    for (const c of sdks) c.close();
     await observer?.close();
     await redis?.quit();
     await cluster?.stop();
@@ -167,6 +171,52 @@ describe('ROOMCAST_GROUP_CREATE=staff, ROOMCAST_GROUP_INVITES=accept (distribute
     // Users a streamer adds over HTTP are invited too; an admin token adds them directly.
     expect((await user('POST', '/v1/groups/guild/members', 'gus', 'streamer', { uids: ['hal'] })).body).toMatchObject({ members: 2, invited: 1 });
     expect((await user('POST', '/v1/groups/guild/members', 'root', 'admin', { uids: ['hal', 'kim'] })).body).toMatchObject({ members: 4, invited: 0 });
+  });
+
+  it('the SDK reports invites (live and at login), accepts one, and then delivers the group\'s new messages', async () => {
+    const sdk = async (uid: string, role: Role = 'viewer') => {
+      const c = new RoomcastClient({
+        url: cluster.gateways[0]!.url, token: await cluster.token(uid, role), WebSocket: WebSocket as unknown as WebSocketConstructor, requestTimeoutMs: 5000,
+      });
+      sdks.push(c);
+      return c;
+    };
+    const owner = await sdk('sam', 'streamer');
+    await owner.connect();
+    await owner.chat.createGroup('jam', []);
+    expect(await owner.chat.addMembers('jam', ['tia', 'tom'])).toMatchObject({ members: 1, invited: 2 });
+    // tia was offline: the login push brings the invite.
+    const tia = await sdk('tia');
+    const invited = new Latch(1, 'tia invited');
+    const invites: unknown[] = [];
+    tia.chat.on('invite', (invite) => { invites.push(invite); invited.countDown(); });
+    await tia.connect();
+    await invited.wait();
+    expect(invites).toEqual([{ group: 'jam', role: 'member', by: 'sam', ts: expect.any(Number) }]);
+    expect(await tia.chat.invites()).toEqual([expect.objectContaining({ group: 'jam', uid: 'tia' })]);
+    await owner.chat.sendGroup('jam', 'before tia');
+    expect(await tia.chat.acceptInvite('jam')).toMatchObject({ role: 'member', members: 2 });
+    const got = new Latch(1, 'a group message');
+    const texts: string[] = [];
+    tia.chat.on('group', (m) => { texts.push(m.text); got.countDown(); });
+    await owner.chat.sendGroup('jam', 'after tia');
+    await got.wait();
+    expect(texts).toEqual(['after tia']);
+    // tom's first invite comes with his login; withdrawn and made again, the new one comes live.
+    const tom = await sdk('tom');
+    const tomInvites: number[] = [];
+    const atLogin = new Latch(1, 'tom invited at login');
+    const live = new Latch(2, 'tom invited live');
+    tom.chat.on('invite', (invite) => { tomInvites.push(invite.ts); atLogin.countDown(); live.countDown(); });
+    await tom.connect();
+    await atLogin.wait();
+    await owner.chat.removeMembers('jam', ['tom']);
+    expect(await tom.chat.invites()).toEqual([]);
+    await owner.chat.addMembers('jam', ['tom']);
+    await live.wait();
+    expect(tomInvites).toHaveLength(2);
+    expect(await tom.chat.leaveGroup('jam')).toMatchObject({ members: 2, invited: 0 });
+    expect((await owner.chat.groupInvites('jam')).invites).toEqual([]);
   });
 
   it('a user who blocked the inviter is not invited, and the answer says so', async () => {
