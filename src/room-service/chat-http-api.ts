@@ -4,7 +4,7 @@
  * backends (acting as the owner) or by their members within their role, under the group policy (who
  * may create groups; whether users added by a user must accept). Mounted by HttpApi.
  */
-import { RoomcastError } from '../shared/errors.js';
+import { fail } from '../shared/errors.js';
 import { CHAT_CLIENT_MSG_ID_MAX_LENGTH, MAX_UIDS_PER_FRAME, isGroupId, isUidValue, type GroupId } from '../shared/protocol/chat-frames.js';
 import type { Uid } from '../shared/protocol/frames.js';
 import type { ChatService } from './chat-service.js';
@@ -39,7 +39,7 @@ export function chatHttpRoutes(chat: ChatService, groups: GroupService): PathRou
     }),
     route('POST', /^\/v1\/groups\/([^/]+)\/members$/, 'group_members_post', async ({ principal, params, body }) => {
       const role = body.role ?? 'member';
-      if (role !== 'admin' && role !== 'member') throw new RoomcastError('bad_request', "'role' must be admin or member");
+      if (role !== 'admin' && role !== 'member') throw fail.bad_request("'role' must be admin or member");
       return { status: 200, body: await groups.add(actorOf(principal), groupOf(params[0]!), uidsOf(body, 'uids'), role, principalOf(principal)) };
     }),
     route('GET', /^\/v1\/groups\/([^/]+)\/invites$/, 'group_invites_get', async ({ principal, params, query }) => {
@@ -55,7 +55,7 @@ export function chatHttpRoutes(chat: ChatService, groups: GroupService): PathRou
     }),
     route('DELETE', /^\/v1\/groups\/([^/]+)\/members\/([^/]+)$/, 'group_member_delete', async ({ principal, params }) => {
       const uid = params[1]!;
-      if (!isUidValue(uid)) throw new RoomcastError('bad_request', 'the uid is not valid');
+      if (!isUidValue(uid)) throw fail.bad_request('the uid is not valid');
       return { status: 200, body: await groups.remove(actorOf(principal), groupOf(params[0]!), [uid]) };
     }),
     route('POST', /^\/v1\/groups\/([^/]+)\/messages$/, 'group_messages_post', async ({ principal, params, body }) => {
@@ -68,7 +68,7 @@ export function chatHttpRoutes(chat: ChatService, groups: GroupService): PathRou
 
 function requireBackend(principal: Principal, what: string): void {
   if (principal.kind === 'backend' || principal.identity.role === 'admin') return;
-  throw new RoomcastError('forbidden', `only backends and admins ${what}`);
+  throw fail.forbidden(`only backends and admins ${what}`);
 }
 
 function actorOf(principal: Principal): GroupActor {
@@ -88,28 +88,28 @@ function pageOf(query: URLSearchParams): { cursor?: string; limit?: number } {
   const limitText = query.get('limit');
   const limit = limitText === null ? undefined : Number(limitText);
   if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0 && limit <= MAX_MEMBER_PAGE)) {
-    throw new RoomcastError('bad_request', `'limit' must be an integer from 1 to ${MAX_MEMBER_PAGE}`);
+    throw fail.bad_request(`'limit' must be an integer from 1 to ${MAX_MEMBER_PAGE}`);
   }
   const cursor = query.get('cursor') ?? undefined;
-  if (cursor !== undefined && !/^[0-9]{1,20}$/.test(cursor)) throw new RoomcastError('bad_request', "'cursor' must come from an earlier page");
+  if (cursor !== undefined && !/^[0-9]{1,20}$/.test(cursor)) throw fail.bad_request("'cursor' must come from an earlier page");
   return { ...(cursor === undefined ? {} : { cursor }), ...(limit === undefined ? {} : { limit }) };
 }
 
 function groupOf(value: string): GroupId {
-  if (!isGroupId(value)) throw new RoomcastError('bad_group', 'the group id must match /^[A-Za-z0-9_-]{1,64}$/');
+  if (!isGroupId(value)) throw fail.bad_group();
   return value;
 }
 
 function uidOf(body: Record<string, unknown>, field: string): Uid {
   const value = body[field];
-  if (!isUidValue(value)) throw new RoomcastError('bad_request', `'${field}' must be a uid`);
+  if (!isUidValue(value)) throw fail.bad_request(`'${field}' must be a uid`);
   return value;
 }
 
 function uidsOf(body: Record<string, unknown>, field: string): Uid[] {
   const value = body[field];
   if (!Array.isArray(value) || value.length === 0 || value.length > MAX_UIDS_PER_FRAME || !value.every(isUidValue)) {
-    throw new RoomcastError('bad_request', `'${field}' must be a list of 1 to ${MAX_UIDS_PER_FRAME} uids`);
+    throw fail.bad_request(`'${field}' must be a list of 1 to ${MAX_UIDS_PER_FRAME} uids`);
   }
   return [...new Set(value as Uid[])];
 }
@@ -117,12 +117,12 @@ function uidsOf(body: Record<string, unknown>, field: string): Uid[] {
 function messageIdOf(body: Record<string, unknown>): string {
   const id = body.id;
   if (typeof id !== 'string' || id.length === 0 || id.length > CHAT_CLIENT_MSG_ID_MAX_LENGTH) {
-    throw new RoomcastError('bad_request', `'id' must be a string of 1 to ${CHAT_CLIENT_MSG_ID_MAX_LENGTH} characters`);
+    throw fail.bad_request(`'id' must be a string of 1 to ${CHAT_CLIENT_MSG_ID_MAX_LENGTH} characters`);
   }
   return id;
 }
 
 function textOf(body: Record<string, unknown>): string {
-  if (typeof body.text !== 'string') throw new RoomcastError('bad_request', "'text' must be a string");
+  if (typeof body.text !== 'string') throw fail.bad_request("'text' must be a string");
   return body.text;
 }

@@ -4,7 +4,7 @@
  * Backends (API keys) and admin tokens are trusted: they always create groups and add members directly.
  */
 import type { GroupCreatePolicy, GroupInvitePolicy } from '../shared/config.js';
-import { RoomcastError } from '../shared/errors.js';
+import { fail } from '../shared/errors.js';
 import type { Role } from '../shared/protocol/frames.js';
 
 export interface GroupPolicy {
@@ -29,7 +29,7 @@ const WHO_CREATES: Readonly<Record<GroupCreatePolicy, string>> = {
 
 export function checkMayCreateGroup(policy: GroupPolicy, principal: GroupPrincipal): void {
   if (CREATORS[policy.create].includes(principal)) return;
-  throw new RoomcastError('forbidden', `only ${WHO_CREATES[policy.create]} may create groups (ROOMCAST_GROUP_CREATE=${policy.create})`);
+  throw fail.forbidden(`only ${WHO_CREATES[policy.create]} may create groups (ROOMCAST_GROUP_CREATE=${policy.create})`);
 }
 
 /** True when users this principal adds become members at once; false when they are invited. */

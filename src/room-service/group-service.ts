@@ -13,7 +13,7 @@
  */
 import type { Clock } from '../shared/clock.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
-import { RoomcastError } from '../shared/errors.js';
+import { fail, type RoomcastError } from '../shared/errors.js';
 import type { ChatCaller, ChatReply } from '../shared/protocol/chat-bus-messages.js';
 import type {
   ChatClientFrame, ConversationSummary, GroupId, GroupInfoFrame, GroupInviteView, GroupInvitesFrame, GroupMembersResultFrame, GroupRole,
@@ -74,7 +74,7 @@ export class GroupService {
             : await this.groupInvites(caller.uid, frame.group, frame.cursor, frame.limit),
         };
       default:
-        throw new RoomcastError('bad_request', `'${frame.t}' is not a group frame`);
+        throw fail.bad_request(`'${frame.t}' is not a group frame`);
     }
   }
 
@@ -91,7 +91,7 @@ export class GroupService {
     const admitted = members.filter((uid) => !blocked.includes(uid) && uid !== owner);
     const status = await this.stored('groupCreate', () =>
       this.deps.groups.create(group, owner, direct ? admitted : [], nowMs, direct ? [] : admitted));
-    if (status === 'exists') throw new RoomcastError('group_exists', `group '${group}' exists already`);
+    if (status === 'exists') throw fail.group_exists(group);
     if (status === 'too_many_members') throw tooManyMembers();
     if (!direct) await this.pushInvites(admitted, { group, role: 'member', by: owner, atMs: nowMs });
     return withBlocked(await this.info(group, 'owner'), blocked);
@@ -101,7 +101,7 @@ export class GroupService {
   async add(actor: GroupActor, group: GroupId, uids: readonly Uid[], role: 'admin' | 'member', principal: GroupPrincipal): Promise<GroupInfoFrame> {
     const actorRole = await this.roleOf(actor, group);
     if (actorRole === 'member' || (role === 'admin' && actorRole !== 'owner')) {
-      throw new RoomcastError('forbidden', role === 'admin' ? 'only the owner makes admins' : 'only the owner and admins add members');
+      throw fail.forbidden(role === 'admin' ? 'only the owner makes admins' : 'only the owner and admins add members');
     }
     const { groups, policy, clock } = this.deps;
     const blocked = actor === BACKEND_ACTOR || isTrusted(principal) ? [] : await this.blockersOf(actor, uids);
@@ -123,7 +123,7 @@ export class GroupService {
   async join(uid: Uid, group: GroupId): Promise<GroupInfoFrame> {
     const status = await this.stored('groupAccept', () => this.deps.groups.accept(group, uid));
     if (status === 'unknown_group') throw unknownGroup(group);
-    if (status === 'not_invited') throw new RoomcastError('not_found', `no pending invite to group '${group}'`);
+    if (status === 'not_invited') throw fail.not_found(`no pending invite to group '${group}'`);
     if (status === 'too_many_members') throw tooManyMembers();
     const member = await this.stored('groupMember', () => this.deps.groups.member(group, uid));
     return this.info(group, member?.role);
@@ -134,12 +134,12 @@ export class GroupService {
     const { groups } = this.deps;
     const info = await this.stored('groupInfo', () => groups.info(group));
     if (!info) throw unknownGroup(group);
-    if (info.owner === uid) throw new RoomcastError('forbidden', 'the owner cannot be removed');
+    if (info.owner === uid) throw fail.forbidden('the owner cannot be removed');
     const [member, invite] = await Promise.all([
       this.stored('groupMember', () => groups.member(group, uid)),
       this.stored('groupInvite', () => groups.pendingInvite(group, uid)),
     ]);
-    if (!member && !invite) throw new RoomcastError('not_group_member', `you are not a member of group '${group}'`);
+    if (!member && !invite) throw fail.not_group_member(group);
     await this.stored('groupRemove', () => groups.removeMembers(group, [uid]));
     return this.info(group);
   }
@@ -164,12 +164,12 @@ export class GroupService {
     const actorRole = await this.roleOf(actor, group);
     const info = await this.stored('groupInfo', () => this.deps.groups.info(group));
     if (!info) throw unknownGroup(group);
-    if (uids.includes(info.owner)) throw new RoomcastError('forbidden', 'the owner cannot be removed');
-    if (actorRole === 'member') throw new RoomcastError('forbidden', 'a member may only remove itself');
+    if (uids.includes(info.owner)) throw fail.forbidden('the owner cannot be removed');
+    if (actorRole === 'member') throw fail.forbidden('a member may only remove itself');
     if (actorRole === 'admin') {
       for (const uid of uids) {
         const member = await this.stored('groupMember', () => this.deps.groups.member(group, uid));
-        if (member && member.role !== 'member' && uid !== actor) throw new RoomcastError('forbidden', 'only the owner removes admins');
+        if (member && member.role !== 'member' && uid !== actor) throw fail.forbidden('only the owner removes admins');
       }
     }
     await this.stored('groupRemove', () => this.deps.groups.removeMembers(group, uids));
@@ -194,8 +194,8 @@ export class GroupService {
     const result = await this.stored('groupSend', () => groups.send({ group, from, cid: id, text, nowMs, rate: limits.rate }));
     if (result.status === 'rejected') {
       if (result.code === 'unknown_group') throw unknownGroup(group);
-      if (result.code === 'not_group_member') throw new RoomcastError('not_group_member', `you are not a member of group '${group}'`);
-      throw new RoomcastError('rate_limited', 'you are sending too fast; slow down');
+      if (result.code === 'not_group_member') throw fail.not_group_member(group);
+      throw fail.rate_limited();
     }
     const { message } = result;
     if (result.status === 'stored') this.deps.metrics.messagePublished('group');
@@ -270,7 +270,7 @@ export class GroupService {
 
   private async notMember(group: GroupId): Promise<RoomcastError> {
     const info = await this.stored('groupInfo', () => this.deps.groups.info(group));
-    return info ? new RoomcastError('not_group_member', `you are not a member of group '${group}'`) : unknownGroup(group);
+    return info ? fail.not_group_member(group) : unknownGroup(group);
   }
 
   private stored<T>(op: string, action: () => Promise<T>): Promise<T> {
@@ -279,7 +279,7 @@ export class GroupService {
 }
 
 function tooManyMembers(): RoomcastError {
-  return new RoomcastError('bad_request', 'more members (and pending invites) than a group may have');
+  return fail.bad_request('more members (and pending invites) than a group may have');
 }
 
 function withBlocked(frame: GroupInfoFrame, blocked: readonly Uid[]): GroupInfoFrame {
@@ -291,5 +291,5 @@ function inviteView(invite: GroupInvite): GroupInviteView {
 }
 
 function unknownGroup(group: GroupId): RoomcastError {
-  return new RoomcastError('unknown_group', `group '${group}' does not exist`);
+  return fail.unknown_group(group);
 }

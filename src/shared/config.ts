@@ -9,6 +9,11 @@ import { LOG_LEVELS, type LogLevel } from './log.js';
 export const DEFAULT_WS_PORT = 8080;
 export const DEFAULT_GATEWAY_HTTP_PORT = 9090;
 export const DEFAULT_API_PORT = 8081;
+export const DEFAULT_API_METRICS_PORT = 9091;
+export const DEFAULT_API_REQUEST_TIMEOUT_MS = 10_000;
+export const DEFAULT_API_MAX_CONNECTIONS = 1000;
+export const DEFAULT_JWT_MAX_LIFETIME_S = 7 * 24 * 3600;
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
 export const DEFAULT_BATCH_WINDOW_MS = 50;
 export const DEFAULT_BATCH_MAX_MESSAGES = 200;
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024;
@@ -55,8 +60,23 @@ export interface Config {
   gatewayHttpPort: number;
   apiHost: string;
   apiPort: number;
+  /** The room service's /metrics, /healthz and /readyz (not on the public API port). */
+  apiMetricsPort: number;
+  /** A request's headers and body must arrive within this; a trickling client is cut off. */
+  apiRequestTimeoutMs: number;
+  apiMaxConnections: number;
   jwtSecret: string | null;
   jwtPublicKey: string | null;
+  /** Refuse tokens without `exp`. */
+  jwtRequireExp: boolean;
+  /** Longest token lifetime accepted (`exp` − `iat`, or − now without `iat`), in seconds; 0: no limit. */
+  jwtMaxLifetimeS: number;
+  jwtIssuer: string | null;
+  jwtAudience: string | null;
+  /** WebSocket connections one client address may hold on one gateway; 0: no limit. */
+  maxConnectionsPerIp: number;
+  /** Origins (scheme://host[:port]) whose pages may open WebSockets; empty: any. The gateway's own origin always may. */
+  allowedOrigins: readonly string[];
   apiKeys: readonly string[];
   batchWindowMs: number;
   batchMaxMessages: number;
@@ -186,9 +206,18 @@ export const SETTINGS = [
   setting('publicUrl', 'ROOMCAST_PUBLIC_URL', null, optionalString, 'the URL clients use to reach this gateway; default ws://<host>:<port>/ws'),
   setting('gatewayHttpPort', 'ROOMCAST_GATEWAY_HTTP_PORT', DEFAULT_GATEWAY_HTTP_PORT, PORT, 'gateway /metrics, /healthz, /readyz port'),
   setting('apiHost', 'ROOMCAST_API_HOST', '0.0.0.0', anyString, 'address the room service\'s HTTP API listens on'),
-  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'room service HTTP API port (also /metrics, /healthz, /readyz)'),
+  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'room service HTTP API port (also /healthz, /readyz)'),
+  setting('apiMetricsPort', 'ROOMCAST_API_METRICS_PORT', DEFAULT_API_METRICS_PORT, PORT, 'room service /metrics, /healthz, /readyz port (room-service role; all-in-one serves metrics on the gateway\'s)'),
+  setting('apiRequestTimeoutMs', 'ROOMCAST_API_REQUEST_TIMEOUT_MS', DEFAULT_API_REQUEST_TIMEOUT_MS, integer(1000, 600_000), 'an HTTP API request (headers and body) must arrive within this'),
+  setting('apiMaxConnections', 'ROOMCAST_API_MAX_CONNECTIONS', DEFAULT_API_MAX_CONNECTIONS, integer(1, 1_000_000), 'open connections the HTTP API accepts; more are refused'),
   setting('jwtSecret', 'ROOMCAST_JWT_SECRET', null, optionalString, 'HS256 secret for tokens (at least 32 characters)'),
   setting('jwtPublicKey', 'ROOMCAST_JWT_PUBLIC_KEY', null, optionalString, 'RS256/ES256 public key for tokens (PEM, SPKI)'),
+  setting('jwtRequireExp', 'ROOMCAST_JWT_REQUIRE_EXP', true, boolean, 'refuse tokens without an exp claim'),
+  setting('jwtMaxLifetimeS', 'ROOMCAST_JWT_MAX_LIFETIME_S', DEFAULT_JWT_MAX_LIFETIME_S, integer(0, 10 * 365 * 24 * 3600), 'longest token lifetime accepted (exp - iat, or exp - now without iat), seconds; 0: no limit'),
+  setting('jwtIssuer', 'ROOMCAST_JWT_ISSUER', null, optionalString, 'when set, tokens must carry this iss'),
+  setting('jwtAudience', 'ROOMCAST_JWT_AUDIENCE', null, optionalString, 'when set, tokens must carry this aud'),
+  setting('maxConnectionsPerIp', 'ROOMCAST_MAX_CONNECTIONS_PER_IP', DEFAULT_MAX_CONNECTIONS_PER_IP, integer(0, 10_000_000), 'WebSocket connections one client address may hold on a gateway (0: no limit; behind a proxy every client has its address)'),
+  setting('allowedOrigins', 'ROOMCAST_ALLOWED_ORIGINS', [], list, 'origins whose web pages may connect (comma separated, e.g. https://example.com); empty: any; the gateway\'s own origin always may'),
   setting('apiKeys', 'ROOMCAST_API_KEYS', [], list, 'API keys of backends for the HTTP API (comma separated)'),
   setting('batchWindowMs', 'ROOMCAST_BATCH_WINDOW_MS', DEFAULT_BATCH_WINDOW_MS, integer(1, 1000), 'a room\'s messages are sent to viewers once per window'),
   setting('batchMaxMessages', 'ROOMCAST_BATCH_MAX_MESSAGES', DEFAULT_BATCH_MAX_MESSAGES, integer(1, 10_000), 'a batch this large is flushed before its window ends'),
@@ -284,6 +313,7 @@ function crossChecks(role: ProcessRole, config: Config, env: Readonly<Record<str
   if (config.jwtSecret && config.jwtSecret.length < 32) problems.push('ROOMCAST_JWT_SECRET must be at least 32 characters');
   if (config.jwtPublicKey && !config.jwtPublicKey.includes('BEGIN PUBLIC KEY')) problems.push('ROOMCAST_JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
   if (role === 'all-in-one' && config.wsPort !== 0 && config.wsPort === config.apiPort) problems.push('ROOMCAST_WS_PORT and ROOMCAST_API_PORT must differ');
+  if (role === 'room-service' && config.apiPort !== 0 && config.apiPort === config.apiMetricsPort) problems.push('ROOMCAST_API_PORT and ROOMCAST_API_METRICS_PORT must differ');
   if (config.wsPort !== 0 && config.wsPort === config.gatewayHttpPort) problems.push('ROOMCAST_WS_PORT and ROOMCAST_GATEWAY_HTTP_PORT must differ');
   for (const name of Object.keys(env)) {
     if (name.startsWith('ROOMCAST_') && !SETTINGS.some((s) => s.env === name)) problems.push(`unknown variable ${name}`);

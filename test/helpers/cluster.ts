@@ -74,6 +74,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     ROOMCAST_WS_PORT: '0',
     ROOMCAST_GATEWAY_HTTP_PORT: '0',
     ROOMCAST_API_PORT: '0',
+    ROOMCAST_API_METRICS_PORT: '0',
     ROOMCAST_LOG_LEVEL: 'silent',
     ...(redis ? { ROOMCAST_REDIS_URL: redis.url } : {}),
     ...options.env,

@@ -8,7 +8,7 @@
  * it processed (`inbox_ack`, `group_ack`, or the `after` of its next `sync` page) and drops
  * duplicates by `mid`.
  */
-import { BadFrameError, RoomcastError } from '../errors.js';
+import { fail } from '../errors.js';
 import type { ClientMsgId, Seq, Uid } from './frames.js';
 
 /** A stored chat message's id, the same for every recipient and every delivery of it. */
@@ -155,20 +155,20 @@ export function isChatClientFrameType(type: string): type is ChatClientFrameType
 
 function uidField(frame: Record<string, unknown>, field: string): Uid {
   const value = frame[field];
-  if (!isUidValue(value)) throw new BadFrameError(`'${field}' must be a uid matching ${UID_PATTERN}`);
+  if (!isUidValue(value)) throw fail.bad_frame(`'${field}' must be a uid matching ${UID_PATTERN}`);
   return value;
 }
 
 function groupField(frame: Record<string, unknown>, field = 'group'): GroupId {
   const value = frame[field];
-  if (value === undefined) throw new BadFrameError(`'${field}' is required`);
-  if (!isGroupId(value)) throw new RoomcastError('bad_group', `'${field}' must match ${GROUP_ID_PATTERN}`);
+  if (value === undefined) throw fail.bad_frame(`'${field}' is required`);
+  if (!isGroupId(value)) throw fail.bad_group();
   return value;
 }
 
 function seqField(frame: Record<string, unknown>, field: string): Seq {
   const value = frame[field];
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new BadFrameError(`'${field}' must be a non-negative integer`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw fail.bad_frame(`'${field}' must be a non-negative integer`);
   return value;
 }
 
@@ -178,34 +178,34 @@ function optional<T>(frame: Record<string, unknown>, field: string, read: (frame
 
 function limitField(frame: Record<string, unknown>, field: string): number {
   const value = frame[field];
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw new BadFrameError(`'${field}' must be a positive integer`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw fail.bad_frame(`'${field}' must be a positive integer`);
   return value;
 }
 
 function idField(frame: Record<string, unknown>): ClientMsgId {
   const id = frame.id;
   if (typeof id !== 'string' || id.length === 0 || id.length > CHAT_CLIENT_MSG_ID_MAX_LENGTH) {
-    throw new BadFrameError(`'id' must be a string of 1 to ${CHAT_CLIENT_MSG_ID_MAX_LENGTH} characters`);
+    throw fail.bad_frame(`'id' must be a string of 1 to ${CHAT_CLIENT_MSG_ID_MAX_LENGTH} characters`);
   }
   return id;
 }
 
 function textField(frame: Record<string, unknown>): string {
-  if (typeof frame.text !== 'string') throw new BadFrameError("'text' must be a string");
+  if (typeof frame.text !== 'string') throw fail.bad_frame("'text' must be a string");
   return frame.text;
 }
 
 function uidList(frame: Record<string, unknown>, field: string): Uid[] {
   const value = frame[field];
   if (!Array.isArray(value) || value.length > MAX_UIDS_PER_FRAME || !value.every(isUidValue)) {
-    throw new BadFrameError(`'${field}' must be a list of at most ${MAX_UIDS_PER_FRAME} uids`);
+    throw fail.bad_frame(`'${field}' must be a list of at most ${MAX_UIDS_PER_FRAME} uids`);
   }
   return [...new Set(value as Uid[])];
 }
 
 function cursorField(frame: Record<string, unknown>, field: string): string {
   const cursor = frame[field];
-  if (typeof cursor !== 'string' || cursor.length > 32) throw new BadFrameError(`'${field}' must be a string from an earlier page`);
+  if (typeof cursor !== 'string' || cursor.length > 32) throw fail.bad_frame(`'${field}' must be a string from an earlier page`);
   return cursor;
 }
 
@@ -244,14 +244,14 @@ export function parseChatFrame(type: ChatClientFrameType, f: Record<string, unkn
       return defined({ t: 'group_create', group: groupField(f), members: optional(f, 'members', uidList) });
     case 'group_add': {
       const role = f.role;
-      if (role !== undefined && role !== 'admin' && role !== 'member') throw new BadFrameError("'role' must be admin or member");
+      if (role !== undefined && role !== 'admin' && role !== 'member') throw fail.bad_frame("'role' must be admin or member");
       return defined({ t: 'group_add', group: groupField(f), uids: uidList(f, 'uids'), role: role as 'admin' | 'member' | undefined });
     }
     case 'group_remove':
       return { t: 'group_remove', group: groupField(f), uids: uidList(f, 'uids') };
     case 'group_members': {
       const cursor = f.cursor;
-      if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 32)) throw new BadFrameError("'cursor' must be a string from an earlier page");
+      if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 32)) throw fail.bad_frame("'cursor' must be a string from an earlier page");
       return defined({ t: 'group_members', group: groupField(f), cursor: cursor as string | undefined, limit: optional(f, 'limit', limitField) });
     }
     case 'group_join':

@@ -3,7 +3,7 @@
  * these types and the validator below are its implementation. Every frame is a map with a string
  * field `t` naming its type.
  */
-import { BadFrameError, RoomcastError, type ErrorCode } from '../errors.js';
+import { fail, RoomcastError, type ErrorCode } from '../errors.js';
 import { CHAT_CLIENT_FRAME_TYPES, isChatClientFrameType, parseChatFrame, type ChatClientFrame, type ChatServerFrame } from './chat-frames.js';
 
 export type RoomId = string;
@@ -137,15 +137,15 @@ function isSeq(value: unknown): value is Seq {
 
 function requireRoom(frame: Record<string, unknown>, field: string): RoomId {
   const value = frame[field];
-  if (value === undefined) throw new BadFrameError(`'${field}' is required`);
-  if (!isRoomId(value)) throw new RoomcastError('bad_room', `'${field}' must match ${ROOM_ID_PATTERN}`);
+  if (value === undefined) throw fail.bad_frame(`'${field}' is required`);
+  if (!isRoomId(value)) throw fail.bad_room(field);
   return value;
 }
 
 function optionalSeq(frame: Record<string, unknown>, field: string): Seq | undefined {
   const value = frame[field];
   if (value === undefined || value === null) return undefined;
-  if (!isSeq(value)) throw new BadFrameError(`'${field}' must be a non-negative integer`);
+  if (!isSeq(value)) throw fail.bad_frame(`'${field}' must be a non-negative integer`);
   return value;
 }
 
@@ -154,9 +154,9 @@ function optionalSeq(frame: Record<string, unknown>, field: string): Seq | undef
  * RoomcastError with code bad_frame, bad_room or unknown_type; never trusts a field it did not check.
  */
 export function parseClientFrame(decoded: unknown): ClientFrame {
-  if (!isPlainObject(decoded)) throw new BadFrameError('a frame must be a map');
+  if (!isPlainObject(decoded)) throw fail.bad_frame('a frame must be a map');
   const type = decoded.t;
-  if (typeof type !== 'string') throw new BadFrameError("a frame needs a string field 't'");
+  if (typeof type !== 'string') throw fail.bad_frame("a frame needs a string field 't'");
   switch (type) {
     case 'join': {
       const lastSeq = optionalSeq(decoded, 'lastSeq');
@@ -175,11 +175,11 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
       const room = requireRoom(decoded, 'room');
       const { id, text, kind } = decoded;
       if (typeof id !== 'string' || id.length === 0 || id.length > CLIENT_MSG_ID_MAX_LENGTH) {
-        throw new BadFrameError(`'id' must be a string of 1 to ${CLIENT_MSG_ID_MAX_LENGTH} characters`);
+        throw fail.bad_frame(`'id' must be a string of 1 to ${CLIENT_MSG_ID_MAX_LENGTH} characters`);
       }
-      if (typeof text !== 'string') throw new BadFrameError("'text' must be a string");
+      if (typeof text !== 'string') throw fail.bad_frame("'text' must be a string");
       if (kind !== undefined && !(MESSAGE_KINDS as readonly unknown[]).includes(kind)) {
-        throw new BadFrameError(`'kind' must be one of ${MESSAGE_KINDS.join(', ')}`);
+        throw fail.bad_frame(`'kind' must be one of ${MESSAGE_KINDS.join(', ')}`);
       }
       return { t: 'send', room, id, text, ...(kind === undefined ? {} : { kind: kind as MessageKind }) };
     }
@@ -187,7 +187,7 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
       const beforeSeq = optionalSeq(decoded, 'beforeSeq');
       const limit = decoded.limit;
       if (limit !== undefined && !(typeof limit === 'number' && Number.isSafeInteger(limit) && limit > 0)) {
-        throw new BadFrameError("'limit' must be a positive integer");
+        throw fail.bad_frame("'limit' must be a positive integer");
       }
       return {
         t: 'history', room: requireRoom(decoded, 'room'),
@@ -197,12 +197,12 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
     }
     case 'ping': {
       const ts = decoded.ts;
-      if (ts !== undefined && typeof ts !== 'number') throw new BadFrameError("'ts' must be a number");
+      if (ts !== undefined && typeof ts !== 'number') throw fail.bad_frame("'ts' must be a number");
       return ts === undefined ? { t: 'ping' } : { t: 'ping', ts };
     }
     default:
       // Private and group chat frames: chat-frames.ts checks them.
       if (isChatClientFrameType(type)) return parseChatFrame(type, decoded);
-      throw new RoomcastError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`);
+      throw fail.unknown_type(type);
   }
 }
