@@ -64,6 +64,7 @@ export async function startRoomService(
       syncPage: config.syncPage,
       membersPage: config.historyPageMax,
     },
+    policy: { create: config.groupCreate, invites: config.groupInvites },
   });
   const chatEndpoint = new ChatEndpoint({ bus: infra.bus, chat, groups, log: serviceLog, metrics });
   chatEndpoint.start();

@@ -42,6 +42,8 @@ export const DEFAULT_CHAT_RETENTION_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_SYNC_PAGE = 100;
 export const DEFAULT_LOGIN_PUSH = 20;
 export const DEFAULT_MAX_GROUP_MEMBERS = 100_000;
+export const DEFAULT_GROUP_CREATE = 'users';
+export const DEFAULT_GROUP_INVITES = 'accept';
 export const DEFAULT_ROOM_BUDGET_PER_SEC = 100;
 export const DEFAULT_SLOW_CONSUMER_GRACE_MS = 5000;
 export const DEFAULT_DRAIN_MS = 30_000;
@@ -110,6 +112,10 @@ export interface Config {
   /** Newest unacknowledged inbox messages pushed to a device at login. */
   loginPush: number;
   maxGroupMembers: number;
+  /** Who may create groups: any user, staff (streamer, moderator, admin), or only backends and admins. */
+  groupCreate: GroupCreatePolicy;
+  /** `accept`: a user added by another user is invited and joins when it accepts; `direct`: added at once. */
+  groupInvites: GroupInvitePolicy;
   /** Chat messages per second a room delivers before chat is sampled; 0: no budget. */
   roomBudgetPerSec: number;
   slowConsumerGraceMs: number;
@@ -161,6 +167,17 @@ export const DEVICE_POLICIES = ['one-per-type', 'many'] as const;
 export type DevicePolicy = (typeof DEVICE_POLICIES)[number];
 const devicePolicy: Parser<DevicePolicy> = (raw) =>
   (DEVICE_POLICIES as readonly string[]).includes(raw) ? { value: raw as DevicePolicy } : { problem: `must be one of ${DEVICE_POLICIES.join(', ')}` };
+
+/** Who may create groups; each step admits fewer principals (backends, API keys, may always). */
+export const GROUP_CREATE_POLICIES = ['users', 'staff', 'backends'] as const;
+export type GroupCreatePolicy = (typeof GROUP_CREATE_POLICIES)[number];
+/** Whether a user added by another user is a member at once or only after accepting the invite. */
+export const GROUP_INVITE_POLICIES = ['accept', 'direct'] as const;
+export type GroupInvitePolicy = (typeof GROUP_INVITE_POLICIES)[number];
+
+function oneOf<T extends string>(values: readonly T[]): Parser<T> {
+  return (raw) => ((values as readonly string[]).includes(raw) ? { value: raw as T } : { problem: `must be one of ${values.join(', ')}` });
+}
 
 const list: Parser<readonly string[]> = (raw) => ({ value: raw.split(',').map((item) => item.trim()).filter(Boolean) });
 
@@ -231,6 +248,8 @@ export const SETTINGS = [
   setting('syncPage', 'ROOMCAST_SYNC_PAGE', DEFAULT_SYNC_PAGE, integer(1, 10_000), 'inbox and group messages per sync page (default and largest)'),
   setting('loginPush', 'ROOMCAST_LOGIN_PUSH', DEFAULT_LOGIN_PUSH, integer(0, 1000), 'newest unacknowledged inbox messages pushed at login'),
   setting('maxGroupMembers', 'ROOMCAST_MAX_GROUP_MEMBERS', DEFAULT_MAX_GROUP_MEMBERS, integer(2, 10_000_000), 'most members of one group'),
+  setting('groupCreate', 'ROOMCAST_GROUP_CREATE', DEFAULT_GROUP_CREATE, oneOf(GROUP_CREATE_POLICIES), 'who may create groups: users (any token), staff (streamer, moderator, admin tokens) or backends (API keys and admin tokens)'),
+  setting('groupInvites', 'ROOMCAST_GROUP_INVITES', DEFAULT_GROUP_INVITES, oneOf(GROUP_INVITE_POLICIES), 'accept: users added to a group by another user are invited and join when they accept; direct: members at once'),
   setting('roomBudgetPerSec', 'ROOMCAST_ROOM_BUDGET_PER_SEC', DEFAULT_ROOM_BUDGET_PER_SEC, number(0, 1_000_000), 'messages per second a room delivers before ordinary chat is sampled; 0: never sampled'),
   setting('slowConsumerGraceMs', 'ROOMCAST_SLOW_CONSUMER_GRACE_MS', DEFAULT_SLOW_CONSUMER_GRACE_MS, integer(100, 600_000), 'a connection that stays behind this long after losing its chat is closed (4009)'),
   setting('drainMs', 'ROOMCAST_DRAIN_MS', DEFAULT_DRAIN_MS, integer(0, 3_600_000), 'on SIGTERM the gateway moves its connections away over this time, then exits'),
