@@ -138,7 +138,12 @@ export class RoomService {
     requireRoom(room);
     const created = await this.stored('createRoom', () =>
       this.deps.store.createRoom(room, { ...DEFAULT_ROOM_SETTINGS, ...settings }, this.deps.clock.now()));
-    if (!created && Object.keys(settings).length > 0) await this.updateSettings(room, settings);
+    if (created || Object.keys(settings).length === 0) return { created, room: await this.getRoom(room) };
+    const before = await this.stored('getRoom', () => this.deps.store.getRoom(room));
+    await this.updateSettings(room, settings);
+    // Changing slow mode this way tells the viewers too, as the slow-mode endpoint does.
+    const { slowModeMs } = settings;
+    if (slowModeMs !== undefined && before && before.settings.slowModeMs !== slowModeMs) this.publishNotice(room, slowModeNotice(room, slowModeMs));
     return { created, room: await this.getRoom(room) };
   }
 

@@ -213,6 +213,9 @@ describe.each([
     expect(await moderate(streamer, 'slow', 'slow_mode', { intervalMs: 0 })).toMatchObject({ t: 'moderated' });
     for (const client of [here, there]) await client.next((f) => f.t === 'notice' && f.code === 'slow_mode' && f.intervalMs === 0 && f.text === 'Slow mode is off');
     await sendChat(there, 'slow', 'no longer slow');
+    // Updating the room's settings over HTTP is announced the same way.
+    expect((await cluster.api('PUT', '/v1/rooms/slow', { slowModeMs: 60_000 })).status).toBe(200);
+    for (const client of [here, there]) await client.next((f) => f.t === 'notice' && f.code === 'slow_mode' && f.intervalMs === 60_000 && f.text === 'Slow mode is on: one message every 1 minute');
     expect(outside.frames.filter((f) => f.t === 'notice')).toEqual([]);
   });
 
