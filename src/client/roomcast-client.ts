@@ -41,6 +41,7 @@ export type {
 } from '../shared/protocol/frames.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+const CLOSE_NORMAL = 1000;
 
 // ---- options and events -------------------------------------------------------------------------
 
@@ -263,7 +264,7 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
     this.requests.rejectSends(closed);
     this.chat.closed(closed);
     this.sessions.clear();
-    if (hadSocket) this.emit('disconnected', { code: 1000, reason: 'closed by the client' });
+    if (hadSocket) this.emit('disconnected', { code: CLOSE_NORMAL, reason: 'closed by the client' });
   }
 
   // ---- rooms ---------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@
 import type { Bus, BusStatus, Subscription } from '../shared/bus/bus.js';
 import type { Clock } from '../shared/clock.js';
 import { decodeBusMessage, encodeFrame, encodeJson, encodeMsgpack } from '../shared/codec/codec.js';
-import { RoomcastError } from '../shared/errors.js';
+import { fail, RoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import { subjects, type RoomEvent } from '../shared/protocol/bus-messages.js';
@@ -99,7 +99,7 @@ class RoomChannel {
   viewers = 0;
   reorderTimer: NodeJS.Timeout | null = null;
   filling = false;
-  /** The pinned message as of lastSeq. */
+  /** The pinned message as of flushedSeq. */
   pinned: RoomMessage | undefined;
   readonly counters = new RoomCounters();
 
@@ -279,7 +279,7 @@ export class RoomFanout {
     } catch (error) {
       this.deps.metrics.busError();
       this.teardown(channel);
-      throw error instanceof RoomcastError ? error : new RoomcastError('unavailable', 'the room could not be opened', { cause: error });
+      throw error instanceof RoomcastError ? error : fail.unavailable('the room could not be opened', { cause: error });
     }
   }
 
@@ -390,8 +390,6 @@ export class RoomFanout {
     channel.lastSeq = message.seq;
     channel.sampler.observe(message);
     channel.counters.observed(message.ts);
-    if (message.kind === 'pin') channel.pinned = this.pinnedBy(channel, message);
-    else if (message.kind === 'unpin') channel.pinned = undefined;
     if (!channel.sampler.keep(message)) {
       this.deps.metrics.dropped('sampled', message.prio, channel.members.size);
       channel.counters.sampled++;
@@ -449,8 +447,11 @@ export class RoomFanout {
         if (page.firstSeq > channel.lastSeq + 1) this.skipUnrecoverable(channel, Math.min(page.firstSeq, upTo) - 1);
         for (const message of page.msgs) if (message.seq === channel.lastSeq + 1) this.append(channel, message);
         this.drainOutOfOrder(channel);
-        // Caught up to the page: its pin is the room's as of here, even if a lost pin message was skipped.
-        if (channel.lastSeq === page.lastSeq) channel.pinned = page.pinned;
+        if (channel.lastSeq === page.lastSeq) {
+          // Caught up to the page: its pin is the room's as of here, even if a lost pin message was skipped.
+          this.flush(channel);
+          channel.pinned = page.pinned;
+        }
         if (channel.lastSeq === before) {
           // History has nothing more below the held messages: they are gone for good.
           const stuckAt = channel.lowestPending();
@@ -491,7 +492,12 @@ export class RoomFanout {
     // Sampled messages after the batch's last one are written too, in the sense that none will follow.
     channel.flushedSeq = channel.lastSeq;
     const ring = channel.ring;
-    for (const message of msgs) ring.push(message);
+    for (const message of msgs) {
+      ring.push(message);
+      // The pin follows the written stream, so that joined.pinned is the pin as of joined.seq.
+      if (message.kind === 'pin') channel.pinned = pinnedBy(ring, message);
+      else if (message.kind === 'unpin') channel.pinned = undefined;
+    }
     if (ring.length > this.deps.settings.ringSize) ring.splice(0, ring.length - this.deps.settings.ringSize);
     this.deps.metrics.batchFlushed(msgs.length, recipients, bytes, msgs[0]!.ts, this.deps.clock.now());
   }
@@ -548,20 +554,6 @@ export class RoomFanout {
     this.publishFrame(channel, notice);
   }
 
-  /**
-   * The message a `pin` message pins: the original when this gateway still holds it (batch or ring),
-   * otherwise rebuilt from the pin message (its text, and the author and kind in `data`).
-   */
-  private pinnedBy(channel: RoomChannel, pin: RoomMessage): RoomMessage | undefined {
-    const target = pin.target;
-    if (target === undefined) return undefined;
-    const held = findBySeq(channel.batch, target) ?? findBySeq(channel.ring, target);
-    if (held) return held;
-    const from = typeof pin.data?.from === 'string' ? pin.data.from : pin.uid;
-    const kind = (MESSAGE_KINDS as readonly unknown[]).includes(pin.data?.kind) ? pin.data!.kind as MessageKind : 'chat';
-    return { seq: target, uid: from, kind, prio: priorityOf(kind), text: pin.text, ts: pin.ts };
-  }
-
   private kick(channel: RoomChannel, uid: string): void {
     for (const conn of [...channel.members]) {
       if (conn.identity.uid !== uid) continue;
@@ -579,6 +571,20 @@ export class RoomFanout {
       void this.fillGap(channel);
     }
   }
+}
+
+/**
+ * The message a `pin` message pins: the original when the ring still holds it, otherwise rebuilt
+ * from the pin message (its text, and the author and kind in `data`) as clients rebuild it.
+ */
+function pinnedBy(ring: readonly RoomMessage[], pin: RoomMessage): RoomMessage | undefined {
+  const target = pin.target;
+  if (target === undefined) return undefined;
+  const held = findBySeq(ring, target);
+  if (held) return held;
+  const from = typeof pin.data?.from === 'string' ? pin.data.from : pin.uid;
+  const kind = (MESSAGE_KINDS as readonly unknown[]).includes(pin.data?.kind) ? pin.data!.kind as MessageKind : 'chat';
+  return { seq: target, uid: from, kind, prio: priorityOf(kind), text: pin.text, ts: pin.ts };
 }
 
 /** The message with this seq in a seq-ordered list, searched from the newest end. */

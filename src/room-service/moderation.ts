@@ -5,7 +5,7 @@
  * API, so that the console gets the same answers either way.
  */
 import { canModerate, isUid } from '../shared/auth.js';
-import { BadFrameError, RoomcastError } from '../shared/errors.js';
+import { fail } from '../shared/errors.js';
 import type { Caller, ModerateReply, ModerateRequest } from '../shared/protocol/bus-messages.js';
 import { ROLES, isRoomId, parseClientFrame, type ModerateFrame, type Seq, type Uid } from '../shared/protocol/frames.js';
 import type { RoomService } from './room-service.js';
@@ -17,8 +17,8 @@ export const MAX_SLOW_MODE_MS = 3_600_000;
 
 /** A uid named by a moderator; bad_request otherwise. */
 export function requireModeratedUid(value: unknown): Uid {
-  if (value === undefined) throw new RoomcastError('bad_request', "'uid' is required");
-  if (!isUid(value)) throw new RoomcastError('bad_request', 'the uid is not valid');
+  if (value === undefined) throw fail.bad_request("'uid' is required");
+  if (!isUid(value)) throw fail.bad_request('the uid is not valid');
   return value;
 }
 
@@ -30,19 +30,19 @@ export function moderationDuration(value: unknown): number {
 
 /** A slow-mode interval, 0 (off) to an hour; required. */
 export function slowModeInterval(value: unknown): number {
-  if (value === undefined || value === null) throw new RoomcastError('bad_request', "'intervalMs' is required (0 turns slow mode off)");
+  if (value === undefined || value === null) throw fail.bad_request("'intervalMs' is required (0 turns slow mode off)");
   return requireIntegerIn(value, 'intervalMs', 0, MAX_SLOW_MODE_MS);
 }
 
 export function requireIntegerIn(value: unknown, field: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RoomcastError('bad_request', `'${field}' must be an integer from ${min} to ${max}`);
+    throw fail.bad_request(`'${field}' must be an integer from ${min} to ${max}`);
   }
   return value;
 }
 
 function requireSeq(value: Seq | undefined): Seq {
-  if (value === undefined) throw new RoomcastError('bad_request', "'seq' is required");
+  if (value === undefined) throw fail.bad_request("'seq' is required");
   return value;
 }
 
@@ -51,7 +51,7 @@ export async function moderate(service: RoomService, request: ModerateRequest): 
   const caller = checkCaller(request?.caller);
   const frame = checkFrame(request?.frame);
   const { room, action } = frame;
-  if (!canModerate(caller, room)) throw new RoomcastError('forbidden', `a ${caller.role} may not moderate room '${room}'`);
+  if (!canModerate(caller, room)) throw fail.forbidden(`a ${caller.role} may not moderate room '${room}'`);
   const answer: ModerateReply = { t: 'moderated', id: frame.id, room, action };
   switch (action) {
     case 'mute':
@@ -78,7 +78,7 @@ export async function moderate(service: RoomService, request: ModerateRequest): 
 
 function checkFrame(value: unknown): ModerateFrame {
   const frame = parseClientFrame(value);
-  if (frame.t !== 'moderate') throw new BadFrameError('not a moderate frame');
+  if (frame.t !== 'moderate') throw fail.bad_frame('not a moderate frame');
   return frame;
 }
 
@@ -86,7 +86,7 @@ function checkCaller(value: unknown): Caller {
   const caller = value as Partial<Caller> | undefined;
   if (!caller || !isUid(caller.uid) || !(ROLES as readonly unknown[]).includes(caller.role)
     || (caller.rooms !== undefined && !(Array.isArray(caller.rooms) && caller.rooms.every(isRoomId)))) {
-    throw new BadFrameError('the request needs a caller');
+    throw fail.bad_frame('the request needs a caller');
   }
   return caller as Caller;
 }

@@ -7,7 +7,8 @@ import type { Bus, Subscription } from '../shared/bus/bus.js';
 import { serve } from '../shared/bus/rpc.js';
 import type { Clock } from '../shared/clock.js';
 import { encodeBusMessage } from '../shared/codec/codec.js';
-import { RoomcastError } from '../shared/errors.js';
+import { canModerate } from '../shared/auth.js';
+import { fail, RoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import {
@@ -21,7 +22,7 @@ import {
 } from '../shared/protocol/frames.js';
 import {
   DEFAULT_ROOM_SETTINGS,
-  type AppendInput, type AppendResult, type ModerationLists, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore,
+  type AppendInput, type AppendRejection, type AppendResult, type ModerationLists, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore,
 } from '../shared/store/room-store.js';
 import { moderate } from './moderation.js';
 import { mutedNotice, pinnedNotice, slowModeNotice, unmutedNotice, unpinnedNotice } from './notices.js';
@@ -96,21 +97,24 @@ export class RoomService {
       await this.stored('createRoom', () => store.createRoom(room, DEFAULT_ROOM_SETTINGS, clock.now()));
       info = await this.stored('joinInfo', () => store.joinInfo(room, request.caller.uid, recent, clock.now()));
     }
-    if (!info) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
-    if (info.banned) throw new RoomcastError('banned', `you are banned from room '${room}'`);
+    if (!info) throw fail.unknown_room(room);
+    if (info.banned) throw fail.banned(room);
     return { seq: info.lastSeq, recent: info.recent };
   }
 
   async send(request: SendRequest): Promise<SendReply> {
     const { caller, cid, text, kind } = request;
     const room = requireRoom(request.room);
-    if (!SENDABLE_KINDS[caller.role]?.includes(kind)) {
-      throw new RoomcastError('forbidden', `a ${caller.role} may not send '${kind}' messages`);
+    // A streamer or moderator is one only in the rooms of its token's `rooms` claim: elsewhere it
+    // sends chat like a viewer and is subject to the room's mutes and slow mode.
+    const staff = canModerate(caller, room);
+    if (!SENDABLE_KINDS[caller.role]?.includes(kind) || (kind !== 'chat' && !staff)) {
+      throw fail.forbidden(`a ${caller.role} may not send '${kind}' messages in room '${room}'`);
     }
-    checkText(text, this.deps.limits.maxTextLength);
+    checkText(text, this.deps.limits.maxTextLength, { kind });
     const result = await this.append({
       room, uid: caller.uid, kind, text, cid, nowMs: this.deps.clock.now(),
-      checks: { rateLimit: this.deps.limits.sendRate, moderated: caller.role === 'viewer' },
+      checks: { rateLimit: this.deps.limits.sendRate, moderated: !staff },
     });
     return result.status === 'duplicate' ? { seq: result.seq, duplicate: true } : { seq: result.message.seq, duplicate: false };
   }
@@ -124,7 +128,7 @@ export class RoomService {
       ...(request.beforeSeq === undefined ? {} : { beforeSeq: request.beforeSeq }),
     };
     const result = await this.stored('range', () => this.deps.store.range(room, query));
-    if (!result) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (!result) throw fail.unknown_room(room);
     return result;
   }
 
@@ -134,25 +138,30 @@ export class RoomService {
     requireRoom(room);
     const created = await this.stored('createRoom', () =>
       this.deps.store.createRoom(room, { ...DEFAULT_ROOM_SETTINGS, ...settings }, this.deps.clock.now()));
-    if (!created && Object.keys(settings).length > 0) await this.updateSettings(room, settings);
+    if (created || Object.keys(settings).length === 0) return { created, room: await this.getRoom(room) };
+    const before = await this.stored('getRoom', () => this.deps.store.getRoom(room));
+    await this.updateSettings(room, settings);
+    // Changing slow mode this way tells the viewers too, as the slow-mode endpoint does.
+    const { slowModeMs } = settings;
+    if (slowModeMs !== undefined && before && before.settings.slowModeMs !== slowModeMs) this.publishNotice(room, slowModeNotice(room, slowModeMs));
     return { created, room: await this.getRoom(room) };
   }
 
   async getRoom(room: RoomId): Promise<RoomSummary> {
     const { store, clock } = this.deps;
     const info = await this.stored('getRoom', () => store.getRoom(room));
-    if (!info) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (!info) throw fail.unknown_room(room);
     const viewers = await this.stored('viewerCount', () => store.viewerCount(room, clock.now()));
     return { ...info, viewers };
   }
 
   async updateSettings(room: RoomId, settings: Partial<RoomSettings>): Promise<void> {
     const found = await this.stored('updateSettings', () => this.deps.store.updateSettings(room, settings));
-    if (!found) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (!found) throw fail.unknown_room(room);
   }
 
   async publish(room: RoomId, message: BackendMessage): Promise<RoomMessage | { seq: Seq; duplicate: true }> {
-    checkText(message.text, this.deps.limits.maxTextLength, true);
+    checkText(message.text, this.deps.limits.maxTextLength, { kind: message.kind });
     const result = await this.append({
       room, uid: message.uid, kind: message.kind, text: message.text, nowMs: this.deps.clock.now(),
       ...(message.data === undefined ? {} : { data: message.data }),
@@ -168,7 +177,7 @@ export class RoomService {
    */
   async retract(room: RoomId, target: Seq, by: Uid): Promise<RoomMessage> {
     const result = await this.append({ room, uid: by, kind: 'retract', text: '', target, nowMs: this.deps.clock.now() });
-    if (result.status !== 'appended') throw new RoomcastError('internal', 'a retraction cannot be a duplicate');
+    if (result.status !== 'appended') throw fail.internal('a retraction cannot be a duplicate');
     if (result.unpin) {
       this.published(room, result.unpin);
       this.publishNotice(room, unpinnedNotice(room, by));
@@ -185,8 +194,8 @@ export class RoomService {
         this.publishNotice(room, pinnedNotice(room, by));
         return { message: result.message, pinned: result.pinned };
       case 'rejected':
-        if (result.code === 'not_pinnable') throw new RoomcastError('bad_request', 'only chat, streamer, moderator, system and gift messages can be pinned');
-        throw new RoomcastError(result.code, rejectionMessage(result.code, room));
+        if (result.code === 'not_pinnable') throw fail.bad_request('only chat, streamer, moderator, system and gift messages can be pinned');
+        throw rejection(result.code, room);
     }
   }
 
@@ -194,8 +203,8 @@ export class RoomService {
   async unpin(room: RoomId, by: Uid): Promise<RoomMessage> {
     const result = await this.stored('unpin', () => this.deps.store.unpin({ room, uid: by, nowMs: this.deps.clock.now() }));
     if (result.status === 'rejected') {
-      if (result.code === 'not_pinned') throw new RoomcastError('not_found', `nothing is pinned in room '${room}'`);
-      throw new RoomcastError(result.code, rejectionMessage(result.code, room));
+      if (result.code === 'not_pinned') throw fail.not_found(`nothing is pinned in room '${room}'`);
+      throw fail.unknown_room(room);
     }
     this.published(room, result.message);
     this.publishNotice(room, unpinnedNotice(room, by));
@@ -213,7 +222,7 @@ export class RoomService {
   async setMute(room: RoomId, uid: Uid, durationMs: number | null): Promise<void> {
     const untilMs = durationMs === null ? null : this.deps.clock.now() + durationMs;
     const found = await this.stored('setMute', () => this.deps.store.setMute(room, uid, untilMs));
-    if (!found) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (!found) throw fail.unknown_room(room);
     await this.notifyUser(uid, room, untilMs === null ? unmutedNotice(room) : mutedNotice(room, untilMs));
   }
 
@@ -221,14 +230,14 @@ export class RoomService {
   async setBan(room: RoomId, uid: Uid, durationMs: number | null): Promise<void> {
     const untilMs = durationMs === null ? null : this.deps.clock.now() + durationMs;
     const found = await this.stored('setBan', () => this.deps.store.setBan(room, uid, untilMs));
-    if (!found) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (!found) throw fail.unknown_room(room);
     if (untilMs !== null) this.publishEvent({ t: 'kick', room, uid, reason: 'banned' });
   }
 
   /** Mutes and bans still in force, sorted by uid. */
   async moderationLists(room: RoomId): Promise<ModerationLists> {
     const lists = await this.stored('moderationLists', () => this.deps.store.moderationLists(room, this.deps.clock.now()));
-    if (!lists) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (!lists) throw fail.unknown_room(room);
     return lists;
   }
 
@@ -237,7 +246,7 @@ export class RoomService {
   private async append(input: AppendInput): Promise<AppendResult & { status: 'appended' | 'duplicate' }> {
     const result = await this.stored('append', () => this.deps.store.append(input));
     if (result.status === 'rejected') {
-      throw new RoomcastError(result.code, rejectionMessage(result.code, input.room));
+      throw rejection(result.code, input.room);
     }
     if (result.status === 'appended') this.published(input.room, result.message);
     return result;
@@ -286,23 +295,19 @@ export class RoomService {
 }
 
 function requireRoom(room: unknown): RoomId {
-  if (!isRoomId(room)) throw new RoomcastError('bad_room', 'the room id is not valid');
+  if (!isRoomId(room)) throw fail.bad_room();
   return room;
 }
 
 function clampLimit(value: unknown, max: number, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new RoomcastError('bad_request', 'a limit must be an integer');
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw fail.bad_request('a limit must be an integer');
   return Math.min(max, Math.max(min, value));
 }
 
-function rejectionMessage(code: string, room: RoomId): string {
+function rejection(code: AppendRejection, room: RoomId): RoomcastError {
   switch (code) {
-    case 'unknown_room': return `room '${room}' does not exist`;
-    case 'muted': return `you are muted in room '${room}'`;
-    case 'banned': return `you are banned from room '${room}'`;
-    case 'slow_mode': return `room '${room}' is in slow mode; wait before sending again`;
-    case 'rate_limited': return 'you are sending too fast; slow down';
-    case 'not_found': return 'no such message in this room';
-    default: return code;
+    case 'not_found': return fail.not_found('no such message in this room');
+    case 'rate_limited': return fail.rate_limited();
+    default: return fail[code](room);
   }
 }

@@ -3,7 +3,7 @@
  * these types and the validator below are its implementation. Every frame is a map with a string
  * field `t` naming its type.
  */
-import { BadFrameError, RoomcastError, type ErrorCode } from '../errors.js';
+import { fail, RoomcastError, type ErrorCode } from '../errors.js';
 import { CHAT_CLIENT_FRAME_TYPES, isChatClientFrameType, parseChatFrame, type ChatClientFrame, type ChatServerFrame } from './chat-frames.js';
 
 export type RoomId = string;
@@ -76,10 +76,8 @@ export interface HistoryFrame { t: 'history'; room: RoomId; beforeSeq?: Seq; lim
 export interface PingFrame { t: 'ping'; ts?: number }
 
 /** What a moderator can do to a room over WebSocket: the same actions as the HTTP API's moderation endpoints. */
-export const MODERATION_ACTIONS = ['mute', 'unmute', 'ban', 'unban', 'delete', 'pin', 'unpin', 'slow_mode', 'list'] as const;
-export type ModerationAction = (typeof MODERATION_ACTIONS)[number];
-/** The SDK's name for a moderation action. */
-export type ModerateAction = ModerationAction;
+export const MODERATE_ACTIONS = ['mute', 'unmute', 'ban', 'unban', 'delete', 'pin', 'unpin', 'slow_mode', 'list'] as const;
+export type ModerateAction = (typeof MODERATE_ACTIONS)[number];
 
 /**
  * A moderation request. The frame check only vouches for the types of the fields; which fields an
@@ -90,7 +88,7 @@ export interface ModerateFrame {
   room: RoomId;
   /** Chosen by the client, echoed in the answer. */
   id: string;
-  action: ModerationAction;
+  action: ModerateAction;
   uid?: Uid;
   seq?: Seq;
   durationMs?: number;
@@ -154,36 +152,38 @@ export interface NoticeFrame {
   /** `muted`: when the mute ends, ms since the epoch. */
   untilMs?: number;
 }
-/** A mute or ban in force: the user and when it ends (ms since the epoch). */
+/** Messages a gateway did not write to its connections, by reason. */
+export interface RoomDrops { backpressure: number; gap_unrecoverable: number; duplicate: number }
+export interface GapFrame { t: 'gap'; room: RoomId; from: Seq; to: Seq }
+export interface ReconnectFrame { t: 'reconnect'; delayMs: number }
+export interface PongFrame { t: 'pong'; ts?: number }
+/** A mute or ban in force, until `untilMs` (ms since the epoch). */
 export interface ModerationEntry { uid: Uid; untilMs: number }
 export interface ModeratedFrame {
   t: 'moderated';
-  id: string;
+  id: ClientMsgId;
   room: RoomId;
-  action: ModerationAction;
-  /** `delete`: the retract message's seq; `pin` / `unpin`: the pin or unpin message's seq. */
+  action: ModerateAction;
+  /** For delete: the retract message's seq; for pin / unpin: the pin or unpin message's seq. */
   seq?: Seq;
-  /** `list`: mutes and bans in force, sorted by uid. */
+  /** For list: the mutes and bans in force, sorted by uid. */
   muted?: ModerationEntry[];
   banned?: ModerationEntry[];
 }
-/** Messages a gateway did not write to its connections, by reason. */
-export interface RoomDrops { backpressure: number; gap_unrecoverable: number; duplicate: number }
-/** A room as one gateway sees it, since it subscribed to the room; all figures count messages. */
+/** A room's figures as the answering gateway sees them since it subscribed to the room; all count messages. */
 export interface RoomStatsFrame {
   t: 'room_stats';
   room: RoomId;
   viewers: number;
   seq: Seq;
+  /** Messages per second over the last 5 s. */
   msgsPerSec: number;
   delivered: number;
+  /** Messages skipped by the room's budget. */
   sampled: number;
   dropped: RoomDrops;
   pinned?: RoomMessage;
 }
-export interface GapFrame { t: 'gap'; room: RoomId; from: Seq; to: Seq }
-export interface ReconnectFrame { t: 'reconnect'; delayMs: number }
-export interface PongFrame { t: 'pong'; ts?: number }
 
 export type ServerFrame =
   | WelcomeFrame | JoinedFrame | LeftFrame | MessagesFrame | AckFrame | HistoryResultFrame
@@ -210,15 +210,15 @@ function isSeq(value: unknown): value is Seq {
 
 function requireRoom(frame: Record<string, unknown>, field: string): RoomId {
   const value = frame[field];
-  if (value === undefined) throw new BadFrameError(`'${field}' is required`);
-  if (!isRoomId(value)) throw new RoomcastError('bad_room', `'${field}' must match ${ROOM_ID_PATTERN}`);
+  if (value === undefined) throw fail.bad_frame(`'${field}' is required`);
+  if (!isRoomId(value)) throw fail.bad_room(field);
   return value;
 }
 
 function requireId(frame: Record<string, unknown>): string {
   const id = frame.id;
   if (typeof id !== 'string' || id.length === 0 || id.length > CLIENT_MSG_ID_MAX_LENGTH) {
-    throw new BadFrameError(`'id' must be a string of 1 to ${CLIENT_MSG_ID_MAX_LENGTH} characters`);
+    throw fail.bad_frame(`'id' must be a string of 1 to ${CLIENT_MSG_ID_MAX_LENGTH} characters`);
   }
   return id;
 }
@@ -226,7 +226,7 @@ function requireId(frame: Record<string, unknown>): string {
 function optionalNumber(frame: Record<string, unknown>, field: string): number | undefined {
   const value = frame[field];
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new BadFrameError(`'${field}' must be a number`);
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw fail.bad_frame(`'${field}' must be a number`);
   return value;
 }
 
@@ -234,15 +234,15 @@ function parseModerate(frame: Record<string, unknown>): ModerateFrame {
   const room = requireRoom(frame, 'room');
   const id = requireId(frame);
   const { action, uid } = frame;
-  if (!(MODERATION_ACTIONS as readonly unknown[]).includes(action)) {
-    throw new BadFrameError(`'action' must be one of ${MODERATION_ACTIONS.join(', ')}`);
+  if (!(MODERATE_ACTIONS as readonly unknown[]).includes(action)) {
+    throw fail.bad_frame(`'action' must be one of ${MODERATE_ACTIONS.join(', ')}`);
   }
-  if (uid !== undefined && typeof uid !== 'string') throw new BadFrameError("'uid' must be a string");
+  if (uid !== undefined && typeof uid !== 'string') throw fail.bad_frame("'uid' must be a string");
   const seq = optionalSeq(frame, 'seq');
   const durationMs = optionalNumber(frame, 'durationMs');
   const intervalMs = optionalNumber(frame, 'intervalMs');
   return {
-    t: 'moderate', room, id, action: action as ModerationAction,
+    t: 'moderate', room, id, action: action as ModerateAction,
     ...(uid === undefined ? {} : { uid }),
     ...(seq === undefined ? {} : { seq }),
     ...(durationMs === undefined ? {} : { durationMs }),
@@ -250,24 +250,10 @@ function parseModerate(frame: Record<string, unknown>): ModerateFrame {
   };
 }
 
-/**
- * What can be read of a frame that failed its check, for the error answer: its type (`ref`) when it
- * is a client frame type, and its `room` and `id` when they are well-formed.
- */
-export function readableContext(decoded: unknown): { ref?: string; room?: RoomId; id?: string } {
-  if (!isPlainObject(decoded) || typeof decoded.t !== 'string' || !(CLIENT_FRAME_TYPES as readonly string[]).includes(decoded.t)) return {};
-  const { t, room, id } = decoded;
-  return {
-    ref: t,
-    ...(isRoomId(room) ? { room } : {}),
-    ...(typeof id === 'string' && id.length > 0 && id.length <= CLIENT_MSG_ID_MAX_LENGTH ? { id } : {}),
-  };
-}
-
 function optionalSeq(frame: Record<string, unknown>, field: string): Seq | undefined {
   const value = frame[field];
   if (value === undefined || value === null) return undefined;
-  if (!isSeq(value)) throw new BadFrameError(`'${field}' must be a non-negative integer`);
+  if (!isSeq(value)) throw fail.bad_frame(`'${field}' must be a non-negative integer`);
   return value;
 }
 
@@ -276,9 +262,9 @@ function optionalSeq(frame: Record<string, unknown>, field: string): Seq | undef
  * RoomcastError with code bad_frame, bad_room or unknown_type; never trusts a field it did not check.
  */
 export function parseClientFrame(decoded: unknown): ClientFrame {
-  if (!isPlainObject(decoded)) throw new BadFrameError('a frame must be a map');
+  if (!isPlainObject(decoded)) throw fail.bad_frame('a frame must be a map');
   const type = decoded.t;
-  if (typeof type !== 'string') throw new BadFrameError("a frame needs a string field 't'");
+  if (typeof type !== 'string') throw fail.bad_frame("a frame needs a string field 't'");
   switch (type) {
     case 'join': {
       const lastSeq = optionalSeq(decoded, 'lastSeq');
@@ -297,9 +283,9 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
       const room = requireRoom(decoded, 'room');
       const id = requireId(decoded);
       const { text, kind } = decoded;
-      if (typeof text !== 'string') throw new BadFrameError("'text' must be a string");
+      if (typeof text !== 'string') throw fail.bad_frame("'text' must be a string");
       if (kind !== undefined && !(MESSAGE_KINDS as readonly unknown[]).includes(kind)) {
-        throw new BadFrameError(`'kind' must be one of ${MESSAGE_KINDS.join(', ')}`);
+        throw fail.bad_frame(`'kind' must be one of ${MESSAGE_KINDS.join(', ')}`);
       }
       return { t: 'send', room, id, text, ...(kind === undefined ? {} : { kind: kind as MessageKind }) };
     }
@@ -307,7 +293,7 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
       const beforeSeq = optionalSeq(decoded, 'beforeSeq');
       const limit = decoded.limit;
       if (limit !== undefined && !(typeof limit === 'number' && Number.isSafeInteger(limit) && limit > 0)) {
-        throw new BadFrameError("'limit' must be a positive integer");
+        throw fail.bad_frame("'limit' must be a positive integer");
       }
       return {
         t: 'history', room: requireRoom(decoded, 'room'),
@@ -317,7 +303,7 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
     }
     case 'ping': {
       const ts = decoded.ts;
-      if (ts !== undefined && typeof ts !== 'number') throw new BadFrameError("'ts' must be a number");
+      if (ts !== undefined && typeof ts !== 'number') throw fail.bad_frame("'ts' must be a number");
       return ts === undefined ? { t: 'ping' } : { t: 'ping', ts };
     }
     case 'moderate':
@@ -327,6 +313,6 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
     default:
       // Private and group chat frames: chat-frames.ts checks them.
       if (isChatClientFrameType(type)) return parseChatFrame(type, decoded);
-      throw new RoomcastError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`);
+      throw fail.unknown_type(type);
   }
 }
