@@ -24,6 +24,11 @@ export default defineConfig({
     reportCompressedSize: false,
     rollupOptions: {
       input: { viewer: here('index.html'), console: here('console.html') },
+      output: {
+        // What both pages load (the SDK and the shared UI) is one file; its name says so.
+        chunkFileNames: 'assets/shared-[hash].js',
+        assetFileNames: (asset) => (asset.names.some((name) => name.endsWith('.css')) ? 'assets/styles-[hash][extname]' : 'assets/[name]-[hash][extname]'),
+      },
     },
   },
 });

@@ -3,6 +3,7 @@
  * cache headers and CSP; a clear 404 where the build is missing (the WebSocket still works); and the
  * all-in-one's dev sign-in, off unless set and refused outside all-in-one, used from the viewer page.
  */
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { loadConfig } from '../../src/shared/config.js';
@@ -47,6 +48,22 @@ it('serves the viewer page and the console with their assets, content types, cac
       expect(file.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
       await file.arrayBuffer();
     }
+  }
+  // The budget: at most 100 KB gzipped per page, everything it loads included.
+  for (const path of ['/', '/console']) {
+    const html = await (await fetch(`${base}${path}`)).text();
+    let gzipped = gzipSync(html).byteLength;
+    for (const asset of html.match(/\/assets\/[\w.-]+\.(?:js|css|svg)/g) ?? []) {
+      gzipped += gzipSync(Buffer.from(await (await fetch(`${base}${asset}`)).arrayBuffer())).byteLength;
+    }
+    // Modules a page's script imports (the shared chunk) are named in it.
+    for (const script of html.match(/\/assets\/[\w.-]+\.js/g) ?? []) {
+      const code = await (await fetch(`${base}${script}`)).text();
+      for (const imported of code.match(/\.\/[\w.-]+\.js/g) ?? []) {
+        gzipped += gzipSync(Buffer.from(await (await fetch(`${base}/assets/${imported.slice(2)}`)).arrayBuffer())).byteLength;
+      }
+    }
+    expect(gzipped, `${path}: ${gzipped} bytes gzipped`).toBeLessThanOrEqual(100 * 1024);
   }
   expect(PAGES_CSP).toBe("default-src 'self'; connect-src 'self' ws: wss:");
   const missing = await fetch(`${base}/assets/nothing-here.js`);
