@@ -129,3 +129,35 @@ it('tells a viewer without a token what to do where there is no dev sign-in', as
   expect(watch.errors).toEqual([]);
   await context.close();
 });
+
+it('takes its token and delay from the page that embeds it (postMessage), and says when it is ready', async () => {
+  const base = httpOf(cluster.gateways[0]!);
+  const token = await cluster.token('embedded-eve');
+  const { page, context, watch } = await newPage(browser);
+  // A host page on the gateway's host (served by the test, so it may carry its own script).
+  await page.route(`${base}/host-test`, (route) => route.fulfill({
+    contentType: 'text/html',
+    body: `<!doctype html><title>host</title><iframe id="chat" src="/?room=lobby" style="width:400px;height:600px"></iframe>
+      <script>
+        window.readyMessages = [];
+        addEventListener('message', (event) => {
+          const chat = document.getElementById('chat').contentWindow;
+          if (event.source !== chat || event.data?.type !== 'roomcast:ready') return;
+          window.readyMessages.push(event.data);
+          chat.postMessage({ type: 'roomcast:token', token: ${JSON.stringify(token)} }, '*');
+          chat.postMessage({ type: 'roomcast:delay', delayMs: 1500 }, '*');
+        });
+      </script>`,
+  }));
+  await page.goto(`${base}/host-test`);
+  const frame = page.frameLocator('#chat');
+  await frame.locator('#state[data-state="live"]').waitFor();
+  expect(await page.evaluate(() => (window as unknown as { readyMessages: unknown[] }).readyMessages)).toEqual([{ type: 'roomcast:ready', room: 'lobby' }]);
+  expect(await frame.locator('#delay').inputValue()).toBe('1.5');
+  await frame.locator('#text').fill('hello from an iframe');
+  await frame.locator('#text').press('Enter');
+  await frame.locator('#messages li.msg .text', { hasText: 'hello from an iframe' }).waitFor();
+  expect(await frame.locator('#messages li.msg', { hasText: 'hello from an iframe' }).locator('.uid').textContent()).toBe('embedded-eve');
+  expect(watch.errors).toEqual([]);
+  await context.close();
+});
