@@ -258,6 +258,7 @@ describe('hostile HTTP requests', () => {
     { name: 'a body over the size limit', method: 'POST', path: '/v1/rooms/open/messages', body: JSON.stringify({ kind: 'system', text: 'x'.repeat(70_000) }), status: 413, code: 'frame_too_large' },
     { name: 'a chat message from a backend', method: 'POST', path: '/v1/rooms/open/messages', body: { kind: 'chat', text: 'x' }, status: 400, code: 'bad_request' },
     { name: 'a priority that is not 0 or 1', method: 'POST', path: '/v1/rooms/open/messages', body: { kind: 'system', text: 'x', priority: 7 }, status: 400, code: 'bad_request' },
+    { name: 'a system message with empty text (only a gift may have none)', method: 'POST', path: '/v1/rooms/open/messages', body: { kind: 'system', text: ' ' }, status: 400, code: 'bad_request' },
     { name: 'a gift text over the length limit', method: 'POST', path: '/v1/rooms/open/messages', body: { kind: 'gift', text: 'x'.repeat(501) }, status: 400, code: 'text_too_long' },
     { name: 'a gift into an unknown room', method: 'POST', path: '/v1/rooms/nowhere/messages', body: { kind: 'gift', text: 'x' }, status: 404, code: 'unknown_room' },
     { name: 'deleting a message that does not exist yet', method: 'DELETE', path: '/v1/rooms/open/messages/999999', status: 404, code: 'not_found' },
@@ -273,6 +274,17 @@ describe('hostile HTTP requests', () => {
     { name: 'an unknown endpoint', method: 'GET', path: '/v2/everything', status: 404, code: 'not_found' },
     { name: 'a wrong method', method: 'PATCH', path: '/v1/rooms/open', status: 405, code: 'method_not_allowed' },
   ];
+
+  it('one text rule over HTTP and WebSocket: a gift may have empty text, a system message may not', async () => {
+    const gift = await cluster.api('POST', '/v1/rooms/open/messages', { kind: 'gift', text: '', data: { gift: 'rose' } });
+    expect(gift.status).toBe(201);
+    const admin = await WsTestClient.connect(url, { token: await cluster.token('admin-1', 'admin') });
+    admin.send({ t: 'join', room: 'open' });
+    await admin.next((f) => f.t === 'joined');
+    admin.send({ t: 'send', room: 'open', id: 'empty-system', text: '', kind: 'system' });
+    expect(await admin.next((f) => f.t === 'error' && f.id === 'empty-system')).toMatchObject({ code: 'bad_request', ref: 'send' });
+    admin.close();
+  });
 
   it.each(cases)('$name → $status $code', async ({ method, path, body, credential, status, code }) => {
     const response = await cluster.api(method, path, body, credential ? await credential() : undefined);
