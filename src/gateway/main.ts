@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { isUid, signToken, type TokenVerifier } from '../shared/auth.js';
-import { RoomcastError } from '../shared/errors.js';
+import { fail } from '../shared/errors.js';
 import { systemClock } from '../shared/clock.js';
 import type { Config } from '../shared/config.js';
 import type { Infrastructure } from '../shared/infrastructure.js';
@@ -84,7 +84,7 @@ export function devTokenSigner(config: Config): ((uid: string) => Promise<string
   const secret = config.jwtSecret;
   if (!config.devSignIn || !secret) return null;
   return async (uid) => {
-    if (!isUid(uid)) throw new RoomcastError('bad_request', 'a uid is 1 to 128 characters of A-Z a-z 0-9 _ . : @ -');
+    if (!isUid(uid)) throw fail.bad_request('a uid is 1 to 128 characters of A-Z a-z 0-9 _ . : @ -');
     return signToken({ uid, role: 'viewer', ttlSeconds: DEV_TOKEN_TTL_S }, { secret });
   };
 }

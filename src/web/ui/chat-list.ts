@@ -139,7 +139,20 @@ export class ChatList {
     }
     this.unseen = 0;
     this.showPill();
+    this.showOlderButton();
     this.scrollToBottom();
+  }
+
+  /** The "older messages" button, while history may hold older messages than the first row. */
+  private showOlderButton(): void {
+    const first = this.firstSeq();
+    this.options.olderButton.hidden = !this.moreOlder || (this.rows.size > 0 && first <= 1);
+  }
+
+  private firstSeq(): Seq {
+    let first = Infinity;
+    for (const seq of this.rows.keys()) if (seq < first) first = seq;
+    return first;
   }
 
   private fragmentOf(items: readonly Item[]): DocumentFragment {
@@ -204,7 +217,7 @@ export class ChatList {
   async loadOlder(): Promise<void> {
     if (this.loadingOlder || !this.moreOlder) return;
     const { list, scroller, olderButton } = this.options;
-    const first = [...this.rows.keys()].reduce((min, seq) => Math.min(min, seq), Infinity);
+    const first = this.firstSeq();
     if (!Number.isFinite(first) || first <= 1) { this.moreOlder = false; olderButton.hidden = true; return; }
     this.loadingOlder = true;
     olderButton.disabled = true;
@@ -232,7 +245,7 @@ export class ChatList {
     } finally {
       this.loadingOlder = false;
       olderButton.disabled = false;
-      olderButton.hidden = !this.moreOlder;
+      this.showOlderButton();
     }
   }
 }

@@ -104,11 +104,13 @@ function connect(): void {
   client = sdk;
   setState('connecting', 'Connecting…');
 
+  let joinedOnce = false;
   sdk.on('connected', (welcome: WelcomeFrame) => {
     ownUid = welcome.uid;
     maxTextLength = welcome.limits.maxTextLength;
     updateCounter();
-    setState('connecting', 'Joining…');
+    // After a reconnect the SDK rejoins by itself, from the last seq it delivered.
+    setState('connecting', joinedOnce ? 'Rejoining…' : 'Joining…');
   });
   sdk.on('message', (messageRoom, message: RoomMessage) => {
     if (messageRoom === room) chat.add(message);
@@ -140,19 +142,18 @@ function connect(): void {
     if (sdk.state === 'closed') setState('closed', 'Disconnected');
   });
 
-  sdk.connect().then(() => joinRoom(sdk), (error: unknown) => {
+  sdk.connect().then(() => sdk.join(room)).then(() => {
+    joinedOnce = true;
+    setState('live', 'Live');
+  }, (error: unknown) => {
+    const code = error instanceof ClientError ? error.code : 'internal';
+    if (code === 'unknown_room' || code === 'banned') {
+      setState('closed', code === 'banned' ? 'Banned' : 'No such room');
+      showNotice(code === 'banned' ? 'You are banned from this room.' : `There is no room '${room}'.`);
+      return;
+    }
     setState('closed', 'Disconnected');
     showNotice(error instanceof ClientError && error.code === 'unauthorized' ? 'The token was refused: get a new one.' : `Cannot connect: ${String(error)}`);
-  });
-}
-
-/** Joins once; after a reconnect the SDK rejoins by itself, from the last seq it delivered. */
-function joinRoom(sdk: RoomcastClient): void {
-  sdk.on('connected', () => setState('connecting', 'Rejoining…'));
-  sdk.join(room).then(() => setState('live', 'Live'), (error: unknown) => {
-    const code = error instanceof ClientError ? error.code : 'internal';
-    setState('closed', code === 'banned' ? 'Banned' : 'Not in the room');
-    showNotice(code === 'unknown_room' ? `There is no room '${room}'.` : code === 'banned' ? 'You are banned from this room.' : `Cannot join: ${String(error)}`);
   });
 }
 
