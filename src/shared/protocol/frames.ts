@@ -3,7 +3,7 @@
  * these types and the validator below are its implementation. Every frame is a map with a string
  * field `t` naming its type.
  */
-import { fail, RoomcastError, type ErrorCode } from '../errors.js';
+import { fail, type ErrorCode } from '../errors.js';
 import { CHAT_CLIENT_FRAME_TYPES, isChatClientFrameType, parseChatFrame, type ChatClientFrame, type ChatServerFrame } from './chat-frames.js';
 
 export type RoomId = string;
