@@ -41,6 +41,7 @@ export const DEFAULT_ROOM_BUDGET_PER_SEC = 100;
 export const DEFAULT_SLOW_CONSUMER_GRACE_MS = 5000;
 export const DEFAULT_DRAIN_MS = 30_000;
 export const DEFAULT_REBALANCE_INTERVAL_MS = 60_000;
+export const DEFAULT_REGISTRY_HEARTBEAT_MS = 5000;
 
 export interface Config {
   natsUrl: string | null;
@@ -97,6 +98,8 @@ export interface Config {
   /** Share of its excess load a hot gateway moves per rebalancing round; 0: never. */
   shedFraction: number;
   rebalanceIntervalMs: number;
+  /** How often a gateway reports itself alive (and its load) to the registry; it is forgotten after three missed reports. */
+  registryHeartbeatMs: number;
   logLevel: LogLevel;
 }
 
@@ -207,6 +210,7 @@ export const SETTINGS = [
   setting('drainMs', 'ROOMCAST_DRAIN_MS', DEFAULT_DRAIN_MS, integer(0, 3_600_000), 'on SIGTERM the gateway moves its connections away over this time, then exits'),
   setting('shedFraction', 'ROOMCAST_SHED_FRACTION', 0, number(0, 1), 'a gateway well above the mean load asks this share of its excess to reconnect (elsewhere, through dispatch); 0: never'),
   setting('rebalanceIntervalMs', 'ROOMCAST_REBALANCE_INTERVAL_MS', DEFAULT_REBALANCE_INTERVAL_MS, integer(1000, 3_600_000), 'how often a gateway compares its load with the others\' to shed'),
+  setting('registryHeartbeatMs', 'ROOMCAST_REGISTRY_HEARTBEAT_MS', DEFAULT_REGISTRY_HEARTBEAT_MS, integer(100, 600_000), 'how often a gateway reports itself alive and its load to the registry; it is forgotten after three missed reports'),
   setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error or silent'),
 ] as const;
 
