@@ -4,12 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createTokenVerifier, signToken, type TokenVerifier } from './shared/auth.js';
+import { createTokenVerifier, signToken, type TokenPolicy, type TokenVerifier } from './shared/auth.js';
 import { SETTINGS, loadConfig, parseFlags, type Config, type ProcessRole } from './shared/config.js';
 import { ConfigError } from './shared/errors.js';
 import { connectInfrastructure } from './shared/infrastructure.js';
 import { createLogger, type Logger } from './shared/log.js';
 import { MetricsRegistry } from './shared/metrics.js';
+import { guardProcess } from './shared/process-guard.js';
 import { ROLES, type Role } from './shared/protocol/frames.js';
 import { startGateway } from './gateway/main.js';
 import { startRoomService } from './room-service/main.js';
@@ -26,7 +27,9 @@ Usage:
                                   settings below under Autoscaler settings; --dry-run decides without patching)
   roomcast token --uid U [--role viewer|streamer|moderator|admin] [--rooms a,b] [--device web]
                  [--ttl-s 86400] [--secret S | --private-key FILE [--alg ES256|RS256]]
-                                  prints a signed token (the secret defaults to ROOMCAST_JWT_SECRET)
+                 [--issuer I] [--audience A]
+                                  prints a signed token (the secret, issuer and audience default to
+                                  ROOMCAST_JWT_SECRET, ROOMCAST_JWT_ISSUER and ROOMCAST_JWT_AUDIENCE)
   roomcast --help
 
 Settings (environment variable, flag, default):
@@ -41,6 +44,7 @@ interface BoundPorts {
   wsPort?: number;
   gatewayHttpPort?: number;
   apiPort?: number;
+  apiMetricsPort?: number;
 }
 
 /** A demo room the all-in-one mode creates, so `npm start` has something to join. */
@@ -75,7 +79,7 @@ async function main(argv: string[]): Promise<void> {
 
 async function tokenCommand(argv: string[]): Promise<string> {
   const { flags, problems } = parseFlags(argv);
-  const known = new Set(['--uid', '--role', '--rooms', '--device', '--ttl-s', '--secret', '--private-key', '--alg']);
+  const known = new Set(['--uid', '--role', '--rooms', '--device', '--ttl-s', '--secret', '--private-key', '--alg', '--issuer', '--audience']);
   for (const flag of flags.keys()) if (!known.has(flag)) problems.push(`unknown flag ${flag}`);
   const uid = flags.get('--uid');
   if (!uid) problems.push('--uid is required');
@@ -90,8 +94,13 @@ async function tokenCommand(argv: string[]): Promise<string> {
   if (!secret && !privateKeyFile) problems.push('give --secret (or set ROOMCAST_JWT_SECRET) or --private-key FILE');
   if (problems.length > 0) throw new ConfigError(problems);
   const rooms = flags.get('--rooms')?.split(',').map((room) => room.trim()).filter(Boolean);
+  const issuer = flags.get('--issuer') ?? process.env.ROOMCAST_JWT_ISSUER;
+  const audience = flags.get('--audience') ?? process.env.ROOMCAST_JWT_AUDIENCE;
   return signToken(
-    { uid: uid!, role, ttlSeconds, ...(flags.get('--device') ? { device: flags.get('--device')! } : {}), ...(rooms ? { rooms } : {}) },
+    {
+      uid: uid!, role, ttlSeconds, ...(flags.get('--device') ? { device: flags.get('--device')! } : {}), ...(rooms ? { rooms } : {}),
+      ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}),
+    },
     privateKeyFile ? { privateKey: readFileSync(privateKeyFile, 'utf8'), algorithm: alg as 'ES256' | 'RS256' } : { secret },
   );
 }
@@ -103,19 +112,23 @@ async function serve(role: ProcessRole, argv: string[]): Promise<void> {
   if (devSecrets) config = devSecrets.config;
 
   const verifyToken: TokenVerifier | null = config.jwtSecret || config.jwtPublicKey
-    ? await createTokenVerifier({ secret: config.jwtSecret, publicKey: config.jwtPublicKey })
+    ? await createTokenVerifier({ secret: config.jwtSecret, publicKey: config.jwtPublicKey }, tokenPolicyOf(config))
     : null;
   const infra = await connectInfrastructure(config, `roomcast-${role}`, log);
   const metricsRegistry = new MetricsRegistry();
+  guardProcess(log, metricsRegistry);
   const stops: Array<() => Promise<void>> = [];
   const ports: BoundPorts = {};
   let wsUrl = '';
   let stopSignal = '';
 
   if (role === 'room-service' || role === 'all-in-one') {
-    const roomService = await startRoomService(config, infra, verifyToken, metricsRegistry, log);
+    // The all-in-one's gateway serves the shared metrics registry on its own port.
+    const opsPort = role === 'room-service' ? config.apiMetricsPort : null;
+    const roomService = await startRoomService(config, infra, verifyToken, metricsRegistry, log, opsPort);
     stops.push(roomService.stop);
     ports.apiPort = roomService.apiPort;
+    if (roomService.metricsPort !== null) ports.apiMetricsPort = roomService.metricsPort;
     if (role === 'all-in-one') await roomService.service.createRoom(DEMO_ROOM, {});
   }
   if (role === 'gateway' || role === 'all-in-one') {
@@ -145,6 +158,10 @@ async function serve(role: ProcessRole, argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+function tokenPolicyOf(config: Config): TokenPolicy {
+  return { requireExp: config.jwtRequireExp, maxLifetimeS: config.jwtMaxLifetimeS, issuer: config.jwtIssuer, audience: config.jwtAudience };
 }
 
 /** The all-in-one mode runs without any set-up: it makes a dev secret and API key when none is given. */

@@ -107,6 +107,9 @@ export async function startRoomcast(group, { gatewayCpu, otherCpu, serviceCpu = 
     ROOMCAST_WS_PORT: '0',
     ROOMCAST_GATEWAY_HTTP_PORT: '0',
     ROOMCAST_API_PORT: '0',
+    ROOMCAST_API_METRICS_PORT: '0',
+    // The load comes from a few loopback addresses: no per-address connection cap.
+    ROOMCAST_MAX_CONNECTIONS_PER_IP: '0',
     ROOMCAST_LOG_LEVEL: 'info',
     ...Object.fromEntries(Object.entries(LOAD_SETTINGS).filter(([name]) => known.has(name))),
     ...env,

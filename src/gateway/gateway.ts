@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { TokenVerifier } from '../shared/auth.js';
 import type { Bus } from '../shared/bus/bus.js';
 import type { Clock } from '../shared/clock.js';
-import { closeCodeOf, UnauthorizedError } from '../shared/errors.js';
+import { closeCodeOf, fail } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { GatewayMetrics, type MetricsRegistry } from '../shared/metrics.js';
 import type { GatewayId } from '../shared/protocol/bus-messages.js';
@@ -19,7 +19,8 @@ import { RoomFanout, type FanoutSettings } from './room-fanout.js';
 import { Sessions, type SessionSettings, type SessionState } from './session.js';
 import { SlowConsumers, uwsBackpressureLimit } from './slow-consumers.js';
 import { UserDelivery } from './user-delivery.js';
-import { UwsServer, type Conn } from './uws-server.js';
+import { IdleConnections } from './idle-connections.js';
+import { UWS_MAX_IDLE_TIMEOUT_S, UwsServer, type Conn } from './uws-server.js';
 
 export interface GatewaySettings {
   host: string;
@@ -30,6 +31,10 @@ export interface GatewaySettings {
   maxFrameBytes: number;
   maxBackpressureBytes: number;
   idleTimeoutS: number;
+  /** Connections one client address may hold; 0: no limit. */
+  maxConnectionsPerIp: number;
+  /** Origins whose pages may connect; empty: any. */
+  allowedOrigins: readonly string[];
   requestTimeoutMs: number;
   viewerIntervalMs: number;
   /** How often this gateway reports itself alive, ready or not, and its load to the registry. */
@@ -59,6 +64,14 @@ export const REGISTRY_MISSED_HEARTBEATS = 3;
 export const DRAIN_WAVES = 10;
 const DRAIN_SPREAD = 0.8;
 const DRAIN_POLL_MS = 100;
+/**
+ * uWS reads messages up to this multiple of the protocol's frame limit, so that a frame over the limit
+ * gets `frame_too_large` and 1009; beyond it uWS drops the connection unread (and unanswerable).
+ */
+const READ_LIMIT_FACTOR = 4;
+const MIN_READ_LIMIT_BYTES = 64 * 1024;
+/** uWS's own inactivity limit stays this far behind the gateway's idle close, as a backstop. */
+const BACKSTOP_IDLE_MARGIN_S = 30;
 
 export class Gateway {
   private server!: UwsServer<SessionState>;
@@ -70,6 +83,7 @@ export class Gateway {
   private readonly chat: ChatClient;
   private readonly slowConsumers: SlowConsumers;
   private readonly shedding: LoadShedding;
+  private readonly idle: IdleConnections;
   private readonly timers: NodeJS.Timeout[] = [];
   private busConnected = true;
   private accepting = true;
@@ -89,6 +103,14 @@ export class Gateway {
     this.slowConsumers = new SlowConsumers({
       connections: () => this.server.connections(), fanout: this.fanout, clock, log, metrics: this.metrics,
       settings: { limitBytes: settings.maxBackpressureBytes, graceMs: settings.slowConsumerGraceMs },
+    });
+    this.idle = new IdleConnections({
+      connections: () => this.server.connections(), clock,
+      settings: { heartbeatMs: settings.session.heartbeatMs, idleTimeoutMs: settings.idleTimeoutS * 1000 },
+      close: (conn, error) => {
+        this.metrics.errorSent(error.code);
+        this.sessions.reject(conn, error);
+      },
     });
     this.shedding = new LoadShedding({
       gatewayId: deps.gatewayId, sessionStore: deps.sessionStore, clock, log, metrics: this.metrics, settings: settings.shedding,
@@ -147,6 +169,7 @@ export class Gateway {
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     this.slowConsumers.stop();
     this.shedding.stop();
+    this.idle.stop();
     this.fanout.stop();
     this.users.stop();
     this.server.close(code, 'gateway stopping');
@@ -163,12 +186,14 @@ export class Gateway {
       host: settings.host,
       wsPort: settings.wsPort,
       httpPort: settings.httpPort,
-      maxPayloadBytes: settings.maxFrameBytes,
+      maxReadBytes: Math.max(READ_LIMIT_FACTOR * settings.maxFrameBytes, MIN_READ_LIMIT_BYTES),
       maxBackpressureBytes: uwsBackpressureLimit(settings.maxBackpressureBytes),
-      idleTimeoutS: settings.idleTimeoutS,
+      backstopIdleTimeoutS: Math.min(UWS_MAX_IDLE_TIMEOUT_S, settings.idleTimeoutS + BACKSTOP_IDLE_MARGIN_S),
+      maxConnectionsPerIp: settings.maxConnectionsPerIp,
+      allowedOrigins: settings.allowedOrigins,
       connections: {
         accepting: () => this.accepting,
-        authenticate: (token) => (token ? verifyToken(token) : Promise.reject(new UnauthorizedError('a token is required'))),
+        authenticate: (token) => (token ? verifyToken(token) : Promise.reject(fail.unauthorized('a token is required'))),
         opened: (conn) => this.opened(conn),
         message: (conn, state, data, isBinary) => this.sessions.message(conn, state, data, isBinary),
         closed: (conn) => this.closed(conn),
@@ -187,6 +212,7 @@ export class Gateway {
     this.users.start();
     this.slowConsumers.start();
     this.shedding.start();
+    this.idle.start();
     this.timers.push(
       setInterval(() => void this.reportViewers(), settings.viewerIntervalMs),
       setInterval(() => void this.heartbeat(), settings.registryHeartbeatMs),

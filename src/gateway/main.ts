@@ -21,6 +21,8 @@ export function gatewaySettings(config: Config): GatewaySettings {
     maxFrameBytes: config.maxFrameBytes,
     maxBackpressureBytes: config.maxBackpressureBytes,
     idleTimeoutS: config.idleTimeoutS,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    allowedOrigins: config.allowedOrigins,
     requestTimeoutMs: config.requestTimeoutMs,
     viewerIntervalMs: config.viewerIntervalMs,
     registryHeartbeatMs: config.registryHeartbeatMs,

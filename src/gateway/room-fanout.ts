@@ -14,7 +14,7 @@
 import type { Bus, BusStatus, Subscription } from '../shared/bus/bus.js';
 import type { Clock } from '../shared/clock.js';
 import { decodeBusMessage, encodeFrame, encodeJson, encodeMsgpack } from '../shared/codec/codec.js';
-import { RoomcastError } from '../shared/errors.js';
+import { fail, RoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import { subjects, type RoomEvent } from '../shared/protocol/bus-messages.js';
@@ -257,7 +257,7 @@ export class RoomFanout {
     } catch (error) {
       this.deps.metrics.busError();
       this.teardown(channel);
-      throw error instanceof RoomcastError ? error : new RoomcastError('unavailable', 'the room could not be opened', { cause: error });
+      throw error instanceof RoomcastError ? error : fail.unavailable('the room could not be opened', { cause: error });
     }
   }
 

@@ -6,12 +6,12 @@
 import type { Identity } from '../shared/auth.js';
 import type { Clock } from '../shared/clock.js';
 import { decodeJson, decodeMsgpack, encodeFrame } from '../shared/codec/codec.js';
-import { RoomcastError, closeCodeOf, toRoomcastError } from '../shared/errors.js';
+import { closeCodeOf, fail, RoomcastError, toRoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import type { Caller } from '../shared/protocol/bus-messages.js';
 import {
-  PROTOCOL_VERSION, parseClientFrame,
+  CLIENT_FRAME_TYPES, PROTOCOL_VERSION, parseClientFrame,
   type ClientFrame, type ErrorFrame, type HistoryFrame, type Limits, type RoomId, type SendFrame, type ServerFrame, type SwitchFrame,
 } from '../shared/protocol/frames.js';
 import type { ChatClientFrame } from '../shared/protocol/chat-frames.js';
@@ -82,19 +82,33 @@ export class Sessions {
   }
 
   message(conn: Conn, state: SessionState, data: ArrayBuffer, isBinary: boolean): void {
-    let frame: ClientFrame;
+    const { maxFrameBytes } = this.deps.settings.limits;
+    if (data.byteLength > maxFrameBytes) {
+      this.deps.metrics.frameIn('invalid');
+      this.reject(conn, fail.frame_too_large(maxFrameBytes));
+      return;
+    }
+    let decoded: unknown;
     try {
       const bytes = new Uint8Array(data);
-      frame = parseClientFrame(isBinary ? decodeMsgpack(bytes) : decodeJson(bytes));
+      decoded = isBinary ? decodeMsgpack(bytes) : decodeJson(bytes);
     } catch (error) {
       this.deps.metrics.frameIn('invalid');
       this.badFrame(conn, state, toRoomcastError(error), {});
       return;
     }
+    let frame: ClientFrame;
+    try {
+      frame = parseClientFrame(decoded);
+    } catch (error) {
+      this.deps.metrics.frameIn('invalid');
+      this.badFrame(conn, state, toRoomcastError(error), requestContextOf(decoded));
+      return;
+    }
     this.deps.metrics.frameIn(frame.t);
     if (!this.takeFrameToken(state)) {
       // Not a bad frame: a client resending its backlog after a reconnect may burst legitimately.
-      this.sendError(conn, new RoomcastError('rate_limited', 'too many frames; slow down'), refOf(frame));
+      this.sendError(conn, fail.rate_limited('frames'), refOf(frame));
       return;
     }
     this.dispatch(conn, frame);
@@ -139,11 +153,11 @@ export class Sessions {
     const context = { room, ref: 'join' };
     const { fanout, roomClient } = this.deps;
     if (fanout.isMember(conn, room) || this.joining.has(conn, room)) {
-      this.sendError(conn, new RoomcastError('already_in_room', `already in room '${room}'`), context);
+      this.sendError(conn, fail.already_in_room(room), context);
       return;
     }
     if (fanout.roomCountOf(conn) + this.joining.count(conn) >= this.deps.settings.limits.maxRooms) {
-      this.sendError(conn, new RoomcastError('too_many_rooms', `at most ${this.deps.settings.limits.maxRooms} rooms per connection`), context);
+      this.sendError(conn, fail.too_many_rooms(this.deps.settings.limits.maxRooms), context);
       return;
     }
     this.joining.add(conn, room);
@@ -165,7 +179,7 @@ export class Sessions {
       return;
     }
     if (frame.from === frame.to || fanout.isMember(conn, frame.to) || this.joining.has(conn, frame.to)) {
-      this.sendError(conn, new RoomcastError('already_in_room', `already in room '${frame.to}'`), { room: frame.to, ref: 'switch' });
+      this.sendError(conn, fail.already_in_room(frame.to), { room: frame.to, ref: 'switch' });
       return;
     }
     this.joining.add(conn, frame.to);
@@ -212,7 +226,7 @@ export class Sessions {
   private badFrame(conn: Conn, state: SessionState, error: RoomcastError, context: Partial<ErrorFrame>): void {
     state.badFrames++;
     if (state.badFrames >= this.deps.settings.badFrameLimit) {
-      const fatal = new RoomcastError('too_many_errors', `${state.badFrames} bad frames; closing`);
+      const fatal = fail.too_many_errors(state.badFrames);
       this.sendError(conn, fatal);
       conn.end(closeCodeOf('too_many_errors')!, 'too_many_errors');
       return;
@@ -247,7 +261,28 @@ function callerOf(identity: Identity): Caller {
 }
 
 function notInRoom(room: RoomId): RoomcastError {
-  return new RoomcastError('not_in_room', `not in room '${room}'; join it first`);
+  return fail.not_in_room(room);
+}
+
+/**
+ * What can be read of a frame that failed its check, so that the error still names the request
+ * (docs/protocol.md 6.13): its type when it is one of ours, its `id`, and its room (for a switch the
+ * room it was going to). Only strings of plausible size are echoed.
+ */
+function requestContextOf(decoded: unknown): Partial<ErrorFrame> {
+  if (typeof decoded !== 'object' || decoded === null) return {};
+  const { t, id, room, to } = decoded as Record<string, unknown>;
+  const context: Partial<ErrorFrame> = {};
+  if (typeof t === 'string' && (CLIENT_FRAME_TYPES as readonly string[]).includes(t)) context.ref = t;
+  if (isEcho(id)) context.id = id;
+  const about = t === 'switch' ? to : room;
+  if (isEcho(about)) context.room = about;
+  return context;
+}
+
+const MAX_ECHO_LENGTH = 256;
+function isEcho(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ECHO_LENGTH;
 }
 
 function refOf(frame: ClientFrame): Partial<ErrorFrame> {

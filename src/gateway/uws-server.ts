@@ -8,7 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Uws from 'uWebSockets.js';
-import { RoomcastError, UnauthorizedError, closeCodeOf } from '../shared/errors.js';
+import { closeCodeOf, fail, RoomcastError, UnauthorizedError } from '../shared/errors.js';
 import type { Identity } from '../shared/auth.js';
 import { SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, type WireFormat } from '../shared/protocol/frames.js';
 
@@ -50,6 +50,10 @@ export interface Conn {
   bufferedBytes(): number;
   /** Closes with a close frame carrying `code` and `reason`. */
   end(code: number, reason: string): void;
+  /** When the client last sent anything (a frame, a ping or a pong), by the server's clock. */
+  readonly lastHeardMs: number;
+  /** Sends a WebSocket ping control frame: any client library answers it with a pong. */
+  ping(): void;
 }
 
 export interface Publisher {
@@ -86,9 +90,18 @@ export interface UwsServerOptions<S extends object> {
   host: string;
   wsPort: number;
   httpPort: number;
-  maxPayloadBytes: number;
+  /**
+   * The largest message uWS reads at all; a larger one drops the connection without a close frame.
+   * The session refuses anything over the protocol's limit itself, with an error and 1009.
+   */
+  maxReadBytes: number;
   maxBackpressureBytes: number;
-  idleTimeoutS: number;
+  /** uWS's own inactivity limit, a backstop behind the gateway's idle check (4008). */
+  backstopIdleTimeoutS: number;
+  /** Connections one client address may hold; 0: no limit. */
+  maxConnectionsPerIp: number;
+  /** Origins whose pages may open a WebSocket; empty: any. The gateway's own origin always may. */
+  allowedOrigins: readonly string[];
   connections: ConnectionHandlers<S>;
   http: HttpHandlers;
 }
@@ -98,7 +111,12 @@ interface UserData<S extends object> {
   conn: UwsConn<S> | null;
   token: string | null;
   format: WireFormat;
+  /** The client's address, when connections are counted per address. */
+  address: string | null;
 }
+
+/** The longest idle timeout uWS accepts. */
+export const UWS_MAX_IDLE_TIMEOUT_S = 960;
 
 /** Frames a client may send before its token is checked; they are handled right after the welcome. */
 export const MAX_FRAMES_BEFORE_WELCOME = 16;
@@ -114,6 +132,7 @@ class UwsConn<S extends object> implements Conn {
   early: Array<{ data: ArrayBuffer; isBinary: boolean }> | null = [];
   /** What the handlers keep for this connection; set once it is opened. */
   state: S | undefined = undefined;
+  lastHeardMs = Date.now();
 
   constructor(
     private readonly ws: Uws.WebSocket<UserData<S>>,
@@ -147,6 +166,10 @@ class UwsConn<S extends object> implements Conn {
     this.ws.end(code, reason);
   }
 
+  ping(): void {
+    if (!this.closed) this.ws.ping();
+  }
+
   cork(write: () => void): void {
     if (!this.closed) this.ws.cork(write);
   }
@@ -155,6 +178,8 @@ class UwsConn<S extends object> implements Conn {
 export class UwsServer<S extends object> implements Publisher {
   private readonly listenSockets: Uws.us_listen_socket[] = [];
   private readonly open = new Set<UwsConn<S>>();
+  /** Open connections per client address (only while a per-address cap is set). */
+  private readonly perAddress = new Map<string, number>();
   wsPort = 0;
   httpPort = 0;
 
@@ -208,18 +233,31 @@ export class UwsServer<S extends object> implements Publisher {
     const received = (conn: UwsConn<S>, data: ArrayBuffer, isBinary: boolean) => {
       if (!conn.closed && conn.state !== undefined) handlers.message(conn, conn.state, data, isBinary);
     };
+    const { maxConnectionsPerIp } = options;
+    const allowedOrigins = new Set(options.allowedOrigins);
     this.app.ws<UserData<S>>('/ws', {
-      maxPayloadLength: options.maxPayloadBytes,
+      maxPayloadLength: options.maxReadBytes,
       maxBackpressure: options.maxBackpressureBytes,
       // Past the limit uWS would skip the connection's messages without a trace: close it instead.
       closeOnBackpressureLimit: 1,
-      idleTimeout: options.idleTimeoutS,
-      sendPingsAutomatically: true,
+      // The gateway pings and closes idle connections itself, with 4008 (IdleConnections).
+      idleTimeout: options.backstopIdleTimeoutS,
+      sendPingsAutomatically: false,
       compression: this.uws.DISABLED,
 
       upgrade: (res, req, context) => {
         if (!handlers.accepting()) {
           res.writeStatus('503 Service Unavailable').writeHeader('Retry-After', '1').end('draining');
+          return;
+        }
+        const origin = req.getHeader('origin');
+        if (allowedOrigins.size > 0 && origin !== '' && !allowedOrigins.has(origin) && !isSameOrigin(origin, req.getHeader('host'))) {
+          res.writeStatus('403 Forbidden').end('this origin may not connect');
+          return;
+        }
+        const address = maxConnectionsPerIp > 0 ? Buffer.from(res.getRemoteAddressAsText()).toString() : null;
+        if (address !== null && (this.perAddress.get(address) ?? 0) >= maxConnectionsPerIp) {
+          res.writeStatus('429 Too Many Requests').writeHeader('Retry-After', '10').end('too many connections from this address');
           return;
         }
         const negotiated = negotiateSubprotocol(req.getHeader('sec-websocket-protocol'));
@@ -231,6 +269,7 @@ export class UwsServer<S extends object> implements Publisher {
           conn: null,
           token: req.getQuery('token') || bearerToken(req.getHeader('authorization')),
           format: negotiated.format,
+          address,
         };
         res.upgrade(userData, req.getHeader('sec-websocket-key'), negotiated.header, req.getHeader('sec-websocket-extensions'), context);
       },
@@ -239,6 +278,7 @@ export class UwsServer<S extends object> implements Publisher {
         const data = ws.getUserData();
         const conn = new UwsConn(ws, data.format, idPrefix);
         data.conn = conn;
+        if (data.address !== null) this.perAddress.set(data.address, (this.perAddress.get(data.address) ?? 0) + 1);
         const token = data.token;
         data.token = null;
         handlers.authenticate(token).then(
@@ -255,7 +295,7 @@ export class UwsServer<S extends object> implements Publisher {
             if (conn.closed) return;
             conn.early = null;
             conn.identity = ANONYMOUS;
-            const failure = error instanceof RoomcastError ? error : new UnauthorizedError('invalid token', { cause: error });
+            const failure = error instanceof RoomcastError ? error : fail.unauthorized('invalid token', { cause: error });
             conn.cork(() => handlers.rejected(conn, failure));
           },
         );
@@ -264,6 +304,7 @@ export class UwsServer<S extends object> implements Publisher {
       message: (ws, message, isBinary) => {
         const conn = ws.getUserData().conn;
         if (!conn || conn.closed) return;
+        conn.lastHeardMs = Date.now();
         if (conn.early) {
           // The token is still being checked: keep a copy (uWS reuses `message` after this call).
           if (conn.early.length >= MAX_FRAMES_BEFORE_WELCOME) conn.end(closeCodeOf('too_many_errors')!, 'too many frames before the welcome');
@@ -273,13 +314,24 @@ export class UwsServer<S extends object> implements Publisher {
         received(conn, message, isBinary);
       },
 
+      ping: (ws) => { heard(ws); },
+      pong: (ws) => { heard(ws); },
+
       close: (ws, code) => {
-        const conn = ws.getUserData().conn;
+        const data = ws.getUserData();
+        const conn = data.conn;
         if (!conn) return;
         conn.closed = true;
+        if (data.address !== null) this.forgetAddress(data.address);
         if (this.open.delete(conn)) handlers.closed(conn, code);
       },
     });
+  }
+
+  private forgetAddress(address: string): void {
+    const count = (this.perAddress.get(address) ?? 1) - 1;
+    if (count > 0) this.perAddress.set(address, count);
+    else this.perAddress.delete(address);
   }
 
   private routeHttp(http: HttpHandlers): void {
@@ -302,6 +354,17 @@ export class UwsServer<S extends object> implements Publisher {
       res.cork(() => res.writeStatus('404 Not Found').end('not found'));
     });
   }
+}
+
+function heard(ws: Uws.WebSocket<UserData<object>>): void {
+  const conn = ws.getUserData().conn;
+  if (conn) conn.lastHeardMs = Date.now();
+}
+
+/** A page served by this gateway itself (its origin names the host the request came to). */
+function isSameOrigin(origin: string, host: string): boolean {
+  const schemeEnd = origin.indexOf('://');
+  return schemeEnd > 0 && host !== '' && origin.slice(schemeEnd + 3) === host;
 }
 
 /** The identity of a connection whose token failed, for the error frame and close that follow. */

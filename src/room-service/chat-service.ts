@@ -10,7 +10,7 @@ import type { Bus } from '../shared/bus/bus.js';
 import type { Clock } from '../shared/clock.js';
 import type { DevicePolicy } from '../shared/config.js';
 import { encodeBusMessage } from '../shared/codec/codec.js';
-import { RoomcastError } from '../shared/errors.js';
+import { fail } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
@@ -72,20 +72,20 @@ export class ChatService {
         return { frame: { t: 'blocked', uid: frame.uid, blocked } };
       }
       default:
-        throw new RoomcastError('bad_request', `'${frame.t}' is not a private chat frame`);
+        throw fail.bad_request(`'${frame.t}' is not a private chat frame`);
     }
   }
 
   /** Stores, routes, then acknowledges; also the HTTP API's send for backends (caller without a connection). */
   async sendPrivate(caller: Pick<ChatCaller, 'uid'> & { connId?: ConnId }, frame: Omit<PrivateSendFrame, 't'>): Promise<SentFrame> {
     const { inbox, clock, limits } = this.deps;
-    if (frame.to === caller.uid) throw new RoomcastError('bad_request', 'a private message needs a recipient other than the sender');
+    if (frame.to === caller.uid) throw fail.bad_request('a private message needs a recipient other than the sender');
     checkText(frame.text, limits.maxTextLength);
     const nowMs = clock.now();
     const result = await this.stored('privateSend', () =>
       inbox.send({ from: caller.uid, to: frame.to, cid: frame.id, text: frame.text, nowMs, rate: limits.rate }));
     if (result.status === 'rejected') {
-      throw new RoomcastError(result.code, result.code === 'blocked' ? `'${frame.to}' does not accept your messages` : 'you are sending too fast; slow down');
+      throw result.code === 'blocked' ? fail.blocked(frame.to) : fail.rate_limited();
     }
     const { forSender, forRecipient } = result;
     if (result.status === 'stored') this.deps.metrics.messagePublished('private');
@@ -120,15 +120,21 @@ export class ChatService {
   }
 
   async setBlocked(uid: Uid, target: Uid, blocked: boolean): Promise<void> {
-    if (uid === target) throw new RoomcastError('bad_request', 'a user cannot block themselves');
+    if (uid === target) throw fail.bad_request('a user cannot block themselves');
     await this.stored('block', () => this.deps.inbox.setBlocked(uid, target, blocked));
+  }
+
+  /** The uids among `uids` that blocked `by` (one pipelined lookup each). */
+  async blockersOf(by: Uid, uids: readonly Uid[]): Promise<Uid[]> {
+    const blocks = await Promise.all(uids.map((uid) => this.deps.inbox.isBlocked(uid, by)));
+    return uids.filter((_, i) => blocks[i]);
   }
 
   // ---- internals ---------------------------------------------------------------------------------
 
   private async markRead(caller: ChatCaller, frame: ReadFrame): Promise<void> {
     const readSeq = await this.stored('read', () => this.deps.inbox.markRead(caller.uid, frame.peer, frame.cseq));
-    if (readSeq === 0) throw new RoomcastError('not_found', `no conversation with '${frame.peer}'`);
+    if (readSeq === 0) throw fail.not_found(`no conversation with '${frame.peer}'`);
     await this.routeSafely([{ to: [frame.peer], frame: { t: 'receipt', from: caller.uid, cseq: readSeq } }]);
   }
 

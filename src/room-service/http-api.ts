@@ -6,15 +6,19 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { canModerate, isUid, type Identity, type TokenVerifier } from '../shared/auth.js';
-import { RoomcastError, httpStatusOf, toRoomcastError } from '../shared/errors.js';
+import { fail, httpStatusOf, toRoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
-import type { MetricsRegistry, RoomServiceMetrics } from '../shared/metrics.js';
+import type { RoomServiceMetrics } from '../shared/metrics.js';
 import { PRIORITY_HIGH, PRIORITY_LOW, isRoomId, type RoomId } from '../shared/protocol/frames.js';
 import type { GatewayDispatch } from './gateway-dispatch.js';
 import type { RoomService } from './room-service.js';
 
 /** Largest request body accepted. */
 export const MAX_BODY_BYTES = 64 * 1024;
+/** Larger headers are answered 431 by Node itself. */
+const MAX_HEADER_BYTES = 16 * 1024;
+const MAX_HEADERS = 100;
+const HEADERS_TIMEOUT_MS = 5_000;
 const MAX_DURATION_MS = 365 * 24 * 3600 * 1000;
 
 export interface HttpApiDeps {
@@ -23,11 +27,18 @@ export interface HttpApiDeps {
   verifyToken: TokenVerifier | null;
   apiKeys: readonly string[];
   metrics: RoomServiceMetrics;
-  metricsRegistry: MetricsRegistry;
   log: Logger;
+  limits: HttpApiLimits;
   ready: () => boolean;
   /** Endpoints outside /v1/rooms (private and group chat), matched on the whole path. */
   extraRoutes?: readonly PathRoute[];
+}
+
+export interface HttpApiLimits {
+  /** A request's headers and body must arrive within this (a slow, trickling client is cut off). */
+  requestTimeoutMs: number;
+  /** Open connections; more are refused at once. */
+  maxConnections: number;
 }
 
 /** An endpoint matched on the whole path; its handler authorizes the principal itself. */
@@ -69,7 +80,20 @@ export class HttpApi {
   }
 
   async listen(host: string, port: number): Promise<number> {
-    const server = createServer((req, res) => void this.handle(req, res));
+    const { requestTimeoutMs, maxConnections } = this.deps.limits;
+    const server = createServer({
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: Math.min(requestTimeoutMs, HEADERS_TIMEOUT_MS),
+      maxHeaderSize: MAX_HEADER_BYTES,
+    }, (req, res) => {
+      // handle() answers every failure itself; this catches what escapes the answer (a broken socket).
+      this.handle(req, res).catch((error: unknown) => {
+        this.deps.log.error('http request failed after its answer began', { error });
+        res.destroy();
+      });
+    });
+    server.maxConnections = maxConnections;
+    server.maxHeadersCount = MAX_HEADERS;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -87,54 +111,49 @@ export class HttpApi {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
     let routeName = 'unknown';
     try {
+      const url = parseTarget(req.url ?? '');
       if (req.method === 'GET' && url.pathname === '/healthz') return this.reply(res, routeName = 'healthz', 200, { ok: true });
       if (req.method === 'GET' && url.pathname === '/readyz') {
         const ready = this.deps.ready();
         return this.reply(res, routeName = 'readyz', ready ? 200 : 503, { ready });
       }
-      if (req.method === 'GET' && url.pathname === '/metrics') {
-        const { contentType, body } = await this.deps.metricsRegistry.render();
-        res.writeHead(200, { 'Content-Type': contentType }).end(body);
-        return;
-      }
       if (url.pathname === '/v1/gateway') {
         routeName = 'gateway';
-        if (req.method !== 'GET') throw new RoomcastError('method_not_allowed', `${req.method} is not allowed here; use GET`);
+        if (req.method !== 'GET') throw fail.method_not_allowed(req.method, ['GET']);
         await this.authenticate(req);
         const gateway = await this.deps.dispatch.choose();
-        if (!gateway) throw new RoomcastError('unavailable', 'no gateway is ready; try again shortly');
+        if (!gateway) throw fail.unavailable('no gateway is ready; try again shortly');
         return this.reply(res, routeName, 200, { url: gateway.url, gatewayId: gateway.gatewayId });
       }
       const extra = (this.deps.extraRoutes ?? []).filter((candidate) => candidate.pattern.test(url.pathname));
       if (extra.length > 0) {
         const route = extra.find((candidate) => candidate.method === req.method);
-        if (!route) throw new RoomcastError('method_not_allowed', `${req.method} is not allowed here; use ${extra.map((c) => c.method).join(', ')}`);
+        if (!route) throw fail.method_not_allowed(req.method, extra.map((c) => c.method));
         routeName = route.name;
         const principal = await this.authenticate(req);
         const body = await readJsonBody(req);
-        const params = route.pattern.exec(url.pathname)!.slice(1).map((param) => decodeURIComponent(param));
+        const params = route.pattern.exec(url.pathname)!.slice(1).map(decodePathPart);
         const result = await route.handle({ principal, params, query: url.searchParams, body });
         return this.reply(res, routeName, result.status, result.body);
       }
       const match = /^\/v1\/rooms\/([^/]+)(\/.*)?$/.exec(url.pathname);
-      if (!match) throw new RoomcastError('not_found', `no such endpoint: ${url.pathname.slice(0, 100)}`);
-      const room = decodeURIComponent(match[1]!);
+      if (!match) throw fail.not_found(`no such endpoint: ${url.pathname.slice(0, 100)}`);
+      const room = decodePathPart(match[1]!);
       const rest = match[2] ?? '';
       const candidates = this.routes.filter((route) => route.pattern.test(rest));
       const route = candidates.find((candidate) => candidate.method === req.method);
       if (!route) {
-        if (candidates.length > 0) throw new RoomcastError('method_not_allowed', `${req.method} is not allowed here; use ${candidates.map((c) => c.method).join(', ')}`);
-        throw new RoomcastError('not_found', `no such endpoint: ${url.pathname.slice(0, 100)}`);
+        if (candidates.length > 0) throw fail.method_not_allowed(req.method, candidates.map((c) => c.method));
+        throw fail.not_found(`no such endpoint: ${url.pathname.slice(0, 100)}`);
       }
       routeName = route.name;
       const principal = await this.authenticate(req);
-      if (!isRoomId(room)) throw new RoomcastError('bad_room', 'the room id must match /^[A-Za-z0-9_-]{1,64}$/');
+      if (!isRoomId(room)) throw fail.bad_room();
       authorize(principal, route.permission, room);
       const body = await readJsonBody(req);
-      const params = route.pattern.exec(rest)!.slice(1).map((param) => decodeURIComponent(param));
+      const params = route.pattern.exec(rest)!.slice(1).map(decodePathPart);
       const result = await route.handle({ principal, room, params, query: url.searchParams, body });
       this.reply(res, routeName, result.status, result.body);
     } catch (error) {
@@ -152,11 +171,31 @@ export class HttpApi {
   private async authenticate(req: IncomingMessage): Promise<Principal> {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) throw new RoomcastError('unauthorized', 'send Authorization: Bearer <API key or token>');
+    if (!match) throw fail.unauthorized('send Authorization: Bearer <API key or token>');
     const credential = match[1]!;
     if (this.deps.apiKeys.some((key) => sameSecret(key, credential))) return { kind: 'backend' };
-    if (!this.deps.verifyToken) throw new RoomcastError('unauthorized', 'unknown API key');
+    if (!this.deps.verifyToken) throw fail.unauthorized('unknown API key');
     return { kind: 'user', identity: await this.deps.verifyToken(credential) };
+  }
+}
+
+/**
+ * The request target as path and query. Only origin-form targets (`/path?query`) are served; the path
+ * stays percent-encoded until a route has matched, so an escaped `/` cannot change which route matches.
+ */
+function parseTarget(target: string): { pathname: string; searchParams: URLSearchParams } {
+  if (!target.startsWith('/') || target.startsWith('//')) throw fail.bad_request('the request target must be a path such as /v1/rooms/lobby');
+  const queryAt = target.indexOf('?');
+  return queryAt < 0
+    ? { pathname: target, searchParams: new URLSearchParams() }
+    : { pathname: target.slice(0, queryAt), searchParams: new URLSearchParams(target.slice(queryAt + 1)) };
+}
+
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw fail.bad_request('the path holds a malformed percent-escape');
   }
 }
 
@@ -171,9 +210,9 @@ function authorize(principal: Principal, permission: Permission, room: RoomId): 
   if (principal.kind === 'backend' || principal.identity.role === 'admin') return;
   const { identity } = principal;
   if (permission === 'read') return;
-  if (permission === 'publish') throw new RoomcastError('forbidden', 'only backends and admins publish gifts and system messages');
-  if (permission === 'create' && identity.role !== 'streamer') throw new RoomcastError('forbidden', 'only streamers, admins and backends create rooms');
-  if (!canModerate(identity, room)) throw new RoomcastError('forbidden', `a ${identity.role} may not moderate room '${room}'`);
+  if (permission === 'publish') throw fail.forbidden('only backends and admins publish gifts and system messages');
+  if (permission === 'create' && identity.role !== 'streamer') throw fail.forbidden('only streamers, admins and backends create rooms');
+  if (!canModerate(identity, room)) throw fail.forbidden(`a ${identity.role} may not moderate room '${room}'`);
 }
 
 async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
@@ -181,17 +220,19 @@ async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknow
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new RoomcastError('frame_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) throw fail.frame_too_large(MAX_BODY_BYTES);
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return {};
+  const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (contentType !== 'application/json') throw fail.unsupported_media_type();
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
-    throw new RoomcastError('bad_request', 'the body is not valid JSON');
+    throw fail.bad_request('the body is not valid JSON');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RoomcastError('bad_request', 'the body must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw fail.bad_request('the body must be a JSON object');
   return parsed as Record<string, unknown>;
 }
 
@@ -202,13 +243,13 @@ function optionalInteger(source: Record<string, unknown> | URLSearchParams, fiel
   if (raw === undefined || raw === null) return undefined;
   const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RoomcastError('bad_request', `'${field}' must be an integer from ${min} to ${max}`);
+    throw fail.bad_request(`'${field}' must be an integer from ${min} to ${max}`);
   }
   return value;
 }
 
 function requireUid(value: string): string {
-  if (!isUid(value)) throw new RoomcastError('bad_request', 'the uid is not valid');
+  if (!isUid(value)) throw fail.bad_request('the uid is not valid');
   return value;
 }
 
@@ -229,12 +270,12 @@ function buildRoutes(service: RoomService): Route[] {
     route('GET', /^\/?$/, 'room_get', 'read', async ({ room }) => ({ status: 200, body: await service.getRoom(room) })),
     route('POST', /^\/messages$/, 'messages_post', 'publish', async ({ room, body }) => {
       const { kind, text = '', uid = 'system', data, priority, id } = body;
-      if (kind !== 'gift' && kind !== 'system') throw new RoomcastError('bad_request', "'kind' must be gift or system");
-      if (typeof text !== 'string') throw new RoomcastError('bad_request', "'text' must be a string");
-      if (typeof uid !== 'string' || !isUid(uid)) throw new RoomcastError('bad_request', "'uid' must be a uid");
-      if (data !== undefined && (typeof data !== 'object' || data === null || Array.isArray(data))) throw new RoomcastError('bad_request', "'data' must be an object");
-      if (priority !== undefined && priority !== PRIORITY_LOW && priority !== PRIORITY_HIGH) throw new RoomcastError('bad_request', "'priority' must be 0 or 1");
-      if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > 64)) throw new RoomcastError('bad_request', "'id' must be a string of 1 to 64 characters");
+      if (kind !== 'gift' && kind !== 'system') throw fail.bad_request("'kind' must be gift or system");
+      if (typeof text !== 'string') throw fail.bad_request("'text' must be a string");
+      if (typeof uid !== 'string' || !isUid(uid)) throw fail.bad_request("'uid' must be a uid");
+      if (data !== undefined && (typeof data !== 'object' || data === null || Array.isArray(data))) throw fail.bad_request("'data' must be an object");
+      if (priority !== undefined && priority !== PRIORITY_LOW && priority !== PRIORITY_HIGH) throw fail.bad_request("'priority' must be 0 or 1");
+      if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > 64)) throw fail.bad_request("'id' must be a string of 1 to 64 characters");
       const message = await service.publish(room, {
         kind, text, uid,
         ...(data === undefined ? {} : { data: data as Record<string, unknown> }),
@@ -274,7 +315,7 @@ function buildRoutes(service: RoomService): Route[] {
     }),
     route('PUT', /^\/slow-mode$/, 'slow_mode_put', 'moderate', async ({ room, body }) => {
       const intervalMs = optionalInteger(body, 'intervalMs', 0, MAX_DURATION_MS);
-      if (intervalMs === undefined) throw new RoomcastError('bad_request', "'intervalMs' is required (0 turns slow mode off)");
+      if (intervalMs === undefined) throw fail.bad_request("'intervalMs' is required (0 turns slow mode off)");
       await service.updateSettings(room, { slowModeMs: intervalMs });
       return { status: 200, body: { slowModeMs: intervalMs } };
     }),

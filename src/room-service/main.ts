@@ -11,6 +11,7 @@ import { chatHttpRoutes } from './chat-http-api.js';
 import { ChatService } from './chat-service.js';
 import { GroupService } from './group-service.js';
 import { HttpApi } from './http-api.js';
+import { OpsHttp } from './ops-http.js';
 import { RecipientRouter } from './recipient-router.js';
 import { RoomService } from './room-service.js';
 
@@ -18,11 +19,18 @@ export interface RunningRoomService {
   service: RoomService;
   api: HttpApi;
   apiPort: number;
+  /** The ops port (/metrics), when this service serves one. */
+  metricsPort: number | null;
   stop(): Promise<void>;
 }
 
+/**
+ * `opsPort`: where /metrics, /healthz and /readyz are served apart from the API; null when another
+ * part of the process serves the registry (the all-in-one's gateway).
+ */
 export async function startRoomService(
   config: Config, infra: Infrastructure, verifyToken: TokenVerifier | null, metricsRegistry: MetricsRegistry, log: Logger,
+  opsPort: number | null = null,
 ): Promise<RunningRoomService> {
   const metrics = new RoomServiceMetrics(metricsRegistry);
   const serviceLog = log.child({ component: 'room-service' });
@@ -56,23 +64,31 @@ export async function startRoomService(
       syncPage: config.syncPage,
       membersPage: config.historyPageMax,
     },
+    policy: { create: config.groupCreate, invites: config.groupInvites },
   });
   const chatEndpoint = new ChatEndpoint({ bus: infra.bus, chat, groups, log: serviceLog, metrics });
   chatEndpoint.start();
   let busConnected = true;
   infra.bus.onStatus((status) => { busConnected = status === 'reconnected'; });
+  const ready = () => busConnected;
   const api = new HttpApi({
-    service, dispatch: new GatewayDispatch({ sessions: infra.sessionStore, clock: systemClock }), verifyToken, apiKeys: config.apiKeys, metrics, metricsRegistry, log: serviceLog, ready: () => busConnected,
+    service, dispatch: new GatewayDispatch({ sessions: infra.sessionStore, clock: systemClock }), verifyToken, apiKeys: config.apiKeys, metrics, log: serviceLog, ready,
+    limits: { requestTimeoutMs: config.apiRequestTimeoutMs, maxConnections: config.apiMaxConnections },
     extraRoutes: chatHttpRoutes(chat, groups),
   });
   const apiPort = await api.listen(config.apiHost, config.apiPort);
-  serviceLog.info('room service listening', { api: `http://${config.apiHost}:${apiPort}/v1/rooms` });
+  const ops = opsPort === null ? null : new OpsHttp({ metricsRegistry, ready, log: serviceLog });
+  const metricsPort = ops ? await ops.listen(config.apiHost, opsPort!) : null;
+  serviceLog.info('room service listening', {
+    api: `http://${config.apiHost}:${apiPort}/v1/rooms`, ...(metricsPort === null ? {} : { metrics: `http://${config.apiHost}:${metricsPort}/metrics` }),
+  });
   return {
-    service, api, apiPort,
+    service, api, apiPort, metricsPort,
     stop: async () => {
       service.stop();
       chatEndpoint.stop();
       await api.close();
+      await ops?.close();
     },
   };
 }

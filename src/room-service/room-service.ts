@@ -7,7 +7,8 @@ import type { Bus, Subscription } from '../shared/bus/bus.js';
 import { serve } from '../shared/bus/rpc.js';
 import type { Clock } from '../shared/clock.js';
 import { encodeBusMessage } from '../shared/codec/codec.js';
-import { RoomcastError } from '../shared/errors.js';
+import { canModerate } from '../shared/auth.js';
+import { fail, RoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import {
@@ -21,7 +22,7 @@ import {
 } from '../shared/protocol/frames.js';
 import {
   DEFAULT_ROOM_SETTINGS,
-  type AppendInput, type AppendResult, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore,
+  type AppendInput, type AppendRejection, type AppendResult, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore,
 } from '../shared/store/room-store.js';
 import { checkText, measuredRequest, storeCall } from './service-calls.js';
 
@@ -90,21 +91,24 @@ export class RoomService {
       await this.stored('createRoom', () => store.createRoom(room, DEFAULT_ROOM_SETTINGS, clock.now()));
       info = await this.stored('joinInfo', () => store.joinInfo(room, request.caller.uid, recent, clock.now()));
     }
-    if (!info) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
-    if (info.banned) throw new RoomcastError('banned', `you are banned from room '${room}'`);
+    if (!info) throw fail.unknown_room(room);
+    if (info.banned) throw fail.banned(room);
     return { seq: info.lastSeq, recent: info.recent };
   }
 
   async send(request: SendRequest): Promise<SendReply> {
     const { caller, cid, text, kind } = request;
     const room = requireRoom(request.room);
-    if (!SENDABLE_KINDS[caller.role]?.includes(kind)) {
-      throw new RoomcastError('forbidden', `a ${caller.role} may not send '${kind}' messages`);
+    // A streamer or moderator is one only in the rooms of its token's `rooms` claim: elsewhere it
+    // sends chat like a viewer and is subject to the room's mutes and slow mode.
+    const staff = canModerate(caller, room);
+    if (!SENDABLE_KINDS[caller.role]?.includes(kind) || (kind !== 'chat' && !staff)) {
+      throw fail.forbidden(`a ${caller.role} may not send '${kind}' messages in room '${room}'`);
     }
-    checkText(text, this.deps.limits.maxTextLength);
+    checkText(text, this.deps.limits.maxTextLength, { kind });
     const result = await this.append({
       room, uid: caller.uid, kind, text, cid, nowMs: this.deps.clock.now(),
-      checks: { rateLimit: this.deps.limits.sendRate, moderated: caller.role === 'viewer' },
+      checks: { rateLimit: this.deps.limits.sendRate, moderated: !staff },
     });
     return result.status === 'duplicate' ? { seq: result.seq, duplicate: true } : { seq: result.message.seq, duplicate: false };
   }
@@ -118,7 +122,7 @@ export class RoomService {
       ...(request.beforeSeq === undefined ? {} : { beforeSeq: request.beforeSeq }),
     };
     const result = await this.stored('range', () => this.deps.store.range(room, query));
-    if (!result) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (!result) throw fail.unknown_room(room);
     return result;
   }
 
@@ -135,18 +139,18 @@ export class RoomService {
   async getRoom(room: RoomId): Promise<RoomSummary> {
     const { store, clock } = this.deps;
     const info = await this.stored('getRoom', () => store.getRoom(room));
-    if (!info) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (!info) throw fail.unknown_room(room);
     const viewers = await this.stored('viewerCount', () => store.viewerCount(room, clock.now()));
     return { ...info, viewers };
   }
 
   async updateSettings(room: RoomId, settings: Partial<RoomSettings>): Promise<void> {
     const found = await this.stored('updateSettings', () => this.deps.store.updateSettings(room, settings));
-    if (!found) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (!found) throw fail.unknown_room(room);
   }
 
   async publish(room: RoomId, message: BackendMessage): Promise<RoomMessage | { seq: Seq; duplicate: true }> {
-    checkText(message.text, this.deps.limits.maxTextLength, true);
+    checkText(message.text, this.deps.limits.maxTextLength, { kind: message.kind });
     const result = await this.append({
       room, uid: message.uid, kind: message.kind, text: message.text, nowMs: this.deps.clock.now(),
       ...(message.data === undefined ? {} : { data: message.data }),
@@ -159,21 +163,21 @@ export class RoomService {
   /** Withdraws a message: a `retract` message goes to every viewer and history marks the target deleted. */
   async retract(room: RoomId, target: Seq, by: Uid): Promise<RoomMessage> {
     const result = await this.append({ room, uid: by, kind: 'retract', text: '', target, nowMs: this.deps.clock.now() });
-    if (result.status !== 'appended') throw new RoomcastError('internal', 'a retraction cannot be a duplicate');
+    if (result.status !== 'appended') throw fail.internal('a retraction cannot be a duplicate');
     return result.message;
   }
 
   async setMute(room: RoomId, uid: Uid, durationMs: number | null): Promise<void> {
     const untilMs = durationMs === null ? null : this.deps.clock.now() + durationMs;
     const found = await this.stored('setMute', () => this.deps.store.setMute(room, uid, untilMs));
-    if (!found) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (!found) throw fail.unknown_room(room);
   }
 
   /** Bans (or, with null, unbans); a ban also removes the user's connections from the room at once. */
   async setBan(room: RoomId, uid: Uid, durationMs: number | null): Promise<void> {
     const untilMs = durationMs === null ? null : this.deps.clock.now() + durationMs;
     const found = await this.stored('setBan', () => this.deps.store.setBan(room, uid, untilMs));
-    if (!found) throw new RoomcastError('unknown_room', `room '${room}' does not exist`);
+    if (!found) throw fail.unknown_room(room);
     if (untilMs !== null) this.publishEvent({ t: 'kick', room, uid, reason: 'banned' });
   }
 
@@ -182,7 +186,7 @@ export class RoomService {
   private async append(input: AppendInput): Promise<AppendResult & { status: 'appended' | 'duplicate' }> {
     const result = await this.stored('append', () => this.deps.store.append(input));
     if (result.status === 'rejected') {
-      throw new RoomcastError(result.code, rejectionMessage(result.code, input.room));
+      throw rejection(result.code, input.room);
     }
     if (result.status === 'appended') {
       this.publishEvent({ t: 'msg', room: input.room, m: result.message });
@@ -211,23 +215,19 @@ export class RoomService {
 }
 
 function requireRoom(room: unknown): RoomId {
-  if (!isRoomId(room)) throw new RoomcastError('bad_room', 'the room id is not valid');
+  if (!isRoomId(room)) throw fail.bad_room();
   return room;
 }
 
 function clampLimit(value: unknown, max: number, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new RoomcastError('bad_request', 'a limit must be an integer');
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw fail.bad_request('a limit must be an integer');
   return Math.min(max, Math.max(min, value));
 }
 
-function rejectionMessage(code: string, room: RoomId): string {
+function rejection(code: AppendRejection, room: RoomId): RoomcastError {
   switch (code) {
-    case 'unknown_room': return `room '${room}' does not exist`;
-    case 'muted': return `you are muted in room '${room}'`;
-    case 'banned': return `you are banned from room '${room}'`;
-    case 'slow_mode': return `room '${room}' is in slow mode; wait before sending again`;
-    case 'rate_limited': return 'you are sending too fast; slow down';
-    case 'not_found': return 'no such message in this room';
-    default: return code;
+    case 'not_found': return fail.not_found('no such message in this room');
+    case 'rate_limited': return fail.rate_limited();
+    default: return fail[code](room);
   }
 }

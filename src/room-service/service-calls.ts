@@ -2,8 +2,9 @@
  * What every room-service decision module does the same way: time and count store calls (a failing
  * store answers `unavailable`, a retry), count requests by result code, and check message text.
  */
-import { RoomcastError } from '../shared/errors.js';
+import { fail, RoomcastError } from '../shared/errors.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
+import type { MessageKind } from '../shared/protocol/frames.js';
 
 /** Runs a store operation, timed; a failing store answers `unavailable` (retry) and is counted. */
 export async function storeCall<T>(metrics: RoomServiceMetrics, store: string, op: string, action: () => Promise<T>): Promise<T> {
@@ -12,7 +13,7 @@ export async function storeCall<T>(metrics: RoomServiceMetrics, store: string, o
     return await action();
   } catch (error) {
     metrics.storeError();
-    throw new RoomcastError('unavailable', `the ${store} store is unavailable`, { cause: error });
+    throw fail.unavailable(`the ${store} store is unavailable`, { cause: error });
   } finally {
     done();
   }
@@ -30,12 +31,15 @@ export async function measuredRequest<T>(metrics: RoomServiceMetrics, op: string
   }
 }
 
-/** Text is a string, not blank unless `allowEmpty`, and at most `max` characters (code points). */
-export function checkText(text: unknown, max: number, allowEmpty = false): asserts text is string {
-  if (typeof text !== 'string') throw new RoomcastError('bad_request', "'text' must be a string");
-  if (!allowEmpty && text.trim() === '') throw new RoomcastError('bad_request', "'text' must not be empty");
+/**
+ * One rule for message text, over WebSocket and HTTP alike: a string of at most `max` characters
+ * (code points) with a non-blank character, except a gift's, which `data` describes.
+ */
+export function checkText(text: unknown, max: number, { kind }: { kind: MessageKind } = { kind: 'chat' }): asserts text is string {
+  if (typeof text !== 'string') throw fail.bad_request("'text' must be a string");
+  if (kind !== 'gift' && text.trim() === '') throw fail.bad_request("'text' must not be empty");
   // Code units bound code points from above, so most texts skip the count.
-  if (text.length > max && countCodePoints(text) > max) throw new RoomcastError('text_too_long', `the text is longer than ${max} characters`);
+  if (text.length > max && countCodePoints(text) > max) throw fail.text_too_long(max);
 }
 
 function countCodePoints(text: string): number {

@@ -5,7 +5,7 @@
  */
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { SignJWT, importPKCS8, importSPKI, jwtVerify, type JWTPayload } from 'jose';
-import { UnauthorizedError } from './errors.js';
+import { fail } from './errors.js';
 import { ROLES, isRoomId, type Role, type RoomId, type Uid } from './protocol/frames.js';
 
 export interface Identity {
@@ -26,7 +26,17 @@ const DEVICE_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 export type TokenVerifier = (token: string) => Promise<Identity>;
 
-export async function createTokenVerifier(keys: { secret?: string | null; publicKey?: string | null }): Promise<TokenVerifier> {
+/** What a token must carry besides a valid signature (docs/protocol.md, section 2). */
+export interface TokenPolicy {
+  /** Refuse tokens without `exp` (default true): a token without one would be valid forever. */
+  requireExp?: boolean;
+  /** Longest lifetime, `exp` − `iat` (or − now without `iat`), in seconds; 0 or absent: no limit. */
+  maxLifetimeS?: number;
+  issuer?: string | null;
+  audience?: string | null;
+}
+
+export async function createTokenVerifier(keys: { secret?: string | null; publicKey?: string | null }, policy: TokenPolicy = {}): Promise<TokenVerifier> {
   let key: KeyObject | CryptoKey;
   let algorithms: string[];
   if (keys.secret) {
@@ -40,12 +50,23 @@ export async function createTokenVerifier(keys: { secret?: string | null; public
   } else {
     throw new Error('a token verifier needs a secret or a public key');
   }
+  const { requireExp = true, maxLifetimeS = 0, issuer, audience } = policy;
+  const options = {
+    algorithms,
+    ...(requireExp ? { requiredClaims: ['exp'] } : {}),
+    ...(issuer ? { issuer } : {}),
+    ...(audience ? { audience } : {}),
+  };
   return async (token: string) => {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, key, { algorithms }));
+      ({ payload } = await jwtVerify(token, key, options));
     } catch (error) {
-      throw new UnauthorizedError(`invalid token: ${(error as Error).message}`, { cause: error });
+      throw fail.unauthorized(`invalid token: ${(error as Error).message}`, { cause: error });
+    }
+    if (maxLifetimeS > 0 && payload.exp !== undefined) {
+      const from = typeof payload.iat === 'number' ? payload.iat : Math.floor(Date.now() / 1000);
+      if (payload.exp - from > maxLifetimeS) throw fail.unauthorized(`invalid token: it lives longer than ${maxLifetimeS} s (exp - iat)`);
     }
     return identityFromClaims(payload);
   };
@@ -53,10 +74,10 @@ export async function createTokenVerifier(keys: { secret?: string | null; public
 
 function identityFromClaims(payload: JWTPayload): Identity {
   const { sub, role = 'viewer', dev = DEFAULT_DEVICE, rooms } = payload as JWTPayload & Record<string, unknown>;
-  if (!isUid(sub)) throw new UnauthorizedError("the token's 'sub' must be a uid");
-  if (!(ROLES as readonly unknown[]).includes(role)) throw new UnauthorizedError(`the token's 'role' must be one of ${ROLES.join(', ')}`);
-  if (typeof dev !== 'string' || !DEVICE_PATTERN.test(dev)) throw new UnauthorizedError("the token's 'dev' must be a device type");
-  if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every(isRoomId))) throw new UnauthorizedError("the token's 'rooms' must be a list of room ids");
+  if (!isUid(sub)) throw fail.unauthorized("the token's 'sub' must be a uid");
+  if (!(ROLES as readonly unknown[]).includes(role)) throw fail.unauthorized(`the token's 'role' must be one of ${ROLES.join(', ')}`);
+  if (typeof dev !== 'string' || !DEVICE_PATTERN.test(dev)) throw fail.unauthorized("the token's 'dev' must be a device type");
+  if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every(isRoomId))) throw fail.unauthorized("the token's 'rooms' must be a list of room ids");
   return { uid: sub, role: role as Role, device: dev, ...(rooms === undefined ? {} : { rooms: rooms as RoomId[] }) };
 }
 
@@ -66,6 +87,8 @@ export interface TokenRequest {
   device?: string;
   rooms?: readonly RoomId[];
   ttlSeconds: number;
+  issuer?: string;
+  audience?: string;
 }
 
 /** Signs a token with a secret (HS256) or a PKCS#8 private key (RS256 or ES256). */
@@ -74,6 +97,8 @@ export async function signToken(request: TokenRequest, keys: { secret?: string |
   if (request.device) claims.dev = request.device;
   if (request.rooms) claims.rooms = request.rooms;
   const jwt = new SignJWT(claims).setSubject(request.uid).setIssuedAt().setExpirationTime(`${request.ttlSeconds}s`);
+  if (request.issuer) jwt.setIssuer(request.issuer);
+  if (request.audience) jwt.setAudience(request.audience);
   if (keys.secret) return jwt.setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(keys.secret));
   if (keys.privateKey) {
     const algorithm = keys.algorithm ?? 'ES256';

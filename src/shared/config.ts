@@ -9,6 +9,11 @@ import { LOG_LEVELS, type LogLevel } from './log.js';
 export const DEFAULT_WS_PORT = 8080;
 export const DEFAULT_GATEWAY_HTTP_PORT = 9090;
 export const DEFAULT_API_PORT = 8081;
+export const DEFAULT_API_METRICS_PORT = 9091;
+export const DEFAULT_API_REQUEST_TIMEOUT_MS = 10_000;
+export const DEFAULT_API_MAX_CONNECTIONS = 1000;
+export const DEFAULT_JWT_MAX_LIFETIME_S = 7 * 24 * 3600;
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
 export const DEFAULT_BATCH_WINDOW_MS = 50;
 export const DEFAULT_BATCH_MAX_MESSAGES = 200;
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024;
@@ -37,6 +42,8 @@ export const DEFAULT_CHAT_RETENTION_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_SYNC_PAGE = 100;
 export const DEFAULT_LOGIN_PUSH = 20;
 export const DEFAULT_MAX_GROUP_MEMBERS = 100_000;
+export const DEFAULT_GROUP_CREATE = 'users';
+export const DEFAULT_GROUP_INVITES = 'accept';
 export const DEFAULT_ROOM_BUDGET_PER_SEC = 100;
 export const DEFAULT_SLOW_CONSUMER_GRACE_MS = 5000;
 export const DEFAULT_DRAIN_MS = 30_000;
@@ -54,8 +61,23 @@ export interface Config {
   gatewayHttpPort: number;
   apiHost: string;
   apiPort: number;
+  /** The room service's /metrics, /healthz and /readyz (not on the public API port). */
+  apiMetricsPort: number;
+  /** A request's headers and body must arrive within this; a trickling client is cut off. */
+  apiRequestTimeoutMs: number;
+  apiMaxConnections: number;
   jwtSecret: string | null;
   jwtPublicKey: string | null;
+  /** Refuse tokens without `exp`. */
+  jwtRequireExp: boolean;
+  /** Longest token lifetime accepted (`exp` − `iat`, or − now without `iat`), in seconds; 0: no limit. */
+  jwtMaxLifetimeS: number;
+  jwtIssuer: string | null;
+  jwtAudience: string | null;
+  /** WebSocket connections one client address may hold on one gateway; 0: no limit. */
+  maxConnectionsPerIp: number;
+  /** Origins (scheme://host[:port]) whose pages may open WebSockets; empty: any. The gateway's own origin always may. */
+  allowedOrigins: readonly string[];
   apiKeys: readonly string[];
   batchWindowMs: number;
   batchMaxMessages: number;
@@ -91,6 +113,10 @@ export interface Config {
   /** Newest unacknowledged inbox messages pushed to a device at login. */
   loginPush: number;
   maxGroupMembers: number;
+  /** Who may create groups: any user, staff (streamer, moderator, admin), or only backends and admins. */
+  groupCreate: GroupCreatePolicy;
+  /** `accept`: a user added by another user is invited and joins when it accepts; `direct`: added at once. */
+  groupInvites: GroupInvitePolicy;
   /** Chat messages per second a room delivers before chat is sampled; 0: no budget. */
   roomBudgetPerSec: number;
   slowConsumerGraceMs: number;
@@ -145,6 +171,17 @@ export type DevicePolicy = (typeof DEVICE_POLICIES)[number];
 const devicePolicy: Parser<DevicePolicy> = (raw) =>
   (DEVICE_POLICIES as readonly string[]).includes(raw) ? { value: raw as DevicePolicy } : { problem: `must be one of ${DEVICE_POLICIES.join(', ')}` };
 
+/** Who may create groups; each step admits fewer principals (backends, API keys, may always). */
+export const GROUP_CREATE_POLICIES = ['users', 'staff', 'backends'] as const;
+export type GroupCreatePolicy = (typeof GROUP_CREATE_POLICIES)[number];
+/** Whether a user added by another user is a member at once or only after accepting the invite. */
+export const GROUP_INVITE_POLICIES = ['accept', 'direct'] as const;
+export type GroupInvitePolicy = (typeof GROUP_INVITE_POLICIES)[number];
+
+function oneOf<T extends string>(values: readonly T[]): Parser<T> {
+  return (raw) => ((values as readonly string[]).includes(raw) ? { value: raw as T } : { problem: `must be one of ${values.join(', ')}` });
+}
+
 const list: Parser<readonly string[]> = (raw) => ({ value: raw.split(',').map((item) => item.trim()).filter(Boolean) });
 
 const url = (schemes: string[]): Parser<string | null> => (raw) => {
@@ -172,9 +209,18 @@ export const SETTINGS = [
   setting('publicUrl', 'ROOMCAST_PUBLIC_URL', null, optionalString, 'the URL clients use to reach this gateway; default ws://<host>:<port>/ws'),
   setting('gatewayHttpPort', 'ROOMCAST_GATEWAY_HTTP_PORT', DEFAULT_GATEWAY_HTTP_PORT, PORT, 'gateway /metrics, /healthz, /readyz port; 0 picks a free port'),
   setting('apiHost', 'ROOMCAST_API_HOST', '0.0.0.0', anyString, 'address the room service\'s HTTP API listens on'),
-  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'room service HTTP API port (also /metrics, /healthz, /readyz); 0 picks a free port'),
+  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'room service HTTP API port (also /healthz, /readyz); 0 picks a free port'),
+  setting('apiMetricsPort', 'ROOMCAST_API_METRICS_PORT', DEFAULT_API_METRICS_PORT, PORT, 'room service /metrics, /healthz, /readyz port (room-service role; all-in-one serves metrics on the gateway\'s); 0 picks a free port'),
+  setting('apiRequestTimeoutMs', 'ROOMCAST_API_REQUEST_TIMEOUT_MS', DEFAULT_API_REQUEST_TIMEOUT_MS, integer(1000, 600_000), 'an HTTP API request (headers and body) must arrive within this'),
+  setting('apiMaxConnections', 'ROOMCAST_API_MAX_CONNECTIONS', DEFAULT_API_MAX_CONNECTIONS, integer(1, 1_000_000), 'open connections the HTTP API accepts; more are refused'),
   setting('jwtSecret', 'ROOMCAST_JWT_SECRET', null, optionalString, 'HS256 secret for tokens (at least 32 characters)'),
   setting('jwtPublicKey', 'ROOMCAST_JWT_PUBLIC_KEY', null, optionalString, 'RS256/ES256 public key for tokens (PEM, SPKI)'),
+  setting('jwtRequireExp', 'ROOMCAST_JWT_REQUIRE_EXP', true, boolean, 'refuse tokens without an exp claim'),
+  setting('jwtMaxLifetimeS', 'ROOMCAST_JWT_MAX_LIFETIME_S', DEFAULT_JWT_MAX_LIFETIME_S, integer(0, 10 * 365 * 24 * 3600), 'longest token lifetime accepted (exp - iat, or exp - now without iat), seconds; 0: no limit'),
+  setting('jwtIssuer', 'ROOMCAST_JWT_ISSUER', null, optionalString, 'when set, tokens must carry this iss'),
+  setting('jwtAudience', 'ROOMCAST_JWT_AUDIENCE', null, optionalString, 'when set, tokens must carry this aud'),
+  setting('maxConnectionsPerIp', 'ROOMCAST_MAX_CONNECTIONS_PER_IP', DEFAULT_MAX_CONNECTIONS_PER_IP, integer(0, 10_000_000), 'WebSocket connections one client address may hold on a gateway (0: no limit; behind a proxy every client has its address)'),
+  setting('allowedOrigins', 'ROOMCAST_ALLOWED_ORIGINS', [], list, 'origins whose web pages may connect (comma separated, e.g. https://example.com); empty: any; the gateway\'s own origin always may'),
   setting('apiKeys', 'ROOMCAST_API_KEYS', [], list, 'API keys of backends for the HTTP API (comma separated)'),
   setting('batchWindowMs', 'ROOMCAST_BATCH_WINDOW_MS', DEFAULT_BATCH_WINDOW_MS, integer(1, 1000), 'a room\'s messages are sent to viewers once per window'),
   setting('batchMaxMessages', 'ROOMCAST_BATCH_MAX_MESSAGES', DEFAULT_BATCH_MAX_MESSAGES, integer(1, 10_000), 'a batch this large is flushed before its window ends'),
@@ -205,6 +251,8 @@ export const SETTINGS = [
   setting('syncPage', 'ROOMCAST_SYNC_PAGE', DEFAULT_SYNC_PAGE, integer(1, 10_000), 'inbox and group messages per sync page (default and largest)'),
   setting('loginPush', 'ROOMCAST_LOGIN_PUSH', DEFAULT_LOGIN_PUSH, integer(0, 1000), 'newest unacknowledged inbox messages pushed at login'),
   setting('maxGroupMembers', 'ROOMCAST_MAX_GROUP_MEMBERS', DEFAULT_MAX_GROUP_MEMBERS, integer(2, 10_000_000), 'most members of one group'),
+  setting('groupCreate', 'ROOMCAST_GROUP_CREATE', DEFAULT_GROUP_CREATE, oneOf(GROUP_CREATE_POLICIES), 'who may create groups: users (any token), staff (streamer, moderator, admin tokens) or backends (API keys and admin tokens)'),
+  setting('groupInvites', 'ROOMCAST_GROUP_INVITES', DEFAULT_GROUP_INVITES, oneOf(GROUP_INVITE_POLICIES), 'accept: users added to a group by another user are invited and join when they accept; direct: members at once'),
   setting('roomBudgetPerSec', 'ROOMCAST_ROOM_BUDGET_PER_SEC', DEFAULT_ROOM_BUDGET_PER_SEC, number(0, 1_000_000), 'messages per second a room delivers before ordinary chat is sampled; 0: never sampled'),
   setting('slowConsumerGraceMs', 'ROOMCAST_SLOW_CONSUMER_GRACE_MS', DEFAULT_SLOW_CONSUMER_GRACE_MS, integer(100, 600_000), 'a connection that stays behind this long after losing its chat is closed (4009)'),
   setting('drainMs', 'ROOMCAST_DRAIN_MS', DEFAULT_DRAIN_MS, integer(0, 3_600_000), 'on SIGTERM the gateway moves its connections away over this time, then exits'),
@@ -269,6 +317,7 @@ function crossChecks(role: ProcessRole, config: Config, env: Readonly<Record<str
   if (config.jwtSecret && config.jwtSecret.length < 32) problems.push('ROOMCAST_JWT_SECRET must be at least 32 characters');
   if (config.jwtPublicKey && !config.jwtPublicKey.includes('BEGIN PUBLIC KEY')) problems.push('ROOMCAST_JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
   if (role === 'all-in-one' && config.wsPort !== 0 && config.wsPort === config.apiPort) problems.push('ROOMCAST_WS_PORT and ROOMCAST_API_PORT must differ');
+  if (role === 'room-service' && config.apiPort !== 0 && config.apiPort === config.apiMetricsPort) problems.push('ROOMCAST_API_PORT and ROOMCAST_API_METRICS_PORT must differ');
   if (config.wsPort !== 0 && config.wsPort === config.gatewayHttpPort) problems.push('ROOMCAST_WS_PORT and ROOMCAST_GATEWAY_HTTP_PORT must differ');
   for (const name of Object.keys(env)) {
     if (name.startsWith('ROOMCAST_') && !SETTINGS.some((s) => s.env === name)) problems.push(`unknown variable ${name}`);

@@ -16,6 +16,7 @@ export const ERROR_TABLE = {
   unknown_room: { http: 404, message: 'the room does not exist' },
   not_found: { http: 404, message: 'not found' },
   method_not_allowed: { http: 405, message: 'the method is not allowed on this endpoint' },
+  unsupported_media_type: { http: 415, message: 'the request body must be JSON' },
   not_in_room: { http: 409, message: 'the connection has not joined this room' },
   already_in_room: { http: 409, message: 'the connection is already in this room' },
   too_many_rooms: { http: 409, message: 'the connection is in as many rooms as it may be' },
@@ -89,8 +90,57 @@ export class ConfigError extends Error {
   }
 }
 
+const ID_PATTERN_TEXT = '/^[A-Za-z0-9_-]{1,64}$/';
+type Cause = { cause?: unknown };
+
+/**
+ * Every error Roomcast reports is built here, each code by one factory holding its message template,
+ * so the same failure reads the same wherever it happens. `message` is for people; clients switch
+ * on `code` (docs/protocol.md, section 7, lists the same codes; a test keeps the two equal).
+ */
+export const fail = {
+  bad_frame: (detail: string) => new BadFrameError(detail),
+  unknown_type: (type: string) => new RoomcastError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`),
+  frame_too_large: (limitBytes: number) => new RoomcastError('frame_too_large', `the frame or body is larger than ${limitBytes} bytes`),
+  text_too_long: (maxChars: number) => new RoomcastError('text_too_long', `the text is longer than ${maxChars} characters`),
+  bad_request: (detail: string) => new RoomcastError('bad_request', detail),
+  bad_room: (field = 'room') => new RoomcastError('bad_room', `'${field}' must match ${ID_PATTERN_TEXT}`),
+  unauthorized: (detail: string, options?: Cause) => new UnauthorizedError(detail, options),
+  forbidden: (detail: string) => new RoomcastError('forbidden', detail),
+  unknown_room: (room: string) => new RoomcastError('unknown_room', `room '${room}' does not exist`),
+  not_found: (what: string) => new RoomcastError('not_found', what),
+  method_not_allowed: (method: string | undefined, allowed: readonly string[]) =>
+    new RoomcastError('method_not_allowed', `${method ?? 'this method'} is not allowed here; use ${allowed.join(', ')}`),
+  unsupported_media_type: () => new RoomcastError('unsupported_media_type', 'send the body as Content-Type: application/json'),
+  not_in_room: (room: string) => new RoomcastError('not_in_room', `not in room '${room}'; join it first`),
+  already_in_room: (room: string) => new RoomcastError('already_in_room', `already in room '${room}'`),
+  too_many_rooms: (maxRooms: number) => new RoomcastError('too_many_rooms', `at most ${maxRooms} rooms per connection`),
+  rate_limited: (what: 'messages' | 'frames' = 'messages') => new RoomcastError('rate_limited', `too many ${what}; slow down`),
+  slow_mode: (room: string) => new RoomcastError('slow_mode', `room '${room}' is in slow mode; wait before sending again`),
+  muted: (room: string) => new RoomcastError('muted', `you are muted in room '${room}'`),
+  banned: (room: string) => new RoomcastError('banned', `you are banned from room '${room}'`),
+  too_many_errors: (badFrames: number) => new RoomcastError('too_many_errors', `${badFrames} bad frames; closing`),
+  idle_timeout: (silentS: number) => new RoomcastError('idle_timeout', `nothing arrived for ${silentS} s; closing`),
+  slow_consumer: () => new RoomcastError('slow_consumer', ERROR_TABLE.slow_consumer.message),
+  unavailable: (detail: string, options?: Cause) => new RoomcastError('unavailable', detail, options),
+  timeout: (detail: string) => new RoomcastError('timeout', detail),
+  draining: () => new RoomcastError('draining', ERROR_TABLE.draining.message),
+  internal: (detail: string = ERROR_TABLE.internal.message, options?: Cause) => new RoomcastError('internal', detail, options),
+  bad_group: () => new RoomcastError('bad_group', `the group id must match ${ID_PATTERN_TEXT}`),
+  blocked: (uid: string) => new RoomcastError('blocked', `'${uid}' does not accept your messages`),
+  unknown_group: (group: string) => new RoomcastError('unknown_group', `group '${group}' does not exist`),
+  not_group_member: (group: string) => new RoomcastError('not_group_member', `you are not a member of group '${group}'`),
+  group_exists: (group: string) => new RoomcastError('group_exists', `group '${group}' exists already`),
+  device_replaced: () => new RoomcastError('device_replaced', ERROR_TABLE.device_replaced.message),
+} as const satisfies { readonly [C in ErrorCode]: (...args: never[]) => RoomcastError };
+
+/** The error a remote process answered with (its code and message came over the bus). */
+export function errorFromWire(code: unknown, message: string): RoomcastError {
+  return new RoomcastError(isErrorCode(code) ? code : 'internal', message);
+}
+
 /** Turns anything thrown into a RoomcastError, keeping the original as the cause. */
 export function toRoomcastError(error: unknown): RoomcastError {
   if (error instanceof RoomcastError) return error;
-  return new RoomcastError('internal', ERROR_TABLE.internal.message, { cause: error });
+  return fail.internal(undefined, { cause: error });
 }

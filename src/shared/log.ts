@@ -19,11 +19,18 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
+const STACK_FRAMES = 6;
+
 function shorten(value: unknown): unknown {
   if (typeof value === 'string' && value.length > MAX_VALUE_LENGTH) return `${value.slice(0, MAX_VALUE_LENGTH)}…`;
   if (value instanceof Error) {
     const cause = (value as { cause?: unknown }).cause;
-    return { name: value.name, message: shorten(value.message), ...(cause === undefined ? {} : { cause: shorten(String(cause)) }) };
+    // The first frames of the stack: enough to find the line without a log line the size of a page.
+    const stack = value.stack?.split('\n').slice(1, 1 + STACK_FRAMES).map((frame) => frame.trim()).join(' | ');
+    return {
+      name: value.name, message: shorten(value.message), ...(stack ? { stack } : {}),
+      ...(cause === undefined ? {} : { cause: shorten(String(cause)) }),
+    };
   }
   if (value instanceof Uint8Array) return `<${value.byteLength} bytes>`;
   return value;

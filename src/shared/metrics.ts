@@ -17,6 +17,12 @@ export class MetricsRegistry {
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
   }
 
+  /** Rejections no handler caught; the process guard counts them instead of letting the process die. */
+  readonly unhandledRejections = new Counter({
+    name: 'roomcast_unhandled_rejections_total', help: 'Promise rejections no handler caught (logged with their stack; each is a bug)',
+    registers: [this.registry],
+  });
+
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }

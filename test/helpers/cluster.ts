@@ -74,6 +74,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     ROOMCAST_WS_PORT: '0',
     ROOMCAST_GATEWAY_HTTP_PORT: '0',
     ROOMCAST_API_PORT: '0',
+    ROOMCAST_API_METRICS_PORT: '0',
+    // Every test client comes from 127.0.0.1; the per-address cap has a test of its own.
+    ROOMCAST_MAX_CONNECTIONS_PER_IP: '0',
     ROOMCAST_LOG_LEVEL: 'silent',
     ...(redis ? { ROOMCAST_REDIS_URL: redis.url } : {}),
     ...options.env,

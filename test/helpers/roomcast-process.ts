@@ -20,6 +20,7 @@ export interface BoundPorts {
   wsPort?: number;
   gatewayHttpPort?: number;
   apiPort?: number;
+  apiMetricsPort?: number;
 }
 
 export interface RoomcastProcess {
@@ -42,7 +43,7 @@ export async function startRoomcastProcess(command: 'gateway' | 'room-service', 
     env: {
       PATH: process.env.PATH ?? '',
       ROOMCAST_WS_HOST: '127.0.0.1', ROOMCAST_API_HOST: '127.0.0.1',
-      ROOMCAST_WS_PORT: '0', ROOMCAST_GATEWAY_HTTP_PORT: '0', ROOMCAST_API_PORT: '0',
+      ROOMCAST_WS_PORT: '0', ROOMCAST_GATEWAY_HTTP_PORT: '0', ROOMCAST_API_PORT: '0', ROOMCAST_API_METRICS_PORT: '0',
       ...env,
       // The `listening` line is an info record: a quieter level would hide the ports.
       ROOMCAST_LOG_LEVEL: env.ROOMCAST_LOG_LEVEL === 'debug' ? 'debug' : 'info',
@@ -68,9 +69,9 @@ export async function startRoomcastProcess(command: 'gateway' | 'room-service', 
     await end('SIGKILL');
     throw new Error(`the ${command} process did not start`, { cause: error });
   }
-  const { wsPort, gatewayHttpPort, apiPort } = listening as BoundPorts;
+  const { wsPort, gatewayHttpPort, apiPort, apiMetricsPort } = listening as BoundPorts;
   return {
-    pid: child.pid!, ports: { wsPort, gatewayHttpPort, apiPort }, exited, logged,
+    pid: child.pid!, ports: { wsPort, gatewayHttpPort, apiPort, apiMetricsPort }, exited, logged,
     output: () => output.text(),
     stop: () => end('SIGTERM'),
     kill: async () => { await end('SIGKILL'); },

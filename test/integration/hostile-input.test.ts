@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode as encodeStandardMsgpack } from '@msgpack/msgpack';
+import { SignJWT } from 'jose';
 import { signToken } from '../../src/shared/auth.js';
 import { startCluster, TEST_SECRET, type Cluster } from '../helpers/cluster.js';
 import { WsTestClient } from '../helpers/ws-client.js';
@@ -64,6 +65,8 @@ interface FrameCase {
   frame?: unknown;
   raw?: { data: Buffer | string; binary: boolean };
   code: string;
+  /** What the error must say about the request, so a client can match it (docs 6.13). */
+  names?: Record<string, string>;
 }
 
 const longRoom = 'r'.repeat(65);
@@ -80,7 +83,7 @@ const FRAME_CASES: FrameCase[] = [
   { name: 'unknown type', frame: { t: 'subscribe_all' }, code: 'unknown_type' },
   { name: 'prototype-looking type', frame: { t: '__proto__' }, code: 'unknown_type' },
   { name: 'join without room', frame: { t: 'join' }, code: 'bad_frame' },
-  { name: 'join with a subject wildcard as room', frame: { t: 'join', room: 'a.>' }, code: 'bad_room' },
+  { name: 'join with a subject wildcard as room', frame: { t: 'join', room: 'a.>' }, code: 'bad_room', names: { ref: 'join', room: 'a.>' } },
   { name: 'join with an overlong room id', frame: { t: 'join', room: longRoom }, code: 'bad_room' },
   { name: 'join with a room id that is a number', frame: { t: 'join', room: 12 }, code: 'bad_room' },
   { name: 'join an unknown room', frame: { t: 'join', room: 'nowhere' }, code: 'unknown_room' },
@@ -88,7 +91,12 @@ const FRAME_CASES: FrameCase[] = [
   { name: 'join with a string lastSeq', frame: { t: 'join', room: 'open', lastSeq: '5' }, code: 'bad_frame' },
   { name: 'join a room twice', rooms: ['open'], frame: { t: 'join', room: 'open' }, code: 'already_in_room' },
   { name: 'join more rooms than allowed', rooms: ['open', 'other'], frame: { t: 'join', room: 'third' }, code: 'too_many_rooms' },
-  { name: 'send without id', rooms: ['open'], frame: { t: 'send', room: 'open', text: 'hi' }, code: 'bad_frame' },
+  { name: 'send without id', rooms: ['open'], frame: { t: 'send', room: 'open', text: 'hi' }, code: 'bad_frame', names: { ref: 'send', room: 'open' } },
+  { name: 'send to a malformed room id', frame: { t: 'send', room: 'a b', id: 'm-1', text: 'hi' }, code: 'bad_room', names: { ref: 'send', id: 'm-1', room: 'a b' } },
+  { name: 'switch to a malformed room id', rooms: ['open'], frame: { t: 'switch', from: 'open', to: 'x/y' }, code: 'bad_room', names: { ref: 'switch', room: 'x/y' } },
+  { name: 'history of a malformed room id', frame: { t: 'history', room: '' }, code: 'bad_room', names: { ref: 'history' } },
+  { name: 'pm to a malformed uid', frame: { t: 'pm', to: 'bob smith', id: 'p-1', text: 'hi' }, code: 'bad_frame', names: { ref: 'pm', id: 'p-1' } },
+  { name: 'gm to a malformed group id', frame: { t: 'gm', group: 'team 7', id: 'g-1', text: 'hi' }, code: 'bad_group', names: { ref: 'gm', id: 'g-1' } },
   { name: 'send with an overlong id', rooms: ['open'], frame: { t: 'send', room: 'open', id: 'x'.repeat(65), text: 'hi' }, code: 'bad_frame' },
   { name: 'send with text that is not a string', rooms: ['open'], frame: { t: 'send', room: 'open', id: 'a', text: { html: '<b>' } }, code: 'bad_frame' },
   { name: 'send with an unknown kind', rooms: ['open'], frame: { t: 'send', room: 'open', id: 'a', text: 'hi', kind: 'bogus' }, code: 'bad_frame' },
@@ -113,17 +121,28 @@ describe('hostile WebSocket frames', () => {
     else c.sendRaw(Buffer.from(encodeStandardMsgpack(testCase.frame)), true);
     const error = await c.next((f) => f.t === 'error', 10_000, from);
     expect(error.code).toBe(testCase.code);
+    if (testCase.names) expect(error).toMatchObject(testCase.names);
     expect(typeof error.message).toBe('string');
     expect(c.closeCode).toBeNull();
     c.close();
     await expectHealthyStillWorks();
   });
 
-  it('a frame over the size limit closes only that connection', async () => {
+  it('a frame over the size limit gets frame_too_large and close 1009, on that connection only', async () => {
     const c = await client();
     c.sendRaw(Buffer.alloc(8192, 0x61), true);
-    const code = await c.closed();
-    expect([1006, 1009]).toContain(code);
+    expect(await c.closed()).toBe(1009);
+    expect(c.frames.at(-1)).toMatchObject({ t: 'error', code: 'frame_too_large' });
+    await expectHealthyStillWorks();
+  });
+
+  it('a frame the WebSocket layer cannot read (over 4 × the limit, or text that is not UTF-8) drops the connection, as documented', async () => {
+    const huge = await client();
+    huge.sendRaw(Buffer.alloc(65 * 1024 + 1, 0x61), true);
+    expect(await huge.closed()).toBe(1006);
+    const notUtf8 = await client();
+    notUtf8.sendRaw(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), false);
+    expect(await notUtf8.closed()).toBe(1006);
     await expectHealthyStillWorks();
   });
 
@@ -187,6 +206,7 @@ describe('hostile connections', () => {
     { name: 'a token that is not a JWT', token: async () => 'not-a-jwt' },
     { name: 'a token signed with another secret', token: () => signToken({ uid: 'x', role: 'admin', ttlSeconds: 60 }, { secret: 'another-secret-another-secret-another' }) },
     { name: 'an expired token', token: () => signToken({ uid: 'x', role: 'viewer', ttlSeconds: -10 }, { secret: TEST_SECRET }) },
+    { name: 'a token without exp', token: () => new SignJWT({ role: 'viewer' }).setProtectedHeader({ alg: 'HS256' }).setSubject('x').sign(new TextEncoder().encode(TEST_SECRET)) },
     { name: 'a token with an unknown role', token: () => signToken({ uid: 'x', role: 'owner' as never, ttlSeconds: 60 }, { secret: TEST_SECRET }) },
     { name: 'a token with an invalid uid', token: () => signToken({ uid: 'a b\u0000', role: 'viewer', ttlSeconds: 60 }, { secret: TEST_SECRET }) },
   ];

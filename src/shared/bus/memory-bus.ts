@@ -3,7 +3,7 @@
  * against it behaves the same in distributed mode: `*` and `>` wildcards, queue groups, request-reply
  * with "no responders", at-most-once delivery that is asynchronous but ordered per subscription.
  */
-import { RoomcastError } from '../errors.js';
+import { fail, RoomcastError } from '../errors.js';
 import type { Bus, BusHandler, BusMessage, BusStatus, SubscribeOptions, Subscription } from './bus.js';
 
 const TOKEN_SEPARATOR = '.';
@@ -97,20 +97,20 @@ export class MemoryBus implements Bus {
   request(subject: string, data: Uint8Array, options: { timeoutMs: number }): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
-      const fail = (error: RoomcastError) => {
+      const settle = (error: RoomcastError) => {
         clearTimeout(timer);
-        this.openRequests.delete(fail);
+        this.openRequests.delete(settle);
         reject(error);
       };
-      const timer = setTimeout(() => fail(new RoomcastError('timeout', `no reply on ${subject} within ${options.timeoutMs} ms`)), options.timeoutMs);
-      this.openRequests.add(fail);
+      const timer = setTimeout(() => settle(fail.timeout(`no reply on ${subject} within ${options.timeoutMs} ms`)), options.timeoutMs);
+      this.openRequests.add(settle);
       const message = new LocalMessage(subject, data, (reply) => {
         // Only the first reply counts, as with NATS; later ones (or ones after the timeout) are dropped.
-        if (!this.openRequests.delete(fail)) return;
+        if (!this.openRequests.delete(settle)) return;
         clearTimeout(timer);
         resolve(reply);
       });
-      if (this.route(subject, message) === 0) fail(new RoomcastError('unavailable', `no responder for ${subject}`));
+      if (this.route(subject, message) === 0) settle(fail.unavailable(`no responder for ${subject}`));
     });
   }
 
@@ -230,5 +230,5 @@ function removeFrom<T>(list: T[], item: T): void {
 }
 
 function closedError(): RoomcastError {
-  return new RoomcastError('unavailable', 'the bus is closed');
+  return fail.unavailable('the bus is closed');
 }

@@ -4,7 +4,7 @@
  * they missed, and turns the NATS failures callers act on into RoomcastErrors.
  */
 import { connect, createInbox, ErrorCode, Events, NatsError, type Msg, type NatsConnection } from 'nats';
-import { RoomcastError } from '../errors.js';
+import { fail, RoomcastError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Bus, BusHandler, BusMessage, BusStatus, SubscribeOptions, Subscription } from './bus.js';
 
@@ -64,7 +64,7 @@ export class NatsBus implements Bus {
         reconnectTimeWait: options.reconnectTimeWaitMs ?? DEFAULT_RECONNECT_TIME_WAIT_MS,
       });
     } catch (error) {
-      throw new RoomcastError('unavailable', `cannot connect to NATS at ${String(options.servers)}`, { cause: error });
+      throw fail.unavailable(`cannot connect to NATS at ${String(options.servers)}`, { cause: error });
     }
     log.info('connected to NATS', { server: nc.getServer(), name: options.name });
     return new NatsBus(nc, log, options.onError ?? ((error) => log.error('bus handler failed', { error })));
@@ -183,7 +183,7 @@ class OutboundBatch {
   constructor(private readonly nc: NatsConnection, private readonly onFailure: (reply: string | undefined, error: unknown) => void) {}
 
   add(subject: string, data: Uint8Array, reply?: string): void {
-    if (this.nc.isClosed()) throw new RoomcastError('unavailable', 'the bus is closed');
+    if (this.nc.isClosed()) throw fail.unavailable('the bus is closed');
     if (this.nc.isDraining()) {
       // The drain flushes and closes on its own schedule: what is published meanwhile (answers to the
       // requests it still delivers) goes to nats.js at once, or fails here as it would there.
@@ -287,7 +287,7 @@ class RequestMux {
     clearInterval(this.sweeper);
     for (const [reply, request] of this.pending) {
       this.pending.delete(reply);
-      request.reject(new RoomcastError('unavailable', 'the bus is closed'));
+      request.reject(fail.unavailable('the bus is closed'));
     }
   }
 
@@ -297,7 +297,7 @@ class RequestMux {
     if (!request) return;
     this.pending.delete(message.subject);
     if (message.data.length === 0 && message.headers?.code === NO_RESPONDERS_STATUS) {
-      request.reject(new RoomcastError('unavailable', `no responder for ${request.subject}`));
+      request.reject(fail.unavailable(`no responder for ${request.subject}`));
     } else {
       request.resolve(message.data);
     }
@@ -308,7 +308,7 @@ class RequestMux {
     for (const [reply, request] of this.pending) {
       if (request.deadline > now) continue;
       this.pending.delete(reply);
-      request.reject(new RoomcastError('timeout', `no reply on ${request.subject} within ${request.timeoutMs} ms`));
+      request.reject(fail.timeout(`no reply on ${request.subject} within ${request.timeoutMs} ms`));
     }
   }
 }
@@ -316,5 +316,5 @@ class RequestMux {
 /** A closed bus fails with 'unavailable', as the in-process one does; anything else is a bug and passes through. */
 function toBusError(error: unknown): unknown {
   const closed = error instanceof NatsError && (error.code === ErrorCode.ConnectionClosed || error.code === ErrorCode.ConnectionDraining);
-  return closed ? new RoomcastError('unavailable', 'the bus is closed', { cause: error }) : error;
+  return closed ? fail.unavailable('the bus is closed', { cause: error }) : error;
 }

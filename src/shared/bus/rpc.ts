@@ -3,7 +3,7 @@
  * message } }`, so a RoomcastError thrown by the server side arrives on the caller side with the same
  * stable code.
  */
-import { RoomcastError, isErrorCode, toRoomcastError } from '../errors.js';
+import { RoomcastError, errorFromWire, toRoomcastError } from '../errors.js';
 import type { Reply } from '../protocol/bus-messages.js';
 import { decodeBusMessage, encodeBusMessage } from '../codec/codec.js';
 import type { Bus, Subscription } from './bus.js';
@@ -13,7 +13,7 @@ export async function call<Req, Res>(bus: Bus, subject: string, request: Req, ti
   const reply = decodeBusMessage(bytes) as Reply<Res>;
   if ('ok' in reply) return reply.ok;
   const { code, message } = reply.err;
-  throw new RoomcastError(isErrorCode(code) ? code : 'internal', message);
+  throw errorFromWire(code, message);
 }
 
 /**

@@ -4,7 +4,7 @@
  * library can read what we write.
  */
 import { Packr } from 'msgpackr';
-import { BadFrameError } from '../errors.js';
+import { BadFrameError, fail } from '../errors.js';
 import type { WireFormat } from '../protocol/frames.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true, int64AsType: 'number' });
@@ -19,7 +19,7 @@ export function decodeMsgpack(bytes: Uint8Array): unknown {
   try {
     return packr.unpack(bytes);
   } catch (error) {
-    throw new BadFrameError(`not valid msgpack: ${(error as Error).message.slice(0, 80)}`);
+    throw fail.bad_frame(`not valid msgpack: ${(error as Error).message.slice(0, 80)}`);
   }
 }
 
@@ -31,7 +31,7 @@ export function decodeJson(bytes: Uint8Array | string): unknown {
   try {
     return JSON.parse(typeof bytes === 'string' ? bytes : textDecoder.decode(bytes));
   } catch (error) {
-    throw new BadFrameError(`not valid JSON: ${(error as Error).message.slice(0, 80)}`);
+    throw fail.bad_frame(`not valid JSON: ${(error as Error).message.slice(0, 80)}`);
   }
 }
 

@@ -3,7 +3,7 @@
  * these types and the validator below are its implementation. Every frame is a map with a string
  * field `t` naming its type.
  */
-import { BadFrameError, RoomcastError, type ErrorCode } from '../errors.js';
+import { fail, RoomcastError, type ErrorCode } from '../errors.js';
 import { CHAT_CLIENT_FRAME_TYPES, isChatClientFrameType, parseChatFrame, type ChatClientFrame, type ChatServerFrame } from './chat-frames.js';
 
 export type RoomId = string;
@@ -21,9 +21,11 @@ export type Role = (typeof ROLES)[number];
 
 /**
  * Message kinds. `chat` is ordinary chat (low priority, may be sampled under overload); every other
- * kind is high priority and never dropped. `retract` withdraws an earlier message (its `target`).
+ * kind is high priority and never dropped. `retract` withdraws an earlier message (its `target`);
+ * `pin` pins one (its `target`, with the pinned message's text and `data: {from, kind}`) and `unpin`
+ * takes the pin down (`target`: the seq that was pinned). Only moderation creates these three.
  */
-export const MESSAGE_KINDS = ['chat', 'streamer', 'moderator', 'system', 'gift', 'retract'] as const;
+export const MESSAGE_KINDS = ['chat', 'streamer', 'moderator', 'system', 'gift', 'retract', 'pin', 'unpin'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 
 export const PRIORITY_LOW = 0;
@@ -53,7 +55,7 @@ export interface RoomMessage {
   ts: number;
   /** The sender's clientMsgId, when a client sent it. */
   cid?: ClientMsgId;
-  /** For `retract`: the seq of the withdrawn message. */
+  /** For `retract`: the seq of the withdrawn message; for `pin` / `unpin`: the seq pinned or unpinned. */
   target?: Seq;
   /** Structured payload for gifts and system messages (gift id, count, ...). */
   data?: Record<string, unknown>;
@@ -69,6 +71,25 @@ export interface LeaveFrame { t: 'leave'; room: RoomId }
 export interface SendFrame { t: 'send'; room: RoomId; id: ClientMsgId; text: string; kind?: MessageKind }
 export interface HistoryFrame { t: 'history'; room: RoomId; beforeSeq?: Seq; limit?: number }
 export interface PingFrame { t: 'ping'; ts?: number }
+
+/** What a `moderate` frame asks for; docs/protocol.md lists the fields each action needs. */
+export type ModerateAction = 'mute' | 'unmute' | 'ban' | 'unban' | 'delete' | 'pin' | 'unpin' | 'slow_mode' | 'list';
+/**
+ * A moderation request of a streamer, moderator or admin: `uid` for mute/unmute/ban/unban, `seq` for
+ * delete/pin, `durationMs` for mute/ban (default and maximum one year), `intervalMs` for slow_mode (0 = off).
+ */
+export interface ModerateFrame {
+  t: 'moderate';
+  room: RoomId;
+  /** 1 to 64 characters chosen by the client, echoed in the answer. */
+  id: ClientMsgId;
+  action: ModerateAction;
+  uid?: Uid;
+  seq?: Seq;
+  durationMs?: number;
+  intervalMs?: number;
+}
+export interface RoomStatsRequestFrame { t: 'room_stats'; room: RoomId }
 
 export type ClientFrame = JoinFrame | SwitchFrame | LeaveFrame | SendFrame | HistoryFrame | PingFrame | ChatClientFrame;
 export type ClientFrameType = ClientFrame['t'];
@@ -101,6 +122,8 @@ export interface JoinedFrame {
   msgs: RoomMessage[];
   viewers: number;
   gap?: Gap;
+  /** The message pinned in the room (the original message), when one is. */
+  pinned?: RoomMessage;
 }
 export interface LeftFrame { t: 'left'; room: RoomId; reason: 'leave' | 'switch' | 'banned' }
 export interface MessagesFrame { t: 'messages'; room: RoomId; msgs: RoomMessage[] }
@@ -108,14 +131,53 @@ export interface AckFrame { t: 'ack'; id: ClientMsgId; room: RoomId; seq: Seq }
 export interface HistoryResultFrame { t: 'history'; room: RoomId; msgs: RoomMessage[]; more: boolean }
 export interface ErrorFrame { t: 'error'; code: ErrorCode; message: string; id?: ClientMsgId; room?: RoomId; ref?: string }
 export interface ViewersFrame { t: 'viewers'; room: RoomId; count: number }
-export interface NoticeFrame { t: 'notice'; text: string; room?: RoomId }
+export interface NoticeFrame {
+  t: 'notice';
+  /** For people. */
+  text: string;
+  room?: RoomId;
+  /** For programs: what changed. */
+  code?: 'slow_mode' | 'pinned' | 'unpinned' | 'muted' | 'unmuted';
+  /** With `slow_mode`: the room's new interval between a viewer's messages, in ms (0 = off). */
+  intervalMs?: number;
+  /** With `muted`: when the mute ends, in ms since the epoch. */
+  untilMs?: number;
+}
 export interface GapFrame { t: 'gap'; room: RoomId; from: Seq; to: Seq }
 export interface ReconnectFrame { t: 'reconnect'; delayMs: number }
 export interface PongFrame { t: 'pong'; ts?: number }
+/** A mute or ban in force, until `untilMs` (ms since the epoch). */
+export interface ModerationEntry { uid: Uid; untilMs: number }
+export interface ModeratedFrame {
+  t: 'moderated';
+  id: ClientMsgId;
+  room: RoomId;
+  action: ModerateAction;
+  /** For delete: the retract message's seq; for pin / unpin: the pin or unpin message's seq. */
+  seq?: Seq;
+  /** For list: the mutes and bans in force, sorted by uid. */
+  muted?: ModerationEntry[];
+  banned?: ModerationEntry[];
+}
+/** A room's figures as the answering gateway sees them since it subscribed to the room. */
+export interface RoomStatsFrame {
+  t: 'room_stats';
+  room: RoomId;
+  viewers: number;
+  seq: Seq;
+  /** Messages per second over the last 5 s. */
+  msgsPerSec: number;
+  delivered: number;
+  /** Messages skipped by the room's budget. */
+  sampled: number;
+  dropped: { backpressure: number; gap_unrecoverable: number; duplicate: number };
+  pinned?: RoomMessage;
+}
 
 export type ServerFrame =
   | WelcomeFrame | JoinedFrame | LeftFrame | MessagesFrame | AckFrame | HistoryResultFrame
-  | ErrorFrame | ViewersFrame | NoticeFrame | GapFrame | ReconnectFrame | PongFrame | ChatServerFrame;
+  | ErrorFrame | ViewersFrame | NoticeFrame | GapFrame | ReconnectFrame | PongFrame | ModeratedFrame | RoomStatsFrame
+  | ChatServerFrame;
 
 // ---- validation ---------------------------------------------------------------------------------
 
@@ -137,15 +199,15 @@ function isSeq(value: unknown): value is Seq {
 
 function requireRoom(frame: Record<string, unknown>, field: string): RoomId {
   const value = frame[field];
-  if (value === undefined) throw new BadFrameError(`'${field}' is required`);
-  if (!isRoomId(value)) throw new RoomcastError('bad_room', `'${field}' must match ${ROOM_ID_PATTERN}`);
+  if (value === undefined) throw fail.bad_frame(`'${field}' is required`);
+  if (!isRoomId(value)) throw fail.bad_room(field);
   return value;
 }
 
 function optionalSeq(frame: Record<string, unknown>, field: string): Seq | undefined {
   const value = frame[field];
   if (value === undefined || value === null) return undefined;
-  if (!isSeq(value)) throw new BadFrameError(`'${field}' must be a non-negative integer`);
+  if (!isSeq(value)) throw fail.bad_frame(`'${field}' must be a non-negative integer`);
   return value;
 }
 
@@ -154,9 +216,9 @@ function optionalSeq(frame: Record<string, unknown>, field: string): Seq | undef
  * RoomcastError with code bad_frame, bad_room or unknown_type; never trusts a field it did not check.
  */
 export function parseClientFrame(decoded: unknown): ClientFrame {
-  if (!isPlainObject(decoded)) throw new BadFrameError('a frame must be a map');
+  if (!isPlainObject(decoded)) throw fail.bad_frame('a frame must be a map');
   const type = decoded.t;
-  if (typeof type !== 'string') throw new BadFrameError("a frame needs a string field 't'");
+  if (typeof type !== 'string') throw fail.bad_frame("a frame needs a string field 't'");
   switch (type) {
     case 'join': {
       const lastSeq = optionalSeq(decoded, 'lastSeq');
@@ -175,11 +237,11 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
       const room = requireRoom(decoded, 'room');
       const { id, text, kind } = decoded;
       if (typeof id !== 'string' || id.length === 0 || id.length > CLIENT_MSG_ID_MAX_LENGTH) {
-        throw new BadFrameError(`'id' must be a string of 1 to ${CLIENT_MSG_ID_MAX_LENGTH} characters`);
+        throw fail.bad_frame(`'id' must be a string of 1 to ${CLIENT_MSG_ID_MAX_LENGTH} characters`);
       }
-      if (typeof text !== 'string') throw new BadFrameError("'text' must be a string");
+      if (typeof text !== 'string') throw fail.bad_frame("'text' must be a string");
       if (kind !== undefined && !(MESSAGE_KINDS as readonly unknown[]).includes(kind)) {
-        throw new BadFrameError(`'kind' must be one of ${MESSAGE_KINDS.join(', ')}`);
+        throw fail.bad_frame(`'kind' must be one of ${MESSAGE_KINDS.join(', ')}`);
       }
       return { t: 'send', room, id, text, ...(kind === undefined ? {} : { kind: kind as MessageKind }) };
     }
@@ -187,7 +249,7 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
       const beforeSeq = optionalSeq(decoded, 'beforeSeq');
       const limit = decoded.limit;
       if (limit !== undefined && !(typeof limit === 'number' && Number.isSafeInteger(limit) && limit > 0)) {
-        throw new BadFrameError("'limit' must be a positive integer");
+        throw fail.bad_frame("'limit' must be a positive integer");
       }
       return {
         t: 'history', room: requireRoom(decoded, 'room'),
@@ -197,12 +259,12 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
     }
     case 'ping': {
       const ts = decoded.ts;
-      if (ts !== undefined && typeof ts !== 'number') throw new BadFrameError("'ts' must be a number");
+      if (ts !== undefined && typeof ts !== 'number') throw fail.bad_frame("'ts' must be a number");
       return ts === undefined ? { t: 'ping' } : { t: 'ping', ts };
     }
     default:
       // Private and group chat frames: chat-frames.ts checks them.
       if (isChatClientFrameType(type)) return parseChatFrame(type, decoded);
-      throw new RoomcastError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`);
+      throw fail.unknown_type(type);
   }
 }

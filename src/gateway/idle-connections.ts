@@ -1,0 +1,64 @@
+/**
+ * Heartbeats and the idle timeout (docs/protocol.md 6.11). A connection from which nothing has come
+ * for `heartbeatMs` gets a WebSocket ping (every client library answers it); one from which nothing
+ * has come for `idleTimeoutMs` gets `error idle_timeout` and close 4008, so its client knows why.
+ * One pass over the connections every `sweepMs` reads a number per connection: no timer per
+ * connection, no call into uWS for a connection that is not due.
+ */
+import type { Clock } from '../shared/clock.js';
+import { fail } from '../shared/errors.js';
+import type { Conn } from './uws-server.js';
+
+export interface IdleSettings {
+  heartbeatMs: number;
+  idleTimeoutMs: number;
+}
+
+export interface IdleDeps {
+  connections: () => Iterable<Conn>;
+  clock: Clock;
+  settings: IdleSettings;
+  /** Sends the error frame and closes with its close code. */
+  close: (conn: Conn, error: ReturnType<typeof fail.idle_timeout>) => void;
+}
+
+/** Passes per heartbeat: a ping goes out at most heartbeatMs / SWEEPS_PER_HEARTBEAT late. */
+const SWEEPS_PER_HEARTBEAT = 4;
+
+export class IdleConnections {
+  private timer: NodeJS.Timeout | null = null;
+  /** Connections pinged since they were last heard from: pinged once per silence, not every pass. */
+  private readonly pinged = new WeakMap<Conn, number>();
+
+  constructor(private readonly deps: IdleDeps) {}
+
+  /** The pass interval; the idle close comes at most this late. */
+  get sweepMs(): number {
+    return Math.max(250, Math.floor(this.deps.settings.heartbeatMs / SWEEPS_PER_HEARTBEAT));
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => this.sweep(), this.sweepMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  sweep(): void {
+    const { heartbeatMs, idleTimeoutMs } = this.deps.settings;
+    const now = this.deps.clock.now();
+    for (const conn of this.deps.connections()) {
+      const silentMs = now - conn.lastHeardMs;
+      if (silentMs < heartbeatMs || conn.closed) continue;
+      if (silentMs >= idleTimeoutMs) {
+        this.deps.close(conn, fail.idle_timeout(Math.round(silentMs / 1000)));
+      } else if (this.pinged.get(conn) !== conn.lastHeardMs) {
+        this.pinged.set(conn, conn.lastHeardMs);
+        conn.ping();
+      }
+    }
+  }
+}
