@@ -111,6 +111,11 @@ const FRAME_CASES: FrameCase[] = [
   { name: 'history with limit 0', frame: { t: 'history', room: 'open', limit: 0 }, code: 'bad_frame' },
   { name: 'history of an unknown room', frame: { t: 'history', room: 'nowhere' }, code: 'unknown_room' },
   { name: 'ping with a string ts', frame: { t: 'ping', ts: 'now' }, code: 'bad_frame' },
+  { name: 'moderate without an action', frame: { t: 'moderate', room: 'open', id: 'm' }, code: 'bad_frame' },
+  { name: 'moderate with an unknown action', frame: { t: 'moderate', room: 'open', id: 'm', action: 'nuke' }, code: 'bad_frame' },
+  { name: 'moderate as a viewer', frame: { t: 'moderate', room: 'open', id: 'm', action: 'ban', uid: 'healthy' }, code: 'forbidden' },
+  { name: 'send a pin message', rooms: ['open'], frame: { t: 'send', room: 'open', id: 'a', text: 'hi', kind: 'pin' }, code: 'forbidden' },
+  { name: 'room_stats of a room not joined', frame: { t: 'room_stats', room: 'open' }, code: 'not_in_room' },
 ];
 
 describe('hostile WebSocket frames', () => {
@@ -259,6 +264,12 @@ describe('hostile HTTP requests', () => {
     { name: 'a negative history limit', method: 'GET', path: '/v1/rooms/open/messages?limit=-5', status: 400, code: 'bad_request' },
     { name: 'an invalid uid to mute', method: 'PUT', path: '/v1/rooms/open/mutes/a%20b', status: 400, code: 'bad_request' },
     { name: 'slow mode without an interval', method: 'PUT', path: '/v1/rooms/open/slow-mode', body: {}, status: 400, code: 'bad_request' },
+    { name: 'slow mode over an hour', method: 'PUT', path: '/v1/rooms/open/slow-mode', body: { intervalMs: 3_600_001 }, status: 400, code: 'bad_request' },
+    { name: 'a pin without a seq', method: 'PUT', path: '/v1/rooms/open/pin', body: {}, status: 400, code: 'bad_request' },
+    { name: 'a pin of a seq the room does not have', method: 'PUT', path: '/v1/rooms/open/pin', body: { seq: 999_999 }, status: 404, code: 'not_found' },
+    { name: 'an unpin with nothing pinned', method: 'DELETE', path: '/v1/rooms/open/pin', status: 404, code: 'not_found' },
+    { name: 'a viewer pinning', method: 'PUT', path: '/v1/rooms/open/pin', body: { seq: 1 }, credential: () => cluster.token('v'), status: 403, code: 'forbidden' },
+    { name: 'a viewer reading the moderation lists', method: 'GET', path: '/v1/rooms/open/moderation', credential: () => cluster.token('v'), status: 403, code: 'forbidden' },
     { name: 'an unknown endpoint', method: 'GET', path: '/v2/everything', status: 404, code: 'not_found' },
     { name: 'a wrong method', method: 'PATCH', path: '/v1/rooms/open', status: 405, code: 'method_not_allowed' },
   ];
