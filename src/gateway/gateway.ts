@@ -58,7 +58,7 @@ export interface GatewayDeps {
   settings: GatewaySettings;
 }
 
-/** The registry forgets a gateway after this many heartbeats are missed (one late heartbeat is no death). */
+/** The registry forgets a gateway after this many missed heartbeats, so a late one or two is not taken for a death. */
 export const REGISTRY_MISSED_HEARTBEATS = 3;
 /** A drain sends its `reconnect` frames in this many waves, over the first DRAIN_SPREAD of the drain time. */
 export const DRAIN_WAVES = 10;
