@@ -13,6 +13,7 @@ import { PRIORITY_HIGH, PRIORITY_LOW, isRoomId, type RoomId } from '../shared/pr
 import type { GatewayDispatch } from './gateway-dispatch.js';
 import { MAX_SLOW_MODE_MS, moderationDuration, requireModeratedUid, slowModeInterval } from './moderation.js';
 import type { RoomService } from './room-service.js';
+import { closeNow, listenOn } from './node-http.js';
 
 /** Largest request body accepted. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -95,19 +96,11 @@ export class HttpApi {
     server.maxConnections = maxConnections;
     server.maxHeadersCount = MAX_HEADERS;
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    const address = server.address();
-    return typeof address === 'object' && address ? address.port : port;
+    return listenOn(server, host, port);
   }
 
-  async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeNow(this.server);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
