@@ -27,6 +27,7 @@ export function sendErrorInWords(error: ClientError, slowModeWaitMs: number | nu
     case 'forbidden': return 'Your account may not do this.';
     case 'not_in_room': return 'You are not in the room (yet): try again in a moment.';
     case 'timeout': case 'unavailable': return 'Roomcast did not answer in time: try again.';
+    case 'overloaded': return 'Roomcast is very busy right now: try again in a moment.';
     default: return `Not sent: ${error.message}`;
   }
 }
@@ -38,6 +39,7 @@ export function actionErrorInWords(error: { code: string; message: string }): st
     case 'not_found': return 'That message is no longer there.';
     case 'rate_limited': return 'Too many actions at once: wait a moment.';
     case 'timeout': case 'unavailable': return 'Roomcast did not answer in time: try again.';
+    case 'overloaded': return 'Roomcast is very busy right now: try again in a moment.';
     default: return error.message;
   }
 }
