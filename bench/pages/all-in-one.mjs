@@ -56,7 +56,7 @@ export async function startAllInOne(extraEnv = {}) {
 
 export function launchChromium() {
   return chromium.launch({
-    executablePath: process.env.ROOMCAST_TEST_CHROMIUM ?? '/usr/bin/chromium',
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
