@@ -161,3 +161,15 @@ it('takes its token and delay from the page that embeds it (postMessage), and sa
   expect(watch.errors).toEqual([]);
   await context.close();
 });
+
+it('lays the console out on a phone without sideways scrolling', async () => {
+  const { page, context, watch } = await newPage(browser, PHONE);
+  const token = await cluster.token('phone-star', 'streamer', { rooms: ['lobby'] });
+  await page.goto(`${httpOf(cluster.gateways[0]!)}/console?room=lobby#token=${token}`);
+  await waitForState(page, 'live');
+  await page.waitForSelector('#slow-mode');
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+  expect(await page.isVisible('#messages')).toBe(true);
+  expect(watch.errors).toEqual([]);
+  await context.close();
+});
