@@ -21,9 +21,11 @@ export interface RoomcastProcess {
   /** Ends the process at once, as a crash would: no goodbye to NATS or Redis. */
   kill(): Promise<void>;
   output(): string;
+  /** Whether the process is still running (it has not exited, whatever the reason). */
+  running(): boolean;
 }
 
-export async function startRoomcastProcess(command: 'gateway' | 'room-service', env: Record<string, string>, readyUrl: string): Promise<RoomcastProcess> {
+export async function startRoomcastProcess(command: 'gateway' | 'room-service' | 'all-in-one', env: Record<string, string>, readyUrl: string): Promise<RoomcastProcess> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test builds first)`);
   const child: ChildProcess = spawn(process.execPath, [CLI, command], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
@@ -50,6 +52,7 @@ export async function startRoomcastProcess(command: 'gateway' | 'room-service', 
   }
   return {
     pid: child.pid!, exited, output: () => tail,
+    running: () => child.exitCode === null && child.signalCode === null,
     stop: () => end('SIGTERM'),
     kill: async () => { await end('SIGKILL'); },
   };
