@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { canModerate, isUid, type Identity, type TokenVerifier } from '../shared/auth.js';
+import { decodeJson } from '../shared/codec/codec.js';
 import { fail, httpStatusOf, toRoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
@@ -235,7 +236,8 @@ async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknow
   if (contentType !== 'application/json') throw fail.unsupported_media_type();
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    // The frames' JSON rules: UTF-8, and no half of a surrogate pair in a string (it would reach msgpack viewers).
+    parsed = decodeJson(Buffer.concat(chunks));
   } catch {
     throw fail.bad_request('the body is not valid JSON');
   }

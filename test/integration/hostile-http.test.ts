@@ -169,6 +169,7 @@ const CASES: HttpCase[] = [
   { name: 'a JSON array body', request: request('POST', '/v1/rooms/lobby/messages', { body: '[{"kind":"gift"}]' }), status: 400, code: 'bad_request' },
   { name: 'a JSON null body', request: request('PUT', '/v1/rooms/lobby/slow-mode', { body: 'null' }), status: 400, code: 'bad_request' },
   { name: 'a body that is not UTF-8', request: request('POST', '/v1/private-messages', { body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]) }), status: 400, code: 'bad_request' },
+  { name: 'half a surrogate pair in a JSON string', request: request('POST', '/v1/rooms/lobby/messages', { body: '{"kind":"system","text":"\\ud800"}' }), status: 400, code: 'bad_request' },
   { name: 'a deeply nested JSON body', request: request('POST', '/v1/rooms/lobby/messages', { body: `${'['.repeat(30_000)}${']'.repeat(30_000)}` }), status: 400, code: 'bad_request' },
   // Framing Node refuses itself, before the API sees a request.
   { name: 'a garbage request line', request: Buffer.from('HELLO\r\n\r\n'), status: 400 },
