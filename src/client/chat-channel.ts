@@ -13,9 +13,9 @@
  *   login push names as unread from the member cursor.
  */
 import type {
-  ConvHistoryResultFrame, ConversationSummary, ConvsResultFrame, GroupId, GroupInfoFrame, GroupMembersResultFrame, GroupMessage,
-  GroupMessagesFrame, GroupSyncedFrame, InboxFrame, KickedFrame, MessageId, PrivateMessage, ReceiptFrame, SentFrame, SyncedFrame,
-  ChatClientFrame, ChatServerFrame, BlockedFrame,
+  ConvHistoryResultFrame, ConversationSummary, ConvsResultFrame, GroupId, GroupInfoFrame, GroupInviteFrame, GroupInviteView, GroupInvitesFrame,
+  GroupMembersResultFrame, GroupMessage, GroupMessagesFrame, GroupSyncedFrame, InboxFrame, KickedFrame, MessageId, PrivateMessage,
+  ReceiptFrame, SentFrame, SyncedFrame, ChatClientFrame, ChatServerFrame, BlockedFrame,
 } from '../shared/protocol/chat-frames.js';
 import type { ClientMsgId, ErrorFrame, Seq, Uid } from '../shared/protocol/frames.js';
 import { ClientError } from './client-error.js';
@@ -38,6 +38,8 @@ export interface ChatChannelEvents {
   receipt: [receipt: ReceiptFrame];
   /** A newer login of the same device type replaced this connection; the client does not reconnect. */
   kicked: [frame: KickedFrame];
+  /** A pending group invite: pushed when it is made, and each one again in the login push. */
+  invite: [invite: Omit<GroupInviteFrame, 't'>];
   /** Messages retention dropped before this device got them (inbox when `group` is undefined). */
   gap: [gap: { from: Seq; to: Seq; group?: GroupId }];
 }
@@ -64,6 +66,7 @@ interface PendingChatSend extends Waiter<SentFrame> {
 const ANSWER_OF = {
   sync: 'synced', group_sync: 'group_synced', conv_history: 'conv_history', convs: 'convs', block: 'blocked', unblock: 'blocked',
   group_create: 'group', group_add: 'group', group_remove: 'group', group_members: 'group_members',
+  group_join: 'group', group_leave: 'group', group_invites: 'group_invites',
 } as const;
 type RequestType = keyof typeof ANSWER_OF;
 
@@ -133,6 +136,26 @@ export class ChatChannel extends Emitter<ChatChannelEvents> {
     return this.request({ t: 'group_members', group, ...options }) as Promise<GroupMembersResultFrame>;
   }
 
+  /** The user's pending group invites, oldest first. */
+  invites(): Promise<GroupInviteView[]> {
+    return (this.request({ t: 'group_invites' }) as Promise<GroupInvitesFrame>).then((frame) => frame.invites);
+  }
+
+  /** A page of a group's pending invites (for its members). */
+  groupInvites(group: GroupId, options: { cursor?: string; limit?: number } = {}): Promise<GroupInvitesFrame> {
+    return this.request({ t: 'group_invites', group, ...options }) as Promise<GroupInvitesFrame>;
+  }
+
+  /** Accepts the invite to `group`: messages sent from now on are delivered. */
+  acceptInvite(group: GroupId): Promise<GroupInfoFrame> {
+    return this.request({ t: 'group_join', group }) as Promise<GroupInfoFrame>;
+  }
+
+  /** Leaves `group`, or declines the invite to it. */
+  leaveGroup(group: GroupId): Promise<GroupInfoFrame> {
+    return this.request({ t: 'group_leave', group }) as Promise<GroupInfoFrame>;
+  }
+
   /** The highest inbox seq processed without a hole (and acknowledged, or about to be). */
   get inboxCursor(): Seq {
     return this.inboxSeq;
@@ -183,7 +206,12 @@ export class ChatChannel extends Emitter<ChatChannelEvents> {
       case 'group_msgs': this.onGroupMessages(chat); return true;
       case 'receipt': this.emit('receipt', chat); return true;
       case 'kicked': this.emit('kicked', chat); return true;
-      case 'synced': case 'group_synced': case 'conv_history': case 'convs': case 'blocked': case 'group': case 'group_members':
+      case 'group_invite': {
+        const { t: _t, ...invite } = chat;
+        this.emit('invite', invite);
+        return true;
+      }
+      case 'synced': case 'group_synced': case 'conv_history': case 'convs': case 'blocked': case 'group': case 'group_members': case 'group_invites':
         this.answer(chat);
         return true;
       default:
@@ -228,6 +256,7 @@ export class ChatChannel extends Emitter<ChatChannelEvents> {
       for (const message of frame.msgs) this.deliverPrivate(message);
       if ((frame.lastSeq ?? 0) > this.inboxSeq) void this.pullInbox();
       if (frame.groups) this.syncGroups(frame.groups);
+      for (const { group, role, by, ts } of frame.invites ?? []) this.emit('invite', { group, role, by, ts });
       return;
     }
     for (const message of frame.msgs) {

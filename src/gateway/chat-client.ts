@@ -28,6 +28,7 @@ const OP_OF: Readonly<Record<ChatClientFrame['t'], 'send' | 'sync' | 'ack' | 'op
   inbox_ack: 'ack', group_ack: 'ack',
   read: 'op', conv_history: 'op', convs: 'op', block: 'op', unblock: 'op',
   group_create: 'op', group_add: 'op', group_remove: 'op', group_members: 'op',
+  group_join: 'op', group_leave: 'op', group_invites: 'op',
 };
 
 export class ChatClient {

@@ -10,15 +10,18 @@ import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import { ROOM_SERVICE_QUEUE, subjects } from '../shared/protocol/bus-messages.js';
 import type { ChatCaller, ChatLoginRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
-import { isChatClientFrameType, isUidValue, parseChatFrame, type ChatClientFrame, type ConversationSummary } from '../shared/protocol/chat-frames.js';
+import {
+  isChatClientFrameType, isUidValue, parseChatFrame, type ChatClientFrame, type ConversationSummary, type GroupInviteView,
+} from '../shared/protocol/chat-frames.js';
 import { ROLES } from '../shared/protocol/frames.js';
 import type { ChatService } from './chat-service.js';
 import { measuredRequest } from './service-calls.js';
 
-/** Answers group frames, and lists a user's groups for `convs`. */
+/** Answers group frames, and lists a user's groups for `convs` and its pending invites for the login push. */
 export interface GroupFrames {
   handle(caller: ChatCaller, frame: ChatClientFrame): Promise<ChatReply>;
   summaries(uid: string): Promise<ConversationSummary[]>;
+  invitesOf(uid: string): Promise<GroupInviteView[]>;
 }
 
 export interface ChatEndpointDeps {
@@ -29,7 +32,9 @@ export interface ChatEndpointDeps {
   metrics: RoomServiceMetrics;
 }
 
-const GROUP_FRAME_TYPES: ReadonlySet<string> = new Set(['gm', 'group_sync', 'group_ack', 'group_create', 'group_add', 'group_remove', 'group_members']);
+const GROUP_FRAME_TYPES: ReadonlySet<string> = new Set([
+  'gm', 'group_sync', 'group_ack', 'group_create', 'group_add', 'group_remove', 'group_members', 'group_join', 'group_leave', 'group_invites',
+]);
 
 export class ChatEndpoint {
   private readonly subscriptions: Subscription[] = [];
@@ -49,7 +54,12 @@ export class ChatEndpoint {
         if (typeof request.connectedAtMs !== 'number') throw fail.bad_frame("'connectedAtMs' must be a number");
         const push = await this.deps.chat.login(caller, request.connectedAtMs);
         // Groups with unread messages come with the login push, so a client syncs them without asking.
-        if (this.deps.groups) push.groups = (await this.deps.groups.summaries(caller.uid)).filter((group) => group.unread > 0);
+        if (this.deps.groups) {
+          // Invites sent while the user was offline: it learns of them here, not from a push.
+          const [summaries, invites] = await Promise.all([this.deps.groups.summaries(caller.uid), this.deps.groups.invitesOf(caller.uid)]);
+          push.groups = summaries.filter((group) => group.unread > 0);
+          if (invites.length > 0) push.invites = invites;
+        }
         return { frame: push } satisfies ChatReply;
       }), onInternalError('login')));
   }

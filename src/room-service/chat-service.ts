@@ -124,6 +124,12 @@ export class ChatService {
     await this.stored('block', () => this.deps.inbox.setBlocked(uid, target, blocked));
   }
 
+  /** The uids among `uids` that blocked `by` (one pipelined lookup each). */
+  async blockersOf(by: Uid, uids: readonly Uid[]): Promise<Uid[]> {
+    const blocks = await Promise.all(uids.map((uid) => this.deps.inbox.isBlocked(uid, by)));
+    return uids.filter((_, i) => blocks[i]);
+  }
+
   // ---- internals ---------------------------------------------------------------------------------
 
   private async markRead(caller: ChatCaller, frame: ReadFrame): Promise<void> {

@@ -6,18 +6,24 @@
  *
  * Who may do what: the owner adds and removes anyone but itself, and makes admins; an admin adds and
  * removes members; a member may remove only itself (leave). Backends (HTTP API) act as the owner.
+ * Who may create groups, and whether a user added by another user is invited (a member only once it
+ * accepts) or added at once, is the group policy (group-policy.ts). An invited user is not a member:
+ * group sends, syncs, summaries and offline pushes never see it; it gets a `group_invite` push instead.
+ * A user who blocked the adder is neither added nor invited.
  */
 import type { Clock } from '../shared/clock.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
-import { fail, RoomcastError } from '../shared/errors.js';
+import { fail, type RoomcastError } from '../shared/errors.js';
 import type { ChatCaller, ChatReply } from '../shared/protocol/chat-bus-messages.js';
 import type {
-  ChatClientFrame, ConversationSummary, GroupId, GroupInfoFrame, GroupMembersResultFrame, GroupRole, GroupSyncedFrame, SentFrame,
+  ChatClientFrame, ConversationSummary, GroupId, GroupInfoFrame, GroupInviteView, GroupInvitesFrame, GroupMembersResultFrame, GroupRole,
+  GroupSyncedFrame, SentFrame,
 } from '../shared/protocol/chat-frames.js';
 import type { Seq, Uid } from '../shared/protocol/frames.js';
-import type { GroupStore } from '../shared/store/group-store.js';
+import type { GroupInvite, GroupStore } from '../shared/store/group-store.js';
 import type { RateLimit } from '../shared/store/room-store.js';
 import type { ChatService } from './chat-service.js';
+import { addsDirectly, checkMayCreateGroup, isTrusted, type GroupPolicy, type GroupPrincipal } from './group-policy.js';
 import { checkText } from './service-calls.js';
 import { LOOKUP_CHUNK } from './recipient-router.js';
 
@@ -36,6 +42,7 @@ export interface GroupServiceDeps {
   clock: Clock;
   metrics: RoomServiceMetrics;
   limits: GroupLimits;
+  policy: GroupPolicy;
 }
 
 /** Acting for a backend: every permission of an owner. */
@@ -54,39 +61,111 @@ export class GroupService {
         if (cursor === null) throw await this.notMember(frame.group);
         return {};
       }
-      case 'group_create': return { frame: await this.create(caller.uid, frame.group, frame.members ?? []) };
-      case 'group_add': return { frame: await this.add(caller.uid, frame.group, frame.uids, frame.role ?? 'member') };
+      case 'group_create': return { frame: await this.create(caller.uid, frame.group, frame.members ?? [], caller.role) };
+      case 'group_add': return { frame: await this.add(caller.uid, frame.group, frame.uids, frame.role ?? 'member', caller.role) };
       case 'group_remove': return { frame: await this.remove(caller.uid, frame.group, frame.uids) };
       case 'group_members': return { frame: await this.members(caller.uid, frame.group, frame.cursor, frame.limit) };
+      case 'group_join': return { frame: await this.join(caller.uid, frame.group) };
+      case 'group_leave': return { frame: await this.leave(caller.uid, frame.group) };
+      case 'group_invites':
+        return {
+          frame: frame.group === undefined
+            ? { t: 'group_invites', invites: await this.invitesOf(caller.uid, frame.limit) }
+            : await this.groupInvites(caller.uid, frame.group, frame.cursor, frame.limit),
+        };
       default:
         throw fail.bad_request(`'${frame.t}' is not a group frame`);
     }
   }
 
-  async create(owner: Uid, group: GroupId, members: readonly Uid[]): Promise<GroupInfoFrame> {
-    const status = await this.stored('groupCreate', () => this.deps.groups.create(group, owner, members, this.deps.clock.now()));
+  /**
+   * Creates the group with `owner`, if the policy lets `principal` create groups; `members` are added
+   * or invited (by the owner) as the policy says.
+   */
+  async create(owner: Uid, group: GroupId, members: readonly Uid[], principal: GroupPrincipal): Promise<GroupInfoFrame> {
+    const { policy, clock } = this.deps;
+    checkMayCreateGroup(policy, principal);
+    const nowMs = clock.now();
+    const direct = addsDirectly(policy, principal);
+    const blocked = isTrusted(principal) ? [] : await this.blockersOf(owner, members);
+    const admitted = members.filter((uid) => !blocked.includes(uid) && uid !== owner);
+    const status = await this.stored('groupCreate', () =>
+      this.deps.groups.create(group, owner, direct ? admitted : [], nowMs, direct ? [] : admitted));
     if (status === 'exists') throw fail.group_exists(group);
-    if (status === 'too_many_members') throw fail.bad_request('more members than a group may have');
-    return this.info(group, 'owner');
+    if (status === 'too_many_members') throw tooManyMembers();
+    if (!direct) await this.pushInvites(admitted, { group, role: 'member', by: owner, atMs: nowMs });
+    return withBlocked(await this.info(group, 'owner'), blocked);
   }
 
-  async add(actor: GroupActor, group: GroupId, uids: readonly Uid[], role: 'admin' | 'member'): Promise<GroupInfoFrame> {
+  /** Adds members, or invites them when the policy wants users to accept what another user asks. */
+  async add(actor: GroupActor, group: GroupId, uids: readonly Uid[], role: 'admin' | 'member', principal: GroupPrincipal): Promise<GroupInfoFrame> {
     const actorRole = await this.roleOf(actor, group);
     if (actorRole === 'member' || (role === 'admin' && actorRole !== 'owner')) {
       throw fail.forbidden(role === 'admin' ? 'only the owner makes admins' : 'only the owner and admins add members');
     }
-    const status = await this.stored('groupAdd', () => this.deps.groups.addMembers(group, uids, role));
+    const { groups, policy, clock } = this.deps;
+    const blocked = actor === BACKEND_ACTOR || isTrusted(principal) ? [] : await this.blockersOf(actor, uids);
+    const admitted = uids.filter((uid) => !blocked.includes(uid));
+    if (actor === BACKEND_ACTOR || addsDirectly(policy, principal)) {
+      const status = await this.stored('groupAdd', () => groups.addMembers(group, admitted, role));
+      if (status === 'unknown_group') throw unknownGroup(group);
+      if (status === 'too_many_members') throw tooManyMembers();
+    } else {
+      const nowMs = clock.now();
+      const result = await this.stored('groupInvite', () => groups.invite(group, admitted, role, actor, nowMs));
+      if (result.status !== 'ok') throw result.status === 'unknown_group' ? unknownGroup(group) : tooManyMembers();
+      await this.pushInvites(result.fresh, { group, role, by: actor, atMs: nowMs });
+    }
+    return withBlocked(await this.info(group, actorRole), blocked);
+  }
+
+  /** Accepts `uid`'s invite: it becomes a member from the group's current seq on. Idempotent. */
+  async join(uid: Uid, group: GroupId): Promise<GroupInfoFrame> {
+    const status = await this.stored('groupAccept', () => this.deps.groups.accept(group, uid));
     if (status === 'unknown_group') throw unknownGroup(group);
-    if (status === 'too_many_members') throw fail.bad_request('more members than a group may have');
-    return this.info(group, actorRole);
+    if (status === 'not_invited') throw fail.not_found(`no pending invite to group '${group}'`);
+    if (status === 'too_many_members') throw tooManyMembers();
+    const member = await this.stored('groupMember', () => this.deps.groups.member(group, uid));
+    return this.info(group, member?.role);
+  }
+
+  /** A member leaves, or an invited user declines; the owner cannot leave. */
+  async leave(uid: Uid, group: GroupId): Promise<GroupInfoFrame> {
+    const { groups } = this.deps;
+    const info = await this.stored('groupInfo', () => groups.info(group));
+    if (!info) throw unknownGroup(group);
+    if (info.owner === uid) throw fail.forbidden('the owner cannot be removed');
+    const [member, invite] = await Promise.all([
+      this.stored('groupMember', () => groups.member(group, uid)),
+      this.stored('groupInvite', () => groups.pendingInvite(group, uid)),
+    ]);
+    if (!member && !invite) throw fail.not_group_member(group);
+    await this.stored('groupRemove', () => groups.removeMembers(group, [uid]));
+    return this.info(group);
+  }
+
+  /** The user's pending invites, oldest first. */
+  async invitesOf(uid: Uid, limit?: number): Promise<GroupInviteView[]> {
+    const size = Math.min(limit ?? this.deps.limits.membersPage, this.deps.limits.membersPage);
+    return (await this.stored('groupInvitesOf', () => this.deps.groups.invitesOf(uid, size))).map(inviteView);
+  }
+
+  /** A page of the group's pending invites, for its members, backends and admins. */
+  async groupInvites(actor: GroupActor, group: GroupId, cursor: string | undefined, limit: number | undefined): Promise<GroupInvitesFrame> {
+    await this.roleOf(actor, group);
+    const size = Math.min(limit ?? this.deps.limits.membersPage, this.deps.limits.membersPage);
+    const page = await this.stored('groupInvites', () => this.deps.groups.invites(group, cursor, size));
+    return { t: 'group_invites', group, invites: page.invites.map(inviteView), ...(page.cursor === undefined ? {} : { cursor: page.cursor }) };
   }
 
   async remove(actor: GroupActor, group: GroupId, uids: readonly Uid[]): Promise<GroupInfoFrame> {
+    // Removing oneself is leaving (or declining an invite, which needs no membership).
+    if (actor !== BACKEND_ACTOR && uids.length === 1 && uids[0] === actor) return this.leave(actor, group);
     const actorRole = await this.roleOf(actor, group);
     const info = await this.stored('groupInfo', () => this.deps.groups.info(group));
     if (!info) throw unknownGroup(group);
     if (uids.includes(info.owner)) throw fail.forbidden('the owner cannot be removed');
-    if (actorRole === 'member' && !(uids.length === 1 && uids[0] === actor)) throw fail.forbidden('a member may only remove itself');
+    if (actorRole === 'member') throw fail.forbidden('a member may only remove itself');
     if (actorRole === 'admin') {
       for (const uid of uids) {
         const member = await this.stored('groupMember', () => this.deps.groups.member(group, uid));
@@ -164,7 +243,19 @@ export class GroupService {
   async info(group: GroupId, role?: GroupRole): Promise<GroupInfoFrame> {
     const info = await this.stored('groupInfo', () => this.deps.groups.info(group));
     if (!info) throw unknownGroup(group);
-    return { t: 'group', group, members: info.members, lastSeq: info.lastSeq, ...(role ? { role } : {}) };
+    return { t: 'group', group, members: info.members, invited: info.invited, lastSeq: info.lastSeq, ...(role ? { role } : {}) };
+  }
+
+  /** The invitees' online devices get one `group_invite` frame; offline ones see it at their next login. */
+  private async pushInvites(uids: readonly Uid[], invite: Omit<GroupInvite, 'uid'>): Promise<void> {
+    if (uids.length === 0) return;
+    const { group, role, by, atMs } = invite;
+    await this.deps.chat.routeSafely([{ to: uids, frame: { t: 'group_invite', group, role, by, ts: atMs } }]);
+  }
+
+  /** The uids among `uids` that blocked `by`: it may neither add nor invite them. */
+  private async blockersOf(by: Uid, uids: readonly Uid[]): Promise<Uid[]> {
+    return this.stored('groupBlocks', () => this.deps.chat.blockersOf(by, uids));
   }
 
   private async roleOf(actor: GroupActor, group: GroupId): Promise<GroupRole> {
@@ -185,6 +276,18 @@ export class GroupService {
   private stored<T>(op: string, action: () => Promise<T>): Promise<T> {
     return this.deps.chat.stored(op, action);
   }
+}
+
+function tooManyMembers(): RoomcastError {
+  return fail.bad_request('more members (and pending invites) than a group may have');
+}
+
+function withBlocked(frame: GroupInfoFrame, blocked: readonly Uid[]): GroupInfoFrame {
+  return blocked.length === 0 ? frame : { ...frame, blocked: [...blocked] };
+}
+
+function inviteView(invite: GroupInvite): GroupInviteView {
+  return { group: invite.group, uid: invite.uid, role: invite.role, by: invite.by, ts: invite.atMs };
 }
 
 function unknownGroup(group: GroupId): RoomcastError {

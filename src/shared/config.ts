@@ -42,10 +42,13 @@ export const DEFAULT_CHAT_RETENTION_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_SYNC_PAGE = 100;
 export const DEFAULT_LOGIN_PUSH = 20;
 export const DEFAULT_MAX_GROUP_MEMBERS = 100_000;
+export const DEFAULT_GROUP_CREATE = 'users';
+export const DEFAULT_GROUP_INVITES = 'accept';
 export const DEFAULT_ROOM_BUDGET_PER_SEC = 100;
 export const DEFAULT_SLOW_CONSUMER_GRACE_MS = 5000;
 export const DEFAULT_DRAIN_MS = 30_000;
 export const DEFAULT_REBALANCE_INTERVAL_MS = 60_000;
+export const DEFAULT_REGISTRY_HEARTBEAT_MS = 5000;
 
 export interface Config {
   natsUrl: string | null;
@@ -110,6 +113,10 @@ export interface Config {
   /** Newest unacknowledged inbox messages pushed to a device at login. */
   loginPush: number;
   maxGroupMembers: number;
+  /** Who may create groups: any user, staff (streamer, moderator, admin), or only backends and admins. */
+  groupCreate: GroupCreatePolicy;
+  /** `accept`: a user added by another user is invited and joins when it accepts; `direct`: added at once. */
+  groupInvites: GroupInvitePolicy;
   /** Chat messages per second a room delivers before chat is sampled; 0: no budget. */
   roomBudgetPerSec: number;
   slowConsumerGraceMs: number;
@@ -117,6 +124,8 @@ export interface Config {
   /** Share of its excess load a hot gateway moves per rebalancing round; 0: never. */
   shedFraction: number;
   rebalanceIntervalMs: number;
+  /** How often a gateway reports itself alive (and its load) to the registry; it is forgotten after three missed reports. */
+  registryHeartbeatMs: number;
   logLevel: LogLevel;
 }
 
@@ -162,6 +171,17 @@ export type DevicePolicy = (typeof DEVICE_POLICIES)[number];
 const devicePolicy: Parser<DevicePolicy> = (raw) =>
   (DEVICE_POLICIES as readonly string[]).includes(raw) ? { value: raw as DevicePolicy } : { problem: `must be one of ${DEVICE_POLICIES.join(', ')}` };
 
+/** Who may create groups; each step admits fewer principals (backends, API keys, may always). */
+export const GROUP_CREATE_POLICIES = ['users', 'staff', 'backends'] as const;
+export type GroupCreatePolicy = (typeof GROUP_CREATE_POLICIES)[number];
+/** Whether a user added by another user is a member at once or only after accepting the invite. */
+export const GROUP_INVITE_POLICIES = ['accept', 'direct'] as const;
+export type GroupInvitePolicy = (typeof GROUP_INVITE_POLICIES)[number];
+
+function oneOf<T extends string>(values: readonly T[]): Parser<T> {
+  return (raw) => ((values as readonly string[]).includes(raw) ? { value: raw as T } : { problem: `must be one of ${values.join(', ')}` });
+}
+
 const list: Parser<readonly string[]> = (raw) => ({ value: raw.split(',').map((item) => item.trim()).filter(Boolean) });
 
 const url = (schemes: string[]): Parser<string | null> => (raw) => {
@@ -187,10 +207,10 @@ export const SETTINGS = [
   setting('wsHost', 'ROOMCAST_WS_HOST', '0.0.0.0', anyString, 'address the gateway\'s WebSocket port listens on'),
   setting('wsPort', 'ROOMCAST_WS_PORT', DEFAULT_WS_PORT, PORT, 'gateway WebSocket port (/ws); 0 picks a free port'),
   setting('publicUrl', 'ROOMCAST_PUBLIC_URL', null, optionalString, 'the URL clients use to reach this gateway; default ws://<host>:<port>/ws'),
-  setting('gatewayHttpPort', 'ROOMCAST_GATEWAY_HTTP_PORT', DEFAULT_GATEWAY_HTTP_PORT, PORT, 'gateway /metrics, /healthz, /readyz port'),
+  setting('gatewayHttpPort', 'ROOMCAST_GATEWAY_HTTP_PORT', DEFAULT_GATEWAY_HTTP_PORT, PORT, 'gateway /metrics, /healthz, /readyz port; 0 picks a free port'),
   setting('apiHost', 'ROOMCAST_API_HOST', '0.0.0.0', anyString, 'address the room service\'s HTTP API listens on'),
-  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'room service HTTP API port (also /healthz, /readyz)'),
-  setting('apiMetricsPort', 'ROOMCAST_API_METRICS_PORT', DEFAULT_API_METRICS_PORT, PORT, 'room service /metrics, /healthz, /readyz port (room-service role; all-in-one serves metrics on the gateway\'s)'),
+  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'room service HTTP API port (also /healthz, /readyz); 0 picks a free port'),
+  setting('apiMetricsPort', 'ROOMCAST_API_METRICS_PORT', DEFAULT_API_METRICS_PORT, PORT, 'room service /metrics, /healthz, /readyz port (room-service role; all-in-one serves metrics on the gateway\'s); 0 picks a free port'),
   setting('apiRequestTimeoutMs', 'ROOMCAST_API_REQUEST_TIMEOUT_MS', DEFAULT_API_REQUEST_TIMEOUT_MS, integer(1000, 600_000), 'an HTTP API request (headers and body) must arrive within this'),
   setting('apiMaxConnections', 'ROOMCAST_API_MAX_CONNECTIONS', DEFAULT_API_MAX_CONNECTIONS, integer(1, 1_000_000), 'open connections the HTTP API accepts; more are refused'),
   setting('jwtSecret', 'ROOMCAST_JWT_SECRET', null, optionalString, 'HS256 secret for tokens (at least 32 characters)'),
@@ -231,11 +251,14 @@ export const SETTINGS = [
   setting('syncPage', 'ROOMCAST_SYNC_PAGE', DEFAULT_SYNC_PAGE, integer(1, 10_000), 'inbox and group messages per sync page (default and largest)'),
   setting('loginPush', 'ROOMCAST_LOGIN_PUSH', DEFAULT_LOGIN_PUSH, integer(0, 1000), 'newest unacknowledged inbox messages pushed at login'),
   setting('maxGroupMembers', 'ROOMCAST_MAX_GROUP_MEMBERS', DEFAULT_MAX_GROUP_MEMBERS, integer(2, 10_000_000), 'most members of one group'),
+  setting('groupCreate', 'ROOMCAST_GROUP_CREATE', DEFAULT_GROUP_CREATE, oneOf(GROUP_CREATE_POLICIES), 'who may create groups: users (any token), staff (streamer, moderator, admin tokens) or backends (API keys and admin tokens)'),
+  setting('groupInvites', 'ROOMCAST_GROUP_INVITES', DEFAULT_GROUP_INVITES, oneOf(GROUP_INVITE_POLICIES), 'accept: users added to a group by another user are invited and join when they accept; direct: members at once'),
   setting('roomBudgetPerSec', 'ROOMCAST_ROOM_BUDGET_PER_SEC', DEFAULT_ROOM_BUDGET_PER_SEC, number(0, 1_000_000), 'messages per second a room delivers before ordinary chat is sampled; 0: never sampled'),
   setting('slowConsumerGraceMs', 'ROOMCAST_SLOW_CONSUMER_GRACE_MS', DEFAULT_SLOW_CONSUMER_GRACE_MS, integer(100, 600_000), 'a connection that stays behind this long after losing its chat is closed (4009)'),
   setting('drainMs', 'ROOMCAST_DRAIN_MS', DEFAULT_DRAIN_MS, integer(0, 3_600_000), 'on SIGTERM the gateway moves its connections away over this time, then exits'),
   setting('shedFraction', 'ROOMCAST_SHED_FRACTION', 0, number(0, 1), 'a gateway well above the mean load asks this share of its excess to reconnect (elsewhere, through dispatch); 0: never'),
   setting('rebalanceIntervalMs', 'ROOMCAST_REBALANCE_INTERVAL_MS', DEFAULT_REBALANCE_INTERVAL_MS, integer(1000, 3_600_000), 'how often a gateway compares its load with the others\' to shed'),
+  setting('registryHeartbeatMs', 'ROOMCAST_REGISTRY_HEARTBEAT_MS', DEFAULT_REGISTRY_HEARTBEAT_MS, integer(100, 600_000), 'how often a gateway reports itself alive and its load to the registry; it is forgotten after three missed reports'),
   setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error or silent'),
 ] as const;
 

@@ -38,7 +38,7 @@ describe.each(implementations)('GroupStore ($name)', ({ name, create }) => {
   it('creates a group once, with its owner and members', async () => {
     expect(await store.create('g1', 'owner', ['a', 'b', 'owner'], NOW)).toBe('created');
     expect(await store.create('g1', 'other', [], NOW)).toBe('exists');
-    expect(await store.info('g1')).toEqual({ group: 'g1', owner: 'owner', createdAtMs: NOW, lastSeq: 0, members: 3 });
+    expect(await store.info('g1')).toEqual({ group: 'g1', owner: 'owner', createdAtMs: NOW, lastSeq: 0, members: 3, invited: 0 });
     expect(await store.member('g1', 'owner')).toEqual({ uid: 'owner', role: 'owner', joinSeq: 0 });
     expect(await store.member('g1', 'a')).toEqual({ uid: 'a', role: 'member', joinSeq: 0 });
     expect(await store.member('g1', 'z')).toBeNull();
@@ -123,5 +123,107 @@ describe.each(implementations)('GroupStore ($name)', ({ name, create }) => {
     await seqOf({ text: 'fresh', nowMs: later });
     expect((await store.sync('g1', 'owner', undefined, 100, later))?.msgs.map((m) => m.text)).toEqual(['fresh']);
     if (name === 'redis') expect(await contractRedis().llen('rc:group:{g1}:log')).toBe(1);
+  });
+
+  describe('invites', () => {
+    const invite = (uids: string[], overrides: { group?: string; role?: 'admin' | 'member'; by?: string; nowMs?: number } = {}) =>
+      store.invite(overrides.group ?? 'g1', uids, overrides.role ?? 'member', overrides.by ?? 'owner', overrides.nowMs ?? NOW);
+
+    it('an invited user is no member: it is listed apart, gets no place in sends or syncs, and is counted as invited', async () => {
+      await store.create('g1', 'owner', ['a'], NOW);
+      expect(await invite(['inv', 'a'], { role: 'admin', by: 'owner:x@y' })).toEqual({ status: 'ok', pending: ['inv'], fresh: ['inv'] });
+      expect(await store.member('g1', 'inv')).toBeNull();
+      expect(await store.pendingInvite('g1', 'inv')).toEqual({ group: 'g1', uid: 'inv', role: 'admin', by: 'owner:x@y', atMs: NOW });
+      expect(await store.pendingInvite('g1', 'a')).toBeNull();
+      expect(await store.info('g1')).toMatchObject({ members: 2, invited: 1 });
+      const uids: string[] = [];
+      for await (const chunk of store.memberUids('g1', 10)) uids.push(...chunk);
+      expect(uids.sort()).toEqual(['a', 'owner']);
+      expect((await store.members('g1', undefined, 10)).members.map((m) => m.uid).sort()).toEqual(['a', 'owner']);
+      expect(await store.invites('g1', undefined, 10)).toEqual({ invites: [{ group: 'g1', uid: 'inv', role: 'admin', by: 'owner:x@y', atMs: NOW }] });
+      expect(await send({ from: 'inv' })).toEqual({ status: 'rejected', code: 'not_group_member' });
+      expect(await store.sync('g1', 'inv', undefined, 10, NOW)).toBeNull();
+      expect(await store.ack('g1', 'inv', 1, NOW)).toBeNull();
+      expect(await store.groupsOf('inv')).toEqual([]);
+      expect(await store.invitesOf('inv', 10)).toEqual([{ group: 'g1', uid: 'inv', role: 'admin', by: 'owner:x@y', atMs: NOW }]);
+      expect(await invite(['x'], { group: 'nope' })).toEqual({ status: 'unknown_group' });
+    });
+
+    it('inviting is idempotent: an earlier invite is kept as it was and is not fresh again', async () => {
+      await store.create('g1', 'owner', [], NOW);
+      await invite(['inv'], { by: 'owner' });
+      expect(await invite(['inv', 'new'], { by: 'other', nowMs: NOW + 5, role: 'admin' })).toEqual({ status: 'ok', pending: ['new', 'inv'], fresh: ['new'] });
+      expect(await store.pendingInvite('g1', 'inv')).toMatchObject({ by: 'owner', role: 'member', atMs: NOW });
+      expect((await store.info('g1'))?.invited).toBe(2);
+    });
+
+    it('accepting makes a member that sees messages from its acceptance on; accepting again is harmless', async () => {
+      await store.create('g1', 'owner', [], NOW);
+      await invite(['inv'], { role: 'admin' });
+      await seqOf({ text: 'while invited' });
+      expect(await store.accept('g1', 'inv')).toBe('joined');
+      expect(await store.member('g1', 'inv')).toEqual({ uid: 'inv', role: 'admin', joinSeq: 1 });
+      expect(await store.pendingInvite('g1', 'inv')).toBeNull();
+      expect(await store.info('g1')).toMatchObject({ members: 2, invited: 0 });
+      expect(await store.groupsOf('inv')).toEqual(['g1']);
+      expect(await store.invitesOf('inv', 10)).toEqual([]);
+      await seqOf({ text: 'after accepting' });
+      expect((await store.sync('g1', 'inv', 0, 10, NOW))?.msgs.map((m) => m.text)).toEqual(['after accepting']);
+      expect(await store.accept('g1', 'inv')).toBe('member');
+      expect(await store.accept('g1', 'stranger')).toBe('not_invited');
+      expect(await store.accept('nope', 'inv')).toBe('unknown_group');
+    });
+
+    it('declining (or withdrawing) an invite removes it; the user may be invited again', async () => {
+      await store.create('g1', 'owner', [], NOW);
+      await store.create('g2', 'owner', [], NOW);
+      await invite(['inv'], { nowMs: NOW + 1 });
+      await invite(['inv'], { group: 'g2' });
+      expect((await store.invitesOf('inv', 10)).map((i) => i.group)).toEqual(['g2', 'g1']);
+      expect(await store.removeMembers('g1', ['inv'])).toBe(true);
+      expect(await store.pendingInvite('g1', 'inv')).toBeNull();
+      expect(await store.accept('g1', 'inv')).toBe('not_invited');
+      expect((await store.invitesOf('inv', 10)).map((i) => i.group)).toEqual(['g2']);
+      expect(await store.info('g1')).toMatchObject({ members: 1, invited: 0 });
+      expect(await invite(['inv'], { nowMs: NOW + 2 })).toMatchObject({ fresh: ['inv'] });
+      expect((await store.invitesOf('inv', 1)).map((i) => i.group)).toEqual(['g2']);
+    });
+
+    it('a direct add uses up a pending invite; members are never invited', async () => {
+      await store.create('g1', 'owner', [], NOW);
+      await invite(['inv']);
+      expect(await store.addMembers('g1', ['inv'], 'member')).toBe('ok');
+      expect(await store.member('g1', 'inv')).toMatchObject({ role: 'member' });
+      expect(await store.pendingInvite('g1', 'inv')).toBeNull();
+      expect(await store.invitesOf('inv', 10)).toEqual([]);
+      expect(await invite(['inv'])).toEqual({ status: 'ok', pending: [], fresh: [] });
+    });
+
+    it('creating a group may invite its first members instead of adding them', async () => {
+      expect(await store.create('g1', 'owner', ['a'], NOW, ['inv', 'a', 'owner'])).toBe('created');
+      expect(await store.info('g1')).toMatchObject({ members: 2, invited: 1 });
+      expect(await store.pendingInvite('g1', 'inv')).toEqual({ group: 'g1', uid: 'inv', role: 'member', by: 'owner', atMs: NOW });
+      expect(await store.invitesOf('inv', 10)).toHaveLength(1);
+    });
+
+    it('pending invites hold places: members and invites together stay within the limit', async () => {
+      await store.create('g1', 'owner', [], NOW);
+      const many = Array.from({ length: LIMITS.maxMembers - 1 }, (_, i) => `m${i}`);
+      expect(await invite(many)).toMatchObject({ status: 'ok' });
+      expect(await invite(['one-more'])).toEqual({ status: 'too_many_members' });
+      expect(await store.addMembers('g1', ['one-more'], 'member')).toBe('too_many_members');
+      // An invited user's own place is free to take.
+      expect(await store.addMembers('g1', ['m0'], 'member')).toBe('ok');
+      expect(await store.accept('g1', 'm1')).toBe('joined');
+      expect(await store.create('g2', 'owner', [], NOW, [...many, 'x'])).toBe('too_many_members');
+      const pages: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.invites('g1', cursor, 5);
+        pages.push(...page.invites.map((i) => i.uid));
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      expect(new Set(pages).size).toBe(LIMITS.maxMembers - 3);
+    });
   });
 });

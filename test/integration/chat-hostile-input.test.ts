@@ -14,7 +14,11 @@ let pings = 0;
 beforeAll(async () => {
   cluster = await startCluster({
     mode: 'distributed', gateways: 1, roomServices: 1,
-    env: { ROOMCAST_CHAT_BURST: '3', ROOMCAST_CHAT_RATE_PER_SEC: '0.1', ROOMCAST_FRAME_RATE_PER_SEC: '1000', ROOMCAST_FRAME_BURST: '1000' },
+    env: {
+      ROOMCAST_CHAT_BURST: '3', ROOMCAST_CHAT_RATE_PER_SEC: '0.1', ROOMCAST_FRAME_RATE_PER_SEC: '1000', ROOMCAST_FRAME_BURST: '1000',
+      // The defaults, stated: any user creates groups; users added by a user are invited.
+      ROOMCAST_GROUP_CREATE: 'users', ROOMCAST_GROUP_INVITES: 'accept',
+    },
   });
   healthy = await connect('healthy');
   expect((await cluster.api('PUT', '/v1/groups/guild', { owner: 'owner', members: ['member'] })).status).toBe(201);
@@ -77,6 +81,15 @@ const FRAME_CASES: Array<{ name: string; uid?: string; frame: unknown; code: str
   { name: 'group_remove of the owner by a member', uid: 'member', frame: { t: 'group_remove', group: 'guild', uids: ['owner'] }, code: 'forbidden' },
   { name: 'group_members by an outsider', frame: { t: 'group_members', group: 'guild' }, code: 'not_group_member' },
   { name: 'group_members with an overlong cursor', frame: { t: 'group_members', group: 'guild', cursor: '9'.repeat(40) }, code: 'bad_frame' },
+  { name: 'group_join without a group', frame: { t: 'group_join' }, code: 'bad_frame' },
+  { name: 'group_join of a bad group id', frame: { t: 'group_join', group: 'a b' }, code: 'bad_group' },
+  { name: 'group_join of an unknown group', frame: { t: 'group_join', group: 'nowhere' }, code: 'unknown_group' },
+  { name: 'group_join without an invite', frame: { t: 'group_join', group: 'guild' }, code: 'not_found' },
+  { name: 'group_leave of a group one is not in', frame: { t: 'group_leave', group: 'guild' }, code: 'not_group_member' },
+  { name: 'group_leave by the owner', uid: 'owner', frame: { t: 'group_leave', group: 'guild' }, code: 'forbidden' },
+  { name: 'group_invites of a group one is not in', frame: { t: 'group_invites', group: 'guild' }, code: 'not_group_member' },
+  { name: 'group_invites with a cursor that is a number', frame: { t: 'group_invites', cursor: 7 }, code: 'bad_frame' },
+  { name: 'group_invites with limit 0', frame: { t: 'group_invites', limit: 0 }, code: 'bad_frame' },
 ];
 
 describe('hostile chat frames', () => {
@@ -130,6 +143,11 @@ describe('hostile chat HTTP requests', () => {
     { name: 'a member cursor that is not a number', method: 'GET', path: '/v1/groups/guild/members?cursor=abc', status: 400, code: 'bad_request' },
     { name: 'a group message from a non-member', method: 'POST', path: '/v1/groups/guild/messages', body: { from: 'outsider', id: '1', text: 'x' }, status: 403, code: 'not_group_member' },
     { name: 'a group message from a viewer', method: 'POST', path: '/v1/groups/guild/messages', body: { from: 'member', id: '1', text: 'x' }, viewer: 'member', status: 403, code: 'forbidden' },
+    { name: 'joining without an invite', method: 'POST', path: '/v1/groups/guild/join', viewer: 'outsider', status: 404, code: 'not_found' },
+    { name: 'a backend joining without naming the uid', method: 'POST', path: '/v1/groups/guild/join', body: {}, status: 400, code: 'bad_request' },
+    { name: 'a backend listing invites without naming the uid', method: 'GET', path: '/v1/group-invites', status: 400, code: 'bad_request' },
+    { name: 'a viewer listing the invites of a group it is not in', method: 'GET', path: '/v1/groups/guild/invites', viewer: 'outsider', status: 403, code: 'not_group_member' },
+    { name: 'an invite page cursor that is not a number', method: 'GET', path: '/v1/groups/guild/invites?cursor=abc', status: 400, code: 'bad_request' },
   ];
 
   it.each(cases)('$name → $status $code', async ({ method, path, body, viewer, status, code }) => {

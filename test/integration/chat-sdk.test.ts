@@ -26,6 +26,8 @@ describe.each(['distributed', 'embedded'] as const)('chat with the SDK (%s)', (m
       env: {
         // Probes of a device's cursor log in with the same device type: they must not replace the client.
         ROOMCAST_DEVICE_POLICY: 'many',
+        // The group test adds members as a user does and expects them to be members at once.
+        ROOMCAST_GROUP_CREATE: 'users', ROOMCAST_GROUP_INVITES: 'direct',
         ROOMCAST_CHAT_RATE_PER_SEC: '100000', ROOMCAST_CHAT_BURST: '100000', ROOMCAST_FRAME_RATE_PER_SEC: '100000', ROOMCAST_FRAME_BURST: '100000' },
     });
     if (cluster.redisUrl) redis = await connectRedis(cluster.redisUrl, silentLogger);

@@ -14,8 +14,7 @@ import { decode as decodeStandardMsgpack, encode as encodeStandardMsgpack, ExtDa
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/shared/auth.js';
-import { MESSAGE_KINDS, ROLES, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, type Role, type WireFormat } from '../../src/shared/protocol/frames.js';
-import { freePort } from '../helpers/free-port.js';
+import { MESSAGE_KINDS, MODERATE_ACTIONS, ROLES, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, type Role, type WireFormat } from '../../src/shared/protocol/frames.js';
 import { startRoomcastProcess, type RoomcastProcess } from '../helpers/roomcast-process.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
@@ -134,6 +133,8 @@ interface FuzzFrame {
 }
 
 const UIDS = ['bystander', 'fuzz-0', 'fuzz-1', 'alice', 'bob.b@x:y', 'carol_c-1'];
+/** Fuzzing admins moderate any room: never the bystander, whose room must keep serving it. */
+const MODERATED_UIDS = UIDS.filter((uid) => uid !== 'bystander');
 const GROUPS = ['fuzz-g1', 'fuzz-g2', 'no-such-group'];
 const TEXT_PIECES = ['hi', 'gg', ' ', '\t', '\n', 'é', '字', '😀', '👩‍👩‍👧', 'e\u0301', '\u202e', '\u0000', '\ud800', '\udfff', '<b>', '%s', '{}', '\\', '"'];
 
@@ -159,6 +160,12 @@ const TEMPLATES: Record<string, (r: Prng) => Record<string, unknown>> = {
   send: (r) => ({ t: 'send', room: r.pick(ROOMS), id: id(r), text: text(r), ...optional(r, 'kind', () => r.pick(MESSAGE_KINDS)) }),
   history: (r) => ({ t: 'history', room: r.pick(ROOMS), ...optional(r, 'beforeSeq', () => seq(r)), ...optional(r, 'limit', () => r.range(1, 500)) }),
   ping: (r) => ({ t: 'ping', ...optional(r, 'ts', () => r.int(2 ** 42)) }),
+  moderate: (r) => ({
+    t: 'moderate', room: r.pick(ROOMS), id: id(r), action: r.pick(MODERATE_ACTIONS),
+    ...optional(r, 'uid', () => r.pick(MODERATED_UIDS)), ...optional(r, 'seq', () => seq(r)),
+    ...optional(r, 'durationMs', () => r.range(1, 60_000)), ...optional(r, 'intervalMs', () => r.range(0, 2_000)),
+  }),
+  room_stats: (r) => ({ t: 'room_stats', room: r.pick(ROOMS) }),
   pm: (r) => ({ t: 'pm', to: r.pick(UIDS), id: id(r), text: text(r) }),
   sync: (r) => ({ t: 'sync', ...optional(r, 'after', () => seq(r)), ...optional(r, 'limit', () => r.range(1, 500)) }),
   inbox_ack: (r) => ({ t: 'inbox_ack', seq: seq(r) }),
@@ -174,6 +181,9 @@ const TEMPLATES: Record<string, (r: Prng) => Record<string, unknown>> = {
   group_add: (r) => ({ t: 'group_add', group: r.pick(GROUPS), uids: uids(r), ...optional(r, 'role', () => r.pick(['admin', 'member'])) }),
   group_remove: (r) => ({ t: 'group_remove', group: r.pick(GROUPS), uids: uids(r) }),
   group_members: (r) => ({ t: 'group_members', group: r.pick(GROUPS), ...optional(r, 'cursor', () => String(r.int(100))), ...optional(r, 'limit', () => r.range(1, 500)) }),
+  group_join: (r) => ({ t: 'group_join', group: r.pick(GROUPS) }),
+  group_leave: (r) => ({ t: 'group_leave', group: r.pick(GROUPS) }),
+  group_invites: (r) => ({ t: 'group_invites', ...optional(r, 'group', () => r.pick(GROUPS)), ...optional(r, 'cursor', () => String(r.int(100))), ...optional(r, 'limit', () => r.range(1, 500)) }),
 };
 const TEMPLATE_TYPES = Object.keys(TEMPLATES);
 
@@ -508,18 +518,15 @@ const bystanderProblems: string[] = [];
 let bystanderPings = 0;
 
 beforeAll(async () => {
-  const [ws, gatewayHttp, api] = [await freePort(), await freePort(), await freePort()];
-  wsUrl = `ws://127.0.0.1:${ws}/ws`;
-  apiUrl = `http://127.0.0.1:${api}`;
-  metricsUrl = `http://127.0.0.1:${gatewayHttp}/metrics`;
   roomcast = await startRoomcastProcess('all-in-one', {
     ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_API_KEYS: API_KEY,
-    ROOMCAST_WS_HOST: '127.0.0.1', ROOMCAST_API_HOST: '127.0.0.1',
-    ROOMCAST_WS_PORT: String(ws), ROOMCAST_GATEWAY_HTTP_PORT: String(gatewayHttp), ROOMCAST_API_PORT: String(api),
     ROOMCAST_MAX_FRAME_BYTES: String(MAX_FRAME_BYTES), ROOMCAST_BAD_FRAME_LIMIT: String(BAD_FRAME_LIMIT),
     ROOMCAST_FRAME_RATE_PER_SEC: '1000000', ROOMCAST_FRAME_BURST: '1000000', ROOMCAST_MAX_CONNECTIONS_PER_IP: '0',
-    ROOMCAST_LOG_LEVEL: 'error',
-  }, `http://127.0.0.1:${gatewayHttp}/healthz`);
+  });
+  const { wsPort, gatewayHttpPort, apiPort } = roomcast.ports;
+  wsUrl = `ws://127.0.0.1:${wsPort}/ws`;
+  apiUrl = `http://127.0.0.1:${apiPort}`;
+  metricsUrl = `http://127.0.0.1:${gatewayHttpPort}/metrics`;
   for (const room of CREATED_ROOMS) {
     const response = await fetch(`${apiUrl}/v1/rooms/${room}`, { method: 'PUT', headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' }, body: '{}' });
     expect(response.status).toBe(201);

@@ -2,7 +2,8 @@
  * Group chat over the distributed topology (two gateways, two room-service replicas, real NATS and
  * Redis): membership over frames and the HTTP API, messages stored once per group (checked with Redis
  * commands), pushed once to online members with one publish per gateway, caught up from the cursor by
- * offline members, and groups of 10,000 members.
+ * offline members, and groups of 10,000 members. Runs with the group policy `direct` (members added by a
+ * user are members at once).
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +27,12 @@ const clients: WsTestClient[] = [];
 beforeAll(async () => {
   cluster = await startCluster({
     mode: 'distributed', gateways: 2, roomServices: 2,
-    env: { ROOMCAST_FRAME_RATE_PER_SEC: '10000', ROOMCAST_FRAME_BURST: '10000', ROOMCAST_CHAT_BURST: '100' },
+    env: {
+      ROOMCAST_FRAME_RATE_PER_SEC: '10000', ROOMCAST_FRAME_BURST: '10000', ROOMCAST_CHAT_BURST: '100',
+      // Any user creates groups, and the users it adds are members at once: these tests are about
+      // delivery to members (invites are in group-policy.test.ts).
+      ROOMCAST_GROUP_CREATE: 'users', ROOMCAST_GROUP_INVITES: 'direct',
+    },
   });
   redis = await connectRedis(cluster.redisUrl!, silentLogger);
   observer = await NatsBus.connect({ servers: cluster.nats!.url, name: 'observer', log: silentLogger });

@@ -7,7 +7,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/shared/auth.js';
-import { freePort } from '../helpers/free-port.js';
 import { startNats, type NatsServerHandle } from '../helpers/nats-server.js';
 import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
 import { startRoomcastProcess, type RoomcastProcess } from '../helpers/roomcast-process.js';
@@ -27,16 +26,12 @@ let wsUrl: string;
 let metricsUrl: string;
 
 beforeAll(async () => {
-  const [ws, gatewayHttp, api] = [await freePort(), await freePort(), await freePort()];
-  apiPort = api;
-  wsUrl = `ws://127.0.0.1:${ws}/ws`;
-  metricsUrl = `http://127.0.0.1:${gatewayHttp}/metrics`;
   roomcast = await startRoomcastProcess('all-in-one', {
     ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_API_KEYS: API_KEY, ROOMCAST_API_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
-    ROOMCAST_WS_HOST: '127.0.0.1', ROOMCAST_API_HOST: '127.0.0.1',
-    ROOMCAST_WS_PORT: String(ws), ROOMCAST_GATEWAY_HTTP_PORT: String(gatewayHttp), ROOMCAST_API_PORT: String(api),
-    ROOMCAST_LOG_LEVEL: 'warn',
-  }, `http://127.0.0.1:${api}/healthz`);
+  });
+  apiPort = roomcast.ports.apiPort!;
+  wsUrl = `ws://127.0.0.1:${roomcast.ports.wsPort}/ws`;
+  metricsUrl = `http://127.0.0.1:${roomcast.ports.gatewayHttpPort}/metrics`;
 });
 
 afterAll(async () => {
@@ -225,17 +220,13 @@ describe('the room service process serves metrics only on its ops port', () => {
   let nats: NatsServerHandle;
   let redis: RedisServerHandle;
   let roomService: RoomcastProcess;
-  let ports: { api: number; metrics: number };
 
   beforeAll(async () => {
     nats = await startNats();
     redis = await startRedis();
-    ports = { api: await freePort(), metrics: await freePort() };
     roomService = await startRoomcastProcess('room-service', {
       ROOMCAST_NATS_URL: nats.url, ROOMCAST_REDIS_URL: redis.url, ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_API_KEYS: API_KEY,
-      ROOMCAST_API_HOST: '127.0.0.1', ROOMCAST_API_PORT: String(ports.api), ROOMCAST_API_METRICS_PORT: String(ports.metrics),
-      ROOMCAST_LOG_LEVEL: 'warn',
-    }, `http://127.0.0.1:${ports.api}/healthz`);
+    });
   });
 
   afterAll(async () => {
@@ -246,7 +237,7 @@ describe('the room service process serves metrics only on its ops port', () => {
 
   it('GET /metrics on the public API port is 404 not_found, with or without a credential', async () => {
     for (const auth of [null, `Bearer ${API_KEY}`]) {
-      const response = await rawRequest(ports.api, request('GET', '/metrics', { auth }));
+      const response = await rawRequest(roomService.ports.apiPort!, request('GET', '/metrics', { auth }));
       expect(response.status).toBe(404);
       expect(JSON.parse(response.body)).toMatchObject({ error: { code: 'not_found' } });
       expect(response.body).not.toContain('roomcast_');
@@ -254,7 +245,7 @@ describe('the room service process serves metrics only on its ops port', () => {
   });
 
   it('GET /metrics on ROOMCAST_API_METRICS_PORT serves the metrics', async () => {
-    const response = await rawRequest(ports.metrics, request('GET', '/metrics', { auth: null }));
+    const response = await rawRequest(roomService.ports.apiMetricsPort!, request('GET', '/metrics', { auth: null }));
     expect(response.status).toBe(200);
     expect(response.body).toMatch(/^roomcast_unhandled_rejections_total 0$/m);
     expect(response.body).toContain('roomcast_http_requests_total');

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode as encodeStandardMsgpack } from '@msgpack/msgpack';
+import { SignJWT } from 'jose';
 import { signToken } from '../../src/shared/auth.js';
 import { startCluster, TEST_SECRET, type Cluster } from '../helpers/cluster.js';
 import { WsTestClient } from '../helpers/ws-client.js';
@@ -64,6 +65,8 @@ interface FrameCase {
   frame?: unknown;
   raw?: { data: Buffer | string; binary: boolean };
   code: string;
+  /** What the error must say about the request, so a client can match it (docs 6.13). */
+  names?: Record<string, string>;
 }
 
 const longRoom = 'r'.repeat(65);
@@ -80,7 +83,7 @@ const FRAME_CASES: FrameCase[] = [
   { name: 'unknown type', frame: { t: 'subscribe_all' }, code: 'unknown_type' },
   { name: 'prototype-looking type', frame: { t: '__proto__' }, code: 'unknown_type' },
   { name: 'join without room', frame: { t: 'join' }, code: 'bad_frame' },
-  { name: 'join with a subject wildcard as room', frame: { t: 'join', room: 'a.>' }, code: 'bad_room' },
+  { name: 'join with a subject wildcard as room', frame: { t: 'join', room: 'a.>' }, code: 'bad_room', names: { ref: 'join', room: 'a.>' } },
   { name: 'join with an overlong room id', frame: { t: 'join', room: longRoom }, code: 'bad_room' },
   { name: 'join with a room id that is a number', frame: { t: 'join', room: 12 }, code: 'bad_room' },
   { name: 'join an unknown room', frame: { t: 'join', room: 'nowhere' }, code: 'unknown_room' },
@@ -88,7 +91,12 @@ const FRAME_CASES: FrameCase[] = [
   { name: 'join with a string lastSeq', frame: { t: 'join', room: 'open', lastSeq: '5' }, code: 'bad_frame' },
   { name: 'join a room twice', rooms: ['open'], frame: { t: 'join', room: 'open' }, code: 'already_in_room' },
   { name: 'join more rooms than allowed', rooms: ['open', 'other'], frame: { t: 'join', room: 'third' }, code: 'too_many_rooms' },
-  { name: 'send without id', rooms: ['open'], frame: { t: 'send', room: 'open', text: 'hi' }, code: 'bad_frame' },
+  { name: 'send without id', rooms: ['open'], frame: { t: 'send', room: 'open', text: 'hi' }, code: 'bad_frame', names: { ref: 'send', room: 'open' } },
+  { name: 'send to a malformed room id', frame: { t: 'send', room: 'a b', id: 'm-1', text: 'hi' }, code: 'bad_room', names: { ref: 'send', id: 'm-1', room: 'a b' } },
+  { name: 'switch to a malformed room id', rooms: ['open'], frame: { t: 'switch', from: 'open', to: 'x/y' }, code: 'bad_room', names: { ref: 'switch', room: 'x/y' } },
+  { name: 'history of a malformed room id', frame: { t: 'history', room: '' }, code: 'bad_room', names: { ref: 'history' } },
+  { name: 'pm to a malformed uid', frame: { t: 'pm', to: 'bob smith', id: 'p-1', text: 'hi' }, code: 'bad_frame', names: { ref: 'pm', id: 'p-1' } },
+  { name: 'gm to a malformed group id', frame: { t: 'gm', group: 'team 7', id: 'g-1', text: 'hi' }, code: 'bad_group', names: { ref: 'gm', id: 'g-1' } },
   { name: 'send with an overlong id', rooms: ['open'], frame: { t: 'send', room: 'open', id: 'x'.repeat(65), text: 'hi' }, code: 'bad_frame' },
   { name: 'send with text that is not a string', rooms: ['open'], frame: { t: 'send', room: 'open', id: 'a', text: { html: '<b>' } }, code: 'bad_frame' },
   { name: 'send with an unknown kind', rooms: ['open'], frame: { t: 'send', room: 'open', id: 'a', text: 'hi', kind: 'bogus' }, code: 'bad_frame' },
@@ -103,6 +111,11 @@ const FRAME_CASES: FrameCase[] = [
   { name: 'history with limit 0', frame: { t: 'history', room: 'open', limit: 0 }, code: 'bad_frame' },
   { name: 'history of an unknown room', frame: { t: 'history', room: 'nowhere' }, code: 'unknown_room' },
   { name: 'ping with a string ts', frame: { t: 'ping', ts: 'now' }, code: 'bad_frame' },
+  { name: 'moderate without an action', frame: { t: 'moderate', room: 'open', id: 'm' }, code: 'bad_frame' },
+  { name: 'moderate with an unknown action', frame: { t: 'moderate', room: 'open', id: 'm', action: 'nuke' }, code: 'bad_frame' },
+  { name: 'moderate as a viewer', frame: { t: 'moderate', room: 'open', id: 'm', action: 'ban', uid: 'healthy' }, code: 'forbidden' },
+  { name: 'send a pin message', rooms: ['open'], frame: { t: 'send', room: 'open', id: 'a', text: 'hi', kind: 'pin' }, code: 'forbidden' },
+  { name: 'room_stats of a room not joined', frame: { t: 'room_stats', room: 'open' }, code: 'not_in_room' },
 ];
 
 describe('hostile WebSocket frames', () => {
@@ -113,17 +126,28 @@ describe('hostile WebSocket frames', () => {
     else c.sendRaw(Buffer.from(encodeStandardMsgpack(testCase.frame)), true);
     const error = await c.next((f) => f.t === 'error', 10_000, from);
     expect(error.code).toBe(testCase.code);
+    if (testCase.names) expect(error).toMatchObject(testCase.names);
     expect(typeof error.message).toBe('string');
     expect(c.closeCode).toBeNull();
     c.close();
     await expectHealthyStillWorks();
   });
 
-  it('a frame over the size limit closes only that connection', async () => {
+  it('a frame over the size limit gets frame_too_large and close 1009, on that connection only', async () => {
     const c = await client();
     c.sendRaw(Buffer.alloc(8192, 0x61), true);
-    const code = await c.closed();
-    expect([1006, 1009]).toContain(code);
+    expect(await c.closed()).toBe(1009);
+    expect(c.frames.at(-1)).toMatchObject({ t: 'error', code: 'frame_too_large' });
+    await expectHealthyStillWorks();
+  });
+
+  it('a frame the WebSocket layer cannot read (over 4 × the limit, or text that is not UTF-8) drops the connection, as documented', async () => {
+    const huge = await client();
+    huge.sendRaw(Buffer.alloc(65 * 1024 + 1, 0x61), true);
+    expect(await huge.closed()).toBe(1006);
+    const notUtf8 = await client();
+    notUtf8.sendRaw(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), false);
+    expect(await notUtf8.closed()).toBe(1006);
     await expectHealthyStillWorks();
   });
 
@@ -187,6 +211,7 @@ describe('hostile connections', () => {
     { name: 'a token that is not a JWT', token: async () => 'not-a-jwt' },
     { name: 'a token signed with another secret', token: () => signToken({ uid: 'x', role: 'admin', ttlSeconds: 60 }, { secret: 'another-secret-another-secret-another' }) },
     { name: 'an expired token', token: () => signToken({ uid: 'x', role: 'viewer', ttlSeconds: -10 }, { secret: TEST_SECRET }) },
+    { name: 'a token without exp', token: () => new SignJWT({ role: 'viewer' }).setProtectedHeader({ alg: 'HS256' }).setSubject('x').sign(new TextEncoder().encode(TEST_SECRET)) },
     { name: 'a token with an unknown role', token: () => signToken({ uid: 'x', role: 'owner' as never, ttlSeconds: 60 }, { secret: TEST_SECRET }) },
     { name: 'a token with an invalid uid', token: () => signToken({ uid: 'a b\u0000', role: 'viewer', ttlSeconds: 60 }, { secret: TEST_SECRET }) },
   ];
@@ -233,15 +258,33 @@ describe('hostile HTTP requests', () => {
     { name: 'a body over the size limit', method: 'POST', path: '/v1/rooms/open/messages', body: JSON.stringify({ kind: 'system', text: 'x'.repeat(70_000) }), status: 413, code: 'frame_too_large' },
     { name: 'a chat message from a backend', method: 'POST', path: '/v1/rooms/open/messages', body: { kind: 'chat', text: 'x' }, status: 400, code: 'bad_request' },
     { name: 'a priority that is not 0 or 1', method: 'POST', path: '/v1/rooms/open/messages', body: { kind: 'system', text: 'x', priority: 7 }, status: 400, code: 'bad_request' },
+    { name: 'a system message with empty text (only a gift may have none)', method: 'POST', path: '/v1/rooms/open/messages', body: { kind: 'system', text: ' ' }, status: 400, code: 'bad_request' },
     { name: 'a gift text over the length limit', method: 'POST', path: '/v1/rooms/open/messages', body: { kind: 'gift', text: 'x'.repeat(501) }, status: 400, code: 'text_too_long' },
     { name: 'a gift into an unknown room', method: 'POST', path: '/v1/rooms/nowhere/messages', body: { kind: 'gift', text: 'x' }, status: 404, code: 'unknown_room' },
     { name: 'deleting a message that does not exist yet', method: 'DELETE', path: '/v1/rooms/open/messages/999999', status: 404, code: 'not_found' },
     { name: 'a negative history limit', method: 'GET', path: '/v1/rooms/open/messages?limit=-5', status: 400, code: 'bad_request' },
     { name: 'an invalid uid to mute', method: 'PUT', path: '/v1/rooms/open/mutes/a%20b', status: 400, code: 'bad_request' },
     { name: 'slow mode without an interval', method: 'PUT', path: '/v1/rooms/open/slow-mode', body: {}, status: 400, code: 'bad_request' },
+    { name: 'slow mode over an hour', method: 'PUT', path: '/v1/rooms/open/slow-mode', body: { intervalMs: 3_600_001 }, status: 400, code: 'bad_request' },
+    { name: 'a pin without a seq', method: 'PUT', path: '/v1/rooms/open/pin', body: {}, status: 400, code: 'bad_request' },
+    { name: 'a pin of a seq the room does not have', method: 'PUT', path: '/v1/rooms/open/pin', body: { seq: 999_999 }, status: 404, code: 'not_found' },
+    { name: 'an unpin with nothing pinned', method: 'DELETE', path: '/v1/rooms/open/pin', status: 404, code: 'not_found' },
+    { name: 'a viewer pinning', method: 'PUT', path: '/v1/rooms/open/pin', body: { seq: 1 }, credential: () => cluster.token('v'), status: 403, code: 'forbidden' },
+    { name: 'a viewer reading the moderation lists', method: 'GET', path: '/v1/rooms/open/moderation', credential: () => cluster.token('v'), status: 403, code: 'forbidden' },
     { name: 'an unknown endpoint', method: 'GET', path: '/v2/everything', status: 404, code: 'not_found' },
     { name: 'a wrong method', method: 'PATCH', path: '/v1/rooms/open', status: 405, code: 'method_not_allowed' },
   ];
+
+  it('one text rule over HTTP and WebSocket: a gift may have empty text, a system message may not', async () => {
+    const gift = await cluster.api('POST', '/v1/rooms/open/messages', { kind: 'gift', text: '', data: { gift: 'rose' } });
+    expect(gift.status).toBe(201);
+    const admin = await WsTestClient.connect(url, { token: await cluster.token('admin-1', 'admin') });
+    admin.send({ t: 'join', room: 'open' });
+    await admin.next((f) => f.t === 'joined');
+    admin.send({ t: 'send', room: 'open', id: 'empty-system', text: '', kind: 'system' });
+    expect(await admin.next((f) => f.t === 'error' && f.id === 'empty-system')).toMatchObject({ code: 'bad_request', ref: 'send' });
+    admin.close();
+  });
 
   it.each(cases)('$name → $status $code', async ({ method, path, body, credential, status, code }) => {
     const response = await cluster.api(method, path, body, credential ? await credential() : undefined);

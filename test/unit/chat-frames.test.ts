@@ -22,6 +22,10 @@ describe('chat frames', () => {
     expect(parseClientFrame({ t: 'group_create', group: 'g', members: ['a', 'a', 'b'] })).toEqual({ t: 'group_create', group: 'g', members: ['a', 'b'] });
     expect(parseClientFrame({ t: 'group_add', group: 'g', uids: ['a'], role: 'admin' })).toEqual({ t: 'group_add', group: 'g', uids: ['a'], role: 'admin' });
     expect(parseClientFrame({ t: 'group_members', group: 'g', cursor: '12', limit: 5 })).toEqual({ t: 'group_members', group: 'g', cursor: '12', limit: 5 });
+    expect(parseClientFrame({ t: 'group_join', group: 'g', uid: 'someone-else' })).toEqual({ t: 'group_join', group: 'g' });
+    expect(parseClientFrame({ t: 'group_leave', group: 'g' })).toEqual({ t: 'group_leave', group: 'g' });
+    expect(parseClientFrame({ t: 'group_invites' })).toEqual({ t: 'group_invites' });
+    expect(parseClientFrame({ t: 'group_invites', group: 'g', cursor: '3', limit: 2 })).toEqual({ t: 'group_invites', group: 'g', cursor: '3', limit: 2 });
   });
 
   it('refuses wrong shapes with stable codes', () => {
@@ -33,5 +37,9 @@ describe('chat frames', () => {
     expect(codeOf({ t: 'group_add', group: 'g', uids: 'a' })).toBe('bad_frame');
     expect(codeOf({ t: 'group_add', group: 'g', uids: ['a'], role: 'owner' })).toBe('bad_frame');
     expect(codeOf({ t: 'group_members', group: 'g', cursor: 5 })).toBe('bad_frame');
+    expect(codeOf({ t: 'group_join' })).toBe('bad_frame');
+    expect(codeOf({ t: 'group_leave', group: 'g.>' })).toBe('bad_group');
+    expect(codeOf({ t: 'group_invites', group: 'g*' })).toBe('bad_group');
+    expect(codeOf({ t: 'group_invites', cursor: 'x'.repeat(33) })).toBe('bad_frame');
   });
 });

@@ -84,14 +84,22 @@ export interface GroupCreateFrame { t: 'group_create'; group: GroupId; members?:
 export interface GroupAddFrame { t: 'group_add'; group: GroupId; uids: Uid[]; role?: 'admin' | 'member' }
 export interface GroupRemoveFrame { t: 'group_remove'; group: GroupId; uids: Uid[] }
 export interface GroupMembersFrame { t: 'group_members'; group: GroupId; cursor?: string; limit?: number }
+/** Accepts the caller's pending invite to `group`: it becomes a member, seeing messages from now on. */
+export interface GroupJoinFrame { t: 'group_join'; group: GroupId }
+/** Leaves `group`, or declines the pending invite to it. */
+export interface GroupLeaveFrame { t: 'group_leave'; group: GroupId }
+/** Without `group`: the caller's pending invites; with it: the group's pending invites (for its members). */
+export interface GroupInvitesListFrame { t: 'group_invites'; group?: GroupId; cursor?: string; limit?: number }
 
 export type ChatClientFrame =
   | PrivateSendFrame | SyncFrame | InboxAckFrame | ReadFrame | ConvHistoryFrame | ConvsFrame | BlockFrame | UnblockFrame
-  | GroupSendFrame | GroupSyncFrame | GroupAckFrame | GroupCreateFrame | GroupAddFrame | GroupRemoveFrame | GroupMembersFrame;
+  | GroupSendFrame | GroupSyncFrame | GroupAckFrame | GroupCreateFrame | GroupAddFrame | GroupRemoveFrame | GroupMembersFrame
+  | GroupJoinFrame | GroupLeaveFrame | GroupInvitesListFrame;
 export type ChatClientFrameType = ChatClientFrame['t'];
 export const CHAT_CLIENT_FRAME_TYPES: readonly ChatClientFrameType[] = [
   'pm', 'sync', 'inbox_ack', 'read', 'conv_history', 'convs', 'block', 'unblock',
   'gm', 'group_sync', 'group_ack', 'group_create', 'group_add', 'group_remove', 'group_members',
+  'group_join', 'group_leave', 'group_invites',
 ];
 
 // ---- server → client ----------------------------------------------------------------------------
@@ -102,7 +110,11 @@ export interface SentFrame { t: 'sent'; id: ClientMsgId; mid: MessageId; seq: Se
  * Private messages pushed to a device; on login also the device's `cursor`, the inbox's `lastSeq`
  * and the groups with unread messages.
  */
-export interface InboxFrame { t: 'inbox'; msgs: PrivateMessage[]; cursor?: Seq; lastSeq?: Seq; groups?: ConversationSummary[] }
+export interface InboxFrame {
+  t: 'inbox'; msgs: PrivateMessage[]; cursor?: Seq; lastSeq?: Seq; groups?: ConversationSummary[];
+  /** At login: the user's pending group invites, when it has any. */
+  invites?: GroupInviteView[];
+}
 /** A page of the inbox after `after`; `cursor` is this device's acknowledged seq. */
 export interface SyncedFrame { t: 'synced'; msgs: PrivateMessage[]; cursor: Seq; lastSeq: Seq; more: boolean; gap?: { from: Seq; to: Seq } }
 /** `from` read the conversation with the receiving user up to `cseq`. */
@@ -117,12 +129,23 @@ export interface KickedFrame { t: 'kicked'; reason: 'device_replaced'; device: s
 /** Group messages pushed to a member. */
 export interface GroupMessagesFrame { t: 'group_msgs'; group: GroupId; msgs: GroupMessage[] }
 export interface GroupSyncedFrame { t: 'group_synced'; group: GroupId; msgs: GroupMessage[]; cursor: Seq; lastSeq: Seq; more: boolean; gap?: { from: Seq; to: Seq } }
-export interface GroupInfoFrame { t: 'group'; group: GroupId; members: number; lastSeq: Seq; role?: GroupRole }
+/**
+ * A group as its caller may see it: `members` and `invited` (pending invites) are counts; `role` is the
+ * caller's; `blocked` names the uids of this call that were not added or invited because they block
+ * the caller.
+ */
+export interface GroupInfoFrame { t: 'group'; group: GroupId; members: number; invited: number; lastSeq: Seq; role?: GroupRole; blocked?: Uid[] }
 export interface GroupMembersResultFrame { t: 'group_members'; group: GroupId; members: Array<{ uid: Uid; role: GroupRole }>; cursor?: string }
+/** A pending invite: `uid` may join `group` as `role`; `by` invited it at `ts` (ms since the epoch). */
+export interface GroupInviteView { group: GroupId; uid: Uid; role: 'admin' | 'member'; by: Uid; ts: number }
+/** Pushed to an invited user's online devices (one frame for every invitee of a call: no `uid`). */
+export interface GroupInviteFrame { t: 'group_invite'; group: GroupId; role: 'admin' | 'member'; by: Uid; ts: number }
+/** Answer to `group_invites`: the caller's invites, or (with `group`) the group's; `cursor` when there are more. */
+export interface GroupInvitesFrame { t: 'group_invites'; group?: GroupId; invites: GroupInviteView[]; cursor?: string }
 
 export type ChatServerFrame =
   | SentFrame | InboxFrame | SyncedFrame | ReceiptFrame | ConvHistoryResultFrame | ConvsResultFrame | BlockedFrame
-  | KickedFrame | GroupMessagesFrame | GroupSyncedFrame | GroupInfoFrame | GroupMembersResultFrame;
+  | KickedFrame | GroupMessagesFrame | GroupSyncedFrame | GroupInfoFrame | GroupMembersResultFrame | GroupInviteFrame | GroupInvitesFrame;
 
 // ---- validation ---------------------------------------------------------------------------------
 
@@ -180,6 +203,12 @@ function uidList(frame: Record<string, unknown>, field: string): Uid[] {
   return [...new Set(value as Uid[])];
 }
 
+function cursorField(frame: Record<string, unknown>, field: string): string {
+  const cursor = frame[field];
+  if (typeof cursor !== 'string' || cursor.length > 32) throw fail.bad_frame(`'${field}' must be a string from an earlier page`);
+  return cursor;
+}
+
 /** Only the fields the parser checked, with undefined ones left out. */
 function defined<T extends object>(frame: T): T {
   for (const key of Object.keys(frame) as Array<keyof T>) if (frame[key] === undefined) delete frame[key];
@@ -225,5 +254,13 @@ export function parseChatFrame(type: ChatClientFrameType, f: Record<string, unkn
       if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 32)) throw fail.bad_frame("'cursor' must be a string from an earlier page");
       return defined({ t: 'group_members', group: groupField(f), cursor: cursor as string | undefined, limit: optional(f, 'limit', limitField) });
     }
+    case 'group_join':
+      return { t: 'group_join', group: groupField(f) };
+    case 'group_leave':
+      return { t: 'group_leave', group: groupField(f) };
+    case 'group_invites':
+      return defined({
+        t: 'group_invites', group: optional(f, 'group', groupField), cursor: optional(f, 'cursor', cursorField), limit: optional(f, 'limit', limitField),
+      });
   }
 }

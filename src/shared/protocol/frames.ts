@@ -3,7 +3,7 @@
  * these types and the validator below are its implementation. Every frame is a map with a string
  * field `t` naming its type.
  */
-import { fail, RoomcastError, type ErrorCode } from '../errors.js';
+import { fail, type ErrorCode } from '../errors.js';
 import { CHAT_CLIENT_FRAME_TYPES, isChatClientFrameType, parseChatFrame, type ChatClientFrame, type ChatServerFrame } from './chat-frames.js';
 
 export type RoomId = string;
@@ -21,10 +21,15 @@ export type Role = (typeof ROLES)[number];
 
 /**
  * Message kinds. `chat` is ordinary chat (low priority, may be sampled under overload); every other
- * kind is high priority and never dropped. `retract` withdraws an earlier message (its `target`).
+ * kind is high priority and never dropped. `retract` withdraws an earlier message (its `target`);
+ * `pin` makes its `target` the room's pinned message and `unpin` ends that. Only moderators create
+ * these three, through moderation, never through `send`.
  */
-export const MESSAGE_KINDS = ['chat', 'streamer', 'moderator', 'system', 'gift', 'retract'] as const;
+export const MESSAGE_KINDS = ['chat', 'streamer', 'moderator', 'system', 'gift', 'retract', 'pin', 'unpin'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+/** The kinds a moderator may pin: what people wrote or were sent, never moderation records. */
+export const PINNABLE_KINDS: readonly MessageKind[] = ['chat', 'streamer', 'moderator', 'system', 'gift'];
 
 export const PRIORITY_LOW = 0;
 export const PRIORITY_HIGH = 1;
@@ -53,9 +58,9 @@ export interface RoomMessage {
   ts: number;
   /** The sender's clientMsgId, when a client sent it. */
   cid?: ClientMsgId;
-  /** For `retract`: the seq of the withdrawn message. */
+  /** For `retract`: the seq of the withdrawn message; for `pin` and `unpin`: the seq pinned. */
   target?: Seq;
-  /** Structured payload for gifts and system messages (gift id, count, ...). */
+  /** Structured payload for gifts and system messages (gift id, count, ...); for `pin`: `{from, kind}` of the pinned message. */
   data?: Record<string, unknown>;
   /** Set in history on a message that was withdrawn later; its text is then empty. */
   deleted?: true;
@@ -70,9 +75,34 @@ export interface SendFrame { t: 'send'; room: RoomId; id: ClientMsgId; text: str
 export interface HistoryFrame { t: 'history'; room: RoomId; beforeSeq?: Seq; limit?: number }
 export interface PingFrame { t: 'ping'; ts?: number }
 
-export type ClientFrame = JoinFrame | SwitchFrame | LeaveFrame | SendFrame | HistoryFrame | PingFrame | ChatClientFrame;
+/** What a moderator can do to a room over WebSocket: the same actions as the HTTP API's moderation endpoints. */
+export const MODERATE_ACTIONS = ['mute', 'unmute', 'ban', 'unban', 'delete', 'pin', 'unpin', 'slow_mode', 'list'] as const;
+export type ModerateAction = (typeof MODERATE_ACTIONS)[number];
+
+/**
+ * A moderation request. The frame check only vouches for the types of the fields; which fields an
+ * action needs and their ranges are the room service's rules (bad_request), shared with the HTTP API.
+ */
+export interface ModerateFrame {
+  t: 'moderate';
+  room: RoomId;
+  /** Chosen by the client, echoed in the answer. */
+  id: string;
+  action: ModerateAction;
+  uid?: Uid;
+  seq?: Seq;
+  durationMs?: number;
+  intervalMs?: number;
+}
+export interface RoomStatsRequestFrame { t: 'room_stats'; room: RoomId }
+
+export type ClientFrame =
+  | JoinFrame | SwitchFrame | LeaveFrame | SendFrame | HistoryFrame | PingFrame | ModerateFrame | RoomStatsRequestFrame
+  | ChatClientFrame;
 export type ClientFrameType = ClientFrame['t'];
-export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['join', 'switch', 'leave', 'send', 'history', 'ping', ...CHAT_CLIENT_FRAME_TYPES];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = [
+  'join', 'switch', 'leave', 'send', 'history', 'ping', 'moderate', 'room_stats', ...CHAT_CLIENT_FRAME_TYPES,
+];
 
 // ---- server → client ----------------------------------------------------------------------------
 
@@ -101,6 +131,8 @@ export interface JoinedFrame {
   msgs: RoomMessage[];
   viewers: number;
   gap?: Gap;
+  /** The room's pinned message as of `seq` (the original message); absent when none is pinned. */
+  pinned?: RoomMessage;
 }
 export interface LeftFrame { t: 'left'; room: RoomId; reason: 'leave' | 'switch' | 'banned' }
 export interface MessagesFrame { t: 'messages'; room: RoomId; msgs: RoomMessage[] }
@@ -108,14 +140,55 @@ export interface AckFrame { t: 'ack'; id: ClientMsgId; room: RoomId; seq: Seq }
 export interface HistoryResultFrame { t: 'history'; room: RoomId; msgs: RoomMessage[]; more: boolean }
 export interface ErrorFrame { t: 'error'; code: ErrorCode; message: string; id?: ClientMsgId; room?: RoomId; ref?: string }
 export interface ViewersFrame { t: 'viewers'; room: RoomId; count: number }
-export interface NoticeFrame { t: 'notice'; text: string; room?: RoomId }
+/** Machine-readable reasons of a notice; `text` says the same for people. */
+export type NoticeCode = 'slow_mode' | 'pinned' | 'unpinned' | 'muted' | 'unmuted';
+export interface NoticeFrame {
+  t: 'notice';
+  text: string;
+  room?: RoomId;
+  code?: NoticeCode;
+  /** `slow_mode`: the interval now in force; 0 = off. */
+  intervalMs?: number;
+  /** `muted`: when the mute ends, ms since the epoch. */
+  untilMs?: number;
+}
+/** Messages a gateway did not write to its connections, by reason. */
+export interface RoomDrops { backpressure: number; gap_unrecoverable: number; duplicate: number }
 export interface GapFrame { t: 'gap'; room: RoomId; from: Seq; to: Seq }
 export interface ReconnectFrame { t: 'reconnect'; delayMs: number }
 export interface PongFrame { t: 'pong'; ts?: number }
+/** A mute or ban in force, until `untilMs` (ms since the epoch). */
+export interface ModerationEntry { uid: Uid; untilMs: number }
+export interface ModeratedFrame {
+  t: 'moderated';
+  id: ClientMsgId;
+  room: RoomId;
+  action: ModerateAction;
+  /** For delete: the retract message's seq; for pin / unpin: the pin or unpin message's seq. */
+  seq?: Seq;
+  /** For list: the mutes and bans in force, sorted by uid. */
+  muted?: ModerationEntry[];
+  banned?: ModerationEntry[];
+}
+/** A room's figures as the answering gateway sees them since it subscribed to the room; all count messages. */
+export interface RoomStatsFrame {
+  t: 'room_stats';
+  room: RoomId;
+  viewers: number;
+  seq: Seq;
+  /** Messages per second over the last 5 s. */
+  msgsPerSec: number;
+  delivered: number;
+  /** Messages skipped by the room's budget. */
+  sampled: number;
+  dropped: RoomDrops;
+  pinned?: RoomMessage;
+}
 
 export type ServerFrame =
   | WelcomeFrame | JoinedFrame | LeftFrame | MessagesFrame | AckFrame | HistoryResultFrame
-  | ErrorFrame | ViewersFrame | NoticeFrame | GapFrame | ReconnectFrame | PongFrame | ChatServerFrame;
+  | ErrorFrame | ViewersFrame | NoticeFrame | GapFrame | ReconnectFrame | PongFrame | ModeratedFrame | RoomStatsFrame
+  | ChatServerFrame;
 
 // ---- validation ---------------------------------------------------------------------------------
 
@@ -140,6 +213,41 @@ function requireRoom(frame: Record<string, unknown>, field: string): RoomId {
   if (value === undefined) throw fail.bad_frame(`'${field}' is required`);
   if (!isRoomId(value)) throw fail.bad_room(field);
   return value;
+}
+
+function requireId(frame: Record<string, unknown>): string {
+  const id = frame.id;
+  if (typeof id !== 'string' || id.length === 0 || id.length > CLIENT_MSG_ID_MAX_LENGTH) {
+    throw fail.bad_frame(`'id' must be a string of 1 to ${CLIENT_MSG_ID_MAX_LENGTH} characters`);
+  }
+  return id;
+}
+
+function optionalNumber(frame: Record<string, unknown>, field: string): number | undefined {
+  const value = frame[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw fail.bad_frame(`'${field}' must be a number`);
+  return value;
+}
+
+function parseModerate(frame: Record<string, unknown>): ModerateFrame {
+  const room = requireRoom(frame, 'room');
+  const id = requireId(frame);
+  const { action, uid } = frame;
+  if (!(MODERATE_ACTIONS as readonly unknown[]).includes(action)) {
+    throw fail.bad_frame(`'action' must be one of ${MODERATE_ACTIONS.join(', ')}`);
+  }
+  if (uid !== undefined && typeof uid !== 'string') throw fail.bad_frame("'uid' must be a string");
+  const seq = optionalSeq(frame, 'seq');
+  const durationMs = optionalNumber(frame, 'durationMs');
+  const intervalMs = optionalNumber(frame, 'intervalMs');
+  return {
+    t: 'moderate', room, id, action: action as ModerateAction,
+    ...(uid === undefined ? {} : { uid }),
+    ...(seq === undefined ? {} : { seq }),
+    ...(durationMs === undefined ? {} : { durationMs }),
+    ...(intervalMs === undefined ? {} : { intervalMs }),
+  };
 }
 
 function optionalSeq(frame: Record<string, unknown>, field: string): Seq | undefined {
@@ -173,10 +281,8 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
       return { t: 'leave', room: requireRoom(decoded, 'room') };
     case 'send': {
       const room = requireRoom(decoded, 'room');
-      const { id, text, kind } = decoded;
-      if (typeof id !== 'string' || id.length === 0 || id.length > CLIENT_MSG_ID_MAX_LENGTH) {
-        throw fail.bad_frame(`'id' must be a string of 1 to ${CLIENT_MSG_ID_MAX_LENGTH} characters`);
-      }
+      const id = requireId(decoded);
+      const { text, kind } = decoded;
       if (typeof text !== 'string') throw fail.bad_frame("'text' must be a string");
       if (kind !== undefined && !(MESSAGE_KINDS as readonly unknown[]).includes(kind)) {
         throw fail.bad_frame(`'kind' must be one of ${MESSAGE_KINDS.join(', ')}`);
@@ -201,6 +307,10 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
       if (ts !== undefined && !(typeof ts === 'number' && Number.isFinite(ts))) throw fail.bad_frame("'ts' must be a finite number");
       return ts === undefined ? { t: 'ping' } : { t: 'ping', ts };
     }
+    case 'moderate':
+      return parseModerate(decoded);
+    case 'room_stats':
+      return { t: 'room_stats', room: requireRoom(decoded, 'room') };
     default:
       // Private and group chat frames: chat-frames.ts checks them.
       if (isChatClientFrameType(type)) return parseChatFrame(type, decoded);

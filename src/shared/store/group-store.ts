@@ -3,6 +3,10 @@
  * group seq; each member has a cursor (the last group seq it acknowledged) instead of a copy of the
  * message. A member sees only messages after it joined. Redis in distributed mode (members in a hash,
  * read in chunks), memory in the all-in-one mode; one contract suite runs against both.
+ *
+ * Invites are kept apart from members: an invited user is not a member (it gets no messages, cannot
+ * sync or send, and is not counted in `members`) until it accepts, and then sees messages from its
+ * acceptance on. Pending invites count against the member limit, so invites cannot grow a group past it.
  */
 import type { ClientMsgId, Seq, Uid } from '../protocol/frames.js';
 import type { GroupId, GroupMessage, GroupRole } from '../protocol/chat-frames.js';
@@ -19,7 +23,25 @@ export interface GroupInfo {
   createdAtMs: number;
   lastSeq: Seq;
   members: number;
+  /** Pending invites. */
+  invited: number;
 }
+
+/** A pending invite: `uid` may join `group` with `role`; `by` invited it at `atMs`. */
+export interface GroupInvite {
+  group: GroupId;
+  uid: Uid;
+  role: 'admin' | 'member';
+  by: Uid;
+  atMs: number;
+}
+
+export type InviteResult =
+  /** `pending`: every uid of the call that is now invited, those invited by this call (`fresh`) first. */
+  | { status: 'ok'; pending: Uid[]; fresh: Uid[] }
+  | { status: 'unknown_group' | 'too_many_members' };
+
+export type AcceptResult = 'joined' | 'member' | 'not_invited' | 'unknown_group' | 'too_many_members';
 
 export interface GroupMember {
   uid: Uid;
@@ -57,13 +79,29 @@ export interface GroupStoreLimits extends ChatRetention {
 }
 
 export interface GroupStore {
-  /** Creates the group with `owner` and `members`; false when it exists. */
-  create(group: GroupId, owner: Uid, members: readonly Uid[], nowMs: number): Promise<'created' | 'exists' | 'too_many_members'>;
+  /**
+   * Creates the group with `owner` and `members`, and invites `invitees` (by the owner); members and
+   * invites together count against the limit.
+   */
+  create(group: GroupId, owner: Uid, members: readonly Uid[], nowMs: number, invitees?: readonly Uid[]): Promise<'created' | 'exists' | 'too_many_members'>;
   info(group: GroupId): Promise<GroupInfo | null>;
   member(group: GroupId, uid: Uid): Promise<GroupMember | null>;
-  /** Adds members (existing ones keep their role and join seq); they see messages from now on. */
+  /**
+   * Adds members (existing ones keep their role and join seq); they see messages from now on. A
+   * pending invite of an added uid is used up.
+   */
   addMembers(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member'): Promise<'ok' | 'unknown_group' | 'too_many_members'>;
-  /** Removes members with their cursors. Resolves false for an unknown group. */
+  /** Invites the uids that are neither members nor invited already (an invite is never renewed). */
+  invite(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member', by: Uid, nowMs: number): Promise<InviteResult>;
+  /** Turns `uid`'s invite into membership from the group's current seq on; `member` when it is one already. */
+  accept(group: GroupId, uid: Uid): Promise<AcceptResult>;
+  /** `uid`'s pending invite to `group`, or null. */
+  pendingInvite(group: GroupId, uid: Uid): Promise<GroupInvite | null>;
+  /** A page of the group's pending invites in no particular order; `cursor` continues it. */
+  invites(group: GroupId, cursor: string | undefined, limit: number): Promise<{ invites: GroupInvite[]; cursor?: string }>;
+  /** The pending invites of `uid`, oldest first, at most `limit`. */
+  invitesOf(uid: Uid, limit: number): Promise<GroupInvite[]>;
+  /** Removes members with their cursors, and pending invites (declined or withdrawn). Resolves false for an unknown group. */
   removeMembers(group: GroupId, uids: readonly Uid[]): Promise<boolean>;
   /** A page of members in no particular order; `cursor` continues it (absent on the last page). */
   members(group: GroupId, cursor: string | undefined, limit: number): Promise<{ members: GroupMember[]; cursor?: string }>;

@@ -6,7 +6,8 @@ import type { Seq, Uid } from '../protocol/frames.js';
 import type { GroupId, GroupMessage, GroupRole } from '../protocol/chat-frames.js';
 import {
   groupMessageId,
-  type GroupInfo, type GroupMember, type GroupPage, type GroupSendInput, type GroupSendResult, type GroupStore, type GroupStoreLimits,
+  type AcceptResult, type GroupInfo, type GroupInvite, type GroupMember, type GroupPage, type GroupSendInput, type GroupSendResult,
+  type GroupStore, type GroupStoreLimits, type InviteResult,
 } from './group-store.js';
 
 interface StoredGroupMessage { from: Uid; text: string; cid: string; ts: number }
@@ -16,6 +17,7 @@ interface GroupState {
   createdAtMs: number;
   members: Map<Uid, { role: GroupRole; joinSeq: Seq }>;
   cursors: Map<Uid, Seq>;
+  invites: Map<Uid, Omit<GroupInvite, 'group' | 'uid'>>;
   log: StoredGroupMessage[];
   /** Seq of log[0]. */
   first: number;
@@ -27,23 +29,30 @@ const DEDUP_PRUNE_SIZE = 1000;
 export class MemoryGroupStore implements GroupStore {
   private readonly groups = new Map<GroupId, GroupState>();
   private readonly memberOf = new Map<Uid, Set<GroupId>>();
+  private readonly invitedTo = new Map<Uid, Set<GroupId>>();
   private readonly buckets = new Map<Uid, { tokens: number; atMs: number }>();
 
   constructor(private readonly limits: GroupStoreLimits) {}
 
-  async create(group: GroupId, owner: Uid, members: readonly Uid[], nowMs: number): Promise<'created' | 'exists' | 'too_many_members'> {
+  async create(group: GroupId, owner: Uid, members: readonly Uid[], nowMs: number, invitees: readonly Uid[] = []): Promise<'created' | 'exists' | 'too_many_members'> {
     if (this.groups.has(group)) return 'exists';
     const all = new Set([owner, ...members]);
-    if (all.size > this.limits.maxMembers) return 'too_many_members';
-    const state: GroupState = { owner, createdAtMs: nowMs, members: new Map(), cursors: new Map(), log: [], first: 1, dedup: new Map() };
+    const invited = new Set(invitees.filter((uid) => !all.has(uid)));
+    if (all.size + invited.size > this.limits.maxMembers) return 'too_many_members';
+    const state: GroupState = {
+      owner, createdAtMs: nowMs, members: new Map(), cursors: new Map(), invites: new Map(), log: [], first: 1, dedup: new Map(),
+    };
     this.groups.set(group, state);
     for (const uid of all) this.join(group, state, uid, uid === owner ? 'owner' : 'member');
+    for (const uid of invited) this.addInvite(group, state, uid, { role: 'member', by: owner, atMs: nowMs });
     return 'created';
   }
 
   async info(group: GroupId): Promise<GroupInfo | null> {
     const state = this.groups.get(group);
-    return state ? { group, owner: state.owner, createdAtMs: state.createdAtMs, lastSeq: lastSeqOf(state), members: state.members.size } : null;
+    return state
+      ? { group, owner: state.owner, createdAtMs: state.createdAtMs, lastSeq: lastSeqOf(state), members: state.members.size, invited: state.invites.size }
+      : null;
   }
 
   async member(group: GroupId, uid: Uid): Promise<GroupMember | null> {
@@ -54,10 +63,59 @@ export class MemoryGroupStore implements GroupStore {
   async addMembers(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member'): Promise<'ok' | 'unknown_group' | 'too_many_members'> {
     const state = this.groups.get(group);
     if (!state) return 'unknown_group';
-    const fresh = uids.filter((uid) => !state.members.has(uid));
-    if (state.members.size + new Set(fresh).size > this.limits.maxMembers) return 'too_many_members';
-    for (const uid of fresh) this.join(group, state, uid, role);
+    const fresh = new Set(uids.filter((uid) => !state.members.has(uid)));
+    // An invited uid holds a place already.
+    const places = [...fresh].filter((uid) => !state.invites.has(uid)).length;
+    if (state.members.size + state.invites.size + places > this.limits.maxMembers) return 'too_many_members';
+    for (const uid of fresh) {
+      this.dropInvite(group, state, uid);
+      this.join(group, state, uid, role);
+    }
     return 'ok';
+  }
+
+  async invite(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member', by: Uid, nowMs: number): Promise<InviteResult> {
+    const state = this.groups.get(group);
+    if (!state) return { status: 'unknown_group' };
+    const candidates = [...new Set(uids.filter((uid) => !state.members.has(uid)))];
+    const fresh = candidates.filter((uid) => !state.invites.has(uid));
+    if (state.members.size + state.invites.size + fresh.length > this.limits.maxMembers) return { status: 'too_many_members' };
+    for (const uid of fresh) this.addInvite(group, state, uid, { role, by, atMs: nowMs });
+    return { status: 'ok', pending: [...fresh, ...candidates.filter((uid) => !fresh.includes(uid))], fresh };
+  }
+
+  async accept(group: GroupId, uid: Uid): Promise<AcceptResult> {
+    const state = this.groups.get(group);
+    if (!state) return 'unknown_group';
+    if (state.members.has(uid)) return 'member';
+    const invite = state.invites.get(uid);
+    if (!invite) return 'not_invited';
+    // The invite held a place: only a direct add since then can have filled the group.
+    if (state.members.size + state.invites.size > this.limits.maxMembers) return 'too_many_members';
+    this.dropInvite(group, state, uid);
+    this.join(group, state, uid, invite.role);
+    return 'joined';
+  }
+
+  async pendingInvite(group: GroupId, uid: Uid): Promise<GroupInvite | null> {
+    const invite = this.groups.get(group)?.invites.get(uid);
+    return invite ? { group, uid, ...invite } : null;
+  }
+
+  async invites(group: GroupId, cursor: string | undefined, limit: number): Promise<{ invites: GroupInvite[]; cursor?: string }> {
+    const all = [...(this.groups.get(group)?.invites.entries() ?? [])].sort((a, b) => a[0].localeCompare(b[0]));
+    const start = cursor === undefined ? 0 : Number(cursor) || 0;
+    const invites = all.slice(start, start + limit).map(([uid, invite]) => ({ group, uid, ...invite }));
+    return start + limit < all.length ? { invites, cursor: String(start + limit) } : { invites };
+  }
+
+  async invitesOf(uid: Uid, limit: number): Promise<GroupInvite[]> {
+    const invites: GroupInvite[] = [];
+    for (const group of this.invitedTo.get(uid) ?? []) {
+      const invite = this.groups.get(group)?.invites.get(uid);
+      if (invite) invites.push({ group, uid, ...invite });
+    }
+    return invites.sort((a, b) => a.atMs - b.atMs || a.group.localeCompare(b.group)).slice(0, limit);
   }
 
   async removeMembers(group: GroupId, uids: readonly Uid[]): Promise<boolean> {
@@ -67,6 +125,7 @@ export class MemoryGroupStore implements GroupStore {
       state.members.delete(uid);
       state.cursors.delete(uid);
       this.memberOf.get(uid)?.delete(group);
+      this.dropInvite(group, state, uid);
     }
     return true;
   }
@@ -144,6 +203,18 @@ export class MemoryGroupStore implements GroupStore {
     let groups = this.memberOf.get(uid);
     if (!groups) this.memberOf.set(uid, (groups = new Set()));
     groups.add(group);
+  }
+
+  private addInvite(group: GroupId, state: GroupState, uid: Uid, invite: Omit<GroupInvite, 'group' | 'uid'>): void {
+    state.invites.set(uid, invite);
+    let groups = this.invitedTo.get(uid);
+    if (!groups) this.invitedTo.set(uid, (groups = new Set()));
+    groups.add(group);
+  }
+
+  private dropInvite(group: GroupId, state: GroupState, uid: Uid): void {
+    state.invites.delete(uid);
+    this.invitedTo.get(uid)?.delete(group);
   }
 
   private moveCursor(state: GroupState, uid: Uid, seq: Seq): Seq {

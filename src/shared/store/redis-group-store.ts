@@ -5,14 +5,18 @@
  *   rc:group:{<g>}:meta                      HASH   owner, createdAtMs; the group exists iff this key does
  *   rc:group:{<g>}:members                   HASH   uid → "<role>:<joinSeq>"
  *   rc:group:{<g>}:cursor                    HASH   uid → the member's last acknowledged group seq
+ *   rc:group:{<g>}:invites                   HASH   uid → "<atMs>:<role>:<by>": pending invites (not members)
  *   rc:group:{<g>}:seq                       STRING the group's newest seq
  *   rc:group:{<g>}:log                       LIST   each message once: "<ts>:" and the msgpack record {from, text, cid};
  *                                                   element i has seq seq - LLEN + 1 + i
  *   rc:group:{<g>}:dedup:<len>:<uid>:<cid>   STRING "<seq> <untilMs>" (PX dedupTtlMs)
  *   rc:user:{<uid>}:groups                   SET    the groups uid is a member of (an index; members is the truth)
+ *   rc:user:{<uid>}:ginvites                 ZSET   group → atMs: uid's pending invites (an index; invites is the truth)
  *   rc:user:{<uid>}:grl                      HASH   tokens, ts: the uid's group send bucket
  *
- * Member lists are read with HSCAN in chunks, never in one reply. The send script also updates the
+ * Scripts touch the keys of one group only; the per-user indexes follow in a second, idempotent step
+ * (a retried invite, accept or add writes them again), and readers check the index against the
+ * group's keys. Member lists are read with HSCAN in chunks, never in one reply. The send script also updates the
  * sender's bucket, a key of another slot: on Redis Cluster that bucket would move into the group's
  * slot (not done: this store targets one Redis primary).
  */
@@ -23,7 +27,8 @@ import type { Seq, Uid } from '../protocol/frames.js';
 import type { GroupId, GroupMessage, GroupRole } from '../protocol/chat-frames.js';
 import {
   groupMessageId,
-  type GroupInfo, type GroupMember, type GroupPage, type GroupSendInput, type GroupSendResult, type GroupStore, type GroupStoreLimits,
+  type AcceptResult, type GroupInfo, type GroupInvite, type GroupMember, type GroupPage, type GroupSendInput, type GroupSendResult,
+  type GroupStore, type GroupStoreLimits, type InviteResult,
 } from './group-store.js';
 
 /** Uids per command when a membership change touches the per-user index. */
@@ -34,6 +39,8 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     roomcastGroupCreate(...args: Arg[]): Result<'created' | 'exists' | 'too_many_members', Context>;
     roomcastGroupAdd(...args: Arg[]): Result<['ok' | 'unknown_group' | 'too_many_members', ...string[]], Context>;
+    roomcastGroupInvite(...args: Arg[]): Result<['ok', number, ...string[]] | ['unknown_group' | 'too_many_members'], Context>;
+    roomcastGroupAccept(...args: Arg[]): Result<AcceptResult, Context>;
     roomcastGroupSend(...args: Arg[]): Result<[status: 'stored' | 'duplicate', seq: number] | [status: 'rejected', code: 'unknown_group' | 'not_group_member' | 'rate_limited'], Context>;
     roomcastGroupReadBuffer(...args: Arg[]): Result<[cursor: number, last: number, floor: number, low: number, records: Buffer[], join: number] | null, Context>;
     roomcastGroupRecordBuffer(...args: Arg[]): Result<Buffer | null, Context>;
@@ -42,36 +49,85 @@ declare module 'ioredis' {
 
 
 const SCRIPTS = {
-  // KEYS: meta, members, cursor. ARGV: owner, nowMs, maxMembers, members... (the owner first).
+  // KEYS: meta, members, cursor, invites. ARGV: owner, nowMs, maxMembers, memberCount, members... (the
+  // owner first), invitees... (none of them members).
   roomcastGroupCreate: {
-    numberOfKeys: 3,
+    numberOfKeys: 4,
     lua: `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
-if #ARGV - 3 > tonumber(ARGV[3]) then return 'too_many_members' end
+if #ARGV - 4 > tonumber(ARGV[3]) then return 'too_many_members' end
+local last_member = 4 + tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'createdAtMs', ARGV[2])
-for i = 4, #ARGV do
+for i = 5, last_member do
   redis.call('HSET', KEYS[2], ARGV[i], (ARGV[i] == ARGV[1] and 'owner' or 'member') .. ':0')
   redis.call('HSET', KEYS[3], ARGV[i], 0)
 end
+for i = last_member + 1, #ARGV do
+  redis.call('HSET', KEYS[4], ARGV[i], ARGV[2] .. ':member:' .. ARGV[1])
+end
 return 'created'`,
   },
-  // KEYS: meta, members, cursor, seq. ARGV: role, maxMembers, uids... Answers the status and the uids it added.
+  // KEYS: meta, members, cursor, seq, invites. ARGV: role, maxMembers, uids... Answers the status and the
+  // uids it added; their invites are used up (an invited uid held its place already).
   roomcastGroupAdd: {
-    numberOfKeys: 4,
+    numberOfKeys: 5,
     lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown_group'} end
-local fresh = {}
+local fresh, places = {}, 0
 for i = 3, #ARGV do
-  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then table.insert(fresh, ARGV[i]) end
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then
+    table.insert(fresh, ARGV[i])
+    if redis.call('HEXISTS', KEYS[5], ARGV[i]) == 0 then places = places + 1 end
+  end
 end
-if redis.call('HLEN', KEYS[2]) + #fresh > tonumber(ARGV[2]) then return {'too_many_members'} end
+if redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[5]) + places > tonumber(ARGV[2]) then return {'too_many_members'} end
 local join = redis.call('GET', KEYS[4]) or '0'
 for _, uid in ipairs(fresh) do
+  redis.call('HDEL', KEYS[5], uid)
   redis.call('HSET', KEYS[2], uid, ARGV[1] .. ':' .. join)
   redis.call('HSET', KEYS[3], uid, join)
 end
 table.insert(fresh, 1, 'ok')
 return fresh`,
+  },
+  // KEYS: meta, members, invites. ARGV: role, by, nowMs, maxMembers, uids... Answers 'ok', the number of
+  // fresh invites, the fresh uids, then the uids invited before (members are left out).
+  roomcastGroupInvite: {
+    numberOfKeys: 3,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown_group'} end
+local fresh, earlier = {}, {}
+for i = 5, #ARGV do
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then
+    if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then table.insert(fresh, ARGV[i]) else table.insert(earlier, ARGV[i]) end
+  end
+end
+if redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[3]) + #fresh > tonumber(ARGV[4]) then return {'too_many_members'} end
+local entry = ARGV[3] .. ':' .. ARGV[1] .. ':' .. ARGV[2]
+local answer = {'ok', #fresh}
+for _, uid in ipairs(fresh) do
+  redis.call('HSET', KEYS[3], uid, entry)
+  table.insert(answer, uid)
+end
+for _, uid in ipairs(earlier) do table.insert(answer, uid) end
+return answer`,
+  },
+  // KEYS: meta, members, cursor, seq, invites. ARGV: uid, maxMembers.
+  roomcastGroupAccept: {
+    numberOfKeys: 5,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown_group' end
+local uid = ARGV[1]
+if redis.call('HEXISTS', KEYS[2], uid) == 1 then return 'member' end
+local invite = redis.call('HGET', KEYS[5], uid)
+if not invite then return 'not_invited' end
+if redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[5]) > tonumber(ARGV[2]) then return 'too_many_members' end
+local role = string.match(invite, '^%d+:(%a+):')
+local join = redis.call('GET', KEYS[4]) or '0'
+redis.call('HDEL', KEYS[5], uid)
+redis.call('HSET', KEYS[2], uid, role .. ':' .. join)
+redis.call('HSET', KEYS[3], uid, join)
+return 'joined'`,
   },
   // KEYS: meta, members, dedup, bucket, seq, log.
   // ARGV: from, nowMs, ratePerSec, burst, count, maxAgeMs, dedupTtlMs, content.
@@ -161,19 +217,27 @@ export class RedisGroupStore implements GroupStore {
     defineScripts(this.redis, SCRIPTS);
   }
 
-  async create(group: GroupId, owner: Uid, members: readonly Uid[], nowMs: number): Promise<'created' | 'exists' | 'too_many_members'> {
+  async create(group: GroupId, owner: Uid, members: readonly Uid[], nowMs: number, invitees: readonly Uid[] = []): Promise<'created' | 'exists' | 'too_many_members'> {
     const all = [...new Set([owner, ...members])];
-    const status = await this.redis.roomcastGroupCreate(this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'cursor'), owner, nowMs, this.limits.maxMembers, ...all);
-    if (status === 'created') await this.index(group, all, true);
+    const invited = [...new Set(invitees)].filter((uid) => !all.includes(uid));
+    const status = await this.redis.roomcastGroupCreate(
+      this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'cursor'), this.key(group, 'invites'),
+      owner, nowMs, this.limits.maxMembers, all.length, ...all, ...invited);
+    if (status === 'created') {
+      await this.index(group, all, 'member');
+      await this.index(group, invited, 'invited', nowMs);
+    }
     return status;
   }
 
   async info(group: GroupId): Promise<GroupInfo | null> {
-    const [meta, seq, members] = await execAll(this.redis.pipeline()
-      .hgetall(this.key(group, 'meta')).get(this.key(group, 'seq')).hlen(this.key(group, 'members')));
+    const [meta, seq, members, invited] = await execAll(this.redis.pipeline()
+      .hgetall(this.key(group, 'meta')).get(this.key(group, 'seq')).hlen(this.key(group, 'members')).hlen(this.key(group, 'invites')));
     const fields = meta as Record<string, string>;
     if (!fields.owner) return null;
-    return { group, owner: fields.owner, createdAtMs: Number(fields.createdAtMs), lastSeq: Number(seq ?? 0), members: members as number };
+    return {
+      group, owner: fields.owner, createdAtMs: Number(fields.createdAtMs), lastSeq: Number(seq ?? 0), members: members as number, invited: invited as number,
+    };
   }
 
   async member(group: GroupId, uid: Uid): Promise<GroupMember | null> {
@@ -183,16 +247,67 @@ export class RedisGroupStore implements GroupStore {
 
   async addMembers(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member'): Promise<'ok' | 'unknown_group' | 'too_many_members'> {
     const [status, ...added] = await this.redis.roomcastGroupAdd(
-      this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'cursor'), this.key(group, 'seq'), role, this.limits.maxMembers, ...new Set(uids));
-    if (status === 'ok') await this.index(group, added, true);
+      this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'cursor'), this.key(group, 'seq'), this.key(group, 'invites'),
+      role, this.limits.maxMembers, ...new Set(uids));
+    if (status === 'ok') await this.index(group, added, 'member');
     return status;
+  }
+
+  async invite(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member', by: Uid, nowMs: number): Promise<InviteResult> {
+    const reply = await this.redis.roomcastGroupInvite(
+      this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'invites'), role, by, nowMs, this.limits.maxMembers, ...new Set(uids));
+    if (reply[0] !== 'ok') return { status: reply[0] };
+    const [, freshCount, ...pending] = reply;
+    // Earlier invites are indexed again: a retry repairs an index step that a crash cut short.
+    await this.index(group, pending, 'invited', nowMs);
+    return { status: 'ok', pending, fresh: pending.slice(0, freshCount) };
+  }
+
+  async accept(group: GroupId, uid: Uid): Promise<AcceptResult> {
+    const status = await this.redis.roomcastGroupAccept(
+      this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'cursor'), this.key(group, 'seq'), this.key(group, 'invites'),
+      uid, this.limits.maxMembers);
+    if (status === 'joined' || status === 'member') await this.index(group, [uid], 'member');
+    return status;
+  }
+
+  async pendingInvite(group: GroupId, uid: Uid): Promise<GroupInvite | null> {
+    const entry = await this.redis.hget(this.key(group, 'invites'), uid);
+    return entry === null ? null : parseInvite(group, uid, entry);
+  }
+
+  async invites(group: GroupId, cursor: string | undefined, limit: number): Promise<{ invites: GroupInvite[]; cursor?: string }> {
+    const [next, flat] = await this.redis.hscan(this.key(group, 'invites'), cursor ?? '0', 'COUNT', limit);
+    const invites: GroupInvite[] = [];
+    for (let i = 0; i < flat.length; i += 2) invites.push(parseInvite(group, flat[i]!, flat[i + 1]!));
+    return next === '0' ? { invites } : { invites, cursor: next };
+  }
+
+  async invitesOf(uid: Uid, limit: number): Promise<GroupInvite[]> {
+    const indexKey = this.userKey(uid, 'ginvites');
+    const groups = await this.redis.zrange(indexKey, 0, limit - 1);
+    if (groups.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const group of groups) pipeline.hget(this.key(group, 'invites'), uid);
+    const entries = (await execAll(pipeline)) as Array<string | null>;
+    const invites: GroupInvite[] = [];
+    const stale: string[] = [];
+    groups.forEach((group, i) => {
+      const entry = entries[i];
+      if (entry) invites.push(parseInvite(group, uid, entry));
+      else stale.push(group);
+    });
+    // An index entry whose invite is gone (a crash between the two steps) is dropped on sight.
+    if (stale.length > 0) await this.redis.zrem(indexKey, ...stale);
+    return invites;
   }
 
   async removeMembers(group: GroupId, uids: readonly Uid[]): Promise<boolean> {
     if (!(await this.redis.exists(this.key(group, 'meta')))) return false;
     if (uids.length === 0) return true;
-    await execAll(this.redis.pipeline().hdel(this.key(group, 'members'), ...uids).hdel(this.key(group, 'cursor'), ...uids));
-    await this.index(group, uids, false);
+    await execAll(this.redis.pipeline()
+      .hdel(this.key(group, 'members'), ...uids).hdel(this.key(group, 'cursor'), ...uids).hdel(this.key(group, 'invites'), ...uids));
+    await this.index(group, uids, 'gone');
     return true;
   }
 
@@ -239,7 +354,7 @@ export class RedisGroupStore implements GroupStore {
   }
 
   async groupsOf(uid: Uid): Promise<GroupId[]> {
-    return (await this.redis.smembers(`${this.prefix}user:{${uid}}:groups`)).sort();
+    return (await this.redis.smembers(this.userKey(uid, 'groups'))).sort();
   }
 
   async close(): Promise<void> {}
@@ -260,14 +375,19 @@ export class RedisGroupStore implements GroupStore {
     return { msgs, cursor, lastSeq, firstSeq, joinSeq };
   }
 
-  /** Keeps the per-user index of groups in step, in chunks of pipelined commands. */
-  private async index(group: GroupId, uids: readonly Uid[], add: boolean): Promise<void> {
+  /**
+   * Keeps the per-user indexes (groups, pending invites) in step with what `uids` now are in the
+   * group, in chunks of pipelined commands; every command is idempotent.
+   */
+  private async index(group: GroupId, uids: readonly Uid[], state: 'member' | 'invited' | 'gone', invitedAtMs = 0): Promise<void> {
     for (let i = 0; i < uids.length; i += INDEX_CHUNK) {
       const pipeline = this.redis.pipeline();
       for (const uid of uids.slice(i, i + INDEX_CHUNK)) {
-        const key = `${this.prefix}user:{${uid}}:groups`;
-        if (add) pipeline.sadd(key, group);
-        else pipeline.srem(key, group);
+        const groups = this.userKey(uid, 'groups');
+        const invites = this.userKey(uid, 'ginvites');
+        if (state === 'member') pipeline.sadd(groups, group).zrem(invites, group);
+        else if (state === 'invited') pipeline.zadd(invites, 'NX', invitedAtMs, group);
+        else pipeline.srem(groups, group).zrem(invites, group);
       }
       await execAll(pipeline);
     }
@@ -276,11 +396,22 @@ export class RedisGroupStore implements GroupStore {
   private key(group: GroupId, name: string): string {
     return `${this.prefix}group:{${group}}:${name}`;
   }
+
+  private userKey(uid: Uid, name: string): string {
+    return `${this.prefix}user:{${uid}}:${name}`;
+  }
 }
 
 function parseMember(uid: Uid, entry: string): GroupMember {
   const colon = entry.lastIndexOf(':');
   return { uid, role: entry.slice(0, colon) as GroupRole, joinSeq: Number(entry.slice(colon + 1)) };
+}
+
+/** An invite entry: "<atMs>:<role>:<by>" (`by` may hold colons, role and time do not). */
+function parseInvite(group: GroupId, uid: Uid, entry: string): GroupInvite {
+  const first = entry.indexOf(':');
+  const second = entry.indexOf(':', first + 1);
+  return { group, uid, atMs: Number(entry.slice(0, first)), role: entry.slice(first + 1, second) as GroupInvite['role'], by: entry.slice(second + 1) };
 }
 
 function decodeGroupRecord(raw: Buffer): StoredContent & { ts: number } {
