@@ -205,6 +205,8 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
       await store.updateSettings(ROOM, { slowModeMs: SLOW_MS });
       expect(await rejectionOf({ checks: VIEWER })).toBe('appended');
       expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + SLOW_MS - 1 })).toBe('slow_mode');
+      // The refusal says how long the wait still is.
+      expect(await send({ checks: VIEWER, nowMs: NOW + 400 })).toMatchObject({ status: 'rejected', code: 'slow_mode', retryAfterMs: SLOW_MS - 400 });
       expect(await rejectionOf({ uid: 'bob', checks: VIEWER, nowMs: NOW + 1 })).toBe('appended');
       expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + SLOW_MS })).toBe('appended');
       expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + SLOW_MS + 1 })).toBe('slow_mode');
