@@ -23,6 +23,12 @@ export interface NatsBusOptions {
   servers: string | string[];
   /** The connection's name in the server's monitoring (connz). */
   name: string;
+  /**
+   * The NATS user of this process's role and its password (nats.conf grants each role only its
+   * subjects); without them the connection has no credentials (or those in the URL).
+   */
+  user?: string | null;
+  password?: string | null;
   log: Logger;
   /** Receives what a handler throws; delivery goes on. Defaults to logging it. */
   onError?: (error: unknown) => void;
@@ -60,13 +66,18 @@ export class NatsBus implements Bus {
       nc = await connect({
         servers: options.servers,
         name: options.name,
+        ...(options.user ? { user: options.user, pass: options.password ?? '' } : {}),
         maxReconnectAttempts: RECONNECT_FOREVER,
         reconnectTimeWait: options.reconnectTimeWaitMs ?? DEFAULT_RECONNECT_TIME_WAIT_MS,
       });
     } catch (error) {
-      throw fail.unavailable(`cannot connect to NATS at ${String(options.servers)}`, { cause: error });
+      // Refused credentials will not get better by retrying: say so plainly and stop.
+      if (error instanceof NatsError && error.code === ErrorCode.AuthorizationViolation) {
+        throw new NatsAuthError(`NATS at ${redactNatsServers(options.servers)} refused the credentials of user '${options.user ?? '(none)'}': check ROOMCAST_NATS_USER and ROOMCAST_NATS_PASSWORD`, { cause: error });
+      }
+      throw fail.unavailable(`cannot connect to NATS at ${redactNatsServers(options.servers)}`, { cause: error });
     }
-    log.info('connected to NATS', { server: nc.getServer(), name: options.name });
+    log.info('connected to NATS', { server: nc.getServer(), name: options.name, user: options.user ?? null });
     return new NatsBus(nc, log, options.onError ?? ((error) => log.error('bus handler failed', { error })));
   }
 
@@ -160,6 +171,17 @@ export class NatsBus implements Bus {
       }
     }
   }
+}
+
+/** NATS refused this process's user or password (at start-up: a configuration mistake). */
+export class NatsAuthError extends Error {
+  override readonly name = 'NatsAuthError';
+  readonly code = 'nats_auth_refused';
+}
+
+/** Server URLs with any password in them masked, for messages. */
+function redactNatsServers(servers: string | string[]): string {
+  return [servers].flat().map((url) => url.replace(/^([a-z]+:\/\/[^:@/]*:)[^@/]*@/, '$1***@')).join(',');
 }
 
 interface OutboundMessage {
