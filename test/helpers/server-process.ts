@@ -20,6 +20,8 @@ export interface ServerSpec {
   /** Ports the developer's own server uses: never handed out. */
   reservedPorts: ReadonlySet<number>;
   portCount: number;
+  /** Runs before each start attempt, e.g. to write a config file naming the ports. */
+  prepare?(ports: number[]): Promise<void>;
   args(ports: number[]): string[];
   /** Whether the server on `ports` answers and is the process `pid` (not another one on a port we failed to bind). */
   ready(ports: number[], pid: number): Promise<boolean>;
@@ -52,6 +54,7 @@ export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
 }
 
 async function launch(spec: ServerSpec, ports: number[]): Promise<ServerProcess> {
+  await spec.prepare?.(ports);
   const child = spawn(spec.binary, spec.args(ports), { stdio: ['ignore', 'pipe', 'pipe'] });
   // Its last output explains a failed start (such as "Address already in use").
   let outputTail = '';

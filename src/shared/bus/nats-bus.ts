@@ -280,13 +280,19 @@ class RequestMux {
   private readonly inbox = createInbox();
   private nextToken = 0;
   private readonly sweeper: NodeJS.Timeout;
+  private subscribed = false;
 
   constructor(private readonly nc: NatsConnection, private readonly outbound: OutboundBatch) {
-    nc.subscribe(`${this.inbox}.*`, { callback: (error, message) => { if (!error) this.settle(message); } });
     this.sweeper = setInterval(() => this.failOverdue(), REQUEST_SWEEP_MS).unref();
   }
 
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    // Subscribed at the first request, not before: a role that never asks (the room service) has no
+    // permission to subscribe to _INBOX.> and must not try.
+    if (!this.subscribed) {
+      this.nc.subscribe(`${this.inbox}.*`, { callback: (error, message) => { if (!error) this.settle(message); } });
+      this.subscribed = true;
+    }
     const reply = `${this.inbox}.${(this.nextToken++).toString(36)}`;
     return new Promise((resolve, reject) => {
       this.outbound.add(subject, data, reply);
