@@ -2,6 +2,8 @@
  * Starts Roomcast topologies inside the test process over real components: N gateways and M room
  * services on a real nats-server and redis-server (each with its own connections, as separate
  * processes would have), or the embedded all-in-one mode on the in-process bus and memory stores.
+ * In the distributed mode NATS and Redis have authorization on, and each process logs in as its
+ * role's user (gateway, room-service), as in deploy/k8s.
  */
 import { createTokenVerifier, signToken, type TokenVerifier } from '../../src/shared/auth.js';
 import { loadConfig, type Config } from '../../src/shared/config.js';
@@ -34,14 +36,14 @@ export interface Cluster {
   roomServices: RunningRoomService[];
   apiUrl: string;
   nats: NatsServerHandle | null;
-  /** The redis-server's URL (distributed mode), for tests that inspect what is stored. */
+  /** The redis-server's URL as its default user (distributed mode), for tests that inspect what is stored. */
   redisUrl: string | null;
   /** Subscriptions on `subject` over every process: nats-server's monitoring, or the in-process bus. */
   subscriptionCount(subject: string): Promise<number>;
   /** The online registry as the room services see it. */
   registry: SessionStore;
-  /** Settings for a Roomcast process of this cluster's own (a gateway or room service started apart). */
-  processEnv(): Record<string, string>;
+  /** Settings for a Roomcast process of this cluster's own (a gateway, by default, or a room service started apart). */
+  processEnv(role?: ServiceRole): Record<string, string>;
   /** Starts one more gateway in this process, with extra settings and, if given, its own token check. */
   addGateway(gatewayId: string, env?: Record<string, string>, verifyToken?: TokenVerifier): Promise<GatewayHandle>;
   token(uid: string, role?: Role, extra?: { rooms?: string[]; device?: string }): Promise<string>;
@@ -50,6 +52,8 @@ export interface Cluster {
   api(method: string, path: string, body?: unknown, credential?: string): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
 }
+
+type ServiceRole = 'gateway' | 'room-service';
 
 export interface ClusterOptions {
   mode: 'distributed' | 'embedded';
@@ -63,7 +67,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const cleanups: Array<() => Promise<void>> = [];
   const nats = options.mode === 'distributed' ? await startNats() : null;
   if (nats) cleanups.push(() => nats.stop());
-  const redis = options.mode === 'distributed' ? await startRedis() : null;
+  const redis = options.mode === 'distributed' ? await startRedis({ acl: true }) : null;
   if (redis) cleanups.push(() => redis.stop());
 
   const baseEnv: Record<string, string> = {
@@ -78,12 +82,19 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     // Every test client comes from 127.0.0.1; the per-address cap has a test of its own.
     ROOMCAST_MAX_CONNECTIONS_PER_IP: '0',
     ROOMCAST_LOG_LEVEL: 'silent',
-    ...(redis ? { ROOMCAST_REDIS_URL: redis.url } : {}),
     ...options.env,
+  };
+  /** The role's NATS user and Redis user (distributed mode). */
+  const credentialsEnv = (service: ServiceRole): Record<string, string> => {
+    if (!nats || !redis) return {};
+    const { user, password } = nats.credentials(service);
+    return { ROOMCAST_NATS_USER: user, ROOMCAST_NATS_PASSWORD: password, ROOMCAST_REDIS_URL: redis.urlFor(service) };
   };
   const verifyToken = await createTokenVerifier({ secret: TEST_SECRET });
   const configFor = (role: 'gateway' | 'room-service' | 'all-in-one', natsUrl: string | null, extra: Record<string, string> = {}): Config =>
-    loadConfig(role, { ...baseEnv, ...(natsUrl ? { ROOMCAST_NATS_URL: natsUrl } : {}), ...extra });
+    loadConfig(role, {
+      ...baseEnv, ...credentialsEnv(role === 'all-in-one' ? 'room-service' : role), ...(natsUrl ? { ROOMCAST_NATS_URL: natsUrl } : {}), ...extra,
+    });
 
   let shared: Infrastructure | null = null;
   cleanups.push(async () => { await shared?.close(); });
@@ -101,7 +112,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const roomServices: RunningRoomService[] = [];
   let registry: SessionStore | null = null;
   for (let i = 0; i < (options.roomServices ?? 1); i++) {
-    const config = configFor(role ?? 'room-service', nats?.url ?? null);
+    const config = configFor(role ?? 'room-service', nats?.plainUrl ?? null);
     const infra = await infraFor(config, `room-service-${i}`);
     registry ??= infra.sessionStore;
     const running = await startRoomService(config, infra, verifyToken, new MetricsRegistry(), silentLogger);
@@ -143,7 +154,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   return {
     gateways, roomServices, apiUrl, nats, api, redisUrl: redis?.url ?? null, addGateway, registry: registry!,
-    processEnv: () => ({ ...baseEnv, ...(nats ? { ROOMCAST_NATS_URL: nats.url } : {}) }),
+    processEnv: (service = 'gateway') => ({ ...baseEnv, ...credentialsEnv(service), ...(nats ? { ROOMCAST_NATS_URL: nats.plainUrl } : {}) }),
     subscriptionCount: async (subject) => {
       if (nats) return nats.subscriptionCount(subject);
       if (shared?.bus instanceof MemoryBus) return shared.bus.subscriptionCount(subject);

@@ -20,6 +20,8 @@ export interface ServerSpec {
   /** Ports the developer's own server uses: never handed out. */
   reservedPorts: ReadonlySet<number>;
   portCount: number;
+  /** Extra environment of the server process. */
+  env?: Record<string, string>;
   /** Runs before each start attempt, e.g. to write a config file naming the ports. */
   prepare?(ports: number[]): Promise<void>;
   args(ports: number[]): string[];
@@ -55,7 +57,7 @@ export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
 
 async function launch(spec: ServerSpec, ports: number[]): Promise<ServerProcess> {
   await spec.prepare?.(ports);
-  const child = spawn(spec.binary, spec.args(ports), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(spec.binary, spec.args(ports), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...spec.env } });
   // Its last output explains a failed start (such as "Address already in use").
   let outputTail = '';
   const keepTail = (chunk: string) => { outputTail = (outputTail + chunk).slice(-OUTPUT_TAIL_CHARS); };

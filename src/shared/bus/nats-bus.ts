@@ -61,23 +61,24 @@ export class NatsBus implements Bus {
   /** Connects once (failing with RoomcastError 'unavailable' when no server answers), then reconnects forever. */
   static async connect(options: NatsBusOptions): Promise<NatsBus> {
     const { log } = options;
+    const { servers, user, password } = splitCredentials(options);
     let nc: NatsConnection;
     try {
       nc = await connect({
-        servers: options.servers,
+        servers,
         name: options.name,
-        ...(options.user ? { user: options.user, pass: options.password ?? '' } : {}),
+        ...(user ? { user, pass: password ?? '' } : {}),
         maxReconnectAttempts: RECONNECT_FOREVER,
         reconnectTimeWait: options.reconnectTimeWaitMs ?? DEFAULT_RECONNECT_TIME_WAIT_MS,
       });
     } catch (error) {
       // Refused credentials will not get better by retrying: say so plainly and stop.
       if (error instanceof NatsError && error.code === ErrorCode.AuthorizationViolation) {
-        throw new NatsAuthError(`NATS at ${redactNatsServers(options.servers)} refused the credentials of user '${options.user ?? '(none)'}': check ROOMCAST_NATS_USER and ROOMCAST_NATS_PASSWORD`, { cause: error });
+        throw new NatsAuthError(`NATS at ${servers.join(',')} refused the credentials of user '${user ?? '(none)'}': check ROOMCAST_NATS_USER and ROOMCAST_NATS_PASSWORD`, { cause: error });
       }
-      throw fail.unavailable(`cannot connect to NATS at ${redactNatsServers(options.servers)}`, { cause: error });
+      throw fail.unavailable(`cannot connect to NATS at ${servers.join(',')}`, { cause: error });
     }
-    log.info('connected to NATS', { server: nc.getServer(), name: options.name, user: options.user ?? null });
+    log.info('connected to NATS', { server: nc.getServer(), name: options.name, user: user ?? null });
     return new NatsBus(nc, log, options.onError ?? ((error) => log.error('bus handler failed', { error })));
   }
 
@@ -179,9 +180,24 @@ export class NatsAuthError extends Error {
   readonly code = 'nats_auth_refused';
 }
 
-/** Server URLs with any password in them masked, for messages. */
-function redactNatsServers(servers: string | string[]): string {
-  return [servers].flat().map((url) => url.replace(/^([a-z]+:\/\/[^:@/]*:)[^@/]*@/, '$1***@')).join(',');
+/**
+ * The server URLs without credentials, and the user to log in as: the options' user, else the one in
+ * a URL (`nats://user:password@host:4222`, which nats.js itself would ignore). Credentials never
+ * reach a log line this way.
+ */
+function splitCredentials(options: NatsBusOptions): { servers: string[]; user?: string; password?: string } {
+  let user = options.user ?? undefined;
+  let password = options.password ?? undefined;
+  const servers = [options.servers].flat().map((server) => {
+    const match = /^([a-z]+:\/\/)([^:@/]*)(?::([^@/]*))?@(.*)$/.exec(server);
+    if (!match) return server;
+    if (!user && match[2]) {
+      user = decodeURIComponent(match[2]);
+      password = decodeURIComponent(match[3] ?? '');
+    }
+    return `${match[1]}${match[4]}`;
+  });
+  return { servers, ...(user ? { user } : {}), ...(password !== undefined ? { password } : {}) };
 }
 
 interface OutboundMessage {
@@ -290,7 +306,11 @@ class RequestMux {
     // Subscribed at the first request, not before: a role that never asks (the room service) has no
     // permission to subscribe to _INBOX.> and must not try.
     if (!this.subscribed) {
-      this.nc.subscribe(`${this.inbox}.*`, { callback: (error, message) => { if (!error) this.settle(message); } });
+      try {
+        this.nc.subscribe(`${this.inbox}.*`, { callback: (error, message) => { if (!error) this.settle(message); } });
+      } catch (error) {
+        return Promise.reject(toBusError(error));
+      }
       this.subscribed = true;
     }
     const reply = `${this.inbox}.${(this.nextToken++).toString(36)}`;
