@@ -8,6 +8,8 @@ import type { Logger } from '../log.js';
 import { parseRedisUrl, redactRedisUrl } from './redis-url.js';
 
 const MAX_RETRY_DELAY_MS = 2000;
+/** Redis's answers to a wrong user or password, or a user without the commands a client needs to start. */
+const LOGIN_REFUSED = /^(WRONGPASS|NOAUTH|NOPERM)/;
 
 export interface RedisConnectOptions {
   /** The sentinels' own password (Sentinel form only); the URL's password is the Redis nodes'. */
@@ -47,11 +49,20 @@ export async function connectRedis(url: string, log: Logger, options: RedisConne
       failoverDetector: true,
     });
   redis.on('error', (error: Error) => log.warn('redis error', { error }));
+  // ioredis retries a refused login forever, as it does an unreachable server; at start-up a refused
+  // login is a configuration mistake, so fail at once with what Redis said.
+  let onRefused: ((error: Error) => void) | undefined;
+  const refused = new Promise<never>((_, reject) => {
+    onRefused = (error) => { if (LOGIN_REFUSED.test(error.message)) reject(error); };
+    redis.on('error', onRefused);
+  });
   try {
-    await redis.connect();
+    await Promise.race([redis.connect(), refused]);
   } catch (error) {
     redis.disconnect();
     throw new Error(`cannot connect to Redis at ${redactRedisUrl(url)}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    redis.removeListener('error', onRefused!);
   }
   return redis;
 }
