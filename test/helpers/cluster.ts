@@ -18,6 +18,7 @@ import { startRoomService, type RunningRoomService } from '../../src/room-servic
 import type { SessionStore } from '../../src/shared/store/session-store.js';
 import { startNats, type NatsServerHandle } from './nats-server.js';
 import { startRedis } from './redis-server.js';
+import { startSentinelSet, type SentinelSetHandle } from './redis-sentinel.js';
 import { startTcpProxy } from './tcp-proxy.js';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256';
@@ -40,6 +41,8 @@ export interface Cluster {
   redisUrl: string | null;
   /** Subscriptions on `subject` over every process: nats-server's monitoring, or the in-process bus. */
   subscriptionCount(subject: string): Promise<number>;
+  /** The Sentinel set-up, with `redis: 'sentinel'`. */
+  sentinel: SentinelSetHandle | null;
   /** The online registry as the room services see it. */
   registry: SessionStore;
   /** Settings for a Roomcast process of this cluster's own (a gateway, by default, or a room service started apart). */
@@ -61,14 +64,19 @@ export interface ClusterOptions {
   roomServices?: number;
   /** Extra ROOMCAST_* settings for every process. */
   env?: Record<string, string>;
+  /** Distributed mode: one redis-server (default), or a primary, a replica and a sentinel (redis-sentinel:// URLs). */
+  redis?: 'single' | 'sentinel';
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const cleanups: Array<() => Promise<void>> = [];
   const nats = options.mode === 'distributed' ? await startNats() : null;
   if (nats) cleanups.push(() => nats.stop());
-  const redis = options.mode === 'distributed' ? await startRedis({ acl: true }) : null;
-  if (redis) cleanups.push(() => redis.stop());
+  const distributed = options.mode === 'distributed';
+  const sentinel = distributed && options.redis === 'sentinel' ? await startSentinelSet() : null;
+  if (sentinel) cleanups.push(() => sentinel.stop());
+  const redis = distributed ? sentinel ?? await startRedis({ acl: true }) : null;
+  if (redis && !sentinel) cleanups.push(() => redis.stop());
 
   const baseEnv: Record<string, string> = {
     ROOMCAST_JWT_SECRET: TEST_SECRET,
@@ -153,7 +161,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   return {
-    gateways, roomServices, apiUrl, nats, api, redisUrl: redis?.url ?? null, addGateway, registry: registry!,
+    gateways, roomServices, apiUrl, nats, api, redisUrl: redis?.urlFor('default') ?? null, sentinel, addGateway, registry: registry!,
     processEnv: (service = 'gateway') => ({ ...baseEnv, ...credentialsEnv(service), ...(nats ? { ROOMCAST_NATS_URL: nats.plainUrl } : {}) }),
     subscriptionCount: async (subject) => {
       if (nats) return nats.subscriptionCount(subject);

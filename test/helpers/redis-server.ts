@@ -44,6 +44,8 @@ export interface RedisServerHandle {
   /** The URL that logs in as `user` (ACL on), or the plain URL. */
   urlFor(user: RedisUser): string;
   stop(): Promise<void>;
+  /** Ends the server at once (SIGKILL): a crash, with no shutdown and no last words to replicas. */
+  kill(): Promise<void>;
 }
 
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
@@ -56,7 +58,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     // The replica logs in to its primary as the default user, as in deploy/k8s/redis.
     if (options.replicaOf !== undefined) aclArgs.push('--masterauth', TEST_REDIS_PASSWORDS.default);
   }
-  const { ports: [port], stop } = await startServer({
+  const { ports: [port], stop, kill } = await startServer({
     binary: 'redis-server',
     install: 'apt-get install redis-server',
     reservedPorts: new Set([6379]),
@@ -79,6 +81,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
       await stop();
       await rm(dir, { recursive: true, force: true });
     },
+    kill,
   };
 }
 

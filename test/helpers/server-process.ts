@@ -32,6 +32,8 @@ export interface ServerSpec {
 export interface ServerProcess {
   ports: number[];
   stop(): Promise<void>;
+  /** Ends the server at once (SIGKILL), as a crash would: no shutdown work. */
+  kill(): Promise<void>;
 }
 
 class ServerMissingError extends Error {}
@@ -83,13 +85,20 @@ async function launch(spec: ServerSpec, ports: number[]): Promise<ServerProcess>
     clearTimeout(killer);
   };
 
+  const kill = async () => {
+    process.removeListener('exit', killOnExit);
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    child.kill('SIGKILL');
+    await exited;
+  };
+
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
     if (failure) {
       await stop();
       throw failure;
     }
-    if (child.pid !== undefined && (await spec.ready(ports, child.pid).catch(() => false))) return { ports, stop };
+    if (child.pid !== undefined && (await spec.ready(ports, child.pid).catch(() => false))) return { ports, stop, kill };
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`${spec.binary} did not answer on ports ${ports.join(', ')} within ${READY_TIMEOUT_MS} ms:\n${outputTail}`);
