@@ -1,6 +1,7 @@
 /**
- * A real nats-server per test file, on free ports for clients and monitoring (as nats.js starts one
- * for its own tests). The monitoring endpoint lets tests see what the server sees, such as which
+ * A real nats-server per test file, with ports for clients and monitoring it picks itself (`-1`) and
+ * names in its log, so no other process can take them between a choice and the bind (nats.js starts
+ * one per test suite too). The monitoring endpoint lets tests see what the server sees, such as which
  * subscriptions exist.
  *
  * Authorization is on, with the users and permissions of deploy/k8s/nats/auth.conf (the deployment's
@@ -12,10 +13,15 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ChildOutput } from './child-output.js';
 import { startServer } from './server-process.js';
 
 /** connz lists 1,024 connections unless told otherwise; tests have far fewer than this. */
 const CONNZ_LIMIT = 10_000;
+/** Generous: a busy machine may take seconds to start it. */
+const READY_TIMEOUT_MS = 20_000;
+/** nats-server's port value for "any free port". */
+const ANY_PORT = '-1';
 export const NATS_AUTH_CONF = new URL('../../deploy/k8s/nats/auth.conf', import.meta.url);
 
 /** The users of auth.conf, as ROOMCAST_NATS_USER names them, and their passwords in tests. */
@@ -43,11 +49,11 @@ export interface NatsServerHandle {
   observer: { user: string; password: string };
   /** `nats://127.0.0.1:PORT`, without credentials (refused: authorization is on). */
   plainUrl: string;
+  /** ROOMCAST_NATS_USER / ROOMCAST_NATS_PASSWORD of a role. */
+  credentials(user: NatsUser): { user: string; password: string };
   port: number;
   /** `http://127.0.0.1:PORT` of the monitoring endpoint. */
   monitorUrl: string;
-  /** ROOMCAST_NATS_USER / ROOMCAST_NATS_PASSWORD of a role. */
-  credentials(user: NatsUser): { user: string; password: string };
   stop(): Promise<void>;
   /** How many subscriptions on exactly `subject` the server holds, over all connections. */
   subscriptionCount(subject: string): Promise<number>;
@@ -56,24 +62,21 @@ export interface NatsServerHandle {
 }
 
 export async function startNats(): Promise<NatsServerHandle> {
+  // The server resolves include paths against its config file's folder: auth.conf goes beside it.
   const dir = await mkdtemp(join(tmpdir(), 'roomcast-nats-'));
   await writeFile(join(dir, 'auth.conf'), withObserver(await readFile(NATS_AUTH_CONF, 'utf8')));
   const configFile = join(dir, 'nats.conf');
+  await writeFile(configFile, 'include auth.conf\n');
   const { ports: [port, monitorPort], stop } = await startServer({
     binary: 'nats-server',
     install: 'apt-get install nats-server',
-    reservedPorts: new Set([4222, 8222]),
-    portCount: 2,
+    args: ['-c', configFile, '-a', '127.0.0.1', '-p', ANY_PORT, '-m', ANY_PORT],
     env: AUTH_ENV,
-    prepare: ([clientPort, monitor]) => writeFile(configFile, [
-      `listen: 127.0.0.1:${clientPort}`,
-      `http: 127.0.0.1:${monitor}`,
-      // The server resolves include paths against this file's folder.
-      'include auth.conf',
-    ].join('\n')),
-    args: () => ['-c', configFile],
-    // The monitoring endpoint names the client port: a server that is not ours would name another.
-    ready: async ([clientPort, monitor]) => (await getJson<{ port?: number }>(`http://127.0.0.1:${monitor}/varz`)).port === clientPort,
+    ready: async (output) => {
+      // It logs both ports before "Server is ready", and exits if it cannot bind.
+      await output.waitForLine((line) => (line.includes('Server is ready') ? true : undefined), 'the line "Server is ready"', READY_TIMEOUT_MS);
+      return [await loggedPort(output, 'Listening for client connections on'), await loggedPort(output, 'Starting http monitor on')];
+    },
   });
   const monitorUrl = `http://127.0.0.1:${monitorPort}`;
   const connz = async () => {
@@ -111,6 +114,12 @@ function withObserver(authConf: string): string {
   if (end < 0) throw new Error('deploy/k8s/nats/auth.conf has no users list');
   const observer = `  { user: ${OBSERVER.user}, password: ${OBSERVER.password}, permissions: { publish: { allow: [">"] }, subscribe: { allow: [">"] } } }\n  `;
   return authConf.slice(0, end) + observer + authConf.slice(end);
+}
+
+/** The port of the `host:port` a log line of nats-server gives after `announcement`. */
+function loggedPort(output: ChildOutput, announcement: string): Promise<number> {
+  const pattern = new RegExp(`${announcement} [^\\s]+:(\\d+)`);
+  return output.waitForLine((line) => { const match = pattern.exec(line); return match ? Number(match[1]) : undefined; }, `a line "${announcement} …"`, READY_TIMEOUT_MS);
 }
 
 interface Connz {

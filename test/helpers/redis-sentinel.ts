@@ -9,8 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { answersAs, renderAclFile, startRedis, TEST_REDIS_PASSWORDS, type RedisServerHandle, type RedisUser } from './redis-server.js';
-import { startServer } from './server-process.js';
+import { renderAclFile, startOnFreePort, startRedis, TEST_REDIS_PASSWORDS, type RedisServerHandle, type RedisUser } from './redis-server.js';
 
 export const SENTINEL_MASTER_NAME = 'roomcast';
 const SENTINEL_ACL_TEMPLATE = new URL('../../deploy/k8s/redis/sentinel-users.acl', import.meta.url);
@@ -47,15 +46,15 @@ export async function startSentinelSet(options: { replicas?: number } = {}): Pro
     stops.push(() => rm(dir, { recursive: true, force: true }));
     const users = renderAclFile(await readFile(SENTINEL_ACL_TEMPLATE, 'utf8'), { REDIS_DEFAULT_PASSWORD: TEST_REDIS_PASSWORDS.default });
     const configFile = join(dir, 'sentinel.conf');
-    const { ports: [sentinelPort], stop: stopSentinel } = await startServer({
-      binary: 'redis-server',
-      install: 'apt-get install redis-server (it includes Sentinel)',
-      reservedPorts: new Set([6379, 26379]),
-      portCount: 1,
-      // Sentinel rewrites its config file, so each attempt writes it anew before the start.
-      prepare: ([port]) => writeFile(configFile, sentinelConfig(port!, primary.port, dir, users)),
-      args: () => [configFile, '--sentinel'],
-      ready: ([port], pid) => answersAs(port!, pid),
+    // Sentinel rewrites its config file, so each start attempt writes it anew for its port.
+    const { ports: [sentinelPort], stop: stopSentinel } = await startOnFreePort({
+      args: async (port) => {
+        await writeFile(configFile, sentinelConfig(port, primary.port, dir, users));
+        return [configFile, '--sentinel'];
+      },
+      password: null,
+      // A sentinel never says "Ready to accept connections"; it names what it watches once it listens.
+      readyLine: '+monitor master',
     });
     stops.push(stopSentinel);
     const handle = sentinelHandle(nodes, sentinelPort!, stops);

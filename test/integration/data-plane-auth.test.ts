@@ -6,6 +6,8 @@
  * do their work as their own users.
  */
 import type { Redis } from 'ioredis';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsBus } from '../../src/shared/bus/nats-bus.js';
 import { encodeBusMessage } from '../../src/shared/codec/codec.js';
@@ -17,10 +19,9 @@ import { connectRedis } from '../../src/shared/store/redis-client.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { Latch } from '../helpers/latch.js';
 import type { NatsUser } from '../helpers/nats-server.js';
-import { startRoomcastProcess } from '../helpers/roomcast-process.js';
-import { freePort } from '../helpers/free-port.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
+const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const ROOM = 'lobby';
 const UNPRIVILEGED: NatsUser[] = ['tools', 'push-worker'];
 const REQUEST_TIMEOUT_MS = 500;
@@ -136,10 +137,14 @@ describe('start-up with a wrong password', () => {
   });
 
   it('a gateway process with a wrong NATS password exits with that error instead of running', async () => {
-    const env = { ...cluster.processEnv('gateway'), ROOMCAST_NATS_PASSWORD: 'wrong', ROOMCAST_GATEWAY_ID: 'gw-wrong', ROOMCAST_LOG_LEVEL: 'info' };
-    const httpPort = await freePort();
-    await expect(startRoomcastProcess('gateway', { ...env, ROOMCAST_GATEWAY_HTTP_PORT: String(httpPort) }, `http://127.0.0.1:${httpPort}/readyz`))
-      .rejects.toThrow(/refused the credentials of user 'gateway'/);
+    const env = { PATH: process.env.PATH ?? '', ...cluster.processEnv('gateway'), ROOMCAST_NATS_PASSWORD: 'wrong', ROOMCAST_GATEWAY_ID: 'gw-wrong', ROOMCAST_LOG_LEVEL: 'info' };
+    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'gateway'], { env, timeout: 30_000 }, (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, output: stdout + stderr });
+      });
+    });
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/refused the credentials of user 'gateway'/);
   });
 });
 

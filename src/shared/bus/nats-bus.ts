@@ -4,7 +4,7 @@
  * they missed, and turns the NATS failures callers act on into RoomcastErrors.
  */
 import { connect, createInbox, ErrorCode, Events, NatsError, type Msg, type NatsConnection } from 'nats';
-import { fail, RoomcastError } from '../errors.js';
+import { fail } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Bus, BusHandler, BusMessage, BusStatus, SubscribeOptions, Subscription } from './bus.js';
 
