@@ -107,6 +107,14 @@ describe('NATS', () => {
     for (const [user, { publish }] of users) if (user !== 'gateway') expect(publish.some((s) => s.startsWith('svc.') || s === '>'), user).toBe(false);
   });
 
+  it('lets only the servers open routes (a route is trusted past every permission)', () => {
+    const conf = configFile('roomcast-nats-config', 'nats.conf');
+    const cluster = /cluster\s*\{([\s\S]*)\n\}/.exec(conf)?.[1] ?? '';
+    expect(cluster).toMatch(/authorization\s*\{\s*user:\s*route\s+password:\s*\$NATS_ROUTE_PASSWORD\s*\}/);
+    const nats = containers(find<Workload>('StatefulSet', 'roomcast-nats')).find((c) => c.name === 'nats')!;
+    expect((nats.command ?? []).join(' ')).toContain('nats://route:$NATS_ROUTE_PASSWORD@roomcast-nats-$i.roomcast-nats:6222');
+  });
+
   it('gives the servers every password auth.conf names, from the Secret roomcast-nats', () => {
     const nats = find<Workload>('StatefulSet', 'roomcast-nats');
     const env = containers(nats).find((c) => c.name === 'nats')!.env ?? [];
@@ -190,7 +198,7 @@ describe('both', () => {
         }
       }
     }
-    expect(Object.keys(find<Secret>('Secret', 'roomcast-nats').data ?? {}).sort()).toEqual(['gateway-password', 'push-worker-password', 'room-service-password', 'tools-password']);
+    expect(Object.keys(find<Secret>('Secret', 'roomcast-nats').data ?? {}).sort()).toEqual(['gateway-password', 'push-worker-password', 'room-service-password', 'route-password', 'tools-password']);
     expect(Object.keys(find<Secret>('Secret', 'roomcast-redis').data ?? {}).sort()).toEqual(['default-password', 'gateway-password', 'room-service-password']);
   });
 
