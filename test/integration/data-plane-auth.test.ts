@@ -19,6 +19,7 @@ import { connectRedis } from '../../src/shared/store/redis-client.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { Latch } from '../helpers/latch.js';
 import type { NatsUser } from '../helpers/nats-server.js';
+import { TEST_REDIS_PASSWORDS } from '../helpers/redis-server.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
@@ -122,6 +123,24 @@ describe('NATS permissions per role', () => {
     const posted = await cluster.api('POST', `/v1/rooms/${ROOM}/messages`, { kind: 'system', text: 'hello tools' });
     expect(posted.status).toBe(201);
     await received.wait();
+  });
+});
+
+describe('Redis ACL users', () => {
+  it.each(['gateway', 'room-service'] as const)('the %s user may use keys under rc: only, and no administrative command', async (user) => {
+    const url = cluster.redisUrl!.replace(`default:${TEST_REDIS_PASSWORDS.default}@`, `${user}:${TEST_REDIS_PASSWORDS[user]}@`);
+    const client = await connectRedis(url, silentLogger);
+    try {
+      expect(await client.set('rc:acl-probe', '1')).toBe('OK');
+      await expect(client.set('other:acl-probe', '1')).rejects.toThrow(/NOPERM/);
+      await expect(client.flushdb()).rejects.toThrow(/NOPERM/);
+      await expect(client.config('GET', 'maxmemory')).rejects.toThrow(/NOPERM/);
+      await expect(client.keys('rc:*')).rejects.toThrow(/NOPERM/);
+      await expect(client.publish('room.lobby', 'x')).rejects.toThrow(/NOPERM/);
+    } finally {
+      await client.del('rc:acl-probe');
+      await client.quit();
+    }
   });
 });
 
