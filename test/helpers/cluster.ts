@@ -104,7 +104,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const verifyToken = await createTokenVerifier({ secret: TEST_SECRET });
   const configFor = (role: 'gateway' | 'room-service' | 'all-in-one', natsUrl: string | null, extra: Record<string, string> = {}): Config =>
     loadConfig(role, {
-      ...baseEnv, ...credentialsEnv(role === 'all-in-one' ? 'room-service' : role), ...(natsUrl ? { ROOMCAST_NATS_URL: natsUrl } : {}), ...extra,
+      // The test's own settings (options.env, in baseEnv) win over the role's credentials.
+      ...credentialsEnv(role === 'all-in-one' ? 'room-service' : role), ...baseEnv, ...(natsUrl ? { ROOMCAST_NATS_URL: natsUrl } : {}), ...extra,
     });
 
   let shared: Infrastructure | null = null;
@@ -165,7 +166,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   return {
     gateways, roomServices, apiUrl, nats, api, redisUrl: redis?.urlFor('default') ?? null, sentinel, addGateway, registry: registry!,
-    processEnv: (service = 'gateway') => ({ ...baseEnv, ...credentialsEnv(service), ...(nats ? { ROOMCAST_NATS_URL: nats.plainUrl } : {}) }),
+    processEnv: (service = 'gateway') => ({ ...credentialsEnv(service), ...baseEnv, ...(nats ? { ROOMCAST_NATS_URL: nats.plainUrl } : {}) }),
     subscriptionCount: async (subject) => {
       if (nats) return nats.subscriptionCount(subject);
       if (shared?.bus instanceof MemoryBus) return shared.bus.subscriptionCount(subject);
