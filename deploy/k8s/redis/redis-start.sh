@@ -28,7 +28,16 @@ render() {
 }
 render /etc/redis/users.acl > /run/redis/users.acl
 
-primary=$(redis-cli -h roomcast-redis-sentinel -p 26379 --raw SENTINEL get-master-addr-by-name roomcast 2>/dev/null | head -n 1 || true)
+# The primary: as the sentinels name it; else (no sentinel up) a node that says it is one; else, on
+# a first start, roomcast-redis-0. Never make this node a second primary beside a live one.
+primary=$(timeout 5 redis-cli -h roomcast-redis-sentinel -p 26379 --raw SENTINEL get-master-addr-by-name roomcast 2>/dev/null | head -n 1 || true)
+if [ -z "$primary" ]; then
+  for i in 0 1 2; do  # the StatefulSet's replicas
+    node="roomcast-redis-$i.$domain"
+    [ "$node" = "$self" ] && continue
+    if timeout 5 redis-cli -h "$node" --raw ROLE 2>/dev/null | head -n 1 | grep -qx master; then primary="$node"; break; fi
+  done
+fi
 if [ -z "$primary" ]; then
   if [ "${POD_NAME##*-}" = 0 ]; then primary="$self"; else primary="roomcast-redis-0.$domain"; fi
 fi

@@ -9,10 +9,19 @@ if [ -z "${REDIS_DEFAULT_PASSWORD:-}" ] || [ "$REDIS_DEFAULT_PASSWORD" = replace
 fi
 
 self="$POD_NAME.roomcast-redis-sentinel.$POD_NAMESPACE.svc"
-primary=$(redis-cli -h roomcast-redis-sentinel -p 26379 --raw SENTINEL get-master-addr-by-name roomcast 2>/dev/null | head -n 1 || true)
-[ -n "$primary" ] || primary="roomcast-redis-0.roomcast-redis.$POD_NAMESPACE.svc"
-# Sentinel refuses a monitor line whose host name does not resolve yet: wait for the primary's pod.
-until redis-cli -h "$primary" -p 6379 ping >/dev/null 2>&1; do echo "waiting for $primary"; sleep 2; done
+# The primary: as the other sentinels name it; else the node that says it is one (after a failover it
+# is not roomcast-redis-0, and watching a replica as the primary would invite a second primary);
+# else, on a first start, roomcast-redis-0.
+primary=$(timeout 5 redis-cli -h roomcast-redis-sentinel -p 26379 --raw SENTINEL get-master-addr-by-name roomcast 2>/dev/null | head -n 1 || true)
+until [ -n "$primary" ]; do
+  for i in 0 1 2; do  # the Redis StatefulSet's replicas
+    node="roomcast-redis-$i.roomcast-redis.$POD_NAMESPACE.svc"
+    role=$(timeout 5 redis-cli -h "$node" --raw ROLE 2>/dev/null | head -n 1 || true)
+    if [ "$role" = master ]; then primary="$node"; break; fi
+  done
+  # Sentinel refuses a monitor line whose host name does not resolve yet: wait for a primary to answer.
+  [ -n "$primary" ] || { echo "waiting for a Redis primary"; sleep 2; }
+done
 
 render() {
   awk '/^[[:space:]]*(#|$)/ { next }
