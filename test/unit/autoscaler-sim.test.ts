@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chartOf, runAll } from '../../src/autoscaler/sim/run-sim.js';
-import { CROWD_START_MS } from '../../src/autoscaler/sim/scenarios.js';
+import { CROWD_START_MS, defaultSimSettings } from '../../src/autoscaler/sim/scenarios.js';
 
 describe('autoscaler simulation', () => {
   const runs = runAll();
@@ -26,6 +26,19 @@ describe('autoscaler simulation', () => {
     const withTrend = byFile('rate-off-with-trend').result.overloadViewerSeconds;
     const withoutTrend = byFile('rate-off-without-trend').result.overloadViewerSeconds;
     expect(withTrend * 2).toBeLessThan(withoutTrend);
+  });
+
+  it('no floor escapes the scale-down stabilization: nothing ordered is taken back within the window', () => {
+    const windowMs = defaultSimSettings().scaleDownWindowMs;
+    for (const run of runs) {
+      const decisions = run.result.decisions;
+      decisions.forEach(({ tMs, decision }, i) => {
+        if (decision.action !== 'down') return;
+        // Every order of the last window must be honoured: a scale-down never goes below one of them.
+        const recentHighest = Math.max(...decisions.slice(0, i).filter((d) => d.tMs > tMs - windowMs).map((d) => d.decision.replicas));
+        expect(decision.replicas, `${run.file} at ${tMs / 1000} s`).toBeGreaterThanOrEqual(recentHighest);
+      });
+    }
   });
 
   it('draws viewers, capacity and replicas as SVG', () => {
