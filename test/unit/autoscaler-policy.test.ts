@@ -235,7 +235,7 @@ describe('traces', () => {
 
   it('slow decline: down one pod (or 10%) per step, steps further apart than the drain, never below the need', () => {
     const scenario: SimScenario = {
-      name: 'decline', durationMs: 60 * 60_000, stepMs: 1000, startupMs: readyDelayMs, podCapacity: 60_000, initialReplicas: 20, events: [],
+      name: 'decline', durationMs: 60 * 60_000, stepMs: 1000, startupMs: readyDelayMs, podCapacity: 60_000, initialReplicas: 20, events: [], drainMs: 30_000,
       demand: flashCrowd({ from: 100_000, to: 1_000_000, startMs: -1, rampMs: 1, endMs: 0, leaveMs: 30 * 60_000 }),
     };
     const run = simulate(scenario, settings, { trend: true, schedule: true });
