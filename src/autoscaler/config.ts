@@ -101,7 +101,7 @@ export const AUTOSCALER_SETTINGS = [
   setting('gatewayMetricsPort', 'ROOMCAST_GATEWAY_METRICS_PORT', DEFAULT_GATEWAY_METRICS_PORT, integer(1, 65535), 'gateway `/metrics` port; the pod annotation `roomcast.io/metrics-port` overrides it'),
   setting('periodMs', 'ROOMCAST_AUTOSCALER_PERIOD_MS', DEFAULT_AUTOSCALER_PERIOD_MS, integer(500, 600_000), 'one decision per period'),
   setting('httpHost', 'ROOMCAST_AUTOSCALER_HTTP_HOST', '0.0.0.0', anyString, 'address of `/metrics` and `/healthz`'),
-  setting('httpPort', 'ROOMCAST_AUTOSCALER_HTTP_PORT', DEFAULT_AUTOSCALER_HTTP_PORT, PORT, 'port of `/metrics` and `/healthz`'),
+  setting('httpPort', 'ROOMCAST_AUTOSCALER_HTTP_PORT', DEFAULT_AUTOSCALER_HTTP_PORT, PORT, 'port of `/metrics` and `/healthz`; 0 picks a free one'),
   setting('scheduleFile', 'ROOMCAST_SCHEDULE_FILE', DEFAULT_SCHEDULE_FILE, anyString, 'announced events (below); a missing file means none; re-read when it changes'),
   setting('dryRun', 'ROOMCAST_AUTOSCALER_DRY_RUN', false, boolean, 'decide and log, patch nothing', { switchFlag: '--dry-run' }),
   setting('minReplicas', 'ROOMCAST_MIN_REPLICAS', DEFAULT_MIN_REPLICAS, integer(1, 10_000), 'fewest gateways'),

@@ -54,6 +54,7 @@ export const DEFAULT_ROOM_BUDGET_PER_SEC = 100;
 export const DEFAULT_SLOW_CONSUMER_GRACE_MS = 5000;
 export const DEFAULT_DRAIN_MS = 30_000;
 export const DEFAULT_REBALANCE_INTERVAL_MS = 60_000;
+export const DEFAULT_REGISTRY_HEARTBEAT_MS = 5000;
 
 export interface Config {
   natsUrl: string | null;
@@ -129,6 +130,8 @@ export interface Config {
   /** Share of its excess load a hot gateway moves per rebalancing round; 0: never. */
   shedFraction: number;
   rebalanceIntervalMs: number;
+  /** How often a gateway reports itself alive (and its load) to the registry; it is forgotten after three missed reports. */
+  registryHeartbeatMs: number;
   logLevel: LogLevel;
 }
 
@@ -195,10 +198,10 @@ export const SETTINGS = [
   setting('wsHost', 'ROOMCAST_WS_HOST', '0.0.0.0', anyString, 'address of the WebSocket listener'),
   setting('wsPort', 'ROOMCAST_WS_PORT', DEFAULT_WS_PORT, PORT, 'WebSocket port (`/ws`); 0 picks a free one'),
   setting('publicUrl', 'ROOMCAST_PUBLIC_URL', null, optionalString, 'the URL clients use to reach this gateway', { shownDefault: '`ws://host:port/ws`' }),
-  setting('gatewayHttpPort', 'ROOMCAST_GATEWAY_HTTP_PORT', DEFAULT_GATEWAY_HTTP_PORT, PORT, 'gateway `/metrics`, `/healthz`, `/readyz`'),
+  setting('gatewayHttpPort', 'ROOMCAST_GATEWAY_HTTP_PORT', DEFAULT_GATEWAY_HTTP_PORT, PORT, 'gateway `/metrics`, `/healthz`, `/readyz`; 0 picks a free one'),
   setting('apiHost', 'ROOMCAST_API_HOST', '0.0.0.0', anyString, 'address of the room service\'s HTTP API'),
-  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'HTTP API port (also `/healthz`, `/readyz`)'),
-  setting('apiMetricsPort', 'ROOMCAST_API_METRICS_PORT', DEFAULT_API_METRICS_PORT, PORT, 'room service `/metrics`, `/healthz`, `/readyz`, apart from the public API (the all-in-one serves metrics on the gateway\'s port)'),
+  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'HTTP API port (also `/healthz`, `/readyz`); 0 picks a free one'),
+  setting('apiMetricsPort', 'ROOMCAST_API_METRICS_PORT', DEFAULT_API_METRICS_PORT, PORT, 'room service `/metrics`, `/healthz`, `/readyz`, apart from the public API (the all-in-one serves metrics on the gateway\'s port); 0 picks a free one'),
   setting('apiRequestTimeoutMs', 'ROOMCAST_API_REQUEST_TIMEOUT_MS', DEFAULT_API_REQUEST_TIMEOUT_MS, integer(1000, 600_000), 'an HTTP API request\'s headers and body must arrive within this (slow, trickling clients are cut off)'),
   setting('apiMaxConnections', 'ROOMCAST_API_MAX_CONNECTIONS', DEFAULT_API_MAX_CONNECTIONS, integer(1, 1_000_000), 'open connections the HTTP API accepts; more are refused'),
   setting('jwtSecret', 'ROOMCAST_JWT_SECRET', null, optionalString, 'HS256 secret for tokens (≥ 32 characters); all-in-one makes one'),
@@ -246,6 +249,7 @@ export const SETTINGS = [
   setting('drainMs', 'ROOMCAST_DRAIN_MS', DEFAULT_DRAIN_MS, integer(0, 3_600_000), 'on SIGTERM the gateway moves its connections to other gateways over this time, then exits'),
   setting('shedFraction', 'ROOMCAST_SHED_FRACTION', 0, number(0, 1), 'a gateway 20% above the mean load, while another is 20% below, asks this share of its excess to reconnect (through dispatch, to the light ones); 0: never'),
   setting('rebalanceIntervalMs', 'ROOMCAST_REBALANCE_INTERVAL_MS', DEFAULT_REBALANCE_INTERVAL_MS, integer(1000, 3_600_000), 'how often a gateway compares its load with the others\' reports'),
+  setting('registryHeartbeatMs', 'ROOMCAST_REGISTRY_HEARTBEAT_MS', DEFAULT_REGISTRY_HEARTBEAT_MS, integer(100, 600_000), 'how often a gateway reports itself alive, ready or not, and its load to the registry (what dispatch and shedding read); it is forgotten after three missed reports'),
   setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error, silent'),
 ] as const;
 
