@@ -12,7 +12,7 @@ export type Parser<T> = (raw: string) => Parsed<T>;
 
 /** What the documentation shows beyond the row itself; rows without it need nothing. */
 export interface SettingExtras {
-  /** The default as the docs should put it, when the value alone says too little (`null` for "derived"). */
+  /** The default as the docs should put it, when the value alone says too little (a null that means "derived", 7 days in ms). */
   shownDefault?: string;
   /** A flag that takes no value and sets the setting to true (`--dry-run`). */
   switchFlag?: string;
