@@ -138,6 +138,10 @@ export interface Config {
   rebalanceIntervalMs: number;
   /** How often a gateway reports itself alive (and its load) to the registry; it is forgotten after three missed reports. */
   registryHeartbeatMs: number;
+  /** Where the gateway finds the built pages; null: `<package root>/dist/web`. */
+  pagesDir: string | null;
+  /** The gateway signs viewer tokens for any uid at `GET /dev/token` (the viewer page's dev sign-in); all-in-one only. */
+  devSignIn: boolean;
   logLevel: LogLevel;
 }
 
@@ -258,6 +262,8 @@ export const SETTINGS = [
   setting('shedFraction', 'ROOMCAST_SHED_FRACTION', 0, number(0, 1), 'a gateway 20% above the mean load, while another is 20% below, asks this share of its excess to reconnect (through dispatch, to the light ones); 0: never'),
   setting('rebalanceIntervalMs', 'ROOMCAST_REBALANCE_INTERVAL_MS', DEFAULT_REBALANCE_INTERVAL_MS, integer(1000, 3_600_000), 'how often a gateway compares its load with the others\' reports'),
   setting('registryHeartbeatMs', 'ROOMCAST_REGISTRY_HEARTBEAT_MS', DEFAULT_REGISTRY_HEARTBEAT_MS, integer(100, 600_000), 'how often a gateway reports itself alive, ready or not, and its load to the registry (what dispatch and shedding read); it is forgotten after three missed reports'),
+  setting('pagesDir', 'ROOMCAST_PAGES_DIR', null, optionalString, 'the built viewer page and console the gateway serves on its WebSocket port (read once at start-up)', { shownDefault: '`dist/web` of the package' }),
+  setting('devSignIn', 'ROOMCAST_DEV_SIGN_IN', false, boolean, 'the viewer page offers a sign-in as any uid (`GET /dev/token?uid=` signs a 24 h viewer token); only all-in-one may turn it on', { shownDefault: '`false`; all-in-one: `true`' }),
   setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error, silent'),
 ] as const;
 
@@ -283,6 +289,7 @@ function crossChecks(role: ProcessRole, config: Config): string[] {
   if (role !== 'all-in-one' && !config.jwtSecret && !config.jwtPublicKey && (role === 'gateway' || config.apiKeys.length === 0)) {
     problems.push('set ROOMCAST_JWT_SECRET or ROOMCAST_JWT_PUBLIC_KEY so tokens can be checked');
   }
+  if (role !== 'all-in-one' && config.devSignIn) problems.push(`ROOMCAST_DEV_SIGN_IN is for all-in-one only: a ${role} never signs tokens for anyone who asks`);
   if (config.jwtSecret && config.jwtPublicKey) problems.push('set only one of ROOMCAST_JWT_SECRET and ROOMCAST_JWT_PUBLIC_KEY');
   if (config.jwtSecret && config.jwtSecret.length < 32) problems.push('ROOMCAST_JWT_SECRET must be at least 32 characters');
   if (config.jwtPublicKey && !config.jwtPublicKey.includes('BEGIN PUBLIC KEY')) problems.push('ROOMCAST_JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
