@@ -326,6 +326,8 @@ describe('autoscaler against the Kubernetes API', () => {
       ROOMCAST_KUBECONFIG: writeKubeconfig(server, TOKEN), ROOMCAST_AUTOSCALER_HTTP_HOST: '127.0.0.1', ROOMCAST_AUTOSCALER_HTTP_PORT: '0',
       ROOMCAST_SCHEDULE_FILE: join(dir, 'none.json'), ROOMCAST_POD_NAME: 'looping', ROOMCAST_MIN_REPLICAS: '1', ROOMCAST_FALLBACK_REPLICAS: '1',
       ROOMCAST_AUTOSCALER_PERIOD_MS: '500', ROOMCAST_SCRAPE_TIMEOUT_MS: '400', ROOMCAST_TARGET_CONNECTIONS: '1',
+      // Connections decide here: on a busy machine the gateway's event-loop lag alone asks for 4 or 5 pods.
+      ROOMCAST_TARGET_CPU_UTILIZATION: '10', ROOMCAST_TARGET_LAG_P99_S: '60',
     }).config;
     const logs: Array<Record<string, any>> = [];
     const running = await startAutoscaler(config, { log: createLogger({ level: 'info', write: (line) => logs.push(JSON.parse(line)) }), env: {} });
