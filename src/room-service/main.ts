@@ -1,7 +1,11 @@
-/** Composition root of the room service: the service on the bus and its HTTP API. */
+/** Composition root of the room service: the service on the bus, its view of the fleet, and its HTTP API. */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type { TokenVerifier } from '../shared/auth.js';
 import { systemClock } from '../shared/clock.js';
 import type { Config } from '../shared/config.js';
+import type { GatewayDirectory } from '../shared/fleet/gateway-directory.js';
+import { GatewayRegistry } from '../shared/fleet/gateway-registry.js';
 import type { Infrastructure } from '../shared/infrastructure.js';
 import type { Logger } from '../shared/log.js';
 import { RoomServiceMetrics, type MetricsRegistry } from '../shared/metrics.js';
@@ -14,6 +18,7 @@ import { HttpApi } from './http-api.js';
 import { OpsHttp } from './ops-http.js';
 import { RecipientRouter } from './recipient-router.js';
 import { RoomService } from './room-service.js';
+import { ViewerTotals } from './viewer-totals.js';
 
 export interface RunningRoomService {
   service: RoomService;
@@ -21,6 +26,8 @@ export interface RunningRoomService {
   apiPort: number;
   /** The ops port (/metrics), when this service serves one. */
   metricsPort: number | null;
+  /** The gateway fleet as this service sees it (dispatch, routing). */
+  gateways: GatewayDirectory;
   stop(): Promise<void>;
 }
 
@@ -34,6 +41,13 @@ export async function startRoomService(
 ): Promise<RunningRoomService> {
   const metrics = new RoomServiceMetrics(metricsRegistry);
   const serviceLog = log.child({ component: 'room-service' });
+  // The fleet (live gateways, viewer counts) from the bus, held in memory: no Redis read per request.
+  const registry = new GatewayRegistry({ bus: infra.bus, clock: systemClock, log: serviceLog, heartbeatMs: config.registryHeartbeatMs });
+  registry.start();
+  const viewers = new ViewerTotals({
+    bus: infra.bus, clock: systemClock, log: serviceLog, gateways: registry, instanceId: roomServiceInstanceId(), intervalMs: config.viewerIntervalMs,
+  });
+  viewers.start();
   const service = new RoomService({
     store: infra.roomStore, bus: infra.bus, clock: systemClock, log: serviceLog, metrics,
     limits: {
@@ -42,9 +56,10 @@ export async function startRoomService(
       sendRate: { ratePerSec: config.sendRatePerSec, burst: config.sendBurst },
       autoCreateRooms: config.autoCreateRooms,
     },
+    viewers: (room) => viewers.count(room),
   });
   service.start();
-  const router = new RecipientRouter({ sessions: infra.sessionStore, bus: infra.bus, clock: systemClock });
+  const router = new RecipientRouter({ sessions: infra.sessionStore, gateways: registry, bus: infra.bus });
   const chat = new ChatService({
     inbox: infra.inboxStore, router, bus: infra.bus, clock: systemClock, log: serviceLog.child({ component: 'chat' }), metrics,
     limits: {
@@ -72,7 +87,7 @@ export async function startRoomService(
   infra.bus.onStatus((status) => { busConnected = status === 'reconnected'; });
   const ready = () => busConnected;
   const api = new HttpApi({
-    service, dispatch: new GatewayDispatch({ sessions: infra.sessionStore, clock: systemClock }), verifyToken, apiKeys: config.apiKeys, metrics, log: serviceLog, ready,
+    service, dispatch: new GatewayDispatch({ gateways: registry }), verifyToken, apiKeys: config.apiKeys, metrics, log: serviceLog, ready,
     limits: { requestTimeoutMs: config.apiRequestTimeoutMs, maxConnections: config.apiMaxConnections },
     extraRoutes: chatHttpRoutes(chat, groups),
   });
@@ -83,12 +98,19 @@ export async function startRoomService(
     api: `http://${config.apiHost}:${apiPort}/v1/rooms`, ...(metricsPort === null ? {} : { metrics: `http://${config.apiHost}:${metricsPort}/metrics` }),
   });
   return {
-    service, api, apiPort, metricsPort,
+    service, api, apiPort, metricsPort, gateways: registry,
     stop: async () => {
       service.stop();
       chatEndpoint.stop();
+      viewers.stop();
+      registry.stop();
       await api.close();
       await ops?.close();
     },
   };
+}
+
+/** Unique per process run; the replica with the lowest one publishes the viewer totals. */
+function roomServiceInstanceId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }

@@ -42,6 +42,8 @@ export interface RoomServiceDeps {
   log: Logger;
   metrics: RoomServiceMetrics;
   limits: RoomServiceLimits;
+  /** A room's viewers over every gateway, from the fleet's reports held in memory (ViewerTotals). */
+  viewers: (room: RoomId) => number;
 }
 
 /** A message a backend publishes into a room (gift, system notice, ...). */
@@ -137,11 +139,9 @@ export class RoomService {
   }
 
   async getRoom(room: RoomId): Promise<RoomSummary> {
-    const { store, clock } = this.deps;
-    const info = await this.stored('getRoom', () => store.getRoom(room));
+    const info = await this.stored('getRoom', () => this.deps.store.getRoom(room));
     if (!info) throw fail.unknown_room(room);
-    const viewers = await this.stored('viewerCount', () => store.viewerCount(room, clock.now()));
-    return { ...info, viewers };
+    return { ...info, viewers: this.deps.viewers(room) };
   }
 
   async updateSettings(room: RoomId, settings: Partial<RoomSettings>): Promise<void> {
