@@ -8,7 +8,7 @@ import { createTokenVerifier, signToken, type TokenPolicy, type TokenVerifier } 
 import { SETTINGS, loadConfig, parseFlags, type Config, type ProcessRole } from './shared/config.js';
 import { ConfigError } from './shared/errors.js';
 import { connectInfrastructure } from './shared/infrastructure.js';
-import { createLogger, type Logger } from './shared/log.js';
+import { createLogger } from './shared/log.js';
 import { MetricsRegistry } from './shared/metrics.js';
 import { guardProcess } from './shared/process-guard.js';
 import { ROLES, type Role } from './shared/protocol/frames.js';

@@ -103,7 +103,9 @@ export class Gateway {
       bus, roomClient, clock, log, metrics: this.metrics, settings: settings.fanout,
       publisher: { publish: (topic, data) => this.server.publish(topic, data), subscribers: (topic) => this.server.subscribers(topic) },
     });
-    this.users = new UserDelivery({ gatewayId: deps.gatewayId, bus, log, metrics: this.metrics });
+    this.users = new UserDelivery({
+      gatewayId: deps.gatewayId, bus, log, metrics: this.metrics, inRoom: (conn, room) => this.fanout.isMember(conn, room),
+    });
     this.chat = new ChatClient({ gatewayId: deps.gatewayId, bus, log, metrics: this.metrics, requestTimeoutMs: settings.requestTimeoutMs });
     this.sessions = new Sessions({ fanout: this.fanout, roomClient, chat: this.chat, clock, log, metrics: this.metrics, settings: settings.session });
     this.slowConsumers = new SlowConsumers({

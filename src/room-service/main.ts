@@ -14,6 +14,7 @@ import { ChatEndpoint } from './chat-endpoint.js';
 import { chatHttpRoutes } from './chat-http-api.js';
 import { ChatService } from './chat-service.js';
 import { GroupService } from './group-service.js';
+import { Admission } from './admission.js';
 import { HttpApi } from './http-api.js';
 import { OpsHttp } from './ops-http.js';
 import { RecipientRouter } from './recipient-router.js';
@@ -48,8 +49,11 @@ export async function startRoomService(
     bus: infra.bus, clock: systemClock, log: serviceLog, gateways: registry, instanceId: roomServiceInstanceId(), intervalMs: config.viewerIntervalMs,
   });
   viewers.start();
+  const router = new RecipientRouter({ sessions: infra.sessionStore, gateways: registry, bus: infra.bus });
+  const admission = new Admission({ maxPending: config.maxPendingRequests, maxLoopLagMs: config.maxLoopLagMs }, metrics);
+  admission.start();
   const service = new RoomService({
-    store: infra.roomStore, bus: infra.bus, clock: systemClock, log: serviceLog, metrics,
+    store: infra.roomStore, bus: infra.bus, router, clock: systemClock, log: serviceLog, metrics, admission,
     limits: {
       maxTextLength: config.maxTextLength,
       historyPageMax: config.historyPageMax,
@@ -59,7 +63,6 @@ export async function startRoomService(
     viewers: (room) => viewers.count(room),
   });
   service.start();
-  const router = new RecipientRouter({ sessions: infra.sessionStore, gateways: registry, bus: infra.bus });
   const chat = new ChatService({
     inbox: infra.inboxStore, router, bus: infra.bus, clock: systemClock, log: serviceLog.child({ component: 'chat' }), metrics,
     limits: {
@@ -81,7 +84,7 @@ export async function startRoomService(
     },
     policy: { create: config.groupCreate, invites: config.groupInvites },
   });
-  const chatEndpoint = new ChatEndpoint({ bus: infra.bus, chat, groups, log: serviceLog, metrics });
+  const chatEndpoint = new ChatEndpoint({ bus: infra.bus, chat, groups, log: serviceLog, metrics, admission });
   chatEndpoint.start();
   let busConnected = true;
   infra.bus.onStatus((status) => { busConnected = status === 'reconnected'; });
@@ -104,6 +107,7 @@ export async function startRoomService(
       chatEndpoint.stop();
       viewers.stop();
       registry.stop();
+      admission.stop();
       await api.close();
       await ops?.close();
     },
