@@ -232,7 +232,9 @@ export class ClientSocket {
       return;
     }
     if (generation !== this.generation) return;
-    const url = await this.attemptUrl(token);
+    this.attemptDispatched = false;
+    // Without dispatch the socket opens synchronously (no await): nothing can happen in between.
+    const url = settings.dispatchUrl ? await this.attemptUrl(settings.dispatchUrl, token) : settings.url;
     if (generation !== this.generation) return;
     let socket: WebSocketLike;
     try {
@@ -261,15 +263,13 @@ export class ClientSocket {
   }
 
   /**
-   * Where this attempt connects: `url` without dispatch; with it, the gateway dispatch names, except
+   * Where an attempt connects when dispatch is configured: the gateway dispatch names, except
    * after `dispatchFailuresBeforeFallback` failed attempts in a row on dispatched addresses, when one
    * attempt goes to `url` (and the count starts over: the next attempt asks dispatch again, whether
    * this one succeeds or not, as the fleet may have changed meanwhile).
    */
-  private async attemptUrl(token: string): Promise<string> {
-    const { dispatchUrl, url, dispatchFailuresBeforeFallback } = this.settings;
-    this.attemptDispatched = false;
-    if (!dispatchUrl) return url;
+  private async attemptUrl(dispatchUrl: string, token: string): Promise<string> {
+    const { url, dispatchFailuresBeforeFallback } = this.settings;
     if (this.dispatchedFailures >= dispatchFailuresBeforeFallback) {
       this.dispatchedFailures = 0;
       return url;
