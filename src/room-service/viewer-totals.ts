@@ -69,9 +69,8 @@ export class ViewerTotals {
     this.timer = null;
   }
 
-  /** The room's viewers over every live gateway. */
+  /** The room's viewers over every live gateway, as of the last tick (a map lookup: no work per gateway). */
   count(room: RoomId): number {
-    this.dropStale();
     return this.totals.get(room)?.total ?? 0;
   }
 

@@ -151,8 +151,10 @@ describe('ViewerTotals', () => {
     await report('gw1', [['lobby', 3, 1]]);
     await report('gw2', [['lobby', 4, 1]]);
     live.delete('gw2/1');
+    a.tick();
     expect(a.count('lobby')).toBe(3);
     nowMs += 2.5 * INTERVAL_MS;
+    a.tick();
     expect(a.count('lobby')).toBe(0);
   });
 

@@ -62,10 +62,10 @@ export class GatewayRegistry implements GatewayDirectory {
     return [...this.entries.values()].map((entry) => entry.info);
   }
 
+  /** O(1): called once per device session a routing lookup reads. */
   isLive(instance: GatewayInstance): boolean {
-    this.dropExpired();
     const entry = this.entries.get(instance.gatewayId);
-    if (entry) return entry.info.epoch === instance.epoch;
+    if (entry) return entry.info.epoch === instance.epoch && entry.expiresAtMs > this.deps.clock.now();
     // Before the registry has heard a full interval of heartbeats, an unknown gateway may simply not
     // have been heard yet: its sessions are kept rather than deleted.
     return !this.warm;
