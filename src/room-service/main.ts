@@ -88,7 +88,9 @@ export async function startRoomService(
   chatEndpoint.start();
   let busConnected = true;
   infra.bus.onStatus((status) => { busConnected = status === 'reconnected'; });
-  const ready = () => busConnected;
+  // Not ready until the registry has heard a whole heartbeat lifetime: before that, dispatch may not
+  // know every gateway (or any), and the load balancer should send the API's callers elsewhere.
+  const ready = () => busConnected && registry.warm;
   const api = new HttpApi({
     service, dispatch: new GatewayDispatch({ gateways: registry }), verifyToken, apiKeys: config.apiKeys, metrics, log: serviceLog, ready,
     limits: { requestTimeoutMs: config.apiRequestTimeoutMs, maxConnections: config.apiMaxConnections },
