@@ -76,6 +76,8 @@ describe('GatewayRegistry', () => {
     await announce(heartbeat('gw1', 100));
     await announce({ t: 'goodbye', gatewayId: 'gw1', epoch: 100 });
     expect(fleet.liveGateways().map((g) => g.epoch)).toEqual([200]);
+    // A session of a run newer than any heartbeat heard yet is kept: its heartbeat is on the way.
+    expect(fleet.isLive({ gatewayId: 'gw1', epoch: 300 })).toBe(true);
   });
 
   it('keeps the sessions of unknown gateways until it has listened for a whole heartbeat lifetime', async () => {

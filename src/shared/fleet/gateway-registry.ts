@@ -40,6 +40,11 @@ export class GatewayRegistry implements GatewayDirectory {
   start(): void {
     this.startedAtMs = this.deps.clock.now();
     this.subscription = this.deps.bus.subscribe(subjects.fleetGateways, (message) => this.onEvent(message.data));
+    // While the bus is down heartbeats are missed, not absent: after a reconnect the registry listens
+    // for a whole lifetime again before it takes a silent gateway for a dead one.
+    this.deps.bus.onStatus((status) => {
+      this.startedAtMs = status === 'reconnected' ? this.deps.clock.now() : Number.POSITIVE_INFINITY;
+    });
   }
 
   stop(): void {
@@ -47,12 +52,7 @@ export class GatewayRegistry implements GatewayDirectory {
     this.subscription = null;
   }
 
-  /** Resolves once the subscription is in place at the server (tests, and callers that publish right after). */
-  async ready(): Promise<void> {
-    await this.deps.bus.flush();
-  }
-
-  /** True once every live gateway has had time to heartbeat since this registry started listening. */
+  /** True once every live gateway has had time to heartbeat since this registry started (or resumed) listening. */
   get warm(): boolean {
     return this.deps.clock.now() - this.startedAtMs >= heartbeatLifetimeMs(this.deps.heartbeatMs);
   }
@@ -65,9 +65,12 @@ export class GatewayRegistry implements GatewayDirectory {
   /** O(1): called once per device session a routing lookup reads. */
   isLive(instance: GatewayInstance): boolean {
     const entry = this.entries.get(instance.gatewayId);
-    if (entry) return entry.info.epoch === instance.epoch && entry.expiresAtMs > this.deps.clock.now();
-    // Before the registry has heard a full interval of heartbeats, an unknown gateway may simply not
-    // have been heard yet: its sessions are kept rather than deleted.
+    // A newer run of the same gateway id: this one is over, whatever else is known.
+    if (entry && entry.info.epoch !== instance.epoch) return entry.info.epoch < instance.epoch;
+    if (entry && entry.expiresAtMs > this.deps.clock.now()) return true;
+    // Unknown or silent: dead, unless the registry has not listened for a whole heartbeat lifetime
+    // (just started, or the bus was down), when it may simply not have heard it yet. Its sessions are
+    // then kept rather than deleted.
     return !this.warm;
   }
 
