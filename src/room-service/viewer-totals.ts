@@ -32,6 +32,8 @@ export interface ViewerTotalsDeps {
 
 /** Another publisher with a lower id that was heard within this many intervals keeps this one quiet. */
 const PUBLISHER_SILENCE_INTERVALS = 2.5;
+/** A replica publishes nothing until it has heard every gateway's report once (and a publisher, if any). */
+const WARM_UP_INTERVALS = 1.5;
 
 interface GatewayReport {
   epoch: number;
@@ -51,11 +53,13 @@ export class ViewerTotals {
   private timer: NodeJS.Timeout | null = null;
   /** The lowest-id other publisher lately heard, and when. */
   private otherPublisher: { id: string; heardAtMs: number } | null = null;
+  private startedAtMs = Number.POSITIVE_INFINITY;
 
   constructor(private readonly deps: ViewerTotalsDeps) {}
 
   start(): void {
     const { bus } = this.deps;
+    this.startedAtMs = this.deps.clock.now();
     this.subscriptions.push(
       bus.subscribe(subjects.fleetAllViewers, (message) => this.decoded(message.data, isViewersReport, (report) => this.onReport(report))),
       bus.subscribe(subjects.fleetRoomViewers, (message) => this.decoded(message.data, isTotals, (totals) => this.onTotals(totals))),
@@ -117,6 +121,8 @@ export class ViewerTotals {
   }
 
   private isPublisher(): boolean {
+    // Totals from half the fleet's reports would tell viewers a wrong count for an interval.
+    if (this.deps.clock.now() - this.startedAtMs < WARM_UP_INTERVALS * this.deps.intervalMs) return false;
     const other = this.otherPublisher;
     return !other || other.id > this.deps.instanceId || this.silent(other, this.deps.clock.now());
   }
