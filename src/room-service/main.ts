@@ -61,6 +61,7 @@ export async function startRoomService(
       autoCreateRooms: config.autoCreateRooms,
     },
     viewers: (room) => viewers.count(room),
+    noteAppended: (room, seq) => viewers.noteAppended(room, seq),
   });
   service.start();
   const chat = new ChatService({

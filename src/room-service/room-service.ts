@@ -49,6 +49,8 @@ export interface RoomServiceDeps {
   limits: RoomServiceLimits;
   /** A room's viewers over every gateway, from the fleet's reports held in memory (ViewerTotals). */
   viewers: (room: RoomId) => number;
+  /** Told of every message this replica published, so a gateway that lost it hears its seq (ViewerTotals). */
+  noteAppended?: (room: RoomId, seq: Seq) => void;
   /** The replica's bounded queue: requests it refuses are answered `overloaded` at once. */
   admission?: AdmissionGate;
 }
@@ -257,6 +259,7 @@ export class RoomService {
   /** Publishes a stored message once on the room's subject. */
   private published(room: RoomId, message: RoomMessage): void {
     this.publishEvent({ t: 'msg', room, m: message });
+    this.deps.noteAppended?.(room, message.seq);
     this.deps.metrics.messagePublished(message.kind);
   }
 

@@ -8,6 +8,12 @@
  * One publisher, without a coordinator: the room service with the lowest instance id that published
  * lately publishes; the others listen to it, so they know what the gateways were told and whoever
  * takes over after it stops sends only what differs.
+ *
+ * The totals carry each room's newest seq, a gap check for quiet rooms: a gateway that lost a room's
+ * last message hears of it here instead of at the room's next message. Gateways report the newest
+ * seq they have, and every replica remembers the seqs it published itself for a while: a report that
+ * comes well after such a message and still lacks it makes that replica send the room's seq at its
+ * next tick, leader or not (a rare, small message).
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
 import type { Clock } from '../shared/clock.js';
@@ -34,6 +40,8 @@ export interface ViewerTotalsDeps {
 const PUBLISHER_SILENCE_INTERVALS = 2.5;
 /** A replica publishes nothing until it has heard every gateway's report once (and a publisher, if any). */
 const WARM_UP_INTERVALS = 1.5;
+/** A gateway report this long after a message was published should include it; otherwise it was lost there. */
+const DELIVERY_GRACE_MS = 1000;
 
 interface GatewayReport {
   epoch: number;
@@ -54,6 +62,10 @@ export class ViewerTotals {
   /** The lowest-id other publisher lately heard, and when. */
   private otherPublisher: { id: string; heardAtMs: number } | null = null;
   private startedAtMs = Number.POSITIVE_INFINITY;
+  /** Seqs this replica published lately, per room, and when (pruned each tick). */
+  private readonly appended = new Map<RoomId, { seq: Seq; atMs: number }>();
+  /** Rooms a gateway reported without a message this replica published: their seq goes out next tick. */
+  private readonly lagging = new Set<RoomId>();
 
   constructor(private readonly deps: ViewerTotalsDeps) {}
 
@@ -78,20 +90,55 @@ export class ViewerTotals {
     return this.totals.get(room)?.total ?? 0;
   }
 
+  /** This replica published `seq` in `room`: an in-memory map update, nothing more. */
+  noteAppended(room: RoomId, seq: Seq): void {
+    const known = this.appended.get(room);
+    if (!known || known.seq < seq) this.appended.set(room, { seq, atMs: this.deps.clock.now() });
+  }
+
   /** One interval's work: forget silent gateways, and publish what changed when this is the publisher. */
   tick(): void {
     this.dropStale();
-    if (!this.isPublisher()) return;
+    const lagging = this.takeLagging();
+    if (!this.isPublisher()) {
+      if (lagging.length > 0) this.publish(lagging);
+      return;
+    }
     const changed: RoomCount[] = [];
     for (const [room, total] of this.totals) {
       const told = this.published.get(room);
       if (!told || told.total !== total.total || told.lastSeq !== total.lastSeq) changed.push([room, total.total, total.lastSeq]);
     }
     for (const [room, told] of this.published) if (!this.totals.has(room)) changed.push([room, 0, told.lastSeq]);
-    this.remember(changed);
     // Sent even when nothing changed: the message says who publishes, so the others stay quiet.
-    const message: RoomViewerTotals = { t: 'totals', from: this.deps.instanceId, rooms: changed };
+    this.publish(changed);
+  }
+
+  private publish(rooms: RoomCount[]): void {
+    this.remember(rooms);
+    const message: RoomViewerTotals = { t: 'totals', from: this.deps.instanceId, rooms };
     this.deps.bus.publish(subjects.fleetRoomViewers, encodeBusMessage(message));
+  }
+
+  /**
+   * The rooms some gateway lacks a message of that this replica published, with the room's total and
+   * that seq; raised into the totals too, so the publisher's next message carries it. Also forgets
+   * seqs old enough that every report since has had its chance.
+   */
+  private takeLagging(): RoomCount[] {
+    const nowMs = this.deps.clock.now();
+    const rooms: RoomCount[] = [];
+    for (const room of this.lagging) {
+      const seq = this.appended.get(room)?.seq ?? 0;
+      const total = this.totals.get(room);
+      if (!total) continue;
+      total.lastSeq = Math.max(total.lastSeq, seq);
+      rooms.push([room, total.total, total.lastSeq]);
+    }
+    this.lagging.clear();
+    const keepMs = DELIVERY_GRACE_MS + 2 * this.deps.intervalMs;
+    for (const [room, { atMs }] of this.appended) if (nowMs - atMs > keepMs) this.appended.delete(room);
+    return rooms;
   }
 
   private onReport(report: GatewayViewersReport): void {
@@ -100,14 +147,17 @@ export class ViewerTotals {
     if (!this.deps.gateways.isLive(report)) return;
     if (current) this.subtract(current);
     const rooms = new Map<RoomId, { count: number; lastSeq: Seq }>();
+    const nowMs = this.deps.clock.now();
     for (const [room, count, lastSeq] of report.rooms) {
       rooms.set(room, { count, lastSeq });
+      const appended = this.appended.get(room);
+      if (appended && appended.seq > lastSeq && nowMs - appended.atMs > DELIVERY_GRACE_MS) this.lagging.add(room);
       // A gateway that newly reports a room must hear its total even if the sum did not move.
       if (!current?.rooms.has(room)) this.published.delete(room);
     }
     // The report's lifetime as its sender set it, measured on this process's clock.
     const lifetimeMs = Math.max(0, report.expiresAtMs - report.sentAtMs);
-    const entry: GatewayReport = { epoch: report.epoch, rooms, expiresAtMs: this.deps.clock.now() + lifetimeMs };
+    const entry: GatewayReport = { epoch: report.epoch, rooms, expiresAtMs: nowMs + lifetimeMs };
     this.reports.set(report.gatewayId, entry);
     this.add(entry);
   }

@@ -198,4 +198,35 @@ describe('ViewerTotals', () => {
     await report('gw3', [['lobby', 1, 1]]);
     expect(await tick(a)).toEqual([['lobby', 4, 1]]);
   });
+
+  it('sends the seq of a message a gateway lost, from whichever replica published it, leader or not', async () => {
+    start();
+    const a = replica('rs-a');
+    const b = replica('rs-b');
+    warmUp();
+    await report('gw1', [['quiet', 2, 5]]);
+    expect(await tick(a)).toEqual([['quiet', 2, 5]]);
+    // rs-b published seq 6 and rs-a seq 7; the only gateway in the room still has 5 a while later.
+    b.noteAppended('quiet', 6);
+    a.noteAppended('quiet', 7);
+    nowMs += 1500;
+    await report('gw1', [['quiet', 2, 5]]);
+    expect(await tick(b)).toEqual([['quiet', 2, 6]]);
+    expect(await tick(a)).toEqual([['quiet', 2, 7]]);
+    // A report that has it ends the matter.
+    await report('gw1', [['quiet', 2, 7]]);
+    expect(await tick(b)).toBeNull();
+    expect(await tick(a)).toEqual([]);
+  });
+
+  it('does not take a message still on its way for a lost one', async () => {
+    start();
+    const a = replica('rs-a');
+    warmUp();
+    await report('gw1', [['busy', 1, 5]]);
+    expect(await tick(a)).toEqual([['busy', 1, 5]]);
+    a.noteAppended('busy', 6);
+    await report('gw1', [['busy', 1, 5]]);
+    expect(await tick(a)).toEqual([]);
+  });
 });
