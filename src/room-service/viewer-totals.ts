@@ -85,7 +85,7 @@ export class ViewerTotals {
     this.timer = null;
   }
 
-  /** The room's viewers over every live gateway, as of the last tick (a map lookup: no work per gateway). */
+  /** The room's viewers over every live gateway: a map lookup (sums follow each report; silent gateways drop out at the next tick). */
   count(room: RoomId): number {
     return this.totals.get(room)?.total ?? 0;
   }
