@@ -130,7 +130,7 @@ export interface Config {
   /** Share of its excess load a hot gateway moves per rebalancing round; 0: never. */
   shedFraction: number;
   rebalanceIntervalMs: number;
-  /** How often a gateway announces itself alive (and its load) on the bus; it is forgotten when a heartbeat is half an interval late. */
+  /** How often a gateway announces itself alive (and its load) on the bus; it is forgotten when a heartbeat is half an interval (at least 1 s) late. */
   registryHeartbeatMs: number;
   logLevel: LogLevel;
 }
@@ -266,7 +266,7 @@ export const SETTINGS = [
   setting('drainMs', 'ROOMCAST_DRAIN_MS', DEFAULT_DRAIN_MS, integer(0, 3_600_000), 'on SIGTERM the gateway moves its connections away over this time, then exits'),
   setting('shedFraction', 'ROOMCAST_SHED_FRACTION', 0, number(0, 1), 'a gateway well above the mean load asks this share of its excess to reconnect (elsewhere, through dispatch); 0: never'),
   setting('rebalanceIntervalMs', 'ROOMCAST_REBALANCE_INTERVAL_MS', DEFAULT_REBALANCE_INTERVAL_MS, integer(1000, 3_600_000), 'how often a gateway compares its load with the others\' to shed'),
-  setting('registryHeartbeatMs', 'ROOMCAST_REGISTRY_HEARTBEAT_MS', DEFAULT_REGISTRY_HEARTBEAT_MS, integer(100, 600_000), 'how often a gateway announces itself alive and its load (fleet.gateway.<id>); it is forgotten when a heartbeat is half an interval late'),
+  setting('registryHeartbeatMs', 'ROOMCAST_REGISTRY_HEARTBEAT_MS', DEFAULT_REGISTRY_HEARTBEAT_MS, integer(100, 600_000), 'how often a gateway announces itself alive and its load (fleet.gateway.<id>); it is forgotten when a heartbeat is half an interval (at least 1 s) late'),
   setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error or silent'),
 ] as const;
 

@@ -21,7 +21,7 @@ const clients: WsTestClient[] = [];
 beforeAll(async () => {
   cluster = await startCluster({
     mode: 'distributed', gateways: 3, roomServices: 2,
-    env: { ROOMCAST_VIEWER_INTERVAL_MS: String(INTERVAL_MS), ROOMCAST_REGISTRY_HEARTBEAT_MS: String(INTERVAL_MS) },
+    env: { ROOMCAST_VIEWER_INTERVAL_MS: String(INTERVAL_MS), ROOMCAST_REGISTRY_HEARTBEAT_MS: '1000' },
   });
   redis = await connectRedis(cluster.redisUrl!, silentLogger);
   for (const room of ROOMS) await cluster.createRoom(room);

@@ -4,7 +4,7 @@
  * shedding) listens. Nothing is read from Redis per request, and a new process knows the whole
  * fleet after one heartbeat interval.
  *
- * A gateway is out when its heartbeat is one interval (and half an interval of slack) late, or at
+ * A gateway is out when its heartbeat is one interval (and half an interval, at least a second, of slack) late, or at
  * once when it says goodbye. Lifetimes are measured on the receiver's clock (`expiresAtMs −
  * sentAtMs` of each heartbeat from when it arrived), so clock skew between hosts does not matter.
  */

@@ -66,9 +66,15 @@ export interface RoomViewerTotals {
   rooms: RoomCount[];
 }
 
-/** The lifetime of a heartbeat sent every `heartbeatMs`: one missed heartbeat (and half an interval of slack) and the gateway is out. */
+/** Slack for a late heartbeat at least this long: an event-loop stall or a GC pause is no death. */
+export const MIN_HEARTBEAT_SLACK_MS = 1000;
+
+/**
+ * The lifetime of a heartbeat sent every `heartbeatMs`: one missed heartbeat, and half an interval
+ * (at least MIN_HEARTBEAT_SLACK_MS) of slack, and the gateway is out. 7.5 s at the default 5 s.
+ */
 export function heartbeatLifetimeMs(heartbeatMs: number): number {
-  return heartbeatMs + Math.ceil(heartbeatMs / 2);
+  return heartbeatMs + Math.max(Math.ceil(heartbeatMs / 2), MIN_HEARTBEAT_SLACK_MS);
 }
 
 /** A viewer report sent every `intervalMs` counts for this long: one late report does not zero a room. */
