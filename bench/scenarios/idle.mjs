@@ -36,7 +36,7 @@ export const idle = {
         const pids = (system.servers ?? [system.server]).map((child) => child.pid);
         const rss = () => pids.reduce((sum, pid) => sum + rssBytes(pid), 0);
         const fleet = await startFleet(group, {
-          target: system, secret: BENCH_SECRET, sampleCount: 0, cpu: options.loadCpu,
+          target: system, secret: BENCH_SECRET, sampleCount: 0, cpu: options.loadCpu, client: options.loadClient,
           shares: [{ role: 'viewer', count: connections, workers: options.workers, rooms: { prefix: ROOM_PREFIX, count: ROOMS } }],
         });
         await delay(SETTLE_MS);

@@ -40,7 +40,7 @@ export const reconnectStorm = {
       try {
         await system.createRoom(ROOM);
         const fleet = await startFleet(group, {
-          target: system, secret: BENCH_SECRET, sampleCount: options.sample, cpu: options.loadCpu, trackSeqs: true,
+          target: system, secret: BENCH_SECRET, sampleCount: options.sample, cpu: options.loadCpu, trackSeqs: true, client: options.loadClient,
           shares: [
             { role: 'sender', count: SENDERS, workers: 1, rooms: { prefix: ROOM, count: 1 } },
             { role: 'viewer', count: connections, workers: options.workers, rooms: { prefix: ROOM, count: 1 } },
