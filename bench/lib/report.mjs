@@ -40,8 +40,9 @@ export function efficiency(result) {
       roomcastNsPerDelivery: step.serverCpuNsPerDelivery,
       limitNsPerDelivery: peer?.serverCpuNsPerDelivery ?? null,
       ratio: peer?.serverCpuNsPerDelivery && step.serverCpuNsPerDelivery ? step.serverCpuNsPerDelivery / peer.serverCpuNsPerDelivery : null,
-      msgsPerFrame: peer?.limitDrive?.msgsPerFrame ?? null,
-      framesPerSPerRoom: peer?.limitDrive?.framesPerS ?? null,
+      limitMsgsPerFrame: peer?.limitDrive?.msgsPerFrame ?? null,
+      roomcastMsgsPerFrame: step.framesPerS ? step.deliveredPerS / step.framesPerS : null,
+      limitWindowMs: peer?.limitDrive?.windowMs ?? null,
       roomcastWithinBounds: step.withinBounds,
       saturated: stepSaturated(step) || (peer ? stepSaturated(peer) : false),
     };
@@ -164,11 +165,11 @@ function markdownFor(result) {
     lines.push('');
   }
   if (result.efficiency?.length) {
-    lines.push('Efficiency: Roomcast\'s gateway CPU per delivery over the limit peer\'s (bare uWS.js publishing the same batches: Roomcast\'s messages per frame and frames per second per room at that step, same message size, same viewers):', '',
-      '| msg/s | Roomcast ns/delivery | limit peer ns/delivery | ratio | msgs/frame | frames/s per room | note |', '|---:|---:|---:|---:|---:|---:|---|');
+    lines.push('Efficiency: Roomcast\'s gateway CPU per delivery over the limit peer\'s (bare uWS.js publishing batches like Roomcast\'s at that step: its batch window, message size and messages per frame, to the same viewers):', '',
+      '| msg/s | Roomcast ns/delivery | limit peer ns/delivery | ratio | msgs/frame (Roomcast / limit) | limit window ms | note |', '|---:|---:|---:|---:|---:|---:|---|');
     for (const row of result.efficiency) {
       lines.push(`| ${row.rateMsgPerS} | ${row.roomcastNsPerDelivery ?? '–'} | ${row.limitNsPerDelivery} | ${row.ratio === null ? '–' : `${row.ratio.toFixed(2)}×`} |` +
-        ` ${row.msgsPerFrame?.toFixed(1) ?? '–'} | ${row.framesPerSPerRoom?.toFixed(1) ?? '–'} | ${[row.roomcastWithinBounds ? '' : 'Roomcast out of bounds', row.saturated ? 'load core saturated' : ''].filter(Boolean).join('; ')} |`);
+        ` ${row.roomcastMsgsPerFrame?.toFixed(1) ?? '–'} / ${row.limitMsgsPerFrame?.toFixed(1) ?? '–'} | ${row.limitWindowMs?.toFixed(1) ?? '–'} | ${[row.roomcastWithinBounds ? '' : 'Roomcast out of bounds', row.saturated ? 'load core saturated' : ''].filter(Boolean).join('; ')} |`);
     }
     lines.push('');
   }

@@ -188,11 +188,11 @@ export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
     helpers: redis ? [redis.child] : [],
     async createRoom() { /* peers create rooms on first join */ },
     /**
-     * The limit peer publishes by itself (see limit-peer.mjs): `rate` msg/s over the rooms, in
-     * `framesPerS` frames per room per second, for `durationMs`; resolves when it is done.
+     * The limit peer publishes by itself (see limit-peer.mjs): `rate` msg/s over the rooms, batched
+     * every `windowMs` into frames of at most `maxMessages`, for `durationMs`; resolves when done.
      */
-    drive: peer !== 'limit' ? undefined : async ({ rate, framesPerS, durationMs, textBytes, rooms }) => {
-      const query = new URLSearchParams({ rate, framesPerS, durationMs, textBytes, rooms: rooms.prefix, roomCount: rooms.count });
+    drive: peer !== 'limit' ? undefined : async ({ rate, windowMs, maxMessages, durationMs, textBytes, rooms }) => {
+      const query = new URLSearchParams({ rate, windowMs, maxMessages, durationMs, textBytes, rooms: rooms.prefix, roomCount: rooms.count });
       const response = await fetch(`http://127.0.0.1:${servers[0].port}/drive?${query}`, { method: 'POST', signal: AbortSignal.timeout(durationMs + 60000) });
       if (!response.ok) throw new Error(`limit peer /drive: HTTP ${response.status}`);
       return response.json();

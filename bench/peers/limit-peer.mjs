@@ -9,12 +9,13 @@
  * clients drive it. Nothing is relayed: the harness tells it what to publish, over HTTP on the same
  * port, with the figures Roomcast produced in that step:
  *
- *   POST /drive?rate=R&framesPerS=F&durationMs=D&textBytes=B&rooms=PREFIX&roomCount=N
+ *   POST /drive?rate=R&windowMs=W&maxMessages=M&durationMs=D&textBytes=B&rooms=PREFIX&roomCount=N
  *     for D ms, each of the N rooms gets R / N messages per second, scheduled at t0 + n / rate (the
- *     schedule time in µs on CLOCK_MONOTONIC starts each text, as the harness's senders write it),
- *     published F times a second per room as one frame holding the messages that fell due, encoded
- *     as Roomcast encodes its batches ({t, room, msgs: [{seq, uid, kind, prio, text, ts, cid}]});
- *     answers {sent, frames, maxLagMs} when done
+ *     schedule time in µs on CLOCK_MONOTONIC starts each text, as the harness's senders write it);
+ *     every W ms each room with messages due gets one frame of them (several of at most M each
+ *     when more are due), encoded as Roomcast encodes its batches
+ *     ({t, room, msgs: [{seq, uid, kind, prio, text, ts, cid}]}): Roomcast's batching, without
+ *     anything else; answers {sent, frames, maxLagMs} when done
  *   GET /seq?room=R   a room's last seq
  *
  * BENCH_PEER_PORT (0: any free port); prints `listening PORT`.
@@ -90,7 +91,8 @@ app.post('/drive', (res, req) => {
   let aborted = false;
   res.onAborted(() => { aborted = true; });
   drive({
-    rate: number('rate'), framesPerS: number('framesPerS'), durationMs: number('durationMs'), textBytes: number('textBytes'),
+    rate: number('rate'), windowMs: number('windowMs'), maxMessages: Math.max(1, number('maxMessages') || 200),
+    durationMs: number('durationMs'), textBytes: number('textBytes'),
     prefix: query.get('rooms') ?? 'hot', roomCount: Math.max(1, number('roomCount') || 1),
   }).then((result) => {
     if (!aborted) res.cork(() => res.writeHeader('content-type', 'application/json').end(JSON.stringify(result)));
@@ -98,15 +100,15 @@ app.post('/drive', (res, req) => {
 });
 
 /**
- * Publishes the schedule: a timer per batch window, on a fixed grid (t0 + k / framesPerS) so late
- * ticks do not stretch the step; each tick publishes, per room, one frame of the messages now due.
+ * Publishes the schedule: a timer per batch window, on a fixed grid (t0 + k × windowMs) so late
+ * ticks do not stretch the step; each tick publishes, per room, the messages now due.
  */
-function drive({ rate, framesPerS, durationMs, textBytes, prefix, roomCount }) {
+function drive({ rate, windowMs, maxMessages, durationMs, textBytes, prefix, roomCount }) {
   const names = Array.from({ length: roomCount }, (_, i) => (roomCount === 1 ? prefix : `${prefix}${i}`));
   const perRoomIntervalUs = (1e6 * roomCount) / rate;
   const total = Math.floor((durationMs / 1000) * rate);
   const perRoomTotal = Math.floor(total / roomCount);
-  const periodMs = 1000 / framesPerS;
+  const periodMs = windowMs;
   const filler = 'x'.repeat(Math.max(0, textBytes));
   const startUs = nowUs();
   // Rooms start a slice of the schedule apart, as the harness's senders spread them.
@@ -118,9 +120,10 @@ function drive({ rate, framesPerS, durationMs, textBytes, prefix, roomCount }) {
       let remaining = false;
       for (const entry of due) {
         const upTo = Math.min(perRoomTotal, Math.floor((now - startUs - entry.offsetUs) / perRoomIntervalUs) + 1);
-        if (upTo > entry.sent) {
+        while (upTo > entry.sent) {
           const msgs = [];
-          for (let n = entry.sent; n < upTo; n++) {
+          const end = Math.min(upTo, entry.sent + maxMessages);
+          for (let n = entry.sent; n < end; n++) {
             const scheduledUs = startUs + entry.offsetUs + n * perRoomIntervalUs;
             if (now - scheduledUs > maxLagUs) maxLagUs = now - scheduledUs;
             const stamp = `${Math.round(scheduledUs)}|`;
@@ -128,7 +131,7 @@ function drive({ rate, framesPerS, durationMs, textBytes, prefix, roomCount }) {
             msgs.push({ seq, uid: 's0', kind: 'chat', prio: 0, text: stamp + filler.slice(stamp.length), ts: Date.now(), cid: `s0-${seq}` });
           }
           sent += msgs.length;
-          entry.sent = upTo;
+          entry.sent = end;
           frames++;
           app.publish(entry.name, encode({ t: 'messages', room: entry.name, msgs }), true);
         }

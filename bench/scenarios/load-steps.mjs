@@ -24,9 +24,36 @@ export const LOAD_CORE_BUSY_SATURATED = 0.95;
  * window, summed over them (/proc/<pid>/schedstat): frames then sat in socket buffers because the
  * clients could not run, and the step measured the clients as much as the server.
  */
-export const LOAD_WAIT_SATURATED = 0.1;
-/** Batch window the limit peer uses when no Roomcast step tells it the frame rate. */
-const DEFAULT_BATCH_MS = 50;
+export const LOAD_WAIT_SATURATED = 0.25;
+/** Roomcast's batching defaults (ROOMCAST_BATCH_WINDOW_MS, ROOMCAST_BATCH_MAX_MESSAGES in src/shared/config.ts). */
+const DEFAULT_BATCH_WINDOW_MS = 50;
+const DEFAULT_BATCH_MAX_MESSAGES = 200;
+/** Roomcast's frames carrying at least this many messages on average were full windows: their rate gives the window. */
+const FULL_BATCH_MESSAGES = 2;
+
+/**
+ * How the limit peer batches at one step, so that its frames are Roomcast's: the messages per frame
+ * and frames per second per room Roomcast produced at that rate. Where Roomcast's frames held
+ * several messages, its effective window is 1 / (its frames per second per room), whatever rule
+ * chose it; where they held about one, the window is the configured one (each message is then its
+ * own frame either way). At most the configured messages per frame.
+ */
+function limitBatching(options, referenceStep, rooms) {
+  const configuredMs = Number(options.env?.ROOMCAST_BATCH_WINDOW_MS ?? DEFAULT_BATCH_WINDOW_MS);
+  const maxMessages = Number(options.env?.ROOMCAST_BATCH_MAX_MESSAGES ?? DEFAULT_BATCH_MAX_MESSAGES);
+  const connections = referenceStep?.openConnections;
+  const framesPerRoomS = referenceStep?.framesPerS && connections ? referenceStep.framesPerS / connections : null;
+  const roomcastMsgsPerFrame = referenceStep?.framesPerS ? referenceStep.deliveredPerS / referenceStep.framesPerS : null;
+  const fromRoomcast = framesPerRoomS !== null && roomcastMsgsPerFrame >= FULL_BATCH_MESSAGES;
+  return {
+    windowMs: fromRoomcast ? 1000 / framesPerRoomS : configuredMs,
+    maxMessages,
+    windowFrom: fromRoomcast ? 'Roomcast\'s frames per second per room at this step' : 'the configured batch window',
+    roomcastMsgsPerFrame,
+    roomcastFramesPerRoomS: framesPerRoomS,
+    rooms: rooms.count,
+  };
+}
 /** Quiet time after each step so the next one starts without the last one's backlog. */
 const DRAIN_MS = 1500;
 const CONNECT_TIMEOUT_MS = 60000;
@@ -110,7 +137,7 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
       ` p50 ${fmtMs(step.latency.p50Ms)} p99 ${fmtMs(step.latency.p99Ms)} max ${fmtMs(step.latency.maxMs)}` +
       `${step.storeLatency ? ` (stored: p50 ${fmtMs(step.storeLatency.p50Ms)} p99 ${fmtMs(step.storeLatency.p99Ms)})` : ''}` +
       ` | server ${(step.serverCpuUtil * 100).toFixed(0)} % cpu, ${step.serverCpuNsPerDelivery ?? '-'} ns/delivery` +
-      `${step.limitDrive ? ` (${step.limitDrive.msgsPerFrame.toFixed(1)} msgs/frame at ${step.limitDrive.framesPerS.toFixed(1)} frames/s/room)` : ''}` +
+      `${step.limitDrive ? ` (window ${step.limitDrive.windowMs.toFixed(1)} ms: ${step.limitDrive.msgsPerFrame?.toFixed(1)} msgs/frame, Roomcast's ${step.limitDrive.roomcastMsgsPerFrame?.toFixed(1) ?? '–'})` : ''}` +
       `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, ${step.loadCpuNsPerFrame ?? '-'} ns/frame` +
       ` (receivers ${step.receiverCpuNsPerFrame ?? '-'}), waited ${(step.loadRunQueueWait * 100).toFixed(0)} %, load core busy ${(step.loadCoreBusy * 100).toFixed(0)} %${step.loadCoreSaturated ? ' SATURATED' : ''}` +
       ` | ${Object.entries(step.helperCpuUtilByProcess).map(([name, util]) => `${name} ${(util * 100).toFixed(0)} %`).join(', ')}${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
@@ -180,15 +207,10 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   // Scraped before the step starts: rendering /metrics costs the gateway CPU (prom-client lists
   // /proc/self/fd), which must not fall into the measured window.
   const dropsBefore = await scrapeDrops(system.metricsUrl).catch(() => ({}));
-  // The limit peer publishes Roomcast's batches itself: Roomcast's frames per second per room at
-  // this step (each connection is in one room), or one frame per default batch window without it.
-  const limitDrive = typeof system.drive === 'function' ? {
-    framesPerS: referenceStep?.framesPerS && referenceStep.openConnections ? referenceStep.framesPerS / referenceStep.openConnections : 1000 / DEFAULT_BATCH_MS,
-    fromRoomcast: Boolean(referenceStep?.framesPerS),
-  } : null;
-  if (limitDrive) limitDrive.msgsPerFrame = rate / driveRooms.count / limitDrive.framesPerS;
+  // The limit peer publishes Roomcast's batches itself (see limitBatching).
+  const limitDrive = typeof system.drive === 'function' ? limitBatching(options, referenceStep, driveRooms) : null;
   const sending = limitDrive
-    ? system.drive({ rate, framesPerS: limitDrive.framesPerS, durationMs: warmupMs + measureMs, textBytes: options.textBytes, rooms: driveRooms }).then((reply) => [reply])
+    ? system.drive({ rate, windowMs: limitDrive.windowMs, maxMessages: limitDrive.maxMessages, durationMs: warmupMs + measureMs, textBytes: options.textBytes, rooms: driveRooms }).then((reply) => [reply])
     : Promise.all(fleet.senders().map((worker) => worker.request('send', {
       rate: rate / fleet.senders().length, durationMs: warmupMs + measureMs, textBytes: options.textBytes,
     })));
@@ -268,7 +290,8 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     /** Share of the window the load cores were busy (/proc/stat: every process on them, the machine's other users too). */
     loadCoreBusy,
     loadCoreSaturated: loadCoreBusy >= LOAD_CORE_BUSY_SATURATED || loadRunQueueWait >= LOAD_WAIT_SATURATED,
-    ...(limitDrive ? { limitDrive } : {}),
+    // msgs per frame the clients saw (messages / frames): beside Roomcast's at the same rate.
+    ...(limitDrive ? { limitDrive: { ...limitDrive, msgsPerFrame: frames > 0 ? delivered / frames : null } } : {}),
     serverRssBytes: serverPids.reduce((sum, pid) => { try { return sum + rssBytes(pid); } catch { return sum; } }, 0),
     sent: sentTotal,
     senderMaxLagMs: Math.max(0, ...sent.map((reply) => reply.maxLagMs ?? 0)),

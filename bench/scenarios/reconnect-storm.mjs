@@ -46,6 +46,7 @@ export const reconnectStorm = {
             { role: 'viewer', count: connections, workers: options.workers, rooms: { prefix: ROOM, count: 1 } },
           ],
         });
+        progress(`  load clients: ${fleet.client === 'native' ? 'native (bench/native/)' : 'Node workers'}${fleet.clientNote ? ` (${fleet.clientNote})` : ''}`);
         const connected = await fleet.all('connect', { timeoutMs: CONNECT_TIMEOUT_MS });
         const joined = connected.reduce((sum, reply) => sum + reply.joined, 0);
         progress(`  ${joined}/${fleet.total} joined; sending ${rate} msg/s, storm in 2 s`);
@@ -70,6 +71,7 @@ export const reconnectStorm = {
         const finalSeqs = { [ROOM]: await system.lastSeq(ROOM) };
         const audits = await fleet.all('audit', { finalSeqs });
         const storm = {
+          loadClient: fleet.client,
           clients: joined - SENDERS,
           windowS: options.stormWindowS,
           rateMsgPerS: rate,
