@@ -62,8 +62,8 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --env K=V,...           more ROOMCAST_* settings for the room service and gateway
   --profile               run the gateway under node --cpu-prof (profile in the temporary directory)
                           and list its top self-time functions in the summary
-  --profile-load          also profile the load generators (to check they are not the limit); the summary
-                          lists the top self-time functions of one viewer generator
+  --profile-load          also profile the Node load generators (to check they are not the limit); the summary
+                          lists the top self-time functions of one Node viewer generator (--load-client node)
   --tag NAME              added to the result files' names (<date>-<scenario>-<tag>.json), to keep
                           several variants of a scenario from one day apart
   --out DIR               results directory (default bench/results)

@@ -153,8 +153,8 @@ export async function startFleet(group, spec) {
     workers,
     client: client.kind,
     clientNote: client.why,
-    /** Processes that receive (not the senders): the cost per frame is theirs. */
-    receiverPids: workers.filter((worker) => worker.role !== 'sender').map((worker) => worker.child.pid),
+    /** Processes that only receive (not the senders; all of them in private chat, where every process does both). */
+    receiverPids: (workers.some((worker) => worker.role !== 'sender') ? workers.filter((worker) => worker.role !== 'sender') : workers).map((worker) => worker.child.pid),
     total,
     sampledCount: sampled.size,
     pids: workers.map((worker) => worker.child.pid),
