@@ -110,11 +110,17 @@ export class NativeHandle {
       this.child.stdin.write(`${line}\n`);
     });
     if (cmd !== 'latency') return reply;
-    // Its histogram has HdrHistogram's buckets: rebuilt here into the harness's histogram type.
-    const histogram = createHistogram();
-    for (const [valueUs, count] of reply.values) histogram.recordValueWithCount(valueUs, count);
-    const encoded = serialize(histogram);
-    histogram.destroy?.();
-    return { ev: 'latency', totalMessages: reply.totalMessages, sampledMessages: reply.sampledMessages, histogram: encoded };
+    // Its histograms have HdrHistogram's buckets: rebuilt here into the harness's histogram type.
+    const rebuild = (values) => {
+      const histogram = createHistogram();
+      for (const [valueUs, count] of values) histogram.recordValueWithCount(valueUs, count);
+      const encoded = serialize(histogram);
+      histogram.destroy?.();
+      return encoded;
+    };
+    return {
+      ev: 'latency', totalMessages: reply.totalMessages, sampledMessages: reply.sampledMessages,
+      histogram: rebuild(reply.values), serverTsHistogram: rebuild(reply.tsValues),
+    };
   }
 }

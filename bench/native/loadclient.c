@@ -22,7 +22,8 @@
  *                                    [FROM_US, TO_US) → {"ev":"measure-started",...}
  *   measure-end                      → {"ev":"measured",...} (the step counters)
  *   total                            → {"ev":"total","totalMessages":N}
- *   latency                          → the latency histogram as [valueUs, count] pairs
+ *   latency                          → the latency histograms as [valueUs, count] pairs: from the
+ *                                    scheduled send time, and from the server's `ts`
  *   storm WINDOW_MS TIMEOUT_MS       drop and rejoin every connection → {"ev":"stormed",...}
  *   audit N SEQ0 ... SEQ(N-1)        the rooms' final seqs, by room number → {"ev":"audited",...}
  *   close                            close everything and exit
@@ -200,16 +201,37 @@ static uint64_t rng(void) {
  */
 #define H_SUB 2048
 #define H_SHIFTS 22 /* up to 2^32 µs: over an hour, clamped like the Node workers */
-static uint32_t hist[H_SHIFTS][H_SUB];
+typedef uint32_t Hist[H_SHIFTS][H_SUB];
+/* Scheduled send → arrival; and the server's `ts` (when it accepted the message) → arrival. */
+static Hist hist, hist_ts;
 
-static void hist_reset(void) { memset(hist, 0, sizeof hist); }
+static void hist_reset(void) { memset(hist, 0, sizeof hist); memset(hist_ts, 0, sizeof hist_ts); }
 
-static void hist_record(double us) {
+static void hist_record(Hist h, double us) {
   uint64_t v = us <= 0 ? 0 : (uint64_t)(us + 0.5);
   if (v > 3600000000ULL) v = 3600000000ULL;
   int shift = 0;
   while ((v >> shift) >= H_SUB) shift++;
-  hist[shift][v >> shift]++;
+  h[shift][v >> shift]++;
+}
+
+static void outf(const char *fmt, ...);
+
+static void out_hist(const char *name, Hist h) {
+  outf("\"%s\":[", name);
+  int first = 1;
+  for (int s = 0; s < H_SHIFTS; s++) for (int i = 0; i < H_SUB; i++) if (h[s][i]) {
+    outf("%s[%llu,%u]", first ? "" : ",", (unsigned long long)i << s, h[s][i]);
+    first = 0;
+  }
+  outf("]");
+}
+
+/* CLOCK_REALTIME in µs: the clock of the server's `ts` (ms since the epoch), on the same machine. */
+static double wall_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
 /* ---- output ------------------------------------------------------------------------------------ */
@@ -446,15 +468,16 @@ static void apply_seq(Conn *c, int64_t seq) {
  * the latency from the scheduled send time that starts each text (`<µs>|xxxx`). Returns the count.
  */
 static int64_t read_msgs(Conn *c, Mp m, uint32_t count, int timed) {
-  double now = timed ? now_us() : 0;
+  double now = timed ? now_us() : 0, wall = timed ? wall_us() : 0;
   for (uint32_t i = 0; i < count; i++) {
     uint32_t fields, kl;
     const uint8_t *k;
-    double seq = -1, scheduled = -1;
+    double seq = -1, scheduled = -1, ts = -1;
     if (!mp_map(&m, &fields)) return i;
     for (uint32_t f = 0; f < fields; f++) {
       if (!mp_str(&m, &k, &kl)) return i;
       if (key_is(k, kl, "seq")) { if (!mp_num(&m, &seq)) return i; }
+      else if (timed && key_is(k, kl, "ts")) { if (!mp_num(&m, &ts)) return i; }
       else if (timed && key_is(k, kl, "text")) {
         const uint8_t *s;
         uint32_t sl;
@@ -467,7 +490,8 @@ static int64_t read_msgs(Conn *c, Mp m, uint32_t count, int timed) {
     }
     if (seq >= 0) apply_seq(c, (int64_t)seq);
     if (timed && scheduled >= latency_from && scheduled < latency_to) {
-      hist_record(now - scheduled);
+      hist_record(hist, now - scheduled);
+      if (ts >= 0) hist_record(hist_ts, wall - ts * 1000);
       ctr.sampled_messages++;
     }
   }
@@ -948,13 +972,11 @@ static void command(char *line) {
     outf("{\"ev\":\"total\",\"totalMessages\":%llu}", (unsigned long long)total_messages);
     out_flush();
   } else if (!strcmp(line, "latency")) {
-    outf("{\"ev\":\"latency\",\"totalMessages\":%llu,\"sampledMessages\":%llu,\"values\":[", (unsigned long long)total_messages, (unsigned long long)ctr.sampled_messages);
-    int first = 1;
-    for (int s = 0; s < H_SHIFTS; s++) for (int i = 0; i < H_SUB; i++) if (hist[s][i]) {
-      outf("%s[%llu,%u]", first ? "" : ",", (unsigned long long)i << s, hist[s][i]);
-      first = 0;
-    }
-    outf("]}");
+    outf("{\"ev\":\"latency\",\"totalMessages\":%llu,\"sampledMessages\":%llu,", (unsigned long long)total_messages, (unsigned long long)ctr.sampled_messages);
+    out_hist("values", hist);
+    outf(",");
+    out_hist("tsValues", hist_ts);
+    outf("}");
     out_flush();
   } else if (!strcmp(line, "storm")) {
     double window = strtod(args, &args);

@@ -273,6 +273,9 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     completeness: sentTotal > 0 ? receivedInStep / (sentTotal * recipients) : 0,
     framesPerS: Math.round(frames / seconds),
     latency,
+    // The native client also times each sampled message from the server's `ts` (when the room
+    // service accepted it, ms since the epoch, same machine clock): the send path left out.
+    ...(latencies.some((reply) => reply.serverTsHistogram) ? { latencyFromServerTs: summarize(merge(latencies.map((reply) => reply.serverTsHistogram))) } : {}),
     ...(mode === 'pm' ? { storeLatency: summarize(merge(latencies.map((reply) => reply.ackHistogram))) } : {}),
     serverCpuUtil: serverCpuUs / elapsedUs,
     serverCpuNsPerDelivery: delivered > 0 ? Math.round((serverCpuUs * 1000) / delivered) : null,
