@@ -4,11 +4,14 @@
  */
 import { fileURLToPath } from 'node:url';
 import { NativeHandle, nativeClient } from './native-client.mjs';
+import { hardNofile } from './processes.mjs';
 
 const WORKER = fileURLToPath(new URL('./load-worker.mjs', import.meta.url));
 /** Connections per 127.0.0.x source address: under the ephemeral-port range of one address. */
 const PER_SOURCE_ADDRESS = 25000;
 const CONNECT_CONCURRENCY = 200;
+/** Descriptors a native client keeps besides its sockets (stdio, epoll, the tokens file). */
+const NATIVE_FD_MARGIN = 16;
 
 /** How many cores a taskset core list names (`0`, `0,2-5`). */
 export function coreCount(list) {
@@ -106,8 +109,10 @@ export async function startFleet(group, spec) {
   const client = spec.mode === 'pm' ? { kind: 'node', why: 'private chat is driven by the Node workers' } : receivingClient(spec.client, spec.target.protocol);
   for (const share of spec.shares) {
     const native = client.kind === 'native' && share.role !== 'sender';
-    // One native process per load core: a single epoll loop keeps a core busy by itself.
-    const processes = Math.max(1, Math.min(native ? coreCount(spec.cpu) : share.workers, share.count));
+    // One native process per load core (a single epoll loop keeps a core busy by itself), and
+    // more when one process may not open that many sockets (the open-file limit).
+    const nativeProcesses = Math.max(coreCount(spec.cpu), Math.ceil(share.count / (hardNofile - NATIVE_FD_MARGIN)));
+    const processes = Math.max(1, Math.min(native ? nativeProcesses : share.workers, share.count));
     const base = Math.floor(share.count / processes);
     for (let w = 0; w < processes; w++) {
       const count = base + (w < share.count % processes ? 1 : 0);
