@@ -89,7 +89,7 @@ export class Gateway {
   private constructor(private readonly deps: GatewayDeps) {
     const { bus, clock, log, settings } = deps;
     this.metrics = new GatewayMetrics(deps.metricsRegistry);
-    const roomClient = new RoomClient(bus, settings.requestTimeoutMs);
+    const roomClient = new RoomClient(bus, settings.requestTimeoutMs, this.metrics);
     this.fanout = new RoomFanout({
       bus, roomClient, clock, log, metrics: this.metrics, settings: settings.fanout,
       publisher: { publish: (topic, data) => this.server.publish(topic, data), subscribers: (topic) => this.server.subscribers(topic) },
@@ -177,6 +177,7 @@ export class Gateway {
     const { settings, bus, log, verifyToken, metricsRegistry } = this.deps;
     bus.onStatus((status) => {
       this.busConnected = status === 'reconnected';
+      this.metrics.busStatus(this.busConnected);
       log.warn(status === 'reconnected' ? 'bus reconnected' : 'bus disconnected');
     });
     this.server = await UwsServer.start({
@@ -194,6 +195,7 @@ export class Gateway {
         opened: (conn) => this.opened(conn),
         message: (conn, state, data, isBinary) => this.sessions.message(conn, state, data, isBinary),
         closed: (conn) => this.closed(conn),
+        ended: (code) => this.metrics.connectionClosedWith(code),
         rejected: (conn, error) => {
           this.metrics.errorSent(error.code);
           this.sessions.reject(conn, error);
