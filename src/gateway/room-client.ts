@@ -4,9 +4,10 @@ import { call } from '../shared/bus/rpc.js';
 import type { GatewayMetrics, GatewayRequestOp } from '../shared/metrics.js';
 import {
   subjects,
-  type Caller, type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type SendReply, type SendRequest,
+  type Caller, type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type ModerateReply, type ModerateRequest,
+  type SendReply, type SendRequest,
 } from '../shared/protocol/bus-messages.js';
-import type { ClientMsgId, MessageKind, RoomId, Seq } from '../shared/protocol/frames.js';
+import type { ClientMsgId, MessageKind, ModerateFrame, RoomId, Seq } from '../shared/protocol/frames.js';
 
 export interface HistoryQuery { afterSeq?: Seq; beforeSeq?: Seq; limit: number }
 
@@ -32,6 +33,11 @@ export class RoomClient {
 
   send(caller: Caller, room: RoomId, cid: ClientMsgId, text: string, kind: MessageKind): Promise<SendReply> {
     return timedCall<SendRequest, SendReply>(this.metrics, 'send', this.bus, subjects.roomSend, { caller, room, cid, text, kind }, this.timeoutMs);
+  }
+
+  /** The room service decides whether the caller may; the answer is the `moderated` frame. */
+  moderate(caller: Caller, frame: ModerateFrame): Promise<ModerateReply> {
+    return call<ModerateRequest, ModerateReply>(this.bus, subjects.roomModerate, { caller, frame }, this.timeoutMs);
   }
 
   /** Without a caller: the gateway reading a room's stream for itself. */

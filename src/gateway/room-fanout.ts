@@ -7,6 +7,10 @@
  * topics in C++: no per-recipient work in JavaScript. The last flushed messages stay in a ring so a
  * join (or a rejoin with lastSeq) is served without a gap or a duplicate against the live stream.
  *
+ * Notices about the room (slow mode, pins) come on the room's subject too and are written at once,
+ * after the pending batch. Each room keeps its pinned message as of its stream (for `joined`) and its
+ * counters (for `room_stats`), both updated per message or per batch, never per recipient.
+ *
  * Overload: above the room's downlink budget, chat is sampled (ChatSampler, the same on every
  * gateway). A connection that falls behind is degraded: it moves to the room's high-priority topics,
  * which carry each batch without its chat, until it catches up (SlowConsumers decides).
@@ -18,12 +22,14 @@ import { fail, RoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import { subjects, type RoomEvent } from '../shared/protocol/bus-messages.js';
-import { PRIORITY_LOW } from '../shared/protocol/frames.js';
+import { MESSAGE_KINDS, PRIORITY_LOW, priorityOf } from '../shared/protocol/frames.js';
 import type {
-  Gap, GapFrame, JoinedFrame, LeftFrame, RoomId, RoomMessage, Seq, ServerFrame, ViewersFrame, WireFormat,
+  Gap, GapFrame, JoinedFrame, LeftFrame, MessageKind, NoticeFrame, RoomId, RoomMessage, RoomStatsFrame, Seq, ServerFrame,
+  ViewersFrame, WireFormat,
 } from '../shared/protocol/frames.js';
 import { ChatSampler } from './chat-sampler.js';
 import { CompactMultimap } from './compact-multimap.js';
+import { RoomCounters } from './room-stats.js';
 import type { Conn, Publisher } from './uws-server.js';
 import type { RoomClient } from './room-client.js';
 
@@ -93,6 +99,9 @@ class RoomChannel {
   viewers = 0;
   reorderTimer: NodeJS.Timeout | null = null;
   filling = false;
+  /** The pinned message as of flushedSeq. */
+  pinned: RoomMessage | undefined;
+  readonly counters = new RoomCounters();
 
   constructor(readonly room: RoomId, budgetPerSec: number) {
     this.topics = topicsOf(room);
@@ -195,6 +204,18 @@ export class RoomFanout {
     });
   }
 
+  /** The room as this gateway sees it, for a connection that is in it; undefined otherwise. */
+  stats(conn: Conn, room: RoomId): RoomStatsFrame | undefined {
+    const channel = this.channels.get(room);
+    if (!channel || !this.roomsByConn.has(conn, room)) return undefined;
+    const { counters } = channel;
+    return {
+      t: 'room_stats', room, viewers: Math.max(channel.viewers, channel.members.size), seq: channel.flushedSeq,
+      msgsPerSec: counters.msgsPerSec(this.deps.clock.now()), delivered: counters.delivered, sampled: counters.sampled,
+      dropped: { ...counters.dropped }, ...(channel.pinned ? { pinned: channel.pinned } : {}),
+    };
+  }
+
   /** Local members per room, and rooms left since the last call (with 0), for the viewer report. */
   localCounts(): Array<[RoomId, number]> {
     const counts: Array<[RoomId, number]> = [];
@@ -250,6 +271,7 @@ export class RoomFanout {
       channel.ring = head.msgs;
       for (const message of head.msgs) channel.sampler.observe(message);
       channel.lastSeq = channel.flushedSeq = channel.tailSeq = head.lastSeq;
+      channel.pinned = head.pinned;
       channel.active = true;
       const early = channel.early.sort((a, b) => a.seq - b.seq);
       channel.early = [];
@@ -277,6 +299,7 @@ export class RoomFanout {
     const joined: JoinedFrame = {
       t: 'joined', room: channel.room, seq: channel.flushedSeq, msgs,
       viewers: Math.max(channel.viewers, channel.members.size + 1), ...(gap ? { gap } : {}),
+      ...(channel.pinned ? { pinned: channel.pinned } : {}),
     };
     conn.send(encodeFrame(conn.format, joined));
     conn.subscribe(this.topicFor(channel, conn));
@@ -333,6 +356,7 @@ export class RoomFanout {
     }
     if (event.t === 'msg') this.onRoomMessage(channel, event.m);
     else if (event.t === 'kick') this.kick(channel, event.uid);
+    else if (event.t === 'notice') this.notice(channel, event.notice);
   }
 
   private onRoomMessage(channel: RoomChannel, message: RoomMessage): void {
@@ -343,6 +367,7 @@ export class RoomFanout {
     if (message.seq > channel.tailSeq) channel.tailSeq = message.seq;
     if (message.seq <= channel.lastSeq) {
       this.deps.metrics.dropped('duplicate', message.prio);
+      channel.counters.dropped.duplicate++;
       return;
     }
     if (message.seq === channel.lastSeq + 1) {
@@ -364,8 +389,10 @@ export class RoomFanout {
   private append(channel: RoomChannel, message: RoomMessage): void {
     channel.lastSeq = message.seq;
     channel.sampler.observe(message);
+    channel.counters.observed(message.ts);
     if (!channel.sampler.keep(message)) {
       this.deps.metrics.dropped('sampled', message.prio, channel.members.size);
+      channel.counters.sampled++;
       // Nothing waits in the batch: the stream is written up to here already.
       if (channel.batch.length === 0) channel.flushedSeq = message.seq;
       return;
@@ -420,6 +447,11 @@ export class RoomFanout {
         if (page.firstSeq > channel.lastSeq + 1) this.skipUnrecoverable(channel, Math.min(page.firstSeq, upTo) - 1);
         for (const message of page.msgs) if (message.seq === channel.lastSeq + 1) this.append(channel, message);
         this.drainOutOfOrder(channel);
+        if (channel.lastSeq === page.lastSeq) {
+          // Caught up to the page: its pin is the room's as of here, even if a lost pin message was skipped.
+          this.flush(channel);
+          channel.pinned = page.pinned;
+        }
         if (channel.lastSeq === before) {
           // History has nothing more below the held messages: they are gone for good.
           const stuckAt = channel.lowestPending();
@@ -445,6 +477,7 @@ export class RoomFanout {
     const frame: GapFrame = { t: 'gap', room: channel.room, from: channel.lastSeq + 1, to };
     this.deps.metrics.gapFilled('unrecoverable');
     this.deps.metrics.dropped('gap_unrecoverable', 1, to - channel.lastSeq);
+    channel.counters.dropped.gap_unrecoverable += to - channel.lastSeq;
     this.publishFrame(channel, frame);
     channel.lastSeq = channel.flushedSeq = to;
   }
@@ -455,10 +488,16 @@ export class RoomFanout {
     channel.batch = [];
     channel.flushedAtMs = this.deps.clock.now();
     const { recipients, bytes } = this.publishBatch(channel, msgs);
+    channel.counters.delivered += msgs.length;
     // Sampled messages after the batch's last one are written too, in the sense that none will follow.
     channel.flushedSeq = channel.lastSeq;
     const ring = channel.ring;
-    for (const message of msgs) ring.push(message);
+    for (const message of msgs) {
+      ring.push(message);
+      // The pin follows the written stream, so that joined.pinned is the pin as of joined.seq.
+      if (message.kind === 'pin') channel.pinned = pinnedBy(ring, message);
+      else if (message.kind === 'unpin') channel.pinned = undefined;
+    }
     if (ring.length > this.deps.settings.ringSize) ring.splice(0, ring.length - this.deps.settings.ringSize);
     this.deps.metrics.batchFlushed(msgs.length, recipients, bytes, msgs[0]!.ts, this.deps.clock.now());
   }
@@ -474,7 +513,10 @@ export class RoomFanout {
     if (degradedCount === 0) return full;
     const high = msgs.filter((message) => message.prio !== PRIORITY_LOW);
     const chatMissed = msgs.length - high.length;
-    if (chatMissed > 0) this.deps.metrics.dropped('backpressure', PRIORITY_LOW, chatMissed * degradedCount);
+    if (chatMissed > 0) {
+      this.deps.metrics.dropped('backpressure', PRIORITY_LOW, chatMissed * degradedCount);
+      channel.counters.dropped.backpressure += chatMissed;
+    }
     if (high.length === 0) return full;
     const sent = this.publishToTier(topics.high, { t: 'messages', room, msgs: high });
     return { recipients: full.recipients + sent.recipients, bytes: full.bytes + sent.bytes };
@@ -505,6 +547,13 @@ export class RoomFanout {
     return this.deps.publisher.subscribers(topics.msgpack) + this.deps.publisher.subscribers(topics.json);
   }
 
+  /** Writes a room notice to every member at once, after the batch pending (so a pin message comes first). */
+  private notice(channel: RoomChannel, notice: NoticeFrame): void {
+    if (notice?.t !== 'notice' || typeof notice.text !== 'string' || !channel.active) return;
+    this.flush(channel);
+    this.publishFrame(channel, notice);
+  }
+
   private kick(channel: RoomChannel, uid: string): void {
     for (const conn of [...channel.members]) {
       if (conn.identity.uid !== uid) continue;
@@ -522,4 +571,28 @@ export class RoomFanout {
       void this.fillGap(channel);
     }
   }
+}
+
+/**
+ * The message a `pin` message pins: the original when the ring still holds it, otherwise rebuilt
+ * from the pin message (its text, and the author and kind in `data`) as clients rebuild it.
+ */
+function pinnedBy(ring: readonly RoomMessage[], pin: RoomMessage): RoomMessage | undefined {
+  const target = pin.target;
+  if (target === undefined) return undefined;
+  const held = findBySeq(ring, target);
+  if (held) return held;
+  const from = typeof pin.data?.from === 'string' ? pin.data.from : pin.uid;
+  const kind = (MESSAGE_KINDS as readonly unknown[]).includes(pin.data?.kind) ? pin.data!.kind as MessageKind : 'chat';
+  return { seq: target, uid: from, kind, prio: priorityOf(kind), text: pin.text, ts: pin.ts };
+}
+
+/** The message with this seq in a seq-ordered list, searched from the newest end. */
+function findBySeq(messages: readonly RoomMessage[], seq: Seq): RoomMessage | undefined {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!;
+    if (message.seq === seq) return message;
+    if (message.seq < seq) return undefined;
+  }
+  return undefined;
 }

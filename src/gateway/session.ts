@@ -12,7 +12,8 @@ import type { GatewayMetrics } from '../shared/metrics.js';
 import type { Caller } from '../shared/protocol/bus-messages.js';
 import {
   CLIENT_FRAME_TYPES, PROTOCOL_VERSION, parseClientFrame,
-  type ClientFrame, type ErrorFrame, type HistoryFrame, type Limits, type RoomId, type SendFrame, type ServerFrame, type SwitchFrame,
+  type ClientFrame, type ErrorFrame, type HistoryFrame, type Limits, type ModerateFrame, type RoomId, type SendFrame, type ServerFrame,
+  type SwitchFrame,
 } from '../shared/protocol/frames.js';
 import type { ChatClientFrame } from '../shared/protocol/chat-frames.js';
 import type { ChatClient } from './chat-client.js';
@@ -135,6 +136,15 @@ export class Sessions {
       case 'ping':
         this.send(conn, frame.ts === undefined ? { t: 'pong' } : { t: 'pong', ts: frame.ts });
         return;
+      case 'moderate':
+        void this.moderate(conn, frame);
+        return;
+      case 'room_stats': {
+        const stats = this.deps.fanout.stats(conn, frame.room);
+        if (stats) this.send(conn, stats);
+        else this.sendError(conn, notInRoom(frame.room), { room: frame.room, ref: 'room_stats' });
+        return;
+      }
       default:
         void this.forwardChat(conn, frame);
     }
@@ -206,6 +216,16 @@ export class Sessions {
       this.send(conn, { t: 'ack', id: frame.id, room: frame.room, seq: reply.seq });
     } catch (error) {
       this.sendError(conn, toRoomcastError(error), context);
+    }
+  }
+
+  /** The room service checks the permission and applies the action; the gateway only carries it. */
+  private async moderate(conn: Conn, frame: ModerateFrame): Promise<void> {
+    try {
+      const answer = await this.deps.roomClient.moderate(callerOf(conn.identity), frame);
+      if (!conn.closed) this.send(conn, answer);
+    } catch (error) {
+      if (!conn.closed) this.sendError(conn, toRoomcastError(error), { id: frame.id, room: frame.room, ref: 'moderate' });
     }
   }
 
@@ -288,6 +308,6 @@ function isEcho(value: unknown): value is string {
 function refOf(frame: ClientFrame): Partial<ErrorFrame> {
   const context: Partial<ErrorFrame> = { ref: frame.t };
   if ('room' in frame) context.room = frame.room;
-  if (frame.t === 'send' || frame.t === 'pm' || frame.t === 'gm') context.id = frame.id;
+  if (frame.t === 'send' || frame.t === 'pm' || frame.t === 'gm' || frame.t === 'moderate') context.id = frame.id;
   return context;
 }

@@ -12,7 +12,7 @@ import type { GatewayMetrics } from '../shared/metrics.js';
 import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
 import type { DeliveryItem, GatewayEvent, KickConnsEvent } from '../shared/protocol/chat-bus-messages.js';
 import type { KickedFrame } from '../shared/protocol/chat-frames.js';
-import type { Uid } from '../shared/protocol/frames.js';
+import type { RoomId, Uid } from '../shared/protocol/frames.js';
 import { CompactMultimap } from './compact-multimap.js';
 import type { Conn } from './uws-server.js';
 
@@ -21,6 +21,8 @@ export interface UserDeliveryDeps {
   bus: Bus;
   log: Logger;
   metrics: GatewayMetrics;
+  /** Whether the connection is in the room: a notice about a room goes only to connections in it. */
+  inRoom: (conn: Conn, room: RoomId) => boolean;
 }
 
 export class UserDelivery {
@@ -60,11 +62,13 @@ export class UserDelivery {
   private deliver(item: DeliveryItem): void {
     if (!Array.isArray(item.to) || !(item.f instanceof Uint8Array)) return;
     const frame = item.f;
+    const room = typeof item.room === 'string' ? item.room : undefined;
     let json: string | null = null;
     let delivered = 0;
     // One callback per item, not per recipient.
     const deliverTo = (conn: Conn) => {
       if (conn.id === item.except || conn.closed) return;
+      if (room !== undefined && !this.deps.inRoom(conn, room)) return;
       if (conn.format === 'json') conn.send(json ??= encodeJson(decodeMsgpack(frame)));
       else conn.send(frame);
       delivered++;

@@ -11,7 +11,9 @@ import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import { PRIORITY_HIGH, PRIORITY_LOW, isRoomId, type RoomId } from '../shared/protocol/frames.js';
 import type { GatewayDispatch } from './gateway-dispatch.js';
+import { MAX_SLOW_MODE_MS, moderationDuration, requireModeratedUid, slowModeInterval } from './moderation.js';
 import type { RoomService } from './room-service.js';
+import { closeNow, listenOn } from './node-http.js';
 
 /** Largest request body accepted. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -19,7 +21,6 @@ export const MAX_BODY_BYTES = 64 * 1024;
 const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_HEADERS = 100;
 const HEADERS_TIMEOUT_MS = 5_000;
-const MAX_DURATION_MS = 365 * 24 * 3600 * 1000;
 
 export interface HttpApiDeps {
   service: RoomService;
@@ -95,19 +96,11 @@ export class HttpApi {
     server.maxConnections = maxConnections;
     server.maxHeadersCount = MAX_HEADERS;
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    const address = server.address();
-    return typeof address === 'object' && address ? address.port : port;
+    return listenOn(server, host, port);
   }
 
-  async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeNow(this.server);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -248,14 +241,9 @@ function optionalInteger(source: Record<string, unknown> | URLSearchParams, fiel
   return value;
 }
 
-function requireUid(value: string): string {
-  if (!isUid(value)) throw fail.bad_request('the uid is not valid');
-  return value;
-}
-
-/** Mutes and bans last `durationMs`, or a year when it is not given. */
-function duration(body: Record<string, unknown>): number {
-  return optionalInteger(body, 'durationMs', 1, MAX_DURATION_MS) ?? MAX_DURATION_MS;
+/** Who a moderation action is recorded as: the token's user, or `system` for a backend. */
+function actorOf(principal: Principal): string {
+  return principal.kind === 'backend' ? 'system' : principal.identity.uid;
 }
 
 function buildRoutes(service: RoomService): Route[] {
@@ -263,7 +251,7 @@ function buildRoutes(service: RoomService): Route[] {
     ({ method, pattern, name, permission, handle });
   return [
     route('PUT', /^\/?$/, 'room_put', 'create', async ({ room, body }) => {
-      const slowModeMs = optionalInteger(body, 'slowModeMs', 0, MAX_DURATION_MS);
+      const slowModeMs = optionalInteger(body, 'slowModeMs', 0, MAX_SLOW_MODE_MS);
       const result = await service.createRoom(room, slowModeMs === undefined ? {} : { slowModeMs });
       return { status: result.created ? 201 : 200, body: result.room };
     }),
@@ -288,36 +276,44 @@ function buildRoutes(service: RoomService): Route[] {
       const afterSeq = optionalInteger(query, 'afterSeq', 0, Number.MAX_SAFE_INTEGER);
       const beforeSeq = optionalInteger(query, 'beforeSeq', 1, Number.MAX_SAFE_INTEGER);
       const limit = optionalInteger(query, 'limit', 1, 100_000) ?? 50;
-      const page = await service.history({
+      const { msgs, lastSeq, firstSeq } = await service.history({
         room, limit, ...(afterSeq === undefined ? {} : { afterSeq }), ...(beforeSeq === undefined ? {} : { beforeSeq }),
       });
-      return { status: 200, body: page };
+      return { status: 200, body: { msgs, lastSeq, firstSeq } };
     }),
     route('DELETE', /^\/messages\/(\d{1,15})$/, 'messages_delete', 'moderate', async ({ room, params, principal }) => {
-      const by = principal.kind === 'backend' ? 'system' : principal.identity.uid;
-      return { status: 200, body: await service.retract(room, Number(params[0]), by) };
+      return { status: 200, body: await service.retract(room, Number(params[0]), actorOf(principal)) };
     }),
     route('PUT', /^\/mutes\/([^/]+)$/, 'mute_put', 'moderate', async ({ room, params, body }) => {
-      await service.setMute(room, requireUid(params[0]!), duration(body));
+      await service.setMute(room, requireModeratedUid(params[0]), moderationDuration(body.durationMs));
       return { status: 200, body: { muted: true } };
     }),
     route('DELETE', /^\/mutes\/([^/]+)$/, 'mute_delete', 'moderate', async ({ room, params }) => {
-      await service.setMute(room, requireUid(params[0]!), null);
+      await service.setMute(room, requireModeratedUid(params[0]), null);
       return { status: 200, body: { muted: false } };
     }),
     route('PUT', /^\/bans\/([^/]+)$/, 'ban_put', 'moderate', async ({ room, params, body }) => {
-      await service.setBan(room, requireUid(params[0]!), duration(body));
+      await service.setBan(room, requireModeratedUid(params[0]), moderationDuration(body.durationMs));
       return { status: 200, body: { banned: true } };
     }),
     route('DELETE', /^\/bans\/([^/]+)$/, 'ban_delete', 'moderate', async ({ room, params }) => {
-      await service.setBan(room, requireUid(params[0]!), null);
+      await service.setBan(room, requireModeratedUid(params[0]), null);
       return { status: 200, body: { banned: false } };
     }),
-    route('PUT', /^\/slow-mode$/, 'slow_mode_put', 'moderate', async ({ room, body }) => {
-      const intervalMs = optionalInteger(body, 'intervalMs', 0, MAX_DURATION_MS);
-      if (intervalMs === undefined) throw fail.bad_request("'intervalMs' is required (0 turns slow mode off)");
-      await service.updateSettings(room, { slowModeMs: intervalMs });
+    route('PUT', /^\/slow-mode$/, 'slow_mode_put', 'moderate', async ({ room, body, principal }) => {
+      const intervalMs = slowModeInterval(body.intervalMs);
+      await service.setSlowMode(room, intervalMs, actorOf(principal));
       return { status: 200, body: { slowModeMs: intervalMs } };
     }),
+    route('PUT', /^\/pin$/, 'pin_put', 'moderate', async ({ room, body, principal }) => {
+      const seq = optionalInteger(body, 'seq', 1, Number.MAX_SAFE_INTEGER);
+      if (seq === undefined) throw fail.bad_request("'seq' is required");
+      const { message, pinned } = await service.pin(room, seq, actorOf(principal));
+      return { status: 200, body: { pinned, seq: message.seq } };
+    }),
+    route('DELETE', /^\/pin$/, 'pin_delete', 'moderate', async ({ room, principal }) => {
+      return { status: 200, body: { seq: (await service.unpin(room, actorOf(principal))).seq } };
+    }),
+    route('GET', /^\/moderation$/, 'moderation_get', 'moderate', async ({ room }) => ({ status: 200, body: await service.moderationLists(room) })),
   ];
 }

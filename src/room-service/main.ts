@@ -34,8 +34,9 @@ export async function startRoomService(
 ): Promise<RunningRoomService> {
   const metrics = new RoomServiceMetrics(metricsRegistry);
   const serviceLog = log.child({ component: 'room-service' });
+  const router = new RecipientRouter({ sessions: infra.sessionStore, bus: infra.bus, clock: systemClock });
   const service = new RoomService({
-    store: infra.roomStore, bus: infra.bus, clock: systemClock, log: serviceLog, metrics,
+    store: infra.roomStore, bus: infra.bus, router, clock: systemClock, log: serviceLog, metrics,
     limits: {
       maxTextLength: config.maxTextLength,
       historyPageMax: config.historyPageMax,
@@ -44,7 +45,6 @@ export async function startRoomService(
     },
   });
   service.start();
-  const router = new RecipientRouter({ sessions: infra.sessionStore, bus: infra.bus, clock: systemClock });
   const chat = new ChatService({
     inbox: infra.inboxStore, router, bus: infra.bus, clock: systemClock, log: serviceLog.child({ component: 'chat' }), metrics,
     limits: {

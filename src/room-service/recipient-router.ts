@@ -9,8 +9,7 @@ import type { Clock } from '../shared/clock.js';
 import { encodeBusMessage, encodeMsgpack } from '../shared/codec/codec.js';
 import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
 import type { ConnId, DeliverEvent, DeliveryItem } from '../shared/protocol/chat-bus-messages.js';
-import type { ChatServerFrame } from '../shared/protocol/chat-frames.js';
-import type { Uid } from '../shared/protocol/frames.js';
+import type { RoomId, ServerFrame, Uid } from '../shared/protocol/frames.js';
 import type { DeviceSession, SessionStore } from '../shared/store/session-store.js';
 
 /** Uids per registry lookup: one pipelined round trip each. */
@@ -18,9 +17,11 @@ export const LOOKUP_CHUNK = 1000;
 
 export interface Route {
   to: readonly Uid[];
-  frame: ChatServerFrame;
+  frame: ServerFrame;
   /** The connection that sent the message: it has its answer already. */
   except?: ConnId;
+  /** Only the recipients' connections that are in this room get the frame (a notice about the room). */
+  room?: RoomId;
 }
 
 export interface RoutingResult {
@@ -69,7 +70,11 @@ export class RecipientRouter {
       for (const [gatewayId, to] of recipients) {
         let items = perGateway.get(gatewayId);
         if (!items) perGateway.set(gatewayId, (items = []));
-        items.push({ to, f: bytes, ...(route.except === undefined ? {} : { except: route.except }) });
+        items.push({
+          to, f: bytes,
+          ...(route.except === undefined ? {} : { except: route.except }),
+          ...(route.room === undefined ? {} : { room: route.room }),
+        });
       }
     }
     for (const [gatewayId, items] of perGateway) {

@@ -13,17 +13,20 @@ import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import {
   ROOM_SERVICE_QUEUE, subjects,
-  type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type RoomEvent,
+  type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type ModerateRequest, type RoomEvent,
   type SendReply, type SendRequest,
 } from '../shared/protocol/bus-messages.js';
 import {
   SENDABLE_KINDS, isRoomId,
-  type Priority, type RoomId, type RoomMessage, type Seq, type Uid,
+  type NoticeFrame, type Priority, type RoomId, type RoomMessage, type Seq, type Uid,
 } from '../shared/protocol/frames.js';
 import {
   DEFAULT_ROOM_SETTINGS,
-  type AppendInput, type AppendRejection, type AppendResult, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore,
+  type AppendInput, type AppendRejection, type AppendResult, type ModerationLists, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore,
 } from '../shared/store/room-store.js';
+import { moderate } from './moderation.js';
+import { mutedNotice, pinnedNotice, slowModeNotice, unmutedNotice, unpinnedNotice } from './notices.js';
+import type { RecipientRouter } from './recipient-router.js';
 import { checkText, measuredRequest, storeCall } from './service-calls.js';
 
 export interface RoomServiceLimits {
@@ -38,6 +41,8 @@ export interface RoomServiceLimits {
 export interface RoomServiceDeps {
   store: RoomStore;
   bus: Bus;
+  /** Notices for one user (a mute) go to the gateways where that user is online. */
+  router: Pick<RecipientRouter, 'route'>;
   clock: Clock;
   log: Logger;
   metrics: RoomServiceMetrics;
@@ -74,6 +79,7 @@ export class RoomService {
       serve(bus, subjects.roomJoin, ROOM_SERVICE_QUEUE, (request: JoinRequest) => this.measured('join', () => this.join(request)), onInternalError('join')),
       serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendRequest) => this.measured('send', () => this.send(request)), onInternalError('send')),
       serve(bus, subjects.roomHistory, ROOM_SERVICE_QUEUE, (request: HistoryRequest) => this.measured('history', () => this.history(request)), onInternalError('history')),
+      serve(bus, subjects.roomModerate, ROOM_SERVICE_QUEUE, (request: ModerateRequest) => this.measured('moderate', () => moderate(this, request)), onInternalError('moderate')),
     );
   }
 
@@ -132,7 +138,12 @@ export class RoomService {
     requireRoom(room);
     const created = await this.stored('createRoom', () =>
       this.deps.store.createRoom(room, { ...DEFAULT_ROOM_SETTINGS, ...settings }, this.deps.clock.now()));
-    if (!created && Object.keys(settings).length > 0) await this.updateSettings(room, settings);
+    if (created || Object.keys(settings).length === 0) return { created, room: await this.getRoom(room) };
+    const before = await this.stored('getRoom', () => this.deps.store.getRoom(room));
+    await this.updateSettings(room, settings);
+    // Changing slow mode this way tells the viewers too, as the slow-mode endpoint does.
+    const { slowModeMs } = settings;
+    if (slowModeMs !== undefined && before && before.settings.slowModeMs !== slowModeMs) this.publishNotice(room, slowModeNotice(room, slowModeMs));
     return { created, room: await this.getRoom(room) };
   }
 
@@ -160,17 +171,59 @@ export class RoomService {
     return result.status === 'duplicate' ? { seq: result.seq, duplicate: true } : result.message;
   }
 
-  /** Withdraws a message: a `retract` message goes to every viewer and history marks the target deleted. */
+  /**
+   * Withdraws a message: a `retract` message goes to every viewer and history marks the target
+   * deleted. Withdrawing the pinned message also unpins it (an `unpin` message follows).
+   */
   async retract(room: RoomId, target: Seq, by: Uid): Promise<RoomMessage> {
     const result = await this.append({ room, uid: by, kind: 'retract', text: '', target, nowMs: this.deps.clock.now() });
     if (result.status !== 'appended') throw fail.internal('a retraction cannot be a duplicate');
+    if (result.unpin) {
+      this.published(room, result.unpin);
+      this.publishNotice(room, unpinnedNotice(room, by));
+    }
     return result.message;
   }
 
+  /** Pins a message of history (replacing any pin): a `pin` message goes to every viewer. */
+  async pin(room: RoomId, target: Seq, by: Uid): Promise<{ message: RoomMessage; pinned: RoomMessage }> {
+    const result = await this.stored('pin', () => this.deps.store.pin({ room, target, uid: by, nowMs: this.deps.clock.now() }));
+    switch (result.status) {
+      case 'pinned':
+        this.published(room, result.message);
+        this.publishNotice(room, pinnedNotice(room, by));
+        return { message: result.message, pinned: result.pinned };
+      case 'rejected':
+        if (result.code === 'not_pinnable') throw fail.bad_request('only chat, streamer, moderator, system and gift messages can be pinned');
+        throw rejection(result.code, room);
+    }
+  }
+
+  /** Ends the pin: an `unpin` message goes to every viewer; not_found when nothing is pinned. */
+  async unpin(room: RoomId, by: Uid): Promise<RoomMessage> {
+    const result = await this.stored('unpin', () => this.deps.store.unpin({ room, uid: by, nowMs: this.deps.clock.now() }));
+    if (result.status === 'rejected') {
+      if (result.code === 'not_pinned') throw fail.not_found(`nothing is pinned in room '${room}'`);
+      throw fail.unknown_room(room);
+    }
+    this.published(room, result.message);
+    this.publishNotice(room, unpinnedNotice(room, by));
+    return result.message;
+  }
+
+  /** Sets the room's slow-mode interval (0: off) and tells its viewers. */
+  async setSlowMode(room: RoomId, intervalMs: number, by: Uid): Promise<void> {
+    await this.updateSettings(room, { slowModeMs: intervalMs });
+    this.publishNotice(room, slowModeNotice(room, intervalMs));
+    this.deps.log.info('slow mode set', { room, intervalMs, by });
+  }
+
+  /** Mutes (or, with null, unmutes) a user in the room, and tells that user's connections in the room. */
   async setMute(room: RoomId, uid: Uid, durationMs: number | null): Promise<void> {
     const untilMs = durationMs === null ? null : this.deps.clock.now() + durationMs;
     const found = await this.stored('setMute', () => this.deps.store.setMute(room, uid, untilMs));
     if (!found) throw fail.unknown_room(room);
+    await this.notifyUser(uid, room, untilMs === null ? unmutedNotice(room) : mutedNotice(room, untilMs));
   }
 
   /** Bans (or, with null, unbans); a ban also removes the user's connections from the room at once. */
@@ -181,6 +234,13 @@ export class RoomService {
     if (untilMs !== null) this.publishEvent({ t: 'kick', room, uid, reason: 'banned' });
   }
 
+  /** Mutes and bans still in force, sorted by uid. */
+  async moderationLists(room: RoomId): Promise<ModerationLists> {
+    const lists = await this.stored('moderationLists', () => this.deps.store.moderationLists(room, this.deps.clock.now()));
+    if (!lists) throw fail.unknown_room(room);
+    return lists;
+  }
+
   // ---- internals ---------------------------------------------------------------------------------
 
   private async append(input: AppendInput): Promise<AppendResult & { status: 'appended' | 'duplicate' }> {
@@ -188,11 +248,31 @@ export class RoomService {
     if (result.status === 'rejected') {
       throw rejection(result.code, input.room);
     }
-    if (result.status === 'appended') {
-      this.publishEvent({ t: 'msg', room: input.room, m: result.message });
-      this.deps.metrics.messagePublished(result.message.kind);
-    }
+    if (result.status === 'appended') this.published(input.room, result.message);
     return result;
+  }
+
+  /** Publishes a stored message once on the room's subject. */
+  private published(room: RoomId, message: RoomMessage): void {
+    this.publishEvent({ t: 'msg', room, m: message });
+    this.deps.metrics.messagePublished(message.kind);
+  }
+
+  private publishNotice(room: RoomId, notice: NoticeFrame): void {
+    this.publishEvent({ t: 'notice', room, notice });
+  }
+
+  /**
+   * Routes a notice to the user's connections that are in the room, wherever they are online. The
+   * change it reports is stored already: a failed routing is logged and counted, not an error.
+   */
+  private async notifyUser(uid: Uid, room: RoomId, notice: NoticeFrame): Promise<void> {
+    try {
+      await this.deps.router.route([{ to: [uid], frame: notice, room }]);
+    } catch (error) {
+      this.deps.metrics.busError();
+      this.deps.log.warn('notice could not be routed', { room, uid, code: notice.code, error });
+    }
   }
 
   private publishEvent(event: RoomEvent): void {

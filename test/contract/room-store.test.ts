@@ -301,6 +301,110 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
     });
   });
 
+  describe('pins', () => {
+    beforeEach(async () => {
+      await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+    });
+
+    const pinOf = async (target: Seq, nowMs = NOW + 10) => store.pin({ room: ROOM, target, uid: 'mod', nowMs });
+
+    it('appends a pin message carrying the pinned text and author, and the room, ranges and joins show the original', async () => {
+      await appendedSeq({ text: 'first' });
+      const gift = await send({ uid: 'shop', kind: 'gift', text: 'a rose', cid: 'g1', nowMs: NOW + 1, data: { giftId: 'rose' } });
+      if (gift.status !== 'appended') throw new Error('unreachable');
+      const result = await pinOf(2);
+      expect(result).toEqual({
+        status: 'pinned',
+        message: { seq: 3, uid: 'mod', kind: 'pin', prio: PRIORITY_HIGH, text: 'a rose', ts: NOW + 10, target: 2, data: { from: 'shop', kind: 'gift' } },
+        pinned: gift.message,
+      });
+      if (result.status !== 'pinned') throw new Error('unreachable');
+      expect((await allMessages())[2]).toEqual(result.message);
+      expect((await store.getRoom(ROOM))?.pinned).toEqual(gift.message);
+      expect((await store.getRoom(ROOM))?.lastSeq).toBe(3);
+      expect((await store.range(ROOM, { limit: 1 }))?.pinned).toEqual(gift.message);
+    });
+
+    it('replaces the previous pin without an unpin in between, and keeps the pin when history trims the message', async () => {
+      await appendedSeq({ text: 'one' });
+      await appendedSeq({ text: 'two' });
+      await pinOf(1);
+      const second = await pinOf(2);
+      expect(second).toMatchObject({ status: 'pinned', message: { seq: 4, kind: 'pin', target: 2, text: 'two' } });
+      expect((await store.getRoom(ROOM))?.pinned).toMatchObject({ seq: 2, text: 'two' });
+      for (let i = 0; i < HISTORY_LIMIT; i++) await appendedSeq({ text: `later ${i}` });
+      expect((await store.range(ROOM, { limit: 10 }))!.firstSeq).toBeGreaterThan(2);
+      expect((await store.getRoom(ROOM))?.pinned).toMatchObject({ seq: 2, text: 'two', uid: 'alice' });
+    });
+
+    it('refuses seqs not in history, withdrawn messages and kinds that cannot be pinned, appending nothing', async () => {
+      await appendedSeq({ text: 'soon gone' });
+      await appendedSeq({ uid: 'mod', kind: 'retract', text: '', target: 1, nowMs: NOW + 1 });
+      expect(await pinOf(0)).toEqual({ status: 'rejected', code: 'not_found' });
+      expect(await pinOf(99)).toEqual({ status: 'rejected', code: 'not_found' });
+      expect(await pinOf(1)).toEqual({ status: 'rejected', code: 'not_found' });
+      expect(await pinOf(2)).toEqual({ status: 'rejected', code: 'not_pinnable' });
+      expect(await store.pin({ room: 'nowhere', target: 1, uid: 'mod', nowMs: NOW })).toEqual({ status: 'rejected', code: 'unknown_room' });
+      for (let i = 0; i < HISTORY_LIMIT + 1; i++) await appendedSeq();
+      // Seq 3 has left history: it cannot be read, so it cannot be pinned.
+      expect(await pinOf(3)).toEqual({ status: 'rejected', code: 'not_found' });
+      expect((await store.getRoom(ROOM))?.lastSeq).toBe(3 + HISTORY_LIMIT);
+      expect((await store.getRoom(ROOM))?.pinned).toBeUndefined();
+    });
+
+    it('unpins with an unpin message naming the pinned seq; with nothing pinned it answers not_pinned', async () => {
+      expect(await store.unpin({ room: ROOM, uid: 'mod', nowMs: NOW })).toEqual({ status: 'rejected', code: 'not_pinned' });
+      expect(await store.unpin({ room: 'nowhere', uid: 'mod', nowMs: NOW })).toEqual({ status: 'rejected', code: 'unknown_room' });
+      await appendedSeq();
+      await pinOf(1);
+      const result = await store.unpin({ room: ROOM, uid: 'mod2', nowMs: NOW + 20 });
+      expect(result).toEqual({ status: 'unpinned', message: { seq: 3, uid: 'mod2', kind: 'unpin', prio: PRIORITY_HIGH, text: '', ts: NOW + 20, target: 1 } });
+      expect((await allMessages())[2]).toEqual((result as { message: RoomMessage }).message);
+      expect((await store.getRoom(ROOM))?.pinned).toBeUndefined();
+      expect((await store.range(ROOM, { limit: 1 }))?.pinned).toBeUndefined();
+      expect(await store.unpin({ room: ROOM, uid: 'mod', nowMs: NOW })).toEqual({ status: 'rejected', code: 'not_pinned' });
+    });
+
+    it('a retraction of the pinned message unpins it with an unpin message right after; of another message it does not', async () => {
+      await appendedSeq({ text: 'pinned' });
+      await appendedSeq({ text: 'other' });
+      await pinOf(1);
+      const other = await send({ uid: 'mod', kind: 'retract', text: '', target: 2, nowMs: NOW + 30 });
+      expect(other).toMatchObject({ status: 'appended', message: { seq: 4 } });
+      expect(other).not.toHaveProperty('unpin');
+      expect((await store.getRoom(ROOM))?.pinned).toMatchObject({ seq: 1 });
+      const retraction = await send({ uid: 'mod', kind: 'retract', text: '', target: 1, nowMs: NOW + 31 });
+      expect(retraction).toEqual({
+        status: 'appended',
+        message: { seq: 5, uid: 'mod', kind: 'retract', prio: PRIORITY_HIGH, text: '', ts: NOW + 31, target: 1 },
+        unpin: { seq: 6, uid: 'mod', kind: 'unpin', prio: PRIORITY_HIGH, text: '', ts: NOW + 31, target: 1 },
+      });
+      expect(seqsOf(await allMessages()).slice(-2)).toEqual([5, 6]);
+      expect((await allMessages()).at(-1)).toEqual((retraction as { unpin: RoomMessage }).unpin);
+      expect((await store.getRoom(ROOM))?.pinned).toBeUndefined();
+      expect((await store.getRoom(ROOM))?.lastSeq).toBe(6);
+    });
+  });
+
+  describe('moderation lists', () => {
+    it('lists the mutes and bans still in force, sorted by uid', async () => {
+      expect(await store.moderationLists(ROOM, NOW)).toBeNull();
+      await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+      expect(await store.moderationLists(ROOM, NOW)).toEqual({ muted: [], banned: [] });
+      await store.setMute(ROOM, 'zed', NOW + 5000);
+      await store.setMute(ROOM, 'amy', NOW + 9000);
+      await store.setMute(ROOM, 'gone', NOW + 10);
+      await store.setMute(ROOM, 'lifted', NOW + 9000);
+      await store.setMute(ROOM, 'lifted', null);
+      await store.setBan(ROOM, 'troll', NOW + 60_000);
+      expect(await store.moderationLists(ROOM, NOW + 100)).toEqual({
+        muted: [{ uid: 'amy', untilMs: NOW + 9000 }, { uid: 'zed', untilMs: NOW + 5000 }],
+        banned: [{ uid: 'troll', untilMs: NOW + 60_000 }],
+      });
+      expect(await store.moderationLists(ROOM, NOW + 6000)).toEqual({ muted: [{ uid: 'amy', untilMs: NOW + 9000 }], banned: [{ uid: 'troll', untilMs: NOW + 60_000 }] });
+    });
+  });
+
   describe('joinInfo', () => {
     it('answers the ban, lastSeq and the newest `recent` messages, oldest first', async () => {
       await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
@@ -373,11 +477,12 @@ describe('RedisRoomStore keys', () => {
     await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'hi', cid: 'c1', nowMs: NOW, checks: slowRefill });
     await store.setBan(ROOM, 'mallory', NOW + 600_000);
     await store.reportViewers('gw1', [[ROOM, 1]], 5000, NOW);
+    await store.pin({ room: ROOM, target: 1, uid: 'mod', nowMs: NOW });
 
     const keys = (await contractRedis().keys('*')).sort();
     expect(keys).toEqual([
       'test:room:{lobby}:ban', 'test:room:{lobby}:dedup:5:alice:c1', 'test:room:{lobby}:hist', 'test:room:{lobby}:meta',
-      'test:room:{lobby}:mute', 'test:room:{lobby}:rl:alice', 'test:room:{lobby}:seq', 'test:room:{lobby}:slow:alice',
+      'test:room:{lobby}:mute', 'test:room:{lobby}:pin', 'test:room:{lobby}:rl:alice', 'test:room:{lobby}:seq', 'test:room:{lobby}:slow:alice',
       'test:room:{lobby}:viewers',
     ]);
     for (const key of keys) {

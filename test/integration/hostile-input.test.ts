@@ -111,6 +111,11 @@ const FRAME_CASES: FrameCase[] = [
   { name: 'history with limit 0', frame: { t: 'history', room: 'open', limit: 0 }, code: 'bad_frame' },
   { name: 'history of an unknown room', frame: { t: 'history', room: 'nowhere' }, code: 'unknown_room' },
   { name: 'ping with a string ts', frame: { t: 'ping', ts: 'now' }, code: 'bad_frame' },
+  { name: 'moderate without an action', frame: { t: 'moderate', room: 'open', id: 'm' }, code: 'bad_frame' },
+  { name: 'moderate with an unknown action', frame: { t: 'moderate', room: 'open', id: 'm', action: 'nuke' }, code: 'bad_frame' },
+  { name: 'moderate as a viewer', frame: { t: 'moderate', room: 'open', id: 'm', action: 'ban', uid: 'healthy' }, code: 'forbidden' },
+  { name: 'send a pin message', rooms: ['open'], frame: { t: 'send', room: 'open', id: 'a', text: 'hi', kind: 'pin' }, code: 'forbidden' },
+  { name: 'room_stats of a room not joined', frame: { t: 'room_stats', room: 'open' }, code: 'not_in_room' },
 ];
 
 describe('hostile WebSocket frames', () => {
@@ -253,15 +258,33 @@ describe('hostile HTTP requests', () => {
     { name: 'a body over the size limit', method: 'POST', path: '/v1/rooms/open/messages', body: JSON.stringify({ kind: 'system', text: 'x'.repeat(70_000) }), status: 413, code: 'frame_too_large' },
     { name: 'a chat message from a backend', method: 'POST', path: '/v1/rooms/open/messages', body: { kind: 'chat', text: 'x' }, status: 400, code: 'bad_request' },
     { name: 'a priority that is not 0 or 1', method: 'POST', path: '/v1/rooms/open/messages', body: { kind: 'system', text: 'x', priority: 7 }, status: 400, code: 'bad_request' },
+    { name: 'a system message with empty text (only a gift may have none)', method: 'POST', path: '/v1/rooms/open/messages', body: { kind: 'system', text: ' ' }, status: 400, code: 'bad_request' },
     { name: 'a gift text over the length limit', method: 'POST', path: '/v1/rooms/open/messages', body: { kind: 'gift', text: 'x'.repeat(501) }, status: 400, code: 'text_too_long' },
     { name: 'a gift into an unknown room', method: 'POST', path: '/v1/rooms/nowhere/messages', body: { kind: 'gift', text: 'x' }, status: 404, code: 'unknown_room' },
     { name: 'deleting a message that does not exist yet', method: 'DELETE', path: '/v1/rooms/open/messages/999999', status: 404, code: 'not_found' },
     { name: 'a negative history limit', method: 'GET', path: '/v1/rooms/open/messages?limit=-5', status: 400, code: 'bad_request' },
     { name: 'an invalid uid to mute', method: 'PUT', path: '/v1/rooms/open/mutes/a%20b', status: 400, code: 'bad_request' },
     { name: 'slow mode without an interval', method: 'PUT', path: '/v1/rooms/open/slow-mode', body: {}, status: 400, code: 'bad_request' },
+    { name: 'slow mode over an hour', method: 'PUT', path: '/v1/rooms/open/slow-mode', body: { intervalMs: 3_600_001 }, status: 400, code: 'bad_request' },
+    { name: 'a pin without a seq', method: 'PUT', path: '/v1/rooms/open/pin', body: {}, status: 400, code: 'bad_request' },
+    { name: 'a pin of a seq the room does not have', method: 'PUT', path: '/v1/rooms/open/pin', body: { seq: 999_999 }, status: 404, code: 'not_found' },
+    { name: 'an unpin with nothing pinned', method: 'DELETE', path: '/v1/rooms/open/pin', status: 404, code: 'not_found' },
+    { name: 'a viewer pinning', method: 'PUT', path: '/v1/rooms/open/pin', body: { seq: 1 }, credential: () => cluster.token('v'), status: 403, code: 'forbidden' },
+    { name: 'a viewer reading the moderation lists', method: 'GET', path: '/v1/rooms/open/moderation', credential: () => cluster.token('v'), status: 403, code: 'forbidden' },
     { name: 'an unknown endpoint', method: 'GET', path: '/v2/everything', status: 404, code: 'not_found' },
     { name: 'a wrong method', method: 'PATCH', path: '/v1/rooms/open', status: 405, code: 'method_not_allowed' },
   ];
+
+  it('one text rule over HTTP and WebSocket: a gift may have empty text, a system message may not', async () => {
+    const gift = await cluster.api('POST', '/v1/rooms/open/messages', { kind: 'gift', text: '', data: { gift: 'rose' } });
+    expect(gift.status).toBe(201);
+    const admin = await WsTestClient.connect(url, { token: await cluster.token('admin-1', 'admin') });
+    admin.send({ t: 'join', room: 'open' });
+    await admin.next((f) => f.t === 'joined');
+    admin.send({ t: 'send', room: 'open', id: 'empty-system', text: '', kind: 'system' });
+    expect(await admin.next((f) => f.t === 'error' && f.id === 'empty-system')).toMatchObject({ code: 'bad_request', ref: 'send' });
+    admin.close();
+  });
 
   it.each(cases)('$name → $status $code', async ({ method, path, body, credential, status, code }) => {
     const response = await cluster.api(method, path, body, credential ? await credential() : undefined);

@@ -4,7 +4,7 @@
  * library can read what we write.
  */
 import { Packr } from 'msgpackr';
-import { BadFrameError, fail } from '../errors.js';
+import { fail } from '../errors.js';
 import type { WireFormat } from '../protocol/frames.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true, int64AsType: 'number' });

@@ -3,7 +3,9 @@
  * the one codec. Subjects are built only here.
  */
 import type { ErrorCode } from '../errors.js';
-import type { ClientMsgId, MessageKind, Role, RoomId, RoomMessage, Seq, Uid } from './frames.js';
+import type {
+  ClientMsgId, MessageKind, ModeratedFrame, ModerateFrame, NoticeFrame, Role, RoomId, RoomMessage, Seq, Uid,
+} from './frames.js';
 
 export type GatewayId = string;
 
@@ -16,6 +18,8 @@ export const subjects = {
   roomJoin: 'svc.room.join',
   roomSend: 'svc.room.send',
   roomHistory: 'svc.room.history',
+  /** A moderator's `moderate` frame, forwarded by its gateway. */
+  roomModerate: 'svc.room.moderate',
   /** Private and group chat requests from gateways (chat-bus-messages.ts), answered by the queue group. */
   chat: (op: 'send' | 'sync' | 'ack' | 'login' | 'op') => `svc.chat.${op}` as const,
   /** Messages for users with no online device, for an external push worker (chat-bus-messages.ts). */
@@ -31,7 +35,9 @@ export const ROOM_SERVICE_QUEUE = 'room-service';
 export interface RoomMessageEvent { t: 'msg'; room: RoomId; m: RoomMessage }
 /** A user was banned: gateways remove that user's connections from the room. */
 export interface RoomKickEvent { t: 'kick'; room: RoomId; uid: Uid; reason: 'banned' }
-export type RoomEvent = RoomMessageEvent | RoomKickEvent;
+/** A notice for every viewer of the room (slow mode, pins): written at once, not sequenced. */
+export interface RoomNoticeEvent { t: 'notice'; room: RoomId; notice: NoticeFrame }
+export type RoomEvent = RoomMessageEvent | RoomKickEvent | RoomNoticeEvent;
 
 // ---- requests to the room service ---------------------------------------------------------------
 
@@ -56,7 +62,13 @@ export interface HistoryReply {
   lastSeq: Seq;
   /** The oldest seq history still holds (lastSeq + 1 when it holds none). */
   firstSeq: Seq;
+  /** The room's pinned message as of lastSeq, when one is. */
+  pinned?: RoomMessage;
 }
+
+/** A `moderate` frame as the client sent it; the room service checks it again and answers the `moderated` frame. */
+export interface ModerateRequest { caller: Caller; frame: ModerateFrame }
+export type ModerateReply = ModeratedFrame;
 
 /** Every reply is either a result or an error with a stable code. */
 export type Reply<T> = { ok: T } | { err: { code: ErrorCode; message: string } };

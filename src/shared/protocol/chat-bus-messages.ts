@@ -3,7 +3,7 @@
  * `svc.chat.<op>`, routed deliveries and kicks on `gw.<gatewayId>`, and offline-push events on
  * `push.offline`. Encoded by the one codec; docs/protocol.md documents the push.offline payload.
  */
-import type { Role, Uid } from './frames.js';
+import type { Role, RoomId, Uid } from './frames.js';
 import type { ChatClientFrame, ChatServerFrame, GroupId, MessageId } from './chat-frames.js';
 import type { GatewayId } from './bus-messages.js';
 
@@ -28,8 +28,11 @@ export interface ChatReply { frame?: ChatServerFrame }
 
 // ---- gw.<gatewayId> -----------------------------------------------------------------------------
 
-/** One frame, encoded once (msgpack), for every local connection of the named uids but `except`. */
-export interface DeliveryItem { to: Uid[]; f: Uint8Array; except?: ConnId }
+/**
+ * One frame, encoded once (msgpack), for every local connection of the named uids but `except`; with
+ * `room`, only for those of their connections that are in that room.
+ */
+export interface DeliveryItem { to: Uid[]; f: Uint8Array; except?: ConnId; room?: RoomId }
 /** Everything one routing step has for one gateway: one publish. */
 export interface DeliverEvent { t: 'deliver'; items: DeliveryItem[] }
 /** Close these connections of `uid`: a newer login of the same device type replaced them. */

@@ -3,7 +3,7 @@
  * these types and the validator below are its implementation. Every frame is a map with a string
  * field `t` naming its type.
  */
-import { fail, RoomcastError, type ErrorCode } from '../errors.js';
+import { fail, type ErrorCode } from '../errors.js';
 import { CHAT_CLIENT_FRAME_TYPES, isChatClientFrameType, parseChatFrame, type ChatClientFrame, type ChatServerFrame } from './chat-frames.js';
 
 export type RoomId = string;
@@ -22,11 +22,14 @@ export type Role = (typeof ROLES)[number];
 /**
  * Message kinds. `chat` is ordinary chat (low priority, may be sampled under overload); every other
  * kind is high priority and never dropped. `retract` withdraws an earlier message (its `target`);
- * `pin` pins one (its `target`, with the pinned message's text and `data: {from, kind}`) and `unpin`
- * takes the pin down (`target`: the seq that was pinned). Only moderation creates these three.
+ * `pin` makes its `target` the room's pinned message and `unpin` ends that. Only moderators create
+ * these three, through moderation, never through `send`.
  */
 export const MESSAGE_KINDS = ['chat', 'streamer', 'moderator', 'system', 'gift', 'retract', 'pin', 'unpin'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+/** The kinds a moderator may pin: what people wrote or were sent, never moderation records. */
+export const PINNABLE_KINDS: readonly MessageKind[] = ['chat', 'streamer', 'moderator', 'system', 'gift'];
 
 export const PRIORITY_LOW = 0;
 export const PRIORITY_HIGH = 1;
@@ -55,9 +58,9 @@ export interface RoomMessage {
   ts: number;
   /** The sender's clientMsgId, when a client sent it. */
   cid?: ClientMsgId;
-  /** For `retract`: the seq of the withdrawn message; for `pin` / `unpin`: the seq pinned or unpinned. */
+  /** For `retract`: the seq of the withdrawn message; for `pin` and `unpin`: the seq pinned. */
   target?: Seq;
-  /** Structured payload for gifts and system messages (gift id, count, ...). */
+  /** Structured payload for gifts and system messages (gift id, count, ...); for `pin`: `{from, kind}` of the pinned message. */
   data?: Record<string, unknown>;
   /** Set in history on a message that was withdrawn later; its text is then empty. */
   deleted?: true;
@@ -72,17 +75,19 @@ export interface SendFrame { t: 'send'; room: RoomId; id: ClientMsgId; text: str
 export interface HistoryFrame { t: 'history'; room: RoomId; beforeSeq?: Seq; limit?: number }
 export interface PingFrame { t: 'ping'; ts?: number }
 
-/** What a `moderate` frame asks for; docs/protocol.md lists the fields each action needs. */
-export type ModerateAction = 'mute' | 'unmute' | 'ban' | 'unban' | 'delete' | 'pin' | 'unpin' | 'slow_mode' | 'list';
+/** What a moderator can do to a room over WebSocket: the same actions as the HTTP API's moderation endpoints. */
+export const MODERATE_ACTIONS = ['mute', 'unmute', 'ban', 'unban', 'delete', 'pin', 'unpin', 'slow_mode', 'list'] as const;
+export type ModerateAction = (typeof MODERATE_ACTIONS)[number];
+
 /**
- * A moderation request of a streamer, moderator or admin: `uid` for mute/unmute/ban/unban, `seq` for
- * delete/pin, `durationMs` for mute/ban (default and maximum one year), `intervalMs` for slow_mode (0 = off).
+ * A moderation request. The frame check only vouches for the types of the fields; which fields an
+ * action needs and their ranges are the room service's rules (bad_request), shared with the HTTP API.
  */
 export interface ModerateFrame {
   t: 'moderate';
   room: RoomId;
-  /** 1 to 64 characters chosen by the client, echoed in the answer. */
-  id: ClientMsgId;
+  /** Chosen by the client, echoed in the answer. */
+  id: string;
   action: ModerateAction;
   uid?: Uid;
   seq?: Seq;
@@ -91,9 +96,13 @@ export interface ModerateFrame {
 }
 export interface RoomStatsRequestFrame { t: 'room_stats'; room: RoomId }
 
-export type ClientFrame = JoinFrame | SwitchFrame | LeaveFrame | SendFrame | HistoryFrame | PingFrame | ChatClientFrame;
+export type ClientFrame =
+  | JoinFrame | SwitchFrame | LeaveFrame | SendFrame | HistoryFrame | PingFrame | ModerateFrame | RoomStatsRequestFrame
+  | ChatClientFrame;
 export type ClientFrameType = ClientFrame['t'];
-export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['join', 'switch', 'leave', 'send', 'history', 'ping', ...CHAT_CLIENT_FRAME_TYPES];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = [
+  'join', 'switch', 'leave', 'send', 'history', 'ping', 'moderate', 'room_stats', ...CHAT_CLIENT_FRAME_TYPES,
+];
 
 // ---- server → client ----------------------------------------------------------------------------
 
@@ -122,7 +131,7 @@ export interface JoinedFrame {
   msgs: RoomMessage[];
   viewers: number;
   gap?: Gap;
-  /** The message pinned in the room (the original message), when one is. */
+  /** The room's pinned message as of `seq` (the original message); absent when none is pinned. */
   pinned?: RoomMessage;
 }
 export interface LeftFrame { t: 'left'; room: RoomId; reason: 'leave' | 'switch' | 'banned' }
@@ -131,18 +140,20 @@ export interface AckFrame { t: 'ack'; id: ClientMsgId; room: RoomId; seq: Seq }
 export interface HistoryResultFrame { t: 'history'; room: RoomId; msgs: RoomMessage[]; more: boolean }
 export interface ErrorFrame { t: 'error'; code: ErrorCode; message: string; id?: ClientMsgId; room?: RoomId; ref?: string }
 export interface ViewersFrame { t: 'viewers'; room: RoomId; count: number }
+/** Machine-readable reasons of a notice; `text` says the same for people. */
+export type NoticeCode = 'slow_mode' | 'pinned' | 'unpinned' | 'muted' | 'unmuted';
 export interface NoticeFrame {
   t: 'notice';
-  /** For people. */
   text: string;
   room?: RoomId;
-  /** For programs: what changed. */
-  code?: 'slow_mode' | 'pinned' | 'unpinned' | 'muted' | 'unmuted';
-  /** With `slow_mode`: the room's new interval between a viewer's messages, in ms (0 = off). */
+  code?: NoticeCode;
+  /** `slow_mode`: the interval now in force; 0 = off. */
   intervalMs?: number;
-  /** With `muted`: when the mute ends, in ms since the epoch. */
+  /** `muted`: when the mute ends, ms since the epoch. */
   untilMs?: number;
 }
+/** Messages a gateway did not write to its connections, by reason. */
+export interface RoomDrops { backpressure: number; gap_unrecoverable: number; duplicate: number }
 export interface GapFrame { t: 'gap'; room: RoomId; from: Seq; to: Seq }
 export interface ReconnectFrame { t: 'reconnect'; delayMs: number }
 export interface PongFrame { t: 'pong'; ts?: number }
@@ -159,7 +170,7 @@ export interface ModeratedFrame {
   muted?: ModerationEntry[];
   banned?: ModerationEntry[];
 }
-/** A room's figures as the answering gateway sees them since it subscribed to the room. */
+/** A room's figures as the answering gateway sees them since it subscribed to the room; all count messages. */
 export interface RoomStatsFrame {
   t: 'room_stats';
   room: RoomId;
@@ -170,7 +181,7 @@ export interface RoomStatsFrame {
   delivered: number;
   /** Messages skipped by the room's budget. */
   sampled: number;
-  dropped: { backpressure: number; gap_unrecoverable: number; duplicate: number };
+  dropped: RoomDrops;
   pinned?: RoomMessage;
 }
 
@@ -204,6 +215,41 @@ function requireRoom(frame: Record<string, unknown>, field: string): RoomId {
   return value;
 }
 
+function requireId(frame: Record<string, unknown>): string {
+  const id = frame.id;
+  if (typeof id !== 'string' || id.length === 0 || id.length > CLIENT_MSG_ID_MAX_LENGTH) {
+    throw fail.bad_frame(`'id' must be a string of 1 to ${CLIENT_MSG_ID_MAX_LENGTH} characters`);
+  }
+  return id;
+}
+
+function optionalNumber(frame: Record<string, unknown>, field: string): number | undefined {
+  const value = frame[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw fail.bad_frame(`'${field}' must be a number`);
+  return value;
+}
+
+function parseModerate(frame: Record<string, unknown>): ModerateFrame {
+  const room = requireRoom(frame, 'room');
+  const id = requireId(frame);
+  const { action, uid } = frame;
+  if (!(MODERATE_ACTIONS as readonly unknown[]).includes(action)) {
+    throw fail.bad_frame(`'action' must be one of ${MODERATE_ACTIONS.join(', ')}`);
+  }
+  if (uid !== undefined && typeof uid !== 'string') throw fail.bad_frame("'uid' must be a string");
+  const seq = optionalSeq(frame, 'seq');
+  const durationMs = optionalNumber(frame, 'durationMs');
+  const intervalMs = optionalNumber(frame, 'intervalMs');
+  return {
+    t: 'moderate', room, id, action: action as ModerateAction,
+    ...(uid === undefined ? {} : { uid }),
+    ...(seq === undefined ? {} : { seq }),
+    ...(durationMs === undefined ? {} : { durationMs }),
+    ...(intervalMs === undefined ? {} : { intervalMs }),
+  };
+}
+
 function optionalSeq(frame: Record<string, unknown>, field: string): Seq | undefined {
   const value = frame[field];
   if (value === undefined || value === null) return undefined;
@@ -235,10 +281,8 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
       return { t: 'leave', room: requireRoom(decoded, 'room') };
     case 'send': {
       const room = requireRoom(decoded, 'room');
-      const { id, text, kind } = decoded;
-      if (typeof id !== 'string' || id.length === 0 || id.length > CLIENT_MSG_ID_MAX_LENGTH) {
-        throw fail.bad_frame(`'id' must be a string of 1 to ${CLIENT_MSG_ID_MAX_LENGTH} characters`);
-      }
+      const id = requireId(decoded);
+      const { text, kind } = decoded;
       if (typeof text !== 'string') throw fail.bad_frame("'text' must be a string");
       if (kind !== undefined && !(MESSAGE_KINDS as readonly unknown[]).includes(kind)) {
         throw fail.bad_frame(`'kind' must be one of ${MESSAGE_KINDS.join(', ')}`);
@@ -262,6 +306,10 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
       if (ts !== undefined && typeof ts !== 'number') throw fail.bad_frame("'ts' must be a number");
       return ts === undefined ? { t: 'ping' } : { t: 'ping', ts };
     }
+    case 'moderate':
+      return parseModerate(decoded);
+    case 'room_stats':
+      return { t: 'room_stats', room: requireRoom(decoded, 'room') };
     default:
       // Private and group chat frames: chat-frames.ts checks them.
       if (isChatClientFrameType(type)) return parseChatFrame(type, decoded);

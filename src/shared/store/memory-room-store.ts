@@ -5,11 +5,13 @@
  * viewer reports) are dropped lazily, against the `nowMs` the callers pass. Rooms never expire here
  * (`roomIdleTtlMs` is for Redis).
  */
-import { priorityOf, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
+import { priorityOf, type ModerationEntry, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
-import type {
-  AppendInput, AppendRejection, AppendResult, JoinInfo, RangeQuery, RangeResult, RateLimit, RoomInfo,
-  RoomSettings, RoomStore, RoomStoreLimits, ViewerReport,
+import {
+  isPinnable, pinMessageFields,
+  type AppendInput, type AppendRejection, type AppendResult, type JoinInfo, type ModerationLists, type PinInput, type PinResult,
+  type RangeQuery, type RangeResult, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore, type RoomStoreLimits,
+  type UnpinInput, type UnpinResult, type ViewerReport,
 } from './room-store.js';
 
 const MS_PER_SECOND = 1000;
@@ -58,6 +60,8 @@ interface Room {
   buckets: ExpiringMap<Uid, Bucket>;
   /** (uid, cid) → the seq the first message got. */
   dedup: ExpiringMap<string, Seq>;
+  /** The pinned message as it was when pinned (it outlives history's trimming). */
+  pinned: RoomMessage | undefined;
 }
 
 interface ViewerEntry { count: number; expiresAtMs: number }
@@ -74,7 +78,7 @@ export class MemoryRoomStore implements RoomStore {
     this.rooms.set(room, {
       settings: { ...settings }, createdAtMs: nowMs, lastSeq: 0, history: [],
       mutes: new Map(), bans: new Map(),
-      slowMode: new ExpiringMap(), buckets: new ExpiringMap(), dedup: new ExpiringMap(),
+      slowMode: new ExpiringMap(), buckets: new ExpiringMap(), dedup: new ExpiringMap(), pinned: undefined,
     });
     return true;
   }
@@ -82,7 +86,10 @@ export class MemoryRoomStore implements RoomStore {
   async getRoom(room: RoomId): Promise<RoomInfo | null> {
     const state = this.rooms.get(room);
     if (!state) return null;
-    return { room, settings: { ...state.settings }, lastSeq: state.lastSeq, createdAtMs: state.createdAtMs };
+    return {
+      room, settings: { ...state.settings }, lastSeq: state.lastSeq, createdAtMs: state.createdAtMs,
+      ...(state.pinned ? { pinned: state.pinned } : {}),
+    };
   }
 
   async updateSettings(room: RoomId, settings: Partial<RoomSettings>): Promise<boolean> {
@@ -118,17 +125,47 @@ export class MemoryRoomStore implements RoomStore {
     if (target !== undefined && (target < 1 || target > state.lastSeq)) return rejected('not_found');
 
     // Every check passed: from here on the append commits.
-    const message = newMessage(input, ++state.lastSeq);
-    state.history.push(message);
-    if (state.history.length > this.limits.historyLimit) state.history.splice(0, state.history.length - this.limits.historyLimit);
+    const message = this.push(state, newMessage(input, state.lastSeq + 1));
     if (target !== undefined) tombstone(state, target);
+    // Withdrawing the pinned message unpins it, in the same step.
+    let unpin: RoomMessage | undefined;
+    if (input.kind === 'retract' && target !== undefined && state.pinned?.seq === target) {
+      state.pinned = undefined;
+      unpin = this.push(state, newMessage({ uid, kind: 'unpin', text: '', target, nowMs }, state.lastSeq + 1));
+    }
     if (dedupKey !== undefined) state.dedup.set(dedupKey, message.seq, nowMs + this.limits.dedupTtlMs);
     if (checks && bucket) {
       const spent = { tokens: bucket.tokens - 1, atMs: nowMs };
       state.buckets.set(uid, spent, fullAgainAtMs(spent, checks.rateLimit));
       if (checks.moderated && state.settings.slowModeMs > 0) state.slowMode.set(uid, true, nowMs + state.settings.slowModeMs);
     }
-    return { status: 'appended', message };
+    return unpin ? { status: 'appended', message, unpin } : { status: 'appended', message };
+  }
+
+  async pin(input: PinInput): Promise<PinResult> {
+    const state = this.rooms.get(input.room);
+    if (!state) return { status: 'rejected', code: 'unknown_room' };
+    const pinned = state.history[input.target - (state.lastSeq - state.history.length + 1)];
+    if (!pinned || input.target < 1 || pinned.deleted) return { status: 'rejected', code: 'not_found' };
+    if (!isPinnable(pinned)) return { status: 'rejected', code: 'not_pinnable' };
+    const message = this.push(state, newMessage({ uid: input.uid, kind: 'pin', nowMs: input.nowMs, ...pinMessageFields(pinned) }, state.lastSeq + 1));
+    state.pinned = pinned;
+    return { status: 'pinned', message, pinned };
+  }
+
+  async unpin(input: UnpinInput): Promise<UnpinResult> {
+    const state = this.rooms.get(input.room);
+    if (!state) return { status: 'rejected', code: 'unknown_room' };
+    if (!state.pinned) return { status: 'rejected', code: 'not_pinned' };
+    const message = this.push(state, newMessage({ uid: input.uid, kind: 'unpin', text: '', target: state.pinned.seq, nowMs: input.nowMs }, state.lastSeq + 1));
+    state.pinned = undefined;
+    return { status: 'unpinned', message };
+  }
+
+  async moderationLists(room: RoomId, nowMs: number): Promise<ModerationLists | null> {
+    const state = this.rooms.get(room);
+    if (!state) return null;
+    return { muted: inForce(state.mutes, nowMs), banned: inForce(state.bans, nowMs) };
   }
 
   async range(room: RoomId, query: RangeQuery): Promise<RangeResult | null> {
@@ -140,7 +177,7 @@ export class MemoryRoomStore implements RoomStore {
     if (query.afterSeq === undefined) low = Math.max(low, high - query.limit + 1);
     else high = Math.min(high, low + query.limit - 1);
     const msgs = low > high ? [] : state.history.slice(low - firstSeq, high - firstSeq + 1);
-    return { msgs, lastSeq: state.lastSeq, firstSeq };
+    return { msgs, lastSeq: state.lastSeq, firstSeq, ...(state.pinned ? { pinned: state.pinned } : {}) };
   }
 
   async joinInfo(room: RoomId, uid: Uid, recent: number, nowMs: number): Promise<JoinInfo | null> {
@@ -180,6 +217,14 @@ export class MemoryRoomStore implements RoomStore {
 
   async close(): Promise<void> {}
 
+  /** Appends a message that has the room's next seq, trimming history to its limit. */
+  private push(state: Room, message: RoomMessage): RoomMessage {
+    state.lastSeq = message.seq;
+    state.history.push(message);
+    if (state.history.length > this.limits.historyLimit) state.history.splice(0, state.history.length - this.limits.historyLimit);
+    return message;
+  }
+
   private setUntil(room: RoomId, which: 'mutes' | 'bans', uid: Uid, untilMs: number | null): boolean {
     const state = this.rooms.get(room);
     if (!state) return false;
@@ -204,6 +249,13 @@ export class MemoryRoomStore implements RoomStore {
 
 function rejected(code: AppendRejection): AppendResult {
   return { status: 'rejected', code };
+}
+
+/** The entries still in force, sorted by uid. */
+function inForce(untilByUid: Map<Uid, number>, nowMs: number): ModerationEntry[] {
+  const entries: ModerationEntry[] = [];
+  for (const [uid, untilMs] of untilByUid) if (untilMs > nowMs) entries.push({ uid, untilMs });
+  return entries.sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
 }
 
 /** Whether a mute or ban is in force; an expired one is dropped. */
@@ -237,7 +289,9 @@ function tombstone(state: Room, target: Seq): void {
   state.history[index] = Object.freeze({ ...header, text: '', deleted: true });
 }
 
-function newMessage(input: AppendInput, seq: Seq): RoomMessage {
+type MessageInput = Pick<AppendInput, 'uid' | 'kind' | 'text' | 'nowMs' | 'cid' | 'data' | 'prio' | 'target'>;
+
+function newMessage(input: MessageInput, seq: Seq): RoomMessage {
   return Object.freeze({
     seq, uid: input.uid, kind: input.kind, prio: input.prio ?? priorityOf(input.kind), text: input.text, ts: input.nowMs,
     ...(input.cid === undefined ? {} : { cid: input.cid }),

@@ -16,12 +16,14 @@
  *   rc:room:{<room>}:dedup:<len>:<uid>:<cid>  STRING "<seq>:<untilMs>" (PX dedupTtlMs); <len> is uid's length,
  *                                                    so that no two (uid, cid) pairs share a key.
  *   rc:room:{<room>}:viewers                  HASH   gatewayId → "<count>:<expiresAtMs>" (PX the longest report ttl).
+ *   rc:room:{<room>}:pin                      HASH   seq, msg: the pinned message's seq and the message (msgpack)
+ *                                                    as it was when pinned; absent when nothing is pinned.
  *
  * Time: every decision compares against the `nowMs` the caller passes (stored untilMs values), as the
  * memory store does; Redis expiry (PX, PEXPIRE) only collects garbage, on Redis's own clock.
  *
  * Expiry of idle rooms: when `roomIdleTtlMs` > 0, creating a room and every append set that TTL on
- * meta, seq, hist, mute and ban; a mute or ban set later takes the meta key's remaining TTL. A room
+ * meta, seq, hist, mute, ban and pin; a mute or ban set later takes the meta key's remaining TTL. A room
  * with no append for that long thus disappears with all its keys (the per-uid keys expire sooner).
  *
  * A history record is the msgpack array [header, content] with header = {uid, kind, prio, ts, cid?,
@@ -29,29 +31,44 @@
  * {text: '', deleted: true} inside the append script: Lua measures the header with
  * `cmsgpack.unpack_one` and keeps its bytes as they are, so who sent the message and when survive,
  * the withdrawn text does not, and only the codec ever encodes.
+ *
+ * Pins: the records of a `pin` or `unpin` message name the pinned seq, which only the script can
+ * know for sure. So the store reads first (the target's record, or the pinned seq), encodes the
+ * records, and the script commits only if what was read is still so (compare and set); otherwise the
+ * store reads again. A retraction of the pinned message carries a ready `unpin` record that the
+ * append script adds, and the pin it clears, in the same step.
  */
 import type { Redis, Result } from 'ioredis';
 import { asBuffer, defineScripts, execAll, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
-import { priorityOf, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
+import { priorityOf, type ModerationEntry, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
-import type {
-  AppendInput, AppendRejection, AppendResult, JoinInfo, RangeQuery, RangeResult, RoomInfo, RoomSettings,
-  RoomStore, RoomStoreLimits, ViewerReport,
+import {
+  isPinnable, pinMessageFields,
+  type AppendInput, type AppendRejection, type AppendResult, type JoinInfo, type ModerationLists, type PinInput, type PinResult,
+  type RangeQuery, type RangeResult, type RoomInfo, type RoomSettings, type RoomStore, type RoomStoreLimits, type UnpinInput,
+  type UnpinResult, type ViewerReport,
 } from './room-store.js';
+
+/** Compare-and-set rounds of a pin or unpin; a record changes at most once (a tombstone), so two suffice. */
+const PIN_ATTEMPTS = 3;
 
 
 
 /** What the read scripts answer: lastSeq, firstSeq, the seq of the first record, the records. */
 type RawRange = [lastSeq: number, firstSeq: number, startSeq: number, records: Buffer[]];
+/** The range script also answers the pinned message ('' when none). */
+type RawRangeWithPin = [...RawRange, pinned: Buffer];
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     roomcastCreateRoom(...args: Arg[]): Result<number, Context>;
     roomcastUpdateMeta(...args: Arg[]): Result<number, Context>;
     roomcastSetUntil(...args: Arg[]): Result<number, Context>;
-    roomcastAppend(...args: Arg[]): Result<[status: 'appended' | 'duplicate', seq: number] | [status: 'rejected', code: AppendRejection], Context>;
-    roomcastRangeBuffer(...args: Arg[]): Result<RawRange | null, Context>;
+    roomcastAppend(...args: Arg[]): Result<[status: 'appended', seq: number, unpinSeq: number] | [status: 'duplicate', seq: number] | [status: 'rejected', code: AppendRejection], Context>;
+    roomcastPin(...args: Arg[]): Result<[status: 'pinned', seq: number] | [status: 'rejected', code: 'unknown_room' | 'not_found' | 'changed'], Context>;
+    roomcastUnpin(...args: Arg[]): Result<[status: 'unpinned', seq: number] | [status: 'rejected', code: 'unknown_room' | 'not_pinned' | 'changed'], Context>;
+    roomcastRangeBuffer(...args: Arg[]): Result<RawRangeWithPin | null, Context>;
     roomcastJoinInfoBuffer(...args: Arg[]): Result<[banned: number, ...range: RawRange] | null, Context>;
     roomcastReportViewers(...args: Arg[]): Result<[total: number, lastSeq: number], Context>;
   }
@@ -68,6 +85,24 @@ local function read_range(seq_key, hist_key, after, before, limit)
   local records = {}
   if low <= high then records = redis.call('LRANGE', hist_key, low - first, high - first) end
   return {last, first, low, records}
+end
+`;
+
+/**
+ * The common part of the pin and unpin scripts (KEYS: meta, seq, hist, mute, ban, pin): answers
+ * unknown_room first, and append_moderation(record) appends a record with the next seq, trims
+ * history and keeps the room's keys alive like an append does.
+ */
+const APPEND_MODERATION_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'rejected', 'unknown_room'} end
+local function append_moderation(record, history_limit, idle_ttl)
+  local seq = redis.call('INCR', KEYS[2])
+  redis.call('RPUSH', KEYS[3], record)
+  redis.call('LTRIM', KEYS[3], -history_limit, -1)
+  if idle_ttl > 0 then
+    for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], idle_ttl) end
+  end
+  return seq
 end
 `;
 
@@ -105,19 +140,20 @@ else
 end
 return 1`,
   },
-  // KEYS: meta, seq, hist, mute, ban, slow, rl, dedup.
+  // KEYS: meta, seq, hist, mute, ban, slow, rl, dedup, pin.
   // ARGV: record, nowMs, uid, hasCid, hasChecks, moderated, ratePerSec, burst, target ('' = none),
-  //       historyLimit, dedupTtlMs, dedupUntilMs, roomIdleTtlMs, tombstone content.
+  //       historyLimit, dedupTtlMs, dedupUntilMs, roomIdleTtlMs, tombstone content,
+  //       unpin record ('' = none: appended after a retraction of the pinned message).
   roomcastAppend: {
-    numberOfKeys: 8,
+    numberOfKeys: 9,
     lua: `
-local meta, seq_key, hist, mutes, bans, slow, bucket, dedup = unpack(KEYS)
+local meta, seq_key, hist, mutes, bans, slow, bucket, dedup, pin = unpack(KEYS)
 local record, now_arg, uid = ARGV[1], ARGV[2], ARGV[3]
 local now = tonumber(now_arg)
 local has_cid, has_checks, moderated = ARGV[4] == '1', ARGV[5] == '1', ARGV[6] == '1'
 local rate, burst, target = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local history_limit, dedup_ttl, dedup_until = tonumber(ARGV[10]), ARGV[11], ARGV[12]
-local idle_ttl, tombstone_content = tonumber(ARGV[13]), ARGV[14]
+local idle_ttl, tombstone_content, unpin_record = tonumber(ARGV[13]), ARGV[14], ARGV[15]
 
 local function active_until(hash)
   local until_ms = tonumber(redis.call('HGET', hash, uid))
@@ -165,6 +201,13 @@ if target then
     redis.call('LSET', hist, index, string.sub(original, 1, content_at) .. tombstone_content)
   end
 end
+local unpin_seq = 0
+if target and unpin_record ~= '' and tonumber(redis.call('HGET', pin, 'seq')) == target then
+  unpin_seq = redis.call('INCR', seq_key)
+  redis.call('RPUSH', hist, unpin_record)
+  redis.call('LTRIM', hist, -history_limit, -1)
+  redis.call('DEL', pin)
+end
 if has_cid then redis.call('SET', dedup, string.format('%d:%s', seq, dedup_until), 'PX', dedup_ttl) end
 if has_checks then
   local left = tokens - 1
@@ -173,16 +216,43 @@ if has_checks then
   if slow_ms > 0 then redis.call('SET', slow, string.format('%d', now + slow_ms), 'PX', slow_ms) end
 end
 if idle_ttl > 0 then
-  for _, key in ipairs({meta, seq_key, hist, mutes, bans}) do redis.call('PEXPIRE', key, idle_ttl) end
+  for _, key in ipairs({meta, seq_key, hist, mutes, bans, pin}) do redis.call('PEXPIRE', key, idle_ttl) end
 end
-return {'appended', seq}`,
+return {'appended', seq, unpin_seq}`,
   },
-  // KEYS: meta, seq, hist. ARGV: afterSeq ('' = none), beforeSeq ('' = none), limit.
+  // KEYS: meta, seq, hist, mute, ban, pin.
+  // ARGV: target, the target's record as read, pin record, pinned message, historyLimit, roomIdleTtlMs.
+  roomcastPin: {
+    numberOfKeys: 6,
+    lua: `${APPEND_MODERATION_LUA}
+local target = tonumber(ARGV[1])
+local last = tonumber(redis.call('GET', KEYS[2])) or 0
+local first = last - redis.call('LLEN', KEYS[3]) + 1
+if target < first or target > last then return {'rejected', 'not_found'} end
+-- Withdrawn since the store read it: the caller reads again.
+if redis.call('LINDEX', KEYS[3], target - first) ~= ARGV[2] then return {'rejected', 'changed'} end
+redis.call('HSET', KEYS[6], 'seq', target, 'msg', ARGV[4])
+return {'pinned', append_moderation(ARGV[3], tonumber(ARGV[5]), tonumber(ARGV[6]))}`,
+  },
+  // KEYS: meta, seq, hist, mute, ban, pin. ARGV: the pinned seq as read, unpin record, historyLimit, roomIdleTtlMs.
+  roomcastUnpin: {
+    numberOfKeys: 6,
+    lua: `${APPEND_MODERATION_LUA}
+local pinned = redis.call('HGET', KEYS[6], 'seq')
+if not pinned then return {'rejected', 'not_pinned'} end
+if pinned ~= ARGV[1] then return {'rejected', 'changed'} end
+local seq = append_moderation(ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+redis.call('DEL', KEYS[6])
+return {'unpinned', seq}`,
+  },
+  // KEYS: meta, seq, hist, pin. ARGV: afterSeq ('' = none), beforeSeq ('' = none), limit.
   roomcastRange: {
-    numberOfKeys: 3,
+    numberOfKeys: 4,
     lua: `${READ_RANGE_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-return read_range(KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))`,
+local range = read_range(KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+table.insert(range, redis.call('HGET', KEYS[4], 'msg') or '')
+return range`,
   },
   // KEYS: meta, seq, hist, ban. ARGV: uid, nowMs, recent.
   roomcastJoinInfo: {
@@ -251,7 +321,7 @@ export class RedisRoomStore implements RoomStore {
 
   async getRoom(room: RoomId): Promise<RoomInfo | null> {
     const keys = this.keys(room);
-    const [meta, lastSeq] = await execAll(this.redis.multi().hgetall(keys.meta).get(keys.seq));
+    const [meta, lastSeq, pinned] = await execAll(this.redis.multi().hgetall(keys.meta).get(keys.seq).hgetBuffer(keys.pin, 'msg'));
     const fields = meta as Record<string, string>;
     if (fields.createdAtMs === undefined) return null;
     return {
@@ -259,6 +329,7 @@ export class RedisRoomStore implements RoomStore {
       settings: { slowModeMs: Number(fields.slowModeMs ?? 0) },
       lastSeq: Number(lastSeq ?? 0),
       createdAtMs: Number(fields.createdAtMs),
+      ...pinnedField(pinned as Buffer | null),
     };
   }
 
@@ -274,25 +345,76 @@ export class RedisRoomStore implements RoomStore {
     const reply = await this.redis.roomcastAppend(
       keys.meta, keys.seq, keys.hist, keys.mute, keys.ban,
       // Without a cid the dedup key is never read or written, but a script always takes the same keys.
-      keys.slow(uid), keys.bucket(uid), keys.dedup(uid, cid ?? ''),
+      keys.slow(uid), keys.bucket(uid), keys.dedup(uid, cid ?? ''), keys.pin,
       asBuffer(encodeRecord([header, content])), nowMs, uid,
       flag(cid !== undefined), flag(checks !== undefined), flag(checks?.moderated === true),
       checks?.rateLimit.ratePerSec ?? 0, checks?.rateLimit.burst ?? 0, target ?? '',
       historyLimit, dedupTtlMs, nowMs + dedupTtlMs, roomIdleTtlMs, TOMBSTONE_CONTENT,
+      // Used only if the target turns out to be the pinned message.
+      input.kind === 'retract' && target !== undefined ? encodeMessageRecord({ uid, kind: 'unpin', text: '', target, nowMs }) : '',
     );
     switch (reply[0]) {
-      case 'appended': return { status: 'appended', message: { seq: reply[1], ...header, ...content } };
+      case 'appended': {
+        const message = { seq: reply[1], ...header, ...content };
+        if (reply[2] === 0) return { status: 'appended', message };
+        return { status: 'appended', message, unpin: messageOf(reply[2], { uid, kind: 'unpin', text: '', target: target!, nowMs }) };
+      }
       case 'duplicate': return { status: 'duplicate', seq: reply[1] };
       case 'rejected': return { status: 'rejected', code: reply[1] };
     }
   }
 
   async range(room: RoomId, query: RangeQuery): Promise<RangeResult | null> {
-    const keys = this.keys(room);
-    const reply = await this.redis.roomcastRangeBuffer(keys.meta, keys.seq, keys.hist, query.afterSeq ?? '', query.beforeSeq ?? '', query.limit);
+    const reply = await this.rawRange(room, query);
     if (!reply) return null;
-    const [lastSeq, firstSeq, startSeq, records] = reply;
-    return { msgs: decodeRecords(records, startSeq), lastSeq, firstSeq };
+    const [lastSeq, firstSeq, startSeq, records, pinned] = reply;
+    return { msgs: decodeRecords(records, startSeq), lastSeq, firstSeq, ...pinnedField(pinned) };
+  }
+
+  async pin(input: PinInput): Promise<PinResult> {
+    const { room, target, uid, nowMs } = input;
+    const keys = this.keys(room);
+    for (let attempt = 0; attempt < PIN_ATTEMPTS; attempt++) {
+      const read = await this.rawRange(room, { afterSeq: Math.max(0, target - 1), limit: 1 });
+      if (!read) return { status: 'rejected', code: 'unknown_room' };
+      const [, , startSeq, records] = read;
+      const record = target >= 1 && startSeq === target ? records[0] : undefined;
+      if (!record) return { status: 'rejected', code: 'not_found' };
+      const pinned = decodeRecords([record], target)[0]!;
+      if (pinned.deleted) return { status: 'rejected', code: 'not_found' };
+      if (!isPinnable(pinned)) return { status: 'rejected', code: 'not_pinnable' };
+      const fields = { uid, kind: 'pin' as const, nowMs, ...pinMessageFields(pinned) };
+      const reply = await this.redis.roomcastPin(
+        keys.meta, keys.seq, keys.hist, keys.mute, keys.ban, keys.pin,
+        target, record, encodeMessageRecord(fields), asBuffer(encodeRecord(pinned)), this.limits.historyLimit, this.limits.roomIdleTtlMs,
+      );
+      if (reply[0] === 'pinned') return { status: 'pinned', message: messageOf(reply[1], fields), pinned };
+      if (reply[1] !== 'changed') return { status: 'rejected', code: reply[1] };
+    }
+    throw new Error(`pinning ${target} in room ${room} kept racing with changes`);
+  }
+
+  async unpin(input: UnpinInput): Promise<UnpinResult> {
+    const { room, uid, nowMs } = input;
+    const keys = this.keys(room);
+    for (let attempt = 0; attempt < PIN_ATTEMPTS; attempt++) {
+      const pinnedSeq = await this.redis.hget(keys.pin, 'seq');
+      const fields = { uid, kind: 'unpin' as const, text: '', nowMs, target: Number(pinnedSeq ?? 0) };
+      const reply = await this.redis.roomcastUnpin(
+        keys.meta, keys.seq, keys.hist, keys.mute, keys.ban, keys.pin,
+        pinnedSeq ?? '', encodeMessageRecord(fields), this.limits.historyLimit, this.limits.roomIdleTtlMs,
+      );
+      if (reply[0] === 'unpinned') return { status: 'unpinned', message: messageOf(reply[1], fields) };
+      if (reply[1] !== 'changed') return { status: 'rejected', code: reply[1] };
+    }
+    throw new Error(`unpinning in room ${room} kept racing with changes`);
+  }
+
+  async moderationLists(room: RoomId, nowMs: number): Promise<ModerationLists | null> {
+    const keys = this.keys(room);
+    const [exists, mutes, bans] = await execAll(this.redis.multi().exists(keys.meta).hgetall(keys.mute).hgetall(keys.ban));
+    if (exists === 0) return null;
+    return { muted: inForce(mutes as Record<string, string>, nowMs), banned: inForce(bans as Record<string, string>, nowMs) };
   }
 
   async joinInfo(room: RoomId, uid: Uid, recent: number, nowMs: number): Promise<JoinInfo | null> {
@@ -341,6 +463,11 @@ export class RedisRoomStore implements RoomStore {
   /** The connection belongs to whoever made it; there is nothing else to release. */
   async close(): Promise<void> {}
 
+  private rawRange(room: RoomId, query: RangeQuery): Promise<RawRangeWithPin | null> {
+    const keys = this.keys(room);
+    return this.redis.roomcastRangeBuffer(keys.meta, keys.seq, keys.hist, keys.pin, query.afterSeq ?? '', query.beforeSeq ?? '', query.limit);
+  }
+
   private keys(room: RoomId): RoomKeys {
     const base = `${this.keyPrefix}room:{${room}}`;
     return {
@@ -350,6 +477,7 @@ export class RedisRoomStore implements RoomStore {
       mute: `${base}:mute`,
       ban: `${base}:ban`,
       viewers: `${base}:viewers`,
+      pin: `${base}:pin`,
       slow: (uid) => `${base}:slow:${uid}`,
       bucket: (uid) => `${base}:rl:${uid}`,
       dedup: (uid, cid) => `${base}:dedup:${uid.length}:${uid}:${cid}`,
@@ -364,12 +492,15 @@ interface RoomKeys {
   mute: string;
   ban: string;
   viewers: string;
+  pin: string;
   slow(uid: Uid): string;
   bucket(uid: Uid): string;
   dedup(uid: Uid, cid: string): string;
 }
 
-function splitMessage(input: AppendInput): { header: RecordHeader; content: RecordContent } {
+type MessageFields = Pick<AppendInput, 'uid' | 'kind' | 'text' | 'nowMs' | 'cid' | 'data' | 'prio' | 'target'>;
+
+function splitMessage(input: MessageFields): { header: RecordHeader; content: RecordContent } {
   return {
     header: {
       uid: input.uid, kind: input.kind, prio: input.prio ?? priorityOf(input.kind), ts: input.nowMs,
@@ -378,6 +509,30 @@ function splitMessage(input: AppendInput): { header: RecordHeader; content: Reco
     },
     content: { text: input.text, ...(input.data === undefined ? {} : { data: input.data }) },
   };
+}
+
+function encodeMessageRecord(fields: MessageFields): Buffer {
+  const { header, content } = splitMessage(fields);
+  return asBuffer(encodeRecord([header, content]));
+}
+
+/** The message a record of these fields holds under `seq`, as decodeRecords would give it. */
+function messageOf(seq: Seq, fields: MessageFields): RoomMessage {
+  const { header, content } = splitMessage(fields);
+  return { seq, ...header, ...content };
+}
+
+/** The `pinned` field of a room or a range: the stored message, when one is pinned. */
+function pinnedField(stored: Buffer | null | undefined): { pinned?: RoomMessage } {
+  return stored && stored.length > 0 ? { pinned: decodeRecord(stored) as RoomMessage } : {};
+}
+
+/** Mutes or bans (uid → untilMs) still in force, sorted by uid. */
+function inForce(untilByUid: Record<string, string>, nowMs: number): ModerationEntry[] {
+  return Object.entries(untilByUid)
+    .map(([uid, untilMs]) => ({ uid, untilMs: Number(untilMs) }))
+    .filter((entry) => entry.untilMs > nowMs)
+    .sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
 }
 
 function decodeRecords(records: Buffer[], startSeq: Seq): RoomMessage[] {

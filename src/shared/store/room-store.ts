@@ -4,7 +4,10 @@
  * keys of a room share the hash tag `{room}`, and one Lua script makes each send atomic), in memory
  * in the all-in-one mode; one contract suite runs against both.
  */
-import type { ClientMsgId, MessageKind, Priority, RoomId, RoomMessage, Seq, Uid } from '../protocol/frames.js';
+import {
+  PINNABLE_KINDS,
+  type ClientMsgId, type MessageKind, type ModerationEntry, type Priority, type RoomId, type RoomMessage, type Seq, type Uid,
+} from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
 
 export interface RoomSettings {
@@ -20,6 +23,8 @@ export interface RoomInfo {
   /** The seq of the newest message; 0 for a room with none. */
   lastSeq: Seq;
   createdAtMs: number;
+  /** The pinned message, as it was when pinned; absent when none is. */
+  pinned?: RoomMessage;
 }
 
 /** Token bucket per (room, uid): `ratePerSec` tokens refill each second, up to `burst`. */
@@ -52,7 +57,8 @@ export interface AppendInput {
 export type AppendRejection = 'unknown_room' | 'muted' | 'banned' | 'slow_mode' | 'rate_limited' | 'not_found';
 
 export type AppendResult =
-  | { status: 'appended'; message: RoomMessage }
+  /** `unpin`: a retraction of the pinned message also unpinned it, with this message right after. */
+  | { status: 'appended'; message: RoomMessage; unpin?: RoomMessage }
   | { status: 'duplicate'; seq: Seq }
   | { status: 'rejected'; code: AppendRejection };
 
@@ -70,7 +76,32 @@ export interface RangeResult {
   lastSeq: Seq;
   /** The oldest seq history still holds; lastSeq + 1 when it holds none. */
   firstSeq: Seq;
+  /** The pinned message as of lastSeq, when one is. */
+  pinned?: RoomMessage;
 }
+
+export interface PinInput {
+  room: RoomId;
+  /** The seq of the message to pin; it must still be in history and not withdrawn. */
+  target: Seq;
+  /** Who pins. */
+  uid: Uid;
+  nowMs: number;
+}
+
+/** `not_found`: no such message in history (or withdrawn); `not_pinnable`: a kind that cannot be pinned. */
+export type PinRejection = 'unknown_room' | 'not_found' | 'not_pinnable';
+export type PinResult =
+  | { status: 'pinned'; message: RoomMessage; pinned: RoomMessage }
+  | { status: 'rejected'; code: PinRejection };
+
+export interface UnpinInput { room: RoomId; uid: Uid; nowMs: number }
+export type UnpinResult =
+  | { status: 'unpinned'; message: RoomMessage }
+  | { status: 'rejected'; code: 'unknown_room' | 'not_pinned' };
+
+/** Mutes and bans still in force, each sorted by uid. */
+export interface ModerationLists { muted: ModerationEntry[]; banned: ModerationEntry[] }
 
 export interface JoinInfo {
   banned: boolean;
@@ -110,6 +141,15 @@ export interface RoomStore {
   setMute(room: RoomId, uid: Uid, untilMs: number | null): Promise<boolean>;
   /** `untilMs` null lifts the ban. Resolves false for an unknown room. */
   setBan(room: RoomId, uid: Uid, untilMs: number | null): Promise<boolean>;
+  /** Null for an unknown room. */
+  moderationLists(room: RoomId, nowMs: number): Promise<ModerationLists | null>;
+  /**
+   * Appends a `pin` message and makes its target the room's pinned message, atomically; a pin
+   * replaces the previous one. A retraction of the pinned message unpins it (see AppendResult).
+   */
+  pin(input: PinInput): Promise<PinResult>;
+  /** Appends an `unpin` message and clears the pin, atomically. */
+  unpin(input: UnpinInput): Promise<UnpinResult>;
   /**
    * A gateway reports how many of its connections are in each room; the answer, per room in the same
    * order, sums the reports of every gateway whose report is younger than `ttlMs`.
@@ -117,4 +157,17 @@ export interface RoomStore {
   reportViewers(gatewayId: GatewayId, counts: ReadonlyArray<readonly [RoomId, number]>, ttlMs: number, nowMs: number): Promise<ViewerReport[]>;
   viewerCount(room: RoomId, nowMs: number): Promise<number>;
   close(): Promise<void>;
+}
+
+/** Whether a message of history may be pinned: a kind people read, and not withdrawn. */
+export function isPinnable(message: RoomMessage): boolean {
+  return message.deleted !== true && PINNABLE_KINDS.includes(message.kind);
+}
+
+/**
+ * What a `pin` message carries besides who pinned and when: the pinned text, and `data` with the
+ * author and kind, so that a client can show the pin from this one message.
+ */
+export function pinMessageFields(pinned: RoomMessage): Pick<RoomMessage, 'text' | 'target' | 'data'> {
+  return { text: pinned.text, target: pinned.seq, data: { from: pinned.uid, kind: pinned.kind } };
 }
