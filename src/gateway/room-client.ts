@@ -37,7 +37,7 @@ export class RoomClient {
 
   /** The room service decides whether the caller may; the answer is the `moderated` frame. */
   moderate(caller: Caller, frame: ModerateFrame): Promise<ModerateReply> {
-    return call<ModerateRequest, ModerateReply>(this.bus, subjects.roomModerate, { caller, frame }, this.timeoutMs);
+    return timedCall<ModerateRequest, ModerateReply>(this.metrics, 'moderate', this.bus, subjects.roomModerate, { caller, frame }, this.timeoutMs);
   }
 
   /** Without a caller: the gateway reading a room's stream for itself. */
