@@ -33,7 +33,10 @@ import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/shared/config.js';
 import { AutoscalerMetrics, GatewayMetrics, MetricsRegistry, RoomServiceMetrics } from '../../src/shared/metrics.js';
+import { parsePromText } from '../../src/autoscaler/prom-text.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { eventually } from '../helpers/latch.js';
+import { WsTestClient } from '../helpers/ws-client.js';
 
 const ROOT = new URL('../..', import.meta.url);
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
@@ -207,6 +210,26 @@ describe('Observability and deployment (kubectl kustomize)', () => {
         }
         expect(exposed.has('roomcast_drops_total')).toBe(false);
         expect(exposed.has('roomcast_gateway_bytes_out_total')).toBe(false);
+      });
+
+      it('times requests by operation and counts closes by code where they happen; NATS connected is 1', async () => {
+        const { metricsUrl, url } = cluster.gateways[0]!;
+        await cluster.createRoom('metrics-room');
+        const client = await WsTestClient.connect(url, { token: await cluster.token('metrics-user') });
+        client.send({ t: 'join', room: 'metrics-room' });
+        await client.next((f) => f.t === 'joined');
+        client.send({ t: 'send', room: 'metrics-room', id: 'm-1', text: 'hello' });
+        await client.next((f) => f.t === 'ack');
+        client.ws.close(1000);
+        const sample = async (name: string, labels: Record<string, string>): Promise<number> =>
+          parsePromText(await (await fetch(metricsUrl)).text())
+            .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+            .reduce((sum, s) => sum + s.value, 0);
+        await eventually(async () => (await sample('roomcast_gateway_closes_total', { code: '1000' })) >= 1, { what: 'close 1000 counted' });
+        expect(await sample('roomcast_gateway_request_seconds_count', { op: 'join' })).toBeGreaterThanOrEqual(1);
+        expect(await sample('roomcast_gateway_request_seconds_count', { op: 'send' })).toBeGreaterThanOrEqual(1);
+        expect(await sample('roomcast_gateway_bus_connected', {})).toBe(1);
+        expect(await sample('roomcast_build_info', {})).toBe(1);
       });
 
       it('queries, in every alert, only metrics that exist', () => {
