@@ -126,7 +126,11 @@ export class GatewayMetrics {
   dropped(reason: DropReason, priority: Priority, count = 1): void {
     (PER_DELIVERY.has(reason) ? this.droppedDeliveries : this.droppedMessages).inc({ reason, priority }, count);
   }
-  connectionClosedWith(code: number): void { this.closes.inc({ code: String(code) }); }
+  /** A client may close with any code: only the protocol's range and Roomcast's own keep their number. */
+  connectionClosedWith(code: number): void {
+    const known = (code >= 1000 && code <= 1015) || (code >= 4000 && code <= 4099);
+    this.closes.inc({ code: known ? String(code) : 'other' });
+  }
   busStatus(connected: boolean): void { this.busConnected.set(connected ? 1 : 0); }
   /** Starts timing a request; call the result when it settles, either way. */
   requestTimer(op: GatewayRequestOp): () => void { return this.requests.startTimer({ op }); }
