@@ -6,8 +6,10 @@
  * NetworkPolicy for every pod, paced gateway rollouts, priorities, digests, and a public wss:// route
  * to the gateway dispatch names.
  */
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
@@ -29,7 +31,7 @@ import type { INetworkPolicyPort } from 'kubernetes-models/networking.k8s.io/v1/
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { PriorityClass } from 'kubernetes-models/scheduling.k8s.io/v1/PriorityClass';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/shared/config.js';
 import { AutoscalerMetrics, GatewayMetrics, MetricsRegistry, RoomServiceMetrics } from '../../src/shared/metrics.js';
@@ -55,6 +57,10 @@ const EXPORTER_METRICS = new Set([
   'redis_up', 'redis_memory_used_bytes', 'redis_memory_max_bytes', 'redis_connected_clients', 'redis_commands_processed_total',
   'redis_connected_slaves', 'redis_master_link_up', 'redis_rejected_connections_total', 'redis_evicted_keys_total',
 ]);
+/** Prometheus's own checker, when installed (Debian: the prometheus package), parses every query. */
+const PROMTOOL = process.env.PROMTOOL ?? 'promtool';
+const hasPromtool = ((): boolean => { try { execFileSync(PROMTOOL, ['--version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+
 /** Series Prometheus itself writes for every target. */
 const PROMETHEUS_METRICS = new Set(['up']);
 
@@ -235,6 +241,19 @@ describe('Observability and deployment (kubectl kustomize)', () => {
       it('queries, in every alert, only metrics that exist', () => {
         const unknown = alertsOf(r.eventNight).flatMap((a) => metricNames(a.expr).filter((n) => !exposed.has(n)).map((n) => `${a.alert}: ${n}`));
         expect(unknown).toEqual([]);
+      });
+
+      it.skipIf(!hasPromtool)('parses every alert and dashboard query with promtool (skipped without promtool)', () => {
+        const dashboard = JSON.parse(read(DASHBOARD)) as { panels: Array<{ id: number; targets?: Array<{ expr: string }> }> };
+        const panelRules = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t, i) => ({ record: `dashboard:panel_${p.id}_${i}`, expr: t.expr })));
+        const groups = [...ofKind(r.eventNight, 'PrometheusRule').flatMap((rule) => rule.spec.groups), { name: 'dashboard', rules: panelRules }];
+        const dir = mkdtempSync(join(tmpdir(), 'roomcast-rules-'));
+        try {
+          writeFileSync(join(dir, 'rules.yaml'), stringify({ groups }));
+          expect(() => execFileSync(PROMTOOL, ['check', 'rules', join(dir, 'rules.yaml')], { stdio: 'pipe' })).not.toThrow();
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
       });
 
       it('queries, in every dashboard panel, only metrics that exist', () => {
