@@ -45,6 +45,7 @@ const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 const DIRS = { main: 'deploy/k8s', hpa: 'deploy/k8s/alternatives/hpa', eventNight: 'deploy/examples/event-night' } as const;
 const RUNBOOK = 'docs/runbook.md';
 const DASHBOARD = 'deploy/grafana/roomcast.json';
+const ALERT_TESTS = 'test/fixtures/alerts.promtool.yaml';
 
 /**
  * The exporters' documented metric names that the dashboard and alerts may use: prometheus-nats-exporter
@@ -243,7 +244,7 @@ describe('Observability and deployment (kubectl kustomize)', () => {
         expect(unknown).toEqual([]);
       });
 
-      it.skipIf(!hasPromtool)('parses every alert and dashboard query with promtool (skipped without promtool)', () => {
+      it.skipIf(!hasPromtool)('parses every alert and dashboard query, and fires alerts on sample series, with promtool (skipped without it)', () => {
         const dashboard = JSON.parse(read(DASHBOARD)) as { panels: Array<{ id: number; targets?: Array<{ expr: string }> }> };
         const panelRules = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t, i) => ({ record: `dashboard:panel_${p.id}_${i}`, expr: t.expr })));
         const groups = [...ofKind(r.eventNight, 'PrometheusRule').flatMap((rule) => rule.spec.groups), { name: 'dashboard', rules: panelRules }];
@@ -251,6 +252,10 @@ describe('Observability and deployment (kubectl kustomize)', () => {
         try {
           writeFileSync(join(dir, 'rules.yaml'), stringify({ groups }));
           expect(() => execFileSync(PROMTOOL, ['check', 'rules', join(dir, 'rules.yaml')], { stdio: 'pipe' })).not.toThrow();
+          // test/fixtures/alerts.promtool.yaml reads rules.yaml from its own directory.
+          writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: groups.filter((g) => g.name !== 'dashboard') }));
+          writeFileSync(join(dir, 'alerts.yaml'), read(ALERT_TESTS));
+          expect(() => execFileSync(PROMTOOL, ['test', 'rules', join(dir, 'alerts.yaml')], { stdio: 'pipe' })).not.toThrow();
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }
