@@ -179,7 +179,7 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
       encode: (frame) => this.socket.encode(frame),
       maxFrameBytes: () => this.socket.welcome?.limits.maxFrameBytes,
       requestTimeoutMs,
-    });
+    }, random);
     this.sessions = new RoomSessions({
       transmit: (frame) => this.socket.transmit(frame),
       isOpen: () => this.socket.isOpen,

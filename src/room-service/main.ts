@@ -10,6 +10,7 @@ import { ChatEndpoint } from './chat-endpoint.js';
 import { chatHttpRoutes } from './chat-http-api.js';
 import { ChatService } from './chat-service.js';
 import { GroupService } from './group-service.js';
+import { Admission } from './admission.js';
 import { HttpApi } from './http-api.js';
 import { OpsHttp } from './ops-http.js';
 import { RecipientRouter } from './recipient-router.js';
@@ -35,8 +36,10 @@ export async function startRoomService(
   const metrics = new RoomServiceMetrics(metricsRegistry);
   const serviceLog = log.child({ component: 'room-service' });
   const router = new RecipientRouter({ sessions: infra.sessionStore, bus: infra.bus, clock: systemClock });
+  const admission = new Admission({ maxPending: config.maxPendingRequests, maxLoopLagMs: config.maxLoopLagMs }, metrics);
+  admission.start();
   const service = new RoomService({
-    store: infra.roomStore, bus: infra.bus, router, clock: systemClock, log: serviceLog, metrics,
+    store: infra.roomStore, bus: infra.bus, router, clock: systemClock, log: serviceLog, metrics, admission,
     limits: {
       maxTextLength: config.maxTextLength,
       historyPageMax: config.historyPageMax,
@@ -66,7 +69,7 @@ export async function startRoomService(
     },
     policy: { create: config.groupCreate, invites: config.groupInvites },
   });
-  const chatEndpoint = new ChatEndpoint({ bus: infra.bus, chat, groups, log: serviceLog, metrics });
+  const chatEndpoint = new ChatEndpoint({ bus: infra.bus, chat, groups, log: serviceLog, metrics, admission });
   chatEndpoint.start();
   let busConnected = true;
   infra.bus.onStatus((status) => { busConnected = status === 'reconnected'; });
@@ -87,6 +90,7 @@ export async function startRoomService(
     stop: async () => {
       service.stop();
       chatEndpoint.stop();
+      admission.stop();
       await api.close();
       await ops?.close();
     },

@@ -10,6 +10,8 @@ export const DEFAULT_WS_PORT = 8080;
 export const DEFAULT_GATEWAY_HTTP_PORT = 9090;
 export const DEFAULT_API_PORT = 8081;
 export const DEFAULT_API_METRICS_PORT = 9091;
+export const DEFAULT_MAX_PENDING_REQUESTS = 2000;
+export const DEFAULT_MAX_LOOP_LAG_MS = 250;
 export const DEFAULT_API_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_API_MAX_CONNECTIONS = 1000;
 export const DEFAULT_JWT_MAX_LIFETIME_S = 7 * 24 * 3600;
@@ -91,6 +93,10 @@ export interface Config {
   viewerIntervalMs: number;
   reorderWindowMs: number;
   requestTimeoutMs: number;
+  /** Bus requests a room service replica works on at once; more are answered `overloaded`. */
+  maxPendingRequests: number;
+  /** A room service whose event loop runs later than this answers new requests `overloaded`; 0: never. */
+  maxLoopLagMs: number;
   sendRatePerSec: number;
   sendBurst: number;
   maxBackpressureBytes: number;
@@ -234,6 +240,8 @@ export const SETTINGS = [
   setting('viewerIntervalMs', 'ROOMCAST_VIEWER_INTERVAL_MS', DEFAULT_VIEWER_INTERVAL_MS, integer(100, 600_000), 'how often viewer counts are reported and pushed'),
   setting('reorderWindowMs', 'ROOMCAST_REORDER_WINDOW_MS', DEFAULT_REORDER_WINDOW_MS, integer(0, 10_000), 'how long a gateway waits for a missing seq before filling it from history'),
   setting('requestTimeoutMs', 'ROOMCAST_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, integer(100, 60_000), 'gateway → room service request timeout'),
+  setting('maxPendingRequests', 'ROOMCAST_MAX_PENDING_REQUESTS', DEFAULT_MAX_PENDING_REQUESTS, integer(1, 1_000_000), 'requests a room service works on at once; more are answered overloaded with a retry hint'),
+  setting('maxLoopLagMs', 'ROOMCAST_MAX_LOOP_LAG_MS', DEFAULT_MAX_LOOP_LAG_MS, integer(0, 60_000), 'a room service whose event loop lags more than this answers new requests overloaded; 0: never'),
   setting('sendRatePerSec', 'ROOMCAST_SEND_RATE_PER_SEC', DEFAULT_SEND_RATE_PER_SEC, number(0.01, 10_000), 'messages per second one user may send in one room'),
   setting('sendBurst', 'ROOMCAST_SEND_BURST', DEFAULT_SEND_BURST, integer(1, 100_000), 'messages one user may send at once before the rate applies'),
   setting('maxBackpressureBytes', 'ROOMCAST_MAX_BACKPRESSURE_BYTES', DEFAULT_MAX_BACKPRESSURE_BYTES, integer(16 * 1024, 1024 * 1024 * 1024), 'bytes buffered per connection before it counts as slow'),

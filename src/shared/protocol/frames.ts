@@ -138,7 +138,11 @@ export interface LeftFrame { t: 'left'; room: RoomId; reason: 'leave' | 'switch'
 export interface MessagesFrame { t: 'messages'; room: RoomId; msgs: RoomMessage[] }
 export interface AckFrame { t: 'ack'; id: ClientMsgId; room: RoomId; seq: Seq }
 export interface HistoryResultFrame { t: 'history'; room: RoomId; msgs: RoomMessage[]; more: boolean }
-export interface ErrorFrame { t: 'error'; code: ErrorCode; message: string; id?: ClientMsgId; room?: RoomId; ref?: string }
+export interface ErrorFrame {
+  t: 'error'; code: ErrorCode; message: string; id?: ClientMsgId; room?: RoomId; ref?: string;
+  /** With `overloaded`: wait this long (ms, plus a jitter of your own) before retrying. */
+  retryAfterMs?: number;
+}
 export interface ViewersFrame { t: 'viewers'; room: RoomId; count: number }
 /** Machine-readable reasons of a notice; `text` says the same for people. */
 export type NoticeCode = 'slow_mode' | 'pinned' | 'unpinned' | 'muted' | 'unmuted';
