@@ -95,6 +95,15 @@ export class ConfigError extends Error {
 }
 
 const ID_PATTERN_TEXT = '/^[A-Za-z0-9_-]{1,64}$/';
+const LONE_SURROGATES = /\p{Cs}/gu;
+
+/**
+ * Client input quoted in a message: cut to `maxUnits` UTF-16 units, with a surrogate pair the cut
+ * splits (or a lone surrogate the input held) replaced by U+FFFD, so that it encodes as UTF-8.
+ */
+export function excerpt(text: string, maxUnits: number): string {
+  return text.slice(0, maxUnits).replace(LONE_SURROGATES, '\uFFFD');
+}
 type Cause = { cause?: unknown };
 
 /**
@@ -104,7 +113,7 @@ type Cause = { cause?: unknown };
  */
 export const fail = {
   bad_frame: (detail: string) => new BadFrameError(detail),
-  unknown_type: (type: string) => new RoomcastError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`),
+  unknown_type: (type: string) => new RoomcastError('unknown_type', `unknown frame type '${excerpt(type, 32)}'`),
   frame_too_large: (limitBytes: number) => new RoomcastError('frame_too_large', `the frame or body is larger than ${limitBytes} bytes`),
   text_too_long: (maxChars: number) => new RoomcastError('text_too_long', `the text is longer than ${maxChars} characters`),
   bad_request: (detail: string) => new RoomcastError('bad_request', detail),

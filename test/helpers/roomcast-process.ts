@@ -35,9 +35,11 @@ export interface RoomcastProcess {
   /** The first log record with this `msg`, logged already or to come. */
   logged(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   output(): string;
+  /** Whether the process is still running (it has not exited, whatever the reason). */
+  running(): boolean;
 }
 
-export async function startRoomcastProcess(command: 'gateway' | 'room-service', env: Record<string, string>): Promise<RoomcastProcess> {
+export async function startRoomcastProcess(command: 'gateway' | 'room-service' | 'all-in-one', env: Record<string, string>): Promise<RoomcastProcess> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test builds first)`);
   const child = spawn(process.execPath, [CLI, command], {
     env: {
@@ -73,6 +75,7 @@ export async function startRoomcastProcess(command: 'gateway' | 'room-service', 
   return {
     pid: child.pid!, ports: { wsPort, gatewayHttpPort, apiPort, apiMetricsPort }, exited, logged,
     output: () => output.text(),
+    running: () => child.exitCode === null && child.signalCode === null,
     stop: () => end('SIGTERM'),
     kill: async () => { await end('SIGKILL'); },
   };

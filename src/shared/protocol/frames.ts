@@ -307,7 +307,8 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
     }
     case 'ping': {
       const ts = decoded.ts;
-      if (ts !== undefined && typeof ts !== 'number') throw fail.bad_frame("'ts' must be a number");
+      // Finite, so that the pong can echo it: JSON has no NaN or Infinity (it would write null).
+      if (ts !== undefined && !(typeof ts === 'number' && Number.isFinite(ts))) throw fail.bad_frame("'ts' must be a finite number");
       return ts === undefined ? { t: 'ping' } : { t: 'ping', ts };
     }
     case 'moderate':
