@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createTokenVerifier, signToken, type TokenPolicy, type TokenVerifier } from './shared/auth.js';
 import { SETTINGS, loadConfig, parseFlags, type Config, type ProcessRole } from './shared/config.js';
+import { deepFreeze, usageOf } from './shared/settings.js';
 import { ConfigError } from './shared/errors.js';
 import { connectInfrastructure } from './shared/infrastructure.js';
 import { createLogger } from './shared/log.js';
@@ -33,7 +34,7 @@ Usage:
   roomcast --help
 
 Settings (environment variable, flag, default):
-${SETTINGS.map((s) => `  ${s.env.padEnd(32)} ${s.flag.padEnd(26)} ${JSON.stringify(s.default)}\n      ${s.help}`).join('\n')}
+${usageOf(SETTINGS, { env: 32, flag: 26 })}
 
 Autoscaler settings (environment variable, flag, default):
 ${autoscalerUsage()}
@@ -78,9 +79,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 async function tokenCommand(argv: string[]): Promise<string> {
-  const { flags, problems } = parseFlags(argv);
-  const known = new Set(['--uid', '--role', '--rooms', '--device', '--ttl-s', '--secret', '--private-key', '--alg', '--issuer', '--audience']);
-  for (const flag of flags.keys()) if (!known.has(flag)) problems.push(`unknown flag ${flag}`);
+  const { flags, problems } = parseFlags(argv, ['--uid', '--role', '--rooms', '--device', '--ttl-s', '--secret', '--private-key', '--alg', '--issuer', '--audience']);
   const uid = flags.get('--uid');
   if (!uid) problems.push('--uid is required');
   const role = (flags.get('--role') ?? 'viewer') as Role;
@@ -177,7 +176,7 @@ function withDevSecrets(config: Readonly<Config>, devSignInGiven: boolean): { co
   const needsSecret = !config.jwtSecret && !config.jwtPublicKey;
   const needsApiKey = config.apiKeys.length === 0;
   return {
-    config: Object.freeze({
+    config: deepFreeze({
       ...config,
       ...(needsSecret ? { jwtSecret: randomBytes(24).toString('base64url') } : {}),
       ...(needsApiKey ? { apiKeys: [`dev-${randomBytes(12).toString('hex')}`] } : {}),

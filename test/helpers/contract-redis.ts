@@ -1,27 +1,64 @@
 /**
- * The real Redis a contract suite runs its Redis implementation against: one redis-server on a free
- * port for the suite, and one connection to it. Call at the top level of the suite.
+ * The real Redis set-ups a contract suite runs its Redis implementation against, one target each:
+ *
+ *   redis           one redis-server
+ *   redis-sentinel  a primary, a replica and a sentinel; the store's connection is made from a
+ *                   redis-sentinel:// URL and finds the primary through the sentinel
+ *
+ * Both have the deployment's ACL users, and the stores connect as `room-service` (the user with the
+ * most to do), so a command a store needs and users.acl does not grant fails the contract. Each
+ * target is started once for the suite; call at the top level of the suite.
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { silentLogger } from '../../src/shared/log.js';
 import { connectRedis } from '../../src/shared/store/redis-client.js';
 import { startRedis, type RedisServerHandle } from './redis-server.js';
+import { startSentinelSet, type SentinelSetHandle } from './redis-sentinel.js';
 
-/** Returns the suite's connection; valid from beforeAll on. */
-export function useContractRedis(): () => Redis {
+export interface ContractRedisTarget {
+  name: 'redis' | 'redis-sentinel';
+  /** The stores' connection (as the room-service user); valid from beforeAll on. */
+  redis(): Redis;
+}
+
+export interface ContractRedis {
+  targets: readonly ContractRedisTarget[];
+  /** Empties every target (as the default user: FLUSHDB is not a store's command). */
+  flushAll(): Promise<void>;
+  /** The single server's default user, for tests of keys outside rc: (which the ACL users cannot touch). */
+  admin(): Redis;
+}
+
+export function useContractRedis(): ContractRedis {
   let server: RedisServerHandle | undefined;
-  let redis: Redis | undefined;
+  let sentinelSet: SentinelSetHandle | undefined;
+  const connections: Partial<Record<ContractRedisTarget['name'], Redis>> = {};
+  const admins: Redis[] = [];
   beforeAll(async () => {
-    server = await startRedis();
-    redis = await connectRedis(server.url, silentLogger);
-  });
+    [server, sentinelSet] = await Promise.all([startRedis({ acl: true }), startSentinelSet()]);
+    connections.redis = await connectRedis(server.urlFor('room-service'), silentLogger);
+    connections['redis-sentinel'] = await connectRedis(sentinelSet.urlFor('room-service'), silentLogger);
+    admins.push(await connectRedis(server.url, silentLogger), await connectRedis(sentinelSet.urlFor('default'), silentLogger));
+  }, 60_000);
   afterAll(async () => {
-    await redis?.quit();
-    await server?.stop();
+    for (const connection of [...Object.values(connections), ...admins]) await connection.quit().catch(() => undefined);
+    await Promise.all([server?.stop(), sentinelSet?.stop()]);
   });
-  return () => {
-    if (!redis) throw new Error('the contract suite\'s Redis is not started yet');
-    return redis;
+  const target = (name: ContractRedisTarget['name']): ContractRedisTarget => ({
+    name,
+    redis: () => {
+      const connection = connections[name];
+      if (!connection) throw new Error(`the contract suite's ${name} is not started yet`);
+      return connection;
+    },
+  });
+  return {
+    targets: [target('redis'), target('redis-sentinel')],
+    flushAll: async () => { await Promise.all(admins.map((admin) => admin.flushdb())); },
+    admin: () => {
+      if (!admins[0]) throw new Error('the contract suite\'s Redis is not started yet');
+      return admins[0];
+    },
   };
 }
