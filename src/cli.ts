@@ -139,10 +139,6 @@ async function serve(role: ProcessRole, argv: string[]): Promise<void> {
     const drains = role === 'gateway';
     stops.unshift(() => (drains && stopSignal === 'SIGTERM' ? gateway.drain(config.drainMs) : gateway.stop()));
   }
-  // The ports actually bound (a setting of 0 picks a free one), for whoever started this process.
-  log.info('listening', { role, mode: infra.mode, ...ports });
-  if (devSecrets) await printDevGuide(config, devSecrets.generated, { api: ports.apiPort!, metrics: ports.gatewayHttpPort!, wsUrl });
-
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -157,6 +153,11 @@ async function serve(role: ProcessRole, argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+
+  // The ports actually bound (a setting of 0 picks a free one), for whoever started this process; only
+  // once the signal handlers are in place, so a SIGTERM right after this line still drains.
+  log.info('listening', { role, mode: infra.mode, ...ports });
+  if (devSecrets) await printDevGuide(config, devSecrets.generated, { api: ports.apiPort!, metrics: ports.gatewayHttpPort!, wsUrl });
 }
 
 function tokenPolicyOf(config: Config): TokenPolicy {

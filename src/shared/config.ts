@@ -143,7 +143,7 @@ export interface Config {
   /** Share of its excess load a hot gateway moves per rebalancing round; 0: never. */
   shedFraction: number;
   rebalanceIntervalMs: number;
-  /** How often a gateway reports itself alive (and its load) to the registry; it is forgotten after three missed reports. */
+  /** How often a gateway announces itself alive (and its load) on the bus; it is forgotten when a heartbeat is half an interval (at least 1 s) late. */
   registryHeartbeatMs: number;
   /** Where the gateway finds the built pages; null: `<package root>/dist/web`. */
   pagesDir: string | null;
@@ -277,7 +277,7 @@ export const SETTINGS = [
   setting('drainMs', 'ROOMCAST_DRAIN_MS', DEFAULT_DRAIN_MS, integer(0, 3_600_000), 'on SIGTERM the gateway moves its connections to other gateways over this time, then exits'),
   setting('shedFraction', 'ROOMCAST_SHED_FRACTION', 0, number(0, 1), 'a gateway 20% above the mean load, while another is 20% below, asks this share of its excess to reconnect (through dispatch, to the light ones); 0: never'),
   setting('rebalanceIntervalMs', 'ROOMCAST_REBALANCE_INTERVAL_MS', DEFAULT_REBALANCE_INTERVAL_MS, integer(1000, 3_600_000), 'how often a gateway compares its load with the others\' reports'),
-  setting('registryHeartbeatMs', 'ROOMCAST_REGISTRY_HEARTBEAT_MS', DEFAULT_REGISTRY_HEARTBEAT_MS, integer(100, 600_000), 'how often a gateway reports itself alive, ready or not, and its load to the registry (what dispatch and shedding read); it is forgotten after three missed reports'),
+  setting('registryHeartbeatMs', 'ROOMCAST_REGISTRY_HEARTBEAT_MS', DEFAULT_REGISTRY_HEARTBEAT_MS, integer(100, 600_000), 'how often a gateway announces itself alive, ready or not, and its load on `fleet.gateway.<id>` (what dispatch and shedding read); it is forgotten when a heartbeat is half an interval (at least 1 s) late'),
   setting('pagesDir', 'ROOMCAST_PAGES_DIR', null, optionalString, 'the built viewer page and console the gateway serves on its WebSocket port (read once at start-up)', { shownDefault: '`dist/web` of the package' }),
   setting('devSignIn', 'ROOMCAST_DEV_SIGN_IN', false, boolean, 'the viewer page offers a sign-in as any uid (`GET /dev/token?uid=` signs a 24 h viewer token); only all-in-one may turn it on', { shownDefault: '`false`; all-in-one: `true`' }),
   setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error, silent'),
