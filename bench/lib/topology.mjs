@@ -212,13 +212,16 @@ export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
   };
 }
 
-/** Sums `roomcast_drops_total` by reason (and priority) from a gateway's /metrics. */
+/** The gateway's two drop counters: per message, and per message × connection (sampled, backpressure). */
+const DROP_METRICS = ['roomcast_gateway_dropped_messages_total{', 'roomcast_gateway_dropped_deliveries_total{'];
+
+/** Sums the gateway's dropped messages and deliveries by reason (and priority) from its /metrics. */
 export async function scrapeDrops(metricsUrl) {
   if (!metricsUrl) return {};
   const text = await (await fetch(metricsUrl)).text();
   const drops = {};
   for (const line of text.split('\n')) {
-    if (!line.startsWith('roomcast_drops_total{')) continue;
+    if (!DROP_METRICS.some((name) => line.startsWith(name))) continue;
     const labels = line.slice(line.indexOf('{') + 1, line.indexOf('}'));
     const reason = /reason="([^"]*)"/.exec(labels)?.[1] ?? 'unknown';
     const priority = /priority="([^"]*)"/.exec(labels)?.[1];
