@@ -6,22 +6,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { Role } from '../../src/shared/protocol/frames.js';
-import { startCluster, type Cluster } from '../helpers/cluster.js';
-import { launchChromium, newPage, pageUrl, rowsOf, waitForRow, waitForState } from '../helpers/browser.js';
+import type { Cluster } from '../helpers/cluster.js';
+import { newPage, startPageSuite, pageUrl, rowsOf, waitForRow, waitForState } from '../helpers/browser.js';
 
 let cluster: Cluster;
 let browser: Browser;
+let stopSuite: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  [cluster, browser] = await Promise.all([
-    startCluster({ mode: 'distributed', gateways: 2, env: { ROOMCAST_SEND_RATE_PER_SEC: '50', ROOMCAST_SEND_BURST: '50' } }),
-    launchChromium(),
-  ]);
+  ({ cluster, browser, stop: stopSuite } = await startPageSuite());
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await cluster?.stop();
+  await stopSuite?.();
 });
 
 async function open(path: '/' | '/console', room: string, uid: string, role: Role = 'viewer', options: { gateway?: number; rooms?: string[] } = {}) {

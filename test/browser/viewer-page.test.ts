@@ -5,23 +5,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { startCluster, type Cluster } from '../helpers/cluster.js';
+import type { Cluster } from '../helpers/cluster.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-import { launchChromium, newPage, pageUrl, rowsOf, waitForRow, waitForState } from '../helpers/browser.js';
+import { newPage, startPageSuite, pageUrl, rowsOf, waitForRow, waitForState } from '../helpers/browser.js';
 
 let cluster: Cluster;
 let browser: Browser;
+let stopSuite: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  [cluster, browser] = await Promise.all([
-    startCluster({ mode: 'distributed', gateways: 2, env: { ROOMCAST_SEND_RATE_PER_SEC: '50', ROOMCAST_SEND_BURST: '50' } }),
-    launchChromium(),
-  ]);
+  ({ cluster, browser, stop: stopSuite } = await startPageSuite());
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await cluster?.stop();
+  await stopSuite?.();
 });
 
 async function publish(room: string, kind: 'gift' | 'system', text: string, extra: Record<string, unknown> = {}): Promise<{ seq: number; ts: number }> {

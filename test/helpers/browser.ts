@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startCluster, type Cluster } from './cluster.js';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const PHONE = { width: 375, height: 667 } as const;
@@ -14,6 +15,15 @@ const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
 ];
+
+/** What the page suites run against: a two-gateway cluster on real NATS and Redis, and Chromium. */
+export async function startPageSuite(): Promise<{ cluster: Cluster; browser: Browser; stop(): Promise<void> }> {
+  const [cluster, browser] = await Promise.all([
+    startCluster({ mode: 'distributed', gateways: 2, env: { ROOMCAST_SEND_RATE_PER_SEC: '50', ROOMCAST_SEND_BURST: '50' } }),
+    launchChromium(),
+  ]);
+  return { cluster, browser, stop: async () => { await browser.close(); await cluster.stop(); } };
+}
 
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} is missing: install Debian's chromium package (.ci/run does)`);
