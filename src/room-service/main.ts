@@ -9,6 +9,7 @@ import { GatewayDispatch } from './gateway-dispatch.js';
 import { ChatEndpoint } from './chat-endpoint.js';
 import { chatHttpRoutes } from './chat-http-api.js';
 import { ChatService } from './chat-service.js';
+import { DeliveryRepair } from './delivery-repair.js';
 import { GroupService } from './group-service.js';
 import { HttpApi } from './http-api.js';
 import { OpsHttp } from './ops-http.js';
@@ -56,6 +57,8 @@ export async function startRoomService(
       devicePolicy: config.devicePolicy,
     },
   });
+  const repair = new DeliveryRepair({ chat, log: serviceLog.child({ component: 'delivery-repair' }) });
+  repair.start();
   const groups = new GroupService({
     groups: infra.groupStore, chat, clock: systemClock, metrics,
     limits: {
@@ -87,6 +90,7 @@ export async function startRoomService(
     stop: async () => {
       service.stop();
       chatEndpoint.stop();
+      await repair.stop();
       await api.close();
       await ops?.close();
     },

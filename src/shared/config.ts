@@ -187,6 +187,12 @@ const url = (schemes: string[]): Parser<string | null> => (raw) => {
   return allValid ? { value: raw } : { problem: `must be a URL starting with ${schemes.map((s) => `${s}://`).join(' or ')}` };
 };
 
+/** A single Redis (`redis://`, `rediss://`) or the seed nodes of a Redis Cluster (`redis-cluster://[user:password@]host:port,host:port`). */
+const redisUrl: Parser<string | null> = (raw) => {
+  if (/^redis-cluster:\/\/([^@/]*@)?[^,/:@]+:\d+(,[^,/:@]+:\d+)*\/?$/.test(raw)) return { value: raw };
+  return url(['redis', 'rediss'])(raw);
+};
+
 export const logLevel: Parser<LogLevel> = (raw) =>
   (LOG_LEVELS as string[]).includes(raw) ? { value: raw as LogLevel } : { problem: `must be one of ${LOG_LEVELS.join(', ')}` };
 
@@ -199,7 +205,7 @@ const PORT = integer(0, 65535);
 
 export const SETTINGS = [
   setting('natsUrl', 'ROOMCAST_NATS_URL', null, url(['nats', 'tls']), 'NATS servers (comma separated); empty: the in-process bus (all-in-one only)'),
-  setting('redisUrl', 'ROOMCAST_REDIS_URL', null, url(['redis', 'rediss']), 'Redis URL; empty: in-memory stores (all-in-one only)'),
+  setting('redisUrl', 'ROOMCAST_REDIS_URL', null, redisUrl, 'Redis URL (redis://, rediss://, or redis-cluster://host1:port1,host2:port2 for a Redis Cluster); empty: in-memory stores (all-in-one only)'),
   setting('gatewayId', 'ROOMCAST_GATEWAY_ID', null, optionalString, 'this gateway\'s id on the bus; default: host name and a random suffix'),
   setting('wsHost', 'ROOMCAST_WS_HOST', '0.0.0.0', anyString, 'address the gateway\'s WebSocket port listens on'),
   setting('wsPort', 'ROOMCAST_WS_PORT', DEFAULT_WS_PORT, PORT, 'gateway WebSocket port (/ws); 0 picks a free port'),

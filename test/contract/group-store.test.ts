@@ -17,13 +17,14 @@ const contractRedis = useContractRedis();
 const implementations = [
   { name: 'memory', create: (): GroupStore => new MemoryGroupStore(LIMITS) },
   { name: 'redis', create: (): GroupStore => new RedisGroupStore({ redis: contractRedis(), limits: LIMITS }) },
+  { name: 'redis-cluster', create: (): GroupStore => new RedisGroupStore({ redis: contractRedis.cluster(), limits: LIMITS }) },
 ];
 
 describe.each(implementations)('GroupStore ($name)', ({ name, create }) => {
   let store: GroupStore;
   let nextId = 0;
   beforeEach(async () => {
-    await contractRedis().flushdb();
+    await contractRedis.flush();
     store = create();
   });
 

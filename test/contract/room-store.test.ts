@@ -25,12 +25,13 @@ const contractRedis = useContractRedis();
 const implementations = [
   { name: 'memory', create: (limits: RoomStoreLimits): RoomStore => new MemoryRoomStore(limits) },
   { name: 'redis', create: (limits: RoomStoreLimits): RoomStore => new RedisRoomStore({ redis: contractRedis(), limits }) },
+  { name: 'redis-cluster', create: (limits: RoomStoreLimits): RoomStore => new RedisRoomStore({ redis: contractRedis.cluster(), limits }) },
 ];
 
 describe.each(implementations)('RoomStore ($name)', ({ create }) => {
   let store: RoomStore;
   beforeEach(async () => {
-    await contractRedis().flushdb();
+    await contractRedis.flush();
     store = create(LIMITS);
   });
 
@@ -464,7 +465,7 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
 describe('RedisRoomStore keys', () => {
   const IDLE_TTL_MS = 60_000;
   beforeEach(async () => {
-    await contractRedis().flushdb();
+    await contractRedis.flush();
   });
 
   it('keeps every key of a room in its hash slot and lets an idle room expire with all its keys', async () => {

@@ -17,6 +17,7 @@ const contractRedis = useContractRedis();
 const implementations = [
   { name: 'memory', create: (): SessionStore => new MemorySessionStore() },
   { name: 'redis', create: (): SessionStore => new RedisSessionStore({ redis: contractRedis() }) },
+  { name: 'redis-cluster', create: (): SessionStore => new RedisSessionStore({ redis: contractRedis.cluster() }) },
 ];
 
 function gateway(gatewayId: string, expiresAtMs = NOW + HEARTBEAT_TTL_MS): GatewayInfo {
@@ -33,7 +34,7 @@ const byGateway = (a: GatewayInfo, b: GatewayInfo) => a.gatewayId.localeCompare(
 describe.each(implementations)('SessionStore ($name)', ({ create }) => {
   let store: SessionStore;
   beforeEach(async () => {
-    await contractRedis().flushdb();
+    await contractRedis.flush();
     store = create();
     await store.heartbeatGateway(gateway('gw1'));
     await store.heartbeatGateway(gateway('gw2'));

@@ -1,27 +1,44 @@
 /**
- * The real Redis a contract suite runs its Redis implementation against: one redis-server on a free
- * port for the suite, and one connection to it. Call at the top level of the suite.
+ * The real Redis targets a contract suite runs its Redis implementations against: one redis-server
+ * and one 3-primary Redis Cluster, both on free ports for the suite, with a connection to each. Call
+ * at the top level of the suite.
  */
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { silentLogger } from '../../src/shared/log.js';
-import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { connectRedis, primariesOf, type RedisConnection } from '../../src/shared/store/redis-client.js';
+import { startRedisCluster, type RedisClusterHandle } from './redis-cluster.js';
 import { startRedis, type RedisServerHandle } from './redis-server.js';
 
-/** Returns the suite's connection; valid from beforeAll on. */
-export function useContractRedis(): () => Redis {
+export interface ContractRedis {
+  /** The single Redis; valid from beforeAll on. */
+  (): RedisConnection;
+  /** The Redis Cluster; valid from beforeAll on. */
+  cluster(): RedisConnection;
+  /** Empties both (every primary of the cluster). */
+  flush(): Promise<void>;
+}
+
+export function useContractRedis(): ContractRedis {
   let server: RedisServerHandle | undefined;
-  let redis: Redis | undefined;
+  let clusterServer: RedisClusterHandle | undefined;
+  let redis: RedisConnection | undefined;
+  let cluster: RedisConnection | undefined;
   beforeAll(async () => {
-    server = await startRedis();
-    redis = await connectRedis(server.url, silentLogger);
-  });
+    [server, clusterServer] = await Promise.all([startRedis(), startRedisCluster()]);
+    [redis, cluster] = await Promise.all([connectRedis(server.url, silentLogger), connectRedis(clusterServer.url, silentLogger)]);
+  }, 60_000);
   afterAll(async () => {
-    await redis?.quit();
-    await server?.stop();
+    await Promise.all([redis?.quit(), cluster?.quit()]);
+    await Promise.all([server?.stop(), clusterServer?.stop()]);
   });
-  return () => {
-    if (!redis) throw new Error('the contract suite\'s Redis is not started yet');
-    return redis;
+  const started = (connection: RedisConnection | undefined) => {
+    if (!connection) throw new Error('the contract suite\'s Redis is not started yet');
+    return connection;
   };
+  return Object.assign(() => started(redis), {
+    cluster: () => started(cluster),
+    flush: async () => {
+      await Promise.all([started(redis), started(cluster)].flatMap(primariesOf).map((node) => node.flushdb()));
+    },
+  });
 }

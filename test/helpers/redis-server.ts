@@ -28,7 +28,7 @@ export async function startRedis(): Promise<RedisServerHandle> {
 }
 
 /** Whether the server on `port` answers and is the process `pid` (one inline INFO over a raw socket, so the helper needs no Redis client). */
-function answersAs(port: number, pid: number | undefined): Promise<boolean> {
+export function answersAs(port: number, pid: number | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     let reply = '';

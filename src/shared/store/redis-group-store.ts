@@ -1,6 +1,6 @@
 /**
  * Group chat state on Redis. Every key of a group carries the hash tag `{group}`, so each script
- * touches one slot (the sender's rate bucket excepted, see below).
+ * touches one slot, on a single Redis and on Redis Cluster alike.
  *
  *   rc:group:{<g>}:meta                      HASH   owner, createdAtMs; the group exists iff this key does
  *   rc:group:{<g>}:members                   HASH   uid → "<role>:<joinSeq>"
@@ -10,18 +10,20 @@
  *   rc:group:{<g>}:log                       LIST   each message once: "<ts>:" and the msgpack record {from, text, cid};
  *                                                   element i has seq seq - LLEN + 1 + i
  *   rc:group:{<g>}:dedup:<len>:<uid>:<cid>   STRING "<seq> <untilMs>" (PX dedupTtlMs)
+ *   rc:group:{<g>}:rl:<uid>                  HASH   tokens, ts: uid's send bucket in this group (PX until full again)
  *   rc:user:{<uid>}:groups                   SET    the groups uid is a member of (an index; members is the truth)
  *   rc:user:{<uid>}:ginvites                 ZSET   group → atMs: uid's pending invites (an index; invites is the truth)
- *   rc:user:{<uid>}:grl                      HASH   tokens, ts: the uid's group send bucket
  *
  * Scripts touch the keys of one group only; the per-user indexes follow in a second, idempotent step
  * (a retried invite, accept or add writes them again), and readers check the index against the
- * group's keys. Member lists are read with HSCAN in chunks, never in one reply. The send script also updates the
- * sender's bucket, a key of another slot: on Redis Cluster that bucket would move into the group's
- * slot (not done: this store targets one Redis primary).
+ * group's keys. Member lists are read with HSCAN in chunks, never in one reply. The sender's rate bucket
+ * lives with the group it protects, so the send script stays in the group's slot: the group rate is
+ * per sender and group. Commands that span users or groups are separate commands sent together
+ * (auto-pipelined per node), never one pipeline or transaction across slots.
  */
-import type { Redis, Result } from 'ioredis';
-import { asBuffer, defineScripts, execAll, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import type { Result } from 'ioredis';
+import type { RedisConnection } from './redis-client.js';
+import { asBuffer, defineScripts, execAll, TOKEN_BUCKET_LUA, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { GroupId, GroupMessage, GroupRole } from '../protocol/chat-frames.js';
@@ -133,7 +135,7 @@ return 'joined'`,
   // ARGV: from, nowMs, ratePerSec, burst, count, maxAgeMs, dedupTtlMs, content.
   roomcastGroupSend: {
     numberOfKeys: 6,
-    lua: `${TRIM_LIST_LUA}
+    lua: `${TRIM_LIST_LUA}${TOKEN_BUCKET_LUA}
 local meta, members, dedup, bucket, seq_key, log = unpack(KEYS)
 local from, now_arg = ARGV[1], ARGV[2]
 local now, rate, burst = tonumber(now_arg), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -145,17 +147,13 @@ if seen then
   local seen_seq, seen_until = string.match(seen, '^(%d+) (%d+)$')
   if tonumber(seen_until) > now then return {'duplicate', tonumber(seen_seq)} end
 end
-local state = redis.call('HMGET', bucket, 'tokens', 'ts')
-local tokens = burst
-if state[1] then tokens = math.min(burst, tonumber(state[1]) + math.max(0, now - tonumber(state[2])) * rate / 1000) end
+local tokens = bucket_tokens(bucket, now, rate, burst)
 if tokens < 1 then return {'rejected', 'rate_limited'} end
 local seq = redis.call('INCR', seq_key)
 redis.call('RPUSH', log, now_arg .. ':' .. content)
 trim(log, count, cutoff)
 redis.call('SET', dedup, seq .. ' ' .. string.format('%d', now + tonumber(dedup_ttl)), 'PX', dedup_ttl)
-local left = tokens - 1
-redis.call('HSET', bucket, 'tokens', left, 'ts', now_arg)
-if rate > 0 then redis.call('PEXPIRE', bucket, math.ceil((burst - left) * 1000 / rate)) end
+bucket_take(bucket, tokens, now_arg, rate, burst)
 return {'stored', seq}`,
   },
   // KEYS: members, cursor, seq, log. ARGV: uid, after ('' = the cursor), limit, mode (sync | ack), nowMs, maxAgeMs.
@@ -198,7 +196,7 @@ return redis.call('LINDEX', KEYS[2], seq - first)`,
 } as const;
 
 export interface RedisGroupStoreOptions {
-  redis: Redis;
+  redis: RedisConnection;
   limits: GroupStoreLimits;
   keyPrefix?: string;
 }
@@ -206,7 +204,7 @@ export interface RedisGroupStoreOptions {
 interface StoredContent { from: Uid; text: string; cid: string }
 
 export class RedisGroupStore implements GroupStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisConnection;
   private readonly limits: GroupStoreLimits;
   private readonly prefix: string;
 
@@ -287,9 +285,8 @@ export class RedisGroupStore implements GroupStore {
     const indexKey = this.userKey(uid, 'ginvites');
     const groups = await this.redis.zrange(indexKey, 0, limit - 1);
     if (groups.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const group of groups) pipeline.hget(this.key(group, 'invites'), uid);
-    const entries = (await execAll(pipeline)) as Array<string | null>;
+    // One command per group (groups live in different slots), sent together.
+    const entries = await Promise.all(groups.map((group) => this.redis.hget(this.key(group, 'invites'), uid)));
     const invites: GroupInvite[] = [];
     const stale: string[] = [];
     groups.forEach((group, i) => {
@@ -334,7 +331,7 @@ export class RedisGroupStore implements GroupStore {
     const content: StoredContent = { from, text, cid };
     const reply = await this.redis.roomcastGroupSend(
       this.key(group, 'meta'), this.key(group, 'members'), this.key(group, `dedup:${from.length}:${from}:${cid}`),
-      `${this.prefix}user:{${from}}:grl`, this.key(group, 'seq'), this.key(group, 'log'),
+      this.key(group, `rl:${from}`), this.key(group, 'seq'), this.key(group, 'log'),
       from, nowMs, rate.ratePerSec, rate.burst, this.limits.count, this.limits.maxAgeMs, this.limits.dedupTtlMs,
       asBuffer(encodeRecord(content)),
     );
@@ -381,15 +378,14 @@ export class RedisGroupStore implements GroupStore {
    */
   private async index(group: GroupId, uids: readonly Uid[], state: 'member' | 'invited' | 'gone', invitedAtMs = 0): Promise<void> {
     for (let i = 0; i < uids.length; i += INDEX_CHUNK) {
-      const pipeline = this.redis.pipeline();
-      for (const uid of uids.slice(i, i + INDEX_CHUNK)) {
+      // Each uid's keys are in its own slot: separate commands, sent together (auto-pipelined per node).
+      await Promise.all(uids.slice(i, i + INDEX_CHUNK).flatMap((uid) => {
         const groups = this.userKey(uid, 'groups');
         const invites = this.userKey(uid, 'ginvites');
-        if (state === 'member') pipeline.sadd(groups, group).zrem(invites, group);
-        else if (state === 'invited') pipeline.zadd(invites, 'NX', invitedAtMs, group);
-        else pipeline.srem(groups, group).zrem(invites, group);
-      }
-      await execAll(pipeline);
+        if (state === 'member') return [this.redis.sadd(groups, group), this.redis.zrem(invites, group)];
+        if (state === 'invited') return [this.redis.zadd(invites, 'NX', invitedAtMs, group)];
+        return [this.redis.srem(groups, group), this.redis.zrem(invites, group)];
+      }));
     }
   }
 

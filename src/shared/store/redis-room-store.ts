@@ -38,8 +38,9 @@
  * store reads again. A retraction of the pinned message carries a ready `unpin` record that the
  * append script adds, and the pin it clears, in the same step.
  */
-import type { Redis, Result } from 'ioredis';
-import { asBuffer, defineScripts, execAll, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import type { Result } from 'ioredis';
+import { asBuffer, defineScripts, execAll, TOKEN_BUCKET_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import type { RedisConnection } from './redis-client.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import { priorityOf, type ModerationEntry, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
@@ -146,7 +147,7 @@ return 1`,
   //       unpin record ('' = none: appended after a retraction of the pinned message).
   roomcastAppend: {
     numberOfKeys: 9,
-    lua: `
+    lua: `${TOKEN_BUCKET_LUA}
 local meta, seq_key, hist, mutes, bans, slow, bucket, dedup, pin = unpack(KEYS)
 local record, now_arg, uid = ARGV[1], ARGV[2], ARGV[3]
 local now = tonumber(now_arg)
@@ -178,11 +179,7 @@ if has_checks then
     slow_ms = tonumber(redis.call('HGET', meta, 'slowModeMs')) or 0
     if slow_ms > 0 and (tonumber(redis.call('GET', slow)) or 0) > now then return {'rejected', 'slow_mode'} end
   end
-  local state = redis.call('HMGET', bucket, 'tokens', 'ts')
-  tokens = burst
-  if state[1] then
-    tokens = math.min(burst, tonumber(state[1]) + math.max(0, now - tonumber(state[2])) * rate / 1000)
-  end
+  tokens = bucket_tokens(bucket, now, rate, burst)
   if tokens < 1 then return {'rejected', 'rate_limited'} end
 end
 if target and (target < 1 or target > (tonumber(redis.call('GET', seq_key)) or 0)) then
@@ -210,9 +207,7 @@ if target and unpin_record ~= '' and tonumber(redis.call('HGET', pin, 'seq')) ==
 end
 if has_cid then redis.call('SET', dedup, string.format('%d:%s', seq, dedup_until), 'PX', dedup_ttl) end
 if has_checks then
-  local left = tokens - 1
-  redis.call('HSET', bucket, 'tokens', left, 'ts', now_arg)
-  if rate > 0 then redis.call('PEXPIRE', bucket, math.ceil((burst - left) * 1000 / rate)) end
+  bucket_take(bucket, tokens, now_arg, rate, burst)
   if slow_ms > 0 then redis.call('SET', slow, string.format('%d', now + slow_ms), 'PX', slow_ms) end
 end
 if idle_ttl > 0 then
@@ -296,14 +291,14 @@ const VIEWER_REPORT_PATTERN = /^(\d+):(\d+)$/;
 
 export interface RedisRoomStoreOptions {
   /** The connection belongs to the caller, who also closes it. */
-  redis: Redis;
+  redis: RedisConnection;
   limits: RoomStoreLimits;
   /** Prefix of every key; `rc:` by default. */
   keyPrefix?: string;
 }
 
 export class RedisRoomStore implements RoomStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisConnection;
   private readonly limits: RoomStoreLimits;
   private readonly keyPrefix: string;
 
@@ -437,17 +432,13 @@ export class RedisRoomStore implements RoomStore {
 
   async reportViewers(gatewayId: GatewayId, counts: ReadonlyArray<readonly [RoomId, number]>, ttlMs: number, nowMs: number): Promise<ViewerReport[]> {
     if (counts.length === 0) return [];
-    // One script per room (rooms live in different slots), all in one round trip.
-    const pipeline = this.redis.pipeline();
-    for (const [room, count] of counts) {
+    // One script per room (rooms live in different slots, so not one pipeline): auto-pipelining still
+    // sends them in one write per node.
+    const replies = await Promise.all(counts.map(([room, count]) => {
       const keys = this.keys(room);
-      pipeline.roomcastReportViewers(keys.viewers, keys.seq, gatewayId, count, `${count}:${nowMs + ttlMs}`, nowMs, ttlMs);
-    }
-    const replies = await execAll(pipeline);
-    return replies.map((reply) => {
-      const [total, lastSeq] = reply as [number, number];
-      return { total, lastSeq };
-    });
+      return this.redis.roomcastReportViewers(keys.viewers, keys.seq, gatewayId, count, `${count}:${nowMs + ttlMs}`, nowMs, ttlMs);
+    }));
+    return replies.map(([total, lastSeq]) => ({ total, lastSeq }));
   }
 
   async viewerCount(room: RoomId, nowMs: number): Promise<number> {

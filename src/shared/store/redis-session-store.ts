@@ -10,7 +10,8 @@
  * sessions of gateways that are unknown or whose heartbeat expired, and delete them on the way,
  * without waiting for the deletion.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
+import type { RedisConnection } from './redis-client.js';
 import { asBuffer, DEFAULT_KEY_PREFIX } from './redis-commands.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Uid } from '../protocol/frames.js';
@@ -34,13 +35,13 @@ return 0`;
 
 export interface RedisSessionStoreOptions {
   /** The connection belongs to the caller, who also closes it. */
-  redis: Redis;
+  redis: RedisConnection;
   /** Prefix of every key; `rc:` by default. */
   keyPrefix?: string;
 }
 
 export class RedisSessionStore implements SessionStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisConnection;
   private readonly keyPrefix: string;
   private readonly gatewaysKey: string;
 

@@ -1,0 +1,66 @@
+/**
+ * A real 3-primary Redis Cluster per test file: three redis-servers with cluster mode on (client and
+ * cluster-bus ports both free ones, persistence off, node files in a temporary folder), joined by
+ * `redis-cli --cluster create`, ready once every node reports `cluster_state:ok`.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { answersAs } from './redis-server.js';
+import { startServer, type ServerProcess } from './server-process.js';
+
+const run = promisify(execFile);
+const PRIMARIES = 3;
+const STATE_TIMEOUT_MS = 20_000;
+const STATE_POLL_MS = 100;
+
+export interface RedisClusterHandle {
+  /** `redis-cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3` */
+  url: string;
+  ports: number[];
+  stop(): Promise<void>;
+}
+
+export async function startRedisCluster(): Promise<RedisClusterHandle> {
+  const dir = await mkdtemp(join(tmpdir(), 'roomcast-cluster-'));
+  const nodes: ServerProcess[] = [];
+  const stop = async () => {
+    await Promise.all(nodes.map((node) => node.stop()));
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < PRIMARIES; i++) {
+      nodes.push(await startServer({
+        binary: 'redis-server',
+        install: 'apt-get install redis-server',
+        reservedPorts: new Set([6379, 16379]),
+        portCount: 2,
+        args: ([port, busPort]) => [
+          '--cluster-enabled', 'yes', '--port', String(port), '--cluster-port', String(busPort),
+          '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1',
+        ],
+        ready: ([port], pid) => answersAs(port!, pid),
+      }));
+    }
+    const ports = nodes.map((node) => node.ports[0]!);
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    await untilStateOk(ports);
+    return { url: `redis-cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`, ports, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function untilStateOk(ports: number[]): Promise<void> {
+  const deadline = Date.now() + STATE_TIMEOUT_MS;
+  for (;;) {
+    const infos = await Promise.all(ports.map((port) => run('redis-cli', ['-p', String(port), 'cluster', 'info']).then(({ stdout }) => stdout, () => '')));
+    if (infos.every((info) => info.includes('cluster_state:ok'))) return;
+    if (Date.now() > deadline) throw new Error(`the Redis Cluster on ports ${ports.join(', ')} did not reach cluster_state:ok in ${STATE_TIMEOUT_MS} ms`);
+    await delay(STATE_POLL_MS);
+  }
+}
