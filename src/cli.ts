@@ -10,7 +10,7 @@ import { ConfigError } from './shared/errors.js';
 import { connectInfrastructure } from './shared/infrastructure.js';
 import { connectRedis } from './shared/store/redis-client.js';
 import { migrateChatLayout, type MigrationReport } from './shared/store/redis-migration.js';
-import { createLogger, type Logger } from './shared/log.js';
+import { createLogger } from './shared/log.js';
 import { MetricsRegistry } from './shared/metrics.js';
 import { guardProcess } from './shared/process-guard.js';
 import { ROLES, type Role } from './shared/protocol/frames.js';
@@ -44,6 +44,14 @@ ${SETTINGS.map((s) => `  ${s.env.padEnd(32)} ${s.flag.padEnd(26)} ${JSON.stringi
 Autoscaler settings (environment variable, flag, default):
 ${autoscalerUsage()}
 `;
+
+/** The ports a serving process bound, named after their settings (ROOMCAST_WS_PORT → wsPort). */
+interface BoundPorts {
+  wsPort?: number;
+  gatewayHttpPort?: number;
+  apiPort?: number;
+  apiMetricsPort?: number;
+}
 
 /** A demo room the all-in-one mode creates, so `npm start` has something to join. */
 const DEMO_ROOM = 'lobby';
@@ -136,7 +144,8 @@ async function serve(role: ProcessRole, argv: string[]): Promise<void> {
   const metricsRegistry = new MetricsRegistry();
   guardProcess(log, metricsRegistry);
   const stops: Array<() => Promise<void>> = [];
-  const ports = { api: 0, ws: 0, metrics: 0, wsUrl: '' };
+  const ports: BoundPorts = {};
+  let wsUrl = '';
   let stopSignal = '';
 
   if (role === 'room-service' || role === 'all-in-one') {
@@ -144,19 +153,22 @@ async function serve(role: ProcessRole, argv: string[]): Promise<void> {
     const opsPort = role === 'room-service' ? config.apiMetricsPort : null;
     const roomService = await startRoomService(config, infra, verifyToken, metricsRegistry, log, opsPort);
     stops.push(roomService.stop);
-    ports.api = roomService.apiPort;
+    ports.apiPort = roomService.apiPort;
+    if (roomService.metricsPort !== null) ports.apiMetricsPort = roomService.metricsPort;
     if (role === 'all-in-one') await roomService.service.createRoom(DEMO_ROOM, {});
   }
   if (role === 'gateway' || role === 'all-in-one') {
     const gateway = await startGateway(config, infra, verifyToken!, metricsRegistry, log);
-    Object.assign(ports, { ws: gateway.wsPort, metrics: gateway.httpPort, wsUrl: gateway.url });
+    Object.assign(ports, { wsPort: gateway.wsPort, gatewayHttpPort: gateway.httpPort });
+    wsUrl = gateway.url;
     // A gateway's SIGTERM (a scale-down, a rollout) moves its connections to the other gateways
     // first; SIGINT, and the all-in-one that has no other gateway, stop at once.
     const drains = role === 'gateway';
     stops.unshift(() => (drains && stopSignal === 'SIGTERM' ? gateway.drain(config.drainMs) : gateway.stop()));
   }
-  log.info('started', { role, mode: infra.mode });
-  if (devSecrets) await printDevGuide(config, devSecrets.generated, ports);
+  // The ports actually bound (a setting of 0 picks a free one), for whoever started this process.
+  log.info('listening', { role, mode: infra.mode, ...ports });
+  if (devSecrets) await printDevGuide(config, devSecrets.generated, { api: ports.apiPort!, metrics: ports.gatewayHttpPort!, wsUrl });
 
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -71,9 +71,11 @@ export async function startAutoscaler(config: Readonly<AutoscalerConfig>, option
 
   const server = await listen(config, metricsRegistry, () => healthOf(autoscaler, clock, config));
   const httpPort = (server.address() as { port: number }).port;
+  // The port actually bound (a setting of 0 picks a free one), under the name every roomcast command uses.
+  log.info('listening', { httpPort });
   log.info('autoscaler started', {
     server: connection.server, namespace, deployment: config.gatewayDeployment, identity, lease: config.leaseName,
-    periodMs: config.periodMs, dryRun: config.dryRun, httpPort,
+    periodMs: config.periodMs, dryRun: config.dryRun,
   });
 
   const timers: NodeJS.Timeout[] = [];

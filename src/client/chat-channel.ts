@@ -27,7 +27,7 @@ export const SEEN_MESSAGE_IDS = 10_000;
 export const PULL_RETRY_MS = 1000;
 /** A send refused for a passing reason (a replica died, a store blinked) is tried this often more. */
 export const SEND_RETRIES = 5;
-const TRANSIENT_CODES: ReadonlySet<string> = new Set(['unavailable', 'timeout', 'internal']);
+const TRANSIENT_CODES: ReadonlySet<string> = new Set(['unavailable', 'timeout', 'internal', 'overloaded']);
 
 export interface ChatChannelEvents {
   /** A private message not delivered before (either direction: the user's other devices' sends too). */
@@ -231,7 +231,7 @@ export class ChatChannel extends Emitter<ChatChannelEvents> {
         pending.timer = setTimeout(() => {
           pending.timer = null;
           if (this.sends.get(pending.frame.id) === pending && this.transport.isOpen()) this.transmitSend(pending);
-        }, PULL_RETRY_MS);
+        }, Math.max(PULL_RETRY_MS, frame.retryAfterMs ?? 0));
         return true;
       }
       this.sends.delete(frame.id);

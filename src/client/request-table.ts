@@ -46,7 +46,13 @@ interface PendingSend {
   data: Uint8Array | string;
   /** Sent on the current connection and not answered yet. */
   onWire: boolean;
+  /** `overloaded` answers so far: each is retried after the server's hint, a few times. */
+  overloads: number;
 }
+
+/** How often a send answered `overloaded` is tried again before its promise fails with that code. */
+export const OVERLOAD_RETRIES = 5;
+const DEFAULT_RETRY_AFTER_MS = 500;
 
 export class RequestTable {
   /** Keyed by `type room`: the answers of one key are matched first in, first out. */
@@ -55,7 +61,7 @@ export class RequestTable {
   /** In the order they were made, which is the order they are resent in. */
   private readonly sends = new Map<ClientMsgId, PendingSend>();
 
-  constructor(private readonly transport: RequestTransport) {}
+  constructor(private readonly transport: RequestTransport, private readonly random: () => number = Math.random) {}
 
   // ---- requests matched by type and room -----------------------------------------------------------
 
@@ -139,7 +145,7 @@ export class RequestTable {
   send(room: RoomId, id: ClientMsgId, frame: OutgoingFrame, writeNow: boolean): Promise<AckFrame> {
     const data = this.transport.encode(frame);
     return new Promise<AckFrame>((resolve, reject) => {
-      const pending: PendingSend = { room, id, data, onWire: false, timer: null, resolve, reject };
+      const pending: PendingSend = { room, id, data, onWire: false, overloads: 0, timer: null, resolve, reject };
       this.sends.set(id, pending);
       if (writeNow) this.transmitSend(pending);
     });
@@ -181,6 +187,19 @@ export class RequestTable {
     }, this.transport.requestTimeoutMs);
   }
 
+  /**
+   * Sends `pending` again (same id: idempotent) after the server's hint plus up to as much again of
+   * jitter, so that the clients an overloaded server turned away do not all come back at once.
+   */
+  private retryLater(pending: PendingSend, retryAfterMs: number): void {
+    if (pending.timer) clearTimeout(pending.timer);
+    pending.onWire = false;
+    pending.timer = setTimeout(() => {
+      pending.timer = null;
+      if (this.sends.get(pending.id) === pending) this.transmitSend(pending);
+    }, retryAfterMs * (1 + this.random()));
+  }
+
   // ---- errors and lost connections -----------------------------------------------------------------
 
   /** Rejects the request an error frame answers: sends by id, then id requests, then by `ref` and room. False when none. */
@@ -189,6 +208,10 @@ export class RequestTable {
     if (id !== undefined) {
       if (ref === undefined || ref === 'send') {
         const pending = this.sends.get(id);
+        if (pending && frame.code === 'overloaded' && pending.overloads++ < OVERLOAD_RETRIES) {
+          this.retryLater(pending, frame.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS);
+          return true;
+        }
         if (pending) {
           this.sends.delete(id);
           if (pending.timer) clearTimeout(pending.timer);

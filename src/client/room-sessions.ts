@@ -18,7 +18,7 @@ import { DelayQueue } from './delay-queue.js';
 import type { RequestTable } from './request-table.js';
 
 /** Failures worth retrying a rejoin for on the same connection; any other failure drops the room. */
-const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['unavailable', 'timeout', 'internal', 'rate_limited']);
+const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['unavailable', 'timeout', 'internal', 'rate_limited', 'overloaded']);
 
 export type LeftReason = LeftFrame['reason'];
 

@@ -128,7 +128,6 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
   private readonly socket: ClientSocket;
   private readonly requests: RequestTable;
   private readonly sessions: RoomSessions;
-  private readonly requestTimeoutMs: number;
   private idCounter = 0;
   private readonly isJoining = (room: RoomId): boolean => this.sessions.isJoining(room);
 
@@ -142,7 +141,7 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
       maxMs: positive(options.reconnect?.maxMs, DEFAULT_RECONNECT_MAX_MS, 'reconnect.maxMs'),
     };
     const random = options.random ?? Math.random;
-    this.requestTimeoutMs = requestTimeoutMs;
+
     this.socket = new ClientSocket({
       url: options.url,
       dispatchUrl: options.dispatchUrl ?? null,
@@ -180,7 +179,7 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
       encode: (frame) => this.socket.encode(frame),
       maxFrameBytes: () => this.socket.welcome?.limits.maxFrameBytes,
       requestTimeoutMs,
-    });
+    }, random);
     this.sessions = new RoomSessions({
       transmit: (frame) => this.socket.transmit(frame),
       isOpen: () => this.socket.isOpen,

@@ -11,7 +11,7 @@ import type { Logger } from '../shared/log.js';
 import { GatewayMetrics, type MetricsRegistry } from '../shared/metrics.js';
 import type { GatewayId } from '../shared/protocol/bus-messages.js';
 import type { RoomStore } from '../shared/store/room-store.js';
-import { REGISTRY_HEARTBEAT_MS, type SessionStore } from '../shared/store/session-store.js';
+import type { SessionStore } from '../shared/store/session-store.js';
 import { ChatClient } from './chat-client.js';
 import { LoadShedding, type LoadSheddingSettings } from './load-shedding.js';
 import { RoomClient } from './room-client.js';
@@ -37,6 +37,8 @@ export interface GatewaySettings {
   allowedOrigins: readonly string[];
   requestTimeoutMs: number;
   viewerIntervalMs: number;
+  /** How often this gateway reports itself alive, ready or not, and its load to the registry. */
+  registryHeartbeatMs: number;
   /** How long a slow connection may stay behind before it is closed. */
   slowConsumerGraceMs: number;
   shedding: LoadSheddingSettings;
@@ -56,7 +58,8 @@ export interface GatewayDeps {
   settings: GatewaySettings;
 }
 
-const REGISTRY_TTL_MS = 3 * REGISTRY_HEARTBEAT_MS;
+/** The registry forgets a gateway after this many missed heartbeats, so a late one or two is not taken for a death. */
+export const REGISTRY_MISSED_HEARTBEATS = 3;
 /** A drain sends its `reconnect` frames in this many waves, over the first DRAIN_SPREAD of the drain time. */
 export const DRAIN_WAVES = 10;
 const DRAIN_SPREAD = 0.8;
@@ -214,7 +217,7 @@ export class Gateway {
     this.idle.start();
     this.timers.push(
       setInterval(() => void this.reportViewers(), settings.viewerIntervalMs),
-      setInterval(() => void this.heartbeat(), REGISTRY_HEARTBEAT_MS),
+      setInterval(() => void this.heartbeat(), settings.registryHeartbeatMs),
     );
     await this.heartbeat();
     log.info('gateway listening', { url: this.url, metrics: `http://${settings.host}:${this.httpPort}/metrics` });
@@ -240,10 +243,10 @@ export class Gateway {
   }
 
   private async heartbeat(): Promise<void> {
-    const now = this.deps.clock.now();
-    await this.deps.sessionStore.heartbeatGateway({
+    const { clock, sessionStore, settings } = this.deps;
+    await sessionStore.heartbeatGateway({
       gatewayId: this.id, url: this.url, connections: this.server.connectionCount,
-      ready: this.accepting && this.busConnected, expiresAtMs: now + REGISTRY_TTL_MS,
+      ready: this.accepting && this.busConnected, expiresAtMs: clock.now() + REGISTRY_MISSED_HEARTBEATS * settings.registryHeartbeatMs,
     }).catch((error: unknown) => this.storeFailed('heartbeat', error));
   }
 

@@ -9,13 +9,15 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import type { GatewayId } from '../shared/protocol/bus-messages.js';
-import { REGISTRY_HEARTBEAT_MS, type GatewayInfo, type SessionStore } from '../shared/store/session-store.js';
+import type { GatewayInfo, SessionStore } from '../shared/store/session-store.js';
 import type { Conn } from './uws-server.js';
 
 export interface LoadSheddingSettings {
   /** The share of the excess over the mean load that is moved per round; 0 turns shedding off. */
   fraction: number;
   intervalMs: number;
+  /** How often gateways report their load to the registry: how stale the others' reports can be. */
+  registryHeartbeatMs: number;
 }
 
 /** Imbalance needed before anything moves: this gateway above mean × (1 + it), another below mean × (1 − it). */
@@ -26,7 +28,9 @@ export const SHED_SPREAD_MS = 5000;
  * After a round, the others' load reports are stale until the moved clients have arrived and been
  * reported: no new round before then, or the same excess would be moved twice.
  */
-export const SHED_COOLDOWN_MS = SHED_SPREAD_MS + 3 * REGISTRY_HEARTBEAT_MS;
+export function shedCooldownMs(registryHeartbeatMs: number): number {
+  return SHED_SPREAD_MS + 3 * registryHeartbeatMs;
+}
 
 /** How many connections to move, given this gateway's load and every live gateway's report. */
 export function shedCount(gatewayId: GatewayId, connections: number, gateways: readonly GatewayInfo[], fraction: number): number {
@@ -69,7 +73,7 @@ export class LoadShedding {
   /** One rebalancing round; resolves with the number of connections asked to move. */
   async round(): Promise<number> {
     const { sessionStore, clock, settings, gatewayId } = this.deps;
-    if (clock.now() - this.lastRoundAtMs < SHED_COOLDOWN_MS) return 0;
+    if (clock.now() - this.lastRoundAtMs < shedCooldownMs(settings.registryHeartbeatMs)) return 0;
     let gateways: GatewayInfo[];
     try {
       gateways = await sessionStore.liveGateways(clock.now());

@@ -25,8 +25,9 @@ export function gatewaySettings(config: Config): GatewaySettings {
     allowedOrigins: config.allowedOrigins,
     requestTimeoutMs: config.requestTimeoutMs,
     viewerIntervalMs: config.viewerIntervalMs,
+    registryHeartbeatMs: config.registryHeartbeatMs,
     slowConsumerGraceMs: config.slowConsumerGraceMs,
-    shedding: { fraction: config.shedFraction, intervalMs: config.rebalanceIntervalMs },
+    shedding: { fraction: config.shedFraction, intervalMs: config.rebalanceIntervalMs, registryHeartbeatMs: config.registryHeartbeatMs },
     fanout: {
       batchWindowMs: config.batchWindowMs,
       batchMaxMessages: config.batchMaxMessages,

@@ -271,7 +271,9 @@ export class Sessions {
   private sendError(conn: Conn, error: RoomcastError, context: Partial<ErrorFrame> = {}): void {
     this.deps.metrics.errorSent(error.code);
     if (error.code === 'internal') this.deps.log.error('internal error', { conn: conn.id, error, cause: (error as { cause?: unknown }).cause });
-    this.send(conn, { t: 'error', code: error.code, message: error.message, ...context });
+    const frame: ErrorFrame = { t: 'error', code: error.code, message: error.message, ...context };
+    if (error.retryAfterMs !== undefined) frame.retryAfterMs = error.retryAfterMs;
+    this.send(conn, frame);
   }
 }
 

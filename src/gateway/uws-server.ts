@@ -8,7 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Uws from 'uWebSockets.js';
-import { closeCodeOf, fail, RoomcastError, UnauthorizedError } from '../shared/errors.js';
+import { closeCodeOf, fail, RoomcastError } from '../shared/errors.js';
 import type { Identity } from '../shared/auth.js';
 import { SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, type WireFormat } from '../shared/protocol/frames.js';
 

@@ -4,7 +4,7 @@
  * service (group chat). Replicas share the subjects through the queue group.
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
-import { serve } from '../shared/bus/rpc.js';
+import { serve, type AdmissionGate } from '../shared/bus/rpc.js';
 import { fail } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
@@ -30,6 +30,8 @@ export interface ChatEndpointDeps {
   groups: GroupFrames | null;
   log: Logger;
   metrics: RoomServiceMetrics;
+  /** The replica's bounded queue, shared with the room requests. */
+  admission?: AdmissionGate;
 }
 
 const GROUP_FRAME_TYPES: ReadonlySet<string> = new Set([
@@ -46,7 +48,7 @@ export class ChatEndpoint {
     const onInternalError = (op: string) => (error: unknown) => log.error('chat request failed', { op, error });
     for (const op of ['send', 'sync', 'ack', 'op'] as const) {
       this.subscriptions.push(serve(bus, subjects.chat(op), ROOM_SERVICE_QUEUE,
-        (request: ChatRequest) => this.measured(`chat_${op}`, () => this.frame(request)), onInternalError(op)));
+        (request: ChatRequest) => this.measured(`chat_${op}`, () => this.frame(request)), onInternalError(op), this.deps.admission));
     }
     this.subscriptions.push(serve(bus, subjects.chat('login'), ROOM_SERVICE_QUEUE,
       (request: ChatLoginRequest) => this.measured('chat_login', async () => {
@@ -61,7 +63,7 @@ export class ChatEndpoint {
           if (invites.length > 0) push.invites = invites;
         }
         return { frame: push } satisfies ChatReply;
-      }), onInternalError('login')));
+      }), onInternalError('login'), this.deps.admission));
   }
 
   stop(): void {

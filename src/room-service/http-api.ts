@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { canModerate, isUid, type Identity, type TokenVerifier } from '../shared/auth.js';
+import { decodeJson } from '../shared/codec/codec.js';
 import { fail, httpStatusOf, toRoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
@@ -13,6 +14,7 @@ import { PRIORITY_HIGH, PRIORITY_LOW, isRoomId, type RoomId } from '../shared/pr
 import type { GatewayDispatch } from './gateway-dispatch.js';
 import { MAX_SLOW_MODE_MS, moderationDuration, requireModeratedUid, slowModeInterval } from './moderation.js';
 import type { RoomService } from './room-service.js';
+import { closeNow, listenOn } from './node-http.js';
 
 /** Largest request body accepted. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -20,6 +22,11 @@ export const MAX_BODY_BYTES = 64 * 1024;
 const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_HEADERS = 100;
 const HEADERS_TIMEOUT_MS = 5_000;
+/**
+ * Node looks for requests past their timeout only every `connectionsCheckingInterval` (30 s unless
+ * told), so a timeout fires up to that late; checking four times per headers timeout keeps it close.
+ */
+const TIMEOUT_CHECKS_PER_HEADERS_TIMEOUT = 4;
 
 export interface HttpApiDeps {
   service: RoomService;
@@ -81,9 +88,11 @@ export class HttpApi {
 
   async listen(host: string, port: number): Promise<number> {
     const { requestTimeoutMs, maxConnections } = this.deps.limits;
+    const headersTimeoutMs = Math.min(requestTimeoutMs, HEADERS_TIMEOUT_MS);
     const server = createServer({
       requestTimeout: requestTimeoutMs,
-      headersTimeout: Math.min(requestTimeoutMs, HEADERS_TIMEOUT_MS),
+      headersTimeout: headersTimeoutMs,
+      connectionsCheckingInterval: Math.ceil(headersTimeoutMs / TIMEOUT_CHECKS_PER_HEADERS_TIMEOUT),
       maxHeaderSize: MAX_HEADER_BYTES,
     }, (req, res) => {
       // handle() answers every failure itself; this catches what escapes the answer (a broken socket).
@@ -95,19 +104,11 @@ export class HttpApi {
     server.maxConnections = maxConnections;
     server.maxHeadersCount = MAX_HEADERS;
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    const address = server.address();
-    return typeof address === 'object' && address ? address.port : port;
+    return listenOn(server, host, port);
   }
 
-  async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeNow(this.server);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -228,7 +229,8 @@ async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknow
   if (contentType !== 'application/json') throw fail.unsupported_media_type();
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    // The frames' JSON rules: UTF-8, and no half of a surrogate pair in a string (it would reach msgpack viewers).
+    parsed = decodeJson(Buffer.concat(chunks));
   } catch {
     throw fail.bad_request('the body is not valid JSON');
   }

@@ -11,6 +11,7 @@ import { chatHttpRoutes } from './chat-http-api.js';
 import { ChatService } from './chat-service.js';
 import { DeliveryRepair } from './delivery-repair.js';
 import { GroupService } from './group-service.js';
+import { Admission } from './admission.js';
 import { HttpApi } from './http-api.js';
 import { OpsHttp } from './ops-http.js';
 import { RecipientRouter } from './recipient-router.js';
@@ -36,8 +37,10 @@ export async function startRoomService(
   const metrics = new RoomServiceMetrics(metricsRegistry);
   const serviceLog = log.child({ component: 'room-service' });
   const router = new RecipientRouter({ sessions: infra.sessionStore, bus: infra.bus, clock: systemClock });
+  const admission = new Admission({ maxPending: config.maxPendingRequests, maxLoopLagMs: config.maxLoopLagMs }, metrics);
+  admission.start();
   const service = new RoomService({
-    store: infra.roomStore, bus: infra.bus, router, clock: systemClock, log: serviceLog, metrics,
+    store: infra.roomStore, bus: infra.bus, router, clock: systemClock, log: serviceLog, metrics, admission,
     limits: {
       maxTextLength: config.maxTextLength,
       historyPageMax: config.historyPageMax,
@@ -69,7 +72,7 @@ export async function startRoomService(
     },
     policy: { create: config.groupCreate, invites: config.groupInvites },
   });
-  const chatEndpoint = new ChatEndpoint({ bus: infra.bus, chat, groups, log: serviceLog, metrics });
+  const chatEndpoint = new ChatEndpoint({ bus: infra.bus, chat, groups, log: serviceLog, metrics, admission });
   chatEndpoint.start();
   let busConnected = true;
   infra.bus.onStatus((status) => { busConnected = status === 'reconnected'; });
@@ -90,6 +93,7 @@ export async function startRoomService(
     stop: async () => {
       service.stop();
       chatEndpoint.stop();
+      admission.stop();
       await repair.stop();
       await api.close();
       await ops?.close();

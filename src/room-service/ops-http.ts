@@ -5,6 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from '../shared/log.js';
 import type { MetricsRegistry } from '../shared/metrics.js';
+import { closeNow, listenOn } from './node-http.js';
 
 export interface OpsHttpDeps {
   metricsRegistry: MetricsRegistry;
@@ -37,18 +38,10 @@ export class OpsHttp {
       );
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    const address = server.address();
-    return typeof address === 'object' && address ? address.port : port;
+    return listenOn(server, host, port);
   }
 
-  async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeNow(this.server);
   }
 }

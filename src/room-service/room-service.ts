@@ -4,7 +4,7 @@
  * room's subject. Replicas share the request subjects through a queue group; any replica may answer.
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
-import { serve } from '../shared/bus/rpc.js';
+import { serve, type AdmissionGate } from '../shared/bus/rpc.js';
 import type { Clock } from '../shared/clock.js';
 import { encodeBusMessage } from '../shared/codec/codec.js';
 import { canModerate } from '../shared/auth.js';
@@ -47,6 +47,8 @@ export interface RoomServiceDeps {
   log: Logger;
   metrics: RoomServiceMetrics;
   limits: RoomServiceLimits;
+  /** The replica's bounded queue: requests it refuses are answered `overloaded` at once. */
+  admission?: AdmissionGate;
 }
 
 /** A message a backend publishes into a room (gift, system notice, ...). */
@@ -73,13 +75,13 @@ export class RoomService {
 
   /** Joins the queue group and starts answering requests. */
   start(): void {
-    const { bus, log } = this.deps;
+    const { bus, log, admission } = this.deps;
     const onInternalError = (op: string) => (error: unknown) => log.error('request failed', { op, error });
     this.subscriptions.push(
-      serve(bus, subjects.roomJoin, ROOM_SERVICE_QUEUE, (request: JoinRequest) => this.measured('join', () => this.join(request)), onInternalError('join')),
-      serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendRequest) => this.measured('send', () => this.send(request)), onInternalError('send')),
-      serve(bus, subjects.roomHistory, ROOM_SERVICE_QUEUE, (request: HistoryRequest) => this.measured('history', () => this.history(request)), onInternalError('history')),
-      serve(bus, subjects.roomModerate, ROOM_SERVICE_QUEUE, (request: ModerateRequest) => this.measured('moderate', () => moderate(this, request)), onInternalError('moderate')),
+      serve(bus, subjects.roomJoin, ROOM_SERVICE_QUEUE, (request: JoinRequest) => this.measured('join', () => this.join(request)), onInternalError('join'), admission),
+      serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendRequest) => this.measured('send', () => this.send(request)), onInternalError('send'), admission),
+      serve(bus, subjects.roomHistory, ROOM_SERVICE_QUEUE, (request: HistoryRequest) => this.measured('history', () => this.history(request)), onInternalError('history'), admission),
+      serve(bus, subjects.roomModerate, ROOM_SERVICE_QUEUE, (request: ModerateRequest) => this.measured('moderate', () => moderate(this, request)), onInternalError('moderate'), admission),
     );
   }
 

@@ -10,6 +10,8 @@ export const DEFAULT_WS_PORT = 8080;
 export const DEFAULT_GATEWAY_HTTP_PORT = 9090;
 export const DEFAULT_API_PORT = 8081;
 export const DEFAULT_API_METRICS_PORT = 9091;
+export const DEFAULT_MAX_PENDING_REQUESTS = 2000;
+export const DEFAULT_MAX_LOOP_LAG_MS = 250;
 export const DEFAULT_API_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_API_MAX_CONNECTIONS = 1000;
 export const DEFAULT_JWT_MAX_LIFETIME_S = 7 * 24 * 3600;
@@ -48,6 +50,7 @@ export const DEFAULT_ROOM_BUDGET_PER_SEC = 100;
 export const DEFAULT_SLOW_CONSUMER_GRACE_MS = 5000;
 export const DEFAULT_DRAIN_MS = 30_000;
 export const DEFAULT_REBALANCE_INTERVAL_MS = 60_000;
+export const DEFAULT_REGISTRY_HEARTBEAT_MS = 5000;
 
 export interface Config {
   natsUrl: string | null;
@@ -90,6 +93,10 @@ export interface Config {
   viewerIntervalMs: number;
   reorderWindowMs: number;
   requestTimeoutMs: number;
+  /** Bus requests a room service replica works on at once; more are answered `overloaded`. */
+  maxPendingRequests: number;
+  /** A room service whose event loop runs later than this answers new requests `overloaded`; 0: never. */
+  maxLoopLagMs: number;
   sendRatePerSec: number;
   sendBurst: number;
   maxBackpressureBytes: number;
@@ -123,6 +130,8 @@ export interface Config {
   /** Share of its excess load a hot gateway moves per rebalancing round; 0: never. */
   shedFraction: number;
   rebalanceIntervalMs: number;
+  /** How often a gateway reports itself alive (and its load) to the registry; it is forgotten after three missed reports. */
+  registryHeartbeatMs: number;
   logLevel: LogLevel;
 }
 
@@ -210,10 +219,10 @@ export const SETTINGS = [
   setting('wsHost', 'ROOMCAST_WS_HOST', '0.0.0.0', anyString, 'address the gateway\'s WebSocket port listens on'),
   setting('wsPort', 'ROOMCAST_WS_PORT', DEFAULT_WS_PORT, PORT, 'gateway WebSocket port (/ws); 0 picks a free port'),
   setting('publicUrl', 'ROOMCAST_PUBLIC_URL', null, optionalString, 'the URL clients use to reach this gateway; default ws://<host>:<port>/ws'),
-  setting('gatewayHttpPort', 'ROOMCAST_GATEWAY_HTTP_PORT', DEFAULT_GATEWAY_HTTP_PORT, PORT, 'gateway /metrics, /healthz, /readyz port'),
+  setting('gatewayHttpPort', 'ROOMCAST_GATEWAY_HTTP_PORT', DEFAULT_GATEWAY_HTTP_PORT, PORT, 'gateway /metrics, /healthz, /readyz port; 0 picks a free port'),
   setting('apiHost', 'ROOMCAST_API_HOST', '0.0.0.0', anyString, 'address the room service\'s HTTP API listens on'),
-  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'room service HTTP API port (also /healthz, /readyz)'),
-  setting('apiMetricsPort', 'ROOMCAST_API_METRICS_PORT', DEFAULT_API_METRICS_PORT, PORT, 'room service /metrics, /healthz, /readyz port (room-service role; all-in-one serves metrics on the gateway\'s)'),
+  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'room service HTTP API port (also /healthz, /readyz); 0 picks a free port'),
+  setting('apiMetricsPort', 'ROOMCAST_API_METRICS_PORT', DEFAULT_API_METRICS_PORT, PORT, 'room service /metrics, /healthz, /readyz port (room-service role; all-in-one serves metrics on the gateway\'s); 0 picks a free port'),
   setting('apiRequestTimeoutMs', 'ROOMCAST_API_REQUEST_TIMEOUT_MS', DEFAULT_API_REQUEST_TIMEOUT_MS, integer(1000, 600_000), 'an HTTP API request (headers and body) must arrive within this'),
   setting('apiMaxConnections', 'ROOMCAST_API_MAX_CONNECTIONS', DEFAULT_API_MAX_CONNECTIONS, integer(1, 1_000_000), 'open connections the HTTP API accepts; more are refused'),
   setting('jwtSecret', 'ROOMCAST_JWT_SECRET', null, optionalString, 'HS256 secret for tokens (at least 32 characters)'),
@@ -237,6 +246,8 @@ export const SETTINGS = [
   setting('viewerIntervalMs', 'ROOMCAST_VIEWER_INTERVAL_MS', DEFAULT_VIEWER_INTERVAL_MS, integer(100, 600_000), 'how often viewer counts are reported and pushed'),
   setting('reorderWindowMs', 'ROOMCAST_REORDER_WINDOW_MS', DEFAULT_REORDER_WINDOW_MS, integer(0, 10_000), 'how long a gateway waits for a missing seq before filling it from history'),
   setting('requestTimeoutMs', 'ROOMCAST_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, integer(100, 60_000), 'gateway → room service request timeout'),
+  setting('maxPendingRequests', 'ROOMCAST_MAX_PENDING_REQUESTS', DEFAULT_MAX_PENDING_REQUESTS, integer(1, 1_000_000), 'requests a room service works on at once; more are answered overloaded with a retry hint'),
+  setting('maxLoopLagMs', 'ROOMCAST_MAX_LOOP_LAG_MS', DEFAULT_MAX_LOOP_LAG_MS, integer(0, 60_000), 'a room service whose event loop lags more than this answers new requests overloaded; 0: never'),
   setting('sendRatePerSec', 'ROOMCAST_SEND_RATE_PER_SEC', DEFAULT_SEND_RATE_PER_SEC, number(0.01, 10_000), 'messages per second one user may send in one room'),
   setting('sendBurst', 'ROOMCAST_SEND_BURST', DEFAULT_SEND_BURST, integer(1, 100_000), 'messages one user may send at once before the rate applies'),
   setting('maxBackpressureBytes', 'ROOMCAST_MAX_BACKPRESSURE_BYTES', DEFAULT_MAX_BACKPRESSURE_BYTES, integer(16 * 1024, 1024 * 1024 * 1024), 'bytes buffered per connection before it counts as slow'),
@@ -261,6 +272,7 @@ export const SETTINGS = [
   setting('drainMs', 'ROOMCAST_DRAIN_MS', DEFAULT_DRAIN_MS, integer(0, 3_600_000), 'on SIGTERM the gateway moves its connections away over this time, then exits'),
   setting('shedFraction', 'ROOMCAST_SHED_FRACTION', 0, number(0, 1), 'a gateway well above the mean load asks this share of its excess to reconnect (elsewhere, through dispatch); 0: never'),
   setting('rebalanceIntervalMs', 'ROOMCAST_REBALANCE_INTERVAL_MS', DEFAULT_REBALANCE_INTERVAL_MS, integer(1000, 3_600_000), 'how often a gateway compares its load with the others\' to shed'),
+  setting('registryHeartbeatMs', 'ROOMCAST_REGISTRY_HEARTBEAT_MS', DEFAULT_REGISTRY_HEARTBEAT_MS, integer(100, 600_000), 'how often a gateway reports itself alive and its load to the registry; it is forgotten after three missed reports'),
   setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error or silent'),
 ] as const;
 

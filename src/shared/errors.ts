@@ -28,6 +28,7 @@ export const ERROR_TABLE = {
   idle_timeout: { http: 408, close: 4008, message: 'no traffic within the idle timeout' },
   slow_consumer: { http: 503, close: 4009, message: 'the connection could not keep up with its rooms' },
   unavailable: { http: 503, message: 'the service is unavailable; try again' },
+  overloaded: { http: 503, message: 'the service is overloaded; retry after retryAfterMs' },
   timeout: { http: 504, message: 'the service did not answer in time; try again' },
   draining: { http: 503, close: 1012, message: 'the gateway is restarting; reconnect' },
   internal: { http: 500, close: 1011, message: 'internal error' },
@@ -59,10 +60,13 @@ export function httpStatusOf(code: ErrorCode): number {
 export class RoomcastError extends Error {
   override readonly name: string = 'RoomcastError';
   readonly code: ErrorCode;
+  /** For `overloaded`: how long to wait before retrying, in ms. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, message: string = ERROR_TABLE[code].message, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string = ERROR_TABLE[code].message, options?: { cause?: unknown; retryAfterMs?: number }) {
     super(message, options);
     this.code = code;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 
@@ -91,6 +95,15 @@ export class ConfigError extends Error {
 }
 
 const ID_PATTERN_TEXT = '/^[A-Za-z0-9_-]{1,64}$/';
+const LONE_SURROGATES = /\p{Cs}/gu;
+
+/**
+ * Client input quoted in a message: cut to `maxUnits` UTF-16 units, with a surrogate pair the cut
+ * splits (or a lone surrogate the input held) replaced by U+FFFD, so that it encodes as UTF-8.
+ */
+export function excerpt(text: string, maxUnits: number): string {
+  return text.slice(0, maxUnits).replace(LONE_SURROGATES, '\uFFFD');
+}
 type Cause = { cause?: unknown };
 
 /**
@@ -100,7 +113,7 @@ type Cause = { cause?: unknown };
  */
 export const fail = {
   bad_frame: (detail: string) => new BadFrameError(detail),
-  unknown_type: (type: string) => new RoomcastError('unknown_type', `unknown frame type '${type.slice(0, 32)}'`),
+  unknown_type: (type: string) => new RoomcastError('unknown_type', `unknown frame type '${excerpt(type, 32)}'`),
   frame_too_large: (limitBytes: number) => new RoomcastError('frame_too_large', `the frame or body is larger than ${limitBytes} bytes`),
   text_too_long: (maxChars: number) => new RoomcastError('text_too_long', `the text is longer than ${maxChars} characters`),
   bad_request: (detail: string) => new RoomcastError('bad_request', detail),
@@ -123,6 +136,8 @@ export const fail = {
   idle_timeout: (silentS: number) => new RoomcastError('idle_timeout', `nothing arrived for ${silentS} s; closing`),
   slow_consumer: () => new RoomcastError('slow_consumer', ERROR_TABLE.slow_consumer.message),
   unavailable: (detail: string, options?: Cause) => new RoomcastError('unavailable', detail, options),
+  overloaded: (retryAfterMs: number) =>
+    new RoomcastError('overloaded', `the service is overloaded; retry after ${retryAfterMs} ms`, { retryAfterMs }),
   timeout: (detail: string) => new RoomcastError('timeout', detail),
   draining: () => new RoomcastError('draining', ERROR_TABLE.draining.message),
   internal: (detail: string = ERROR_TABLE.internal.message, options?: Cause) => new RoomcastError('internal', detail, options),
@@ -135,8 +150,8 @@ export const fail = {
 } as const satisfies { readonly [C in ErrorCode]: (...args: never[]) => RoomcastError };
 
 /** The error a remote process answered with (its code and message came over the bus). */
-export function errorFromWire(code: unknown, message: string): RoomcastError {
-  return new RoomcastError(isErrorCode(code) ? code : 'internal', message);
+export function errorFromWire(code: unknown, message: string, retryAfterMs?: number): RoomcastError {
+  return new RoomcastError(isErrorCode(code) ? code : 'internal', message, retryAfterMs === undefined ? undefined : { retryAfterMs });
 }
 
 /** Turns anything thrown into a RoomcastError, keeping the original as the cause. */

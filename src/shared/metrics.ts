@@ -101,9 +101,13 @@ export class RoomServiceMetrics {
   private readonly busErrors: Counter;
   private readonly storeErrors: Counter;
   private readonly httpRequests: Counter<'route' | 'status'>;
+  private readonly pending: Gauge;
+  private readonly refused: Counter<'reason'>;
 
   constructor({ registry }: MetricsRegistry) {
     const r = [registry];
+    this.pending = new Gauge({ name: 'roomcast_room_pending_requests', help: 'Bus requests the room service has taken on and not answered yet (its queue)', registers: r });
+    this.refused = new Counter({ name: 'roomcast_room_requests_refused_total', help: 'Bus requests answered overloaded at once, by reason (queue_full, loop_lag)', labelNames: ['reason'], registers: r });
     this.requests = new Counter({ name: 'roomcast_room_requests_total', help: 'Requests handled by the room service, by operation and result code', labelNames: ['op', 'result'], registers: r });
     this.published = new Counter({ name: 'roomcast_messages_published_total', help: 'Room messages stored and published once on their room subject, by kind', labelNames: ['kind'], registers: r });
     this.storeLatency = new Histogram({ name: 'roomcast_room_store_seconds', help: 'Store round trips of the room service', labelNames: ['op'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25], registers: r });
@@ -113,6 +117,8 @@ export class RoomServiceMetrics {
   }
 
   request(op: string, result: string): void { this.requests.inc({ op, result }); }
+  pendingRequests(count: number): void { this.pending.set(count); }
+  requestRefused(reason: 'queue_full' | 'loop_lag'): void { this.refused.inc({ reason }); }
   messagePublished(kind: string): void { this.published.inc({ kind }); }
   storeTimer(op: string): () => void { return this.storeLatency.startTimer({ op }); }
   busError(): void { this.busErrors.inc(); }

@@ -77,6 +77,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     ROOMCAST_API_METRICS_PORT: '0',
     // Every test client comes from 127.0.0.1; the per-address cap has a test of its own.
     ROOMCAST_MAX_CONNECTIONS_PER_IP: '0',
+    // Embedded clusters share the test's event loop, which a big test may hold for a while: no
+    // shedding on loop lag (the admission test turns it on).
+    ROOMCAST_MAX_LOOP_LAG_MS: '0',
     ROOMCAST_LOG_LEVEL: 'silent',
     ...(redis ? { ROOMCAST_REDIS_URL: redis.url } : {}),
     ...options.env,

@@ -21,6 +21,7 @@ export class FakeWebSocket implements WebSocketLike {
   onclose: ((event: CloseEventLike) => void) | null = null;
   onerror: ((event: unknown) => void) | null = null;
   readonly sent: Array<Record<string, unknown>> = [];
+  closedWith: { code?: number; reason?: string } | null = null;
 
   constructor(readonly url: string, readonly protocols?: string | string[]) {
     FakeWebSocket.all.push(this);
@@ -31,7 +32,8 @@ export class FakeWebSocket implements WebSocketLike {
     this.sent.push((typeof data === 'string' ? JSON.parse(data) : decode(data)) as Record<string, unknown>);
   }
 
-  close(): void {
+  close(code?: number, reason?: string): void {
+    this.closedWith = { code, reason };
     this.readyState = 3;
   }
 
@@ -40,7 +42,7 @@ export class FakeWebSocket implements WebSocketLike {
     this.readyState = 1;
     this.onopen?.({});
     this.receive({
-      t: 'welcome', session: 's', uid: 'mod1', role: 'moderator', heartbeatMs: 30_000, protocol: 1,
+      t: 'welcome', session: 's', uid: 'alice', role: 'viewer', heartbeatMs: 30_000, protocol: 1,
       limits: { maxFrameBytes: 16_384, maxTextLength: 500, maxRooms: 5, historyPageMax: 100 }, ...welcome,
     });
   }

@@ -1,12 +1,18 @@
 /**
- * A real nats-server per test file, on free ports for clients and monitoring (as nats.js starts one
- * for its own tests). The monitoring endpoint lets tests see what the server sees, such as which
+ * A real nats-server per test file, with ports for clients and monitoring it picks itself (`-1`) and
+ * names in its log, so no other process can take them between a choice and the bind (nats.js starts
+ * one per test suite too). The monitoring endpoint lets tests see what the server sees, such as which
  * subscriptions exist.
  */
+import type { ChildOutput } from './child-output.js';
 import { startServer } from './server-process.js';
 
 /** connz lists 1,024 connections unless told otherwise; tests have far fewer than this. */
 const CONNZ_LIMIT = 10_000;
+/** Generous: a busy machine may take seconds to start it. */
+const READY_TIMEOUT_MS = 20_000;
+/** nats-server's port value for "any free port". */
+const ANY_PORT = '-1';
 
 export interface NatsServerHandle {
   /** `nats://127.0.0.1:PORT` */
@@ -23,11 +29,12 @@ export async function startNats(): Promise<NatsServerHandle> {
   const { ports: [port, monitorPort], stop } = await startServer({
     binary: 'nats-server',
     install: 'apt-get install nats-server',
-    reservedPorts: new Set([4222, 8222]),
-    portCount: 2,
-    args: ([clientPort, monitor]) => ['-a', '127.0.0.1', '-p', String(clientPort), '-m', String(monitor)],
-    // The monitoring endpoint names the client port: a server that is not ours would name another.
-    ready: async ([clientPort, monitor]) => (await getJson<{ port?: number }>(`http://127.0.0.1:${monitor}/varz`)).port === clientPort,
+    args: ['-a', '127.0.0.1', '-p', ANY_PORT, '-m', ANY_PORT],
+    ready: async (output) => {
+      // It logs both ports before "Server is ready", and exits if it cannot bind.
+      await output.waitForLine((line) => (line.includes('Server is ready') ? true : undefined), 'the line "Server is ready"', READY_TIMEOUT_MS);
+      return [await loggedPort(output, 'Listening for client connections on'), await loggedPort(output, 'Starting http monitor on')];
+    },
   });
   const monitorUrl = `http://127.0.0.1:${monitorPort}`;
   return {
@@ -45,6 +52,12 @@ export async function startNats(): Promise<NatsServerHandle> {
       return count;
     },
   };
+}
+
+/** The port of the `host:port` a log line of nats-server gives after `announcement`. */
+function loggedPort(output: ChildOutput, announcement: string): Promise<number> {
+  const pattern = new RegExp(`${announcement} [^\\s]+:(\\d+)`);
+  return output.waitForLine((line) => { const match = pattern.exec(line); return match ? Number(match[1]) : undefined; }, `a line "${announcement} …"`, READY_TIMEOUT_MS);
 }
 
 interface Connz {

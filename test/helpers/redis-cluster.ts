@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { answersAs } from './redis-server.js';
-import { startServer, type ServerProcess } from './server-process.js';
+import { startRedisProcess, unusedPort } from './redis-server.js';
+import type { ServerProcess } from './server-process.js';
 
 const run = promisify(execFile);
 const PRIMARIES = 3;
@@ -33,17 +33,10 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
   };
   try {
     for (let i = 0; i < PRIMARIES; i++) {
-      nodes.push(await startServer({
-        binary: 'redis-server',
-        install: 'apt-get install redis-server',
-        reservedPorts: new Set([6379, 16379]),
-        portCount: 2,
-        args: ([port, busPort]) => [
-          '--cluster-enabled', 'yes', '--port', String(port), '--cluster-port', String(busPort),
-          '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1',
-        ],
-        ready: ([port], pid) => answersAs(port!, pid),
-      }));
+      // The cluster bus gets a free port of its own (the default, port + 10000, may be taken or too high).
+      nodes.push(await startRedisProcess(async (port) => [
+        '--cluster-enabled', 'yes', '--cluster-port', String(await unusedPort()), '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+      ]));
     }
     const ports = nodes.map((node) => node.ports[0]!);
     await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes']);

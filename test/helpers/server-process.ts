@@ -1,28 +1,21 @@
 /**
- * A server binary from PATH (nats-server, redis-server) started for a test file on free ports, never
- * on the standard ones a developer's own server uses; stopped (or killed with the test process).
+ * A server binary from PATH (nats-server, redis-server) started for a test file, never on the
+ * standard ports a developer's own server uses; stopped (or killed with the test process). The caller
+ * says how its output shows that it is ready, and on which ports.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { setTimeout as delay } from 'node:timers/promises';
-import { freePort } from './free-port.js';
+import { ChildOutput } from './child-output.js';
 
-const MAX_START_ATTEMPTS = 5;
-const READY_TIMEOUT_MS = 10_000;
-const READY_POLL_INTERVAL_MS = 25;
 const STOP_GRACE_MS = 5_000;
-const OUTPUT_TAIL_CHARS = 4_000;
 
 export interface ServerSpec {
   binary: string;
   /** How to install the binary, for the error when it is missing. */
   install: string;
-  /** Ports the developer's own server uses: never handed out. */
-  reservedPorts: ReadonlySet<number>;
-  portCount: number;
-  args(ports: number[]): string[];
-  /** Whether the server on `ports` answers and is the process `pid` (not another one on a port we failed to bind). */
-  ready(ports: number[], pid: number): Promise<boolean>;
+  args: string[];
+  /** Resolves with the server's ports once its output says it is ready (and it is the process `pid`). */
+  ready(output: ChildOutput, pid: number): Promise<number[]>;
 }
 
 export interface ServerProcess {
@@ -30,42 +23,17 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-class ServerMissingError extends Error {}
+export class ServerMissingError extends Error {}
 
+/** Starts the server and waits until it is ready; stops it again when it is not. */
 export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
-  let lastFailure: unknown;
-  // Another process may take a free port between our check and the server's bind: try again then.
-  for (let attempt = 1; attempt <= MAX_START_ATTEMPTS; attempt++) {
-    try {
-      const ports: number[] = [];
-      while (ports.length < spec.portCount) {
-        const port = await freePort();
-        if (!spec.reservedPorts.has(port) && !ports.includes(port)) ports.push(port);
-      }
-      return await launch(spec, ports);
-    } catch (error) {
-      if (error instanceof ServerMissingError) throw error;
-      lastFailure = error;
-    }
-  }
-  throw new Error(`${spec.binary} did not start in ${MAX_START_ATTEMPTS} attempts`, { cause: lastFailure });
-}
-
-async function launch(spec: ServerSpec, ports: number[]): Promise<ServerProcess> {
-  const child = spawn(spec.binary, spec.args(ports), { stdio: ['ignore', 'pipe', 'pipe'] });
-  // Its last output explains a failed start (such as "Address already in use").
-  let outputTail = '';
-  const keepTail = (chunk: string) => { outputTail = (outputTail + chunk).slice(-OUTPUT_TAIL_CHARS); };
-  child.stdout.setEncoding('utf8').on('data', keepTail);
-  child.stderr.setEncoding('utf8').on('data', keepTail);
-  let failure: Error | undefined;
+  const child = spawn(spec.binary, spec.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = new ChildOutput(child, spec.binary);
+  let missing: ServerMissingError | null = null;
   child.once('error', (error: NodeJS.ErrnoException) => {
-    failure = error.code === 'ENOENT' ? new ServerMissingError(`${spec.binary} is not on PATH; install it (${spec.install}) to run these tests`, { cause: error }) : error;
+    if (error.code === 'ENOENT') missing = new ServerMissingError(`${spec.binary} is not on PATH; install it (${spec.install}) to run these tests`, { cause: error });
   });
-  const exited = once(child, 'exit').catch(() => undefined);
-  child.once('exit', (code, signal) => {
-    failure ??= new Error(`${spec.binary} exited (${code ?? signal}) before it was ready:\n${outputTail}`);
-  });
+  const exited = once(child, 'close').catch(() => undefined);
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
 
@@ -78,17 +46,14 @@ async function launch(spec: ServerSpec, ports: number[]): Promise<ServerProcess>
     clearTimeout(killer);
   };
 
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    if (failure) {
-      await stop();
-      throw failure;
+  try {
+    if (child.pid === undefined) {
+      await exited; // after the 'error' event, which says why
+      throw new Error(`${spec.binary} could not be started`);
     }
-    if (child.pid !== undefined && (await spec.ready(ports, child.pid).catch(() => false))) return { ports, stop };
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`${spec.binary} did not answer on ports ${ports.join(', ')} within ${READY_TIMEOUT_MS} ms:\n${outputTail}`);
-    }
-    await delay(READY_POLL_INTERVAL_MS);
+    return { ports: await spec.ready(output, child.pid), stop };
+  } catch (error) {
+    await stop();
+    throw missing ?? error;
   }
 }

@@ -44,6 +44,11 @@ it('prints a working guide: connect with the token, join the lobby, chat, receiv
   const apiUrl = field(/HTTP API:\s+(http:\/\/\S+)/);
   const token = field(/A viewer token for 'alice' \(24 h\):\s+(\S+)/);
   const apiKey = field(/Dev API key \(made for this run\): (\S+)/);
+  // The `listening` line names the ports it bound for the 0s it was given, as the guide does.
+  const listening = output.split('\n').map((line) => (line.startsWith('{') ? JSON.parse(line) : null)).find((record) => record?.msg === 'listening');
+  expect(listening).toMatchObject({ role: 'all-in-one', mode: 'embedded' });
+  expect([`ws://127.0.0.1:${listening.wsPort}/ws`, `http://127.0.0.1:${listening.apiPort}/v1/rooms/lobby`]).toEqual([wsUrl, apiUrl]);
+  expect((await fetch(`http://127.0.0.1:${listening.gatewayHttpPort}/readyz`)).status).toBe(200);
 
   const client = await WsTestClient.connect(wsUrl, { token });
   expect(await client.next((f) => f.t === 'welcome')).toMatchObject({ uid: 'alice', role: 'viewer' });

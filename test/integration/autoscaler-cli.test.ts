@@ -43,6 +43,9 @@ it('dry run: decides and logs, writes nothing, releases the Lease on SIGTERM', a
     expect(fake.lease('roomcast-autoscaler')!.spec.holderIdentity).toBe('autoscaler-cli');
     expect(fake.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
     expect(fake.deployment('roomcast-gateway').spec.replicas).toBe(5);
+    // It names the port it bound for the 0 it was given.
+    const { httpPort } = output.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === 'listening');
+    expect((await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status).toBe(200);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -4,6 +4,7 @@
  * least-loaded pod with pod-deletion-cost, patches the scale, and takes part in the Lease.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,6 @@ import { createLogger } from '../../src/shared/log.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { FakeKubeApi } from '../helpers/fake-kube-api.js';
 import { eventually } from '../helpers/latch.js';
-import { freePort } from '../helpers/free-port.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
 const NS = 'roomcast';
@@ -59,12 +59,25 @@ interface Harness {
   clock: { now: () => number; advance(ms: number): void };
 }
 const harnesses: Harness[] = [];
+const listeners: Server[] = [];
 afterEach(async () => {
   for (const h of harnesses.splice(0)) {
     await h.running.stop();
     await h.fake.close();
   }
+  for (const listener of listeners.splice(0)) await new Promise((resolve) => listener.close(resolve));
 });
+
+/**
+ * The metrics port of a pod that cannot be scraped: ours, dropping every connection at once. (A port
+ * merely found free could be taken by another process before the scrape, which might even answer.)
+ */
+async function droppingListener(): Promise<{ port: number }> {
+  const listener = createServer((socket) => socket.destroy());
+  listeners.push(listener);
+  await new Promise<void>((resolve, reject) => listener.once('error', reject).listen(0, '127.0.0.1', resolve));
+  return { port: (listener.address() as { port: number }).port };
+}
 
 function writeKubeconfig(server: string, token: string): string {
   const path = join(dir, `kubeconfig-${Math.random().toString(36).slice(2)}`);
@@ -168,8 +181,8 @@ describe('autoscaler against the Kubernetes API', () => {
   it('a pod that cannot be scraped counts as missing (at the target when scaling down) and is not chosen to go', async () => {
     // CPU and lag off: for a hot-pod quantile a pod without figures, counted at the target, holds any scale-down.
     const { fake, running, logs, clock } = await harness(4, { ROOMCAST_TARGET_CPU_UTILIZATION: '0', ROOMCAST_TARGET_LAG_P99_S: '0' }, [0, 1, 2]);
-    const deadPort = await freePort();
-    fake.addPod('gw-dead', { ip: '127.0.0.1', labels: LABELS, annotations: { 'roomcast.io/metrics-port': String(deadPort) } });
+    const dead = await droppingListener();
+    fake.addPod('gw-dead', { ip: '127.0.0.1', labels: LABELS, annotations: { 'roomcast.io/metrics-port': String(dead.port) } });
     // A pod being deleted that still drains its 2 viewers: out of the fleet, its viewers still in the total.
     fake.addPod('gw-old', { ip: '127.0.0.1', labels: LABELS, terminating: true, ready: false, annotations: { 'roomcast.io/metrics-port': String(cluster.gateways[3]!.gateway.httpPort) } });
     await running.leaseRound();

@@ -19,7 +19,6 @@ import { startGateway } from '../../src/gateway/main.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
 import { startNats, type NatsServerHandle } from '../helpers/nats-server.js';
 import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
-import { freePort } from '../helpers/free-port.js';
 import { startRoomcastProcess, type RoomcastProcess } from '../helpers/roomcast-process.js';
 import { WsTestClient, type AnyFrame } from '../helpers/ws-client.js';
 
@@ -61,11 +60,7 @@ const env = (): Record<string, string> => ({
 beforeAll(async () => {
   nats = await startNats();
   redis = await startRedis();
-  for (let i = 0; i < 2; i++) {
-    const port = await freePort();
-    const api = { ROOMCAST_API_HOST: '127.0.0.1', ROOMCAST_API_PORT: String(port) };
-    replicas.push(await startRoomcastProcess('room-service', { ...env(), ...api }, `http://127.0.0.1:${port}/readyz`));
-  }
+  for (let i = 0; i < 2; i++) replicas.push(await startRoomcastProcess('room-service', env()));
   const verifyToken = await createTokenVerifier({ secret: SECRET });
   for (let i = 0; i < 2; i++) {
     const config = loadConfig('gateway', {

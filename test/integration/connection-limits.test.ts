@@ -3,6 +3,7 @@
  * say: the per-address cap (HTTP 429), the Origin allow-list (HTTP 403), and the idle close (4008).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { WsTestClient } from '../helpers/ws-client.js';
@@ -13,7 +14,10 @@ let url: string;
 beforeAll(async () => {
   cluster = await startCluster({
     mode: 'embedded', gateways: 1,
-    env: { ROOMCAST_MAX_CONNECTIONS_PER_IP: '3', ROOMCAST_ALLOWED_ORIGINS: 'https://shop.example,https://tv.example', ROOMCAST_IDLE_TIMEOUT_S: '8' },
+    env: {
+      ROOMCAST_MAX_CONNECTIONS_PER_IP: '3', ROOMCAST_ALLOWED_ORIGINS: 'https://shop.example,https://tv.example', ROOMCAST_IDLE_TIMEOUT_S: '8',
+      ROOMCAST_API_MAX_CONNECTIONS: '2',
+    },
   });
   url = cluster.gateways[0]!.url;
 });
@@ -43,6 +47,30 @@ describe('per-address connection cap', () => {
     expect((await again.next((f) => f.t === 'welcome')).uid).toBe('capped-4');
     for (const c of [...held.slice(1), again]) c.close();
     await Promise.all([...held.slice(1), again].map((c) => c.closed()));
+  });
+});
+
+describe('HTTP API connection cap', () => {
+  /** A raw connection to the API; resolves with it once open, and `ended` when the server closes it. */
+  function openApiSocket(): Promise<{ socket: Socket; ended: Promise<string> }> {
+    const { port } = new URL(cluster.apiUrl);
+    return new Promise((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        let received = '';
+        socket.setEncoding('utf8').on('data', (chunk: string) => { received += chunk; });
+        resolve({ socket, ended: new Promise((done) => socket.once('close', () => done(received))) });
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  it('closes connections beyond ROOMCAST_API_MAX_CONNECTIONS at once, and serves the ones it holds', async () => {
+    const held = [await openApiSocket(), await openApiSocket()];
+    const extra = await openApiSocket();
+    expect(await extra.ended).toBe('');
+    held[0]!.socket.end('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(await held[0]!.ended).toMatch(/^HTTP\/1\.1 200/);
+    held[1]!.socket.destroy();
   });
 });
 

@@ -8,11 +8,18 @@ import { eventually } from '../helpers/latch.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
 const LOADED = 150;
+/**
+ * Gateways report their load this often (5 s by default): short, so the report comes soon, yet three
+ * of them (the registry's expiry) well above a busy machine's event-loop stalls.
+ */
+const REGISTRY_HEARTBEAT_MS = 500;
 let cluster: Cluster;
 const clients: WsTestClient[] = [];
 
 beforeAll(async () => {
-  cluster = await startCluster({ mode: 'distributed', gateways: 2, roomServices: 1 });
+  cluster = await startCluster({
+    mode: 'distributed', gateways: 2, roomServices: 1, env: { ROOMCAST_REGISTRY_HEARTBEAT_MS: String(REGISTRY_HEARTBEAT_MS) },
+  });
 });
 
 afterAll(async () => {
@@ -27,7 +34,7 @@ async function dispatched(credential?: string): Promise<{ status: number; body: 
 it('sends new clients to the lightly loaded gateway', async () => {
   const token = await cluster.token('newcomer');
   for (let i = 0; i < LOADED; i++) clients.push(await WsTestClient.connect(cluster.gateways[0]!.url, { token: await cluster.token(`early-${i}`) }));
-  // The gateways report their load with their registry heartbeat, every few seconds.
+  // The gateways report their load with their registry heartbeat: wait for the report of the loaded one.
   await eventually(async () => (await cluster.registry.liveGateways(Date.now())).some((g) => g.gatewayId === 'gw0' && g.connections === LOADED), { timeoutMs: 20_000, what: 'the registry to report the loaded gateway' });
   const answers = await Promise.all(Array.from({ length: 20 }, () => dispatched(token)));
   expect(answers.map((answer) => answer.body.gatewayId)).toEqual(Array.from({ length: 20 }, () => 'gw1'));

@@ -3,92 +3,35 @@
  * reconnection with rejoin and resend. Frames are encoded and decoded with @msgpack/msgpack, as an
  * independent client would, so the SDK's wire format is checked too. Fake timers drive every delay.
  */
-import { decode, encode } from '@msgpack/msgpack';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ClientError, RoomcastClient, type CloseEventLike, type MessageEventLike, type RoomcastClientOptions, type WebSocketLike } from '../../src/client/roomcast-client.js';
-import type { RoomMessage, ServerFrame, WelcomeFrame } from '../../src/shared/protocol/frames.js';
+import { ClientError, RoomcastClient, type RoomcastClientOptions } from '../../src/client/roomcast-client.js';
+import type { RoomMessage } from '../../src/shared/protocol/frames.js';
+import { FakeWebSocket } from '../helpers/fake-web-socket.js';
 
-class FakeSocket implements WebSocketLike {
-  static all: FakeSocket[] = [];
-  static last(): FakeSocket {
-    const socket = FakeSocket.all.at(-1);
-    if (!socket) throw new Error('no socket was opened');
-    return socket;
-  }
-
-  binaryType = 'blob';
-  readyState = 0;
-  onopen: ((event: unknown) => void) | null = null;
-  onmessage: ((event: MessageEventLike) => void) | null = null;
-  onclose: ((event: CloseEventLike) => void) | null = null;
-  onerror: ((event: unknown) => void) | null = null;
-  readonly sent: Array<Record<string, unknown>> = [];
-  closedWith: { code?: number; reason?: string } | null = null;
-
-  constructor(readonly url: string, readonly protocols?: string | string[]) {
-    FakeSocket.all.push(this);
-  }
-
-  send(data: string | Uint8Array): void {
-    if (this.readyState !== 1) throw new Error('send on a socket that is not open');
-    this.sent.push((typeof data === 'string' ? JSON.parse(data) : decode(data)) as Record<string, unknown>);
-  }
-
-  close(code?: number, reason?: string): void {
-    this.closedWith = { code, reason };
-    this.readyState = 3;
-  }
-
-  // ---- the server's side ----
-  open(welcome: Partial<WelcomeFrame> = {}): void {
-    this.readyState = 1;
-    this.onopen?.({});
-    this.receive({
-      t: 'welcome', session: 's', uid: 'alice', role: 'viewer', heartbeatMs: 30_000, protocol: 1,
-      limits: { maxFrameBytes: 16_384, maxTextLength: 500, maxRooms: 5, historyPageMax: 100 }, ...welcome,
-    });
-  }
-
-  receive(frame: ServerFrame): void {
-    const bytes = encode(frame);
-    this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
-  }
-
-  drop(code: number, reason = ''): void {
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-
-  lastSent(): Record<string, unknown> {
-    const frame = this.sent.at(-1);
-    if (!frame) throw new Error('nothing was sent');
-    return frame;
-  }
-}
 
 const message = (seq: number, extra: Partial<RoomMessage> = {}): RoomMessage => ({ seq, uid: 'bob', kind: 'chat', prio: 0, text: `m${seq}`, ts: 1_700_000_000_000 + seq, ...extra });
 
 function newClient(options: Partial<RoomcastClientOptions> = {}): RoomcastClient {
-  return new RoomcastClient({ url: 'ws://gateway.test/ws', token: 'jwt', WebSocket: FakeSocket, random: () => 0.5, ...options });
+  return new RoomcastClient({ url: 'ws://gateway.test/ws', token: 'jwt', WebSocket: FakeWebSocket, random: () => 0.5, ...options });
 }
 
-async function connected(client: RoomcastClient): Promise<FakeSocket> {
+async function connected(client: RoomcastClient): Promise<FakeWebSocket> {
   const welcome = client.connect();
   await vi.advanceTimersByTimeAsync(0);
-  const socket = FakeSocket.last();
+  const socket = FakeWebSocket.last();
   socket.open();
   await welcome;
   return socket;
 }
 
-async function joined(client: RoomcastClient, socket: FakeSocket, room: string, seq: number, msgs: RoomMessage[] = []): Promise<void> {
+async function joined(client: RoomcastClient, socket: FakeWebSocket, room: string, seq: number, msgs: RoomMessage[] = []): Promise<void> {
   const join = client.join(room);
   socket.receive({ t: 'joined', room, seq, msgs, viewers: 1 });
   await join;
 }
 
 beforeEach(() => {
-  FakeSocket.all = [];
+  FakeWebSocket.all = [];
   vi.useFakeTimers();
 });
 
@@ -100,7 +43,7 @@ describe('RoomcastClient', () => {
   it('connects with the token in the query and the subprotocol of its format', async () => {
     const client = newClient({ format: 'json' });
     const welcome = client.connect();
-    const socket = FakeSocket.last();
+    const socket = FakeWebSocket.last();
     expect(socket.url).toBe('ws://gateway.test/ws?token=jwt');
     expect(socket.protocols).toBe('roomcast.v1.json');
     expect(socket.binaryType).toBe('arraybuffer');
@@ -215,7 +158,7 @@ describe('RoomcastClient', () => {
     const sendWhileDown = client.send('r1', 'again', { id: 'm-2' });
 
     await vi.advanceTimersByTimeAsync(125);
-    const second = FakeSocket.last();
+    const second = FakeWebSocket.last();
     expect(second).not.toBe(socket);
     second.open();
     expect(second.sent).toEqual([{ t: 'join', room: 'r1', lastSeq: 5 }]); // sends wait for the rejoin
@@ -239,7 +182,7 @@ describe('RoomcastClient', () => {
     client.on('reconnecting', (info) => delays.push(info.delayMs));
     const welcome = client.connect();
     for (let i = 0; i < 7; i++) {
-      FakeSocket.last().drop(1006);
+      FakeWebSocket.last().drop(1006);
       await vi.advanceTimersByTimeAsync(delays.at(-1)!);
     }
     expect(delays).toEqual([249, 499, 999, 1998, 3996, 7992, 9990]);
@@ -250,14 +193,14 @@ describe('RoomcastClient', () => {
   it('stops on 4001 and rejects connect with unauthorized', async () => {
     const client = newClient();
     const welcome = client.connect();
-    const socket = FakeSocket.last();
+    const socket = FakeWebSocket.last();
     socket.readyState = 1;
     socket.receive({ t: 'error', code: 'unauthorized', message: 'invalid token: expired' });
     socket.drop(4001, 'unauthorized');
     await expect(welcome).rejects.toMatchObject({ code: 'unauthorized', message: 'invalid token: expired' });
     expect(client.state).toBe('closed');
     await vi.advanceTimersByTimeAsync(60_000);
-    expect(FakeSocket.all.length).toBe(1);
+    expect(FakeWebSocket.all.length).toBe(1);
   });
 
   it('reconnects when the server asks, after the delay it gives', async () => {
@@ -265,17 +208,17 @@ describe('RoomcastClient', () => {
     const client = newClient({ token: async () => tokens.shift()! });
     const welcome = client.connect();
     await vi.advanceTimersByTimeAsync(0);
-    const socket = FakeSocket.last();
+    const socket = FakeWebSocket.last();
     expect(socket.url).toContain('token=t1');
     socket.open();
     await welcome;
     await joined(client, socket, 'r1', 3);
     socket.receive({ t: 'reconnect', delayMs: 1000 });
     await vi.advanceTimersByTimeAsync(999);
-    expect(FakeSocket.all.length).toBe(1);
+    expect(FakeWebSocket.all.length).toBe(1);
     await vi.advanceTimersByTimeAsync(1 + 125);
     expect(socket.closedWith).toMatchObject({ code: 1000 });
-    const second = FakeSocket.last();
+    const second = FakeWebSocket.last();
     expect(second.url).toContain('token=t2');
     second.open();
     expect(second.sent).toEqual([{ t: 'join', room: 'r1', lastSeq: 3 }]);
@@ -309,7 +252,7 @@ describe('RoomcastClient', () => {
     client.on('error', (frame) => events.push(`error:${frame.room}:${frame.code}`));
     socket.drop(1012);
     await vi.advanceTimersByTimeAsync(125);
-    const second = FakeSocket.last();
+    const second = FakeWebSocket.last();
     second.open();
     second.receive({ t: 'error', code: 'banned', message: 'banned', room: 'a', ref: 'join' });
     second.receive({ t: 'error', code: 'unavailable', message: 'later', room: 'b', ref: 'join' });
@@ -333,6 +276,6 @@ describe('RoomcastClient', () => {
     expect(client.state).toBe('closed');
     expect(client.rooms).toEqual([]);
     await vi.advanceTimersByTimeAsync(60_000);
-    expect(FakeSocket.all.length).toBe(1);
+    expect(FakeWebSocket.all.length).toBe(1);
   });
 });

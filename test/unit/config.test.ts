@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BATCH_WINDOW_MS, SETTINGS, loadConfig } from '../../src/shared/config.js';
+import { DEFAULT_BATCH_WINDOW_MS, DEFAULT_REGISTRY_HEARTBEAT_MS, SETTINGS, loadConfig } from '../../src/shared/config.js';
 import { ConfigError } from '../../src/shared/errors.js';
+import { gatewaySettings } from '../../src/gateway/main.js';
 
 const SECRET = 'x'.repeat(32);
 
@@ -46,5 +47,12 @@ describe('loadConfig', () => {
     const flags = SETTINGS.map((s) => s.flag);
     expect(new Set(flags).size).toBe(flags.length);
     expect(flags).toContain('--nats-url');
+  });
+
+  it('gives the gateway its registry heartbeat, for its reports and its shedding alike', () => {
+    expect(gatewaySettings(loadConfig('all-in-one', {})).registryHeartbeatMs).toBe(DEFAULT_REGISTRY_HEARTBEAT_MS);
+    const settings = gatewaySettings(loadConfig('all-in-one', { ROOMCAST_REGISTRY_HEARTBEAT_MS: '250' }));
+    expect([settings.registryHeartbeatMs, settings.shedding.registryHeartbeatMs]).toEqual([250, 250]);
+    expect(() => loadConfig('all-in-one', { ROOMCAST_REGISTRY_HEARTBEAT_MS: '0' })).toThrow(/ROOMCAST_REGISTRY_HEARTBEAT_MS/);
   });
 });

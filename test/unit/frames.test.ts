@@ -18,6 +18,7 @@ describe('parseClientFrame', () => {
     expect(codeOf({ t: 'join', room: 'a', lastSeq: 1.5 })).toBe('bad_frame');
     expect(codeOf({ t: 'join', room: 'a*' })).toBe('bad_room');
     expect(codeOf({ t: 'hello' })).toBe('unknown_type');
+    for (const ts of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, '1']) expect(codeOf({ t: 'ping', ts })).toBe('bad_frame');
     expect(codeOf({ t: 'send', room: 'a', id: '', text: 'x' })).toBe('bad_frame');
     expect(codeOf({ t: 'history', room: 'a', limit: 1.5 })).toBe('bad_frame');
   });

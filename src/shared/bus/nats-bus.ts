@@ -4,7 +4,7 @@
  * they missed, and turns the NATS failures callers act on into RoomcastErrors.
  */
 import { connect, createInbox, ErrorCode, Events, NatsError, type Msg, type NatsConnection } from 'nats';
-import { fail, RoomcastError } from '../errors.js';
+import { fail } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Bus, BusHandler, BusMessage, BusStatus, SubscribeOptions, Subscription } from './bus.js';
 
@@ -259,7 +259,7 @@ class RequestMux {
   private nextToken = 0;
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly nc: NatsConnection, private readonly outbound: OutboundBatch) {
+  constructor(nc: NatsConnection, private readonly outbound: OutboundBatch) {
     nc.subscribe(`${this.inbox}.*`, { callback: (error, message) => { if (!error) this.settle(message); } });
     this.sweeper = setInterval(() => this.failOverdue(), REQUEST_SWEEP_MS).unref();
   }

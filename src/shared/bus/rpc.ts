@@ -12,13 +12,21 @@ export async function call<Req, Res>(bus: Bus, subject: string, request: Req, ti
   const bytes = await bus.request(subject, encodeBusMessage(request), { timeoutMs });
   const reply = decodeBusMessage(bytes) as Reply<Res>;
   if ('ok' in reply) return reply.ok;
-  const { code, message } = reply.err;
-  throw errorFromWire(code, message);
+  const { code, message, retryAfterMs } = reply.err;
+  throw errorFromWire(code, message, retryAfterMs);
+}
+
+/** Decides, before any work, whether a request is taken on or refused at once (`overloaded`). */
+export interface AdmissionGate {
+  /** Null when the request is admitted (then `done()` follows), or the refusal to answer. */
+  admit(): RoomcastError | null;
+  done(): void;
 }
 
 /**
  * Answers requests on `subject` in `queue`. Failures are answered with their code; ones that are not
  * RoomcastErrors are also passed to `onInternalError` (they are bugs or outages worth a log line).
+ * With a gate, a request it refuses is answered at once, undecoded.
  */
 export function serve<Req, Res>(
   bus: Bus,
@@ -26,12 +34,19 @@ export function serve<Req, Res>(
   queue: string,
   handler: (request: Req) => Promise<Res>,
   onInternalError: (error: unknown) => void,
+  gate?: AdmissionGate,
 ): Subscription {
   return bus.subscribe(subject, (message) => {
+    const refusal = gate?.admit() ?? null;
+    if (refusal) {
+      message.respond(encodeBusMessage(errorReply(refusal)));
+      return;
+    }
     let request: Req;
     try {
       request = decodeBusMessage(message.data) as Req;
     } catch (error) {
+      gate?.done();
       message.respond(encodeBusMessage(errorReply(toRoomcastError(error))));
       return;
     }
@@ -42,10 +57,11 @@ export function serve<Req, Res>(
         if (!(error instanceof RoomcastError)) onInternalError(error);
         message.respond(encodeBusMessage(errorReply(failure)));
       },
-    );
+    ).finally(() => gate?.done());
   }, { queue });
 }
 
 function errorReply(error: RoomcastError): Reply<never> {
-  return { err: { code: error.code, message: error.message } };
+  const err = { code: error.code, message: error.message };
+  return { err: error.retryAfterMs === undefined ? err : { ...err, retryAfterMs: error.retryAfterMs } };
 }

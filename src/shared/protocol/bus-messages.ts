@@ -71,4 +71,4 @@ export interface ModerateRequest { caller: Caller; frame: ModerateFrame }
 export type ModerateReply = ModeratedFrame;
 
 /** Every reply is either a result or an error with a stable code. */
-export type Reply<T> = { ok: T } | { err: { code: ErrorCode; message: string } };
+export type Reply<T> = { ok: T } | { err: { code: ErrorCode; message: string; retryAfterMs?: number } };

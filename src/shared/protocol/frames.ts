@@ -3,7 +3,7 @@
  * these types and the validator below are its implementation. Every frame is a map with a string
  * field `t` naming its type.
  */
-import { fail, RoomcastError, type ErrorCode } from '../errors.js';
+import { fail, type ErrorCode } from '../errors.js';
 import { CHAT_CLIENT_FRAME_TYPES, isChatClientFrameType, parseChatFrame, type ChatClientFrame, type ChatServerFrame } from './chat-frames.js';
 
 export type RoomId = string;
@@ -138,7 +138,11 @@ export interface LeftFrame { t: 'left'; room: RoomId; reason: 'leave' | 'switch'
 export interface MessagesFrame { t: 'messages'; room: RoomId; msgs: RoomMessage[] }
 export interface AckFrame { t: 'ack'; id: ClientMsgId; room: RoomId; seq: Seq }
 export interface HistoryResultFrame { t: 'history'; room: RoomId; msgs: RoomMessage[]; more: boolean }
-export interface ErrorFrame { t: 'error'; code: ErrorCode; message: string; id?: ClientMsgId; room?: RoomId; ref?: string }
+export interface ErrorFrame {
+  t: 'error'; code: ErrorCode; message: string; id?: ClientMsgId; room?: RoomId; ref?: string;
+  /** With `overloaded`: wait this long (ms, plus a jitter of your own) before retrying. */
+  retryAfterMs?: number;
+}
 export interface ViewersFrame { t: 'viewers'; room: RoomId; count: number }
 /** Machine-readable reasons of a notice; `text` says the same for people. */
 export type NoticeCode = 'slow_mode' | 'pinned' | 'unpinned' | 'muted' | 'unmuted';
@@ -303,7 +307,8 @@ export function parseClientFrame(decoded: unknown): ClientFrame {
     }
     case 'ping': {
       const ts = decoded.ts;
-      if (ts !== undefined && typeof ts !== 'number') throw fail.bad_frame("'ts' must be a number");
+      // Finite, so that the pong can echo it: JSON has no NaN or Infinity (it would write null).
+      if (ts !== undefined && !(typeof ts === 'number' && Number.isFinite(ts))) throw fail.bad_frame("'ts' must be a finite number");
       return ts === undefined ? { t: 'ping' } : { t: 'ping', ts };
     }
     case 'moderate':

@@ -2,15 +2,13 @@
  * The online registry: uid → the devices where it is online (gateway, connection, device), and the
  * gateways that are alive. A gateway writes once per connection open and close, and keeps itself
  * alive with one heartbeat for all its connections; entries of a gateway that stops heartbeating are
- * ignored by readers and cleaned up lazily.
+ * ignored by readers and cleaned up lazily. How often it heartbeats is a setting (`registryHeartbeatMs`);
+ * each heartbeat sets the gateway's expiry, so readers need not know it.
  */
 import type { Uid } from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
 
 export type ConnId = string;
-
-/** How often a gateway tells the registry it is alive (and its load); the registry forgets it after three misses. */
-export const REGISTRY_HEARTBEAT_MS = 5000;
 
 export interface DeviceSession {
   uid: Uid;

@@ -1,0 +1,67 @@
+/**
+ * A room service that cannot keep up answers `overloaded` at once, with a retry hint, from a bounded
+ * queue: here its Redis stalls (replies stop coming), so two sends fill the queue and every further
+ * send is answered before Redis answers anything; the two taken on are acknowledged once it does.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { WsTestClient } from '../helpers/ws-client.js';
+
+let redis: RedisServerHandle;
+let link: TcpProxy;
+let cluster: Cluster;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  link = await startTcpProxy(redis.port);
+  cluster = await startCluster({
+    mode: 'distributed', gateways: 1, roomServices: 1,
+    env: {
+      ROOMCAST_REDIS_URL: `redis://127.0.0.1:${link.port}`, ROOMCAST_MAX_PENDING_REQUESTS: '2',
+      ROOMCAST_SEND_RATE_PER_SEC: '1000', ROOMCAST_SEND_BURST: '1000', ROOMCAST_REQUEST_TIMEOUT_MS: '30000',
+    },
+  });
+  await cluster.createRoom('busy');
+});
+
+afterAll(async () => {
+  link?.unstall();
+  await cluster?.stop();
+  await link?.close();
+  await redis?.stop();
+});
+
+describe('an overloaded room service', () => {
+  it('answers sends beyond its queue with overloaded and retryAfterMs at once, and acknowledges what it took on', async () => {
+    const viewer = await WsTestClient.connect(cluster.gateways[0]!.url, { token: await cluster.token('eager') });
+    viewer.send({ t: 'join', room: 'busy' });
+    await viewer.next((f) => f.t === 'joined');
+
+    link.stall();
+    for (let i = 0; i < 6; i++) viewer.send({ t: 'send', room: 'busy', id: `s${i}`, text: `message ${i}` });
+    const refusals = await viewer.until(() => {
+      const errors = viewer.frames.filter((f) => f.t === 'error');
+      return errors.length === 4 ? errors : undefined;
+    }, 10_000, 'four refusals while Redis is stalled');
+    for (const refusal of refusals) {
+      expect(refusal).toMatchObject({ code: 'overloaded', room: 'busy', ref: 'send' });
+      expect(refusal.retryAfterMs).toBeGreaterThan(0);
+    }
+    // Nothing was acknowledged: Redis has answered nothing yet; the refusals came from the queue.
+    expect(viewer.frames.filter((f) => f.t === 'ack')).toEqual([]);
+
+    link.unstall();
+    const acked = await viewer.until(() => {
+      const acks = viewer.frames.filter((f) => f.t === 'ack');
+      return acks.length === 2 ? acks : undefined;
+    }, 10_000, 'the two sends taken on');
+    expect(new Set(acked.map((ack) => ack.id))).toEqual(new Set(['s0', 's1']));
+
+    // With the queue empty again, a refused send goes through when retried with its id.
+    viewer.send({ t: 'send', room: 'busy', id: String(refusals[0]!.id), text: 'again' });
+    expect(await viewer.next((f) => f.t === 'ack' && f.id === refusals[0]!.id)).toMatchObject({ seq: 3 });
+    viewer.close();
+  });
+});
