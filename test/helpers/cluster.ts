@@ -15,6 +15,7 @@ import type { Gateway } from '../../src/gateway/gateway.js';
 import { startRoomService, type RunningRoomService } from '../../src/room-service/main.js';
 import type { SessionStore } from '../../src/shared/store/session-store.js';
 import { startNats, type NatsServerHandle } from './nats-server.js';
+import { startRedisCluster } from './redis-cluster.js';
 import { startRedis } from './redis-server.js';
 import { startTcpProxy } from './tcp-proxy.js';
 
@@ -34,7 +35,7 @@ export interface Cluster {
   roomServices: RunningRoomService[];
   apiUrl: string;
   nats: NatsServerHandle | null;
-  /** The redis-server's URL (distributed mode), for tests that inspect what is stored. */
+  /** The redis-server's URL (distributed mode; `redis-cluster://` on a cluster), for tests that inspect what is stored. */
   redisUrl: string | null;
   /** Subscriptions on `subject` over every process: nats-server's monitoring, or the in-process bus. */
   subscriptionCount(subject: string): Promise<number>;
@@ -57,13 +58,15 @@ export interface ClusterOptions {
   roomServices?: number;
   /** Extra ROOMCAST_* settings for every process. */
   env?: Record<string, string>;
+  /** Distributed mode's stores: one redis-server (default) or a 3-primary Redis Cluster. */
+  redis?: 'single' | 'cluster';
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const cleanups: Array<() => Promise<void>> = [];
   const nats = options.mode === 'distributed' ? await startNats() : null;
   if (nats) cleanups.push(() => nats.stop());
-  const redis = options.mode === 'distributed' ? await startRedis() : null;
+  const redis = options.mode !== 'distributed' ? null : options.redis === 'cluster' ? await startRedisCluster() : await startRedis();
   if (redis) cleanups.push(() => redis.stop());
 
   const baseEnv: Record<string, string> = {
