@@ -104,6 +104,12 @@ export class GroupService {
       throw fail.forbidden(role === 'admin' ? 'only the owner makes admins' : 'only the owner and admins add members');
     }
     const { groups, policy, clock } = this.deps;
+    // Members named with role admin are promoted at once (only the owner gets here with it); the
+    // others are added or invited as admins.
+    if (role === 'admin') {
+      const promoted = await this.stored('groupPromote', () => groups.promote(group, uids));
+      if (promoted === null) throw unknownGroup(group);
+    }
     const blocked = actor === BACKEND_ACTOR || isTrusted(principal) ? [] : await this.blockersOf(actor, uids);
     const admitted = uids.filter((uid) => !blocked.includes(uid));
     if (actor === BACKEND_ACTOR || addsDirectly(policy, principal)) {
@@ -232,11 +238,12 @@ export class GroupService {
   async summaries(uid: Uid): Promise<ConversationSummary[]> {
     const { groups, clock } = this.deps;
     const ids = await this.stored('groupsOf', () => groups.groupsOf(uid));
+    // One read per group, each in its group's slot, sent together.
+    const pages = await Promise.all(ids.map((group) => this.stored('groupSync', () => groups.sync(group, uid, undefined, 0, clock.now()))));
     const summaries: ConversationSummary[] = [];
-    for (const group of ids) {
-      const page = await this.stored('groupSync', () => groups.sync(group, uid, undefined, 0, clock.now()));
-      if (page) summaries.push({ group, lastSeq: page.lastSeq, readSeq: page.cursor, unread: Math.max(0, page.lastSeq - page.cursor) });
-    }
+    pages.forEach((page, i) => {
+      if (page) summaries.push({ group: ids[i]!, lastSeq: page.lastSeq, readSeq: page.cursor, unread: Math.max(0, page.lastSeq - page.cursor) });
+    });
     return summaries;
   }
 

@@ -74,6 +74,19 @@ export class MemoryGroupStore implements GroupStore {
     return 'ok';
   }
 
+  async promote(group: GroupId, uids: readonly Uid[]): Promise<Uid[] | null> {
+    const state = this.groups.get(group);
+    if (!state) return null;
+    const promoted: Uid[] = [];
+    for (const uid of new Set(uids)) {
+      const member = state.members.get(uid);
+      if (member?.role !== 'member') continue;
+      member.role = 'admin';
+      promoted.push(uid);
+    }
+    return promoted;
+  }
+
   async invite(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member', by: Uid, nowMs: number): Promise<InviteResult> {
     const state = this.groups.get(group);
     if (!state) return { status: 'unknown_group' };

@@ -41,6 +41,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     roomcastGroupCreate(...args: Arg[]): Result<'created' | 'exists' | 'too_many_members', Context>;
     roomcastGroupAdd(...args: Arg[]): Result<['ok' | 'unknown_group' | 'too_many_members', ...string[]], Context>;
+    roomcastGroupPromote(...args: Arg[]): Result<string[] | null, Context>;
     roomcastGroupInvite(...args: Arg[]): Result<['ok', number, ...string[]] | ['unknown_group' | 'too_many_members'], Context>;
     roomcastGroupAccept(...args: Arg[]): Result<AcceptResult, Context>;
     roomcastGroupSend(...args: Arg[]): Result<[status: 'stored' | 'duplicate', seq: number] | [status: 'rejected', code: 'unknown_group' | 'not_group_member' | 'rate_limited'], Context>;
@@ -91,6 +92,22 @@ for _, uid in ipairs(fresh) do
 end
 table.insert(fresh, 1, 'ok')
 return fresh`,
+  },
+  // KEYS: meta, members. ARGV: uids... Members with role 'member' become admins (join seq kept); answers them.
+  roomcastGroupPromote: {
+    numberOfKeys: 2,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local promoted = {}
+for i = 1, #ARGV do
+  local entry = redis.call('HGET', KEYS[2], ARGV[i])
+  local join = entry and string.match(entry, '^member:(%d+)$')
+  if join then
+    redis.call('HSET', KEYS[2], ARGV[i], 'admin:' .. join)
+    table.insert(promoted, ARGV[i])
+  end
+end
+return promoted`,
   },
   // KEYS: meta, members, invites. ARGV: role, by, nowMs, maxMembers, uids... Answers 'ok', the number of
   // fresh invites, the fresh uids, then the uids invited before (members are left out).
@@ -251,6 +268,11 @@ export class RedisGroupStore implements GroupStore {
     return status;
   }
 
+  async promote(group: GroupId, uids: readonly Uid[]): Promise<Uid[] | null> {
+    if (uids.length === 0) return (await this.redis.exists(this.key(group, 'meta'))) ? [] : null;
+    return this.redis.roomcastGroupPromote(this.key(group, 'meta'), this.key(group, 'members'), ...new Set(uids));
+  }
+
   async invite(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member', by: Uid, nowMs: number): Promise<InviteResult> {
     const reply = await this.redis.roomcastGroupInvite(
       this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'invites'), role, by, nowMs, this.limits.maxMembers, ...new Set(uids));
@@ -275,10 +297,9 @@ export class RedisGroupStore implements GroupStore {
   }
 
   async invites(group: GroupId, cursor: string | undefined, limit: number): Promise<{ invites: GroupInvite[]; cursor?: string }> {
-    const [next, flat] = await this.redis.hscan(this.key(group, 'invites'), cursor ?? '0', 'COUNT', limit);
-    const invites: GroupInvite[] = [];
-    for (let i = 0; i < flat.length; i += 2) invites.push(parseInvite(group, flat[i]!, flat[i + 1]!));
-    return next === '0' ? { invites } : { invites, cursor: next };
+    const page = await this.hashPage(this.key(group, 'invites'), cursor, limit);
+    const invites = page.entries.map(([uid, entry]) => parseInvite(group, uid, entry));
+    return page.cursor === undefined ? { invites } : { invites, cursor: page.cursor };
   }
 
   async invitesOf(uid: Uid, limit: number): Promise<GroupInvite[]> {
@@ -309,10 +330,9 @@ export class RedisGroupStore implements GroupStore {
   }
 
   async members(group: GroupId, cursor: string | undefined, limit: number): Promise<{ members: GroupMember[]; cursor?: string }> {
-    const [next, flat] = await this.redis.hscan(this.key(group, 'members'), cursor ?? '0', 'COUNT', limit);
-    const members: GroupMember[] = [];
-    for (let i = 0; i < flat.length; i += 2) members.push(parseMember(flat[i]!, flat[i + 1]!));
-    return next === '0' ? { members } : { members, cursor: next };
+    const page = await this.hashPage(this.key(group, 'members'), cursor, limit);
+    const members = page.entries.map(([uid, entry]) => parseMember(uid, entry));
+    return page.cursor === undefined ? { members } : { members, cursor: page.cursor };
   }
 
   async *memberUids(group: GroupId, chunk: number): AsyncIterable<Uid[]> {
@@ -373,6 +393,29 @@ export class RedisGroupStore implements GroupStore {
   }
 
   /**
+   * At most `limit` fields of a hash, continuing `cursor` ("<HSCAN cursor>:<fields of that batch
+   * already given>"). HSCAN's COUNT is only a hint (a small hash comes back whole in one batch), so a
+   * batch is cut at `limit` and the rest of it is given from the same HSCAN cursor next time.
+   */
+  private async hashPage(key: string, cursor: string | undefined, limit: number): Promise<{ entries: Array<[string, string]>; cursor?: string }> {
+    const [startScan, startSkip] = parseHashCursor(cursor);
+    let scan = startScan;
+    let skip = startSkip;
+    const entries: Array<[string, string]> = [];
+    for (;;) {
+      const [next, flat] = await this.redis.hscan(key, scan, 'COUNT', limit);
+      const batch = flat.length / 2;
+      const take = Math.max(0, Math.min(batch - skip, limit - entries.length));
+      for (let i = skip; i < skip + take; i++) entries.push([flat[2 * i]!, flat[2 * i + 1]!]);
+      if (skip + take < batch) return { entries, cursor: `${scan}:${skip + take}` };
+      if (next === '0') return { entries };
+      if (entries.length >= limit) return { entries, cursor: `${next}:0` };
+      scan = next;
+      skip = 0;
+    }
+  }
+
+  /**
    * Keeps the per-user indexes (groups, pending invites) in step with what `uids` now are in the
    * group, in chunks of pipelined commands; every command is idempotent.
    */
@@ -420,3 +463,8 @@ function view(group: GroupId, seq: Seq, record: StoredContent & { ts: number }):
 }
 
 
+
+function parseHashCursor(cursor: string | undefined): [scan: string, skip: number] {
+  const match = cursor === undefined ? null : /^(\d+):(\d+)$/.exec(cursor);
+  return match ? [match[1]!, Number(match[2])] : ['0', 0];
+}
