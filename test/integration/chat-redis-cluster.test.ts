@@ -2,7 +2,7 @@
  * The distributed topology on a 3-primary Redis Cluster (`ROOMCAST_REDIS_URL=redis-cluster://…`):
  * two gateways and two room services; a room's chat, private messages both ways across gateways
  * (stored, appended to both inboxes, pushed, deduplicated on retry, refused when blocked), offline
- * sync, and a group: every store runs on the cluster.
+ * sync, and a group (an admin made, members paged): every store runs on the cluster.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PrivateMessage } from '../../src/shared/protocol/chat-frames.js';
@@ -60,6 +60,16 @@ describe('on a Redis Cluster', () => {
     expect(await request(carol, { t: 'pm', to: 'bob', id: 'c1', text: 'hey' }, 'sent')).toMatchObject({ t: 'error', code: 'blocked' });
 
     expect(await request(alice, { t: 'group_create', group: 'team', members: ['bob', 'carol'] }, 'group')).toMatchObject({ members: 3 });
+    // The owner makes an admin of a member; a page of members holds at most its limit.
+    expect(await request(bob, { t: 'group_add', group: 'team', uids: ['carol'], role: 'admin' }, 'group')).toMatchObject({ t: 'error', code: 'forbidden' });
+    expect(await request(alice, { t: 'group_add', group: 'team', uids: ['bob'], role: 'admin' }, 'group')).toMatchObject({ members: 3, role: 'owner' });
+    const page = await request(alice, { t: 'group_members', group: 'team', limit: 2 }, 'group_members');
+    expect(page.members).toHaveLength(2);
+    expect(page.cursor).toEqual(expect.any(String));
+    const rest = await request(alice, { t: 'group_members', group: 'team', limit: 2, cursor: page.cursor }, 'group_members');
+    const listed = [...page.members as Array<{ uid: string }>, ...rest.members as Array<{ uid: string }>];
+    expect(listed.sort((a, b) => a.uid.localeCompare(b.uid)))
+      .toEqual([{ uid: 'alice', role: 'owner' }, { uid: 'bob', role: 'admin' }, { uid: 'carol', role: 'member' }]);
     const gm = await request(alice, { t: 'gm', group: 'team', id: 'g1', text: 'standup' }, 'sent');
     expect(gm).toMatchObject({ t: 'sent', seq: 1, group: 'team' });
     await bob.next((f) => f.t === 'group_msgs' && f.group === 'team');
