@@ -24,7 +24,7 @@ import type { GroupInvite, GroupStore } from '../shared/store/group-store.js';
 import type { RateLimit } from '../shared/store/room-store.js';
 import type { ChatService } from './chat-service.js';
 import { addsDirectly, checkMayCreateGroup, isTrusted, type GroupPolicy, type GroupPrincipal } from './group-policy.js';
-import { checkText } from './service-calls.js';
+import { checkText, storeCall } from './service-calls.js';
 import { LOOKUP_CHUNK } from './recipient-router.js';
 
 export interface GroupLimits {
@@ -37,8 +37,8 @@ export interface GroupLimits {
 
 export interface GroupServiceDeps {
   groups: GroupStore;
-  /** Routing, offline pushes and the store-failure policy are shared with private chat. */
-  chat: ChatService;
+  /** Routing with offline pushes, and who blocked whom: shared with private chat. */
+  chat: Pick<ChatService, 'routeSafely' | 'blockersOf'>;
   clock: Clock;
   metrics: RoomServiceMetrics;
   limits: GroupLimits;
@@ -281,7 +281,7 @@ export class GroupService {
   }
 
   private stored<T>(op: string, action: () => Promise<T>): Promise<T> {
-    return this.deps.chat.stored(op, action);
+    return storeCall(this.deps.metrics, 'group', op, action);
   }
 }
 

@@ -11,7 +11,7 @@ import {
   type ChatRetention, type ConversationId, type ConversationInfo, type ConversationMessage, type InboxPage, type InboxSeqs,
   type InboxStore, type PrivateRef, type PrivateSendInput, type PrivateSendResult,
 } from './inbox-store.js';
-import type { RateLimit } from './room-store.js';
+import { take, type TokenBucket } from './token-bucket.js';
 
 /** A sender's remembered ids are swept of expired ones when there are more than this. */
 const DEDUP_PRUNE_SIZE = 1000;
@@ -56,7 +56,7 @@ interface ConversationState {
   /** Uids of the conversation that refuse the other's messages. */
   blockedBy: Set<Uid>;
   /** Per sender: its send bucket in this conversation. */
-  buckets: Map<Uid, { tokens: number; atMs: number }>;
+  buckets: Map<Uid, TokenBucket>;
   /** "<sender>/<cid>" → the cseq stored under it, until when it is remembered. */
   dedup: Map<string, { cseq: Seq; untilMs: number }>;
 }
@@ -80,9 +80,9 @@ export class MemoryInboxStore implements InboxStore {
       return { status: 'duplicate', message: { conv, cseq: seen.cseq, ...stored } };
     }
     if (state.blockedBy.has(to)) return { status: 'rejected', code: 'blocked' };
-    const tokens = refill(state.buckets.get(from), input.rate, nowMs);
-    if (tokens < 1) return { status: 'rejected', code: 'rate_limited' };
-    state.buckets.set(from, { tokens: tokens - 1, atMs: nowMs });
+    const bucket = take(state.buckets.get(from), input.rate, nowMs);
+    if (!bucket) return { status: 'rejected', code: 'rate_limited' };
+    state.buckets.set(from, bucket);
 
     const stored: StoredMessage = { from, to, text: input.text, ts: nowMs, cid };
     const cseq = state.log.append(stored, this.retention, nowMs);
@@ -244,9 +244,4 @@ function trimConversations(convs: Map<ConversationId, number>, count: number): v
   if (convs.size <= count) return;
   const oldest = [...convs.entries()].sort((a, b) => a[1] - b[1] || b[0].localeCompare(a[0])).slice(0, convs.size - count);
   for (const [conv] of oldest) convs.delete(conv);
-}
-
-function refill(bucket: { tokens: number; atMs: number } | undefined, limit: RateLimit, nowMs: number): number {
-  if (!bucket) return limit.burst;
-  return Math.min(limit.burst, bucket.tokens + (Math.max(0, nowMs - bucket.atMs) * limit.ratePerSec) / 1000);
 }
