@@ -134,7 +134,7 @@ async function migrateCommand(argv: string[]): Promise<MigrationReport & { dryRu
 async function serve(role: ProcessRole, argv: string[]): Promise<void> {
   let config = loadConfig(role, process.env, argv);
   const log = createLogger({ level: config.logLevel, bound: { service: `roomcast-${role}` } });
-  const devSecrets = role === 'all-in-one' ? withDevSecrets(config) : null;
+  const devSecrets = role === 'all-in-one' ? withDevSecrets(config, devSignInGiven(argv)) : null;
   if (devSecrets) config = devSecrets.config;
 
   const verifyToken: TokenVerifier | null = config.jwtSecret || config.jwtPublicKey
@@ -190,8 +190,16 @@ function tokenPolicyOf(config: Config): TokenPolicy {
   return { requireExp: config.jwtRequireExp, maxLifetimeS: config.jwtMaxLifetimeS, issuer: config.jwtIssuer, audience: config.jwtAudience };
 }
 
-/** The all-in-one mode runs without any set-up: it makes a dev secret and API key when none is given. */
-function withDevSecrets(config: Readonly<Config>): { config: Readonly<Config>; generated: { secret: boolean; apiKey: boolean } } {
+/** Whether ROOMCAST_DEV_SIGN_IN was given (as a variable or a flag), so all-in-one keeps its choice. */
+function devSignInGiven(argv: readonly string[]): boolean {
+  return process.env.ROOMCAST_DEV_SIGN_IN !== undefined || argv.some((arg) => arg === '--dev-sign-in' || arg.startsWith('--dev-sign-in='));
+}
+
+/**
+ * The all-in-one mode runs without any set-up: it makes a dev secret and API key when none is given,
+ * and turns the viewer page's dev sign-in on unless ROOMCAST_DEV_SIGN_IN says otherwise.
+ */
+function withDevSecrets(config: Readonly<Config>, devSignInGiven: boolean): { config: Readonly<Config>; generated: { secret: boolean; apiKey: boolean } } {
   const needsSecret = !config.jwtSecret && !config.jwtPublicKey;
   const needsApiKey = config.apiKeys.length === 0;
   return {
@@ -199,6 +207,7 @@ function withDevSecrets(config: Readonly<Config>): { config: Readonly<Config>; g
       ...config,
       ...(needsSecret ? { jwtSecret: randomBytes(24).toString('base64url') } : {}),
       ...(needsApiKey ? { apiKeys: [`dev-${randomBytes(12).toString('hex')}`] } : {}),
+      ...(devSignInGiven ? {} : { devSignIn: true }),
     }),
     generated: { secret: needsSecret, apiKey: needsApiKey },
   };
@@ -208,6 +217,7 @@ async function printDevGuide(
   config: Config, generated: { secret: boolean; apiKey: boolean }, ports: { api: number; metrics: number; wsUrl: string },
 ): Promise<void> {
   const gatewayUrl = ports.wsUrl;
+  const pagesUrl = gatewayUrl.replace(/^ws(s?):\/\//, 'http$1://').replace(/\/ws$/, '');
   const lines = [
     '',
     'Roomcast all-in-one is running.',
@@ -218,7 +228,11 @@ async function printDevGuide(
   ];
   if (config.jwtSecret) {
     const viewer = await signToken({ uid: 'alice', role: 'viewer', ttlSeconds: DEV_TOKEN_TTL_S }, { secret: config.jwtSecret });
+    const streamer = await signToken({ uid: 'streamer', role: 'streamer', rooms: [DEMO_ROOM], ttlSeconds: DEV_TOKEN_TTL_S }, { secret: config.jwtSecret });
     lines.push(
+      `Viewer page: ${pagesUrl}/?room=${DEMO_ROOM}#token=${viewer}`,
+      `Streamer console: ${pagesUrl}/console?room=${DEMO_ROOM}#token=${streamer}`,
+      `  (the viewer page without a token offers a dev sign-in as any name${config.devSignIn ? '' : ': off in this run'})`,
       `  A viewer token for 'alice' (24 h):`,
       `    ${viewer}`,
       `  Connect:    ${gatewayUrl}?token=<token>`,

@@ -19,6 +19,8 @@ import { RoomFanout, type FanoutSettings } from './room-fanout.js';
 import { Sessions, type SessionSettings, type SessionState } from './session.js';
 import { SlowConsumers, uwsBackpressureLimit } from './slow-consumers.js';
 import { UserDelivery } from './user-delivery.js';
+import type { StaticPages } from './static-pages.js';
+import { PAGES_CSP } from './static-pages.js';
 import { IdleConnections } from './idle-connections.js';
 import { UWS_MAX_IDLE_TIMEOUT_S, UwsServer, type Conn } from './uws-server.js';
 
@@ -56,6 +58,10 @@ export interface GatewayDeps {
   log: Logger;
   metricsRegistry: MetricsRegistry;
   settings: GatewaySettings;
+  /** The viewer page and console, served on the WebSocket port. */
+  pages: StaticPages;
+  /** Signs a viewer token for a uid: the pages' dev sign-in (all-in-one only); null when off. */
+  devToken: ((uid: string) => Promise<string>) | null;
 }
 
 /** The registry forgets a gateway after this many missed heartbeats, so a late one or two is not taken for a death. */
@@ -209,7 +215,15 @@ export class Gateway {
         healthy: () => true,
         ready: () => this.accepting && this.busConnected,
       },
+      pages: {
+        lookup: (path) => this.deps.pages.lookup(path),
+        built: this.deps.pages.built,
+        missingText: this.deps.pages.missingText,
+        csp: PAGES_CSP,
+        devToken: this.deps.devToken,
+      },
     }, `${this.deps.gatewayId}-`);
+    if (!this.deps.pages.built) log.warn('the pages are not built; / and /console answer 404', { hint: 'npm run build' });
     this.fanout.start();
     this.users.start();
     this.slowConsumers.start();

@@ -1,13 +1,18 @@
 /** Composition root of the gateway: turns configuration into a running Gateway. */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { TokenVerifier } from '../shared/auth.js';
+import { isUid, signToken, type TokenVerifier } from '../shared/auth.js';
+import { fail } from '../shared/errors.js';
 import { systemClock } from '../shared/clock.js';
 import type { Config } from '../shared/config.js';
 import type { Infrastructure } from '../shared/infrastructure.js';
 import type { Logger } from '../shared/log.js';
 import type { MetricsRegistry } from '../shared/metrics.js';
 import { Gateway, type GatewaySettings } from './gateway.js';
+import { loadStaticPages } from './static-pages.js';
+
+/** How long a dev sign-in token lasts. */
+export const DEV_TOKEN_TTL_S = 24 * 3600;
 
 /** Flushed messages a gateway keeps per room, to serve joins and short rejoins from memory. */
 export const MIN_RING_SIZE = 200;
@@ -70,5 +75,17 @@ export function startGateway(config: Config, infra: Infrastructure, verifyToken:
     log: log.child({ component: 'gateway', gateway: gatewayId }),
     metricsRegistry,
     settings: gatewaySettings(config),
+    pages: loadStaticPages(config.pagesDir),
+    devToken: devTokenSigner(config),
   });
+}
+
+/** The dev sign-in: viewer tokens for any uid, signed with the all-in-one's secret; null when off. */
+export function devTokenSigner(config: Config): ((uid: string) => Promise<string>) | null {
+  const secret = config.jwtSecret;
+  if (!config.devSignIn || !secret) return null;
+  return async (uid) => {
+    if (!isUid(uid)) throw fail.bad_request('a uid is 1 to 128 characters of A-Z a-z 0-9 _ . : @ -');
+    return signToken({ uid, role: 'viewer', ttlSeconds: DEV_TOKEN_TTL_S }, { secret });
+  };
 }

@@ -86,6 +86,22 @@ export interface HttpHandlers {
   ready(): boolean;
 }
 
+/** What the WebSocket port serves over plain HTTP besides `/ws`: the built pages, and the dev sign-in. */
+export interface PageHandlers {
+  /** A built file for a request path (`/`, `/console`, `/assets/...`), or undefined. */
+  lookup(path: string): { body: Uint8Array; contentType: string; cacheControl: string } | undefined;
+  /** Whether the pages were built at all; when not, page routes answer 404 with `missingText`. */
+  readonly built: boolean;
+  readonly missingText: string;
+  /** The Content-Security-Policy of every page response. */
+  readonly csp: string;
+  /**
+   * Signs a viewer token for any uid (all-in-one's dev sign-in, `GET /dev/token?uid=`); null when the
+   * sign-in is off, and the route answers 404. Rejects with a RoomcastError for a bad uid.
+   */
+  devToken: ((uid: string) => Promise<string>) | null;
+}
+
 export interface UwsServerOptions<S extends object> {
   host: string;
   wsPort: number;
@@ -104,6 +120,7 @@ export interface UwsServerOptions<S extends object> {
   allowedOrigins: readonly string[];
   connections: ConnectionHandlers<S>;
   http: HttpHandlers;
+  pages: PageHandlers;
 }
 
 /** uWS copies these onto its socket object, where they stay for the connection's life. */
@@ -189,6 +206,7 @@ export class UwsServer<S extends object> implements Publisher {
     const uws = loadNativeUws();
     const server = new UwsServer<S>(uws, uws.App(), uws.App());
     server.routeWebSocket(options, idPrefix);
+    server.routePages(options.pages);
     server.routeHttp(options.http);
     server.wsPort = await server.listen(server.app, options.host, options.wsPort);
     server.httpPort = await server.listen(server.httpApp, options.host, options.httpPort);
@@ -328,6 +346,61 @@ export class UwsServer<S extends object> implements Publisher {
     });
   }
 
+  /**
+   * Plain GETs on the WebSocket port: the pages at `/` and `/console` and their assets (same origin as
+   * `/ws`, so the pages need no CORS and the CSP can say 'self'), and the dev sign-in when it is on.
+   * Files are in memory; each answer is written at once, corked.
+   */
+  private routePages(pages: PageHandlers): void {
+    const securityHeaders = (res: Uws.HttpResponse): Uws.HttpResponse => res
+      .writeHeader('Content-Security-Policy', pages.csp)
+      .writeHeader('X-Content-Type-Options', 'nosniff')
+      .writeHeader('Referrer-Policy', 'no-referrer');
+    const plain = (res: Uws.HttpResponse, status: string, text: string): void => {
+      res.cork(() => securityHeaders(res.writeStatus(status)).writeHeader('Content-Type', 'text/plain; charset=utf-8')
+        .writeHeader('Cache-Control', 'no-store').end(text));
+    };
+
+    // Whether the sign-in is on, for the viewer page to offer it or not (200 either way: no console error).
+    this.app.get('/dev/sign-in', (res) => {
+      res.onAborted(noop);
+      res.cork(() => securityHeaders(res.writeStatus('200 OK')).writeHeader('Content-Type', 'application/json')
+        .writeHeader('Cache-Control', 'no-store').end(JSON.stringify({ enabled: pages.devToken !== null })));
+    });
+
+    this.app.get('/dev/token', (res, req) => {
+      let aborted = false;
+      res.onAborted(() => { aborted = true; });
+      const devToken = pages.devToken;
+      if (!devToken) { plain(res, '404 Not Found', 'the dev sign-in is off (it is only on in roomcast all-in-one)\n'); return; }
+      const uid = new URLSearchParams(req.getQuery() ?? '').get('uid') ?? '';
+      devToken(uid).then((token) => {
+        if (aborted) return;
+        res.cork(() => securityHeaders(res.writeStatus('200 OK')).writeHeader('Content-Type', 'application/json')
+          .writeHeader('Cache-Control', 'no-store').end(JSON.stringify({ token, uid, role: 'viewer' })));
+      }, (error: unknown) => {
+        if (aborted) return;
+        const failure = error instanceof RoomcastError ? error : null;
+        const body = JSON.stringify({ error: { code: failure?.code ?? 'internal', message: failure?.message ?? 'signing the token failed' } });
+        res.cork(() => securityHeaders(res.writeStatus(failure ? '400 Bad Request' : '500 Internal Server Error'))
+          .writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(body));
+      });
+    });
+
+    this.app.get('/*', (res, req) => {
+      // Answered within this call, so an abort can only come before it; uWS still wants the handler.
+      res.onAborted(noop);
+      const path = req.getUrl();
+      const file = pages.lookup(path);
+      if (file) {
+        res.cork(() => securityHeaders(res.writeStatus('200 OK')).writeHeader('Content-Type', file.contentType)
+          .writeHeader('Cache-Control', file.cacheControl).end(file.body));
+        return;
+      }
+      plain(res, '404 Not Found', pages.built ? 'not found\n' : pages.missingText);
+    });
+  }
+
   private forgetAddress(address: string): void {
     const count = (this.perAddress.get(address) ?? 1) - 1;
     if (count > 0) this.perAddress.set(address, count);
@@ -355,6 +428,8 @@ export class UwsServer<S extends object> implements Publisher {
     });
   }
 }
+
+const noop = (): void => undefined;
 
 function heard(ws: Uws.WebSocket<UserData<object>>): void {
   const conn = ws.getUserData().conn;

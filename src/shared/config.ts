@@ -132,6 +132,10 @@ export interface Config {
   rebalanceIntervalMs: number;
   /** How often a gateway reports itself alive (and its load) to the registry; it is forgotten after three missed reports. */
   registryHeartbeatMs: number;
+  /** Where the gateway finds the built pages; null: `<package root>/dist/web`. */
+  pagesDir: string | null;
+  /** The gateway signs viewer tokens for any uid at `GET /dev/token` (the viewer page's dev sign-in); all-in-one only. */
+  devSignIn: boolean;
   logLevel: LogLevel;
 }
 
@@ -273,6 +277,8 @@ export const SETTINGS = [
   setting('shedFraction', 'ROOMCAST_SHED_FRACTION', 0, number(0, 1), 'a gateway well above the mean load asks this share of its excess to reconnect (elsewhere, through dispatch); 0: never'),
   setting('rebalanceIntervalMs', 'ROOMCAST_REBALANCE_INTERVAL_MS', DEFAULT_REBALANCE_INTERVAL_MS, integer(1000, 3_600_000), 'how often a gateway compares its load with the others\' to shed'),
   setting('registryHeartbeatMs', 'ROOMCAST_REGISTRY_HEARTBEAT_MS', DEFAULT_REGISTRY_HEARTBEAT_MS, integer(100, 600_000), 'how often a gateway reports itself alive and its load to the registry; it is forgotten after three missed reports'),
+  setting('pagesDir', 'ROOMCAST_PAGES_DIR', null, optionalString, 'folder of the built viewer page and console the gateway serves on its WebSocket port; default: dist/web of the package'),
+  setting('devSignIn', 'ROOMCAST_DEV_SIGN_IN', false, boolean, 'the viewer page offers a sign-in as any uid (viewer tokens from GET /dev/token); all-in-one only, where it is on unless set to false'),
   setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error or silent'),
 ] as const;
 
@@ -327,6 +333,7 @@ function crossChecks(role: ProcessRole, config: Config, env: Readonly<Record<str
   if (role !== 'all-in-one' && !config.jwtSecret && !config.jwtPublicKey && (role === 'gateway' || config.apiKeys.length === 0)) {
     problems.push('set ROOMCAST_JWT_SECRET or ROOMCAST_JWT_PUBLIC_KEY so tokens can be checked');
   }
+  if (role !== 'all-in-one' && config.devSignIn) problems.push(`ROOMCAST_DEV_SIGN_IN is for all-in-one only: a ${role} never signs tokens for anyone who asks`);
   if (config.jwtSecret && config.jwtPublicKey) problems.push('set only one of ROOMCAST_JWT_SECRET and ROOMCAST_JWT_PUBLIC_KEY');
   if (config.jwtSecret && config.jwtSecret.length < 32) problems.push('ROOMCAST_JWT_SECRET must be at least 32 characters');
   if (config.jwtPublicKey && !config.jwtPublicKey.includes('BEGIN PUBLIC KEY')) problems.push('ROOMCAST_JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----)');

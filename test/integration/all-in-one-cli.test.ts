@@ -67,6 +67,23 @@ it('prints a working guide: connect with the token, join the lobby, chat, receiv
   expect(client.messages('lobby').map((m: RoomMessage) => [m.seq, m.kind, m.uid, m.prio])).toEqual([[1, 'chat', 'alice', 0], [2, 'gift', 'bob', 1]]);
   expect(client.messages('lobby')[1]!.data).toEqual({ gift: 'rocket', count: 1 });
 
+  // The printed page URLs: the viewer page and the console, from the gateway, each with a working token.
+  const viewerPage = new URL(field(/^Viewer page: (\S+)$/m));
+  const consolePage = new URL(field(/^Streamer console: (\S+)$/m));
+  expect(viewerPage.origin).toBe(new URL(wsUrl.replace(/^ws/, 'http')).origin);
+  expect(viewerPage.searchParams.get('room')).toBe('lobby');
+  expect(consolePage.pathname).toBe('/console');
+  for (const page of [viewerPage, consolePage]) {
+    const response = await fetch(page);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+  }
+  const streamer = await WsTestClient.connect(wsUrl, { token: new URLSearchParams(consolePage.hash.slice(1)).get('token')! });
+  expect(await streamer.next((f) => f.t === 'welcome')).toMatchObject({ uid: 'streamer', role: 'streamer' });
+  expect(new URLSearchParams(viewerPage.hash.slice(1)).get('token')).toBe(token);
+  // All-in-one offers the viewer page's dev sign-in.
+  expect(await (await fetch(new URL('/dev/sign-in', viewerPage))).json()).toEqual({ enabled: true });
+
   child.kill('SIGTERM');
   const [code] = await new Promise<[number | null]>((resolve) => child.once('exit', (exitCode) => resolve([exitCode])));
   expect(code).toBe(0);
