@@ -3,12 +3,13 @@
  * are still in the outbox after `graceMs` are appended to their inboxes, pushed, and settled. Every room
  * service runs one; they may repair the same entry at once, which the idempotent inbox step allows.
  */
+import { DEFAULT_CHAT_REPAIR_GRACE_MS } from '../shared/config.js';
 import type { Logger } from '../shared/log.js';
 import type { ChatService } from './chat-service.js';
 
 /** Longer than any send takes between its store and its inbox steps, so a live send is never repaired. */
-export const DEFAULT_REPAIR_GRACE_MS = 5_000;
-/** A Redis store visits 1/64 of its per-slot outboxes per round: all of them every 64 s per room service. */
+export const DEFAULT_REPAIR_GRACE_MS = DEFAULT_CHAT_REPAIR_GRACE_MS;
+/** One round a second; a Redis store visits ROOMCAST_CHAT_REPAIR_SLOTS_PER_SEC per-slot outboxes per round. */
 export const DEFAULT_REPAIR_INTERVAL_MS = 1_000;
 /** Entries per round, so a backlog is worked off in bounded steps. */
 export const REPAIR_BATCH = 100;

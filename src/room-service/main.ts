@@ -60,7 +60,8 @@ export async function startRoomService(
       devicePolicy: config.devicePolicy,
     },
   });
-  const repair = new DeliveryRepair({ chat, log: serviceLog.child({ component: 'delivery-repair' }) });
+  // One round a second: the Redis store visits chatRepairSlotsPerSec per-slot outboxes per round.
+  const repair = new DeliveryRepair({ chat, log: serviceLog.child({ component: 'delivery-repair' }), graceMs: config.chatRepairGraceMs });
   repair.start();
   const groups = new GroupService({
     groups: infra.groupStore, chat, clock: systemClock, metrics,

@@ -2,10 +2,14 @@
  * The distributed topology on a 3-primary Redis Cluster (`ROOMCAST_REDIS_URL=redis-cluster://…`):
  * two gateways and two room services; a room's chat, private messages both ways across gateways
  * (stored, appended to both inboxes, pushed, deduplicated on retry, refused when blocked), offline
- * sync, and a group (an admin made, members paged): every store runs on the cluster.
+ * sync, and a group (an admin made, members paged): every store runs on the cluster. A message
+ * stored by a room service that died before the inbox steps is repaired from the outbox and pushed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PrivateMessage } from '../../src/shared/protocol/chat-frames.js';
+import { silentLogger } from '../../src/shared/log.js';
+import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { RedisInboxStore } from '../../src/shared/store/redis-inbox-store.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { WsTestClient, type AnyFrame } from '../helpers/ws-client.js';
 
@@ -13,7 +17,11 @@ let cluster: Cluster;
 const clients: WsTestClient[] = [];
 
 beforeAll(async () => {
-  cluster = await startCluster({ mode: 'distributed', gateways: 2, roomServices: 2, redis: 'cluster', env: { ROOMCAST_GROUP_INVITES: 'direct' } });
+  cluster = await startCluster({
+    mode: 'distributed', gateways: 2, roomServices: 2, redis: 'cluster',
+    // A quick repair: pending after 300 ms, the whole outbox visited in about 4 s by the two services.
+    env: { ROOMCAST_GROUP_INVITES: 'direct', ROOMCAST_CHAT_REPAIR_GRACE_MS: '300', ROOMCAST_CHAT_REPAIR_SLOTS_PER_SEC: '2048' },
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -77,4 +85,25 @@ describe('on a Redis Cluster', () => {
     const convs = await request(bob, { t: 'convs' }, 'convs');
     expect(convs.convs).toEqual(expect.arrayContaining([expect.objectContaining({ peer: 'alice', lastSeq: 2 }), expect.objectContaining({ group: 'team', lastSeq: 1 })]));
   });
+
+  it('repairs a message stored by a room service that died before its inbox steps, and pushes it', async () => {
+    const dana = await connect('dana', 1);
+    const redis = await connectRedis(cluster.redisUrl!, silentLogger);
+    try {
+      // What a room service had done when it died: the send script, nothing after it.
+      const stored = await new RedisInboxStore({ redis, retention: { count: 1000, maxAgeMs: 86_400_000, dedupTtlMs: 600_000 } })
+        .send({ from: 'erin', to: 'dana', cid: 'lost-1', text: 'stored, then the service died', nowMs: Date.now(), rate: { ratePerSec: 10, burst: 10 } });
+      if (stored.status !== 'stored') throw new Error(`expected stored, got ${stored.status}`);
+      const mid = `p/${stored.message.conv}/${stored.message.cseq}`;
+      const pushed = await dana.next((f) => f.t === 'inbox' && (f.msgs as PrivateMessage[]).some((m) => m.mid === mid), 30_000);
+      expect((pushed.msgs as PrivateMessage[])[0]).toMatchObject({ seq: 1, from: 'erin', text: 'stored, then the service died' });
+      expect(((await request(dana, { t: 'sync', after: 0 }, 'synced')).msgs as PrivateMessage[]).map((m) => m.mid)).toEqual([mid]);
+      // The sender's retry finds it stored and in its own inbox.
+      const erin = await connect('erin', 0);
+      expect(await request(erin, { t: 'pm', to: 'dana', id: 'lost-1', text: 'stored, then the service died' }, 'sent'))
+        .toMatchObject({ mid, seq: 1, duplicate: true });
+    } finally {
+      await redis.quit();
+    }
+  }, 60_000);
 });
