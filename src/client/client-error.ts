@@ -14,17 +14,18 @@ export class ClientError extends RoomcastError {
   /** The clientMsgId of the failed send. */
   readonly id: ClientMsgId | undefined;
 
-  constructor(code: ErrorCode, message: string = ERROR_TABLE[code]?.message ?? code, context: { room?: RoomId; id?: ClientMsgId; cause?: unknown } = {}) {
-    super(code, message, context.cause === undefined ? undefined : { cause: context.cause });
+  constructor(code: ErrorCode, message: string = ERROR_TABLE[code]?.message ?? code, context: { room?: RoomId; id?: ClientMsgId; cause?: unknown; retryAfterMs?: number } = {}) {
+    super(code, message, { cause: context.cause, retryAfterMs: context.retryAfterMs });
     this.room = context.room;
     this.id = context.id;
   }
 
   /** The error a server error frame stands for. */
   static fromFrame(frame: ErrorFrame): ClientError {
-    const context: { room?: RoomId; id?: ClientMsgId } = {};
+    const context: { room?: RoomId; id?: ClientMsgId; retryAfterMs?: number } = {};
     if (frame.room !== undefined) context.room = frame.room;
     if (frame.id !== undefined) context.id = frame.id;
+    if (frame.retryAfterMs !== undefined) context.retryAfterMs = frame.retryAfterMs;
     return new ClientError(frame.code, frame.message, context);
   }
 }

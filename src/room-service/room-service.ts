@@ -248,7 +248,7 @@ export class RoomService {
   private async append(input: AppendInput): Promise<AppendResult & { status: 'appended' | 'duplicate' }> {
     const result = await this.stored('append', () => this.deps.store.append(input));
     if (result.status === 'rejected') {
-      throw rejection(result.code, input.room);
+      throw rejection(result.code, input.room, result.retryAfterMs);
     }
     if (result.status === 'appended') this.published(input.room, result.message);
     return result;
@@ -306,10 +306,11 @@ function clampLimit(value: unknown, max: number, min: number): number {
   return Math.min(max, Math.max(min, value));
 }
 
-function rejection(code: AppendRejection, room: RoomId): RoomcastError {
+function rejection(code: AppendRejection, room: RoomId, retryAfterMs?: number): RoomcastError {
   switch (code) {
     case 'not_found': return fail.not_found('no such message in this room');
     case 'rate_limited': return fail.rate_limited();
+    case 'slow_mode': return fail.slow_mode(room, retryAfterMs);
     default: return fail[code](room);
   }
 }

@@ -5,6 +5,7 @@
  */
 import { ConfigError } from './errors.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import { parseRedisUrl } from './store/redis-url.js';
 
 export const DEFAULT_WS_PORT = 8080;
 export const DEFAULT_GATEWAY_HTTP_PORT = 9090;
@@ -58,7 +59,13 @@ export const DEFAULT_REGISTRY_HEARTBEAT_MS = 5000;
 
 export interface Config {
   natsUrl: string | null;
+  /** NATS user of this process's role (nats.conf grants each role its subjects); null: no auth. */
+  natsUser: string | null;
+  natsPassword: string | null;
+  /** One of the forms of redis-url.ts: redis://, rediss:// or redis-sentinel://. */
   redisUrl: string | null;
+  /** The sentinels' own password (redis-sentinel:// only). */
+  redisSentinelPassword: string | null;
   gatewayId: string | null;
   wsHost: string;
   wsPort: number;
@@ -208,10 +215,10 @@ const url = (schemes: string[]): Parser<string | null> => (raw) => {
   return allValid ? { value: raw } : { problem: `must be a URL starting with ${schemes.map((s) => `${s}://`).join(' or ')}` };
 };
 
-/** A single Redis (`redis://`, `rediss://`) or the seed nodes of a Redis Cluster (`redis-cluster://[user:password@]host:port,host:port`). */
 const redisUrl: Parser<string | null> = (raw) => {
-  if (/^redis-cluster:\/\/([^@/]*@)?[^,/:@]+:\d+(,[^,/:@]+:\d+)*\/?$/.test(raw)) return { value: raw };
-  return url(['redis', 'rediss'])(raw);
+  if (raw === '') return { value: null };
+  const parsed = parseRedisUrl(raw);
+  return 'problem' in parsed ? { problem: parsed.problem } : { value: raw };
 };
 
 export const logLevel: Parser<LogLevel> = (raw) =>
@@ -226,7 +233,10 @@ const PORT = integer(0, 65535);
 
 export const SETTINGS = [
   setting('natsUrl', 'ROOMCAST_NATS_URL', null, url(['nats', 'tls']), 'NATS servers (comma separated); empty: the in-process bus (all-in-one only)'),
-  setting('redisUrl', 'ROOMCAST_REDIS_URL', null, redisUrl, 'Redis URL (redis://, rediss://, or redis-cluster://host1:port1,host2:port2 for a Redis Cluster); empty: in-memory stores (all-in-one only)'),
+  setting('natsUser', 'ROOMCAST_NATS_USER', null, optionalString, 'NATS user of this process (gateway or room-service in deploy/k8s); empty: connect without credentials'),
+  setting('natsPassword', 'ROOMCAST_NATS_PASSWORD', null, optionalString, 'password of ROOMCAST_NATS_USER'),
+  setting('redisUrl', 'ROOMCAST_REDIS_URL', null, redisUrl, 'Redis: redis://[user:password@]host:port[/db], rediss://... (TLS), redis-sentinel://[user:password@]host:port,.../<master> or redis-cluster://[user:password@]host:port,host:port (Redis Cluster seed nodes); empty: in-memory stores (all-in-one only)'),
+  setting('redisSentinelPassword', 'ROOMCAST_REDIS_SENTINEL_PASSWORD', null, optionalString, 'password of the sentinels (redis-sentinel:// only; the URL\'s password is the Redis nodes\')'),
   setting('gatewayId', 'ROOMCAST_GATEWAY_ID', null, optionalString, 'this gateway\'s id on the bus; default: host name and a random suffix'),
   setting('wsHost', 'ROOMCAST_WS_HOST', '0.0.0.0', anyString, 'address the gateway\'s WebSocket port listens on'),
   setting('wsPort', 'ROOMCAST_WS_PORT', DEFAULT_WS_PORT, PORT, 'gateway WebSocket port (/ws); 0 picks a free port'),
@@ -343,6 +353,8 @@ function crossChecks(role: ProcessRole, config: Config, env: Readonly<Record<str
   if (role !== 'all-in-one' && !config.jwtSecret && !config.jwtPublicKey && (role === 'gateway' || config.apiKeys.length === 0)) {
     problems.push('set ROOMCAST_JWT_SECRET or ROOMCAST_JWT_PUBLIC_KEY so tokens can be checked');
   }
+  if (Boolean(config.natsUser) !== Boolean(config.natsPassword)) problems.push('set both ROOMCAST_NATS_USER and ROOMCAST_NATS_PASSWORD, or neither');
+  if (config.redisSentinelPassword && !config.redisUrl?.startsWith('redis-sentinel://')) problems.push('ROOMCAST_REDIS_SENTINEL_PASSWORD applies only to a redis-sentinel:// ROOMCAST_REDIS_URL');
   if (role !== 'all-in-one' && config.devSignIn) problems.push(`ROOMCAST_DEV_SIGN_IN is for all-in-one only: a ${role} never signs tokens for anyone who asks`);
   if (config.jwtSecret && config.jwtPublicKey) problems.push('set only one of ROOMCAST_JWT_SECRET and ROOMCAST_JWT_PUBLIC_KEY');
   if (config.jwtSecret && config.jwtSecret.length < 32) problems.push('ROOMCAST_JWT_SECRET must be at least 32 characters');

@@ -50,7 +50,10 @@ export function groupStoreLimits(config: Config): GroupStoreLimits {
 export async function connectInfrastructure(config: Config, name: string, log: Logger): Promise<Infrastructure> {
   const limits = roomStoreLimits(config);
   const bus: Bus = config.natsUrl
-    ? await NatsBus.connect({ servers: config.natsUrl.split(',').map((url) => url.trim()), name, log: log.child({ component: 'bus' }) })
+    ? await NatsBus.connect({
+      servers: config.natsUrl.split(',').map((url) => url.trim()), name, user: config.natsUser, password: config.natsPassword,
+      log: log.child({ component: 'bus' }),
+    })
     : new MemoryBus({ onError: (error) => log.error('bus handler failed', { error }) });
   if (!config.redisUrl) {
     return {
@@ -61,7 +64,11 @@ export async function connectInfrastructure(config: Config, name: string, log: L
       close: () => bus.close(),
     };
   }
-  const redis = await connectRedis(config.redisUrl, log.child({ component: 'redis' }));
+  const redis = await connectRedis(config.redisUrl, log.child({ component: 'redis' }), { sentinelPassword: config.redisSentinelPassword })
+    .catch(async (error: unknown) => {
+      await bus.close();
+      throw error;
+    });
   return {
     bus,
     roomStore: new RedisRoomStore({ redis, limits }),

@@ -170,6 +170,9 @@ it('lays the console out on a phone without sideways scrolling', async () => {
   await page.waitForSelector('#slow-mode');
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
   expect(await page.isVisible('#messages')).toBe(true);
+  // The chat keeps a good part of the screen beside the controls (it once collapsed to nothing).
+  const chatHeight = await page.evaluate(() => document.getElementById('scroller')!.getBoundingClientRect().height);
+  expect(chatHeight).toBeGreaterThan(PHONE.height / 4);
   expect(watch.errors).toEqual([]);
   await context.close();
 });

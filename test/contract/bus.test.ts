@@ -361,7 +361,7 @@ describe('NatsBus on a real nats-server', () => {
   it("reports 'disconnected' when its connection is cut, 'reconnected' when it is back, and receives again", async () => {
     const proxy = await startTcpProxy(nats.port);
     const behindProxy = await NatsBus.connect({
-      servers: `nats://127.0.0.1:${proxy.port}`, name: 'behind-proxy', log: silentLogger, reconnectTimeWaitMs: FAST_RECONNECT_MS,
+      servers: `nats://127.0.0.1:${proxy.port}`, ...nats.observer, name: 'behind-proxy', log: silentLogger, reconnectTimeWaitMs: FAST_RECONNECT_MS,
     });
     const publisher = await NatsBus.connect({ servers: nats.url, name: 'publisher', log: silentLogger });
     try {

@@ -24,14 +24,13 @@ const contractRedis = useContractRedis();
 
 const implementations = [
   { name: 'memory', create: (limits: RoomStoreLimits): RoomStore => new MemoryRoomStore(limits) },
-  { name: 'redis', create: (limits: RoomStoreLimits): RoomStore => new RedisRoomStore({ redis: contractRedis(), limits }) },
-  { name: 'redis-cluster', create: (limits: RoomStoreLimits): RoomStore => new RedisRoomStore({ redis: contractRedis.cluster(), limits }) },
+  ...contractRedis.targets.map(({ name, redis }) => ({ name, create: (limits: RoomStoreLimits): RoomStore => new RedisRoomStore({ redis: redis(), limits }) })),
 ];
 
 describe.each(implementations)('RoomStore ($name)', ({ create }) => {
   let store: RoomStore;
   beforeEach(async () => {
-    await contractRedis.flush();
+    await contractRedis.flushAll();
     store = create(LIMITS);
   });
 
@@ -206,6 +205,8 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
       await store.updateSettings(ROOM, { slowModeMs: SLOW_MS });
       expect(await rejectionOf({ checks: VIEWER })).toBe('appended');
       expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + SLOW_MS - 1 })).toBe('slow_mode');
+      // The refusal says how long the wait still is.
+      expect(await send({ checks: VIEWER, nowMs: NOW + 400 })).toMatchObject({ status: 'rejected', code: 'slow_mode', retryAfterMs: SLOW_MS - 400 });
       expect(await rejectionOf({ uid: 'bob', checks: VIEWER, nowMs: NOW + 1 })).toBe('appended');
       expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + SLOW_MS })).toBe('appended');
       expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + SLOW_MS + 1 })).toBe('slow_mode');
@@ -465,11 +466,11 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
 describe('RedisRoomStore keys', () => {
   const IDLE_TTL_MS = 60_000;
   beforeEach(async () => {
-    await contractRedis.flush();
+    await contractRedis.flushAll();
   });
 
   it('keeps every key of a room in its hash slot and lets an idle room expire with all its keys', async () => {
-    const store = new RedisRoomStore({ redis: contractRedis(), limits: { ...LIMITS, roomIdleTtlMs: IDLE_TTL_MS }, keyPrefix: 'test:' });
+    const store = new RedisRoomStore({ redis: contractRedis.admin(), limits: { ...LIMITS, roomIdleTtlMs: IDLE_TTL_MS }, keyPrefix: 'test:' });
     await store.createRoom(ROOM, { slowModeMs: 1000 }, NOW);
     await store.setMute(ROOM, 'mallory', NOW + 600_000);
     // A bucket that refills slowly: its key lives until the bucket is full again (50 s here), not for
@@ -480,14 +481,14 @@ describe('RedisRoomStore keys', () => {
     await store.reportViewers('gw1', [[ROOM, 1]], 5000, NOW);
     await store.pin({ room: ROOM, target: 1, uid: 'mod', nowMs: NOW });
 
-    const keys = (await contractRedis().keys('*')).sort();
+    const keys = (await contractRedis.admin().keys('*')).sort();
     expect(keys).toEqual([
       'test:room:{lobby}:ban', 'test:room:{lobby}:dedup:5:alice:c1', 'test:room:{lobby}:hist', 'test:room:{lobby}:meta',
       'test:room:{lobby}:mute', 'test:room:{lobby}:pin', 'test:room:{lobby}:rl:alice', 'test:room:{lobby}:seq', 'test:room:{lobby}:slow:alice',
       'test:room:{lobby}:viewers',
     ]);
     for (const key of keys) {
-      const ttlMs = await contractRedis().pttl(key);
+      const ttlMs = await contractRedis.admin().pttl(key);
       expect(ttlMs, key).toBeGreaterThan(0);
       expect(ttlMs, key).toBeLessThanOrEqual(IDLE_TTL_MS);
     }

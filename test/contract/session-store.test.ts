@@ -16,8 +16,7 @@ const contractRedis = useContractRedis();
 
 const implementations = [
   { name: 'memory', create: (): SessionStore => new MemorySessionStore() },
-  { name: 'redis', create: (): SessionStore => new RedisSessionStore({ redis: contractRedis() }) },
-  { name: 'redis-cluster', create: (): SessionStore => new RedisSessionStore({ redis: contractRedis.cluster() }) },
+  ...contractRedis.targets.map(({ name, redis }) => ({ name, create: (): SessionStore => new RedisSessionStore({ redis: redis() }) })),
 ];
 
 function gateway(gatewayId: string, expiresAtMs = NOW + HEARTBEAT_TTL_MS): GatewayInfo {
@@ -34,7 +33,7 @@ const byGateway = (a: GatewayInfo, b: GatewayInfo) => a.gatewayId.localeCompare(
 describe.each(implementations)('SessionStore ($name)', ({ create }) => {
   let store: SessionStore;
   beforeEach(async () => {
-    await contractRedis.flush();
+    await contractRedis.flushAll();
     store = create();
     await store.heartbeatGateway(gateway('gw1'));
     await store.heartbeatGateway(gateway('gw2'));

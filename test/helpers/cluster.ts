@@ -2,6 +2,8 @@
  * Starts Roomcast topologies inside the test process over real components: N gateways and M room
  * services on a real nats-server and redis-server (each with its own connections, as separate
  * processes would have), or the embedded all-in-one mode on the in-process bus and memory stores.
+ * In the distributed mode NATS and Redis have authorization on, and each process logs in as its
+ * role's user (gateway, room-service), as in deploy/k8s.
  */
 import { createTokenVerifier, signToken, type TokenVerifier } from '../../src/shared/auth.js';
 import { loadConfig, type Config } from '../../src/shared/config.js';
@@ -17,6 +19,7 @@ import type { SessionStore } from '../../src/shared/store/session-store.js';
 import { startNats, type NatsServerHandle } from './nats-server.js';
 import { startRedisCluster } from './redis-cluster.js';
 import { startRedis } from './redis-server.js';
+import { startSentinelSet, type SentinelSetHandle } from './redis-sentinel.js';
 import { startTcpProxy } from './tcp-proxy.js';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256';
@@ -35,14 +38,16 @@ export interface Cluster {
   roomServices: RunningRoomService[];
   apiUrl: string;
   nats: NatsServerHandle | null;
-  /** The redis-server's URL (distributed mode; `redis-cluster://` on a cluster), for tests that inspect what is stored. */
+  /** The redis-server's URL as its default user (distributed mode; `redis-cluster://` on a cluster), for tests that inspect what is stored. */
   redisUrl: string | null;
   /** Subscriptions on `subject` over every process: nats-server's monitoring, or the in-process bus. */
   subscriptionCount(subject: string): Promise<number>;
+  /** The Sentinel set-up, with `redis: 'sentinel'`. */
+  sentinel: SentinelSetHandle | null;
   /** The online registry as the room services see it. */
   registry: SessionStore;
-  /** Settings for a Roomcast process of this cluster's own (a gateway or room service started apart). */
-  processEnv(): Record<string, string>;
+  /** Settings for a Roomcast process of this cluster's own (a gateway, by default, or a room service started apart). */
+  processEnv(role?: ServiceRole): Record<string, string>;
   /** Starts one more gateway in this process, with extra settings and, if given, its own token check. */
   addGateway(gatewayId: string, env?: Record<string, string>, verifyToken?: TokenVerifier): Promise<GatewayHandle>;
   token(uid: string, role?: Role, extra?: { rooms?: string[]; device?: string }): Promise<string>;
@@ -52,22 +57,32 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+type ServiceRole = 'gateway' | 'room-service';
+
 export interface ClusterOptions {
   mode: 'distributed' | 'embedded';
   gateways?: number;
   roomServices?: number;
   /** Extra ROOMCAST_* settings for every process. */
   env?: Record<string, string>;
-  /** Distributed mode's stores: one redis-server (default) or a 3-primary Redis Cluster. */
-  redis?: 'single' | 'cluster';
+  /**
+   * Distributed mode: one redis-server (default), a primary, a replica and a sentinel (redis-sentinel://
+   * URLs), or a 3-primary Redis Cluster (redis-cluster:// URLs, without ACL users).
+   */
+  redis?: 'single' | 'sentinel' | 'cluster';
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const cleanups: Array<() => Promise<void>> = [];
   const nats = options.mode === 'distributed' ? await startNats() : null;
   if (nats) cleanups.push(() => nats.stop());
-  const redis = options.mode !== 'distributed' ? null : options.redis === 'cluster' ? await startRedisCluster() : await startRedis();
-  if (redis) cleanups.push(() => redis.stop());
+  const distributed = options.mode === 'distributed';
+  const sentinel = distributed && options.redis === 'sentinel' ? await startSentinelSet() : null;
+  if (sentinel) cleanups.push(() => sentinel.stop());
+  const redisCluster = distributed && options.redis === 'cluster' ? await startRedisCluster() : null;
+  if (redisCluster) cleanups.push(() => redisCluster.stop());
+  const redis = distributed ? sentinel ?? redisCluster ?? await startRedis({ acl: true }) : null;
+  if (redis && !sentinel && !redisCluster) cleanups.push(() => redis.stop());
 
   const baseEnv: Record<string, string> = {
     ROOMCAST_JWT_SECRET: TEST_SECRET,
@@ -84,12 +99,20 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     // shedding on loop lag (the admission test turns it on).
     ROOMCAST_MAX_LOOP_LAG_MS: '0',
     ROOMCAST_LOG_LEVEL: 'silent',
-    ...(redis ? { ROOMCAST_REDIS_URL: redis.url } : {}),
     ...options.env,
+  };
+  /** The role's NATS user and Redis user (distributed mode). */
+  const credentialsEnv = (service: ServiceRole): Record<string, string> => {
+    if (!nats || !redis) return {};
+    const { user, password } = nats.credentials(service);
+    return { ROOMCAST_NATS_USER: user, ROOMCAST_NATS_PASSWORD: password, ROOMCAST_REDIS_URL: redis.urlFor(service) };
   };
   const verifyToken = await createTokenVerifier({ secret: TEST_SECRET });
   const configFor = (role: 'gateway' | 'room-service' | 'all-in-one', natsUrl: string | null, extra: Record<string, string> = {}): Config =>
-    loadConfig(role, { ...baseEnv, ...(natsUrl ? { ROOMCAST_NATS_URL: natsUrl } : {}), ...extra });
+    loadConfig(role, {
+      // The test's own settings (options.env, in baseEnv) win over the role's credentials.
+      ...credentialsEnv(role === 'all-in-one' ? 'room-service' : role), ...baseEnv, ...(natsUrl ? { ROOMCAST_NATS_URL: natsUrl } : {}), ...extra,
+    });
 
   let shared: Infrastructure | null = null;
   cleanups.push(async () => { await shared?.close(); });
@@ -107,7 +130,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const roomServices: RunningRoomService[] = [];
   let registry: SessionStore | null = null;
   for (let i = 0; i < (options.roomServices ?? 1); i++) {
-    const config = configFor(role ?? 'room-service', nats?.url ?? null);
+    const config = configFor(role ?? 'room-service', nats?.plainUrl ?? null);
     const infra = await infraFor(config, `room-service-${i}`);
     registry ??= infra.sessionStore;
     const running = await startRoomService(config, infra, verifyToken, new MetricsRegistry(), silentLogger);
@@ -148,8 +171,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   return {
-    gateways, roomServices, apiUrl, nats, api, redisUrl: redis?.url ?? null, addGateway, registry: registry!,
-    processEnv: () => ({ ...baseEnv, ...(nats ? { ROOMCAST_NATS_URL: nats.url } : {}) }),
+    gateways, roomServices, apiUrl, nats, api, redisUrl: redis?.urlFor('default') ?? null, sentinel, addGateway, registry: registry!,
+    processEnv: (service = 'gateway') => ({ ...credentialsEnv(service), ...baseEnv, ...(nats ? { ROOMCAST_NATS_URL: nats.plainUrl } : {}) }),
     subscriptionCount: async (subject) => {
       if (nats) return nats.subscriptionCount(subject);
       if (shared?.bus instanceof MemoryBus) return shared.bus.subscriptionCount(subject);

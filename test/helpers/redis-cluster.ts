@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { startRedisProcess, unusedPort } from './redis-server.js';
+import { startOnFreePort, unusedPort } from './redis-server.js';
 import type { ServerProcess } from './server-process.js';
 
 const run = promisify(execFile);
@@ -20,6 +20,8 @@ const STATE_POLL_MS = 100;
 export interface RedisClusterHandle {
   /** `redis-cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3` */
   url: string;
+  /** The same URL for every user: the cluster has no ACL users. */
+  urlFor(user: string): string;
   ports: number[];
   stop(): Promise<void>;
 }
@@ -34,14 +36,19 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
   try {
     for (let i = 0; i < PRIMARIES; i++) {
       // The cluster bus gets a free port of its own (the default, port + 10000, may be taken or too high).
-      nodes.push(await startRedisProcess(async (port) => [
-        '--cluster-enabled', 'yes', '--cluster-port', String(await unusedPort()), '--cluster-config-file', join(dir, `nodes-${port}.conf`),
-      ]));
+      nodes.push(await startOnFreePort({
+        password: null,
+        args: async (port) => [
+          '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
+          '--cluster-enabled', 'yes', '--cluster-port', String(await unusedPort()), '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+        ],
+      }));
     }
     const ports = nodes.map((node) => node.ports[0]!);
     await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes']);
     await untilStateOk(ports);
-    return { url: `redis-cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`, ports, stop };
+    const url = `redis-cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`;
+    return { url, urlFor: () => url, ports, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -14,6 +14,8 @@ export interface ServerSpec {
   /** How to install the binary, for the error when it is missing. */
   install: string;
   args: string[];
+  /** Extra environment of the server process (such as the passwords its config file names). */
+  env?: Record<string, string>;
   /** Resolves with the server's ports once its output says it is ready (and it is the process `pid`). */
   ready(output: ChildOutput, pid: number): Promise<number[]>;
 }
@@ -21,13 +23,15 @@ export interface ServerSpec {
 export interface ServerProcess {
   ports: number[];
   stop(): Promise<void>;
+  /** Ends the server at once (SIGKILL), as a crash would: no shutdown work. */
+  kill(): Promise<void>;
 }
 
 export class ServerMissingError extends Error {}
 
 /** Starts the server and waits until it is ready; stops it again when it is not. */
 export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
-  const child = spawn(spec.binary, spec.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(spec.binary, spec.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...spec.env } });
   const output = new ChildOutput(child, spec.binary);
   let missing: ServerMissingError | null = null;
   child.once('error', (error: NodeJS.ErrnoException) => {
@@ -46,12 +50,19 @@ export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
     clearTimeout(killer);
   };
 
+  const kill = async () => {
+    process.removeListener('exit', killOnExit);
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    child.kill('SIGKILL');
+    await exited;
+  };
+
   try {
     if (child.pid === undefined) {
       await exited; // after the 'error' event, which says why
       throw new Error(`${spec.binary} could not be started`);
     }
-    return { ports: await spec.ready(output, child.pid), stop };
+    return { ports: await spec.ready(output, child.pid), stop, kill };
   } catch (error) {
     await stop();
     throw missing ?? error;

@@ -51,20 +51,22 @@ const infras: Infrastructure[] = [];
 const clients: WsTestClient[] = [];
 const sdkClients: RoomcastClient[] = [];
 
-const env = (): Record<string, string> => ({
-  ROOMCAST_NATS_URL: nats.url, ROOMCAST_REDIS_URL: redis.url, ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_API_KEYS: 'k',
+/** Each process logs in to NATS and Redis as its role's user. */
+const env = (role: 'gateway' | 'room-service'): Record<string, string> => ({
+  ROOMCAST_NATS_URL: nats.plainUrl, ROOMCAST_NATS_USER: role, ROOMCAST_NATS_PASSWORD: nats.credentials(role).password,
+  ROOMCAST_REDIS_URL: redis.urlFor(role), ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_API_KEYS: 'k',
   ROOMCAST_LOG_LEVEL: 'silent', ROOMCAST_CHAT_RATE_PER_SEC: '100000', ROOMCAST_CHAT_BURST: '100000',
   ROOMCAST_FRAME_RATE_PER_SEC: '100000', ROOMCAST_FRAME_BURST: '100000', ROOMCAST_REQUEST_TIMEOUT_MS: '1000', ROOMCAST_API_METRICS_PORT: '0',
 });
 
 beforeAll(async () => {
   nats = await startNats();
-  redis = await startRedis();
-  for (let i = 0; i < 2; i++) replicas.push(await startRoomcastProcess('room-service', env()));
+  redis = await startRedis({ acl: true });
+  for (let i = 0; i < 2; i++) replicas.push(await startRoomcastProcess('room-service', env('room-service')));
   const verifyToken = await createTokenVerifier({ secret: SECRET });
   for (let i = 0; i < 2; i++) {
     const config = loadConfig('gateway', {
-      ...env(), ROOMCAST_GATEWAY_ID: `gw${i}`, ROOMCAST_WS_HOST: '127.0.0.1', ROOMCAST_WS_PORT: '0', ROOMCAST_GATEWAY_HTTP_PORT: '0',
+      ...env('gateway'), ROOMCAST_GATEWAY_ID: `gw${i}`, ROOMCAST_WS_HOST: '127.0.0.1', ROOMCAST_WS_PORT: '0', ROOMCAST_GATEWAY_HTTP_PORT: '0',
     });
     const infra = await connectInfrastructure(config, `gateway-${i}`, silentLogger);
     infras.push(infra);

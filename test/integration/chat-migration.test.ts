@@ -86,15 +86,17 @@ const NOTHING_LEFT: Omit<MigrationReport, 'conversations'> = { blocks: 0, dedupI
 
 describe('roomcast migrate', () => {
   beforeEach(async () => {
-    await contractRedis.flush();
+    await contractRedis.flushAll();
   });
 
   it('migrates a single Redis with the CLI: a dry run changes nothing, a second run nothing more', async () => {
     if (!existsSync(CLI)) throw new Error('dist/src/cli.js is missing: run `npm run build` (npm test does)');
-    const redis = contractRedis();
+    // An operator runs the migration as Redis's default user.
+    const redis = contractRedis.admin();
     await new RedisGroupStore({ redis, limits: { ...RETENTION, maxMembers: 100 } }).create('team', 'alice', ['bob'], NOW);
     await writeOldLayout(redis);
-    const url = `redis://127.0.0.1:${(redis.options as { port: number }).port}`;
+    const { port, password } = redis.options as { port: number; password?: string };
+    const url = `redis://${password ? `default:${encodeURIComponent(password)}@` : ''}127.0.0.1:${port}`;
     // The report is the last line of the output, after the JSON log lines.
     const cli = async (...args: string[]) => {
       const { stdout } = await run(process.execPath, [CLI, 'migrate', '--redis-url', url, ...args]);
@@ -109,7 +111,7 @@ describe('roomcast migrate', () => {
   });
 
   it('migrates a Redis Cluster, every primary', async () => {
-    const redis = contractRedis.cluster();
+    const redis = contractRedis.targets.find((target) => target.name === 'redis-cluster')!.redis();
     await new RedisGroupStore({ redis, limits: { ...RETENTION, maxMembers: 100 } }).create('team', 'alice', ['bob'], NOW);
     await writeOldLayout(redis);
     expect(await migrateChatLayout({ redis, log: silentLogger, dryRun: false })).toEqual({ blocks: 1, dedupIds: 1, privateBuckets: 1, groupBuckets: 1, conversations: 1 });

@@ -199,7 +199,10 @@ describe('hostile WebSocket frames', () => {
     slow.send({ t: 'send', room: 'slow', id: 's1', text: 'first' });
     await slow.next((f) => f.t === 'ack' && f.id === 's1');
     slow.send({ t: 'send', room: 'slow', id: 's2', text: 'second' });
-    expect((await slow.next((f) => f.t === 'error' && f.id === 's2')).code).toBe('slow_mode');
+    const refusal = await slow.next((f) => f.t === 'error' && f.id === 's2');
+    expect(refusal.code).toBe('slow_mode');
+    expect(refusal.retryAfterMs).toBeGreaterThan(50_000);
+    expect(refusal.retryAfterMs).toBeLessThanOrEqual(60_000);
     for (const c of [muted, banned, slow]) c.close();
     await expectHealthyStillWorks();
   });

@@ -23,6 +23,12 @@ export interface NatsBusOptions {
   servers: string | string[];
   /** The connection's name in the server's monitoring (connz). */
   name: string;
+  /**
+   * The NATS user of this process's role and its password (nats.conf grants each role only its
+   * subjects); without them the connection has no credentials (or those in the URL).
+   */
+  user?: string | null;
+  password?: string | null;
   log: Logger;
   /** Receives what a handler throws; delivery goes on. Defaults to logging it. */
   onError?: (error: unknown) => void;
@@ -55,18 +61,24 @@ export class NatsBus implements Bus {
   /** Connects once (failing with RoomcastError 'unavailable' when no server answers), then reconnects forever. */
   static async connect(options: NatsBusOptions): Promise<NatsBus> {
     const { log } = options;
+    const { servers, user, password } = splitCredentials(options);
     let nc: NatsConnection;
     try {
       nc = await connect({
-        servers: options.servers,
+        servers,
         name: options.name,
+        ...(user ? { user, pass: password ?? '' } : {}),
         maxReconnectAttempts: RECONNECT_FOREVER,
         reconnectTimeWait: options.reconnectTimeWaitMs ?? DEFAULT_RECONNECT_TIME_WAIT_MS,
       });
     } catch (error) {
-      throw fail.unavailable(`cannot connect to NATS at ${String(options.servers)}`, { cause: error });
+      // Refused credentials will not get better by retrying: say so plainly and stop.
+      if (error instanceof NatsError && error.code === ErrorCode.AuthorizationViolation) {
+        throw new NatsAuthError(`NATS at ${servers.join(',')} refused the credentials of user '${user ?? '(none)'}': check ROOMCAST_NATS_USER and ROOMCAST_NATS_PASSWORD`, { cause: error });
+      }
+      throw fail.unavailable(`cannot connect to NATS at ${servers.join(',')}`, { cause: error });
     }
-    log.info('connected to NATS', { server: nc.getServer(), name: options.name });
+    log.info('connected to NATS', { server: nc.getServer(), name: options.name, user: user ?? null });
     return new NatsBus(nc, log, options.onError ?? ((error) => log.error('bus handler failed', { error })));
   }
 
@@ -160,6 +172,32 @@ export class NatsBus implements Bus {
       }
     }
   }
+}
+
+/** NATS refused this process's user or password (at start-up: a configuration mistake). */
+export class NatsAuthError extends Error {
+  override readonly name = 'NatsAuthError';
+  readonly code = 'nats_auth_refused';
+}
+
+/**
+ * The server URLs without credentials, and the user to log in as: the options' user, else the one in
+ * a URL (`nats://user:password@host:4222`, which nats.js itself would ignore). Credentials never
+ * reach a log line this way.
+ */
+function splitCredentials(options: NatsBusOptions): { servers: string[]; user?: string; password?: string } {
+  let user = options.user ?? undefined;
+  let password = options.password ?? undefined;
+  const servers = [options.servers].flat().map((server) => {
+    const match = /^([a-z]+:\/\/)([^:@/]*)(?::([^@/]*))?@(.*)$/.exec(server);
+    if (!match) return server;
+    if (!user && match[2]) {
+      user = decodeURIComponent(match[2]);
+      password = decodeURIComponent(match[3] ?? '');
+    }
+    return `${match[1]}${match[4]}`;
+  });
+  return { servers, ...(user ? { user } : {}), ...(password !== undefined ? { password } : {}) };
 }
 
 interface OutboundMessage {
@@ -258,13 +296,23 @@ class RequestMux {
   private readonly inbox = createInbox();
   private nextToken = 0;
   private readonly sweeper: NodeJS.Timeout;
+  private subscribed = false;
 
-  constructor(nc: NatsConnection, private readonly outbound: OutboundBatch) {
-    nc.subscribe(`${this.inbox}.*`, { callback: (error, message) => { if (!error) this.settle(message); } });
+  constructor(private readonly nc: NatsConnection, private readonly outbound: OutboundBatch) {
     this.sweeper = setInterval(() => this.failOverdue(), REQUEST_SWEEP_MS).unref();
   }
 
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    // Subscribed at the first request, not before: a role that never asks (the room service) has no
+    // permission to subscribe to _INBOX.> and must not try.
+    if (!this.subscribed) {
+      try {
+        this.nc.subscribe(`${this.inbox}.*`, { callback: (error, message) => { if (!error) this.settle(message); } });
+      } catch (error) {
+        return Promise.reject(toBusError(error));
+      }
+      this.subscribed = true;
+    }
     const reply = `${this.inbox}.${(this.nextToken++).toString(36)}`;
     return new Promise((resolve, reject) => {
       this.outbound.add(subject, data, reply);

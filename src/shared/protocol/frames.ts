@@ -140,7 +140,7 @@ export interface AckFrame { t: 'ack'; id: ClientMsgId; room: RoomId; seq: Seq }
 export interface HistoryResultFrame { t: 'history'; room: RoomId; msgs: RoomMessage[]; more: boolean }
 export interface ErrorFrame {
   t: 'error'; code: ErrorCode; message: string; id?: ClientMsgId; room?: RoomId; ref?: string;
-  /** With `overloaded`: wait this long (ms, plus a jitter of your own) before retrying. */
+  /** With `overloaded` (plus a jitter of your own) and `slow_mode`: wait this long, in ms, before retrying. */
   retryAfterMs?: number;
 }
 export interface ViewersFrame { t: 'viewers'; room: RoomId; count: number }

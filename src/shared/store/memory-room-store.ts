@@ -55,7 +55,8 @@ interface Room {
   mutes: Map<Uid, number>;
   bans: Map<Uid, number>;
   /** uid → until when the next message is refused. */
-  slowMode: ExpiringMap<Uid, true>;
+  /** uid → until when (ms since the epoch) slow mode holds the uid's next message back. */
+  slowMode: ExpiringMap<Uid, number>;
   /** A bucket that would be full again expires: a missing bucket is a full one. */
   buckets: ExpiringMap<Uid, Bucket>;
   /** (uid, cid) → the seq the first message got. */
@@ -117,7 +118,8 @@ export class MemoryRoomStore implements RoomStore {
       if (checks.moderated) {
         if (isActive(state.bans, uid, nowMs)) return rejected('banned');
         if (isActive(state.mutes, uid, nowMs)) return rejected('muted');
-        if (state.settings.slowModeMs > 0 && state.slowMode.get(uid, nowMs)) return rejected('slow_mode');
+        const slowUntilMs = state.settings.slowModeMs > 0 ? state.slowMode.get(uid, nowMs) : undefined;
+        if (slowUntilMs !== undefined) return { status: 'rejected', code: 'slow_mode', retryAfterMs: slowUntilMs - nowMs };
       }
       bucket = refill(state.buckets.get(uid, nowMs), checks.rateLimit, nowMs);
       if (bucket.tokens < 1) return rejected('rate_limited');
@@ -137,7 +139,7 @@ export class MemoryRoomStore implements RoomStore {
     if (checks && bucket) {
       const spent = { tokens: bucket.tokens - 1, atMs: nowMs };
       state.buckets.set(uid, spent, fullAgainAtMs(spent, checks.rateLimit));
-      if (checks.moderated && state.settings.slowModeMs > 0) state.slowMode.set(uid, true, nowMs + state.settings.slowModeMs);
+      if (checks.moderated && state.settings.slowModeMs > 0) state.slowMode.set(uid, nowMs + state.settings.slowModeMs, nowMs + state.settings.slowModeMs);
     }
     return unpin ? { status: 'appended', message, unpin } : { status: 'appended', message };
   }

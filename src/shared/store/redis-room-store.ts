@@ -66,7 +66,7 @@ declare module 'ioredis' {
     roomcastCreateRoom(...args: Arg[]): Result<number, Context>;
     roomcastUpdateMeta(...args: Arg[]): Result<number, Context>;
     roomcastSetUntil(...args: Arg[]): Result<number, Context>;
-    roomcastAppend(...args: Arg[]): Result<[status: 'appended', seq: number, unpinSeq: number] | [status: 'duplicate', seq: number] | [status: 'rejected', code: AppendRejection], Context>;
+    roomcastAppend(...args: Arg[]): Result<[status: 'appended', seq: number, unpinSeq: number] | [status: 'duplicate', seq: number] | [status: 'rejected', code: AppendRejection, retryAfterMs?: number], Context>;
     roomcastPin(...args: Arg[]): Result<[status: 'pinned', seq: number] | [status: 'rejected', code: 'unknown_room' | 'not_found' | 'changed'], Context>;
     roomcastUnpin(...args: Arg[]): Result<[status: 'unpinned', seq: number] | [status: 'rejected', code: 'unknown_room' | 'not_pinned' | 'changed'], Context>;
     roomcastRangeBuffer(...args: Arg[]): Result<RawRangeWithPin | null, Context>;
@@ -177,7 +177,8 @@ if has_checks then
     if active_until(bans) then return {'rejected', 'banned'} end
     if active_until(mutes) then return {'rejected', 'muted'} end
     slow_ms = tonumber(redis.call('HGET', meta, 'slowModeMs')) or 0
-    if slow_ms > 0 and (tonumber(redis.call('GET', slow)) or 0) > now then return {'rejected', 'slow_mode'} end
+    local slow_until = slow_ms > 0 and (tonumber(redis.call('GET', slow)) or 0) or 0
+    if slow_until > now then return {'rejected', 'slow_mode', slow_until - now} end
   end
   tokens = bucket_tokens(bucket, now, rate, burst)
   if tokens < 1 then return {'rejected', 'rate_limited'} end
@@ -355,7 +356,7 @@ export class RedisRoomStore implements RoomStore {
         return { status: 'appended', message, unpin: messageOf(reply[2], { uid, kind: 'unpin', text: '', target: target!, nowMs }) };
       }
       case 'duplicate': return { status: 'duplicate', seq: reply[1] };
-      case 'rejected': return { status: 'rejected', code: reply[1] };
+      case 'rejected': return reply[2] === undefined ? { status: 'rejected', code: reply[1] } : { status: 'rejected', code: reply[1], retryAfterMs: reply[2] };
     }
   }
 

@@ -60,7 +60,7 @@ export type AppendResult =
   /** `unpin`: a retraction of the pinned message also unpinned it, with this message right after. */
   | { status: 'appended'; message: RoomMessage; unpin?: RoomMessage }
   | { status: 'duplicate'; seq: Seq }
-  | { status: 'rejected'; code: AppendRejection };
+  | { status: 'rejected'; code: AppendRejection; /** With slow_mode: when the user may send again, in ms from now. */ retryAfterMs?: number };
 
 export interface RangeQuery {
   /** Only messages with a seq greater than this. */

@@ -185,7 +185,8 @@ ui.send.addEventListener('submit', (event) => {
     setStatus(ui.sendStatus, '');
   }, (error: unknown) => {
     const failure = error instanceof ClientError ? error : new ClientError('internal', String(error));
-    const waitMs = slowModeMs > 0 ? slowModeMs - (Date.now() - lastAcceptedAtMs) : null;
+    // The server says how long slow mode holds this viewer back; a page that saw the interval can tell too.
+    const waitMs = failure.retryAfterMs ?? (slowModeMs > 0 ? slowModeMs - (Date.now() - lastAcceptedAtMs) : null);
     setStatus(ui.sendStatus, sendErrorInWords(failure, waitMs), 'error');
     // Give the text back, unless the viewer has typed something new meanwhile.
     if (ui.text.value === '' && failure.code !== 'banned') { ui.text.value = text; updateCounter(); }
