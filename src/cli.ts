@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createTokenVerifier, signToken, type TokenPolicy, type TokenVerifier } from './shared/auth.js';
 import { SETTINGS, loadConfig, parseFlags, type Config, type ProcessRole } from './shared/config.js';
+import { deepFreeze, usageOf } from './shared/settings.js';
 import { ConfigError } from './shared/errors.js';
 import { connectInfrastructure } from './shared/infrastructure.js';
 import { connectRedis } from './shared/store/redis-client.js';
@@ -39,7 +40,7 @@ Usage:
   roomcast --help
 
 Settings (environment variable, flag, default):
-${SETTINGS.map((s) => `  ${s.env.padEnd(32)} ${s.flag.padEnd(26)} ${JSON.stringify(s.default)}\n      ${s.help}`).join('\n')}
+${usageOf(SETTINGS, { env: 32, flag: 26 })}
 
 Autoscaler settings (environment variable, flag, default):
 ${autoscalerUsage()}
@@ -87,9 +88,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 async function tokenCommand(argv: string[]): Promise<string> {
-  const { flags, problems } = parseFlags(argv);
-  const known = new Set(['--uid', '--role', '--rooms', '--device', '--ttl-s', '--secret', '--private-key', '--alg', '--issuer', '--audience']);
-  for (const flag of flags.keys()) if (!known.has(flag)) problems.push(`unknown flag ${flag}`);
+  const { flags, problems } = parseFlags(argv, ['--uid', '--role', '--rooms', '--device', '--ttl-s', '--secret', '--private-key', '--alg', '--issuer', '--audience']);
   const uid = flags.get('--uid');
   if (!uid) problems.push('--uid is required');
   const role = (flags.get('--role') ?? 'viewer') as Role;
@@ -115,10 +114,8 @@ async function tokenCommand(argv: string[]): Promise<string> {
 }
 
 async function migrateCommand(argv: string[]): Promise<MigrationReport & { dryRun: boolean }> {
-  // --dry-run is a switch; parseFlags reads flags with values.
-  const dryRun = argv.includes('--dry-run');
-  const { flags, problems } = parseFlags(argv.filter((arg) => arg !== '--dry-run'));
-  for (const flag of flags.keys()) if (flag !== '--redis-url') problems.push(`unknown flag ${flag}`);
+  const { flags, problems } = parseFlags(argv, ['--redis-url'], ['--dry-run']);
+  const dryRun = flags.has('--dry-run');
   const url = flags.get('--redis-url') ?? process.env.ROOMCAST_REDIS_URL;
   if (!url) problems.push('give --redis-url or set ROOMCAST_REDIS_URL');
   if (problems.length > 0) throw new ConfigError(problems);
@@ -166,10 +163,6 @@ async function serve(role: ProcessRole, argv: string[]): Promise<void> {
     const drains = role === 'gateway';
     stops.unshift(() => (drains && stopSignal === 'SIGTERM' ? gateway.drain(config.drainMs) : gateway.stop()));
   }
-  // The ports actually bound (a setting of 0 picks a free one), for whoever started this process.
-  log.info('listening', { role, mode: infra.mode, ...ports });
-  if (devSecrets) await printDevGuide(config, devSecrets.generated, { api: ports.apiPort!, metrics: ports.gatewayHttpPort!, wsUrl });
-
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -184,6 +177,11 @@ async function serve(role: ProcessRole, argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+
+  // The ports actually bound (a setting of 0 picks a free one), for whoever started this process; only
+  // once the signal handlers are in place, so a SIGTERM right after this line still drains.
+  log.info('listening', { role, mode: infra.mode, ...ports });
+  if (devSecrets) await printDevGuide(config, devSecrets.generated, { api: ports.apiPort!, metrics: ports.gatewayHttpPort!, wsUrl });
 }
 
 function tokenPolicyOf(config: Config): TokenPolicy {
@@ -203,7 +201,7 @@ function withDevSecrets(config: Readonly<Config>, devSignInGiven: boolean): { co
   const needsSecret = !config.jwtSecret && !config.jwtPublicKey;
   const needsApiKey = config.apiKeys.length === 0;
   return {
-    config: Object.freeze({
+    config: deepFreeze({
       ...config,
       ...(needsSecret ? { jwtSecret: randomBytes(24).toString('base64url') } : {}),
       ...(needsApiKey ? { apiKeys: [`dev-${randomBytes(12).toString('hex')}`] } : {}),

@@ -43,6 +43,7 @@ export class Autoscaler {
   private state: PolicyState = INITIAL_POLICY_STATE;
   private readonly readyDelay = new ReadyDelayEstimator();
   private lastSuccessMs: number | null = null;
+  private capped = false;
 
   constructor(private readonly deps: AutoscalerDeps) {}
 
@@ -114,6 +115,7 @@ export class Autoscaler {
       applied,
       dryRun: this.deps.dryRun,
       reasons: decision.reasons,
+      capped: decision.cappedAtMax,
       metrics: Object.fromEntries(Object.entries(decision.perMetric).filter(([, m]) => m.usage !== null)),
       floors: decision.floors,
       stabilized: decision.stabilized,
@@ -129,8 +131,20 @@ export class Autoscaler {
       failures: decision.consecutiveFailures,
       victims,
     });
+    this.reportCap(decision);
     this.lastSuccessMs = now;
     return decision;
+  }
+
+  /**
+   * Reaching maxReplicas while more is wanted leaves viewers on overloaded gateways: say so once when
+   * it starts (the decision lines carry the reason every period) and once when it ends.
+   */
+  private reportCap(decision: Decision): void {
+    if (decision.cappedAtMax === this.capped) return;
+    this.capped = decision.cappedAtMax;
+    if (this.capped) this.deps.log.warn('held at maxReplicas', { reason: 'capped_at_max', maxReplicas: this.deps.settings.maxReplicas, wanted: decision.wanted });
+    else this.deps.log.info('no longer held at maxReplicas', { replicas: decision.replicas });
   }
 
   /**

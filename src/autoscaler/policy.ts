@@ -77,7 +77,7 @@ export interface PolicySettings {
 export interface PolicyState {
   /** Total connections per successful period, for the trend (the last trendWindowMs). */
   readonly connections: readonly TimedValue[];
-  /** Metric-based recommendations of the last scaleDownWindowMs. */
+  /** Recommendations (metrics and floors) of the last scaleDownWindowMs. */
   readonly recommendations: readonly TimedValue[];
   readonly consecutiveFailures: number;
   readonly lastScaleDownMs: number | null;
@@ -107,6 +107,10 @@ export interface Decision {
   events: string[];
   /** Short stable codes saying why, in order (see README). */
   reasons: string[];
+  /** The answer of the metrics and floors before the rate limits, stabilization and clamps. */
+  wanted: number;
+  /** More replicas were wanted than maxReplicas allows: the fleet is held at the cap. */
+  cappedAtMax: boolean;
 }
 
 /** Load that new pods take a share of is averaged; CPU and lag look at the hottest pods. */
@@ -158,7 +162,6 @@ export function decide(state: PolicyState, inputs: DecisionInputs, nowMs: number
     connections = connections.filter((p) => p.atMs >= keepFrom && p.atMs < nowMs);
     // A total with a ready pod missing is too low, and the next complete one would look like a surge.
     if (withMetrics.length > 0 && pods.every((p) => !p.ready || p.metrics !== null)) connections = [...connections, { atMs: nowMs, value: totalConnections }];
-    recommendations = [...recommendations.filter((r) => r.atMs > nowMs - settings.scaleDownWindowMs), { atMs: nowMs, value: raw }];
   } else {
     consecutiveFailures++;
     reasons.push('metrics_failed');
@@ -188,6 +191,9 @@ export function decide(state: PolicyState, inputs: DecisionInputs, nowMs: number
   let wanted = raw;
   if (trendFloor !== null && trendFloor > wanted) { wanted = trendFloor; reasons.push('floor:trend'); }
   if (scheduleFloor !== null && scheduleFloor > wanted) { wanted = scheduleFloor; reasons.push('floor:schedule'); }
+  // The window remembers the answer with its floors: a floor that ordered pods a period ago must
+  // not be taken back the next one (the trend dips as soon as a ramp flattens).
+  if (metricsOk) recommendations = [...recommendations.filter((r) => r.atMs > nowMs - settings.scaleDownWindowMs), { atMs: nowMs, value: wanted }];
 
   let replicas = current;
   let stabilized: number | null = null;
@@ -218,7 +224,10 @@ export function decide(state: PolicyState, inputs: DecisionInputs, nowMs: number
   }
 
   if (replicas < settings.minReplicas) { replicas = settings.minReplicas; reasons.push('clamp:min'); }
+  // Held at the cap while more is wanted: operators must hear of it (a log reason and a gauge).
+  const cappedAtMax = wanted > settings.maxReplicas && replicas >= settings.maxReplicas;
   if (replicas > settings.maxReplicas) { replicas = settings.maxReplicas; reasons.push('clamp:max'); }
+  if (cappedAtMax) reasons.push('capped_at_max');
   if (replicas < current) lastScaleDownMs = nowMs;
   if (reasons.length === 0) reasons.push('no_metrics');
 
@@ -236,6 +245,8 @@ export function decide(state: PolicyState, inputs: DecisionInputs, nowMs: number
     readyDelayMs,
     events: events.map((e) => e.name),
     reasons,
+    wanted,
+    cappedAtMax,
   };
   return { decision, state: { connections, recommendations, consecutiveFailures, lastScaleDownMs } };
 }

@@ -87,6 +87,11 @@ export interface SocketSettings {
   random: () => number;
   /** How long the welcome (and a dispatch lookup) may take, in ms. */
   requestTimeoutMs: number;
+  /**
+   * Failed attempts in a row on addresses dispatch named before one attempt goes to `url` instead
+   * (a dispatched address may be unreachable from where the client is).
+   */
+  dispatchFailuresBeforeFallback: number;
 }
 
 /** The frames the socket hands on, by type; `welcome`, `reconnect` and `pong` it handles itself. */
@@ -124,6 +129,10 @@ export class ClientSocket {
   private generation = 0;
   private connectWaiters: ConnectWaiter[] = [];
   private failedAttempts = 0;
+  /** Attempts in a row on a dispatched address that ended before the welcome. */
+  private dispatchedFailures = 0;
+  /** Whether the current attempt goes to an address dispatch named (not to `url`). */
+  private attemptDispatched = false;
   private openedAtMs = 0;
   /** When the server asked for a reconnect no sooner than (a `reconnect` frame); 0 when it did not. */
   private serverReconnectAtMs = 0;
@@ -223,14 +232,16 @@ export class ClientSocket {
       return;
     }
     if (generation !== this.generation) return;
-    const url = settings.dispatchUrl ? await this.dispatchedUrl(settings.dispatchUrl, token) : settings.url;
+    this.attemptDispatched = false;
+    // Without dispatch the socket opens synchronously (no await): nothing can happen in between.
+    const url = settings.dispatchUrl ? await this.attemptUrl(settings.dispatchUrl, token) : settings.url;
     if (generation !== this.generation) return;
     let socket: WebSocketLike;
     try {
       socket = new settings.WebSocket(urlWithToken(url, token), settings.format === 'json' ? SUBPROTOCOL_JSON : SUBPROTOCOL_MSGPACK);
     } catch (error) {
       // A malformed URL: no retry can help.
-      this.stop(new ClientError('bad_request', `cannot open a WebSocket to ${settings.url}: ${messageOf(error)}`, { cause: error }));
+      this.stop(new ClientError('bad_request', `cannot open a WebSocket to ${url}: ${messageOf(error)}`, { cause: error }));
       return;
     }
     socket.binaryType = 'arraybuffer';
@@ -251,8 +262,25 @@ export class ClientSocket {
     }, settings.requestTimeoutMs);
   }
 
-  /** The gateway the dispatch endpoint names, or `url` when it cannot answer. */
-  private async dispatchedUrl(dispatchUrl: string, token: string): Promise<string> {
+  /**
+   * Where an attempt connects when dispatch is configured: the gateway dispatch names, except
+   * after `dispatchFailuresBeforeFallback` failed attempts in a row on dispatched addresses, when one
+   * attempt goes to `url` (and the count starts over: the next attempt asks dispatch again, whether
+   * this one succeeds or not, as the fleet may have changed meanwhile).
+   */
+  private async attemptUrl(dispatchUrl: string, token: string): Promise<string> {
+    const { url, dispatchFailuresBeforeFallback } = this.settings;
+    if (this.dispatchedFailures >= dispatchFailuresBeforeFallback) {
+      this.dispatchedFailures = 0;
+      return url;
+    }
+    const dispatched = await this.dispatchedUrl(dispatchUrl, token);
+    this.attemptDispatched = dispatched !== null;
+    return dispatched ?? url;
+  }
+
+  /** The gateway the dispatch endpoint names, or null when it cannot answer. */
+  private async dispatchedUrl(dispatchUrl: string, token: string): Promise<string | null> {
     try {
       const response = await fetch(dispatchUrl, {
         headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(this.settings.requestTimeoutMs),
@@ -262,7 +290,7 @@ export class ClientSocket {
     } catch {
       // The configured url is the fallback; the dispatch endpoint is an optimisation.
     }
-    return this.settings.url;
+    return null;
   }
 
   /** Drops a connection the client gave up on, without waiting for the closing handshake. */
@@ -276,6 +304,8 @@ export class ClientSocket {
   /** The current connection (or attempt) ended: the owner settles what cannot survive it, then reconnect or stop. */
   private connectionLost(info: DisconnectInfo): void {
     const upForMs = this.welcomeFrame ? Date.now() - this.openedAtMs : 0;
+    if (!this.welcomeFrame && this.attemptDispatched) this.dispatchedFailures++;
+    this.attemptDispatched = false;
     this.clearTimers();
     this.welcomeFrame = null;
     const detail = info.reason ? `${info.code}: ${info.reason}` : `${info.code}`;
@@ -370,6 +400,7 @@ export class ClientSocket {
     if (this.welcomeTimer) clearTimeout(this.welcomeTimer);
     this.welcomeTimer = null;
     this.welcomeFrame = frame;
+    this.dispatchedFailures = 0;
     this.currentState = 'open';
     this.openedAtMs = this.lastReceivedAtMs;
     this.serverReconnectAtMs = 0;

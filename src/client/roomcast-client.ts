@@ -41,6 +41,8 @@ export type {
 } from '../shared/protocol/frames.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** Failed attempts in a row on dispatched addresses before one attempt goes to `url`. */
+export const DEFAULT_DISPATCH_FAILURES_BEFORE_FALLBACK = 3;
 const CLOSE_NORMAL = 1000;
 
 // ---- options and events -------------------------------------------------------------------------
@@ -63,6 +65,11 @@ export interface RoomcastClientOptions {
    * connects there; when it fails, the attempt uses `url`.
    */
   dispatchUrl?: string;
+  /**
+   * With `dispatchUrl`: after this many attempts in a row on dispatched addresses fail (closed before
+   * the welcome), the next attempt connects to `url`; then dispatch is asked again. Default 3.
+   */
+  dispatchFailuresBeforeFallback?: number;
   /** A JWT, or a function that returns one; it is called before every connection attempt, so reconnects get a fresh token. */
   token: string | (() => string | Promise<string>);
   /** How the server encodes what it sends, and how the client encodes what it sends. Default msgpack. */
@@ -152,6 +159,7 @@ export class RoomcastClient extends Emitter<RoomcastClientEvents> {
       reconnectEnabled: options.reconnect?.enabled ?? true,
       random,
       requestTimeoutMs,
+      dispatchFailuresBeforeFallback: count(options.dispatchFailuresBeforeFallback, DEFAULT_DISPATCH_FAILURES_BEFORE_FALLBACK, 'dispatchFailuresBeforeFallback'),
     }, {
       opened: (welcome) => this.opened(welcome),
       lost: (info, error) => this.lost(info, error),
@@ -501,5 +509,11 @@ function moderateProblem(params: ModerateParams): ClientError | null {
 function positive(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   if (!(typeof value === 'number' && value > 0 && Number.isFinite(value))) throw new RangeError(`${name} must be a positive number of ms`);
+  return value;
+}
+
+function count(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!(Number.isSafeInteger(value) && value >= 1)) throw new RangeError(`${name} must be a whole number ≥ 1`);
   return value;
 }

@@ -1,6 +1,7 @@
 /**
  * The gateway process: WebSocket connections (UwsServer), their sessions, the room fan-out, the
- * online registry and the viewer counts, wired together over injected bus and stores.
+ * online registry and its part of the fleet state (heartbeat, viewer counts), wired together over the
+ * injected bus and session store.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TokenVerifier } from '../shared/auth.js';
@@ -10,9 +11,11 @@ import { closeCodeOf, fail } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { GatewayMetrics, type MetricsRegistry } from '../shared/metrics.js';
 import type { GatewayId } from '../shared/protocol/bus-messages.js';
-import type { RoomStore } from '../shared/store/room-store.js';
+import type { GatewayInstance } from '../shared/protocol/fleet-messages.js';
+import { GatewayRegistry } from '../shared/fleet/gateway-registry.js';
 import type { SessionStore } from '../shared/store/session-store.js';
 import { ChatClient } from './chat-client.js';
+import { FleetPresence } from './fleet-presence.js';
 import { LoadShedding, type LoadSheddingSettings } from './load-shedding.js';
 import { RoomClient } from './room-client.js';
 import { RoomFanout, type FanoutSettings } from './room-fanout.js';
@@ -39,7 +42,7 @@ export interface GatewaySettings {
   allowedOrigins: readonly string[];
   requestTimeoutMs: number;
   viewerIntervalMs: number;
-  /** How often this gateway reports itself alive, ready or not, and its load to the registry. */
+  /** How often this gateway announces itself (alive, ready or not, its load) on the bus. */
   registryHeartbeatMs: number;
   /** How long a slow connection may stay behind before it is closed. */
   slowConsumerGraceMs: number;
@@ -51,7 +54,6 @@ export interface GatewaySettings {
 export interface GatewayDeps {
   gatewayId: GatewayId;
   bus: Bus;
-  roomStore: RoomStore;
   sessionStore: SessionStore;
   verifyToken: TokenVerifier;
   clock: Clock;
@@ -64,8 +66,6 @@ export interface GatewayDeps {
   devToken: ((uid: string) => Promise<string>) | null;
 }
 
-/** The registry forgets a gateway after this many missed heartbeats, so a late one or two is not taken for a death. */
-export const REGISTRY_MISSED_HEARTBEATS = 3;
 /** A drain sends its `reconnect` frames in this many waves, over the first DRAIN_SPREAD of the drain time. */
 export const DRAIN_WAVES = 10;
 const DRAIN_SPREAD = 0.8;
@@ -90,13 +90,19 @@ export class Gateway {
   private readonly slowConsumers: SlowConsumers;
   private readonly shedding: LoadShedding;
   private readonly idle: IdleConnections;
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly presence: FleetPresence;
+  /** The other gateways' loads, for load shedding (listened to only when shedding is on). */
+  private readonly registry: GatewayRegistry;
+  /** This run of the gateway: device sessions name it, so a restart under the same id drops the old run's. */
+  readonly instance: GatewayInstance;
   private busConnected = true;
-  private accepting = true;
-  private reportingViewers = false;
+  /** False until the fleet has heard of this instance: a session registered before that would look orphaned. */
+  private accepting = false;
+  private stopped = false;
 
   private constructor(private readonly deps: GatewayDeps) {
     const { bus, clock, log, settings } = deps;
+    this.instance = { gatewayId: deps.gatewayId, epoch: clock.now() };
     this.metrics = new GatewayMetrics(deps.metricsRegistry);
     const roomClient = new RoomClient(bus, settings.requestTimeoutMs);
     this.fanout = new RoomFanout({
@@ -120,8 +126,15 @@ export class Gateway {
         this.sessions.reject(conn, error);
       },
     });
+    this.registry = new GatewayRegistry({ bus, clock, log, heartbeatMs: settings.registryHeartbeatMs });
+    this.presence = new FleetPresence({
+      bus, clock, log, instance: this.instance, heartbeatMs: settings.registryHeartbeatMs, viewerIntervalMs: settings.viewerIntervalMs,
+      status: () => ({ url: this.url, connections: this.server.connectionCount, ready: this.accepting && this.busConnected }),
+      localCounts: () => this.fanout.localCounts(),
+      applyTotal: (room, total, lastSeq) => this.fanout.applyViewerReport(room, total, lastSeq),
+    });
     this.shedding = new LoadShedding({
-      gatewayId: deps.gatewayId, sessionStore: deps.sessionStore, clock, log, metrics: this.metrics, settings: settings.shedding,
+      gatewayId: deps.gatewayId, gateways: this.registry, clock, log, metrics: this.metrics, settings: settings.shedding,
       connections: () => this.server.connections(), connectionCount: () => this.server.connectionCount,
       requestReconnect: (conn, delayMs) => this.sessions.requestReconnect(conn, delayMs),
     });
@@ -173,15 +186,17 @@ export class Gateway {
 
   /** Stops accepting, closes every connection with `code` (1012: reconnect elsewhere), and leaves the registry. */
   async stop(code = closeCodeOf('draining')!): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     this.accepting = false;
-    for (const timer of this.timers.splice(0)) clearInterval(timer);
     this.slowConsumers.stop();
     this.shedding.stop();
     this.idle.stop();
     this.fanout.stop();
     this.users.stop();
+    this.registry.stop();
     this.server.close(code, 'gateway stopping');
-    await this.deps.sessionStore.removeGateway(this.id).catch((error: unknown) => this.storeFailed('removeGateway', error));
+    await this.presence.stop().catch((error: unknown) => this.busFailed('goodbye', error));
   }
 
   private async listen(): Promise<void> {
@@ -229,10 +244,11 @@ export class Gateway {
     this.slowConsumers.start();
     this.shedding.start();
     this.idle.start();
-    this.timers.push(
-      setInterval(() => void this.reportViewers(), settings.viewerIntervalMs),
-      setInterval(() => void this.heartbeat(), settings.registryHeartbeatMs),
-    );
+    if (settings.shedding.fraction > 0) this.registry.start();
+    this.presence.start();
+    // The fleet hears of this instance before any of its sessions is registered.
+    await this.heartbeat();
+    this.accepting = true;
     await this.heartbeat();
     log.info('gateway listening', { url: this.url, metrics: `http://${settings.host}:${this.httpPort}/metrics` });
   }
@@ -243,7 +259,7 @@ export class Gateway {
     const { uid, device } = conn.identity;
     const connectedAtMs = this.deps.clock.now();
     this.deps.sessionStore
-      .register({ uid, device, gatewayId: this.id, connId: conn.id, connectedAtMs })
+      .register({ uid, device, gatewayId: this.id, epoch: this.instance.epoch, connId: conn.id, connectedAtMs })
       // Registered first, so the login's device policy and every later route see this connection.
       .then(() => this.chat.login(conn, connectedAtMs), (error: unknown) => this.storeFailed('register', error));
     return state;
@@ -257,31 +273,12 @@ export class Gateway {
   }
 
   private async heartbeat(): Promise<void> {
-    const { clock, sessionStore, settings } = this.deps;
-    await sessionStore.heartbeatGateway({
-      gatewayId: this.id, url: this.url, connections: this.server.connectionCount,
-      ready: this.accepting && this.busConnected, expiresAtMs: clock.now() + REGISTRY_MISSED_HEARTBEATS * settings.registryHeartbeatMs,
-    }).catch((error: unknown) => this.storeFailed('heartbeat', error));
+    await this.presence.heartbeat().catch((error: unknown) => this.busFailed('heartbeat', error));
   }
 
-  /** One store round trip per interval for all local rooms; never one per connection. */
-  private async reportViewers(): Promise<void> {
-    if (this.reportingViewers) return;
-    const counts = this.fanout.localCounts();
-    if (counts.length === 0) return;
-    this.reportingViewers = true;
-    try {
-      const { roomStore, clock, settings } = this.deps;
-      const reports = await roomStore.reportViewers(this.id, counts, 3 * settings.viewerIntervalMs, clock.now());
-      counts.forEach(([room], i) => {
-        const report = reports[i];
-        if (report) this.fanout.applyViewerReport(room, report.total, report.lastSeq);
-      });
-    } catch (error) {
-      this.storeFailed('reportViewers', error);
-    } finally {
-      this.reportingViewers = false;
-    }
+  private busFailed(op: string, error: unknown): void {
+    this.metrics.busError();
+    this.deps.log.warn('bus operation failed', { op, error });
   }
 
   private storeFailed(op: string, error: unknown): void {

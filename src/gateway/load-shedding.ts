@@ -9,7 +9,8 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import type { GatewayId } from '../shared/protocol/bus-messages.js';
-import type { GatewayInfo, SessionStore } from '../shared/store/session-store.js';
+import type { GatewayDirectory } from '../shared/fleet/gateway-directory.js';
+import type { GatewayInfo } from '../shared/protocol/fleet-messages.js';
 import type { Conn } from './uws-server.js';
 
 export interface LoadSheddingSettings {
@@ -44,7 +45,8 @@ export function shedCount(gatewayId: GatewayId, connections: number, gateways: r
 
 export interface LoadSheddingDeps {
   gatewayId: GatewayId;
-  sessionStore: SessionStore;
+  /** The others' load, from their heartbeats on the bus (in memory). */
+  gateways: GatewayDirectory;
   connections: () => Iterable<Conn>;
   connectionCount: () => number;
   requestReconnect: (conn: Conn, delayMs: number) => void;
@@ -72,17 +74,9 @@ export class LoadShedding {
 
   /** One rebalancing round; resolves with the number of connections asked to move. */
   async round(): Promise<number> {
-    const { sessionStore, clock, settings, gatewayId } = this.deps;
+    const { gateways, clock, settings, gatewayId } = this.deps;
     if (clock.now() - this.lastRoundAtMs < shedCooldownMs(settings.registryHeartbeatMs)) return 0;
-    let gateways: GatewayInfo[];
-    try {
-      gateways = await sessionStore.liveGateways(clock.now());
-    } catch (error) {
-      this.deps.metrics.storeError();
-      this.deps.log.warn('load report unavailable; not rebalancing', { error });
-      return 0;
-    }
-    const count = shedCount(gatewayId, this.deps.connectionCount(), gateways, settings.fraction);
+    const count = shedCount(gatewayId, this.deps.connectionCount(), gateways.liveGateways(), settings.fraction);
     if (count === 0) return 0;
     this.lastRoundAtMs = clock.now();
     const random = this.deps.random ?? Math.random;

@@ -68,7 +68,6 @@ export function startGateway(config: Config, infra: Infrastructure, verifyToken:
   return Gateway.start({
     gatewayId,
     bus: infra.bus,
-    roomStore: infra.roomStore,
     sessionStore: infra.sessionStore,
     verifyToken,
     clock: systemClock,

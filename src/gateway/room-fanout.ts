@@ -22,6 +22,7 @@ import { fail, RoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import { subjects, type RoomEvent } from '../shared/protocol/bus-messages.js';
+import type { RoomCount } from '../shared/protocol/fleet-messages.js';
 import { MESSAGE_KINDS, PRIORITY_LOW, priorityOf } from '../shared/protocol/frames.js';
 import type {
   Gap, GapFrame, JoinedFrame, LeftFrame, MessageKind, NoticeFrame, RoomId, RoomMessage, RoomStatsFrame, Seq, ServerFrame,
@@ -125,8 +126,6 @@ export class RoomFanout {
   /** Connections that get only high-priority messages until they catch up. */
   private readonly degraded = new Set<Conn>();
   private readonly dirty = new Set<RoomChannel>();
-  /** Rooms this gateway left since the last viewer report: reported once more with 0. */
-  private readonly leftRooms = new Set<RoomId>();
   private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: FanoutDeps) {}
@@ -216,12 +215,12 @@ export class RoomFanout {
     };
   }
 
-  /** Local members per room, and rooms left since the last call (with 0), for the viewer report. */
-  localCounts(): Array<[RoomId, number]> {
-    const counts: Array<[RoomId, number]> = [];
-    for (const channel of this.channels.values()) counts.push([channel.room, channel.members.size]);
-    for (const room of this.leftRooms) if (!this.channels.has(room)) counts.push([room, 0]);
-    this.leftRooms.clear();
+  /** Local members and the newest seq seen, of every room with local members: the viewer report. */
+  localCounts(): RoomCount[] {
+    const counts: RoomCount[] = [];
+    for (const channel of this.channels.values()) {
+      if (channel.members.size > 0) counts.push([channel.room, channel.members.size, Math.max(channel.lastSeq, channel.tailSeq)]);
+    }
     return counts;
   }
 
@@ -291,7 +290,6 @@ export class RoomFanout {
     if (channel.reorderTimer) clearTimeout(channel.reorderTimer);
     this.dirty.delete(channel);
     if (this.channels.get(channel.room) === channel) this.channels.delete(channel.room);
-    this.leftRooms.add(channel.room);
     this.deps.metrics.roomsActive(this.channels.size);
   }
 

@@ -7,8 +7,8 @@
  * few seconds old, and a band spreads a burst of clients over every gateway near the minimum while
  * still keeping them all away from the hot ones.
  */
-import type { Clock } from '../shared/clock.js';
-import type { GatewayInfo, SessionStore } from '../shared/store/session-store.js';
+import type { GatewayDirectory } from '../shared/fleet/gateway-directory.js';
+import type { GatewayInfo } from '../shared/protocol/fleet-messages.js';
 
 /** Gateways within this many connections of the least loaded one count as lightly loaded... */
 export const LIGHT_LOAD_MIN_BAND = 100;
@@ -27,11 +27,10 @@ export function pickGateway(gateways: readonly GatewayInfo[], random: () => numb
 }
 
 export class GatewayDispatch {
-  constructor(private readonly deps: { sessions: SessionStore; clock: Clock; random?: () => number }) {}
+  constructor(private readonly deps: { gateways: GatewayDirectory; random?: () => number }) {}
 
-  /** A ready gateway for a new connection, or null when none is alive and ready. */
-  async choose(): Promise<GatewayInfo | null> {
-    const gateways = await this.deps.sessions.liveGateways(this.deps.clock.now());
-    return pickGateway(gateways, this.deps.random ?? Math.random);
+  /** A ready gateway for a new connection, or null when none is alive and ready; from memory, no store read. */
+  choose(): GatewayInfo | null {
+    return pickGateway(this.deps.gateways.liveGateways(), this.deps.random ?? Math.random);
   }
 }

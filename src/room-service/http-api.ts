@@ -124,7 +124,7 @@ export class HttpApi {
         routeName = 'gateway';
         if (req.method !== 'GET') throw fail.method_not_allowed(req.method, ['GET']);
         await this.authenticate(req);
-        const gateway = await this.deps.dispatch.choose();
+        const gateway = this.deps.dispatch.choose();
         if (!gateway) throw fail.unavailable('no gateway is ready; try again shortly');
         return this.reply(res, routeName, 200, { url: gateway.url, gatewayId: gateway.gatewayId });
       }

@@ -1,7 +1,11 @@
-/** Composition root of the room service: the service on the bus and its HTTP API. */
+/** Composition root of the room service: the service on the bus, its view of the fleet, and its HTTP API. */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type { TokenVerifier } from '../shared/auth.js';
 import { systemClock } from '../shared/clock.js';
 import type { Config } from '../shared/config.js';
+import type { GatewayDirectory } from '../shared/fleet/gateway-directory.js';
+import { GatewayRegistry } from '../shared/fleet/gateway-registry.js';
 import type { Infrastructure } from '../shared/infrastructure.js';
 import type { Logger } from '../shared/log.js';
 import { RoomServiceMetrics, type MetricsRegistry } from '../shared/metrics.js';
@@ -16,6 +20,7 @@ import { HttpApi } from './http-api.js';
 import { OpsHttp } from './ops-http.js';
 import { RecipientRouter } from './recipient-router.js';
 import { RoomService } from './room-service.js';
+import { ViewerTotals } from './viewer-totals.js';
 
 export interface RunningRoomService {
   service: RoomService;
@@ -23,6 +28,8 @@ export interface RunningRoomService {
   apiPort: number;
   /** The ops port (/metrics), when this service serves one. */
   metricsPort: number | null;
+  /** The gateway fleet as this service sees it (dispatch, routing). */
+  gateways: GatewayDirectory;
   stop(): Promise<void>;
 }
 
@@ -36,7 +43,14 @@ export async function startRoomService(
 ): Promise<RunningRoomService> {
   const metrics = new RoomServiceMetrics(metricsRegistry);
   const serviceLog = log.child({ component: 'room-service' });
-  const router = new RecipientRouter({ sessions: infra.sessionStore, bus: infra.bus, clock: systemClock });
+  // The fleet (live gateways, viewer counts) from the bus, held in memory: no Redis read per request.
+  const registry = new GatewayRegistry({ bus: infra.bus, clock: systemClock, log: serviceLog, heartbeatMs: config.registryHeartbeatMs });
+  registry.start();
+  const viewers = new ViewerTotals({
+    bus: infra.bus, clock: systemClock, log: serviceLog, gateways: registry, instanceId: roomServiceInstanceId(), intervalMs: config.viewerIntervalMs,
+  });
+  viewers.start();
+  const router = new RecipientRouter({ sessions: infra.sessionStore, gateways: registry, bus: infra.bus });
   const admission = new Admission({ maxPending: config.maxPendingRequests, maxLoopLagMs: config.maxLoopLagMs }, metrics);
   admission.start();
   const service = new RoomService({
@@ -47,6 +61,8 @@ export async function startRoomService(
       sendRate: { ratePerSec: config.sendRatePerSec, burst: config.sendBurst },
       autoCreateRooms: config.autoCreateRooms,
     },
+    viewers: (room) => viewers.count(room),
+    noteAppended: (room, seq) => viewers.noteAppended(room, seq),
   });
   service.start();
   const chat = new ChatService({
@@ -77,9 +93,11 @@ export async function startRoomService(
   chatEndpoint.start();
   let busConnected = true;
   infra.bus.onStatus((status) => { busConnected = status === 'reconnected'; });
-  const ready = () => busConnected;
+  // Not ready until the registry has heard a whole heartbeat lifetime: before that, dispatch may not
+  // know every gateway (or any), and the load balancer should send the API's callers elsewhere.
+  const ready = () => busConnected && registry.warm;
   const api = new HttpApi({
-    service, dispatch: new GatewayDispatch({ sessions: infra.sessionStore, clock: systemClock }), verifyToken, apiKeys: config.apiKeys, metrics, log: serviceLog, ready,
+    service, dispatch: new GatewayDispatch({ gateways: registry }), verifyToken, apiKeys: config.apiKeys, metrics, log: serviceLog, ready,
     limits: { requestTimeoutMs: config.apiRequestTimeoutMs, maxConnections: config.apiMaxConnections },
     extraRoutes: chatHttpRoutes(chat, groups),
   });
@@ -90,14 +108,21 @@ export async function startRoomService(
     api: `http://${config.apiHost}:${apiPort}/v1/rooms`, ...(metricsPort === null ? {} : { metrics: `http://${config.apiHost}:${metricsPort}/metrics` }),
   });
   return {
-    service, api, apiPort, metricsPort,
+    service, api, apiPort, metricsPort, gateways: registry,
     stop: async () => {
       service.stop();
       chatEndpoint.stop();
+      viewers.stop();
+      registry.stop();
       admission.stop();
       await repair.stop();
       await api.close();
       await ops?.close();
     },
   };
+}
+
+/** Unique per process run; the replica with the lowest one publishes the viewer totals. */
+function roomServiceInstanceId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }

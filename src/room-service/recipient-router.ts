@@ -5,11 +5,11 @@
  * each frame encoded once. Gateways where no recipient is online get nothing; nothing is broadcast.
  */
 import type { Bus } from '../shared/bus/bus.js';
-import type { Clock } from '../shared/clock.js';
 import { encodeBusMessage, encodeMsgpack } from '../shared/codec/codec.js';
 import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
 import type { ConnId, DeliverEvent, DeliveryItem } from '../shared/protocol/chat-bus-messages.js';
 import type { RoomId, ServerFrame, Uid } from '../shared/protocol/frames.js';
+import type { GatewayDirectory } from '../shared/fleet/gateway-directory.js';
 import type { DeviceSession, SessionStore } from '../shared/store/session-store.js';
 
 /** Uids per registry lookup: one pipelined round trip each. */
@@ -33,8 +33,9 @@ export interface RoutingResult {
 
 export interface RecipientRouterDeps {
   sessions: SessionStore;
+  /** Which gateway instances still run: sessions of the others are offline (in memory, no Redis read). */
+  gateways: GatewayDirectory;
   bus: Bus;
-  clock: Clock;
 }
 
 export class RecipientRouter {
@@ -43,9 +44,9 @@ export class RecipientRouter {
   /** The live devices of each uid, over as many pipelined lookups as there are chunks. */
   async lookup(uids: readonly Uid[]): Promise<Map<Uid, DeviceSession[]>> {
     const found = new Map<Uid, DeviceSession[]>();
-    const nowMs = this.deps.clock.now();
+    const isLive = (instance: { gatewayId: GatewayId; epoch: number }) => this.deps.gateways.isLive(instance);
     for (let i = 0; i < uids.length; i += LOOKUP_CHUNK) {
-      const chunk = await this.deps.sessions.lookup(uids.slice(i, i + LOOKUP_CHUNK), nowMs);
+      const chunk = await this.deps.sessions.lookup(uids.slice(i, i + LOOKUP_CHUNK), isLive);
       for (const [uid, devices] of chunk) found.set(uid, devices);
     }
     return found;

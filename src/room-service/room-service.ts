@@ -47,6 +47,10 @@ export interface RoomServiceDeps {
   log: Logger;
   metrics: RoomServiceMetrics;
   limits: RoomServiceLimits;
+  /** A room's viewers over every gateway, from the fleet's reports held in memory (ViewerTotals). */
+  viewers: (room: RoomId) => number;
+  /** Told of every message this replica published, so a gateway that lost it hears its seq (ViewerTotals). */
+  noteAppended?: (room: RoomId, seq: Seq) => void;
   /** The replica's bounded queue: requests it refuses are answered `overloaded` at once. */
   admission?: AdmissionGate;
 }
@@ -150,11 +154,9 @@ export class RoomService {
   }
 
   async getRoom(room: RoomId): Promise<RoomSummary> {
-    const { store, clock } = this.deps;
-    const info = await this.stored('getRoom', () => store.getRoom(room));
+    const info = await this.stored('getRoom', () => this.deps.store.getRoom(room));
     if (!info) throw fail.unknown_room(room);
-    const viewers = await this.stored('viewerCount', () => store.viewerCount(room, clock.now()));
-    return { ...info, viewers };
+    return { ...info, viewers: this.deps.viewers(room) };
   }
 
   async updateSettings(room: RoomId, settings: Partial<RoomSettings>): Promise<void> {
@@ -257,6 +259,7 @@ export class RoomService {
   /** Publishes a stored message once on the room's subject. */
   private published(room: RoomId, message: RoomMessage): void {
     this.publishEvent({ t: 'msg', room, m: message });
+    this.deps.noteAppended?.(room, message.seq);
     this.deps.metrics.messagePublished(message.kind);
   }
 

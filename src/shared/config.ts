@@ -1,11 +1,17 @@
 /**
  * Configuration, loaded once from environment variables and command-line flags (flags win), checked
- * at start-up with every problem reported at once, and frozen. Each setting has one row in SETTINGS:
- * its variable, its flag, its default and its check; the README's configuration table lists the same.
+ * at start-up with every problem reported at once, and deep-frozen. Each setting has one row in
+ * SETTINGS: its key, variable, default, check and help; the flag is derived from the variable.
+ * settings.ts does the loading; the README's configuration table is generated from these rows
+ * (`npm run docs:settings`).
  */
 import { ConfigError } from './errors.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import { deepFreeze, readSettings, settingRow, type DeepReadonly, type Parsed, type Parser } from './settings.js';
 import { parseRedisUrl } from './store/redis-url.js';
+
+export type { Parsed, Parser } from './settings.js';
+export { parseFlags } from './settings.js';
 
 export const DEFAULT_WS_PORT = 8080;
 export const DEFAULT_GATEWAY_HTTP_PORT = 9090;
@@ -145,25 +151,13 @@ export interface Config {
   /** Share of its excess load a hot gateway moves per rebalancing round; 0: never. */
   shedFraction: number;
   rebalanceIntervalMs: number;
-  /** How often a gateway reports itself alive (and its load) to the registry; it is forgotten after three missed reports. */
+  /** How often a gateway announces itself alive (and its load) on the bus; it is forgotten when a heartbeat is half an interval (at least 1 s) late. */
   registryHeartbeatMs: number;
   /** Where the gateway finds the built pages; null: `<package root>/dist/web`. */
   pagesDir: string | null;
   /** The gateway signs viewer tokens for any uid at `GET /dev/token` (the viewer page's dev sign-in); all-in-one only. */
   devSignIn: boolean;
   logLevel: LogLevel;
-}
-
-export type Parsed<T> = { value: T } | { problem: string };
-export type Parser<T> = (raw: string) => Parsed<T>;
-
-interface Setting<K extends keyof Config> {
-  key: K;
-  env: string;
-  flag: string;
-  default: Config[K];
-  parse: Parser<Config[K]>;
-  help: string;
 }
 
 export const optionalString: Parser<string | null> = (raw) => ({ value: raw === '' ? null : raw });
@@ -224,127 +218,95 @@ const redisUrl: Parser<string | null> = (raw) => {
 export const logLevel: Parser<LogLevel> = (raw) =>
   (LOG_LEVELS as string[]).includes(raw) ? { value: raw as LogLevel } : { problem: `must be one of ${LOG_LEVELS.join(', ')}` };
 
-function setting<K extends keyof Config>(key: K, env: string, def: Config[K], parse: Parser<Config[K]>, help: string): Setting<K> {
-  const flag = `--${env.replace(/^ROOMCAST_/, '').toLowerCase().replaceAll('_', '-')}`;
-  return { key, env, flag, default: def, parse, help };
-}
+const setting = settingRow<Config>();
 
 const PORT = integer(0, 65535);
 
 export const SETTINGS = [
-  setting('natsUrl', 'ROOMCAST_NATS_URL', null, url(['nats', 'tls']), 'NATS servers (comma separated); empty: the in-process bus (all-in-one only)'),
-  setting('natsUser', 'ROOMCAST_NATS_USER', null, optionalString, 'NATS user of this process (gateway or room-service in deploy/k8s); empty: connect without credentials'),
-  setting('natsPassword', 'ROOMCAST_NATS_PASSWORD', null, optionalString, 'password of ROOMCAST_NATS_USER'),
-  setting('redisUrl', 'ROOMCAST_REDIS_URL', null, redisUrl, 'Redis: redis://[user:password@]host:port[/db], rediss://... (TLS), redis-sentinel://[user:password@]host:port,.../<master> or redis-cluster://[user:password@]host:port,host:port (Redis Cluster seed nodes); empty: in-memory stores (all-in-one only)'),
-  setting('redisSentinelPassword', 'ROOMCAST_REDIS_SENTINEL_PASSWORD', null, optionalString, 'password of the sentinels (redis-sentinel:// only; the URL\'s password is the Redis nodes\')'),
-  setting('gatewayId', 'ROOMCAST_GATEWAY_ID', null, optionalString, 'this gateway\'s id on the bus; default: host name and a random suffix'),
-  setting('wsHost', 'ROOMCAST_WS_HOST', '0.0.0.0', anyString, 'address the gateway\'s WebSocket port listens on'),
-  setting('wsPort', 'ROOMCAST_WS_PORT', DEFAULT_WS_PORT, PORT, 'gateway WebSocket port (/ws); 0 picks a free port'),
-  setting('publicUrl', 'ROOMCAST_PUBLIC_URL', null, optionalString, 'the URL clients use to reach this gateway; default ws://<host>:<port>/ws'),
-  setting('gatewayHttpPort', 'ROOMCAST_GATEWAY_HTTP_PORT', DEFAULT_GATEWAY_HTTP_PORT, PORT, 'gateway /metrics, /healthz, /readyz port; 0 picks a free port'),
-  setting('apiHost', 'ROOMCAST_API_HOST', '0.0.0.0', anyString, 'address the room service\'s HTTP API listens on'),
-  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'room service HTTP API port (also /healthz, /readyz); 0 picks a free port'),
-  setting('apiMetricsPort', 'ROOMCAST_API_METRICS_PORT', DEFAULT_API_METRICS_PORT, PORT, 'room service /metrics, /healthz, /readyz port (room-service role; all-in-one serves metrics on the gateway\'s); 0 picks a free port'),
-  setting('apiRequestTimeoutMs', 'ROOMCAST_API_REQUEST_TIMEOUT_MS', DEFAULT_API_REQUEST_TIMEOUT_MS, integer(1000, 600_000), 'an HTTP API request (headers and body) must arrive within this'),
+  setting('natsUrl', 'ROOMCAST_NATS_URL', null, url(['nats', 'tls']), 'NATS servers, comma separated; empty: in-process bus (all-in-one only)'),
+  setting('natsUser', 'ROOMCAST_NATS_USER', null, optionalString, 'NATS user of this process (`gateway` or `room-service`, section "NATS subjects"); empty: no credentials (or those in the URL)'),
+  setting('natsPassword', 'ROOMCAST_NATS_PASSWORD', null, optionalString, 'its password; a refused user or password stops the process at start-up'),
+  setting('redisUrl', 'ROOMCAST_REDIS_URL', null, redisUrl, 'Redis: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), `redis-sentinel://[user:password@]host1:port1,host2:port2/<master>[/db]` (the primary Sentinel names, followed across failovers; the password is the Redis nodes\'), or `redis-cluster://[user:password@]host1:port1,host2:port2` (a Redis Cluster\'s seed nodes; section "Redis keys"); empty: in-memory stores (all-in-one only)'),
+  setting('redisSentinelPassword', 'ROOMCAST_REDIS_SENTINEL_PASSWORD', null, optionalString, 'the sentinels\' own password, if they have one (`redis-sentinel://` only)'),
+  setting('gatewayId', 'ROOMCAST_GATEWAY_ID', null, optionalString, 'the gateway\'s id on the bus', { shownDefault: 'host name + random' }),
+  setting('wsHost', 'ROOMCAST_WS_HOST', '0.0.0.0', anyString, 'address of the WebSocket listener'),
+  setting('wsPort', 'ROOMCAST_WS_PORT', DEFAULT_WS_PORT, PORT, 'WebSocket port (`/ws`); 0 picks a free one'),
+  setting('publicUrl', 'ROOMCAST_PUBLIC_URL', null, optionalString, 'the URL clients use to reach this gateway', { shownDefault: '`ws://host:port/ws`' }),
+  setting('gatewayHttpPort', 'ROOMCAST_GATEWAY_HTTP_PORT', DEFAULT_GATEWAY_HTTP_PORT, PORT, 'gateway `/metrics`, `/healthz`, `/readyz`; 0 picks a free one'),
+  setting('apiHost', 'ROOMCAST_API_HOST', '0.0.0.0', anyString, 'address of the room service\'s HTTP API'),
+  setting('apiPort', 'ROOMCAST_API_PORT', DEFAULT_API_PORT, PORT, 'HTTP API port (also `/healthz`, `/readyz`); 0 picks a free one'),
+  setting('apiMetricsPort', 'ROOMCAST_API_METRICS_PORT', DEFAULT_API_METRICS_PORT, PORT, 'room service `/metrics`, `/healthz`, `/readyz`, apart from the public API (the all-in-one serves metrics on the gateway\'s port); 0 picks a free one'),
+  setting('apiRequestTimeoutMs', 'ROOMCAST_API_REQUEST_TIMEOUT_MS', DEFAULT_API_REQUEST_TIMEOUT_MS, integer(1000, 600_000), 'an HTTP API request\'s headers and body must arrive within this (slow, trickling clients are cut off)'),
   setting('apiMaxConnections', 'ROOMCAST_API_MAX_CONNECTIONS', DEFAULT_API_MAX_CONNECTIONS, integer(1, 1_000_000), 'open connections the HTTP API accepts; more are refused'),
-  setting('jwtSecret', 'ROOMCAST_JWT_SECRET', null, optionalString, 'HS256 secret for tokens (at least 32 characters)'),
-  setting('jwtPublicKey', 'ROOMCAST_JWT_PUBLIC_KEY', null, optionalString, 'RS256/ES256 public key for tokens (PEM, SPKI)'),
-  setting('jwtRequireExp', 'ROOMCAST_JWT_REQUIRE_EXP', true, boolean, 'refuse tokens without an exp claim'),
-  setting('jwtMaxLifetimeS', 'ROOMCAST_JWT_MAX_LIFETIME_S', DEFAULT_JWT_MAX_LIFETIME_S, integer(0, 10 * 365 * 24 * 3600), 'longest token lifetime accepted (exp - iat, or exp - now without iat), seconds; 0: no limit'),
-  setting('jwtIssuer', 'ROOMCAST_JWT_ISSUER', null, optionalString, 'when set, tokens must carry this iss'),
-  setting('jwtAudience', 'ROOMCAST_JWT_AUDIENCE', null, optionalString, 'when set, tokens must carry this aud'),
-  setting('maxConnectionsPerIp', 'ROOMCAST_MAX_CONNECTIONS_PER_IP', DEFAULT_MAX_CONNECTIONS_PER_IP, integer(0, 10_000_000), 'WebSocket connections one client address may hold on a gateway (0: no limit; behind a proxy every client has its address)'),
-  setting('allowedOrigins', 'ROOMCAST_ALLOWED_ORIGINS', [], list, 'origins whose web pages may connect (comma separated, e.g. https://example.com); empty: any; the gateway\'s own origin always may'),
-  setting('apiKeys', 'ROOMCAST_API_KEYS', [], list, 'API keys of backends for the HTTP API (comma separated)'),
-  setting('batchWindowMs', 'ROOMCAST_BATCH_WINDOW_MS', DEFAULT_BATCH_WINDOW_MS, integer(1, 1000), 'a room\'s messages are sent to viewers once per window'),
-  setting('batchMaxMessages', 'ROOMCAST_BATCH_MAX_MESSAGES', DEFAULT_BATCH_MAX_MESSAGES, integer(1, 10_000), 'a batch this large is flushed before its window ends'),
-  setting('maxFrameBytes', 'ROOMCAST_MAX_FRAME_BYTES', DEFAULT_MAX_FRAME_BYTES, integer(256, 16 * 1024 * 1024), 'largest client frame accepted'),
-  setting('maxTextLength', 'ROOMCAST_MAX_TEXT_LENGTH', DEFAULT_MAX_TEXT_LENGTH, integer(1, 100_000), 'longest message text, in characters'),
-  setting('maxRoomsPerConnection', 'ROOMCAST_MAX_ROOMS', DEFAULT_MAX_ROOMS_PER_CONNECTION, integer(1, 1000), 'rooms one connection may be in at once'),
+  setting('jwtSecret', 'ROOMCAST_JWT_SECRET', null, optionalString, 'HS256 secret for tokens (≥ 32 characters); all-in-one makes one'),
+  setting('jwtPublicKey', 'ROOMCAST_JWT_PUBLIC_KEY', null, optionalString, 'RS256/ES256 public key (PEM) instead of a secret'),
+  setting('jwtRequireExp', 'ROOMCAST_JWT_REQUIRE_EXP', true, boolean, 'refuse tokens without `exp`'),
+  setting('jwtMaxLifetimeS', 'ROOMCAST_JWT_MAX_LIFETIME_S', DEFAULT_JWT_MAX_LIFETIME_S, integer(0, 10 * 365 * 24 * 3600), 'longest token lifetime (`exp − iat`, or `exp − now` without `iat`); 0: no limit'),
+  setting('jwtIssuer', 'ROOMCAST_JWT_ISSUER', null, optionalString, 'when set, tokens must carry this `iss`'),
+  setting('jwtAudience', 'ROOMCAST_JWT_AUDIENCE', null, optionalString, 'when set, tokens must carry this `aud`'),
+  setting('maxConnectionsPerIp', 'ROOMCAST_MAX_CONNECTIONS_PER_IP', DEFAULT_MAX_CONNECTIONS_PER_IP, integer(0, 10_000_000), 'WebSocket connections one client address may hold on a gateway (HTTP 429 beyond); 0: no limit. Behind a proxy every client has the proxy\'s address: set 0 there and cap at the proxy'),
+  setting('allowedOrigins', 'ROOMCAST_ALLOWED_ORIGINS', [], list, 'origins whose web pages may connect, comma separated (HTTP 403 otherwise); empty: any. The gateway\'s own pages always may'),
+  setting('apiKeys', 'ROOMCAST_API_KEYS', [], list, 'API keys of backends, comma separated; all-in-one makes one'),
+  setting('batchWindowMs', 'ROOMCAST_BATCH_WINDOW_MS', DEFAULT_BATCH_WINDOW_MS, integer(1, 1000), 'a room\'s messages go out once per window'),
+  setting('batchMaxMessages', 'ROOMCAST_BATCH_MAX_MESSAGES', DEFAULT_BATCH_MAX_MESSAGES, integer(1, 10_000), 'a batch this large goes out at once'),
+  setting('maxFrameBytes', 'ROOMCAST_MAX_FRAME_BYTES', DEFAULT_MAX_FRAME_BYTES, integer(256, 16 * 1024 * 1024), 'largest client frame; larger gets `frame_too_large` and close 1009'),
+  setting('maxTextLength', 'ROOMCAST_MAX_TEXT_LENGTH', DEFAULT_MAX_TEXT_LENGTH, integer(1, 100_000), 'longest message, in characters'),
+  setting('maxRoomsPerConnection', 'ROOMCAST_MAX_ROOMS', DEFAULT_MAX_ROOMS_PER_CONNECTION, integer(1, 1000), 'rooms one connection may be in'),
   setting('recentMessages', 'ROOMCAST_RECENT_MESSAGES', DEFAULT_RECENT_MESSAGES, integer(0, 1000), 'messages a join brings'),
   setting('historyLimit', 'ROOMCAST_HISTORY_LIMIT', DEFAULT_HISTORY_LIMIT, integer(10, 1_000_000), 'messages kept per room'),
   setting('historyPageMax', 'ROOMCAST_HISTORY_PAGE_MAX', DEFAULT_HISTORY_PAGE_MAX, integer(1, 10_000), 'largest history page'),
-  setting('idleTimeoutS', 'ROOMCAST_IDLE_TIMEOUT_S', DEFAULT_IDLE_TIMEOUT_S, integer(8, 960), 'a silent connection is closed after this; pings go at half of it'),
-  setting('viewerIntervalMs', 'ROOMCAST_VIEWER_INTERVAL_MS', DEFAULT_VIEWER_INTERVAL_MS, integer(100, 600_000), 'how often viewer counts are reported and pushed'),
-  setting('reorderWindowMs', 'ROOMCAST_REORDER_WINDOW_MS', DEFAULT_REORDER_WINDOW_MS, integer(0, 10_000), 'how long a gateway waits for a missing seq before filling it from history'),
+  setting('idleTimeoutS', 'ROOMCAST_IDLE_TIMEOUT_S', DEFAULT_IDLE_TIMEOUT_S, integer(8, 960), 'silent connections are closed with `idle_timeout` (4008); pings go at half of it'),
+  setting('viewerIntervalMs', 'ROOMCAST_VIEWER_INTERVAL_MS', DEFAULT_VIEWER_INTERVAL_MS, integer(100, 600_000), 'viewer counts are reported and pushed this often'),
+  setting('reorderWindowMs', 'ROOMCAST_REORDER_WINDOW_MS', DEFAULT_REORDER_WINDOW_MS, integer(0, 10_000), 'wait for a missing seq before filling it from history'),
   setting('requestTimeoutMs', 'ROOMCAST_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, integer(100, 60_000), 'gateway → room service request timeout'),
-  setting('maxPendingRequests', 'ROOMCAST_MAX_PENDING_REQUESTS', DEFAULT_MAX_PENDING_REQUESTS, integer(1, 1_000_000), 'requests a room service works on at once; more are answered overloaded with a retry hint'),
-  setting('maxLoopLagMs', 'ROOMCAST_MAX_LOOP_LAG_MS', DEFAULT_MAX_LOOP_LAG_MS, integer(0, 60_000), 'a room service whose event loop lags more than this answers new requests overloaded; 0: never'),
-  setting('sendRatePerSec', 'ROOMCAST_SEND_RATE_PER_SEC', DEFAULT_SEND_RATE_PER_SEC, number(0.01, 10_000), 'messages per second one user may send in one room'),
-  setting('sendBurst', 'ROOMCAST_SEND_BURST', DEFAULT_SEND_BURST, integer(1, 100_000), 'messages one user may send at once before the rate applies'),
+  setting('maxPendingRequests', 'ROOMCAST_MAX_PENDING_REQUESTS', DEFAULT_MAX_PENDING_REQUESTS, integer(1, 1_000_000), 'requests a room service replica works on at once; more are answered `overloaded` with `retryAfterMs` at once'),
+  setting('maxLoopLagMs', 'ROOMCAST_MAX_LOOP_LAG_MS', DEFAULT_MAX_LOOP_LAG_MS, integer(0, 60_000), 'a room service whose event loop runs this late (smoothed) answers new requests `overloaded`; 0: never'),
+  setting('sendRatePerSec', 'ROOMCAST_SEND_RATE_PER_SEC', DEFAULT_SEND_RATE_PER_SEC, number(0.01, 10_000), 'messages per second per user per room'),
+  setting('sendBurst', 'ROOMCAST_SEND_BURST', DEFAULT_SEND_BURST, integer(1, 100_000), 'messages a user may send at once'),
   setting('maxBackpressureBytes', 'ROOMCAST_MAX_BACKPRESSURE_BYTES', DEFAULT_MAX_BACKPRESSURE_BYTES, integer(16 * 1024, 1024 * 1024 * 1024), 'bytes buffered per connection before it counts as slow'),
   setting('dedupTtlMs', 'ROOMCAST_DEDUP_TTL_MS', DEFAULT_DEDUP_TTL_MS, integer(1000, 7 * 24 * 3600 * 1000), 'how long a client message id is remembered'),
-  setting('roomIdleTtlMs', 'ROOMCAST_ROOM_IDLE_TTL_MS', DEFAULT_ROOM_IDLE_TTL_MS, integer(0, 365 * 24 * 3600 * 1000), 'a room without messages this long expires (Redis); 0 never'),
-  setting('badFrameLimit', 'ROOMCAST_BAD_FRAME_LIMIT', DEFAULT_BAD_FRAME_LIMIT, integer(1, 10_000), 'bad frames a connection may send before it is closed with 4000'),
-  setting('frameRatePerSec', 'ROOMCAST_FRAME_RATE_PER_SEC', DEFAULT_FRAME_RATE_PER_SEC, number(0.1, 1_000_000), 'frames per second one connection may send on average'),
-  setting('frameBurst', 'ROOMCAST_FRAME_BURST', DEFAULT_FRAME_BURST, integer(1, 1_000_000), 'frames one connection may send at once'),
-  setting('autoCreateRooms', 'ROOMCAST_AUTO_CREATE_ROOMS', false, boolean, 'create a room on its first join instead of answering unknown_room'),
-  setting('devicePolicy', 'ROOMCAST_DEVICE_POLICY', DEFAULT_DEVICE_POLICY, devicePolicy, 'one-per-type: a new login kicks the older connection of the same device type (close 4010); many: no limit'),
-  setting('chatRatePerSec', 'ROOMCAST_CHAT_RATE_PER_SEC', DEFAULT_CHAT_RATE_PER_SEC, number(0.01, 100_000), 'private and group messages per second one user may send'),
-  setting('chatBurst', 'ROOMCAST_CHAT_BURST', DEFAULT_CHAT_BURST, integer(1, 1_000_000), 'private and group messages one user may send at once'),
+  setting('roomIdleTtlMs', 'ROOMCAST_ROOM_IDLE_TTL_MS', DEFAULT_ROOM_IDLE_TTL_MS, integer(0, 365 * 24 * 3600 * 1000), 'a room without messages this long expires (Redis)', { shownDefault: '7 days' }),
+  setting('badFrameLimit', 'ROOMCAST_BAD_FRAME_LIMIT', DEFAULT_BAD_FRAME_LIMIT, integer(1, 10_000), 'bad frames before a connection is closed (4000)'),
+  setting('frameRatePerSec', 'ROOMCAST_FRAME_RATE_PER_SEC', DEFAULT_FRAME_RATE_PER_SEC, number(0.1, 1_000_000), 'frames per second a connection may send on average (more: `rate_limited`)'),
+  setting('frameBurst', 'ROOMCAST_FRAME_BURST', DEFAULT_FRAME_BURST, integer(1, 1_000_000), 'frames a connection may send at once'),
+  setting('autoCreateRooms', 'ROOMCAST_AUTO_CREATE_ROOMS', false, boolean, 'create rooms on first join instead of `unknown_room`'),
+  setting('devicePolicy', 'ROOMCAST_DEVICE_POLICY', DEFAULT_DEVICE_POLICY, devicePolicy, 'a new login of the same device type replaces the older connection (close 4010); `many`: no limit'),
+  setting('chatRatePerSec', 'ROOMCAST_CHAT_RATE_PER_SEC', DEFAULT_CHAT_RATE_PER_SEC, number(0.01, 100_000), 'private (and, separately, group) messages per second per user'),
+  setting('chatBurst', 'ROOMCAST_CHAT_BURST', DEFAULT_CHAT_BURST, integer(1, 1_000_000), 'private / group messages a user may send at once'),
   setting('chatRetentionCount', 'ROOMCAST_CHAT_RETENTION_COUNT', DEFAULT_CHAT_RETENTION_COUNT, integer(10, 10_000_000), 'messages kept per inbox, conversation and group'),
-  setting('chatRetentionMs', 'ROOMCAST_CHAT_RETENTION_MS', DEFAULT_CHAT_RETENTION_MS, integer(60_000, 10 * 365 * 24 * 3600 * 1000), 'inbox, conversation and group messages older than this are trimmed'),
-  setting('chatRepairGraceMs', 'ROOMCAST_CHAT_REPAIR_GRACE_MS', DEFAULT_CHAT_REPAIR_GRACE_MS, integer(100, 3_600_000), 'a private message stored but not yet in both inboxes after this long is appended, pushed and settled by the repair'),
-  setting('chatRepairSlotsPerSec', 'ROOMCAST_CHAT_REPAIR_SLOTS_PER_SEC', DEFAULT_CHAT_REPAIR_SLOTS_PER_SEC, integer(16, 16_384), 'per-slot outboxes (of 16384) each room service checks for such messages every second'),
-  setting('syncPage', 'ROOMCAST_SYNC_PAGE', DEFAULT_SYNC_PAGE, integer(1, 10_000), 'inbox and group messages per sync page (default and largest)'),
+  setting('chatRetentionMs', 'ROOMCAST_CHAT_RETENTION_MS', DEFAULT_CHAT_RETENTION_MS, integer(60_000, 10 * 365 * 24 * 3600 * 1000), 'older inbox, conversation and group messages are trimmed', { shownDefault: '30 days' }),
+  setting('chatRepairGraceMs', 'ROOMCAST_CHAT_REPAIR_GRACE_MS', DEFAULT_CHAT_REPAIR_GRACE_MS, integer(100, 3_600_000), 'a private message stored but not yet in both inboxes after this long (a crash between the two steps) is appended, pushed and settled by the repair'),
+  setting('chatRepairSlotsPerSec', 'ROOMCAST_CHAT_REPAIR_SLOTS_PER_SEC', DEFAULT_CHAT_REPAIR_SLOTS_PER_SEC, integer(16, 16_384), 'per-slot outboxes (of 16 384) each room service checks for such messages every second: all of them in about a minute'),
+  setting('syncPage', 'ROOMCAST_SYNC_PAGE', DEFAULT_SYNC_PAGE, integer(1, 10_000), 'inbox / group messages per sync page (default and largest)'),
   setting('loginPush', 'ROOMCAST_LOGIN_PUSH', DEFAULT_LOGIN_PUSH, integer(0, 1000), 'newest unacknowledged inbox messages pushed at login'),
   setting('maxGroupMembers', 'ROOMCAST_MAX_GROUP_MEMBERS', DEFAULT_MAX_GROUP_MEMBERS, integer(2, 10_000_000), 'most members of one group'),
-  setting('groupCreate', 'ROOMCAST_GROUP_CREATE', DEFAULT_GROUP_CREATE, oneOf(GROUP_CREATE_POLICIES), 'who may create groups: users (any token), staff (streamer, moderator, admin tokens) or backends (API keys and admin tokens)'),
-  setting('groupInvites', 'ROOMCAST_GROUP_INVITES', DEFAULT_GROUP_INVITES, oneOf(GROUP_INVITE_POLICIES), 'accept: users added to a group by another user are invited and join when they accept; direct: members at once'),
-  setting('roomBudgetPerSec', 'ROOMCAST_ROOM_BUDGET_PER_SEC', DEFAULT_ROOM_BUDGET_PER_SEC, number(0, 1_000_000), 'messages per second a room delivers before ordinary chat is sampled; 0: never sampled'),
-  setting('slowConsumerGraceMs', 'ROOMCAST_SLOW_CONSUMER_GRACE_MS', DEFAULT_SLOW_CONSUMER_GRACE_MS, integer(100, 600_000), 'a connection that stays behind this long after losing its chat is closed (4009)'),
-  setting('drainMs', 'ROOMCAST_DRAIN_MS', DEFAULT_DRAIN_MS, integer(0, 3_600_000), 'on SIGTERM the gateway moves its connections away over this time, then exits'),
-  setting('shedFraction', 'ROOMCAST_SHED_FRACTION', 0, number(0, 1), 'a gateway well above the mean load asks this share of its excess to reconnect (elsewhere, through dispatch); 0: never'),
-  setting('rebalanceIntervalMs', 'ROOMCAST_REBALANCE_INTERVAL_MS', DEFAULT_REBALANCE_INTERVAL_MS, integer(1000, 3_600_000), 'how often a gateway compares its load with the others\' to shed'),
-  setting('registryHeartbeatMs', 'ROOMCAST_REGISTRY_HEARTBEAT_MS', DEFAULT_REGISTRY_HEARTBEAT_MS, integer(100, 600_000), 'how often a gateway reports itself alive and its load to the registry; it is forgotten after three missed reports'),
-  setting('pagesDir', 'ROOMCAST_PAGES_DIR', null, optionalString, 'folder of the built viewer page and console the gateway serves on its WebSocket port; default: dist/web of the package'),
-  setting('devSignIn', 'ROOMCAST_DEV_SIGN_IN', false, boolean, 'the viewer page offers a sign-in as any uid (viewer tokens from GET /dev/token); all-in-one only, where it is on unless set to false'),
-  setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error or silent'),
+  setting('groupCreate', 'ROOMCAST_GROUP_CREATE', DEFAULT_GROUP_CREATE, oneOf(GROUP_CREATE_POLICIES), 'who may create groups (WebSocket and HTTP): `users` (any token), `staff` (streamer, moderator and admin tokens), `backends` (API keys and admin tokens); API keys always may'),
+  setting('groupInvites', 'ROOMCAST_GROUP_INVITES', DEFAULT_GROUP_INVITES, oneOf(GROUP_INVITE_POLICIES), '`accept`: a user added to a group by another user is invited, and becomes a member only when it accepts (`group_join`); `direct`: added users are members at once. API keys and admin tokens always add members directly'),
+  setting('roomBudgetPerSec', 'ROOMCAST_ROOM_BUDGET_PER_SEC', DEFAULT_ROOM_BUDGET_PER_SEC, number(0, 1_000_000), 'messages per second a room delivers before ordinary chat is sampled (the same chat on every gateway); 0: never'),
+  setting('slowConsumerGraceMs', 'ROOMCAST_SLOW_CONSUMER_GRACE_MS', DEFAULT_SLOW_CONSUMER_GRACE_MS, integer(100, 600_000), 'a connection still behind this long after losing its chat is closed (4009)'),
+  setting('drainMs', 'ROOMCAST_DRAIN_MS', DEFAULT_DRAIN_MS, integer(0, 3_600_000), 'on SIGTERM the gateway moves its connections to other gateways over this time, then exits'),
+  setting('shedFraction', 'ROOMCAST_SHED_FRACTION', 0, number(0, 1), 'a gateway 20% above the mean load, while another is 20% below, asks this share of its excess to reconnect (through dispatch, to the light ones); 0: never'),
+  setting('rebalanceIntervalMs', 'ROOMCAST_REBALANCE_INTERVAL_MS', DEFAULT_REBALANCE_INTERVAL_MS, integer(1000, 3_600_000), 'how often a gateway compares its load with the others\' reports'),
+  setting('registryHeartbeatMs', 'ROOMCAST_REGISTRY_HEARTBEAT_MS', DEFAULT_REGISTRY_HEARTBEAT_MS, integer(100, 600_000), 'how often a gateway announces itself alive, ready or not, and its load on `fleet.gateway.<id>` (what dispatch and shedding read); it is forgotten when a heartbeat is half an interval (at least 1 s) late'),
+  setting('pagesDir', 'ROOMCAST_PAGES_DIR', null, optionalString, 'the built viewer page and console the gateway serves on its WebSocket port (read once at start-up)', { shownDefault: '`dist/web` of the package' }),
+  setting('devSignIn', 'ROOMCAST_DEV_SIGN_IN', false, boolean, 'the viewer page offers a sign-in as any uid (`GET /dev/token?uid=` signs a 24 h viewer token); only all-in-one may turn it on', { shownDefault: '`false`; all-in-one: `true`' }),
+  setting('logLevel', 'ROOMCAST_LOG_LEVEL', 'info', logLevel, 'debug, info, warn, error, silent'),
 ] as const;
 
 export type ProcessRole = 'gateway' | 'room-service' | 'all-in-one';
-
-/** Parses `--name value` and `--name=value` pairs. */
-export function parseFlags(argv: readonly string[]): { flags: Map<string, string>; problems: string[] } {
-  const flags = new Map<string, string>();
-  const problems: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) { problems.push(`unexpected argument '${arg}'`); continue; }
-    const eq = arg.indexOf('=');
-    if (eq > 0) { flags.set(arg.slice(0, eq), arg.slice(eq + 1)); continue; }
-    const value = argv[i + 1];
-    if (value === undefined || value.startsWith('--')) { problems.push(`${arg} needs a value`); continue; }
-    flags.set(arg, value);
-    i++;
-  }
-  return { flags, problems };
-}
 
 /**
  * Builds the configuration for a process role from the environment and flags. Throws ConfigError
  * listing every problem.
  */
-export function loadConfig(role: ProcessRole, env: Readonly<Record<string, string | undefined>>, argv: readonly string[] = []): Readonly<Config> {
-  const { flags, problems } = parseFlags(argv);
-  const known = new Set<string>(SETTINGS.map((s) => s.flag));
-  for (const flag of flags.keys()) if (!known.has(flag)) problems.push(`unknown flag ${flag}`);
-
-  const config = {} as Record<keyof Config, unknown>;
-  for (const s of SETTINGS) {
-    const raw = flags.get(s.flag) ?? env[s.env];
-    if (raw === undefined) { config[s.key] = s.default; continue; }
-    const parsed = (s.parse as Parser<unknown>)(raw.trim());
-    if ('problem' in parsed) problems.push(`${s.env} (${s.flag}) ${parsed.problem}; got '${raw.slice(0, 60)}'`);
-    else config[s.key] = parsed.value;
-  }
-  const result = config as unknown as Config;
-  problems.push(...crossChecks(role, result, env));
+export function loadConfig(role: ProcessRole, env: Readonly<Record<string, string | undefined>>, argv: readonly string[] = []): DeepReadonly<Config> {
+  const { values, problems, unknownVariables } = readSettings<Config>(SETTINGS, env, argv);
+  problems.push(...crossChecks(role, values), ...unknownVariables.map((name) => `unknown variable ${name}`));
   if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze(result);
+  return deepFreeze(values);
 }
 
-function crossChecks(role: ProcessRole, config: Config, env: Readonly<Record<string, string | undefined>>): string[] {
+function crossChecks(role: ProcessRole, config: Config): string[] {
   const problems: string[] = [];
   if (role !== 'all-in-one') {
     if (!config.natsUrl) problems.push(`ROOMCAST_NATS_URL is required for the ${role} (the in-process bus only works in all-in-one)`);
@@ -362,8 +324,5 @@ function crossChecks(role: ProcessRole, config: Config, env: Readonly<Record<str
   if (role === 'all-in-one' && config.wsPort !== 0 && config.wsPort === config.apiPort) problems.push('ROOMCAST_WS_PORT and ROOMCAST_API_PORT must differ');
   if (role === 'room-service' && config.apiPort !== 0 && config.apiPort === config.apiMetricsPort) problems.push('ROOMCAST_API_PORT and ROOMCAST_API_METRICS_PORT must differ');
   if (config.wsPort !== 0 && config.wsPort === config.gatewayHttpPort) problems.push('ROOMCAST_WS_PORT and ROOMCAST_GATEWAY_HTTP_PORT must differ');
-  for (const name of Object.keys(env)) {
-    if (name.startsWith('ROOMCAST_') && !SETTINGS.some((s) => s.env === name)) problems.push(`unknown variable ${name}`);
-  }
   return problems;
 }

@@ -138,6 +138,7 @@ export class AutoscalerMetrics {
   private readonly totalConnections: Gauge;
   private readonly projectedConnections: Gauge;
   private readonly readyDelay: Gauge;
+  private readonly capped: Gauge;
 
   constructor({ registry }: MetricsRegistry) {
     const r = [registry];
@@ -151,10 +152,11 @@ export class AutoscalerMetrics {
     this.totalConnections = new Gauge({ name: 'roomcast_autoscaler_connections', help: 'Total gateway connections at the last decision', registers: r });
     this.projectedConnections = new Gauge({ name: 'roomcast_autoscaler_projected_connections', help: 'Connections the trend expects once new gateways would be ready', registers: r });
     this.readyDelay = new Gauge({ name: 'roomcast_autoscaler_ready_delay_seconds', help: 'Time a new gateway takes to become ready (measured, or the default)', registers: r });
+    this.capped = new Gauge({ name: 'roomcast_autoscaler_capped', help: '1 while the decision is held at maxReplicas though more replicas are wanted', registers: r });
   }
 
   decided(d: {
-    action: string; currentReplicas: number; replicas: number; consecutiveFailures: number; readyDelayMs: number;
+    action: string; currentReplicas: number; replicas: number; consecutiveFailures: number; readyDelayMs: number; cappedAtMax: boolean;
     totalConnections: number | null; projectedConnections: number | null;
     perMetric: Record<string, { usage: number | null; replicas: number | null }>; floors: { trend: number | null; schedule: number | null };
   }): void {
@@ -162,6 +164,7 @@ export class AutoscalerMetrics {
     this.replicas.set({ kind: 'current' }, d.currentReplicas);
     this.replicas.set({ kind: 'decided' }, d.replicas);
     this.consecutiveFailures.set(d.consecutiveFailures);
+    this.capped.set(d.cappedAtMax ? 1 : 0);
     this.readyDelay.set(d.readyDelayMs / 1000);
     if (d.totalConnections !== null) this.totalConnections.set(d.totalConnections);
     if (d.projectedConnections !== null) this.projectedConnections.set(d.projectedConnections);

@@ -421,46 +421,6 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
       expect(seqsOf((await store.joinInfo(ROOM, 'alice', 100, NOW))!.recent)).toEqual([1, 2, 3, 4]);
     });
   });
-
-  describe('viewers', () => {
-    const TTL_MS = 10_000;
-    beforeEach(async () => {
-      await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
-      await appendedSeq();
-      await appendedSeq();
-    });
-
-    it('sums the reports of every gateway, per room, with the room lastSeq (0 for an unknown room)', async () => {
-      expect(await store.reportViewers('gw1', [[ROOM, 3], ['elsewhere', 2]], TTL_MS, NOW)).toEqual([
-        { total: 3, lastSeq: 2 }, { total: 2, lastSeq: 0 },
-      ]);
-      expect(await store.reportViewers('gw2', [[ROOM, 4]], TTL_MS, NOW + 1)).toEqual([{ total: 7, lastSeq: 2 }]);
-      // A gateway's new report replaces its old one.
-      expect(await store.reportViewers('gw1', [[ROOM, 5]], TTL_MS, NOW + 2)).toEqual([{ total: 9, lastSeq: 2 }]);
-      expect(await store.viewerCount(ROOM, NOW + 3)).toBe(9);
-      expect(await store.viewerCount('elsewhere', NOW + 3)).toBe(2);
-      expect(await store.viewerCount('nobody', NOW + 3)).toBe(0);
-      expect(await store.reportViewers('gw1', [], TTL_MS, NOW + 3)).toEqual([]);
-    });
-
-    it('forgets the report of a gateway that stopped reporting', async () => {
-      await store.reportViewers('gw1', [[ROOM, 3]], TTL_MS, NOW);
-      await store.reportViewers('gw2', [[ROOM, 4]], TTL_MS, NOW + 5000);
-      expect(await store.viewerCount(ROOM, NOW + TTL_MS - 1)).toBe(7);
-      expect(await store.viewerCount(ROOM, NOW + TTL_MS)).toBe(4);
-      expect(await store.reportViewers('gw2', [[ROOM, 6]], TTL_MS, NOW + TTL_MS + 1)).toEqual([{ total: 6, lastSeq: 2 }]);
-      expect(await store.viewerCount(ROOM, NOW + 2 * TTL_MS + 1)).toBe(0);
-    });
-
-    it('removes a gateway that reports 0', async () => {
-      await store.reportViewers('gw1', [[ROOM, 3]], TTL_MS, NOW);
-      await store.reportViewers('gw2', [[ROOM, 4]], TTL_MS, NOW);
-      expect(await store.reportViewers('gw1', [[ROOM, 0]], TTL_MS, NOW + 1)).toEqual([{ total: 4, lastSeq: 2 }]);
-      expect(await store.viewerCount(ROOM, NOW + 1)).toBe(4);
-      expect(await store.reportViewers('gw2', [[ROOM, 0]], TTL_MS, NOW + 1)).toEqual([{ total: 0, lastSeq: 2 }]);
-      expect(await store.viewerCount(ROOM, NOW + 1)).toBe(0);
-    });
-  });
 });
 
 describe('RedisRoomStore keys', () => {
@@ -478,14 +438,12 @@ describe('RedisRoomStore keys', () => {
     const slowRefill: SendChecks = { rateLimit: { ratePerSec: 0.02, burst: 100 }, moderated: true };
     await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'hi', cid: 'c1', nowMs: NOW, checks: slowRefill });
     await store.setBan(ROOM, 'mallory', NOW + 600_000);
-    await store.reportViewers('gw1', [[ROOM, 1]], 5000, NOW);
     await store.pin({ room: ROOM, target: 1, uid: 'mod', nowMs: NOW });
 
     const keys = (await contractRedis.admin().keys('*')).sort();
     expect(keys).toEqual([
       'test:room:{lobby}:ban', 'test:room:{lobby}:dedup:5:alice:c1', 'test:room:{lobby}:hist', 'test:room:{lobby}:meta',
       'test:room:{lobby}:mute', 'test:room:{lobby}:pin', 'test:room:{lobby}:rl:alice', 'test:room:{lobby}:seq', 'test:room:{lobby}:slow:alice',
-      'test:room:{lobby}:viewers',
     ]);
     for (const key of keys) {
       const ttlMs = await contractRedis.admin().pttl(key);

@@ -1,16 +1,19 @@
 /**
  * The SessionStore contract (the online registry), run against the in-memory store and against the
- * Redis store on a real redis-server. Gateway heartbeats expire by the `nowMs` the tests pass.
+ * Redis store on a real redis-server. Which gateway instances still run is the caller's knowledge
+ * (the fleet registry in memory), passed to every lookup.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
+import { FixedGatewayDirectory } from '../../src/shared/fleet/gateway-directory.js';
+import type { GatewayInfo } from '../../src/shared/protocol/fleet-messages.js';
 import { MemorySessionStore } from '../../src/shared/store/memory-session-store.js';
 import { RedisSessionStore } from '../../src/shared/store/redis-session-store.js';
-import type { DeviceSession, GatewayInfo, SessionStore } from '../../src/shared/store/session-store.js';
+import type { DeviceSession, InstanceLiveness, SessionStore } from '../../src/shared/store/session-store.js';
 import { eventually } from '../helpers/latch.js';
 import { useContractRedis } from '../helpers/contract-redis.js';
 
 const NOW = 1_700_000_000_000;
-const HEARTBEAT_TTL_MS = 15_000;
+const EPOCH = NOW - 60_000;
 
 const contractRedis = useContractRedis();
 
@@ -19,27 +22,30 @@ const implementations = [
   ...contractRedis.targets.map(({ name, redis }) => ({ name, create: (): SessionStore => new RedisSessionStore({ redis: redis() }) })),
 ];
 
-function gateway(gatewayId: string, expiresAtMs = NOW + HEARTBEAT_TTL_MS): GatewayInfo {
-  return { gatewayId, url: `ws://${gatewayId}.test:9000/ws`, connections: 2, ready: true, expiresAtMs };
+function gateway(gatewayId: string, epoch = EPOCH): GatewayInfo {
+  return { gatewayId, epoch, url: `ws://${gatewayId}.test:9000/ws`, connections: 2, ready: true, expiresAtMs: NOW + 7500 };
 }
 
-function device(uid: string, gatewayId: string, connId: string, deviceType = 'web'): DeviceSession {
-  return { uid, gatewayId, connId, device: deviceType, connectedAtMs: NOW - 1000 };
+function device(uid: string, gatewayId: string, connId: string, deviceType = 'web', epoch = EPOCH): DeviceSession {
+  return { uid, gatewayId, epoch, connId, device: deviceType, connectedAtMs: NOW - 1000 };
+}
+
+function liveness(...gateways: GatewayInfo[]): InstanceLiveness {
+  const directory = new FixedGatewayDirectory(gateways);
+  return (instance) => directory.isLive(instance);
 }
 
 const byConn = (a: DeviceSession, b: DeviceSession) => a.connId.localeCompare(b.connId);
-const byGateway = (a: GatewayInfo, b: GatewayInfo) => a.gatewayId.localeCompare(b.gatewayId);
+const bothLive = liveness(gateway('gw1'), gateway('gw2'));
 
 describe.each(implementations)('SessionStore ($name)', ({ create }) => {
   let store: SessionStore;
   beforeEach(async () => {
     await contractRedis.flushAll();
     store = create();
-    await store.heartbeatGateway(gateway('gw1'));
-    await store.heartbeatGateway(gateway('gw2'));
   });
 
-  const devicesOf = async (uid: string, nowMs = NOW) => ((await store.lookup([uid], nowMs)).get(uid) ?? []).sort(byConn);
+  const devicesOf = async (uid: string, isLive = bothLive) => ((await store.lookup([uid], isLive)).get(uid) ?? []).sort(byConn);
 
   it('finds every device of every uid in one lookup; a uid with none is absent', async () => {
     const phone = device('alice', 'gw1', 'c1', 'ios');
@@ -47,11 +53,11 @@ describe.each(implementations)('SessionStore ($name)', ({ create }) => {
     const bob = device('bob', 'gw1', 'c3');
     for (const session of [phone, laptop, bob]) await store.register(session);
 
-    const found = await store.lookup(['alice', 'bob', 'carol'], NOW);
+    const found = await store.lookup(['alice', 'bob', 'carol'], bothLive);
     expect([...found.keys()].sort()).toEqual(['alice', 'bob']);
     expect(found.get('alice')?.sort(byConn)).toEqual([phone, laptop]);
     expect(found.get('bob')).toEqual([bob]);
-    expect(await store.lookup([], NOW)).toEqual(new Map());
+    expect(await store.lookup([], bothLive)).toEqual(new Map());
   });
 
   it('keeps one entry per connection when a connection registers again', async () => {
@@ -69,45 +75,41 @@ describe.each(implementations)('SessionStore ($name)', ({ create }) => {
     await store.unregister('alice', 'gw1', 'c2');
     expect(await devicesOf('alice')).toEqual([device('alice', 'gw2', 'c2')]);
     await store.unregister('alice', 'gw2', 'c2');
-    expect((await store.lookup(['alice'], NOW)).has('alice')).toBe(false);
+    expect((await store.lookup(['alice'], bothLive)).has('alice')).toBe(false);
   });
 
-  it('ignores the sessions of a gateway whose heartbeat expired, and cleans them up', async () => {
-    await store.heartbeatGateway(gateway('gw2', NOW + 5000));
+  it('ignores the sessions of a gateway instance that is over, and deletes them', async () => {
     await store.register(device('alice', 'gw1', 'c1'));
     await store.register(device('alice', 'gw2', 'c2'));
     await store.register(device('bob', 'gw2', 'c3'));
-    expect(await devicesOf('alice', NOW + 4999)).toHaveLength(2);
-
-    const later = NOW + 5000;
-    const found = await store.lookup(['alice', 'bob'], later);
+    const onlyGw1 = liveness(gateway('gw1'));
+    const found = await store.lookup(['alice', 'bob'], onlyGw1);
     expect(found.get('alice')).toEqual([device('alice', 'gw1', 'c1')]);
     expect(found.has('bob')).toBe(false);
-    expect((await store.liveGateways(later)).map((info) => info.gatewayId)).toEqual(['gw1']);
 
-    // The dead gateway's entries were removed, not just hidden: its return does not bring them back.
-    await store.heartbeatGateway(gateway('gw2', later + HEARTBEAT_TTL_MS));
-    await eventually(async () => (await store.lookup(['alice', 'bob'], later)).size === 1 && (await devicesOf('alice', later)).length === 1, { what: 'stale sessions removed' });
-    expect(await devicesOf('alice', later)).toEqual([device('alice', 'gw1', 'c1')]);
-  });
-
-  it('ignores the sessions of a gateway that is unknown or was removed', async () => {
-    await store.register(device('alice', 'gw1', 'c1'));
-    await store.register(device('alice', 'gw9', 'c2'));
-    await store.register(device('bob', 'gw2', 'c3'));
+    // Deleted, not just hidden: the gateway's return does not bring them back.
+    await eventually(async () => (await store.lookup(['alice', 'bob'], bothLive)).size === 1 && (await devicesOf('alice')).length === 1, { what: 'stale sessions removed' });
     expect(await devicesOf('alice')).toEqual([device('alice', 'gw1', 'c1')]);
-
-    await store.removeGateway('gw2');
-    expect((await store.lookup(['bob'], NOW)).has('bob')).toBe(false);
-    expect((await store.liveGateways(NOW)).map((info) => info.gatewayId)).toEqual(['gw1']);
   });
 
-  it('lists the live gateways with what they last reported', async () => {
-    const fresh = { ...gateway('gw2', NOW + 30_000), connections: 7, ready: false };
-    await store.heartbeatGateway(fresh);
-    await store.heartbeatGateway(gateway('gw3', NOW - 1));
-    expect((await store.liveGateways(NOW)).sort(byGateway)).toEqual([gateway('gw1'), fresh]);
-    expect(await store.liveGateways(NOW + HEARTBEAT_TTL_MS)).toEqual([fresh]);
-    expect(await store.liveGateways(NOW + 30_000)).toEqual([]);
+  it('tells the instances of one gateway id apart: a restart makes the old run\'s sessions offline', async () => {
+    const restartedAt = EPOCH + 30_000;
+    await store.register(device('alice', 'gw1', 'old', 'web', EPOCH));
+    await store.register(device('alice', 'gw1', 'new', 'ios', restartedAt));
+    await store.register(device('bob', 'gw1', 'b-old', 'web', EPOCH));
+    const restarted = liveness(gateway('gw1', restartedAt));
+    const found = await store.lookup(['alice', 'bob'], restarted);
+    expect(found.get('alice')).toEqual([device('alice', 'gw1', 'new', 'ios', restartedAt)]);
+    expect(found.has('bob')).toBe(false);
+  });
+});
+
+describe('RedisSessionStore memory', () => {
+  it('keeps a device session in one short hash field', async () => {
+    await contractRedis.flushAll();
+    const redis = contractRedis.targets[0]!.redis();
+    const store = new RedisSessionStore({ redis });
+    await store.register(device('alice', 'gw1', 'gw1-42', 'ios'));
+    expect(await redis.hgetall('rc:user:{alice}:online')).toEqual({ 'gw1/gw1-42': `${EPOCH}:${NOW - 1000}:ios` });
   });
 });

@@ -15,7 +15,7 @@ import type { Role } from '../../src/shared/protocol/frames.js';
 import { startGateway } from '../../src/gateway/main.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
 import { startRoomService, type RunningRoomService } from '../../src/room-service/main.js';
-import type { SessionStore } from '../../src/shared/store/session-store.js';
+import type { GatewayDirectory } from '../../src/shared/fleet/gateway-directory.js';
 import { startNats, type NatsServerHandle } from './nats-server.js';
 import { startRedisCluster } from './redis-cluster.js';
 import { startRedis } from './redis-server.js';
@@ -44,8 +44,8 @@ export interface Cluster {
   subscriptionCount(subject: string): Promise<number>;
   /** The Sentinel set-up, with `redis: 'sentinel'`. */
   sentinel: SentinelSetHandle | null;
-  /** The online registry as the room services see it. */
-  registry: SessionStore;
+  /** The gateway fleet as the first room service sees it (from the heartbeats on the bus). */
+  registry: GatewayDirectory;
   /** Settings for a Roomcast process of this cluster's own (a gateway, by default, or a room service started apart). */
   processEnv(role?: ServiceRole): Record<string, string>;
   /** Starts one more gateway in this process, with extra settings and, if given, its own token check. */
@@ -128,11 +128,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const role = options.mode === 'embedded' ? 'all-in-one' : undefined;
 
   const roomServices: RunningRoomService[] = [];
-  let registry: SessionStore | null = null;
   for (let i = 0; i < (options.roomServices ?? 1); i++) {
     const config = configFor(role ?? 'room-service', nats?.plainUrl ?? null);
     const infra = await infraFor(config, `room-service-${i}`);
-    registry ??= infra.sessionStore;
     const running = await startRoomService(config, infra, verifyToken, new MetricsRegistry(), silentLogger);
     cleanups.push(() => running.stop());
     roomServices.push(running);
@@ -171,7 +169,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   return {
-    gateways, roomServices, apiUrl, nats, api, redisUrl: redis?.urlFor('default') ?? null, sentinel, addGateway, registry: registry!,
+    gateways, roomServices, apiUrl, nats, api, redisUrl: redis?.urlFor('default') ?? null, sentinel, addGateway, registry: roomServices[0]!.gateways,
     processEnv: (service = 'gateway') => ({ ...credentialsEnv(service), ...baseEnv, ...(nats ? { ROOMCAST_NATS_URL: nats.plainUrl } : {}) }),
     subscriptionCount: async (subject) => {
       if (nats) return nats.subscriptionCount(subject);

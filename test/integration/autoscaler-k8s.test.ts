@@ -156,6 +156,21 @@ describe('autoscaler against the Kubernetes API', () => {
     expect(health.status).toBe(200);
   });
 
+  it('held at maxReplicas: a warn line with reason capped_at_max and the capped gauge at 1, back to 0 when the cap no longer binds', async () => {
+    const { running, logs, clock } = await harness(2, { ROOMCAST_MAX_REPLICAS: '2', ROOMCAST_FALLBACK_REPLICAS: '2' }, [0, 3]);
+    await running.leaseRound();
+    // 5 viewers, 2 per gateway wanted: 3 replicas, but at most 2.
+    expect(await running.autoscaler.runOnce()).toMatchObject({ replicas: 2, wanted: 3, cappedAtMax: true, reasons: ['metric:connections', 'clamp:max', 'capped_at_max'] });
+    const own = async () => (await (await fetch(`http://127.0.0.1:${running.httpPort}/metrics`)).text());
+    expect(await own()).toMatch(/^roomcast_autoscaler_capped 1$/m);
+    expect(logs.filter((l) => l.reason === 'capped_at_max')).toEqual([expect.objectContaining({ level: 'warn', msg: 'held at maxReplicas', maxReplicas: 2, wanted: 3 })]);
+    expect(logs.filter((l) => l.msg === 'decision').at(-1)).toMatchObject({ capped: true, reasons: expect.arrayContaining(['capped_at_max']) });
+    // Still capped next period: the warning is not repeated (the decision lines carry the reason).
+    clock.advance(5000);
+    await running.autoscaler.runOnce();
+    expect(logs.filter((l) => l.reason === 'capped_at_max')).toHaveLength(1);
+  });
+
   it('before scaling down, marks the least-loaded pod with pod-deletion-cost and clears stale marks', async () => {
     const { fake, running, logs } = await harness(4);
     fake.pod('gw-0')!.metadata.annotations[COST] = VICTIM_DELETION_COST;
@@ -311,6 +326,8 @@ describe('autoscaler against the Kubernetes API', () => {
       ROOMCAST_KUBECONFIG: writeKubeconfig(server, TOKEN), ROOMCAST_AUTOSCALER_HTTP_HOST: '127.0.0.1', ROOMCAST_AUTOSCALER_HTTP_PORT: '0',
       ROOMCAST_SCHEDULE_FILE: join(dir, 'none.json'), ROOMCAST_POD_NAME: 'looping', ROOMCAST_MIN_REPLICAS: '1', ROOMCAST_FALLBACK_REPLICAS: '1',
       ROOMCAST_AUTOSCALER_PERIOD_MS: '500', ROOMCAST_SCRAPE_TIMEOUT_MS: '400', ROOMCAST_TARGET_CONNECTIONS: '1',
+      // Connections decide here: on a busy machine the gateway's event-loop lag alone asks for 4 or 5 pods.
+      ROOMCAST_TARGET_CPU_UTILIZATION: '10', ROOMCAST_TARGET_LAG_P99_S: '60',
     }).config;
     const logs: Array<Record<string, any>> = [];
     const running = await startAutoscaler(config, { log: createLogger({ level: 'info', write: (line) => logs.push(JSON.parse(line)) }), env: {} });

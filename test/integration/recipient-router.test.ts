@@ -1,7 +1,7 @@
 /**
  * The room service's per-uid routing on a real nats-server and redis-server: one publish per gateway
- * that hosts a recipient, none to gateways without one, nothing to a gateway whose heartbeat expired
- * (a dead gateway's sessions are ignored), and recipients online nowhere reported as offline.
+ * that hosts a recipient, none to gateways without one, nothing to a gateway instance that is over
+ * (its sessions are ignored), and recipients online nowhere reported as offline.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NatsBus } from '../../src/shared/bus/nats-bus.js';
@@ -11,6 +11,7 @@ import type { DeliverEvent } from '../../src/shared/protocol/chat-bus-messages.j
 import { connectRedis, type RedisConnection } from '../../src/shared/store/redis-client.js';
 import { RedisSessionStore } from '../../src/shared/store/redis-session-store.js';
 import { RecipientRouter } from '../../src/room-service/recipient-router.js';
+import { FixedGatewayDirectory } from '../../src/shared/fleet/gateway-directory.js';
 import { eventually } from '../helpers/latch.js';
 import { startNats, type NatsServerHandle } from '../helpers/nats-server.js';
 import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
@@ -45,11 +46,10 @@ afterAll(async () => {
 
 it('publishes once per gateway hosting a recipient, and never to a dead or uninvolved gateway', async () => {
   const sessions = new RedisSessionStore({ redis });
-  for (const gatewayId of ['gwA', 'gwB', 'gwIdle']) {
-    await sessions.heartbeatGateway({ gatewayId, url: `ws://${gatewayId}/ws`, connections: 1, ready: true, expiresAtMs: NOW + 15_000 });
-  }
-  await sessions.heartbeatGateway({ gatewayId: 'gwDead', url: 'ws://dead/ws', connections: 1, ready: true, expiresAtMs: NOW - 1 });
-  const device = (uid: string, gatewayId: string, connId: string) => ({ uid, gatewayId, connId, device: 'web', connectedAtMs: NOW });
+  // gwDead is not in the fleet any more.
+  const gateways = new FixedGatewayDirectory(['gwA', 'gwB', 'gwIdle'].map((gatewayId) => (
+    { gatewayId, epoch: 1, url: `ws://${gatewayId}/ws`, connections: 1, ready: true, expiresAtMs: NOW + 7500 })));
+  const device = (uid: string, gatewayId: string, connId: string) => ({ uid, gatewayId, epoch: 1, connId, device: 'web', connectedAtMs: NOW });
   await sessions.register(device('amy', 'gwA', 'a1'));
   await sessions.register(device('amy', 'gwB', 'a2'));
   await sessions.register(device('ben', 'gwA', 'b1'));
@@ -58,7 +58,7 @@ it('publishes once per gateway hosting a recipient, and never to a dead or uninv
 
   // 2,500 recipients: looked up in chunks; only three of them are online.
   const crowd = Array.from({ length: 2500 }, (_, i) => `nobody-${i}`);
-  const router = new RecipientRouter({ sessions, bus: publisher, clock: { now: () => NOW } });
+  const router = new RecipientRouter({ sessions, gateways, bus: publisher });
   const result = await router.route([
     { to: ['amy', 'ben', 'cat', ...crowd], frame: { t: 'receipt', from: 'zed', cseq: 1 } },
     { to: ['amy'], frame: { t: 'receipt', from: 'zed', cseq: 2 }, except: 'a2' },

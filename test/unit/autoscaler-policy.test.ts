@@ -74,6 +74,16 @@ describe('decide', () => {
     expect(decide(state, inputs(60, fleet(60, 40_000, { lagP99S: 0.5 })), 5000, settings).decision.replicas).toBe(100);
   });
 
+  it('says when the cap binds: capped_at_max only while more than maxReplicas is wanted and the answer is at the cap', () => {
+    const capped = decide(INITIAL_POLICY_STATE, inputs(100, fleet(100, 60_000)), 0, settings).decision;
+    expect(capped).toMatchObject({ replicas: 100, wanted: 120, cappedAtMax: true, reasons: ['metric:connections', 'clamp:max', 'capped_at_max'] });
+    // Still climbing towards the cap under the scale-up rate limit: not held at it yet.
+    const climbing = decide(INITIAL_POLICY_STATE, inputs(10, fleet(10, 600_000)), 0, settings).decision;
+    expect(climbing).toMatchObject({ replicas: 20, cappedAtMax: false });
+    expect(climbing.reasons).not.toContain('capped_at_max');
+    expect(decide(INITIAL_POLICY_STATE, inputs(100, fleet(100, 50_000)), 0, settings).decision.cappedAtMax).toBe(false);
+  });
+
   it('never goes below min or above max', () => {
     expect(decide(INITIAL_POLICY_STATE, inputs(1, fleet(1, 0)), 0, settings).decision).toMatchObject({ replicas: 2, reasons: expect.arrayContaining(['clamp:min']) });
     expect(decide(INITIAL_POLICY_STATE, inputs(100, fleet(100, 500_000)), 0, settings).decision).toMatchObject({ replicas: 100, reasons: expect.arrayContaining(['clamp:max']) });
@@ -225,7 +235,7 @@ describe('traces', () => {
 
   it('slow decline: down one pod (or 10%) per step, steps further apart than the drain, never below the need', () => {
     const scenario: SimScenario = {
-      name: 'decline', durationMs: 60 * 60_000, stepMs: 1000, startupMs: readyDelayMs, podCapacity: 60_000, initialReplicas: 20, events: [],
+      name: 'decline', durationMs: 60 * 60_000, stepMs: 1000, startupMs: readyDelayMs, podCapacity: 60_000, initialReplicas: 20, events: [], drainMs: 30_000,
       demand: flashCrowd({ from: 100_000, to: 1_000_000, startMs: -1, rampMs: 1, endMs: 0, leaveMs: 30 * 60_000 }),
     };
     const run = simulate(scenario, settings, { trend: true, schedule: true });

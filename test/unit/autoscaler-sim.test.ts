@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chartOf, runAll } from '../../src/autoscaler/sim/run-sim.js';
-import { CROWD_START_MS } from '../../src/autoscaler/sim/scenarios.js';
+import { CROWD_END_MS, CROWD_START_MS, defaultSimSettings } from '../../src/autoscaler/sim/scenarios.js';
 
 describe('autoscaler simulation', () => {
   const runs = runAll();
@@ -26,6 +26,56 @@ describe('autoscaler simulation', () => {
     const withTrend = byFile('rate-off-with-trend').result.overloadViewerSeconds;
     const withoutTrend = byFile('rate-off-without-trend').result.overloadViewerSeconds;
     expect(withTrend * 2).toBeLessThan(withoutTrend);
+  });
+
+  it('cold nodes (pods ready 90 s and 180 s after the order): the schedule still covers an announced crowd; a surprise costs more the slower the start', () => {
+    for (const startupS of [90, 180]) {
+      expect(byFile(`cold-${startupS}s-announced-with-floors`).result.overloadViewerSeconds, `${startupS} s`).toBe(0);
+      expect(byFile(`cold-${startupS}s-surprise-with-trend`).result.overloadViewerSeconds)
+        .toBeLessThanOrEqual(byFile(`cold-${startupS}s-surprise-without-trend`).result.overloadViewerSeconds);
+    }
+    const overloadAt = (prefix: string) => byFile(`${prefix}surprise-with-trend`).result.overloadViewerSeconds;
+    expect(overloadAt('autoscaler-sim-')).toBeLessThan(overloadAt('cold-90s-'));
+    expect(overloadAt('cold-90s-')).toBeLessThan(overloadAt('cold-180s-'));
+    // Nothing ordered after the crowd began is ready before startupMs has passed.
+    const cold = byFile('cold-180s-surprise-with-trend').result;
+    expect(cold.firstScaleUpReadyMs! - CROWD_START_MS).toBeGreaterThanOrEqual(180_000);
+  });
+
+  it('drain: a pod ordered away keeps serving its viewers for the drain time while they move to the others; none is dropped', () => {
+    let drainedWithViewers = 0;
+    for (const run of runs) {
+      const { points, decisions } = run.result;
+      const at = (tMs: number) => points.find((p) => p.tMs === tMs)!;
+      const downs = decisions.filter((d) => d.decision.action === 'down');
+      expect(downs.length, run.file).toBeGreaterThan(0);
+      for (const { tMs } of downs) {
+        const during = points.filter((p) => p.tMs >= tMs && p.tMs < tMs + run.scenario.drainMs);
+        expect(during.every((p) => p.drainingPods >= 1), `${run.file} at ${tMs / 1000} s`).toBe(true);
+        // Its viewers (a pod the trend added late may have none) leave it step by step, not all at once.
+        if (during[0]!.drainingConnections > 0) {
+          drainedWithViewers++;
+          for (let i = 1; i < during.length; i++) expect(during[i]!.drainingConnections).toBeLessThanOrEqual(during[i - 1]!.drainingConnections);
+          expect(during.at(-1)!.drainingConnections).toBeLessThan(during[0]!.drainingConnections);
+        }
+        expect(at(tMs + run.scenario.drainMs).drainingPods).toBe(0);
+      }
+      // After the crowd has left, the fleet shrinks without leaving a viewer beyond the capacity.
+      for (const p of points.filter((q) => q.tMs > CROWD_END_MS + 5 * 60_000)) expect(p.served, `${run.file} at ${p.tMs / 1000} s`).toBe(p.demand);
+    }
+    expect(drainedWithViewers).toBeGreaterThan(10);
+  });
+
+  it('no floor escapes the scale-down stabilization: what a scale-up orders stays for the whole window', () => {
+    const windowMs = defaultSimSettings().scaleDownWindowMs;
+    for (const run of runs) {
+      const decisions = run.result.decisions;
+      for (const up of decisions.filter((d) => d.decision.action === 'up')) {
+        const within = decisions.filter((d) => d.tMs > up.tMs && d.tMs < up.tMs + windowMs);
+        const lowest = Math.min(...within.map((d) => d.decision.replicas));
+        expect(lowest, `${run.file}: ${up.decision.replicas} ordered at ${up.tMs / 1000} s`).toBeGreaterThanOrEqual(up.decision.replicas);
+      }
+    }
   });
 
   it('draws viewers, capacity and replicas as SVG', () => {

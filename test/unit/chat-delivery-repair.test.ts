@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/shared/log.js';
 import { MetricsRegistry, RoomServiceMetrics } from '../../src/shared/metrics.js';
 import { subjects } from '../../src/shared/protocol/bus-messages.js';
 import { MemoryInboxStore } from '../../src/shared/store/memory-inbox-store.js';
+import { FixedGatewayDirectory } from '../../src/shared/fleet/gateway-directory.js';
 import { MemorySessionStore } from '../../src/shared/store/memory-session-store.js';
 import { ChatService } from '../../src/room-service/chat-service.js';
 import { RecipientRouter } from '../../src/room-service/recipient-router.js';
@@ -24,13 +25,13 @@ describe('delivery repair', () => {
     const clock = { now: () => nowMs };
     const bus = new MemoryBus({ onError: (error) => { throw error; } });
     const sessions = new MemorySessionStore();
+    const gateways = new FixedGatewayDirectory([{ gatewayId: 'gw1', epoch: 1, url: 'ws://gw1/ws', connections: 1, ready: true, expiresAtMs: nowMs + 3_600_000 }]);
     const inbox = new MemoryInboxStore({ count: 100, maxAgeMs: 3_600_000, dedupTtlMs: 600_000 });
     const chat = new ChatService({
-      inbox, router: new RecipientRouter({ sessions, bus, clock }), bus, clock, log: silentLogger, metrics: new RoomServiceMetrics(new MetricsRegistry()),
+      inbox, router: new RecipientRouter({ sessions, gateways, bus }), bus, clock, log: silentLogger, metrics: new RoomServiceMetrics(new MetricsRegistry()),
       limits: { maxTextLength: 1000, rate: RATE, syncPage: 100, loginPush: 20, historyPageMax: 100, devicePolicy: 'many' },
     });
-    await sessions.heartbeatGateway({ gatewayId: 'gw1', url: 'ws://gw1', connections: 1, ready: true, expiresAtMs: nowMs + 3_600_000 });
-    await sessions.register({ uid: 'bob', gatewayId: 'gw1', connId: 'c1', device: 'web', connectedAtMs: nowMs });
+    await sessions.register({ uid: 'bob', gatewayId: 'gw1', epoch: 1, connId: 'c1', device: 'web', connectedAtMs: nowMs });
     const delivered: unknown[] = [];
     const offline: unknown[] = [];
     bus.subscribe(subjects.gateway('gw1'), (message) => delivered.push(decodeBusMessage(message.data)));

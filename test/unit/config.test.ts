@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BATCH_WINDOW_MS, DEFAULT_REGISTRY_HEARTBEAT_MS, SETTINGS, loadConfig } from '../../src/shared/config.js';
 import { ConfigError } from '../../src/shared/errors.js';
+import { parseFlags } from '../../src/shared/settings.js';
 import { gatewaySettings } from '../../src/gateway/main.js';
 
 const SECRET = 'x'.repeat(32);
@@ -41,6 +42,23 @@ describe('loadConfig', () => {
   it('refuses a short secret and both key kinds at once', () => {
     expect(() => loadConfig('all-in-one', { ROOMCAST_JWT_SECRET: 'short' })).toThrow(/at least 32/);
     expect(() => loadConfig('all-in-one', { ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----' })).toThrow(/only one/);
+  });
+
+  it('freezes the whole configuration, lists included', () => {
+    const config = loadConfig('all-in-one', { ROOMCAST_API_KEYS: 'a,b' });
+    expect(config.apiKeys).toEqual(['a', 'b']);
+    expect(Object.isFrozen(config.apiKeys)).toBe(true);
+    expect(() => (config.apiKeys as string[]).push('c')).toThrow(TypeError);
+  });
+
+  it('reads flags with parseArgs, keeping the old rules: a flag never takes the next flag as its value, every problem listed', () => {
+    const known = ['--ws-port', '--batch-window-ms'];
+    expect(parseFlags(['--ws-port', '1', '--batch-window-ms=2', '--ws-port', '3'], known)).toEqual({ flags: new Map([['--ws-port', '3'], ['--batch-window-ms', '2']]), problems: [] });
+    expect(parseFlags(['--ws-port', '--batch-window-ms', '3'], known)).toEqual({ flags: new Map([['--batch-window-ms', '3']]), problems: ['--ws-port needs a value'] });
+    expect(parseFlags(['--typo', '5', 'stray', '-w', '--ws-port'], known).problems).toEqual(["unknown flag --typo", "unexpected argument 'stray'", 'unknown flag -w', '--ws-port needs a value']);
+    expect(parseFlags(['--ws-port='], known).flags.get('--ws-port')).toBe('');
+    expect(parseFlags(['--dry-run', '--ws-port', '1'], known, ['--dry-run']).flags).toEqual(new Map([['--dry-run', 'true'], ['--ws-port', '1']]));
+    expect(parseFlags(['--dry-run=yes'], known, ['--dry-run']).problems).toEqual(['--dry-run takes no value']);
   });
 
   it('derives one flag per variable', () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { pickGateway } from '../../src/room-service/gateway-dispatch.js';
 import { shedCount } from '../../src/gateway/load-shedding.js';
-import type { GatewayInfo } from '../../src/shared/store/session-store.js';
+import type { GatewayInfo } from '../../src/shared/protocol/fleet-messages.js';
 
 const gateway = (gatewayId: string, connections: number, ready = true): GatewayInfo =>
-  ({ gatewayId, url: `ws://${gatewayId}/ws`, connections, ready, expiresAtMs: Number.MAX_SAFE_INTEGER });
+  ({ gatewayId, epoch: 1, url: `ws://${gatewayId}/ws`, connections, ready, expiresAtMs: Number.MAX_SAFE_INTEGER });
 
 /** Every answer over an even spread of random numbers. */
 function answers(gateways: GatewayInfo[]): Set<string | undefined> {

@@ -1,10 +1,10 @@
 /**
  * `npm run sim:autoscaler`: replays the flash crowd (announced and not) with and without the trend
- * and schedule floors and writes bench/results/autoscaler-sim-*.svg, plus a summary line per run.
+ * and schedule floors, on warm nodes and on cold ones (pods ready 90 s and 180 s after the order), and writes bench/results/autoscaler-sim-*.svg, plus a summary line per run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CROWD_END_MS, CROWD_START_MS, defaultSimSettings, flashCrowdScenario } from './scenarios.js';
+import { COLD_STARTUP_MS, CROWD_END_MS, CROWD_START_MS, defaultSimSettings, flashCrowdScenario } from './scenarios.js';
 import { simulate, type SimResult, type SimScenario } from './simulate.js';
 import { renderChart } from './svg-chart.js';
 
@@ -17,22 +17,31 @@ export interface SimRun {
   result: SimResult;
 }
 
-/** Runs the four cases and returns them (the unit test checks these same runs). */
+/** Runs every case and returns them (the unit test checks these same runs). */
 export function runAll(): SimRun[] {
   const defaults = defaultSimSettings();
   // The new-connection rate also sees a crowd arrive; with it off, the trend floor works alone.
   const rateOff = { ...defaults, targets: { ...defaults.targets, new_connections: 0 } };
+  const both = { trend: true, schedule: true };
+  const trendOnly = { trend: true, schedule: false };
+  const none = { trend: false, schedule: false };
   const cases = [
-    { file: 'autoscaler-sim-announced-with-floors.svg', announced: true, floors: { trend: true, schedule: true }, settings: defaults, variant: '' },
-    { file: 'autoscaler-sim-announced-without-floors.svg', announced: true, floors: { trend: false, schedule: false }, settings: defaults, variant: '' },
-    { file: 'autoscaler-sim-surprise-with-trend.svg', announced: false, floors: { trend: true, schedule: false }, settings: defaults, variant: '' },
-    { file: 'autoscaler-sim-surprise-without-trend.svg', announced: false, floors: { trend: false, schedule: false }, settings: defaults, variant: '' },
-    { file: 'autoscaler-sim-surprise-rate-off-with-trend.svg', announced: false, floors: { trend: true, schedule: false }, settings: rateOff, variant: ', new-connection target off' },
-    { file: 'autoscaler-sim-surprise-rate-off-without-trend.svg', announced: false, floors: { trend: false, schedule: false }, settings: rateOff, variant: ', new-connection target off' },
+    { file: 'announced-with-floors', announced: true, floors: both, settings: defaults, variant: '' },
+    { file: 'announced-without-floors', announced: true, floors: none, settings: defaults, variant: '' },
+    { file: 'surprise-with-trend', announced: false, floors: trendOnly, settings: defaults, variant: '' },
+    { file: 'surprise-without-trend', announced: false, floors: none, settings: defaults, variant: '' },
+    { file: 'surprise-rate-off-with-trend', announced: false, floors: trendOnly, settings: rateOff, variant: ', new-connection target off' },
+    { file: 'surprise-rate-off-without-trend', announced: false, floors: none, settings: rateOff, variant: ', new-connection target off' },
+    // Cold nodes: the same crowds when every new pod waits for a node.
+    ...COLD_STARTUP_MS.flatMap((startupMs) => [
+      { file: `cold-${startupMs / 1000}s-announced-with-floors`, announced: true, floors: both, settings: defaults, variant: '', startupMs },
+      { file: `cold-${startupMs / 1000}s-surprise-with-trend`, announced: false, floors: trendOnly, settings: defaults, variant: '', startupMs },
+      { file: `cold-${startupMs / 1000}s-surprise-without-trend`, announced: false, floors: none, settings: defaults, variant: '', startupMs },
+    ]),
   ];
   return cases.map((c) => {
-    const scenario = flashCrowdScenario({ announced: c.announced });
-    return { file: c.file, variant: c.variant, scenario, floors: c.floors, result: simulate(scenario, c.settings, c.floors) };
+    const scenario = flashCrowdScenario({ announced: c.announced, ...('startupMs' in c ? { startupMs: c.startupMs } : {}) });
+    return { file: `autoscaler-sim-${c.file}.svg`, variant: c.variant, scenario, floors: c.floors, result: simulate(scenario, c.settings, c.floors) };
   });
 }
 
@@ -44,7 +53,7 @@ export function chartOf(run: SimRun): string {
   const floors = [run.floors.trend ? 'trend' : null, run.floors.schedule ? 'schedule' : null].filter(Boolean).join(' + ') || 'none';
   return renderChart({
     title: `${run.scenario.name}: floors ${floors}${run.variant}`,
-    subtitle: `overload ${(run.result.overloadViewerSeconds / 1e6).toFixed(2)}M viewer·s; gateway ready after ${run.scenario.startupMs / 1000} s, serves ${run.scenario.podCapacity / 1000}k; peak ${Math.max(...points.map((p) => p.replicas))} replicas`,
+    subtitle: `overload ${(run.result.overloadViewerSeconds / 1e6).toFixed(2)}M viewer·s; gateway ready after ${run.scenario.startupMs / 1000} s, serves ${run.scenario.podCapacity / 1000}k, drains ${run.scenario.drainMs / 1000} s; peak ${Math.max(...points.map((p) => p.replicas))} replicas`,
     timesS: points.map((p) => p.tMs / 1000),
     leftLabel: 'viewers / capacity',
     rightLabel: 'replicas (ordered capacity on the left scale)',

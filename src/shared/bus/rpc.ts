@@ -57,7 +57,10 @@ export function serve<Req, Res>(
         if (!(error instanceof RoomcastError)) onInternalError(error);
         message.respond(encodeBusMessage(errorReply(failure)));
       },
-    ).finally(() => gate?.done());
+    ).finally(() => gate?.done()).catch((error: unknown) => {
+      // The answer could not be sent: on a closed bus (shutdown) the requester's timeout covers it.
+      if (toRoomcastError(error).code !== 'unavailable') onInternalError(error);
+    });
   }, { queue });
 }
 

@@ -24,6 +24,14 @@ export const subjects = {
   chat: (op: 'send' | 'sync' | 'ack' | 'login' | 'op') => `svc.chat.${op}` as const,
   /** Messages for users with no online device, for an external push worker (chat-bus-messages.ts). */
   pushOffline: 'push.offline',
+  /** Fleet state (fleet-messages.ts): a gateway's heartbeat and goodbye, published by that gateway. */
+  fleetGateway: (gatewayId: GatewayId) => `fleet.gateway.${gatewayId}`,
+  fleetGateways: 'fleet.gateway.*',
+  /** A gateway's local viewer counts of all its rooms, one message per interval. */
+  fleetViewers: (gatewayId: GatewayId) => `fleet.viewers.${gatewayId}`,
+  fleetAllViewers: 'fleet.viewers.*',
+  /** Room services → gateways: the fleet-wide viewer totals of the rooms that changed. */
+  fleetRoomViewers: 'fleet.rooms.viewers',
 } as const;
 
 /** Queue group of the room-service replicas. */

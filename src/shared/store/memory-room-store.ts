@@ -1,18 +1,17 @@
 /**
  * The room store of the all-in-one mode: the same contract as the Redis store, in one process's
  * memory. Every method runs to completion synchronously, so each append is atomic as in Redis.
- * There are no timers: entries that expire (duplicate ids, slow-mode marks, rate-limit buckets,
- * viewer reports) are dropped lazily, against the `nowMs` the callers pass. Rooms never expire here
+ * There are no timers: entries that expire (duplicate ids, slow-mode marks, rate-limit buckets)
+ * are dropped lazily, against the `nowMs` the callers pass. Rooms never expire here
  * (`roomIdleTtlMs` is for Redis).
  */
 import { priorityOf, type ModerationEntry, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
-import type { GatewayId } from '../protocol/bus-messages.js';
 import { fullAgainAtMs, refill, type TokenBucket } from './token-bucket.js';
 import {
   isPinnable, pinMessageFields,
   type AppendInput, type AppendRejection, type AppendResult, type JoinInfo, type ModerationLists, type PinInput, type PinResult,
   type RangeQuery, type RangeResult, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore, type RoomStoreLimits,
-  type UnpinInput, type UnpinResult, type ViewerReport,
+  type UnpinInput, type UnpinResult,
 } from './room-store.js';
 
 
@@ -65,12 +64,10 @@ interface Room {
   pinned: RoomMessage | undefined;
 }
 
-interface ViewerEntry { count: number; expiresAtMs: number }
 
 export class MemoryRoomStore implements RoomStore {
   private readonly rooms = new Map<RoomId, Room>();
   /** Kept apart from rooms: gateways may report a room that does not exist (any longer). */
-  private readonly viewers = new Map<RoomId, Map<GatewayId, ViewerEntry>>();
 
   constructor(private readonly limits: RoomStoreLimits) {}
 
@@ -200,23 +197,6 @@ export class MemoryRoomStore implements RoomStore {
     return this.setUntil(room, 'bans', uid, untilMs);
   }
 
-  async reportViewers(gatewayId: GatewayId, counts: ReadonlyArray<readonly [RoomId, number]>, ttlMs: number, nowMs: number): Promise<ViewerReport[]> {
-    return counts.map(([room, count]) => {
-      let reports = this.viewers.get(room);
-      if (count > 0) {
-        if (!reports) this.viewers.set(room, (reports = new Map()));
-        reports.set(gatewayId, { count, expiresAtMs: nowMs + ttlMs });
-      } else {
-        reports?.delete(gatewayId);
-      }
-      return { total: this.liveViewers(room, nowMs), lastSeq: this.rooms.get(room)?.lastSeq ?? 0 };
-    });
-  }
-
-  async viewerCount(room: RoomId, nowMs: number): Promise<number> {
-    return this.liveViewers(room, nowMs);
-  }
-
   async close(): Promise<void> {}
 
   /** Appends a message that has the room's next seq, trimming history to its limit. */
@@ -233,19 +213,6 @@ export class MemoryRoomStore implements RoomStore {
     if (untilMs === null) state[which].delete(uid);
     else state[which].set(uid, untilMs);
     return true;
-  }
-
-  /** Sums the live reports of a room and drops the expired ones. */
-  private liveViewers(room: RoomId, nowMs: number): number {
-    const reports = this.viewers.get(room);
-    if (!reports) return 0;
-    let total = 0;
-    for (const [gatewayId, report] of reports) {
-      if (report.expiresAtMs > nowMs) total += report.count;
-      else reports.delete(gatewayId);
-    }
-    if (reports.size === 0) this.viewers.delete(room);
-    return total;
   }
 }
 

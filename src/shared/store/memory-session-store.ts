@@ -1,16 +1,14 @@
 /**
  * The online registry of the all-in-one mode: the same contract as the Redis store, in one process's
- * memory. Like it, readers ignore what belongs to a gateway whose heartbeat expired (or that is gone)
- * and drop it on the way.
+ * memory. Like it, readers drop the sessions of gateway instances that are over.
  */
 import type { Uid } from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
-import type { ConnId, DeviceSession, GatewayInfo, SessionStore } from './session-store.js';
+import type { ConnId, DeviceSession, InstanceLiveness, SessionStore } from './session-store.js';
 
 export class MemorySessionStore implements SessionStore {
   /** uid → "<gatewayId>/<connId>" → session. */
   private readonly sessions = new Map<Uid, Map<string, Readonly<DeviceSession>>>();
-  private readonly gateways = new Map<GatewayId, Readonly<GatewayInfo>>();
 
   async register(session: DeviceSession): Promise<void> {
     let devices = this.sessions.get(session.uid);
@@ -25,23 +23,14 @@ export class MemorySessionStore implements SessionStore {
     if (devices?.size === 0) this.sessions.delete(uid);
   }
 
-  async heartbeatGateway(info: GatewayInfo): Promise<void> {
-    this.gateways.set(info.gatewayId, Object.freeze({ ...info }));
-  }
-
-  async removeGateway(gatewayId: GatewayId): Promise<void> {
-    this.gateways.delete(gatewayId);
-  }
-
-  async lookup(uids: readonly Uid[], nowMs: number): Promise<Map<Uid, DeviceSession[]>> {
-    this.dropExpiredGateways(nowMs);
+  async lookup(uids: readonly Uid[], isLive: InstanceLiveness): Promise<Map<Uid, DeviceSession[]>> {
     const found = new Map<Uid, DeviceSession[]>();
     for (const uid of uids) {
       const devices = this.sessions.get(uid);
       if (!devices) continue;
       const live: DeviceSession[] = [];
       for (const [key, session] of devices) {
-        if (this.gateways.has(session.gatewayId)) live.push(session);
+        if (isLive(session)) live.push(session);
         else devices.delete(key);
       }
       if (devices.size === 0) this.sessions.delete(uid);
@@ -50,18 +39,7 @@ export class MemorySessionStore implements SessionStore {
     return found;
   }
 
-  async liveGateways(nowMs: number): Promise<GatewayInfo[]> {
-    this.dropExpiredGateways(nowMs);
-    return [...this.gateways.values()];
-  }
-
   async close(): Promise<void> {}
-
-  private dropExpiredGateways(nowMs: number): void {
-    for (const [gatewayId, info] of this.gateways) {
-      if (info.expiresAtMs <= nowMs) this.gateways.delete(gatewayId);
-    }
-  }
 }
 
 function deviceKey(gatewayId: GatewayId, connId: ConnId): string {

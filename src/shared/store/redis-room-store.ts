@@ -15,7 +15,6 @@
  *   rc:room:{<room>}:rl:<uid>                 HASH   tokens, ts: the uid's token bucket (PX until it is full again).
  *   rc:room:{<room>}:dedup:<len>:<uid>:<cid>  STRING "<seq>:<untilMs>" (PX dedupTtlMs); <len> is uid's length,
  *                                                    so that no two (uid, cid) pairs share a key.
- *   rc:room:{<room>}:viewers                  HASH   gatewayId → "<count>:<expiresAtMs>" (PX the longest report ttl).
  *   rc:room:{<room>}:pin                      HASH   seq, msg: the pinned message's seq and the message (msgpack)
  *                                                    as it was when pinned; absent when nothing is pinned.
  *
@@ -43,12 +42,11 @@ import { asBuffer, defineScripts, execAll, TOKEN_BUCKET_LUA, DEFAULT_KEY_PREFIX,
 import type { RedisConnection } from './redis-client.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import { priorityOf, type ModerationEntry, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
-import type { GatewayId } from '../protocol/bus-messages.js';
 import {
   isPinnable, pinMessageFields,
   type AppendInput, type AppendRejection, type AppendResult, type JoinInfo, type ModerationLists, type PinInput, type PinResult,
   type RangeQuery, type RangeResult, type RoomInfo, type RoomSettings, type RoomStore, type RoomStoreLimits, type UnpinInput,
-  type UnpinResult, type ViewerReport,
+  type UnpinResult,
 } from './room-store.js';
 
 /** Compare-and-set rounds of a pin or unpin; a record changes at most once (a tombstone), so two suffice. */
@@ -71,7 +69,6 @@ declare module 'ioredis' {
     roomcastUnpin(...args: Arg[]): Result<[status: 'unpinned', seq: number] | [status: 'rejected', code: 'unknown_room' | 'not_pinned' | 'changed'], Context>;
     roomcastRangeBuffer(...args: Arg[]): Result<RawRangeWithPin | null, Context>;
     roomcastJoinInfoBuffer(...args: Arg[]): Result<[banned: number, ...range: RawRange] | null, Context>;
-    roomcastReportViewers(...args: Arg[]): Result<[total: number, lastSeq: number], Context>;
   }
 }
 
@@ -261,26 +258,6 @@ local range = read_range(KEYS[2], KEYS[3], nil, nil, tonumber(ARGV[3]))
 table.insert(range, 1, banned)
 return range`,
   },
-  // KEYS: viewers, seq. ARGV: gatewayId, count, "<count>:<expiresAtMs>", nowMs, ttlMs.
-  roomcastReportViewers: {
-    numberOfKeys: 2,
-    lua: `
-local now, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
-if tonumber(ARGV[2]) > 0 then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-else
-  redis.call('HDEL', KEYS[1], ARGV[1])
-end
-local total = 0
-local reports = redis.call('HGETALL', KEYS[1])
-for i = 1, #reports, 2 do
-  local count, expires_at = string.match(reports[i + 1], '^(%d+):(%d+)$')
-  if tonumber(expires_at) > now then total = total + tonumber(count) else redis.call('HDEL', KEYS[1], reports[i]) end
-end
--- The hash outlives the longest-lived report it holds, and no more.
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-return {total, tonumber(redis.call('GET', KEYS[2])) or 0}`,
-  },
 } as const;
 
 /** What a history record holds besides the seq, split so that a retraction can drop the content alone. */
@@ -288,7 +265,6 @@ type RecordHeader = Pick<RoomMessage, 'uid' | 'kind' | 'prio' | 'ts' | 'cid' | '
 type RecordContent = Pick<RoomMessage, 'text' | 'data' | 'deleted'>;
 
 const TOMBSTONE_CONTENT = asBuffer(encodeRecord({ text: '', deleted: true } satisfies RecordContent));
-const VIEWER_REPORT_PATTERN = /^(\d+):(\d+)$/;
 
 export interface RedisRoomStoreOptions {
   /** The connection belongs to the caller, who also closes it. */
@@ -431,27 +407,6 @@ export class RedisRoomStore implements RoomStore {
     return (await this.redis.roomcastSetUntil(keys.meta, keys.ban, uid, untilMs ?? '')) === 1;
   }
 
-  async reportViewers(gatewayId: GatewayId, counts: ReadonlyArray<readonly [RoomId, number]>, ttlMs: number, nowMs: number): Promise<ViewerReport[]> {
-    if (counts.length === 0) return [];
-    // One script per room (rooms live in different slots, so not one pipeline): auto-pipelining still
-    // sends them in one write per node.
-    const replies = await Promise.all(counts.map(([room, count]) => {
-      const keys = this.keys(room);
-      return this.redis.roomcastReportViewers(keys.viewers, keys.seq, gatewayId, count, `${count}:${nowMs + ttlMs}`, nowMs, ttlMs);
-    }));
-    return replies.map(([total, lastSeq]) => ({ total, lastSeq }));
-  }
-
-  async viewerCount(room: RoomId, nowMs: number): Promise<number> {
-    const reports = await this.redis.hvals(this.keys(room).viewers);
-    let total = 0;
-    for (const report of reports) {
-      const [, count, expiresAtMs] = VIEWER_REPORT_PATTERN.exec(report) ?? [];
-      if (Number(expiresAtMs) > nowMs) total += Number(count);
-    }
-    return total;
-  }
-
   /** The connection belongs to whoever made it; there is nothing else to release. */
   async close(): Promise<void> {}
 
@@ -468,7 +423,6 @@ export class RedisRoomStore implements RoomStore {
       hist: `${base}:hist`,
       mute: `${base}:mute`,
       ban: `${base}:ban`,
-      viewers: `${base}:viewers`,
       pin: `${base}:pin`,
       slow: (uid) => `${base}:slow:${uid}`,
       bucket: (uid) => `${base}:rl:${uid}`,
@@ -483,7 +437,6 @@ interface RoomKeys {
   hist: string;
   mute: string;
   ban: string;
-  viewers: string;
   pin: string;
   slow(uid: Uid): string;
   bucket(uid: Uid): string;

@@ -1,6 +1,6 @@
 /**
  * Room state: settings, the per-room sequence, the capped history, moderation (mutes, bans, slow
- * mode), per-user send limits, duplicate detection and viewer counts. Redis in distributed mode (all
+ * mode), per-user send limits and duplicate detection (viewer counts are fleet state: src/shared/fleet). Redis in distributed mode (all
  * keys of a room share the hash tag `{room}`, and one Lua script makes each send atomic), in memory
  * in the all-in-one mode; one contract suite runs against both.
  */
@@ -8,7 +8,6 @@ import {
   PINNABLE_KINDS,
   type ClientMsgId, type MessageKind, type ModerationEntry, type Priority, type RoomId, type RoomMessage, type Seq, type Uid,
 } from '../protocol/frames.js';
-import type { GatewayId } from '../protocol/bus-messages.js';
 
 export interface RoomSettings {
   /** Minimum time between two messages of one viewer in this room; 0 turns slow mode off. */
@@ -110,12 +109,6 @@ export interface JoinInfo {
   recent: RoomMessage[];
 }
 
-export interface ViewerReport {
-  /** Viewers of the room over all live gateways. */
-  total: number;
-  lastSeq: Seq;
-}
-
 export interface RoomStoreLimits {
   /** Messages kept per room; older ones are trimmed on append. */
   historyLimit: number;
@@ -150,12 +143,6 @@ export interface RoomStore {
   pin(input: PinInput): Promise<PinResult>;
   /** Appends an `unpin` message and clears the pin, atomically. */
   unpin(input: UnpinInput): Promise<UnpinResult>;
-  /**
-   * A gateway reports how many of its connections are in each room; the answer, per room in the same
-   * order, sums the reports of every gateway whose report is younger than `ttlMs`.
-   */
-  reportViewers(gatewayId: GatewayId, counts: ReadonlyArray<readonly [RoomId, number]>, ttlMs: number, nowMs: number): Promise<ViewerReport[]>;
-  viewerCount(room: RoomId, nowMs: number): Promise<number>;
   close(): Promise<void>;
 }
 

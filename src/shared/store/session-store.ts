@@ -1,43 +1,38 @@
 /**
- * The online registry: uid → the devices where it is online (gateway, connection, device), and the
- * gateways that are alive. A gateway writes once per connection open and close, and keeps itself
- * alive with one heartbeat for all its connections; entries of a gateway that stops heartbeating are
- * ignored by readers and cleaned up lazily. How often it heartbeats is a setting (`registryHeartbeatMs`);
- * each heartbeat sets the gateway's expiry, so readers need not know it.
+ * The online registry: uid → the devices where it is online (gateway instance, connection, device).
+ * A gateway writes once per connection open and close and nothing per heartbeat. Which gateway
+ * instances are alive is not stored here: it is fleet state, held in memory from the heartbeats on the
+ * bus (src/shared/fleet). Readers pass that knowledge in; sessions of an instance that is over (it
+ * stopped, its heartbeat expired, or the gateway restarted under the same id) are ignored and deleted
+ * on the way.
  */
 import type { Uid } from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
+import type { GatewayInstance } from '../protocol/fleet-messages.js';
 
 export type ConnId = string;
 
 export interface DeviceSession {
   uid: Uid;
   gatewayId: GatewayId;
+  /** The start epoch of the gateway instance that holds the connection (GatewayInstance). */
+  epoch: number;
   connId: ConnId;
   /** Device type from the token (`web`, `ios`, ...). */
   device: string;
   connectedAtMs: number;
 }
 
-export interface GatewayInfo {
-  gatewayId: GatewayId;
-  /** Where clients reach it (ws://host:port/ws). */
-  url: string;
-  connections: number;
-  ready: boolean;
-  /** The heartbeat is void after this time. */
-  expiresAtMs: number;
-}
+/** Whether a session's gateway instance still runs (GatewayDirectory.isLive). */
+export type InstanceLiveness = (instance: GatewayInstance) => boolean;
 
 export interface SessionStore {
   register(session: DeviceSession): Promise<void>;
   unregister(uid: Uid, gatewayId: GatewayId, connId: ConnId): Promise<void>;
-  /** Marks the gateway alive until `info.expiresAtMs`. */
-  heartbeatGateway(info: GatewayInfo): Promise<void>;
-  /** Forgets a gateway that is shutting down; its remaining sessions are then ignored by readers. */
-  removeGateway(gatewayId: GatewayId): Promise<void>;
-  /** The live devices of each uid (a uid with none is absent), with one round trip for all uids. */
-  lookup(uids: readonly Uid[], nowMs: number): Promise<Map<Uid, DeviceSession[]>>;
-  liveGateways(nowMs: number): Promise<GatewayInfo[]>;
+  /**
+   * The devices of each uid on live gateway instances (a uid with none is absent), with one round
+   * trip for all uids. Sessions `isLive` rejects are deleted, without waiting for the deletion.
+   */
+  lookup(uids: readonly Uid[], isLive: InstanceLiveness): Promise<Map<Uid, DeviceSession[]>>;
   close(): Promise<void>;
 }
