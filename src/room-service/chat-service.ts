@@ -45,6 +45,8 @@ export interface ChatLimits {
 
 export interface ChatServiceDeps {
   inbox: InboxStore;
+  /** Noted on every private send: the delivery repair runs while there are some. */
+  sendActivity?: { note(nowMs: number): void };
   router: RecipientRouter;
   bus: Bus;
   clock: Clock;
@@ -92,6 +94,7 @@ export class ChatService {
     if (frame.to === caller.uid) throw fail.bad_request('a private message needs a recipient other than the sender');
     checkText(frame.text, limits.maxTextLength);
     const nowMs = clock.now();
+    this.deps.sendActivity?.note(nowMs);
     const [result, online] = await Promise.all([
       this.stored('privateSend', () => inbox.send({ from: caller.uid, to: frame.to, cid: frame.id, text: frame.text, nowMs, rate: limits.rate })),
       router.lookup([frame.to, caller.uid]).catch((error: unknown) => {

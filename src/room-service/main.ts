@@ -13,7 +13,8 @@ import { GatewayDispatch } from './gateway-dispatch.js';
 import { ChatEndpoint } from './chat-endpoint.js';
 import { chatHttpRoutes } from './chat-http-api.js';
 import { ChatService } from './chat-service.js';
-import { DeliveryRepair } from './delivery-repair.js';
+import { DeliveryRepair, SendActivity } from './delivery-repair.js';
+import { SLOT_COUNT } from '../shared/store/key-slot.js';
 import { GroupService } from './group-service.js';
 import { Admission } from './admission.js';
 import { HttpApi } from './http-api.js';
@@ -65,7 +66,9 @@ export async function startRoomService(
     noteAppended: (room, seq) => viewers.noteAppended(room, seq),
   });
   service.start();
+  const sendActivity = new SendActivity();
   const chat = new ChatService({
+    sendActivity,
     inbox: infra.inboxStore, router, bus: infra.bus, clock: systemClock, log: serviceLog.child({ component: 'chat' }), metrics,
     limits: {
       maxTextLength: config.maxTextLength,
@@ -76,8 +79,11 @@ export async function startRoomService(
       devicePolicy: config.devicePolicy,
     },
   });
-  // One round a second: the Redis store visits chatRepairSlotsPerSec per-slot outboxes per round.
-  const repair = new DeliveryRepair({ chat, log: serviceLog.child({ component: 'delivery-repair' }), graceMs: config.chatRepairGraceMs });
+  const repair = new DeliveryRepair({
+    chat, activity: sendActivity, clock: systemClock, log: serviceLog.child({ component: 'delivery-repair' }), graceMs: config.chatRepairGraceMs,
+    // The Redis store visits chatRepairSlotsPerSec per-slot outboxes a round.
+    roundsPerPass: config.redisUrl ? Math.ceil(SLOT_COUNT / config.chatRepairSlotsPerSec) : 1,
+  });
   repair.start();
   const groups = new GroupService({
     groups: infra.groupStore, chat, clock: systemClock, metrics,
