@@ -43,7 +43,10 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --step-s S              measured seconds per rate (default 5)
   --warmup-s S            seconds at each rate before measuring (default 2)
   --p99-bound-ms MS       the ramp stops when p99 passes this (default 100)
-  --workers N             load-generator processes for viewers (default 3)
+  --workers N             Node load-generator processes for viewers (default 3; the native client runs
+                          one process per load core instead)
+  --load-client KIND      native (default: bench/native/, built with cc; Node workers when there is no
+                          compiler) or node (the Node workers); senders and Socket.IO always use Node
   --sample N              connections fully decoded for latency and seq checks (default 64)
   --text-bytes N          message text length (default 48)
   --socketio-nodes N      Socket.IO peer nodes, joined by its Redis adapter when 2 (default 1)
@@ -59,8 +62,8 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --env K=V,...           more ROOMCAST_* settings for the room service and gateway
   --profile               run the gateway under node --cpu-prof (profile in the temporary directory)
                           and list its top self-time functions in the summary
-  --profile-load          also profile the load generators (to check they are not the limit); the summary
-                          lists the top self-time functions of one viewer generator
+  --profile-load          also profile the Node load generators (to check they are not the limit); the summary
+                          lists the top self-time functions of one Node viewer generator (--load-client node)
   --tag NAME              added to the result files' names (<date>-<scenario>-<tag>.json), to keep
                           several variants of a scenario from one day apart
   --out DIR               results directory (default bench/results)
@@ -83,6 +86,7 @@ function parseOptions(argv) {
       'warmup-s': { type: 'string', default: '2' },
       'p99-bound-ms': { type: 'string', default: '100' },
       workers: { type: 'string', default: '3' },
+      'load-client': { type: 'string', default: 'native' },
       sample: { type: 'string', default: '64' },
       'text-bytes': { type: 'string', default: '48' },
       'socketio-nodes': { type: 'string', default: '1' },
@@ -136,6 +140,7 @@ function parseOptions(argv) {
     warmupS: int('warmup-s', undefined, 0),
     p99BoundMs: int('p99-bound-ms', undefined, 1),
     workers: int('workers', undefined, 1),
+    loadClient: values['load-client'],
     sample: int('sample', undefined, 0),
     textBytes: int('text-bytes', undefined, 16),
     socketioNodes: int('socketio-nodes', undefined, 1),
@@ -159,6 +164,7 @@ function parseOptions(argv) {
   if (!('ROOMCAST_ROOM_BUDGET_PER_SEC' in options.env) && targets.includes('roomcast') && knownSettings().has('ROOMCAST_ROOM_BUDGET_PER_SEC')) {
     options.env.ROOMCAST_ROOM_BUDGET_PER_SEC = String(budget);
   }
+  if (!['native', 'node'].includes(options.loadClient)) problems.push(`--load-client takes native or node (got ${options.loadClient})`);
   if (options.tag !== null && !/^[A-Za-z0-9_-]{1,40}$/.test(options.tag)) problems.push('--tag takes letters, digits, - and _ (at most 40)');
   if (problems.length) throw new Error(problems.join('\n'));
   return { scenario, options };
@@ -217,7 +223,12 @@ async function main() {
     }
   }
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
-  const files = writeResults({ stamp, scenario: scenario.name, tag: options.tag, startedAt, finishedAt: new Date().toISOString(), command, environment, options, ...result }, options.outDir);
+  const full = { stamp, scenario: scenario.name, tag: options.tag, startedAt, finishedAt: new Date().toISOString(), command, environment, options, ...result };
+  const files = writeResults(full, options.outDir);
+  for (const row of full.efficiency ?? []) {
+    progress(`efficiency at ${row.rateMsgPerS} msg/s: Roomcast ${row.roomcastNsPerDelivery} ns/delivery, limit peer ${row.limitNsPerDelivery} ns/delivery` +
+      ` → ${row.ratio === null ? '–' : `${row.ratio.toFixed(2)}×`}${row.saturated ? ' (load core saturated)' : ''}`);
+  }
   for (const file of files) progress(`wrote ${file}`);
 }
 

@@ -3,11 +3,36 @@
  * connections, and sends them commands over IPC, in parallel, awaiting every answer.
  */
 import { fileURLToPath } from 'node:url';
+import { NativeHandle, nativeClient } from './native-client.mjs';
+import { hardNofile } from './processes.mjs';
 
 const WORKER = fileURLToPath(new URL('./load-worker.mjs', import.meta.url));
 /** Connections per 127.0.0.x source address: under the ephemeral-port range of one address. */
 const PER_SOURCE_ADDRESS = 25000;
 const CONNECT_CONCURRENCY = 200;
+/** Descriptors a native client keeps besides its sockets (stdio, epoll, the tokens file). */
+const NATIVE_FD_MARGIN = 16;
+
+/** How many cores a taskset core list names (`0`, `0,2-5`). */
+export function coreCount(list) {
+  return String(list).split(',').reduce((sum, part) => {
+    const [from, to = from] = part.split('-').map(Number);
+    return sum + (to - from + 1);
+  }, 0);
+}
+
+/**
+ * Which client receives for a run: the native one (bench/native/) unless asked for `node`, the
+ * machine has no C compiler, or the protocol is Socket.IO (engine.io framing: Node workers only).
+ * Returns `{ kind: 'native' | 'node', why }`, `why` saying why not native.
+ */
+export function receivingClient(requested, protocol) {
+  if (requested === 'node') return { kind: 'node', why: '--load-client node' };
+  if (protocol === 'socketio') return { kind: 'node', why: 'Socket.IO is driven by the Node workers' };
+  const native = nativeClient();
+  if (!native.binary) return { kind: 'node', why: `native client unavailable (${native.reason}): Node workers instead` };
+  return { kind: 'native', why: null };
+}
 
 /** p50 / p99 / max of each connection set-up phase over every worker's `connect` reply, in ms. */
 export function setupPhases(replies) {
@@ -68,6 +93,8 @@ class WorkerHandle {
  * @param {'room'|'pm'} [spec.mode]   `pm`: private-message pairs instead of rooms
  * @param {string} [spec.uidPrefix]
  * @param {string | null} [spec.profileDir] profile the load generators into this directory
+ * @param {'native'|'node'} [spec.client] what receives for the non-sender shares (senders are always
+ *   Node workers): one native process per load core, or `workers` Node processes
  * @param {number} spec.cpu
  */
 export async function startFleet(group, spec) {
@@ -78,37 +105,50 @@ export async function startFleet(group, spec) {
 
   const workers = [];
   let index = 0;
+  // Private chat sends from every connection: Node workers only.
+  const client = spec.mode === 'pm' ? { kind: 'node', why: 'private chat is driven by the Node workers' } : receivingClient(spec.client, spec.target.protocol);
   for (const share of spec.shares) {
-    const processes = Math.max(1, Math.min(share.workers, share.count));
+    const native = client.kind === 'native' && share.role !== 'sender';
+    // One native process per load core (a single epoll loop keeps a core busy by itself), and
+    // more when one process may not open that many sockets (the open-file limit).
+    const nativeProcesses = Math.max(coreCount(spec.cpu), Math.ceil(share.count / (hardNofile - NATIVE_FD_MARGIN)));
+    const processes = Math.max(1, Math.min(native ? nativeProcesses : share.workers, share.count));
     const base = Math.floor(share.count / processes);
     for (let w = 0; w < processes; w++) {
       const count = base + (w < share.count % processes ? 1 : 0);
       const startIndex = index;
       index += count;
       const name = `load-${share.role}-${w}`;
+      const ports = spec.target.ports ?? [spec.target.port];
+      const config = {
+        protocol: spec.target.protocol,
+        host: spec.target.host,
+        // Several peer nodes: each worker talks to one of them, in turn.
+        port: ports[workers.length % ports.length],
+        secret: spec.secret,
+        startIndex,
+        count,
+        rooms: share.rooms,
+        sampled: [...sampled].filter((i) => i >= startIndex && i < startIndex + count),
+        trackSeqs: spec.trackSeqs ?? false,
+        connectConcurrency: CONNECT_CONCURRENCY,
+        perAddress: PER_SOURCE_ADDRESS,
+        uidPrefix: spec.uidPrefix ?? (share.role === 'sender' ? 's' : 'v'),
+        mode: spec.mode ?? 'room',
+      };
+      if (native) {
+        const handle = new NativeHandle(group, `native-${share.role}-${w}`, config, spec.cpu);
+        handle.role = share.role;
+        handle.count = count;
+        await handle.request('init');
+        workers.push(handle);
+        continue;
+      }
       const child = group.fork(name, WORKER, { cpu: spec.cpu, execArgv: spec.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${spec.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [] });
       const handle = new WorkerHandle(child, name);
       handle.role = share.role;
       handle.count = count;
-      const ports = spec.target.ports ?? [spec.target.port];
-      await handle.request('init', {
-        config: {
-          protocol: spec.target.protocol,
-          host: spec.target.host,
-          // Several peer nodes: each worker talks to one of them, in turn.
-          port: ports[workers.length % ports.length],
-          secret: spec.secret,
-          startIndex,
-          count,
-          rooms: share.rooms,
-          sampled: [...sampled].filter((i) => i >= startIndex && i < startIndex + count),
-          trackSeqs: spec.trackSeqs ?? false,
-          connectConcurrency: CONNECT_CONCURRENCY,
-          perAddress: PER_SOURCE_ADDRESS,
-          uidPrefix: spec.uidPrefix ?? (share.role === 'sender' ? 's' : 'v'),
-          mode: spec.mode ?? 'room',
-        },
-      });
+      await handle.request('init', { config });
       workers.push(handle);
     }
   }
@@ -116,6 +156,10 @@ export async function startFleet(group, spec) {
   const all = (cmd, fields, filter = () => true) => Promise.all(workers.filter(filter).map((worker) => worker.request(cmd, fields)));
   return {
     workers,
+    client: client.kind,
+    clientNote: client.why,
+    /** Processes that only receive (not the senders; all of them in private chat, where every process does both). */
+    receiverPids: (workers.some((worker) => worker.role !== 'sender') ? workers.filter((worker) => worker.role !== 'sender') : workers).map((worker) => worker.child.pid),
     total,
     sampledCount: sampled.size,
     pids: workers.map((worker) => worker.child.pid),

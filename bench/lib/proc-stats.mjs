@@ -77,3 +77,26 @@ export function runQueueWaitUs(pid) {
     return 0;
   }
 }
+
+/**
+ * Busy and total time of the listed cores since boot, in clock ticks (/proc/stat): the difference
+ * of two readings over a step is how busy those cores were, whoever ran on them.
+ * @param {string} cpuList a taskset core list (`0`, `0,2-5`)
+ */
+export function coreTimes(cpuList) {
+  const wanted = new Set();
+  for (const part of String(cpuList).split(',')) {
+    const [from, to = from] = part.split('-').map(Number);
+    for (let cpu = from; cpu <= to; cpu++) wanted.add(cpu);
+  }
+  let busy = 0; let total = 0;
+  for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const match = /^cpu(\d+) (.*)$/.exec(line);
+    if (!match || !wanted.has(Number(match[1]))) continue;
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = match[2].trim().split(/\s+/).map(Number);
+    busy += user + nice + system + irq + softirq + (steal ?? 0);
+    total += user + nice + system + idle + iowait + irq + softirq + (steal ?? 0);
+  }
+  return { busy, total };
+}

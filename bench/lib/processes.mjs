@@ -66,12 +66,13 @@ export class ProcessGroup {
 
   /**
    * Starts `command args` pinned to `cpu`, with the open-file limit raised as far as allowed.
-   * `onLine` sees each line of stdout and stderr (the tail is kept for error messages).
+   * `onLine` sees each line of stdout and stderr (the tail is kept for error messages); `stdin`
+   * gives the process a pipe to write commands to (the native load client).
    */
-  spawn(name, command, args, { cpu, env = {}, onLine } = {}) {
+  spawn(name, command, args, { cpu, env = {}, onLine, stdin = false } = {}) {
     const pin = hasTaskset && cpu !== undefined ? `exec taskset -c ${cpu} "$@"` : 'exec "$@"';
     const child = spawn('bash', ['-c', `ulimit -n $(ulimit -Hn); ${pin}`, name, command, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       env: { ...inheritedEnv(), ...env },
     });
     this.track(name, child, onLine);

@@ -14,10 +14,40 @@ export const HOT_ROOM_TARGETS = {
   vsWs: 3,
 };
 export const IDLE_TARGET_BYTES_PER_CONNECTION = 3 * 1024;
-/** Load core busier than this in a step: the figures may be bounded by the clients. */
+/** Load core busier than this in a step (results written before steps carried `loadCoreSaturated`). */
 const LOAD_CORE_SATURATED = 0.9;
 /** Load generators waiting for a core this long (summed over them, share of the window): the core was oversubscribed. */
 const LOAD_WAIT_CONTENDED = 0.5;
+
+/** Whether a step's load core saturated (load-steps.mjs defines the rule; older results: the old rule). */
+export function stepSaturated(step) {
+  if (step.loadCoreSaturated !== undefined) return step.loadCoreSaturated;
+  return step.loadCpuUtil + step.helperCpuUtil >= LOAD_CORE_SATURATED || (step.loadRunQueueWait ?? 0) >= LOAD_WAIT_CONTENDED;
+}
+
+/**
+ * Roomcast's gateway CPU per delivery beside the limit peer's at each rate both ran: the
+ * efficiency ratio (1 = as cheap as a bare uWS.js publish of the same batches).
+ */
+export function efficiency(result) {
+  const ours = result.targets?.find((target) => target.target === 'roomcast');
+  const limit = result.targets?.find((target) => target.target === 'limit');
+  if (!ours?.steps?.length || !limit?.steps?.length) return null;
+  return ours.steps.map((step) => {
+    const peer = limit.steps.find((other) => other.rateMsgPerS === step.rateMsgPerS);
+    return {
+      rateMsgPerS: step.rateMsgPerS,
+      roomcastNsPerDelivery: step.serverCpuNsPerDelivery,
+      limitNsPerDelivery: peer?.serverCpuNsPerDelivery ?? null,
+      ratio: peer?.serverCpuNsPerDelivery && step.serverCpuNsPerDelivery ? step.serverCpuNsPerDelivery / peer.serverCpuNsPerDelivery : null,
+      limitMsgsPerFrame: peer?.limitDrive?.msgsPerFrame ?? null,
+      roomcastMsgsPerFrame: step.framesPerS ? step.deliveredPerS / step.framesPerS : null,
+      limitWindowMs: peer?.limitDrive?.windowMs ?? null,
+      roomcastWithinBounds: step.withinBounds,
+      saturated: stepSaturated(step) || (peer ? stepSaturated(peer) : false),
+    };
+  }).filter((row) => row.limitNsPerDelivery !== null);
+}
 
 /** The highest delivered rate among steps within bounds (delivered ≥ 99 % of offered, p99 under the bound). */
 export function bestSustained(target) {
@@ -45,13 +75,15 @@ export function addComparisons(result) {
       limitReached: (target.steps ?? []).some((step) => !step.withinBounds),
       // The load core (load generators + room service, NATS, Redis) busy near 100 %, or its processes
       // waiting for it: the clients, not the server, may be the limit.
-      loadCoreSaturated: (target.steps ?? []).some((step) => step.loadCpuUtil + step.helperCpuUtil >= LOAD_CORE_SATURATED || (step.loadRunQueueWait ?? 0) >= LOAD_WAIT_CONTENDED),
+      loadCoreSaturated: (target.steps ?? []).some(stepSaturated),
     }];
   }));
+  result.efficiency = efficiency(result);
   if (!ourBest) return;
   result.ratios = {};
   for (const target of result.targets) {
-    if (target.target === 'roomcast') continue;
+    // The limit peer's best is the machine's, not a rival's: it is compared per step (efficiency).
+    if (target.target === 'roomcast' || target.target === 'limit') continue;
     const theirs = result.best[target.target].sustainedDeliveriesPerS;
     result.ratios[`roomcast/${target.target}`] = theirs > 0 ? ourBest.deliveredPerS / theirs : null;
   }
@@ -84,12 +116,12 @@ const kib = (bytes) => (bytes === null || bytes === undefined ? '–' : `${(byte
 
 function stepsTable(target) {
   const lines = [
-    `**${target.target}** — ${target.memory.connections} connections; server RSS ${kib(target.memory.serverRssPerConnectionBytes)}/connection,` +
+    `**${target.target}** — ${target.loadClient === 'native' ? 'native load client' : target.loadClient === 'node' ? `Node load workers${target.loadClientNote ? ` (${target.loadClientNote})` : ''}` : 'load client not recorded'}; ${target.memory.connections} connections; server RSS ${kib(target.memory.serverRssPerConnectionBytes)}/connection,` +
       ` kernel TCP buffers ${kib(target.memory.kernelTcpMemPerConnectionBytes)}/connection (both ends)` +
       (target.setup ? `; connected and joined at ${target.setup.connectionsPerS}/s (p50/p99 ms: ${Object.entries(target.setup.phases).map(([name, p]) => `${name.replace('Ms', '')} ${p.p50}/${p.p99}`).join(', ')})` : ''),
     '',
-    '| msg/s | recipients | offered deliveries/s | delivered/s | arrived | p50 ms | p99 ms | p99.9 ms | max ms | server CPU | server ns/delivery | load CPU | CPU waited (server / load) | drops | errors |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
+    '| msg/s | recipients | offered deliveries/s | delivered/s | arrived | p50 ms | p99 ms | p99.9 ms | max ms | server CPU | server ns/delivery | load CPU | load ns/frame (receivers) | load core busy | CPU waited (server / load) | drops | errors |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
   ];
   const stored = target.steps.some((step) => step.storeLatency);
   if (stored) {
@@ -100,7 +132,8 @@ function stepsTable(target) {
     const storedCell = stored ? ` ${ms(step.storeLatency?.p50Ms)} / ${ms(step.storeLatency?.p99Ms)} |` : '';
     lines.push(`| ${step.rateMsgPerS} | ${step.recipients} | ${rate(step.offeredPerS)} | ${rate(step.deliveredPerS)} | ${(step.completeness * 100).toFixed(1)} %${step.withinBounds ? '' : ' ✗'} |` +
       ` ${ms(step.latency.p50Ms)} | ${ms(step.latency.p99Ms)} | ${ms(step.latency.p999Ms)} | ${ms(step.latency.maxMs)} |${storedCell}` +
-      ` ${pct(step.serverCpuUtil)} | ${step.serverCpuNsPerDelivery ?? '–'} | ${pct(step.loadCpuUtil)} | ${pct(step.serverRunQueueWait ?? 0)} / ${pct(step.loadRunQueueWait ?? 0)} |` +
+      ` ${pct(step.serverCpuUtil)} | ${step.serverCpuNsPerDelivery ?? '–'} | ${pct(step.loadCpuUtil)} | ${step.loadCpuNsPerFrame ?? '–'} (${step.receiverCpuNsPerFrame ?? '–'}) |` +
+      ` ${step.loadCoreBusy === undefined ? '–' : pct(step.loadCoreBusy)}${stepSaturated(step) ? ' **saturated**' : ''} | ${pct(step.serverRunQueueWait ?? 0)} / ${pct(step.loadRunQueueWait ?? 0)} |` +
       ` ${Object.entries(step.drops).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} | ${Object.entries(step.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} |`);
   }
   if (target.audit && target.audit.stored !== undefined) {
@@ -128,6 +161,15 @@ function markdownFor(result) {
     for (const [name, best] of Object.entries(result.best)) {
       lines.push(`| ${name} | ${rate(best.sustainedDeliveriesPerS)} | ${best.sustainedAtRateMsgPerS ?? '–'} | ${ms(best.sustainedP99Ms)} | ${rate(best.highestDeliveredPerS)} |` +
         ` ${best.limitReached ? 'yes' : 'no: a lower bound (add higher --rates)'} | ${best.loadCoreSaturated ? 'yes: the clients may be the limit' : 'no'} |`);
+    }
+    lines.push('');
+  }
+  if (result.efficiency?.length) {
+    lines.push('Efficiency: Roomcast\'s gateway CPU per delivery over the limit peer\'s (bare uWS.js publishing batches like Roomcast\'s at that step: its batch window, message size and messages per frame, to the same viewers):', '',
+      '| msg/s | Roomcast ns/delivery | limit peer ns/delivery | ratio | msgs/frame (Roomcast / limit) | limit window ms | note |', '|---:|---:|---:|---:|---:|---:|---|');
+    for (const row of result.efficiency) {
+      lines.push(`| ${row.rateMsgPerS} | ${row.roomcastNsPerDelivery ?? '–'} | ${row.limitNsPerDelivery} | ${row.ratio === null ? '–' : `${row.ratio.toFixed(2)}×`} |` +
+        ` ${row.roomcastMsgsPerFrame?.toFixed(1) ?? '–'} / ${row.limitMsgsPerFrame?.toFixed(1) ?? '–'} | ${row.limitWindowMs?.toFixed(1) ?? '–'} | ${[row.roomcastWithinBounds ? '' : 'Roomcast out of bounds', row.saturated ? 'load core saturated' : ''].filter(Boolean).join('; ')} |`);
     }
     lines.push('');
   }
@@ -176,14 +218,14 @@ function charts(result, base, dir) {
     title: `${result.scenario}${result.tag ? ` (${result.tag})` : ''}: delivered vs offered deliveries/s`,
     xLabel: 'offered deliveries/s (messages × recipients)',
     yLabel: 'delivered deliveries/s',
-    series: withSteps.map((target) => ({ name: target.target, points: target.steps.map((step) => [step.offeredPerS, step.deliveredPerS]) })),
+    series: withSteps.map((target) => ({ name: target.target, points: target.steps.map((step) => [step.offeredPerS, step.deliveredPerS, stepSaturated(step)]) })),
     guides: [{ name: 'offered', points: [[Math.min(...offered), Math.min(...offered)], [Math.max(...offered), Math.max(...offered)]] }],
   });
   const p99 = lineChart({
     title: `${result.scenario}${result.tag ? ` (${result.tag})` : ''}: p99 end-to-end latency`,
     xLabel: 'offered deliveries/s (messages × recipients)',
     yLabel: 'p99 latency, ms',
-    series: withSteps.map((target) => ({ name: target.target, points: target.steps.filter((step) => step.latency.p99Ms).map((step) => [step.offeredPerS, step.latency.p99Ms]) })),
+    series: withSteps.map((target) => ({ name: target.target, points: target.steps.filter((step) => step.latency.p99Ms).map((step) => [step.offeredPerS, step.latency.p99Ms, stepSaturated(step)]) })),
     thresholds: [{ y: result.options.p99BoundMs, label: `bound ${result.options.p99BoundMs} ms` }],
   });
   const files = [`${base}-throughput.svg`, `${base}-p99.svg`];

@@ -28,7 +28,8 @@ function shortNumber(value) {
  * @param {string} chart.title
  * @param {string} chart.xLabel
  * @param {string} chart.yLabel
- * @param {Array<{ name: string, points: Array<[number, number]> }>} chart.series
+ * @param {Array<{ name: string, points: Array<[number, number, boolean?]> }>} chart.series  a third
+ *   element true marks a point whose load core saturated: drawn hollow, and the legend says so
  * @param {Array<{ name: string, points: Array<[number, number]>, dashed?: boolean }>} [chart.guides] reference lines
  * @param {Array<{ y: number, label: string }>} [chart.thresholds] horizontal lines
  */
@@ -72,7 +73,11 @@ export function lineChart({ title, xLabel, yLabel, series, guides = [], threshol
     if (points.length === 0) return;
     const path = points.map(([x, y], i) => `${i ? 'L' : 'M'}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ');
     parts.push(`<path d="${path}" fill="none" stroke="${color}" stroke-width="2"${dashed ? ' stroke-dasharray="4 4"' : ''}/>`);
-    if (!dashed) for (const [x, y] of points) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${color}"/>`);
+    for (const [x, y, saturated] of dashed ? [] : points) {
+      parts.push(saturated
+        ? `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="4.5" fill="white" stroke="${color}" stroke-width="2"/>`
+        : `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${color}"/>`);
+    }
     legend.push({ name: s.name, color, dashed });
   };
   guides.forEach((guide) => draw(guide, '#999', true));
@@ -83,6 +88,12 @@ export function lineChart({ title, xLabel, yLabel, series, guides = [], threshol
     parts.push(`<line x1="${x}" y1="${y - 4}" x2="${x + 22}" y2="${y - 4}" stroke="${entry.color}" stroke-width="2"${entry.dashed ? ' stroke-dasharray="4 4"' : ''}/>`,
       `<text x="${x + 28}" y="${y}">${escapeXml(entry.name)}</text>`);
   });
+  if (series.some((s) => s.points.some((point) => point[2]))) {
+    const y = MARGIN.top + 12 + legend.length * 20;
+    const x = MARGIN.left + plotW + 14;
+    parts.push(`<circle cx="${x + 11}" cy="${y - 4}" r="4.5" fill="white" stroke="#333" stroke-width="2"/>`,
+      `<text x="${x + 28}" y="${y}">load core saturated</text>`);
+  }
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }

@@ -162,7 +162,7 @@ export async function startRoomcast(group, { gatewayCpu, otherCpu, serviceCpu = 
  * servers joined by its Redis adapter (redis-server on `otherCpu`); clients are split between them.
  */
 export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
-  const script = `${PEERS}${peer === 'ws' ? 'ws-peer.mjs' : 'socketio-peer.mjs'}`;
+  const script = `${PEERS}${{ ws: 'ws-peer.mjs', limit: 'limit-peer.mjs', socketio: 'socketio-peer.mjs' }[peer]}`;
   const redis = peer === 'socketio' && nodes > 1 ? await startRedis(group, otherCpu) : null;
   const servers = [];
   for (let i = 0; i < nodes; i++) {
@@ -177,7 +177,8 @@ export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
   }
   return {
     name: nodes > 1 ? `${peer}×${nodes}` : peer,
-    protocol: peer === 'ws' ? 'ws-peer' : 'socketio',
+    // The limit peer speaks the ws peer's subset of Roomcast's protocol.
+    protocol: peer === 'socketio' ? 'socketio' : 'ws-peer',
     host: '127.0.0.1',
     port: servers[0].port,
     ports: servers.map((server) => server.port),
@@ -186,6 +187,16 @@ export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
     servers: servers.map((server) => server.child),
     helpers: redis ? [redis.child] : [],
     async createRoom() { /* peers create rooms on first join */ },
+    /**
+     * The limit peer publishes by itself (see limit-peer.mjs): `rate` msg/s over the rooms, batched
+     * every `windowMs` into frames of at most `maxMessages`, for `durationMs`; resolves when done.
+     */
+    drive: peer !== 'limit' ? undefined : async ({ rate, windowMs, maxMessages, durationMs, textBytes, rooms }) => {
+      const query = new URLSearchParams({ rate, windowMs, maxMessages, durationMs, textBytes, rooms: rooms.prefix, roomCount: rooms.count });
+      const response = await fetch(`http://127.0.0.1:${servers[0].port}/drive?${query}`, { method: 'POST', signal: AbortSignal.timeout(durationMs + 60000) });
+      if (!response.ok) throw new Error(`limit peer /drive: HTTP ${response.status}`);
+      return response.json();
+    },
     async lastSeq(room) {
       // Each peer server tells a room's last seq on GET /seq?room=R; with several nodes, the highest.
       let best = 0;
@@ -201,13 +212,16 @@ export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
   };
 }
 
-/** Sums `roomcast_drops_total` by reason (and priority) from a gateway's /metrics. */
+/** The gateway's two drop counters: per message, and per message × connection (sampled, backpressure). */
+const DROP_METRICS = ['roomcast_gateway_dropped_messages_total{', 'roomcast_gateway_dropped_deliveries_total{'];
+
+/** Sums the gateway's dropped messages and deliveries by reason (and priority) from its /metrics. */
 export async function scrapeDrops(metricsUrl) {
   if (!metricsUrl) return {};
   const text = await (await fetch(metricsUrl)).text();
   const drops = {};
   for (const line of text.split('\n')) {
-    if (!line.startsWith('roomcast_drops_total{')) continue;
+    if (!DROP_METRICS.some((name) => line.startsWith(name))) continue;
     const labels = line.slice(line.indexOf('{') + 1, line.indexOf('}'));
     const reason = /reason="([^"]*)"/.exec(labels)?.[1] ?? 'unknown';
     const priority = /priority="([^"]*)"/.exec(labels)?.[1];

@@ -36,9 +36,10 @@ export const idle = {
         const pids = (system.servers ?? [system.server]).map((child) => child.pid);
         const rss = () => pids.reduce((sum, pid) => sum + rssBytes(pid), 0);
         const fleet = await startFleet(group, {
-          target: system, secret: BENCH_SECRET, sampleCount: 0, cpu: options.loadCpu,
+          target: system, secret: BENCH_SECRET, sampleCount: 0, cpu: options.loadCpu, client: options.loadClient,
           shares: [{ role: 'viewer', count: connections, workers: options.workers, rooms: { prefix: ROOM_PREFIX, count: ROOMS } }],
         });
+        progress(`  load clients: ${fleet.client === 'native' ? 'native (bench/native/)' : 'Node workers'}${fleet.clientNote ? ` (${fleet.clientNote})` : ''}`);
         await delay(SETTLE_MS);
         const before = { rss: rss(), tcp: tcpSocketMemory(), slab: socketSlabBytes() };
         const started = Date.now();

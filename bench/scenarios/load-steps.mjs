@@ -8,11 +8,52 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { nowUs } from '../lib/clock.mjs';
 import { merge, summarize } from '../lib/hdr-histogram.mjs';
 import { setupPhases, startFleet } from '../lib/load-fleet.mjs';
-import { cpuTimeUs, runQueueWaitUs, rssBytes, tcpSocketMemory } from '../lib/proc-stats.mjs';
+import { coreTimes, cpuTimeUs, runQueueWaitUs, rssBytes, tcpSocketMemory } from '../lib/proc-stats.mjs';
 import { BENCH_SECRET, diffCounts, scrapeDrops } from '../lib/topology.mjs';
 
 /** Delivered below this share of offered ends the ramp. */
 export const MIN_DELIVERED_RATIO = 0.99;
+/**
+ * A step's load core is saturated when the cores the load runs on (load clients, and on a 2-core
+ * machine the room service, NATS and Redis too) were busy at least this share of the window
+ * (/proc/stat, whoever ran there) ...
+ */
+export const LOAD_CORE_BUSY_SATURATED = 0.95;
+/**
+ * ... or when the load processes were runnable but waiting for a core at least this share of the
+ * window, summed over them (/proc/<pid>/schedstat): frames then sat in socket buffers because the
+ * clients could not run, and the step measured the clients as much as the server.
+ */
+export const LOAD_WAIT_SATURATED = 0.25;
+/** Roomcast's batching defaults (ROOMCAST_BATCH_WINDOW_MS, ROOMCAST_BATCH_MAX_MESSAGES in src/shared/config.ts). */
+const DEFAULT_BATCH_WINDOW_MS = 50;
+const DEFAULT_BATCH_MAX_MESSAGES = 200;
+/** Roomcast's frames carrying at least this many messages on average were full windows: their rate gives the window. */
+const FULL_BATCH_MESSAGES = 2;
+
+/**
+ * How the limit peer batches at one step, so that its frames are Roomcast's: the messages per frame
+ * and frames per second per room Roomcast produced at that rate. Where Roomcast's frames held
+ * several messages, its effective window is 1 / (its frames per second per room), whatever rule
+ * chose it; where they held about one, the window is the configured one (each message is then its
+ * own frame either way). At most the configured messages per frame.
+ */
+function limitBatching(options, referenceStep, rooms) {
+  const configuredMs = Number(options.env?.ROOMCAST_BATCH_WINDOW_MS ?? DEFAULT_BATCH_WINDOW_MS);
+  const maxMessages = Number(options.env?.ROOMCAST_BATCH_MAX_MESSAGES ?? DEFAULT_BATCH_MAX_MESSAGES);
+  const connections = referenceStep?.openConnections;
+  const framesPerRoomS = referenceStep?.framesPerS && connections ? referenceStep.framesPerS / connections : null;
+  const roomcastMsgsPerFrame = referenceStep?.framesPerS ? referenceStep.deliveredPerS / referenceStep.framesPerS : null;
+  const fromRoomcast = framesPerRoomS !== null && roomcastMsgsPerFrame >= FULL_BATCH_MESSAGES;
+  return {
+    windowMs: fromRoomcast ? 1000 / framesPerRoomS : configuredMs,
+    maxMessages,
+    windowFrom: fromRoomcast ? 'Roomcast\'s frames per second per room at this step' : 'the configured batch window',
+    roomcastMsgsPerFrame,
+    roomcastFramesPerRoomS: framesPerRoomS,
+    rooms: rooms.count,
+  };
+}
 /** Quiet time after each step so the next one starts without the last one's backlog. */
 const DRAIN_MS = 1500;
 const CONNECT_TIMEOUT_MS = 60000;
@@ -40,13 +81,13 @@ function sumCounts(items, field) {
  * @param {object} run.options      parsed flags
  * @param {(line: string) => void} run.progress
  */
-export async function runLoadSteps({ group, system, shares, rooms, recipientsPerMessage, options, progress, mode = 'room' }) {
+export async function runLoadSteps({ group, system, shares, rooms, recipientsPerMessage, options, progress, mode = 'room', reference = null, driveRooms = null }) {
   const serverPids = (system.servers ?? [system.server]).map((child) => child.pid);
   const helperPids = system.helpers.map((child) => child.pid);
   for (const room of rooms) await system.createRoom(room);
 
   const fleet = await startFleet(group, {
-    target: system, secret: BENCH_SECRET, shares, sampleCount: options.sample, cpu: options.loadCpu,
+    target: system, secret: BENCH_SECRET, shares, sampleCount: options.sample, cpu: options.loadCpu, client: options.loadClient,
     mode, ...(mode === 'pm' ? { uidPrefix: 'u' } : {}), profileDir: options.loadProfileDir,
   });
   const rssBefore = serverPids.reduce((sum, pid) => sum + rssBytes(pid), 0);
@@ -70,32 +111,43 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
     kernelTcpMemPerConnectionBytes: joined ? Math.round((socketsAfter.memBytes - socketsBefore.memBytes) / joined) : null,
     tcpSocketsInUse: socketsAfter.inuse,
   };
+  progress(`  load clients: ${fleet.client === 'native' ? 'native (bench/native/)' : 'Node workers'}${fleet.clientNote ? ` (${fleet.clientNote})` : ''}`);
   progress(`  set-up phases (p50/p99 ms): ${Object.entries(setup.phases).map(([name, p]) => `${name.replace('Ms', '')} ${p.p50}/${p.p99}`).join(', ')}`);
   progress(`  ${system.name}: ${joined}/${fleet.total} connections joined in ${connectSeconds.toFixed(1)} s` +
     `${joined < fleet.total ? ` (failures: ${JSON.stringify(connectFailures)})` : ''}; server RSS +${fmtBytes(rssAfter - rssBefore)}` +
     ` (${fmtBytes(memory.serverRssPerConnectionBytes ?? 0)}/conn)`);
   if (joined === 0) {
     await fleet.stop();
-    return { target: system.name, memory, setup, connectFailures, steps: [], audit: null, failed: 'no connection joined' };
+    return { target: system.name, loadClient: fleet.client, loadClientNote: fleet.clientNote, memory, setup, connectFailures, steps: [], audit: null, failed: 'no connection joined' };
   }
 
   const recipients = recipientsPerMessage(joined, fleet);
   const steps = [];
   const dropsAtStart = await scrapeDrops(system.metricsUrl).catch(() => ({}));
-  for (const rate of options.rates) {
-    const step = await runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode });
+  // The limit peer measures the steps Roomcast ran, all of them (its cost per delivery at each is
+  // the reference for Roomcast's): it does not stop at its own bounds.
+  const limitPeer = typeof system.drive === 'function';
+  const rates = limitPeer && reference?.steps?.length ? reference.steps.map((step) => step.rateMsgPerS) : options.rates;
+  for (const rate of rates) {
+    const referenceStep = reference?.steps?.find((step) => step.rateMsgPerS === rate) ?? null;
+    const step = await runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode, referenceStep, driveRooms });
     steps.push(step);
     progress(`  ${system.name.padEnd(10)} ${String(rate).padStart(6)} msg/s → offered ${fmtRate(step.offeredPerS)}` +
       ` delivered ${fmtRate(step.deliveredPerS)} (${(step.completeness * 100).toFixed(1)} % of sent arrived)` +
       ` p50 ${fmtMs(step.latency.p50Ms)} p99 ${fmtMs(step.latency.p99Ms)} max ${fmtMs(step.latency.maxMs)}` +
       `${step.storeLatency ? ` (stored: p50 ${fmtMs(step.storeLatency.p50Ms)} p99 ${fmtMs(step.storeLatency.p99Ms)})` : ''}` +
       ` | server ${(step.serverCpuUtil * 100).toFixed(0)} % cpu, ${step.serverCpuNsPerDelivery ?? '-'} ns/delivery` +
-      `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, waited ${(step.loadRunQueueWait * 100).toFixed(0)} %` +
+      `${step.limitDrive ? ` (window ${step.limitDrive.windowMs.toFixed(1)} ms: ${step.limitDrive.msgsPerFrame?.toFixed(1)} msgs/frame, Roomcast's ${step.limitDrive.roomcastMsgsPerFrame?.toFixed(1) ?? '–'})` : ''}` +
+      `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, ${step.loadCpuNsPerFrame ?? '-'} ns/frame` +
+      ` (receivers ${step.receiverCpuNsPerFrame ?? '-'}), waited ${(step.loadRunQueueWait * 100).toFixed(0)} %, load core busy ${(step.loadCoreBusy * 100).toFixed(0)} %${step.loadCoreSaturated ? ' SATURATED' : ''}` +
       ` | ${Object.entries(step.helperCpuUtilByProcess).map(([name, util]) => `${name} ${(util * 100).toFixed(0)} %`).join(', ')}${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
       `${Object.keys(step.errors).length ? ` | errors ${JSON.stringify(step.errors)}` : ''}`);
-    step.withinBounds = step.completeness >= MIN_DELIVERED_RATIO && step.latency.p99Ms !== null && step.latency.p99Ms <= options.p99BoundMs;
-    if (!step.withinBounds) {
-      progress(`  ${system.name}: stopping the ramp (${step.completeness < MIN_DELIVERED_RATIO ? 'delivered < 99 % of offered' : `p99 over ${options.p99BoundMs} ms`})`);
+    // A step whose load core saturated measured the clients too: it never counts as within bounds.
+    step.withinBounds = step.completeness >= MIN_DELIVERED_RATIO && step.latency.p99Ms !== null && step.latency.p99Ms <= options.p99BoundMs && !step.loadCoreSaturated;
+    if (!step.withinBounds && !limitPeer) {
+      const why = step.completeness < MIN_DELIVERED_RATIO ? 'delivered < 99 % of offered'
+        : step.latency.p99Ms === null || step.latency.p99Ms > options.p99BoundMs ? `p99 over ${options.p99BoundMs} ms` : 'the load core saturated';
+      progress(`  ${system.name}: stopping the ramp (${why})`);
       break;
     }
   }
@@ -116,7 +168,7 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
     progress(`  ${system.name}: audit: ${audit.stored} messages stored, ${audit.received} delivered, ${audit.inboxSeqHoles} inbox-seq holes,` +
       ` ${audit.duplicateSeqs} duplicates, ${audit.unansweredSends} sends never answered`);
     await fleet.stop();
-    return { target: system.name, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit };
+    return { target: system.name, loadClient: fleet.client, loadClientNote: fleet.clientNote, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit };
   }
   let auditFailure = null;
   try {
@@ -127,7 +179,7 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
   if (auditFailure) {
     progress(`  ${system.name}: no audit: ${auditFailure}`);
     await fleet.stop();
-    return { target: system.name, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit: null, failed: auditFailure };
+    return { target: system.name, loadClient: fleet.client, loadClientNote: fleet.clientNote, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit: null, failed: auditFailure };
   }
   const audits = await fleet.all('audit', { finalSeqs });
   const audit = {
@@ -145,33 +197,44 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
   progress(`  ${system.name}: audit over ${audit.audited} connections: ${audit.missingSeqs} missing seqs, ${audit.extraSeqs} extra,` +
     ` server drops ${JSON.stringify(audit.serverDrops)}${audit.notJoinedAtEnd ? `, ${audit.notJoinedAtEnd} connections lost` : ''}`);
   await fleet.stop();
-  return { target: system.name, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit };
+  return { target: system.name, loadClient: fleet.client, loadClientNote: fleet.clientNote, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit };
 }
 
-async function runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode }) {
+async function runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode, referenceStep = null, driveRooms = null }) {
   const warmupMs = options.warmupS * 1000;
   const measureMs = options.stepS * 1000;
   const totalBefore = (await fleet.all('total', {})).reduce((sum, reply) => sum + reply.totalMessages, 0);
   // Scraped before the step starts: rendering /metrics costs the gateway CPU (prom-client lists
   // /proc/self/fd), which must not fall into the measured window.
   const dropsBefore = await scrapeDrops(system.metricsUrl).catch(() => ({}));
-  const sending = Promise.all(fleet.senders().map((worker) => worker.request('send', {
-    rate: rate / fleet.senders().length, durationMs: warmupMs + measureMs, textBytes: options.textBytes,
-  })));
+  // The limit peer publishes Roomcast's batches itself (see limitBatching).
+  const limitDrive = typeof system.drive === 'function' ? limitBatching(options, referenceStep, driveRooms) : null;
+  const sending = limitDrive
+    ? system.drive({ rate, windowMs: limitDrive.windowMs, maxMessages: limitDrive.maxMessages, durationMs: warmupMs + measureMs, textBytes: options.textBytes, rooms: driveRooms }).then((reply) => [reply])
+    : Promise.all(fleet.senders().map((worker) => worker.request('send', {
+      rate: rate / fleet.senders().length, durationMs: warmupMs + measureMs, textBytes: options.textBytes,
+    })));
   sending.catch(() => undefined); // awaited below; a failure meanwhile must not count as unhandled
   await delay(warmupMs);
   const fromUs = nowUs();
   const toUs = fromUs + measureMs * 1000;
-  const started = await fleet.all('measure-start', { fromUs, toUs });
+  await fleet.all('measure-start', { fromUs, toUs });
   const serverCpuBefore = cpuOf(serverPids);
   const waitPids = [...serverPids, ...fleet.pids];
   const waitBefore = waitPids.map(runQueueWaitUs);
   const helperCpuBefore = helperPids.map((pid) => cpuOf([pid]));
+  // The load's cost from the kernel's accounting, the same for native and Node clients.
+  const loadCpuBefore = cpuOf(fleet.pids);
+  const receiverCpuBefore = cpuOf(fleet.receiverPids);
+  const coreBefore = coreTimes(options.loadCpu);
   const t0 = nowUs();
   await delay(measureMs);
   const ended = await fleet.all('measure-end', {});
   const elapsedUs = nowUs() - t0;
   const serverCpuUs = cpuOf(serverPids) - serverCpuBefore;
+  const loadCpuUs = cpuOf(fleet.pids) - loadCpuBefore;
+  const receiverCpuUs = cpuOf(fleet.receiverPids) - receiverCpuBefore;
+  const coreAfter = coreTimes(options.loadCpu);
   const waitUs = waitPids.map((pid, i) => runQueueWaitUs(pid) - waitBefore[i]);
   const serverWaitUs = waitUs.slice(0, serverPids.length).reduce((sum, us) => sum + us, 0);
   const loadWaitUs = waitUs.slice(serverPids.length).reduce((sum, us) => sum + us, 0);
@@ -187,7 +250,9 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const seconds = elapsedUs / 1e6;
   const sentTotal = sent.reduce((sum, reply) => sum + reply.sent, 0);
   const delivered = ended.reduce((sum, reply) => sum + reply.messages, 0);
-  const loadCpuUs = ended.reduce((sum, reply, i) => sum + reply.cpuUs - started[i].cpuUs, 0);
+  const frames = ended.reduce((sum, reply) => sum + reply.frames, 0);
+  const loadCoreBusy = coreAfter.total > coreBefore.total ? (coreAfter.busy - coreBefore.busy) / (coreAfter.total - coreBefore.total) : 0;
+  const loadRunQueueWait = loadWaitUs / elapsedUs;
   const latency = summarize(merge(latencies.map((reply) => reply.histogram)));
   // Sampled receipts expected for the window's messages; fewer means lost or later than the drain time.
   // (Private messages are all timed: each has one recipient.)
@@ -206,8 +271,11 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     deliveredRatio: offeredPerS > 0 ? deliveredPerS / offeredPerS : 0,
     /** Of every message sent in the step (warm-up included) to every recipient, the share that arrived by the end of the drain time. */
     completeness: sentTotal > 0 ? receivedInStep / (sentTotal * recipients) : 0,
-    framesPerS: Math.round(ended.reduce((sum, reply) => sum + reply.frames, 0) / seconds),
+    framesPerS: Math.round(frames / seconds),
     latency,
+    // The native client also times each sampled message from the server's `ts` (when the room
+    // service accepted it, ms since the epoch, same machine clock): the send path left out.
+    ...(latencies.some((reply) => reply.serverTsHistogram) ? { latencyFromServerTs: summarize(merge(latencies.map((reply) => reply.serverTsHistogram))) } : {}),
     ...(mode === 'pm' ? { storeLatency: summarize(merge(latencies.map((reply) => reply.ackHistogram))) } : {}),
     serverCpuUtil: serverCpuUs / elapsedUs,
     serverCpuNsPerDelivery: delivered > 0 ? Math.round((serverCpuUs * 1000) / delivered) : null,
@@ -216,8 +284,17 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     helperCpuUtilByProcess: Object.fromEntries(system.helpers.map((child, i) => [child.benchName, helperCpuEach[i] / elapsedUs])),
     /** Share of the window the server / load generators were runnable but waited for a core (others' processes). */
     serverRunQueueWait: serverWaitUs / elapsedUs,
-    loadRunQueueWait: loadWaitUs / elapsedUs,
+    loadRunQueueWait,
+    /** CPU of the load processes (/proc/<pid>/stat; senders included), as a share of one core. */
     loadCpuUtil: loadCpuUs / elapsedUs,
+    /** That CPU per frame the clients received; and the receiving processes' alone (no senders). */
+    loadCpuNsPerFrame: frames > 0 ? Math.round((loadCpuUs * 1000) / frames) : null,
+    receiverCpuNsPerFrame: frames > 0 ? Math.round((receiverCpuUs * 1000) / frames) : null,
+    /** Share of the window the load cores were busy (/proc/stat: every process on them, the machine's other users too). */
+    loadCoreBusy,
+    loadCoreSaturated: loadCoreBusy >= LOAD_CORE_BUSY_SATURATED || loadRunQueueWait >= LOAD_WAIT_SATURATED,
+    // msgs per frame the clients saw (messages / frames): beside Roomcast's at the same rate.
+    ...(limitDrive ? { limitDrive: { ...limitDrive, msgsPerFrame: frames > 0 ? delivered / frames : null } } : {}),
     serverRssBytes: serverPids.reduce((sum, pid) => { try { return sum + rssBytes(pid); } catch { return sum; } }, 0),
     sent: sentTotal,
     senderMaxLagMs: Math.max(0, ...sent.map((reply) => reply.maxLagMs ?? 0)),

@@ -4,7 +4,7 @@
  */
 import { hardNofile } from '../lib/processes.mjs';
 import { runLoadSteps } from './load-steps.mjs';
-import { startSystem } from './systems.mjs';
+import { runOrder, startSystem } from './systems.mjs';
 import { connectionsAllowed } from './limits.mjs';
 
 const ROOM_PREFIX = 'r';
@@ -23,12 +23,14 @@ export const manyRooms = {
     }
     const rooms = Array.from({ length: options.rooms }, (_, i) => `${ROOM_PREFIX}${i}`);
     const targets = [];
-    for (const target of options.targets) {
+    for (const target of runOrder(options.targets)) {
       progress(`many-rooms: ${target}, ${options.rooms} rooms × (${perRoom} viewers + 1 sender), total rates ${options.rates.join(', ')} msg/s`);
       const system = await startSystem(group, target, options);
       try {
         targets.push(await runLoadSteps({
-          group, system, options, progress, rooms,
+          group, system, options, progress,
+          // The limit peer publishes what Roomcast produced at each step: its steps are the reference.
+          reference: targets.find((t) => t.target === 'roomcast'), driveRooms: { prefix: ROOM_PREFIX, count: options.rooms }, rooms,
           shares: [
             { role: 'sender', count: options.rooms, workers: 1, rooms: { prefix: ROOM_PREFIX, count: options.rooms } },
             { role: 'viewer', count: options.rooms * perRoom, workers: options.workers, rooms: { prefix: ROOM_PREFIX, count: options.rooms } },

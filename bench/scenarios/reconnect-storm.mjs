@@ -40,12 +40,13 @@ export const reconnectStorm = {
       try {
         await system.createRoom(ROOM);
         const fleet = await startFleet(group, {
-          target: system, secret: BENCH_SECRET, sampleCount: options.sample, cpu: options.loadCpu, trackSeqs: true,
+          target: system, secret: BENCH_SECRET, sampleCount: options.sample, cpu: options.loadCpu, trackSeqs: true, client: options.loadClient,
           shares: [
             { role: 'sender', count: SENDERS, workers: 1, rooms: { prefix: ROOM, count: 1 } },
             { role: 'viewer', count: connections, workers: options.workers, rooms: { prefix: ROOM, count: 1 } },
           ],
         });
+        progress(`  load clients: ${fleet.client === 'native' ? 'native (bench/native/)' : 'Node workers'}${fleet.clientNote ? ` (${fleet.clientNote})` : ''}`);
         const connected = await fleet.all('connect', { timeoutMs: CONNECT_TIMEOUT_MS });
         const joined = connected.reduce((sum, reply) => sum + reply.joined, 0);
         progress(`  ${joined}/${fleet.total} joined; sending ${rate} msg/s, storm in 2 s`);
@@ -70,6 +71,7 @@ export const reconnectStorm = {
         const finalSeqs = { [ROOM]: await system.lastSeq(ROOM) };
         const audits = await fleet.all('audit', { finalSeqs });
         const storm = {
+          loadClient: fleet.client,
           clients: joined - SENDERS,
           windowS: options.stormWindowS,
           rateMsgPerS: rate,

@@ -2,7 +2,18 @@
 import { startPeer, startRoomcast } from '../lib/topology.mjs';
 
 /** The names `--targets` accepts. */
-export const TARGETS = ['roomcast', 'ws', 'socketio'];
+export const TARGETS = ['roomcast', 'limit', 'ws', 'socketio'];
+
+/**
+ * The order targets run in: as given, except that the limit peer runs after Roomcast, because it
+ * publishes the batches Roomcast produced at each step (frames per second per room).
+ */
+export function runOrder(targets) {
+  if (!targets.includes('limit') || !targets.includes('roomcast')) return targets;
+  const rest = targets.filter((target) => target !== 'limit');
+  rest.splice(rest.indexOf('roomcast') + 1, 0, 'limit');
+  return rest;
+}
 
 /**
  * @param {import('../lib/processes.mjs').ProcessGroup} group

@@ -4,7 +4,6 @@
  * when a connection opens. No decisions here: the room service makes them.
  */
 import type { Bus } from '../shared/bus/bus.js';
-import { call } from '../shared/bus/rpc.js';
 import { encodeFrame } from '../shared/codec/codec.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
@@ -12,6 +11,7 @@ import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
 import type { ChatCaller, ChatLoginRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
 import type { ChatClientFrame } from '../shared/protocol/chat-frames.js';
 import type { ServerFrame } from '../shared/protocol/frames.js';
+import { timedCall } from './room-client.js';
 import type { Conn } from './uws-server.js';
 
 export interface ChatClientDeps {
@@ -37,7 +37,8 @@ export class ChatClient {
   /** Forwards a checked chat frame; resolves with the answer for the client, if it gets one. */
   async forward(conn: Conn, frame: ChatClientFrame): Promise<ServerFrame | null> {
     const request: ChatRequest = { caller: this.callerOf(conn), frame };
-    const reply = await call<ChatRequest, ChatReply>(this.deps.bus, subjects.chat(OP_OF[frame.t]), request, this.deps.requestTimeoutMs);
+    const op = OP_OF[frame.t];
+    const reply = await timedCall<ChatRequest, ChatReply>(this.deps.metrics, `chat_${op}`, this.deps.bus, subjects.chat(op), request, this.deps.requestTimeoutMs);
     return (reply.frame as ServerFrame | undefined) ?? null;
   }
 
@@ -48,7 +49,7 @@ export class ChatClient {
   async login(conn: Conn, connectedAtMs: number): Promise<void> {
     const request: ChatLoginRequest = { caller: this.callerOf(conn), connectedAtMs };
     try {
-      const reply = await call<ChatLoginRequest, ChatReply>(this.deps.bus, subjects.chat('login'), request, this.deps.requestTimeoutMs);
+      const reply = await timedCall<ChatLoginRequest, ChatReply>(this.deps.metrics, 'chat_login', this.deps.bus, subjects.chat('login'), request, this.deps.requestTimeoutMs);
       if (reply.frame && !conn.closed) conn.send(encodeFrame(conn.format, reply.frame as ServerFrame));
     } catch (error) {
       // The client syncs on its own after the welcome; the push is only a head start.

@@ -104,7 +104,7 @@ export class Gateway {
     const { bus, clock, log, settings } = deps;
     this.instance = { gatewayId: deps.gatewayId, epoch: clock.now() };
     this.metrics = new GatewayMetrics(deps.metricsRegistry);
-    const roomClient = new RoomClient(bus, settings.requestTimeoutMs);
+    const roomClient = new RoomClient(bus, settings.requestTimeoutMs, this.metrics);
     this.fanout = new RoomFanout({
       bus, roomClient, clock, log, metrics: this.metrics, settings: settings.fanout,
       publisher: { publish: (topic, data) => this.server.publish(topic, data), subscribers: (topic) => this.server.subscribers(topic) },
@@ -203,6 +203,7 @@ export class Gateway {
     const { settings, bus, log, verifyToken, metricsRegistry } = this.deps;
     bus.onStatus((status) => {
       this.busConnected = status === 'reconnected';
+      this.metrics.busStatus(this.busConnected);
       log.warn(status === 'reconnected' ? 'bus reconnected' : 'bus disconnected');
     });
     this.server = await UwsServer.start({
@@ -220,6 +221,7 @@ export class Gateway {
         opened: (conn) => this.opened(conn),
         message: (conn, state, data, isBinary) => this.sessions.message(conn, state, data, isBinary),
         closed: (conn) => this.closed(conn),
+        ended: (code) => this.metrics.connectionClosedWith(code),
         rejected: (conn, error) => {
           this.metrics.errorSent(error.code);
           this.sessions.reject(conn, error);

@@ -1,6 +1,7 @@
-/** The gateway's side of the room service's request subjects. */
+/** The gateway's side of the room service's request subjects, each timed by operation. */
 import type { Bus } from '../shared/bus/bus.js';
 import { call } from '../shared/bus/rpc.js';
+import type { GatewayMetrics, GatewayRequestOp } from '../shared/metrics.js';
 import {
   subjects,
   type Caller, type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type ModerateReply, type ModerateRequest,
@@ -10,26 +11,38 @@ import type { ClientMsgId, MessageKind, ModerateFrame, RoomId, Seq } from '../sh
 
 export interface HistoryQuery { afterSeq?: Seq; beforeSeq?: Seq; limit: number }
 
+/** Times one request into roomcast_gateway_request_seconds{op}, whether it succeeds or fails. */
+export async function timedCall<Req, Res>(
+  metrics: Pick<GatewayMetrics, 'requestTimer'>, op: GatewayRequestOp, bus: Bus, subject: string, request: Req, timeoutMs: number,
+): Promise<Res> {
+  const done = metrics.requestTimer(op);
+  try {
+    return await call<Req, Res>(bus, subject, request, timeoutMs);
+  } finally {
+    done();
+  }
+}
+
 export class RoomClient {
-  constructor(private readonly bus: Bus, private readonly timeoutMs: number) {}
+  constructor(private readonly bus: Bus, private readonly timeoutMs: number, private readonly metrics: Pick<GatewayMetrics, 'requestTimer'>) {}
 
   /** Resolves when the caller may join; rejects with unknown_room, banned, ... */
   join(caller: Caller, room: RoomId): Promise<JoinReply> {
-    return call<JoinRequest, JoinReply>(this.bus, subjects.roomJoin, { caller, room, recent: 0 }, this.timeoutMs);
+    return timedCall<JoinRequest, JoinReply>(this.metrics, 'join', this.bus, subjects.roomJoin, { caller, room, recent: 0 }, this.timeoutMs);
   }
 
   send(caller: Caller, room: RoomId, cid: ClientMsgId, text: string, kind: MessageKind): Promise<SendReply> {
-    return call<SendRequest, SendReply>(this.bus, subjects.roomSend, { caller, room, cid, text, kind }, this.timeoutMs);
+    return timedCall<SendRequest, SendReply>(this.metrics, 'send', this.bus, subjects.roomSend, { caller, room, cid, text, kind }, this.timeoutMs);
   }
 
   /** The room service decides whether the caller may; the answer is the `moderated` frame. */
   moderate(caller: Caller, frame: ModerateFrame): Promise<ModerateReply> {
-    return call<ModerateRequest, ModerateReply>(this.bus, subjects.roomModerate, { caller, frame }, this.timeoutMs);
+    return timedCall<ModerateRequest, ModerateReply>(this.metrics, 'moderate', this.bus, subjects.roomModerate, { caller, frame }, this.timeoutMs);
   }
 
   /** Without a caller: the gateway reading a room's stream for itself. */
   history(room: RoomId, query: HistoryQuery, caller?: Caller): Promise<HistoryReply> {
     const request: HistoryRequest = { room, ...query, ...(caller ? { caller } : {}) };
-    return call<HistoryRequest, HistoryReply>(this.bus, subjects.roomHistory, request, this.timeoutMs);
+    return timedCall<HistoryRequest, HistoryReply>(this.metrics, 'history', this.bus, subjects.roomHistory, request, this.timeoutMs);
   }
 }

@@ -76,6 +76,8 @@ export interface ConnectionHandlers<S extends object> {
   /** `data` is only valid during the call. */
   message(conn: Conn, state: S, data: ArrayBuffer, isBinary: boolean): void;
   closed(conn: Conn, code: number): void;
+  /** Every connection's close, authenticated or not, with the close code (for the metrics). */
+  ended(code: number): void;
   /** A connection that failed authentication: send the error and close. */
   rejected(conn: Conn, error: RoomcastError): void;
 }
@@ -338,6 +340,7 @@ export class UwsServer<S extends object> implements Publisher {
       close: (ws, code) => {
         const data = ws.getUserData();
         const conn = data.conn;
+        handlers.ended(code);
         if (!conn) return;
         conn.closed = true;
         if (data.address !== null) this.forgetAddress(data.address);

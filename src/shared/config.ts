@@ -7,7 +7,7 @@
  */
 import { ConfigError } from './errors.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
-import { deepFreeze, readSettings, settingRow, type DeepReadonly, type Parsed, type Parser } from './settings.js';
+import { deepFreeze, readSettings, settingRow, type DeepReadonly, type Parser } from './settings.js';
 import { parseRedisUrl } from './store/redis-url.js';
 
 export type { Parsed, Parser } from './settings.js';

@@ -3,11 +3,34 @@
  * /metrics. Labels stay low-cardinality: frame types, error codes, drop reasons, priorities; never
  * a room id or a uid. The README lists every metric.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from './errors.js';
 import type { Priority } from './protocol/frames.js';
 
-export type DropReason = 'duplicate' | 'stale' | 'reorder_overflow' | 'backpressure' | 'sampled' | 'gap_unrecoverable';
+/** Drops counted once per message. */
+export type MessageDropReason = 'duplicate' | 'stale' | 'reorder_overflow' | 'gap_unrecoverable';
+/** Drops counted per message × connection that did not get it. */
+export type DeliveryDropReason = 'backpressure' | 'sampled';
+export type DropReason = MessageDropReason | DeliveryDropReason;
+const PER_DELIVERY: ReadonlySet<DropReason> = new Set<DeliveryDropReason>(['backpressure', 'sampled']);
+
+/** Gateway → room service requests, by the label `op` of roomcast_gateway_request_seconds. */
+export type GatewayRequestOp = 'join' | 'send' | 'history' | 'moderate' | 'chat_send' | 'chat_sync' | 'chat_ack' | 'chat_op' | 'chat_login';
+
+/** The package version, read once from the nearest package.json (src/ in tests, dist/src/ when built). */
+function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let depth = 0; depth < 5; depth++, dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'roomcast' && pkg.version) return pkg.version;
+    } catch { /* not in this directory: look one level up */ }
+  }
+  return 'unknown';
+}
 
 export class MetricsRegistry {
   readonly registry = new Registry();
@@ -15,6 +38,9 @@ export class MetricsRegistry {
   constructor() {
     // Process CPU, memory, GC and event-loop lag (nodejs_eventloop_lag_p99_seconds and friends).
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+    // Lets dashboards show which version runs where, and alerts join on it during a rollout.
+    new Gauge({ name: 'roomcast_build_info', help: 'Always 1; the labels name the Roomcast version and the Node.js version', labelNames: ['version', 'node'], registers: [this.registry] })
+      .set({ version: packageVersion(), node: process.versions.node }, 1);
   }
 
   /** Rejections no handler caught; the process guard counts them instead of letting the process die. */
@@ -35,10 +61,14 @@ export class GatewayMetrics {
   private readonly rooms: Gauge;
   private readonly framesIn: Counter<'type'>;
   private readonly deliveries: Counter;
-  private readonly bytesOut: Counter;
+  private readonly sentBytes: Counter;
   private readonly batches: Histogram;
   private readonly publishToFlush: Histogram;
-  private readonly drops: Counter<'reason' | 'priority'>;
+  private readonly droppedMessages: Counter<'reason' | 'priority'>;
+  private readonly droppedDeliveries: Counter<'reason' | 'priority'>;
+  private readonly closes: Counter<'code'>;
+  private readonly busConnected: Gauge;
+  private readonly requests: Histogram<'op'>;
   private readonly errors: Counter<'code'>;
   private readonly busErrors: Counter;
   private readonly storeErrors: Counter;
@@ -55,13 +85,23 @@ export class GatewayMetrics {
     this.rooms = new Gauge({ name: 'roomcast_gateway_rooms', help: 'Rooms with at least one local connection (one bus subscription each)', registers: r });
     this.framesIn = new Counter({ name: 'roomcast_gateway_frames_in_total', help: 'Client frames received, by type (invalid for undecodable ones)', labelNames: ['type'], registers: r });
     this.deliveries = new Counter({ name: 'roomcast_gateway_deliveries_total', help: 'Room messages delivered: messages × local recipients', registers: r });
-    this.bytesOut = new Counter({ name: 'roomcast_gateway_bytes_out_total', help: 'Bytes of room batches written to connections (frame size × recipients)', registers: r });
+    this.sentBytes = new Counter({ name: 'roomcast_gateway_sent_bytes_total', help: 'Bytes of room batches written to connections (frame size × recipients)', registers: r });
     this.batches = new Histogram({ name: 'roomcast_gateway_batch_messages', help: 'Messages per room batch frame', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500], registers: r });
     this.publishToFlush = new Histogram({
       name: 'roomcast_gateway_publish_to_flush_seconds', help: 'From the room service accepting a message to the gateway writing its batch',
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5], registers: r,
     });
-    this.drops = new Counter({ name: 'roomcast_drops_total', help: 'Messages not delivered, by reason and priority (0 chat, 1 high)', labelNames: ['reason', 'priority'], registers: r });
+    // Two counters, because the units differ: a message lost for the whole gateway, or one
+    // connection missing one message (a hot room's sampling counts once per member).
+    this.droppedMessages = new Counter({ name: 'roomcast_gateway_dropped_messages_total', help: 'Room messages the gateway dropped for all its connections, by reason and priority (0 chat, 1 high)', labelNames: ['reason', 'priority'], registers: r });
+    this.droppedDeliveries = new Counter({ name: 'roomcast_gateway_dropped_deliveries_total', help: 'Deliveries not made: message × connection, by reason (sampled, backpressure) and priority', labelNames: ['reason', 'priority'], registers: r });
+    this.closes = new Counter({ name: 'roomcast_gateway_closes_total', help: 'WebSocket connections closed, by close code (client and server initiated)', labelNames: ['code'], registers: r });
+    this.busConnected = new Gauge({ name: 'roomcast_gateway_bus_connected', help: '1 while the gateway is connected to NATS, else 0', registers: r });
+    this.busConnected.set(1);
+    this.requests = new Histogram({
+      name: 'roomcast_gateway_request_seconds', help: 'Gateway → room service requests over the bus, by operation (failures and timeouts included)',
+      labelNames: ['op'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3], registers: r,
+    });
     this.errors = new Counter({ name: 'roomcast_gateway_errors_total', help: 'Error frames and error closes sent to clients, by code', labelNames: ['code'], registers: r });
     this.busErrors = new Counter({ name: 'roomcast_gateway_bus_errors_total', help: 'Bus failures seen by the gateway (requests, disconnects)', registers: r });
     this.storeErrors = new Counter({ name: 'roomcast_gateway_store_errors_total', help: 'Store failures seen by the gateway (registry, viewer counts)', registers: r });
@@ -79,10 +119,21 @@ export class GatewayMetrics {
   batchFlushed(messages: number, recipients: number, bytesOut: number, oldestTsMs: number, nowMs: number): void {
     this.batches.observe(messages);
     this.deliveries.inc(messages * recipients);
-    this.bytesOut.inc(bytesOut);
+    this.sentBytes.inc(bytesOut);
     this.publishToFlush.observe(Math.max(0, nowMs - oldestTsMs) / 1000);
   }
-  dropped(reason: DropReason, priority: Priority, count = 1): void { this.drops.inc({ reason, priority }, count); }
+  /** `count`: messages for the per-message reasons, message × connections for sampled and backpressure. */
+  dropped(reason: DropReason, priority: Priority, count = 1): void {
+    (PER_DELIVERY.has(reason) ? this.droppedDeliveries : this.droppedMessages).inc({ reason, priority }, count);
+  }
+  /** A client may close with any code: only the protocol's range and Roomcast's own keep their number. */
+  connectionClosedWith(code: number): void {
+    const known = (code >= 1000 && code <= 1015) || (code >= 4000 && code <= 4099);
+    this.closes.inc({ code: known ? String(code) : 'other' });
+  }
+  busStatus(connected: boolean): void { this.busConnected.set(connected ? 1 : 0); }
+  /** Starts timing a request; call the result when it settles, either way. */
+  requestTimer(op: GatewayRequestOp): () => void { return this.requests.startTimer({ op }); }
   errorSent(code: ErrorCode): void { this.errors.inc({ code }); }
   busError(): void { this.busErrors.inc(); }
   storeError(): void { this.storeErrors.inc(); }

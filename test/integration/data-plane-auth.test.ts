@@ -9,7 +9,6 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsBus } from '../../src/shared/bus/nats-bus.js';
-import { encodeBusMessage } from '../../src/shared/codec/codec.js';
 import { silentLogger } from '../../src/shared/log.js';
 import { subjects } from '../../src/shared/protocol/bus-messages.js';
 import type { ChatReply, ChatRequest } from '../../src/shared/protocol/chat-bus-messages.js';

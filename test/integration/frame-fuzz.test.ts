@@ -449,7 +449,7 @@ class FuzzSocket {
   closeCode: number | null = null;
   private readonly waiters = new Set<() => void>();
 
-  private constructor(readonly ws: WebSocket, readonly format: WireFormat, private readonly report: (problem: string) => void) {
+  private constructor(readonly ws: WebSocket, readonly format: WireFormat, report: (problem: string) => void) {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const frame = readServerFrame(data, isBinary, format);
       if (typeof frame === 'string') report(frame);

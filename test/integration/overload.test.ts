@@ -86,8 +86,8 @@ describe('the room budget', () => {
     expect(chatSeen).toBeLessThan(500);
     // Every chat message a gateway did not deliver is counted, per recipient.
     for (const gateway of cluster.gateways) {
-      expect(await metric(gateway.metricsUrl, 'roomcast_drops_total', { reason: 'sampled', priority: '0' })).toBeGreaterThan(0);
-      expect(await metric(gateway.metricsUrl, 'roomcast_drops_total', { reason: 'sampled', priority: '1' })).toBe(0);
+      expect(await metric(gateway.metricsUrl, 'roomcast_gateway_dropped_deliveries_total', { reason: 'sampled', priority: '0' })).toBeGreaterThan(0);
+      expect(await metric(gateway.metricsUrl, 'roomcast_gateway_dropped_deliveries_total', { reason: 'sampled', priority: '1' })).toBe(0);
     }
   });
 });
@@ -132,8 +132,8 @@ describe('slow consumers', () => {
     await flood(sender, 'stream', 50, 'while-degraded', bigText);
     const metricsUrl = cluster.gateways[0]!.metricsUrl;
     // Acks come before the batch is written: wait for the write that skipped the chat.
-    await eventually(async () => (await metric(metricsUrl, 'roomcast_drops_total', { reason: 'backpressure', priority: '0' })) > 0, { what: 'chat dropped for the slow one' });
-    expect(await metric(metricsUrl, 'roomcast_drops_total', { reason: 'backpressure', priority: '1' })).toBe(0);
+    await eventually(async () => (await metric(metricsUrl, 'roomcast_gateway_dropped_deliveries_total', { reason: 'backpressure', priority: '0' })) > 0, { what: 'chat dropped for the slow one' });
+    expect(await metric(metricsUrl, 'roomcast_gateway_dropped_deliveries_total', { reason: 'backpressure', priority: '1' })).toBe(0);
     proxy.unstall();
 
     for (const seq of gifts) await slow.until(() => (slow.messages('stream').some((m) => m.seq === seq) ? true : undefined), 20_000, `gift ${seq}`);

@@ -24,7 +24,7 @@ describe('Prometheus text parser', () => {
     expect(sampleValue(samples, 'roomcast_gateway_connections_opened_total')).toBe(7);
     expect(sampleValue(samples, 'roomcast_gateway_deliveries_total')).toBe(300);
     expect(sampleValue(samples, 'process_cpu_seconds_total')).toBeGreaterThan(0);
-    expect(samples.find((s) => s.name === 'roomcast_drops_total')?.labels).toEqual({ reason: 'backpressure', priority: '0' });
+    expect(samples.find((s) => s.name === 'roomcast_gateway_dropped_deliveries_total')?.labels).toEqual({ reason: 'backpressure', priority: '0' });
     expect(sampleValue(samples, 'nodejs_eventloop_lag_p99_seconds')).not.toBeNull();
   });
 

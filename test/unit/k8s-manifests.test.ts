@@ -22,6 +22,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { PriorityClass } from 'kubernetes-models/scheduling.k8s.io/v1/PriorityClass';
 import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/shared/config.js';
@@ -63,8 +64,9 @@ const MODELS: Record<string, Model> = {
   'rbac.authorization.k8s.io/v1/Role': Role,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+  'scheduling.k8s.io/v1/PriorityClass': PriorityClass,
 };
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PriorityClass']);
 
 /** The autoscaler's Role, as the shared contract lists it: [apiGroup, resource, resourceName or '*', verb]. */
 const CONTRACT_RBAC = [
@@ -222,7 +224,7 @@ describe('Kubernetes manifests (kubectl kustomize)', () => {
     for (const [, objects] of renders()) {
       const misplaced = objects.filter((o) => !CLUSTER_SCOPED.has(o.kind) && o.metadata.namespace !== NAMESPACE).map(id);
       expect(misplaced).toEqual([]);
-      expect(objects.filter((o) => CLUSTER_SCOPED.has(o.kind)).map(id)).toEqual([`Namespace/${NAMESPACE}`]);
+      expect(objects.filter((o) => CLUSTER_SCOPED.has(o.kind)).map(id).sort()).toEqual([`Namespace/${NAMESPACE}`, 'PriorityClass/roomcast-critical']);
     }
   });
 
@@ -234,9 +236,9 @@ describe('Kubernetes manifests (kubectl kustomize)', () => {
     }
   });
 
-  it('rolls gateways out without lowering capacity: RollingUpdate, maxUnavailable 0, maxSurge 25%', () => {
+  it('rolls gateways out without lowering capacity, two at a time: RollingUpdate, maxUnavailable 0, maxSurge 2', () => {
     const { strategy } = find<Deployment>(main, 'Deployment', 'roomcast-gateway').spec!;
-    expect(strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: '25%' } });
+    expect(strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 2 } });
   });
 
   it('gives each gateway a grace period longer than preStop sleep + ROOMCAST_DRAIN_MS + margin', () => {

@@ -1,0 +1,1110 @@
+/*
+ * Roomcast's native load client: many WebSocket connections from one single-threaded epoll loop,
+ * so that the load core spends about a microsecond per frame received instead of the several a
+ * Node process needs (a JS callback, a Buffer and an IPC-sized counter per frame).
+ *
+ * One process holds its share of the viewers. It opens them from 127.0.0.2, 127.0.0.3, ... (bind
+ * before connect, so one address's ephemeral ports are never the limit), upgrades them to
+ * WebSocket with the msgpack subprotocol and a token from the tokens file, joins each to its room,
+ * and then only reads:
+ *   - most connections count the messages of each `messages` frame from the msgpack array header
+ *     of `msgs` and skip the rest of the frame's bytes without keeping them;
+ *   - sampled connections (every Nth, chosen by the harness) decode every message: its seq (audit:
+ *     missing and duplicate seqs) and the scheduled send time at the start of its text (latency);
+ *   - with --track-seqs every connection decodes seqs (the reconnect storm needs exact audits).
+ * It answers WebSocket pings, and for the storm drops every connection at a random moment within a
+ * window and rejoins it with lastSeq.
+ *
+ * The harness talks to it over stdin / stdout, one line each way per command (see bench/README.md
+ * and bench/lib/native-client.mjs):
+ *   connect TIMEOUT_MS               open and join every connection → {"ev":"connected",...}
+ *   measure-start FROM_US TO_US      reset the step counters; latency counts messages scheduled in
+ *                                    [FROM_US, TO_US) → {"ev":"measure-started",...}
+ *   measure-end                      → {"ev":"measured",...} (the step counters)
+ *   total                            → {"ev":"total","totalMessages":N}
+ *   latency                          → the latency histograms as [valueUs, count] pairs: from the
+ *                                    scheduled send time, and from the server's `ts`
+ *   storm WINDOW_MS TIMEOUT_MS       drop and rejoin every connection → {"ev":"stormed",...}
+ *   audit N SEQ0 ... SEQ(N-1)        the rooms' final seqs, by room number → {"ev":"audited",...}
+ *   close                            close everything and exit
+ * Times are CLOCK_MONOTONIC microseconds, the clock Node's process.hrtime reads, so the harness,
+ * the senders and this process share it.
+ *
+ * Only libc: no msgpack or WebSocket library. Build: cc -O2 -o loadclient loadclient.c
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+/* ---- settings and state ------------------------------------------------------------------------ */
+
+/* One read takes at most this much: large enough for a whole batch frame of many messages. */
+#define READ_BUFFER_BYTES (1 << 20)
+/* Bytes of a frame's payload the peek needs to find `t` and the `msgs` array header. */
+#define PEEK_BYTES 96
+/*
+ * The tail of a counted frame that has not arrived yet is discarded in the kernel (MSG_TRUNC, no
+ * copy) when it is at least this long; shorter tails are read with the next frames in one call
+ * (a syscall costs more than copying a few KiB).
+ */
+#define TRUNC_MIN_BYTES 65536
+/*
+ * Receive buffer per socket, fixed: a locked size turns off the kernel's per-read autotuning
+ * (tcp_rcv_space_adjust), a few percent of each read; the memory is used only by queued bytes.
+ */
+#define RCVBUF_BYTES (256 * 1024)
+/* Events taken per epoll_wait: one call serves many frames when the load is high. */
+#define MAX_EVENTS 1024
+
+enum { S_IDLE, S_CONNECTING, S_UPGRADING, S_WELCOME, S_JOINING, S_JOINED, S_CLOSED };
+
+typedef struct Conn {
+  int fd;
+  uint32_t index;        /* global connection index (uid suffix, source address, sampling) */
+  uint32_t room;         /* room number: index % room_count */
+  uint8_t state;
+  uint8_t sampled;       /* decode every message: latency and seqs */
+  uint8_t pending;       /* an open (connect or storm reconnect) is in flight, not yet settled */
+  uint8_t ever_joined;
+  uint8_t handshaken, welcomed;
+  int64_t first_joined_seq, last_seq;
+  uint64_t received, missing, duplicates, reported_gap;
+  double t_start, t_open, t_welcome, deadline, dropped_at;
+  uint8_t *buf;          /* bytes of an incomplete frame (or HTTP response), owned */
+  uint32_t len, cap;
+  uint64_t skip;         /* payload bytes still to discard of a frame already counted */
+  uint8_t *out;          /* client bytes the socket did not take yet (rare: frames are tiny) */
+  uint32_t out_len;
+} Conn;
+
+static struct {
+  const char *host;
+  int port;
+  const char *path;      /* request path up to the token: /ws?token= */
+  const char *protocol;  /* Sec-WebSocket-Protocol */
+  const char *tokens_file;
+  uint32_t start_index, count;
+  const char *room_prefix;
+  uint32_t room_count;
+  uint32_t per_address;
+  uint32_t concurrency;
+  int track_seqs;
+} cfg = { "127.0.0.1", 0, "/ws?token=", "roomcast.v1.msgpack", NULL, 0, 0, "hot", 1, 25000, 200, 0 };
+
+static Conn *conns;
+static char **tokens;
+static int ep;
+static uint8_t *rbuf;
+
+/* Step counters (reset by measure-start) and the never-reset total. */
+typedef struct { char key[40]; uint64_t n; } Count;
+#define MAX_KEYS 32
+static struct {
+  uint64_t frames, messages, sampled_messages, gap_seqs;
+  uint64_t reads, wakeups; /* read calls and epoll_wait returns: the syscalls behind each frame */
+  Count errors[MAX_KEYS], closes[MAX_KEYS];
+  int n_errors, n_closes;
+} ctr;
+static uint64_t total_messages;
+static double latency_from = 0, latency_to = 1e300;
+
+/* What the current long command (connect or storm) is doing. */
+static struct {
+  int active;           /* 0: none, 1: connect, 2: storm */
+  double timeout_ms;
+  uint32_t next;        /* connect: next connection to open */
+  uint32_t inflight;
+  uint32_t settled;
+  /* connect phases, ms per joined connection */
+  float *handshake, *welcome, *join;
+  uint32_t n_phase;
+  Count failures[MAX_KEYS];
+  int n_failures;
+  /* storm */
+  double started;
+  uint32_t *order;      /* connections by drop time */
+  double *drop_at;
+  uint32_t dropped;
+  float *recover_ms, *rejoin_ms;
+  uint32_t recovered;
+} job;
+
+/* ---- small helpers ------------------------------------------------------------------------------ */
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "loadclient: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  exit(2);
+}
+
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n);
+  if (!q && n) die("out of memory (%zu bytes)", n);
+  return q;
+}
+
+/* Counts `key` in a small table of distinct strings (error codes, close codes, failure reasons). */
+static void count_key(Count *table, int *n, const char *key, size_t key_len) {
+  if (key_len >= sizeof(table[0].key)) key_len = sizeof(table[0].key) - 1;
+  for (int i = 0; i < *n; i++) {
+    if (strlen(table[i].key) == key_len && memcmp(table[i].key, key, key_len) == 0) { table[i].n++; return; }
+  }
+  if (*n == MAX_KEYS) { table[MAX_KEYS - 1].n++; strcpy(table[MAX_KEYS - 1].key, "other"); return; } /* the table is full: lump the rest */
+  memcpy(table[*n].key, key, key_len);
+  table[*n].key[key_len] = 0;
+  table[*n].n = 1;
+  (*n)++;
+}
+
+/* xorshift64*: masks and storm times need to be unpredictable to nobody, just spread. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+static uint64_t rng(void) {
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return rng_state * 0x2545f4914f6cdd1dULL;
+}
+
+/* ---- latency histogram ------------------------------------------------------------------------- */
+/*
+ * HdrHistogram's layout with 3 significant digits: values below 2048 µs exactly, larger ones in
+ * 2048 linear sub-buckets per power of two. The harness rebuilds an hdr-histogram-js histogram
+ * from the non-empty [value, count] pairs, so figures match the Node workers' exactly.
+ */
+#define H_SUB 2048
+#define H_SHIFTS 22 /* up to 2^32 µs: over an hour, clamped like the Node workers */
+typedef uint32_t Hist[H_SHIFTS][H_SUB];
+/* Scheduled send → arrival; and the server's `ts` (when it accepted the message) → arrival. */
+static Hist hist, hist_ts;
+
+static void hist_reset(void) { memset(hist, 0, sizeof hist); memset(hist_ts, 0, sizeof hist_ts); }
+
+static void hist_record(Hist h, double us) {
+  uint64_t v = us <= 0 ? 0 : (uint64_t)(us + 0.5);
+  if (v > 3600000000ULL) v = 3600000000ULL;
+  int shift = 0;
+  while ((v >> shift) >= H_SUB) shift++;
+  h[shift][v >> shift]++;
+}
+
+static void outf(const char *fmt, ...);
+
+static void out_hist(const char *name, Hist h) {
+  outf("\"%s\":[", name);
+  int first = 1;
+  for (int s = 0; s < H_SHIFTS; s++) for (int i = 0; i < H_SUB; i++) if (h[s][i]) {
+    outf("%s[%llu,%u]", first ? "" : ",", (unsigned long long)i << s, h[s][i]);
+    first = 0;
+  }
+  outf("]");
+}
+
+/* CLOCK_REALTIME in µs: the clock of the server's `ts` (ms since the epoch), on the same machine. */
+static double wall_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* ---- output ------------------------------------------------------------------------------------ */
+
+static char *out_buf;
+static size_t out_len, out_cap;
+
+static void outf(const char *fmt, ...) {
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out_buf + out_len, out_cap - out_len, fmt, ap);
+    va_end(ap);
+    if ((size_t)n < out_cap - out_len) { out_len += n; return; }
+    out_cap = out_cap * 2 + n + 4096;
+    out_buf = xrealloc(out_buf, out_cap);
+  }
+}
+
+/* Writes the reply line to stdout (blocking: the harness reads it at once). */
+static void out_flush(void) {
+  outf("\n");
+  size_t done = 0;
+  while (done < out_len) {
+    ssize_t n = write(1, out_buf + done, out_len - done);
+    if (n < 0) { if (errno == EINTR || errno == EAGAIN) continue; exit(0); }
+    done += n;
+  }
+  out_len = 0;
+}
+
+static void out_counts(const char *name, Count *table, int n) {
+  outf("\"%s\":{", name);
+  for (int i = 0; i < n; i++) outf("%s\"%s\":%llu", i ? "," : "", table[i].key, (unsigned long long)table[i].n);
+  outf("}");
+}
+
+static void out_floats(const char *name, float *values, uint32_t n) {
+  outf("\"%s\":[", name);
+  for (uint32_t i = 0; i < n; i++) outf("%s%.2f", i ? "," : "", values[i]);
+  outf("]");
+}
+
+/* ---- msgpack reading ----------------------------------------------------------------------------- */
+/* Just what the server's frames use: maps, arrays, strings, numbers, booleans, nil. */
+
+typedef struct { const uint8_t *p, *end; } Mp;
+
+static uint64_t be(const uint8_t *p, int n) { uint64_t v = 0; for (int i = 0; i < n; i++) v = v << 8 | p[i]; return v; }
+
+static int mp_len(Mp *m, uint8_t fix_mask, uint8_t fix_tag, int fix_bits, uint8_t t16, uint8_t t32, uint32_t *n) {
+  if (m->p >= m->end) return 0;
+  uint8_t h = *m->p++;
+  if ((h & fix_mask) == fix_tag) { *n = h & ((1u << fix_bits) - 1); return 1; }
+  int bytes = h == t16 ? 2 : h == t32 ? 4 : 0;
+  if (!bytes || m->end - m->p < bytes) return 0;
+  *n = (uint32_t)be(m->p, bytes);
+  m->p += bytes;
+  return 1;
+}
+static int mp_map(Mp *m, uint32_t *n) { return mp_len(m, 0xf0, 0x80, 4, 0xde, 0xdf, n); }
+static int mp_array(Mp *m, uint32_t *n) { return mp_len(m, 0xf0, 0x90, 4, 0xdc, 0xdd, n); }
+
+static int mp_str(Mp *m, const uint8_t **s, uint32_t *n) {
+  if (m->p >= m->end) return 0;
+  uint8_t h = *m->p;
+  if ((h & 0xe0) == 0xa0) { *n = h & 0x1f; m->p++; }
+  else if (h == 0xd9 && m->end - m->p >= 2) { *n = m->p[1]; m->p += 2; }
+  else if (h == 0xda && m->end - m->p >= 3) { *n = (uint32_t)be(m->p + 1, 2); m->p += 3; }
+  else if (h == 0xdb && m->end - m->p >= 5) { *n = (uint32_t)be(m->p + 1, 4); m->p += 5; }
+  else return 0;
+  if ((uint64_t)(m->end - m->p) < *n) return 0;
+  *s = m->p;
+  m->p += *n;
+  return 1;
+}
+
+/* Any msgpack number as a double: `ts` may come as float64 (docs/protocol.md, section 3). */
+static int mp_num(Mp *m, double *v) {
+  if (m->p >= m->end) return 0;
+  uint8_t h = *m->p++;
+  if (h <= 0x7f) { *v = h; return 1; }
+  if (h >= 0xe0) { *v = (int8_t)h; return 1; }
+  int n = 0;
+  switch (h) {
+    case 0xcc: case 0xd0: n = 1; break;
+    case 0xcd: case 0xd1: n = 2; break;
+    case 0xce: case 0xd2: case 0xca: n = 4; break;
+    case 0xcf: case 0xd3: case 0xcb: n = 8; break;
+    default: return 0;
+  }
+  if (m->end - m->p < n) return 0;
+  uint64_t raw = be(m->p, n);
+  m->p += n;
+  if (h == 0xca) { uint32_t r = (uint32_t)raw; float f; memcpy(&f, &r, 4); *v = f; }
+  else if (h == 0xcb) { double d; memcpy(&d, &raw, 8); *v = d; }
+  else if (h >= 0xd0) { int64_t s = (int64_t)(raw << (64 - 8 * n)) >> (64 - 8 * n); *v = (double)s; }
+  else *v = (double)raw;
+  return 1;
+}
+
+static int mp_skip(Mp *m) {
+  if (m->p >= m->end) return 0;
+  uint8_t h = *m->p;
+  uint32_t n;
+  const uint8_t *s;
+  double d;
+  if (h <= 0x7f || h >= 0xe0 || h == 0xc0 || h == 0xc2 || h == 0xc3) { m->p++; return 1; }
+  if ((h & 0xe0) == 0xa0 || h == 0xd9 || h == 0xda || h == 0xdb) return mp_str(m, &s, &n);
+  if ((h & 0xf0) == 0x90 || h == 0xdc || h == 0xdd) { if (!mp_array(m, &n)) return 0; while (n--) if (!mp_skip(m)) return 0; return 1; }
+  if ((h & 0xf0) == 0x80 || h == 0xde || h == 0xdf) { if (!mp_map(m, &n)) return 0; while (n--) if (!mp_skip(m) || !mp_skip(m)) return 0; return 1; }
+  if (h == 0xc4 || h == 0xc5 || h == 0xc6) {
+    int b = h == 0xc4 ? 1 : h == 0xc5 ? 2 : 4;
+    if (m->end - m->p < 1 + b) return 0;
+    n = (uint32_t)be(m->p + 1, b);
+    m->p += 1 + b;
+    if ((uint64_t)(m->end - m->p) < n) return 0;
+    m->p += n;
+    return 1;
+  }
+  return mp_num(m, &d);
+}
+
+static int key_is(const uint8_t *k, uint32_t n, const char *name) { return strlen(name) == n && memcmp(k, name, n) == 0; }
+
+/*
+ * The cheap path (msgpack-peek.mjs in C): a `messages` frame is {t, room, msgs, ...} with `t`
+ * first; read `t` and skip to the `msgs` array header. Returns the message count, -1 for another
+ * frame type, -2 when it cannot tell from these bytes (the caller then decodes the whole frame).
+ */
+static int64_t peek_messages(const uint8_t *p, size_t n) {
+  Mp m = { p, p + n };
+  uint32_t size, len, count;
+  const uint8_t *k;
+  int typed = 0;
+  if (!mp_map(&m, &size)) return -2;
+  for (uint32_t i = 0; i < size; i++) {
+    if (!mp_str(&m, &k, &len)) return -2;
+    if (len == 1 && k[0] == 't') {
+      const uint8_t *v;
+      uint32_t vn;
+      if (!mp_str(&m, &v, &vn)) return -2;
+      if (!key_is(v, vn, "messages")) return -1;
+      typed = 1;
+    } else if (key_is(k, len, "msgs")) {
+      if (!typed || !mp_array(&m, &count)) return -2;
+      return count;
+    } else if (!mp_skip(&m)) {
+      return -2;
+    }
+  }
+  return -2;
+}
+
+/* ---- client frames ------------------------------------------------------------------------------- */
+
+static void conn_fail(Conn *c, const char *reason);
+static void conn_drop(Conn *c);
+
+static void ep_mod(Conn *c, uint32_t events) {
+  struct epoll_event ev = { .events = events | EPOLLET, .data.u32 = c->index - cfg.start_index };
+  epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Writes bytes, keeping what the socket refuses until it is writable again. */
+static void conn_write(Conn *c, const uint8_t *p, size_t n) {
+  if (c->out_len == 0) {
+    ssize_t w = write(c->fd, p, n);
+    if (w == (ssize_t)n) return;
+    if (w < 0) { if (errno != EAGAIN) { conn_fail(c, "write failed"); return; } w = 0; }
+    p += w;
+    n -= w;
+  }
+  c->out = xrealloc(c->out, c->out_len + n);
+  memcpy(c->out + c->out_len, p, n);
+  c->out_len += n;
+  ep_mod(c, EPOLLIN | EPOLLOUT);
+}
+
+/* A masked client frame: RFC 6455 requires every client frame to be masked. */
+static void send_frame(Conn *c, int opcode, const uint8_t *payload, size_t n) {
+  uint8_t frame[256 + 14];
+  if (n > 256) n = 256; /* our frames (join, pong) are tiny; control payloads are ≤ 125 */
+  size_t h = 0;
+  frame[h++] = 0x80 | opcode;
+  if (n < 126) frame[h++] = 0x80 | n;
+  else { frame[h++] = 0x80 | 126; frame[h++] = n >> 8; frame[h++] = n & 0xff; }
+  uint32_t mask = (uint32_t)rng();
+  memcpy(frame + h, &mask, 4);
+  const uint8_t *k = frame + h;
+  h += 4;
+  for (size_t i = 0; i < n; i++) frame[h + i] = payload[i] ^ k[i & 3];
+  conn_write(c, frame, h + n);
+}
+
+static size_t mp_put_str(uint8_t *o, const char *s, size_t n) {
+  o[0] = 0xd9;
+  o[1] = (uint8_t)n;
+  memcpy(o + 2, s, n);
+  return n + 2;
+}
+
+/* {t:'join', room, lastSeq?} in msgpack; a rejoin carries the highest seq this connection has. */
+static void send_join(Conn *c) {
+  uint8_t b[160];
+  char room[96];
+  int rn = cfg.room_count == 1 ? snprintf(room, sizeof room, "%s", cfg.room_prefix)
+                               : snprintf(room, sizeof room, "%s%u", cfg.room_prefix, c->room);
+  size_t n = 0;
+  b[n++] = c->ever_joined ? 0x83 : 0x82;
+  n += mp_put_str(b + n, "t", 1);
+  n += mp_put_str(b + n, "join", 4);
+  n += mp_put_str(b + n, "room", 4);
+  n += mp_put_str(b + n, room, rn);
+  if (c->ever_joined) {
+    n += mp_put_str(b + n, "lastSeq", 7);
+    uint64_t s = c->last_seq < 0 ? 0 : (uint64_t)c->last_seq;
+    b[n++] = 0xcf;
+    for (int i = 7; i >= 0; i--) b[n++] = (uint8_t)(s >> (8 * i));
+  }
+  send_frame(c, 2, b, n);
+}
+
+/* ---- seqs and latency ---------------------------------------------------------------------------- */
+
+static void apply_seq(Conn *c, int64_t seq) {
+  if (seq <= c->last_seq) { c->duplicates++; return; }
+  if (seq > c->last_seq + 1) c->missing += seq - c->last_seq - 1;
+  c->last_seq = seq;
+}
+
+/*
+ * Walks an array of room messages: counts them, checks seqs, and on sampled connections records
+ * the latency from the scheduled send time that starts each text (`<µs>|xxxx`). Returns the count.
+ */
+static int64_t read_msgs(Conn *c, Mp m, uint32_t count, int timed) {
+  double now = timed ? now_us() : 0, wall = timed ? wall_us() : 0;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t fields, kl;
+    const uint8_t *k;
+    double seq = -1, scheduled = -1, ts = -1;
+    if (!mp_map(&m, &fields)) return i;
+    for (uint32_t f = 0; f < fields; f++) {
+      if (!mp_str(&m, &k, &kl)) return i;
+      if (key_is(k, kl, "seq")) { if (!mp_num(&m, &seq)) return i; }
+      else if (timed && key_is(k, kl, "ts")) { if (!mp_num(&m, &ts)) return i; }
+      else if (timed && key_is(k, kl, "text")) {
+        const uint8_t *s;
+        uint32_t sl;
+        if (!mp_str(&m, &s, &sl)) return i;
+        double v = 0;
+        uint32_t j = 0;
+        while (j < sl && s[j] >= '0' && s[j] <= '9') v = v * 10 + (s[j++] - '0');
+        if (j > 0 && j < sl && s[j] == '|') scheduled = v;
+      } else if (!mp_skip(&m)) return i;
+    }
+    if (seq >= 0) apply_seq(c, (int64_t)seq);
+    if (timed && scheduled >= latency_from && scheduled < latency_to) {
+      hist_record(hist, now - scheduled);
+      if (ts >= 0) hist_record(hist_ts, wall - ts * 1000);
+      ctr.sampled_messages++;
+    }
+  }
+  return count;
+}
+
+static void count_messages(Conn *c, uint64_t n) {
+  ctr.frames++;
+  ctr.messages += n;
+  total_messages += n;
+  c->received += n;
+}
+
+/* ---- server frames ------------------------------------------------------------------------------- */
+
+static void settle(Conn *c, const char *failure);
+
+static void on_joined(Conn *c, double seq, Mp msgs, uint32_t n_msgs, int has_gap, double gap_from, double gap_to) {
+  if (!c->ever_joined) {
+    c->first_joined_seq = (int64_t)seq;
+    c->last_seq = (int64_t)seq;
+  } else {
+    /* A rejoin with lastSeq: the missed messages come in `msgs`, a lost range in `gap`. */
+    if (has_gap) {
+      uint64_t g = (uint64_t)(gap_to - gap_from + 1);
+      c->reported_gap += g;
+      ctr.gap_seqs += g;
+      if ((int64_t)gap_to > c->last_seq) c->last_seq = (int64_t)gap_to;
+    }
+    c->received += n_msgs;
+    read_msgs(c, msgs, n_msgs, 0);
+    if ((int64_t)seq > c->last_seq) { c->missing += (int64_t)seq - c->last_seq; c->last_seq = (int64_t)seq; }
+  }
+  c->state = S_JOINED;
+  c->ever_joined = 1;
+  settle(c, NULL);
+}
+
+/* A whole binary or text frame, decoded (control frames, sampled connections, anything unusual). */
+static void on_frame(Conn *c, const uint8_t *p, size_t n) {
+  Mp m = { p, p + n };
+  uint32_t size, kl, sl, n_msgs = 0;
+  const uint8_t *k, *s, *type = NULL, *code = NULL, *ref = NULL;
+  uint32_t type_n = 0, code_n = 0, ref_n = 0;
+  double seq = 0, from = 0, to = 0, gap_from = 0, gap_to = 0;
+  int has_msgs = 0, has_gap = 0;
+  Mp msgs = { 0 };
+  if (!mp_map(&m, &size)) return; /* not msgpack (or not ours): ignored, as clients must */
+  for (uint32_t i = 0; i < size; i++) {
+    if (!mp_str(&m, &k, &kl)) return;
+    if (key_is(k, kl, "t")) { if (!mp_str(&m, &type, &type_n)) return; }
+    else if (key_is(k, kl, "code")) { if (!mp_str(&m, &code, &code_n)) return; }
+    else if (key_is(k, kl, "ref")) { if (!mp_str(&m, &ref, &ref_n)) return; }
+    else if (key_is(k, kl, "seq")) { if (!mp_num(&m, &seq)) return; }
+    else if (key_is(k, kl, "from")) { if (!mp_num(&m, &from)) return; }
+    else if (key_is(k, kl, "to")) { if (!mp_num(&m, &to)) return; }
+    else if (key_is(k, kl, "msgs")) {
+      if (!mp_array(&m, &n_msgs)) return;
+      msgs = m;
+      has_msgs = 1;
+      for (uint32_t j = 0; j < n_msgs; j++) if (!mp_skip(&m)) return;
+    } else if (key_is(k, kl, "gap")) {
+      uint32_t gs;
+      if (!mp_map(&m, &gs)) return;
+      for (uint32_t j = 0; j < gs; j++) {
+        double v;
+        if (!mp_str(&m, &s, &sl)) return;
+        if (key_is(s, sl, "from") && mp_num(&m, &v)) gap_from = v;
+        else if (key_is(s, sl, "to") && mp_num(&m, &v)) gap_to = v;
+        else if (!mp_skip(&m)) return;
+      }
+      has_gap = 1;
+    } else if (!mp_skip(&m)) return;
+  }
+  if (!type) return;
+  if (key_is(type, type_n, "messages") && has_msgs) {
+    if (c->state != S_JOINED) return;
+    count_messages(c, n_msgs);
+    if (c->sampled || cfg.track_seqs) read_msgs(c, msgs, n_msgs, c->sampled);
+  } else if (key_is(type, type_n, "welcome")) {
+    c->welcomed = 1;
+    c->t_welcome = now_us();
+    c->state = S_JOINING;
+    send_join(c);
+  } else if (key_is(type, type_n, "joined")) {
+    on_joined(c, seq, msgs, has_msgs ? n_msgs : 0, has_gap, gap_from, gap_to);
+  } else if (key_is(type, type_n, "gap")) {
+    uint64_t g = (uint64_t)(to - from + 1);
+    ctr.gap_seqs += g;
+    c->reported_gap += g;
+    if ((int64_t)to > c->last_seq) c->last_seq = (int64_t)to;
+  } else if (key_is(type, type_n, "error")) {
+    count_key(ctr.errors, &ctr.n_errors, code ? (const char *)code : "?", code ? code_n : 1);
+    if (ref && key_is(ref, ref_n, "join") && c->pending) {
+      char reason[80];
+      snprintf(reason, sizeof reason, "join refused: %.*s", (int)code_n, code ? (const char *)code : "?");
+      settle(c, reason);
+    }
+  }
+  /* ack, viewers, notice, pong, left, reconnect: nothing to count */
+}
+
+/* Parses as many WebSocket frames from p[0..n) as are there; returns the bytes consumed. */
+static size_t on_ws_bytes(Conn *c, const uint8_t *p, size_t n) {
+  size_t at = 0;
+  while (at < n && c->state != S_CLOSED) {
+    if (c->skip) {
+      size_t take = n - at < c->skip ? n - at : c->skip;
+      c->skip -= take;
+      at += take;
+      continue;
+    }
+    const uint8_t *h = p + at;
+    size_t avail = n - at;
+    if (avail < 2) break;
+    int fin = h[0] & 0x80, opcode = h[0] & 0x0f;
+    uint64_t len = h[1] & 0x7f;
+    size_t hl = 2;
+    if (h[1] & 0x80) { conn_fail(c, "masked server frame"); return n; }
+    if (len == 126) { if (avail < 4) break; len = be(h + 2, 2); hl = 4; }
+    else if (len == 127) { if (avail < 10) break; len = be(h + 2, 8); hl = 10; }
+    if (!fin || opcode == 0) { conn_fail(c, "fragmented frame"); return n; } /* uWS and ws never fragment */
+    size_t have = avail - hl;
+    const uint8_t *payload = h + hl;
+    if (opcode == 2 && c->state == S_JOINED && !c->sampled && !cfg.track_seqs && have < len) {
+      /* The cheap path on a partial frame: count from its head, then discard the rest unread. */
+      if (have >= PEEK_BYTES) {
+        int64_t count = peek_messages(payload, have);
+        if (count >= 0) {
+          count_messages(c, count);
+          c->skip = len - have;
+          return n;
+        }
+      }
+      break; /* wait for more of it */
+    }
+    if (have < len) break;
+    at += hl + len;
+    if (opcode == 2 || opcode == 1) {
+      if (c->state == S_JOINED && !c->sampled && !cfg.track_seqs) {
+        int64_t count = peek_messages(payload, len);
+        if (count >= 0) { count_messages(c, count); continue; }
+        if (count == -1) { on_frame(c, payload, len); continue; }
+      }
+      on_frame(c, payload, len);
+    } else if (opcode == 9) {
+      send_frame(c, 10, payload, len); /* ping → pong with the same payload */
+    } else if (opcode == 8) {
+      char reason[64];
+      unsigned code = len >= 2 ? (unsigned)be(payload, 2) : 1005;
+      snprintf(reason, sizeof reason, "%u", code);
+      count_key(ctr.closes, &ctr.n_closes, reason, strlen(reason));
+      snprintf(reason, sizeof reason, "closed %u %s", code, !c->welcomed ? "before welcome" : "after welcome");
+      conn_fail(c, reason);
+      return n;
+    }
+  }
+  return at;
+}
+
+/* The HTTP upgrade's answer: 101, then WebSocket frames (the welcome may be in the same read). */
+static size_t on_http_bytes(Conn *c, const uint8_t *p, size_t n) {
+  const uint8_t *end = memmem(p, n, "\r\n\r\n", 4);
+  if (!end) {
+    if (n > 8192) conn_fail(c, "HTTP answer too long");
+    return 0;
+  }
+  if (n < 12 || memcmp(p + 9, "101", 3) != 0) {
+    char reason[64];
+    snprintf(reason, sizeof reason, "HTTP %.3s before the handshake completed", n >= 12 ? (const char *)p + 9 : "???");
+    conn_fail(c, reason);
+    return n;
+  }
+  /* Sec-WebSocket-Accept is not checked: the server is ours and this is a load generator. */
+  c->handshaken = 1;
+  c->t_open = now_us();
+  c->state = S_WELCOME;
+  size_t head = end + 4 - p;
+  return head + on_ws_bytes(c, p + head, n - head);
+}
+
+static size_t on_bytes(Conn *c, const uint8_t *p, size_t n) {
+  return c->state == S_UPGRADING ? on_http_bytes(c, p, n) : on_ws_bytes(c, p, n);
+}
+
+static int on_read(Conn *c, size_t kept, ssize_t r);
+
+static void keep_pending(Conn *c, const uint8_t *p, size_t n) {
+  if (c->cap < n) { c->cap = n < 256 ? 256 : n; c->buf = xrealloc(c->buf, c->cap); }
+  memmove(c->buf, p, n);
+  c->len = n;
+}
+
+/*
+ * Readable (edge triggered): reads into the shared buffer, behind any bytes kept from the last
+ * read, until a read comes back short. A short read means the socket's queue was empty at that
+ * moment, and bytes arriving later raise a new edge, so the usual extra read that only returns
+ * EAGAIN is saved: one read per frame, and epoll does not poll the socket again after each event
+ * as it does when level triggered.
+ */
+static void on_readable(Conn *c) {
+  for (;;) {
+    if (c->skip >= TRUNC_MIN_BYTES && c->state == S_JOINED) {
+      /* The rest of a large frame already counted: dropped in the kernel, never copied. */
+      ssize_t d = recv(c->fd, NULL, c->skip, MSG_TRUNC | MSG_DONTWAIT);
+      ctr.reads++;
+      if (d == 0) { count_key(ctr.closes, &ctr.n_closes, "1006", 4); conn_fail(c, "closed 1006 after the handshake"); return; }
+      if (d < 0) { if (errno == EAGAIN || errno == EINTR) return; conn_fail(c, "read failed"); return; }
+      c->skip -= d;
+      if (c->skip) return; /* short: the rest has not arrived yet */
+    }
+    size_t kept = c->len;
+    if (kept) memcpy(rbuf, c->buf, kept);
+    size_t want = READ_BUFFER_BYTES - kept;
+    ssize_t r;
+    if (want == 0) r = -1, errno = ENOBUFS; /* a frame larger than the buffer: not ours */
+    else r = recv(c->fd, rbuf + kept, want, MSG_DONTWAIT); /* recv, not read: skips the VFS layer */
+    ctr.reads++;
+    if (!on_read(c, kept, r)) return;
+    if ((size_t)r < want) return; /* drained */
+  }
+}
+
+/* What one read brought; returns 0 when the connection is gone or has nothing more now. */
+static int on_read(Conn *c, size_t kept, ssize_t r) {
+  if (r == 0) { count_key(ctr.closes, &ctr.n_closes, "1006", 4); conn_fail(c, c->handshaken ? "closed 1006 after the handshake" : "closed before the handshake completed"); return 0; }
+  if (r < 0) {
+    if (errno == EAGAIN || errno == EINTR) return 0;
+    conn_fail(c, errno == ECONNREFUSED ? "connection refused" : errno == ENOBUFS ? "frame larger than the read buffer" : "read failed");
+    return 0;
+  }
+  size_t total = kept + r;
+  size_t used = on_bytes(c, rbuf, total);
+  if (c->state == S_CLOSED) return 0;
+  if (used < total) keep_pending(c, rbuf + used, total - used);
+  else c->len = 0;
+  /* Kept bytes of a large frame are not held on to once it is done. */
+  if (c->len == 0 && c->cap > 65536) { free(c->buf); c->buf = NULL; c->cap = 0; }
+  return 1;
+}
+
+/* ---- connecting ---------------------------------------------------------------------------------- */
+
+static void conn_close_fd(Conn *c) {
+  if (c->fd >= 0) { epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL); close(c->fd); }
+  c->fd = -1;
+  c->len = 0;
+  c->skip = 0;
+  c->out_len = 0;
+  c->state = S_CLOSED;
+}
+
+static void conn_fail(Conn *c, const char *reason) {
+  conn_close_fd(c);
+  settle(c, reason);
+}
+
+/* Drops the TCP connection without a close frame, as a client whose network went away. */
+static void conn_drop(Conn *c) { conn_close_fd(c); }
+
+static void conn_open(Conn *c) {
+  c->handshaken = c->welcomed = 0;
+  c->t_start = now_us();
+  c->t_open = c->t_welcome = 0;
+  c->deadline = c->t_start + job.timeout_ms * 1000;
+  c->pending = 1;
+  c->len = 0;
+  c->skip = 0;
+  job.inflight++;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) { c->fd = -1; settle(c, errno == EMFILE ? "out of file descriptors" : "socket failed"); return; }
+  c->fd = fd;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int rcvbuf = RCVBUF_BYTES;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  /* Pick the port at connect time, per (source, destination): 25,000 per address fit easily. */
+  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  struct sockaddr_in src = { .sin_family = AF_INET };
+  src.sin_addr.s_addr = htonl((127u << 24) | (2 + c->index / cfg.per_address));
+  if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) { conn_fail(c, "bind failed"); return; }
+  struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(cfg.port) };
+  inet_pton(AF_INET, cfg.host, &dst.sin_addr);
+  if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) { conn_fail(c, "connect failed"); return; }
+  c->state = S_CONNECTING;
+  struct epoll_event ev = { .events = EPOLLOUT | EPOLLIN | EPOLLET, .data.u32 = c->index - cfg.start_index };
+  epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void on_connected(Conn *c) {
+  int err = 0;
+  socklen_t el = sizeof err;
+  getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+  if (err) { conn_fail(c, err == ECONNREFUSED ? "connection refused" : "connect failed"); return; }
+  char req[2048];
+  int n = snprintf(req, sizeof req,
+    "GET %s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Protocol: %s\r\n\r\n",
+    cfg.path, tokens[c->index - cfg.start_index], cfg.host, cfg.port, cfg.protocol);
+  c->state = S_UPGRADING;
+  ep_mod(c, EPOLLIN);
+  conn_write(c, (const uint8_t *)req, n);
+}
+
+static void on_writable(Conn *c) {
+  ssize_t w = write(c->fd, c->out, c->out_len);
+  if (w < 0) { if (errno != EAGAIN) conn_fail(c, "write failed"); return; }
+  memmove(c->out, c->out + w, c->out_len - w);
+  c->out_len -= w;
+  if (c->out_len == 0) ep_mod(c, EPOLLIN);
+}
+
+static void start_more(void);
+
+/* The end of one open: joined (failure NULL) or failed. Ends the connect / storm job when all did. */
+static void settle(Conn *c, const char *failure) {
+  if (!c->pending) return;
+  c->pending = 0;
+  job.inflight--;
+  job.settled++;
+  double now = now_us();
+  if (failure) {
+    if (c->state != S_CLOSED) conn_close_fd(c);
+    count_key(job.failures, &job.n_failures, failure, strlen(failure));
+  } else if (job.active == 1) {
+    job.handshake[job.n_phase] = (c->t_open - c->t_start) / 1000;
+    job.welcome[job.n_phase] = (c->t_welcome - c->t_open) / 1000;
+    job.join[job.n_phase] = (now - c->t_welcome) / 1000;
+    job.n_phase++;
+  } else if (job.active == 2) {
+    job.recover_ms[job.recovered] = (now - job.started) / 1000;
+    job.rejoin_ms[job.recovered] = (now - c->dropped_at) / 1000;
+    job.recovered++;
+  }
+  if (job.active == 1) start_more();
+}
+
+static void start_more(void) {
+  while (job.inflight < cfg.concurrency && job.next < cfg.count) conn_open(&conns[job.next++]);
+}
+
+static void finish_job_if_done(void) {
+  if (job.active == 1 && job.settled == cfg.count) {
+    outf("{\"ev\":\"connected\",\"joined\":%u,\"failed\":%u,", job.n_phase, cfg.count - job.n_phase);
+    out_counts("failures", job.failures, job.n_failures);
+    outf(",\"phases\":{");
+    out_floats("handshakeMs", job.handshake, job.n_phase); outf(",");
+    out_floats("welcomeMs", job.welcome, job.n_phase); outf(",");
+    out_floats("joinMs", job.join, job.n_phase);
+    outf("}}");
+    out_flush();
+    job.active = 0;
+  } else if (job.active == 2 && job.dropped == cfg.count && job.settled == cfg.count) {
+    outf("{\"ev\":\"stormed\",\"recovered\":%u,\"failed\":%u,", job.recovered, cfg.count - job.recovered);
+    out_counts("failures", job.failures, job.n_failures);
+    outf(",");
+    out_floats("recoverMs", job.recover_ms, job.recovered); outf(",");
+    out_floats("rejoinMs", job.rejoin_ms, job.recovered);
+    outf("}");
+    out_flush();
+    job.active = 0;
+  }
+}
+
+/* Connections whose open has outlasted its timeout fail; storm drops that are due happen. */
+static double last_scan;
+static void on_timers(void) {
+  double now = now_us();
+  if (job.active == 2) {
+    while (job.dropped < cfg.count && job.drop_at[job.dropped] <= now) {
+      Conn *c = &conns[job.order[job.dropped++]];
+      c->dropped_at = now;
+      conn_drop(c);
+      c->state = S_IDLE;
+      conn_open(c);
+    }
+  }
+  if (job.active && now - last_scan > 100000) {
+    last_scan = now;
+    for (uint32_t i = 0; i < cfg.count; i++) if (conns[i].pending && conns[i].deadline < now) conn_fail(&conns[i], "timed out before joining");
+  }
+  finish_job_if_done();
+}
+
+static int by_drop_time(const void *a, const void *b) {
+  double x = job.drop_at[*(const uint32_t *)a], y = job.drop_at[*(const uint32_t *)b];
+  return x < y ? -1 : x > y;
+}
+
+static void start_storm(double window_ms, double timeout_ms) {
+  job.active = 2;
+  job.timeout_ms = timeout_ms;
+  job.started = now_us();
+  job.settled = job.dropped = job.recovered = 0;
+  job.n_failures = 0;
+  double *at = xrealloc(NULL, sizeof(double) * cfg.count);
+  job.order = xrealloc(job.order, sizeof(uint32_t) * cfg.count);
+  job.drop_at = at;
+  for (uint32_t i = 0; i < cfg.count; i++) { job.order[i] = i; at[i] = job.started + (double)(rng() >> 11) / 9007199254740992.0 * window_ms * 1000; }
+  qsort(job.order, cfg.count, sizeof(uint32_t), by_drop_time);
+  /* drop_at sorted in the same order, so on_timers walks one array */
+  double *sorted = xrealloc(NULL, sizeof(double) * cfg.count);
+  for (uint32_t i = 0; i < cfg.count; i++) sorted[i] = at[job.order[i]];
+  free(at);
+  job.drop_at = sorted;
+  job.recover_ms = xrealloc(job.recover_ms, sizeof(float) * cfg.count);
+  job.rejoin_ms = xrealloc(job.rejoin_ms, sizeof(float) * cfg.count);
+}
+
+/* ---- commands ------------------------------------------------------------------------------------ */
+
+static void out_snapshot(const char *ev) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu = ru.ru_utime.tv_sec * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_sec * 1e6 + ru.ru_stime.tv_usec;
+  long rss_pages = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) { if (fscanf(f, "%*d %ld", &rss_pages) != 1) rss_pages = 0; fclose(f); }
+  uint32_t open = 0;
+  for (uint32_t i = 0; i < cfg.count; i++) open += conns[i].state == S_JOINED;
+  outf("{\"ev\":\"%s\",\"frames\":%llu,\"messages\":%llu,\"sampledMessages\":%llu,\"sent\":0,\"acked\":0,\"gapSeqs\":%llu,",
+       ev, (unsigned long long)ctr.frames, (unsigned long long)ctr.messages, (unsigned long long)ctr.sampled_messages, (unsigned long long)ctr.gap_seqs);
+  out_counts("errors", ctr.errors, ctr.n_errors); outf(",");
+  out_counts("closes", ctr.closes, ctr.n_closes);
+  outf(",\"reads\":%llu,\"wakeups\":%llu", (unsigned long long)ctr.reads, (unsigned long long)ctr.wakeups);
+  outf(",\"totalMessages\":%llu,\"open\":%u,\"cpuUs\":%.0f,\"rssBytes\":%ld}", (unsigned long long)total_messages, open, cpu, rss_pages * sysconf(_SC_PAGESIZE));
+  out_flush();
+}
+
+static void audit(char *args) {
+  uint32_t rooms = (uint32_t)strtoul(args, &args, 10);
+  int64_t *final = xrealloc(NULL, sizeof(int64_t) * (rooms ? rooms : 1));
+  for (uint32_t i = 0; i < rooms; i++) final[i] = strtoll(args, &args, 10);
+  uint64_t missing = 0, extra = 0, gaps = 0, audited = 0, not_joined = 0, s_missing = 0, s_dup = 0;
+  for (uint32_t i = 0; i < cfg.count; i++) {
+    Conn *c = &conns[i];
+    if (c->state != S_JOINED) { not_joined++; continue; }
+    if (c->room >= rooms || final[c->room] < 0) continue; /* no final seq for this room */
+    audited++;
+    gaps += c->reported_gap;
+    if (c->sampled || cfg.track_seqs) {
+      int64_t tail = final[c->room] > c->last_seq ? final[c->room] - c->last_seq : 0;
+      missing += c->missing + tail;
+      extra += c->duplicates;
+      if (c->sampled) { s_missing += c->missing + tail; s_dup += c->duplicates; }
+    } else {
+      int64_t diff = final[c->room] - c->first_joined_seq - (int64_t)c->reported_gap - (int64_t)c->received;
+      if (diff > 0) missing += diff; else extra += -diff;
+    }
+  }
+  free(final);
+  outf("{\"ev\":\"audited\",\"audited\":%llu,\"notJoined\":%llu,\"missing\":%llu,\"extra\":%llu,\"reportedGapSeqs\":%llu,\"sampledMissing\":%llu,\"sampledDuplicates\":%llu}",
+       (unsigned long long)audited, (unsigned long long)not_joined, (unsigned long long)missing, (unsigned long long)extra,
+       (unsigned long long)gaps, (unsigned long long)s_missing, (unsigned long long)s_dup);
+  out_flush();
+}
+
+static void command(char *line) {
+  char *args = strchr(line, ' ');
+  if (args) *args++ = 0; else args = line + strlen(line);
+  if (!strcmp(line, "connect")) {
+    job.active = 1;
+    job.timeout_ms = strtod(args, NULL);
+    job.next = job.settled = job.inflight = job.n_phase = 0;
+    job.n_failures = 0;
+    start_more();
+    finish_job_if_done();
+  } else if (!strcmp(line, "measure-start")) {
+    memset(&ctr, 0, sizeof ctr);
+    hist_reset();
+    latency_from = strtod(args, &args);
+    latency_to = strtod(args, NULL);
+    out_snapshot("measure-started");
+  } else if (!strcmp(line, "measure-end")) {
+    out_snapshot("measured");
+  } else if (!strcmp(line, "total")) {
+    outf("{\"ev\":\"total\",\"totalMessages\":%llu}", (unsigned long long)total_messages);
+    out_flush();
+  } else if (!strcmp(line, "latency")) {
+    outf("{\"ev\":\"latency\",\"totalMessages\":%llu,\"sampledMessages\":%llu,", (unsigned long long)total_messages, (unsigned long long)ctr.sampled_messages);
+    out_hist("values", hist);
+    outf(",");
+    out_hist("tsValues", hist_ts);
+    outf("}");
+    out_flush();
+  } else if (!strcmp(line, "storm")) {
+    double window = strtod(args, &args);
+    start_storm(window, strtod(args, NULL));
+  } else if (!strcmp(line, "audit")) {
+    audit(args);
+  } else if (!strcmp(line, "close")) {
+    for (uint32_t i = 0; i < cfg.count; i++) if (conns[i].fd >= 0) close(conns[i].fd);
+    outf("{\"ev\":\"closed\"}");
+    out_flush();
+    exit(0);
+  } else {
+    outf("{\"ev\":\"failed\",\"error\":\"unknown command %s\"}", line);
+    out_flush();
+  }
+}
+
+static char in_buf[1 << 20];
+static size_t in_len;
+
+static void on_stdin(void) {
+  ssize_t r = read(0, in_buf + in_len, sizeof in_buf - in_len - 1);
+  if (r == 0) exit(0); /* the harness went away */
+  if (r < 0) return;
+  in_len += r;
+  char *start = in_buf, *nl;
+  while ((nl = memchr(start, '\n', in_buf + in_len - start))) {
+    *nl = 0;
+    command(start);
+    start = nl + 1;
+  }
+  in_len = in_buf + in_len - start;
+  memmove(in_buf, start, in_len);
+}
+
+/* ---- start-up ------------------------------------------------------------------------------------ */
+
+static void load_tokens(void) {
+  tokens = xrealloc(NULL, sizeof(char *) * (cfg.count ? cfg.count : 1));
+  if (!cfg.tokens_file) { for (uint32_t i = 0; i < cfg.count; i++) tokens[i] = ""; return; }
+  FILE *f = fopen(cfg.tokens_file, "r");
+  if (!f) die("cannot open %s", cfg.tokens_file);
+  char *line = NULL;
+  size_t cap = 0;
+  for (uint32_t i = 0; i < cfg.count; i++) {
+    ssize_t n = getline(&line, &cap, f);
+    if (n <= 0) die("%s has fewer than %u tokens", cfg.tokens_file, cfg.count);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    tokens[i] = strdup(line);
+  }
+  free(line);
+  fclose(f);
+}
+
+int main(int argc, char **argv) {
+  char *sampled = "";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const char *k = argv[i], *v = argv[i + 1];
+    if (!strcmp(k, "--host")) cfg.host = v;
+    else if (!strcmp(k, "--port")) cfg.port = atoi(v);
+    else if (!strcmp(k, "--path")) cfg.path = v;
+    else if (!strcmp(k, "--protocol")) cfg.protocol = v;
+    else if (!strcmp(k, "--tokens")) cfg.tokens_file = v;
+    else if (!strcmp(k, "--start-index")) cfg.start_index = strtoul(v, NULL, 10);
+    else if (!strcmp(k, "--count")) cfg.count = strtoul(v, NULL, 10);
+    else if (!strcmp(k, "--room-prefix")) cfg.room_prefix = v;
+    else if (!strcmp(k, "--room-count")) cfg.room_count = strtoul(v, NULL, 10);
+    else if (!strcmp(k, "--per-address")) cfg.per_address = strtoul(v, NULL, 10);
+    else if (!strcmp(k, "--concurrency")) cfg.concurrency = strtoul(v, NULL, 10);
+    else if (!strcmp(k, "--track-seqs")) cfg.track_seqs = atoi(v);
+    else if (!strcmp(k, "--sampled")) sampled = argv[i + 1];
+    else die("unknown flag %s", k);
+  }
+  if (!cfg.port || !cfg.room_count || !cfg.per_address) die("--port, --room-count and --per-address are required");
+  signal(SIGPIPE, SIG_IGN);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
+  rng_state ^= (uint64_t)getpid() << 17 ^ (uint64_t)now_us();
+
+  conns = calloc(cfg.count ? cfg.count : 1, sizeof(Conn));
+  if (!conns) die("out of memory");
+  for (uint32_t i = 0; i < cfg.count; i++) {
+    conns[i].fd = -1;
+    conns[i].index = cfg.start_index + i;
+    conns[i].room = conns[i].index % cfg.room_count;
+  }
+  for (char *s = sampled; *s;) {
+    char *e;
+    uint32_t g = strtoul(s, &e, 10);
+    if (e == s) break; /* "-": none sampled */
+    s = e;
+    if (g >= cfg.start_index && g < cfg.start_index + cfg.count) conns[g - cfg.start_index].sampled = 1;
+    if (*s == ',') s++; else break;
+  }
+  load_tokens();
+  job.handshake = xrealloc(NULL, sizeof(float) * (cfg.count + 1));
+  job.welcome = xrealloc(NULL, sizeof(float) * (cfg.count + 1));
+  job.join = xrealloc(NULL, sizeof(float) * (cfg.count + 1));
+  rbuf = xrealloc(NULL, READ_BUFFER_BYTES);
+  out_cap = 1 << 16;
+  out_buf = xrealloc(NULL, out_cap);
+
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+  struct epoll_event sev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+  epoll_ctl(ep, EPOLL_CTL_ADD, 0, &sev);
+  outf("{\"ev\":\"ready\"}");
+  out_flush();
+
+  struct epoll_event events[MAX_EVENTS];
+  for (;;) {
+    /* Storm drops are due every few µs during the window; otherwise wake for timeouts only. */
+    int timeout = job.active == 2 && job.dropped < cfg.count ? 1 : job.active ? 100 : -1;
+    int n = epoll_wait(ep, events, MAX_EVENTS, timeout);
+    ctr.wakeups++;
+    for (int i = 0; i < n; i++) {
+      uint32_t id = events[i].data.u32;
+      if (id == UINT32_MAX) { on_stdin(); continue; }
+      Conn *c = &conns[id];
+      if (c->fd < 0) continue;
+      uint32_t e = events[i].events;
+      if (c->state == S_CONNECTING) {
+        if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(c);
+        continue;
+      }
+      if ((e & EPOLLOUT) && c->out_len) on_writable(c);
+      if (c->fd >= 0 && (e & (EPOLLIN | EPOLLERR | EPOLLHUP))) on_readable(c);
+    }
+    if (job.active) on_timers();
+  }
+}
