@@ -1,5 +1,5 @@
 /**
- * The one command: `roomcast gateway | room-service | all-in-one | token`. Configuration comes from
+ * The one command: `roomcast gateway | room-service | all-in-one | token | migrate | autoscaler`. Configuration comes from
  * ROOMCAST_* variables and the matching flags (`--ws-port 8080`); `--help` lists them.
  */
 import { randomBytes } from 'node:crypto';
@@ -9,6 +9,8 @@ import { SETTINGS, loadConfig, parseFlags, type Config, type ProcessRole } from 
 import { deepFreeze, usageOf } from './shared/settings.js';
 import { ConfigError } from './shared/errors.js';
 import { connectInfrastructure } from './shared/infrastructure.js';
+import { connectRedis } from './shared/store/redis-client.js';
+import { migrateChatLayout, type MigrationReport } from './shared/store/redis-migration.js';
 import { createLogger } from './shared/log.js';
 import { MetricsRegistry } from './shared/metrics.js';
 import { guardProcess } from './shared/process-guard.js';
@@ -31,6 +33,10 @@ Usage:
                  [--issuer I] [--audience A]
                                   prints a signed token (the secret, issuer and audience default to
                                   ROOMCAST_JWT_SECRET, ROOMCAST_JWT_ISSUER and ROOMCAST_JWT_AUDIENCE)
+  roomcast migrate [--dry-run] [--redis-url URL]
+                                  rewrites private and group chat state of releases before the Redis
+                                  Cluster layout into it (README: Upgrading); safe to re-run; --dry-run
+                                  only counts (the URL defaults to ROOMCAST_REDIS_URL)
   roomcast --help
 
 Settings (environment variable, flag, default):
@@ -67,6 +73,9 @@ async function main(argv: string[]): Promise<void> {
     case 'all-in-one':
       await serve(command, rest);
       return;
+    case 'migrate':
+      process.stdout.write(`${JSON.stringify(await migrateCommand(rest))}\n`);
+      return;
     case 'autoscaler': {
       // Loaded on demand: only this command needs the Kubernetes client.
       const { runAutoscaler } = await import('./autoscaler/main.js');
@@ -102,6 +111,21 @@ async function tokenCommand(argv: string[]): Promise<string> {
     },
     privateKeyFile ? { privateKey: readFileSync(privateKeyFile, 'utf8'), algorithm: alg as 'ES256' | 'RS256' } : { secret },
   );
+}
+
+async function migrateCommand(argv: string[]): Promise<MigrationReport & { dryRun: boolean }> {
+  const { flags, problems } = parseFlags(argv, ['--redis-url'], ['--dry-run']);
+  const dryRun = flags.has('--dry-run');
+  const url = flags.get('--redis-url') ?? process.env.ROOMCAST_REDIS_URL;
+  if (!url) problems.push('give --redis-url or set ROOMCAST_REDIS_URL');
+  if (problems.length > 0) throw new ConfigError(problems);
+  const log = createLogger({ level: 'info', bound: { service: 'roomcast-migrate' } });
+  const redis = await connectRedis(url!, log.child({ component: 'redis' }));
+  try {
+    return { dryRun, ...(await migrateChatLayout({ redis, log, dryRun })) };
+  } finally {
+    await redis.quit();
+  }
 }
 
 async function serve(role: ProcessRole, argv: string[]): Promise<void> {

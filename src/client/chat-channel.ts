@@ -15,8 +15,9 @@
 import type {
   ConvHistoryResultFrame, ConversationSummary, ConvsResultFrame, GroupId, GroupInfoFrame, GroupInviteFrame, GroupInviteView, GroupInvitesFrame,
   GroupMembersResultFrame, GroupMessage, GroupMessagesFrame, GroupSyncedFrame, InboxFrame, KickedFrame, MessageId, PrivateMessage,
-  ReceiptFrame, SentFrame, SyncedFrame, ChatClientFrame, ChatServerFrame, BlockedFrame,
+  ReceiptFrame, SentFrame, SyncedFrame, ChatClientFrame, ChatServerFrame, BlockedFrame, MatchedRequestType,
 } from '../shared/protocol/chat-frames.js';
+import { ANSWER_OF, MATCHED_ANSWER_TYPES } from '../shared/protocol/chat-frames.js';
 import type { ClientMsgId, ErrorFrame, Seq, Uid } from '../shared/protocol/frames.js';
 import { ClientError } from './client-error.js';
 import { Emitter } from './emitter.js';
@@ -62,13 +63,8 @@ interface PendingChatSend extends Waiter<SentFrame> {
   retries: number;
 }
 
-/** Which answer frame each request frame gets, for matching answers and errors to requests. */
-const ANSWER_OF = {
-  sync: 'synced', group_sync: 'group_synced', conv_history: 'conv_history', convs: 'convs', block: 'blocked', unblock: 'blocked',
-  group_create: 'group', group_add: 'group', group_remove: 'group', group_members: 'group_members',
-  group_join: 'group', group_leave: 'group', group_invites: 'group_invites',
-} as const;
-type RequestType = keyof typeof ANSWER_OF;
+/** Requests matched to their answers by the answer's type (and group); `pm` and `gm` go by id. */
+type RequestType = MatchedRequestType;
 
 export class ChatChannel extends Emitter<ChatChannelEvents> {
   private readonly seen = new Set<MessageId>();
@@ -211,11 +207,10 @@ export class ChatChannel extends Emitter<ChatChannelEvents> {
         this.emit('invite', invite);
         return true;
       }
-      case 'synced': case 'group_synced': case 'conv_history': case 'convs': case 'blocked': case 'group': case 'group_members': case 'group_invites':
+      default:
+        if (!MATCHED_ANSWER_TYPES.has(chat.t)) return false;
         this.answer(chat);
         return true;
-      default:
-        return false;
     }
   }
 

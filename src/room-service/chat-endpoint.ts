@@ -11,7 +11,7 @@ import type { RoomServiceMetrics } from '../shared/metrics.js';
 import { ROOM_SERVICE_QUEUE, subjects } from '../shared/protocol/bus-messages.js';
 import type { ChatCaller, ChatLoginRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
 import {
-  isChatClientFrameType, isUidValue, parseChatFrame, type ChatClientFrame, type ConversationSummary, type GroupInviteView,
+  GROUP_REQUEST_TYPES, isChatClientFrameType, isUidValue, parseChatFrame, type ChatClientFrame, type ConversationSummary, type GroupInviteView,
 } from '../shared/protocol/chat-frames.js';
 import { ROLES } from '../shared/protocol/frames.js';
 import type { ChatService } from './chat-service.js';
@@ -34,9 +34,6 @@ export interface ChatEndpointDeps {
   admission?: AdmissionGate;
 }
 
-const GROUP_FRAME_TYPES: ReadonlySet<string> = new Set([
-  'gm', 'group_sync', 'group_ack', 'group_create', 'group_add', 'group_remove', 'group_members', 'group_join', 'group_leave', 'group_invites',
-]);
 
 export class ChatEndpoint {
   private readonly subscriptions: Subscription[] = [];
@@ -77,7 +74,7 @@ export class ChatEndpoint {
       throw fail.bad_frame('not a chat frame');
     }
     const frame = parseChatFrame((raw as { t: Parameters<typeof parseChatFrame>[0] }).t, raw as Record<string, unknown>);
-    if (GROUP_FRAME_TYPES.has(frame.t)) {
+    if (GROUP_REQUEST_TYPES.has(frame.t)) {
       if (!this.deps.groups) throw fail.unavailable('group chat is not available');
       return this.deps.groups.handle(caller, frame);
     }

@@ -91,7 +91,8 @@ function pageOf(query: URLSearchParams): { cursor?: string; limit?: number } {
     throw fail.bad_request(`'limit' must be an integer from 1 to ${MAX_MEMBER_PAGE}`);
   }
   const cursor = query.get('cursor') ?? undefined;
-  if (cursor !== undefined && !/^[0-9]{1,20}$/.test(cursor)) throw fail.bad_request("'cursor' must come from an earlier page");
+  // A store's cursor: digits, or a scan cursor and a position in its batch ("<digits>:<digits>").
+  if (cursor !== undefined && !/^[0-9]{1,20}(:[0-9]{1,10})?$/.test(cursor)) throw fail.bad_request("'cursor' must come from an earlier page");
   return { ...(cursor === undefined ? {} : { cursor }), ...(limit === undefined ? {} : { limit }) };
 }
 

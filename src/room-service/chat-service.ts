@@ -1,8 +1,9 @@
 /**
  * Private (1:1) chat decisions over injected stores, router, bus and clock. A message is checked,
- * stored once (deduplicated by the sender's client message id), routed to the recipient's devices and
- * the sender's other devices, and only then acknowledged: a sender that retries after a lost answer
- * gets the same message back, routed again (recipients drop duplicates by mid). Users with no online
+ * stored once (deduplicated by the sender's client message id), appended to both inboxes, routed to
+ * the recipient's devices and the sender's other devices, and only then acknowledged: a sender that
+ * retries after a lost answer gets the same message back, routed again (recipients drop duplicates by
+ * mid). Inbox appends that a crash cut short are repaired from the outbox (`repairDeliveries`). Users with no online
  * device get an offline-push event. The login applies the multi-device policy and answers the
  * newest unacknowledged inbox messages.
  */
@@ -22,7 +23,10 @@ import type {
   ChatClientFrame, ConvHistoryFrame, GroupId, InboxFrame, MessageId, PrivateSendFrame, ReadFrame, SentFrame, SyncFrame, SyncedFrame,
 } from '../shared/protocol/chat-frames.js';
 import type { Uid } from '../shared/protocol/frames.js';
-import type { InboxStore } from '../shared/store/inbox-store.js';
+import {
+  privateMessageFor, privateMessageId, type ConversationMessage, type InboxSeqs, type InboxStore, type PrivateRef,
+} from '../shared/store/inbox-store.js';
+import type { DeviceSession } from '../shared/store/session-store.js';
 import type { RateLimit } from '../shared/store/room-store.js';
 import type { RecipientRouter, Route } from './recipient-router.js';
 import { checkText, storeCall } from './service-calls.js';
@@ -41,6 +45,8 @@ export interface ChatLimits {
 
 export interface ChatServiceDeps {
   inbox: InboxStore;
+  /** Noted on every private send: the delivery repair runs while there are some. */
+  sendActivity?: { note(nowMs: number): void };
   router: RecipientRouter;
   bus: Bus;
   clock: Clock;
@@ -76,28 +82,57 @@ export class ChatService {
     }
   }
 
-  /** Stores, routes, then acknowledges; also the HTTP API's send for backends (caller without a connection). */
+  /**
+   * Stores (one step in the conversation's slot), appends to both inboxes (a step in each user's
+   * slot), routes, then acknowledges; also the HTTP API's send for backends (caller without a
+   * connection). The online lookup goes out together with the store, so a send costs two round trips
+   * to Redis before its answer, as when one script did it all. When the inbox steps fail the message
+   * is still stored and acknowledged (with `seq` 0): the outbox repair appends and pushes it later.
+   */
   async sendPrivate(caller: Pick<ChatCaller, 'uid'> & { connId?: ConnId }, frame: Omit<PrivateSendFrame, 't'>): Promise<SentFrame> {
-    const { inbox, clock, limits } = this.deps;
+    const { inbox, clock, limits, router } = this.deps;
     if (frame.to === caller.uid) throw fail.bad_request('a private message needs a recipient other than the sender');
     checkText(frame.text, limits.maxTextLength);
     const nowMs = clock.now();
-    const result = await this.stored('privateSend', () =>
-      inbox.send({ from: caller.uid, to: frame.to, cid: frame.id, text: frame.text, nowMs, rate: limits.rate }));
+    this.deps.sendActivity?.note(nowMs);
+    const [result, online] = await Promise.all([
+      this.stored('privateSend', () => inbox.send({ from: caller.uid, to: frame.to, cid: frame.id, text: frame.text, nowMs, rate: limits.rate })),
+      router.lookup([frame.to, caller.uid]).catch((error: unknown) => {
+        this.routingFailed(error);
+        return null;
+      }),
+    ]);
     if (result.status === 'rejected') {
       throw result.code === 'blocked' ? fail.blocked(frame.to) : fail.rate_limited();
     }
-    const { forSender, forRecipient } = result;
+    const { message } = result;
     if (result.status === 'stored') this.deps.metrics.messagePublished('private');
-    // A duplicate is routed again: the first attempt may have died between storing and routing.
-    await this.routeSafely([
-      { to: [frame.to], frame: { t: 'inbox', msgs: [forRecipient] } },
-      { to: [caller.uid], frame: { t: 'inbox', msgs: [forSender] }, ...(caller.connId ? { except: caller.connId } : {}) },
-    ], { kind: 'private', mid: forSender.mid, from: caller.uid, text: frame.text, ts: forSender.ts }, new Set([frame.to]));
+    // A duplicate is delivered and routed again: the first attempt may have died after storing.
+    const seqs = await this.deliverAndRoute(message, caller.connId, online ?? undefined);
     return {
-      t: 'sent', id: frame.id, mid: forSender.mid, seq: forSender.seq, ts: forSender.ts, to: frame.to,
+      t: 'sent', id: frame.id, mid: privateMessageId(message.conv, message.cseq), seq: seqs?.senderSeq ?? 0, ts: message.ts, to: frame.to,
       ...(result.status === 'duplicate' ? { duplicate: true as const } : {}),
     };
+  }
+
+  /**
+   * The inbox steps of stored messages that a crash (or a failing Redis node) left pending for at
+   * least `olderThanMs`: appended, pushed to online devices like a fresh send, then settled. Answers
+   * how many were repaired.
+   */
+  async repairDeliveries(olderThanMs: number, limit: number): Promise<number> {
+    const due = await this.stored('pendingDeliveries', () => this.deps.inbox.pending(this.deps.clock.now(), olderThanMs, limit));
+    let repaired = 0;
+    for (const entry of due) {
+      const { text, cid } = entry;
+      // The conversation no longer holds a trimmed message: it only needs its outbox entry gone.
+      const seqs = text === undefined || cid === undefined
+        ? await this.deliver(entry)
+        : await this.deliverAndRoute({ ...entry, text, cid }, undefined, undefined);
+      if (seqs) repaired++;
+    }
+    if (repaired > 0) this.deps.log.info('repaired pending private deliveries', { repaired, due: due.length });
+    return repaired;
   }
 
   async sync(caller: ChatCaller, frame: SyncFrame): Promise<SyncedFrame> {
@@ -131,6 +166,53 @@ export class ChatService {
   }
 
   // ---- internals ---------------------------------------------------------------------------------
+
+  /**
+   * The inbox steps, then the live pushes (and the offline push to the recipient), then the outbox
+   * entry is settled without holding up the answer. Null when the inbox steps failed: the message stays
+   * in the outbox for the repair.
+   */
+  private async deliverAndRoute(message: ConversationMessage, exceptConn: ConnId | undefined, online: Map<Uid, DeviceSession[]> | undefined): Promise<InboxSeqs | null> {
+    const seqs = await this.appendToInboxes(message);
+    if (!seqs) return null;
+    const routes: Route[] = [];
+    if (seqs.recipientSeq > 0) routes.push({ to: [message.to], frame: { t: 'inbox', msgs: [privateMessageFor(message, seqs.recipientSeq)] } });
+    if (seqs.senderSeq > 0) {
+      routes.push({ to: [message.from], frame: { t: 'inbox', msgs: [privateMessageFor(message, seqs.senderSeq)] }, ...(exceptConn ? { except: exceptConn } : {}) });
+    }
+    await this.routeSafely(routes, { kind: 'private', mid: privateMessageId(message.conv, message.cseq), from: message.from, text: message.text, ts: message.ts },
+      new Set([message.to]), online);
+    this.settle(message);
+    return seqs;
+  }
+
+  /** The inbox steps and the settling of a message that is no longer there to push. */
+  private async deliver(ref: PrivateRef): Promise<InboxSeqs | null> {
+    const seqs = await this.appendToInboxes(ref);
+    if (seqs) this.settle(ref);
+    return seqs;
+  }
+
+  private async appendToInboxes(ref: PrivateRef): Promise<InboxSeqs | null> {
+    try {
+      return await this.stored('deliver', () => this.deps.inbox.deliver(ref, this.deps.clock.now()));
+    } catch (error) {
+      this.deps.log.warn('inbox append failed; the outbox repair retries it', { error, mid: privateMessageId(ref.conv, ref.cseq) });
+      return null;
+    }
+  }
+
+  /** Not awaited: a failure leaves the entry for the repair, which finds the inboxes done and settles again. */
+  private settle(ref: PrivateRef): void {
+    this.stored('settle', () => this.deps.inbox.settle(ref)).catch((error: unknown) => {
+      this.deps.log.warn('settling a delivered message failed; the outbox repair settles it', { error, mid: privateMessageId(ref.conv, ref.cseq) });
+    });
+  }
+
+  private routingFailed(error: unknown): void {
+    this.deps.metrics.busError();
+    this.deps.log.warn('routing failed; recipients will sync the message', { error });
+  }
 
   private async markRead(caller: ChatCaller, frame: ReadFrame): Promise<void> {
     const readSeq = await this.stored('read', () => this.deps.inbox.markRead(caller.uid, frame.peer, frame.cseq));
@@ -177,13 +259,15 @@ export class ChatService {
    * sync (or by the gap they see in their inbox seq). Recipients in `pushFor` that are online nowhere
    * get an offline-push event.
    */
-  async routeSafely(routes: Route[], push?: { kind: 'private' | 'group'; mid: MessageId; from: Uid; text: string; ts: number; group?: GroupId }, pushFor?: ReadonlySet<Uid>): Promise<void> {
+  async routeSafely(
+    routes: Route[], push?: { kind: 'private' | 'group'; mid: MessageId; from: Uid; text: string; ts: number; group?: GroupId }, pushFor?: ReadonlySet<Uid>,
+    online?: Map<Uid, DeviceSession[]>,
+  ): Promise<void> {
     try {
-      const { offline } = await this.deps.router.route(routes);
+      const { offline } = await this.deps.router.route(routes, online);
       if (push && pushFor) this.publishOfflinePush(push, offline.filter((uid) => pushFor.has(uid)));
     } catch (error) {
-      this.deps.metrics.busError();
-      this.deps.log.warn('routing failed; recipients will sync the message', { error });
+      this.routingFailed(error);
     }
   }
 

@@ -24,7 +24,7 @@ import type { GroupInvite, GroupStore } from '../shared/store/group-store.js';
 import type { RateLimit } from '../shared/store/room-store.js';
 import type { ChatService } from './chat-service.js';
 import { addsDirectly, checkMayCreateGroup, isTrusted, type GroupPolicy, type GroupPrincipal } from './group-policy.js';
-import { checkText } from './service-calls.js';
+import { checkText, storeCall } from './service-calls.js';
 import { LOOKUP_CHUNK } from './recipient-router.js';
 
 export interface GroupLimits {
@@ -37,8 +37,8 @@ export interface GroupLimits {
 
 export interface GroupServiceDeps {
   groups: GroupStore;
-  /** Routing, offline pushes and the store-failure policy are shared with private chat. */
-  chat: ChatService;
+  /** Routing with offline pushes, and who blocked whom: shared with private chat. */
+  chat: Pick<ChatService, 'routeSafely' | 'blockersOf'>;
   clock: Clock;
   metrics: RoomServiceMetrics;
   limits: GroupLimits;
@@ -104,6 +104,12 @@ export class GroupService {
       throw fail.forbidden(role === 'admin' ? 'only the owner makes admins' : 'only the owner and admins add members');
     }
     const { groups, policy, clock } = this.deps;
+    // Members named with role admin are promoted at once (only the owner gets here with it); the
+    // others are added or invited as admins.
+    if (role === 'admin') {
+      const promoted = await this.stored('groupPromote', () => groups.promote(group, uids));
+      if (promoted === null) throw unknownGroup(group);
+    }
     const blocked = actor === BACKEND_ACTOR || isTrusted(principal) ? [] : await this.blockersOf(actor, uids);
     const admitted = uids.filter((uid) => !blocked.includes(uid));
     if (actor === BACKEND_ACTOR || addsDirectly(policy, principal)) {
@@ -232,11 +238,12 @@ export class GroupService {
   async summaries(uid: Uid): Promise<ConversationSummary[]> {
     const { groups, clock } = this.deps;
     const ids = await this.stored('groupsOf', () => groups.groupsOf(uid));
+    // One read per group, each in its group's slot, sent together.
+    const pages = await Promise.all(ids.map((group) => this.stored('groupSync', () => groups.sync(group, uid, undefined, 0, clock.now()))));
     const summaries: ConversationSummary[] = [];
-    for (const group of ids) {
-      const page = await this.stored('groupSync', () => groups.sync(group, uid, undefined, 0, clock.now()));
-      if (page) summaries.push({ group, lastSeq: page.lastSeq, readSeq: page.cursor, unread: Math.max(0, page.lastSeq - page.cursor) });
-    }
+    pages.forEach((page, i) => {
+      if (page) summaries.push({ group: ids[i]!, lastSeq: page.lastSeq, readSeq: page.cursor, unread: Math.max(0, page.lastSeq - page.cursor) });
+    });
     return summaries;
   }
 
@@ -274,7 +281,7 @@ export class GroupService {
   }
 
   private stored<T>(op: string, action: () => Promise<T>): Promise<T> {
-    return this.deps.chat.stored(op, action);
+    return storeCall(this.deps.metrics, 'group', op, action);
   }
 }
 

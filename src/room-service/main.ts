@@ -13,6 +13,8 @@ import { GatewayDispatch } from './gateway-dispatch.js';
 import { ChatEndpoint } from './chat-endpoint.js';
 import { chatHttpRoutes } from './chat-http-api.js';
 import { ChatService } from './chat-service.js';
+import { DeliveryRepair, SendActivity } from './delivery-repair.js';
+import { SLOT_COUNT } from '../shared/store/key-slot.js';
 import { GroupService } from './group-service.js';
 import { Admission } from './admission.js';
 import { HttpApi } from './http-api.js';
@@ -64,7 +66,9 @@ export async function startRoomService(
     noteAppended: (room, seq) => viewers.noteAppended(room, seq),
   });
   service.start();
+  const sendActivity = new SendActivity();
   const chat = new ChatService({
+    sendActivity,
     inbox: infra.inboxStore, router, bus: infra.bus, clock: systemClock, log: serviceLog.child({ component: 'chat' }), metrics,
     limits: {
       maxTextLength: config.maxTextLength,
@@ -75,6 +79,12 @@ export async function startRoomService(
       devicePolicy: config.devicePolicy,
     },
   });
+  const repair = new DeliveryRepair({
+    chat, activity: sendActivity, clock: systemClock, log: serviceLog.child({ component: 'delivery-repair' }), graceMs: config.chatRepairGraceMs,
+    // The Redis store visits chatRepairSlotsPerSec per-slot outboxes a round.
+    roundsPerPass: config.redisUrl ? Math.ceil(SLOT_COUNT / config.chatRepairSlotsPerSec) : 1,
+  });
+  repair.start();
   const groups = new GroupService({
     groups: infra.groupStore, chat, clock: systemClock, metrics,
     limits: {
@@ -111,6 +121,7 @@ export async function startRoomService(
       viewers.stop();
       registry.stop();
       admission.stop();
+      await repair.stop();
       await api.close();
       await ops?.close();
     },

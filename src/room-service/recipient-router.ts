@@ -52,9 +52,13 @@ export class RecipientRouter {
     return found;
   }
 
-  async route(routes: readonly Route[]): Promise<RoutingResult> {
+  /**
+   * `known`: what `lookup` answered for every recipient of `routes`, when the caller looked them up
+   * already (together with its store call); looked up here otherwise.
+   */
+  async route(routes: readonly Route[], known?: ReadonlyMap<Uid, DeviceSession[]>): Promise<RoutingResult> {
     const uids = [...new Set(routes.flatMap((route) => route.to))];
-    const online = await this.lookup(uids);
+    const online = known ?? await this.lookup(uids);
     const perGateway = new Map<GatewayId, DeliveryItem[]>();
     for (const route of routes) {
       const bytes = encodeMsgpack(route.frame);

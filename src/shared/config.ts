@@ -47,6 +47,10 @@ export const DEFAULT_DEVICE_POLICY = 'one-per-type';
 export const DEFAULT_CHAT_RATE_PER_SEC = 10;
 export const DEFAULT_CHAT_BURST = 20;
 export const DEFAULT_CHAT_RETENTION_COUNT = 1000;
+/** A private send's inbox appends normally finish in milliseconds: still pending after this, they are repaired. */
+export const DEFAULT_CHAT_REPAIR_GRACE_MS = 5000;
+/** Per-slot outboxes (of 16384) a room service visits each second looking for sends to repair. */
+export const DEFAULT_CHAT_REPAIR_SLOTS_PER_SEC = 256;
 export const DEFAULT_CHAT_RETENTION_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_SYNC_PAGE = 100;
 export const DEFAULT_LOGIN_PUSH = 20;
@@ -127,6 +131,10 @@ export interface Config {
   /** Messages kept per inbox, conversation and group log; and their longest age. */
   chatRetentionCount: number;
   chatRetentionMs: number;
+  /** Private sends whose inbox appends are pending this long are repaired from the outbox. */
+  chatRepairGraceMs: number;
+  /** Per-slot outboxes a room service visits each second (Redis). */
+  chatRepairSlotsPerSec: number;
   /** Default inbox page of `sync`; also its largest. */
   syncPage: number;
   /** Newest unacknowledged inbox messages pushed to a device at login. */
@@ -218,7 +226,7 @@ export const SETTINGS = [
   setting('natsUrl', 'ROOMCAST_NATS_URL', null, url(['nats', 'tls']), 'NATS servers, comma separated; empty: in-process bus (all-in-one only)'),
   setting('natsUser', 'ROOMCAST_NATS_USER', null, optionalString, 'NATS user of this process (`gateway` or `room-service`, section "NATS subjects"); empty: no credentials (or those in the URL)'),
   setting('natsPassword', 'ROOMCAST_NATS_PASSWORD', null, optionalString, 'its password; a refused user or password stops the process at start-up'),
-  setting('redisUrl', 'ROOMCAST_REDIS_URL', null, redisUrl, 'Redis: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), or `redis-sentinel://[user:password@]host1:port1,host2:port2/<master>[/db]` (the primary Sentinel names, followed across failovers; the password is the Redis nodes\'); empty: in-memory stores (all-in-one only)'),
+  setting('redisUrl', 'ROOMCAST_REDIS_URL', null, redisUrl, 'Redis: `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), `redis-sentinel://[user:password@]host1:port1,host2:port2/<master>[/db]` (the primary Sentinel names, followed across failovers; the password is the Redis nodes\'), or `redis-cluster://[user:password@]host1:port1,host2:port2` (a Redis Cluster\'s seed nodes; section "Redis keys"); empty: in-memory stores (all-in-one only)'),
   setting('redisSentinelPassword', 'ROOMCAST_REDIS_SENTINEL_PASSWORD', null, optionalString, 'the sentinels\' own password, if they have one (`redis-sentinel://` only)'),
   setting('gatewayId', 'ROOMCAST_GATEWAY_ID', null, optionalString, 'the gateway\'s id on the bus', { shownDefault: 'host name + random' }),
   setting('wsHost', 'ROOMCAST_WS_HOST', '0.0.0.0', anyString, 'address of the WebSocket listener'),
@@ -267,6 +275,8 @@ export const SETTINGS = [
   setting('chatBurst', 'ROOMCAST_CHAT_BURST', DEFAULT_CHAT_BURST, integer(1, 1_000_000), 'private / group messages a user may send at once'),
   setting('chatRetentionCount', 'ROOMCAST_CHAT_RETENTION_COUNT', DEFAULT_CHAT_RETENTION_COUNT, integer(10, 10_000_000), 'messages kept per inbox, conversation and group'),
   setting('chatRetentionMs', 'ROOMCAST_CHAT_RETENTION_MS', DEFAULT_CHAT_RETENTION_MS, integer(60_000, 10 * 365 * 24 * 3600 * 1000), 'older inbox, conversation and group messages are trimmed', { shownDefault: '30 days' }),
+  setting('chatRepairGraceMs', 'ROOMCAST_CHAT_REPAIR_GRACE_MS', DEFAULT_CHAT_REPAIR_GRACE_MS, integer(100, 3_600_000), 'a private message stored but not yet in both inboxes after this long (a crash between the two steps) is appended, pushed and settled by the repair'),
+  setting('chatRepairSlotsPerSec', 'ROOMCAST_CHAT_REPAIR_SLOTS_PER_SEC', DEFAULT_CHAT_REPAIR_SLOTS_PER_SEC, integer(16, 16_384), 'per-slot outboxes (of 16 384) each room service checks for such messages every second: all of them in about a minute'),
   setting('syncPage', 'ROOMCAST_SYNC_PAGE', DEFAULT_SYNC_PAGE, integer(1, 10_000), 'inbox / group messages per sync page (default and largest)'),
   setting('loginPush', 'ROOMCAST_LOGIN_PUSH', DEFAULT_LOGIN_PUSH, integer(0, 1000), 'newest unacknowledged inbox messages pushed at login'),
   setting('maxGroupMembers', 'ROOMCAST_MAX_GROUP_MEMBERS', DEFAULT_MAX_GROUP_MEMBERS, integer(2, 10_000_000), 'most members of one group'),

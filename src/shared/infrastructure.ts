@@ -73,7 +73,7 @@ export async function connectInfrastructure(config: Config, name: string, log: L
     bus,
     roomStore: new RedisRoomStore({ redis, limits }),
     sessionStore: new RedisSessionStore({ redis }),
-    inboxStore: new RedisInboxStore({ redis, retention: chatRetention(config) }),
+    inboxStore: new RedisInboxStore({ redis, retention: chatRetention(config), outboxSlotsPerVisit: config.chatRepairSlotsPerSec }),
     groupStore: new RedisGroupStore({ redis, limits: groupStoreLimits(config) }),
     mode: 'distributed',
     close: async () => {

@@ -22,8 +22,8 @@ const redisOf = (name: string) => {
 };
 
 const implementations = [
-  { name: 'memory', create: (): GroupStore => new MemoryGroupStore(LIMITS) },
-  ...contractRedis.targets.map(({ name, redis }) => ({ name, create: (): GroupStore => new RedisGroupStore({ redis: redis(), limits: LIMITS }) })),
+  { name: 'memory', create: (limits = LIMITS): GroupStore => new MemoryGroupStore(limits) },
+  ...contractRedis.targets.map(({ name, redis }) => ({ name, create: (limits = LIMITS): GroupStore => new RedisGroupStore({ redis: redis(), limits }) })),
 ];
 
 describe.each(implementations)('GroupStore ($name)', ({ name, create }) => {
@@ -41,6 +41,42 @@ describe.each(implementations)('GroupStore ($name)', ({ name, create }) => {
     if (result.status === 'rejected') throw new Error(result.code);
     return result.message.seq;
   };
+
+  it('promotes members to admins, leaving the owner, admins and non-members as they are', async () => {
+    await store.create('g1', 'owner', ['a', 'b'], NOW);
+    await seqOf();
+    expect(await store.promote('g1', ['a', 'owner', 'z', 'a'])).toEqual(['a']);
+    expect(await store.member('g1', 'a')).toEqual({ uid: 'a', role: 'admin', joinSeq: 0 });
+    expect(await store.member('g1', 'owner')).toMatchObject({ role: 'owner' });
+    expect(await store.member('g1', 'z')).toBeNull();
+    expect(await store.promote('g1', ['a'])).toEqual([]);
+    expect(await store.promote('nope', ['a'])).toBeNull();
+  });
+
+  it('pages members by the limit with a cursor, each member once', async () => {
+    const others = Array.from({ length: 300 }, (_, i) => `u${i}`);
+    store = create({ ...LIMITS, maxMembers: 1000 });
+    await store.create('g1', 'owner', others, NOW);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.members('g1', cursor, 100);
+      expect(page.members.length).toBeLessThanOrEqual(100);
+      seen.push(...page.members.map((m) => m.uid));
+      cursor = page.cursor;
+      pages++;
+    } while (cursor !== undefined && pages < 20);
+    expect(seen.sort()).toEqual(['owner', ...others].sort());
+    expect(pages).toBeGreaterThanOrEqual(4);
+    // A small group (one HSCAN batch on Redis) is cut at the limit too.
+    await store.create('g2', 'owner', ['a', 'b', 'c', 'd'], NOW);
+    const first = await store.members('g2', undefined, 3);
+    expect(first.members).toHaveLength(3);
+    const rest = await store.members('g2', first.cursor, 3);
+    expect([...first.members, ...rest.members].map((m) => m.uid).sort()).toEqual(['a', 'b', 'c', 'd', 'owner']);
+    expect(rest.cursor).toBeUndefined();
+  });
 
   it('creates a group once, with its owner and members', async () => {
     expect(await store.create('g1', 'owner', ['a', 'b', 'owner'], NOW)).toBe('created');

@@ -3,7 +3,8 @@
  * store on a real redis-server. Time is the `nowMs` the tests pass: nothing sleeps.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { conversationOf, type ChatRetention, type InboxStore, type PrivateSendInput } from '../../src/shared/store/inbox-store.js';
+import { conversationOf, privateMessageFor, type ChatRetention, type InboxStore, type PrivateSendInput } from '../../src/shared/store/inbox-store.js';
+import { SLOT_COUNT, slotOfTag, slotTags } from '../../src/shared/store/key-slot.js';
 import { MemoryInboxStore } from '../../src/shared/store/memory-inbox-store.js';
 import { RedisInboxStore } from '../../src/shared/store/redis-inbox-store.js';
 import { useContractRedis } from '../helpers/contract-redis.js';
@@ -11,6 +12,10 @@ import { useContractRedis } from '../helpers/contract-redis.js';
 const NOW = 1_700_000_000_000;
 const RETENTION: ChatRetention = { count: 10, maxAgeMs: 3_600_000, dedupTtlMs: 60_000 };
 const LOOSE = { ratePerSec: 1000, burst: 1000 };
+const GRACE_MS = 5_000;
+/** A Redis store visits a window of the per-slot outboxes per `pending` call: these many calls visit all. */
+const SLOTS_PER_VISIT = 4096;
+const PENDING_CALLS_FOR_ALL = 4;
 
 const contractRedis = useContractRedis();
 
@@ -23,7 +28,7 @@ const redisOf = (name: string) => {
 
 const implementations = [
   { name: 'memory', create: (retention: ChatRetention): InboxStore => new MemoryInboxStore(retention) },
-  ...contractRedis.targets.map(({ name, redis }) => ({ name, create: (retention: ChatRetention): InboxStore => new RedisInboxStore({ redis: redis(), retention }) })),
+  ...contractRedis.targets.map(({ name, redis }) => ({ name, create: (retention: ChatRetention): InboxStore => new RedisInboxStore({ redis: redis(), retention, outboxSlotsPerVisit: SLOTS_PER_VISIT }) })),
 ];
 
 describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
@@ -34,8 +39,22 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     store = create(RETENTION);
   });
 
-  const send = (overrides: Partial<PrivateSendInput> = {}) =>
+  const store1 = (overrides: Partial<PrivateSendInput> = {}) =>
     store.send({ from: 'alice', to: 'bob', cid: `c${nextId++}`, text: 'hi', nowMs: NOW, rate: LOOSE, ...overrides });
+  /** A whole send as the chat service makes it: store, both inbox steps, settle. */
+  const send = async (overrides: Partial<PrivateSendInput> = {}) => {
+    const result = await store1(overrides);
+    if (result.status === 'rejected') return result;
+    const seqs = await store.deliver(result.message, overrides.nowMs ?? NOW);
+    await store.settle(result.message);
+    return { status: result.status, forSender: privateMessageFor(result.message, seqs.senderSeq), forRecipient: privateMessageFor(result.message, seqs.recipientSeq) };
+  };
+  /** Every outbox entry due at `nowMs`: enough `pending` calls to visit every part of the outbox. */
+  const allPending = async (nowMs: number) => {
+    const found = new Map<string, Awaited<ReturnType<InboxStore['pending']>>[number]>();
+    for (let i = 0; i < PENDING_CALLS_FOR_ALL; i++) for (const entry of await store.pending(nowMs, GRACE_MS, 100)) found.set(`${entry.conv}#${entry.cseq}`, entry);
+    return [...found.values()];
+  };
 
   it('stores a message once and gives each user the next seq of their own inbox', async () => {
     const first = await send({ text: 'one' });
@@ -137,8 +156,8 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     const older = await store.history('alice', 'bob', 4, 10, NOW);
     expect(older.msgs.map((m) => m.text)).toEqual(['m0', 'm1', 'm2']);
     expect(older.more).toBe(false);
-    // seq is the viewer's own inbox seq.
-    expect(older.msgs.map((m) => m.seq)).toEqual([1, 2, 3]);
+    // History goes by cseq: no inbox seq.
+    expect(older.msgs.map((m) => m.seq)).toEqual([0, 0, 0]);
     expect(await store.history('alice', 'nobody', undefined, 10, NOW)).toEqual({ msgs: [], more: false });
   });
 
@@ -155,5 +174,70 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     expect((await store.conversations('bob', 1)).map((c) => [c.peer, c.readSeq])).toEqual([['alice', 2]]);
     // The sender has read its own conversation up to what it sent.
     expect((await store.conversations('alice', 10)).map((c) => [c.peer, c.readSeq])).toEqual([['bob', 2]]);
+  });
+
+  it('keeps a stored message out of the inboxes until its inbox steps run, which append it once', async () => {
+    const stored = await store1({ text: 'pending' });
+    if (stored.status !== 'stored') throw new Error('expected stored');
+    expect(stored.message).toMatchObject({ cseq: 1, from: 'alice', to: 'bob', text: 'pending', ts: NOW });
+    // Acknowledged but not in an inbox yet: a sync does not show it.
+    expect((await store.sync('bob', 'web', undefined, 100, NOW)).lastSeq).toBe(0);
+    expect(await allPending(NOW + GRACE_MS - 1)).toEqual([]);
+    expect((await allPending(NOW + GRACE_MS)).map((entry) => [entry.conv, entry.cseq, entry.from, entry.to, entry.text]))
+      .toEqual([['alice/bob', 1, 'alice', 'bob', 'pending']]);
+    const first = await store.deliver(stored.message, NOW);
+    // A retry (or a repair racing the send) appends nothing twice and answers the same seqs.
+    expect(await store.deliver(stored.message, NOW)).toEqual(first);
+    expect(first).toEqual({ senderSeq: 1, recipientSeq: 1 });
+    expect((await store.sync('bob', 'web', undefined, 100, NOW)).msgs.map((m) => [m.seq, m.text])).toEqual([[1, 'pending']]);
+    expect((await store.sync('alice', 'web', undefined, 100, NOW)).lastSeq).toBe(1);
+    await store.settle(stored.message);
+    expect(await allPending(NOW + GRACE_MS)).toEqual([]);
+  });
+
+  it('appends a conversation to an inbox in cseq order when its deliveries race', async () => {
+    const one = await store1({ text: 'one' });
+    const two = await store1({ from: 'bob', to: 'alice', text: 'two' });
+    if (one.status !== 'stored' || two.status !== 'stored') throw new Error('expected stored');
+    // The second send's inbox steps run first: they bring both inboxes up to date with the conversation.
+    expect(await store.deliver(two.message, NOW)).toEqual({ senderSeq: 2, recipientSeq: 2 });
+    expect(await store.deliver(one.message, NOW)).toEqual({ senderSeq: 1, recipientSeq: 1 });
+    for (const uid of ['alice', 'bob']) {
+      expect((await store.sync(uid, 'web', undefined, 100, NOW)).msgs.map((m) => [m.seq, m.cseq, m.text])).toEqual([[1, 1, 'one'], [2, 2, 'two']]);
+    }
+    // Both entries are still due until settled: a repair would find the inboxes done.
+    expect((await allPending(NOW + GRACE_MS)).map((entry) => entry.cseq).sort()).toEqual([1, 2]);
+    await store.settle(two.message);
+    await store.settle(one.message);
+    expect(await allPending(NOW + GRACE_MS)).toEqual([]);
+  });
+
+  it('repairs from the outbox a send whose inbox steps never ran', async () => {
+    await send({ text: 'before' });
+    const lost = await store1({ text: 'lost' });
+    if (lost.status !== 'stored') throw new Error('expected stored');
+    const due = await allPending(NOW + GRACE_MS);
+    expect(due.map((entry) => entry.text)).toEqual(['lost']);
+    for (const entry of due) {
+      expect(await store.deliver(entry, NOW + GRACE_MS)).toEqual({ senderSeq: 2, recipientSeq: 2 });
+      await store.settle(entry);
+    }
+    expect((await store.sync('bob', 'web', undefined, 100, NOW + GRACE_MS)).msgs.map((m) => m.text)).toEqual(['before', 'lost']);
+    // A retried send after the repair is a duplicate and finds its seqs.
+    const again = await store1({ cid: lost.message.cid, text: 'lost' });
+    expect(again).toEqual({ status: 'duplicate', message: lost.message });
+    expect(await store.deliver(lost.message, NOW)).toEqual({ senderSeq: 2, recipientSeq: 2 });
+  });
+});
+
+
+
+describe('slot tags', () => {
+  it('name a key into each slot, as Redis Cluster hashes it', async () => {
+    const tags = slotTags();
+    expect(new Set(tags.map(slotOfTag)).size).toBe(SLOT_COUNT);
+    for (const tag of [tags[0]!, tags[5000]!, tags[SLOT_COUNT - 1]!, 'alice/bob', 'g1']) {
+      expect(await redisOf('redis-cluster').call('CLUSTER', 'KEYSLOT', `rc:x:{${tag}}:y`)).toBe(slotOfTag(tag));
+    }
   });
 });

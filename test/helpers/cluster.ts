@@ -17,6 +17,7 @@ import type { Gateway } from '../../src/gateway/gateway.js';
 import { startRoomService, type RunningRoomService } from '../../src/room-service/main.js';
 import type { GatewayDirectory } from '../../src/shared/fleet/gateway-directory.js';
 import { startNats, type NatsServerHandle } from './nats-server.js';
+import { startRedisCluster } from './redis-cluster.js';
 import { startRedis } from './redis-server.js';
 import { startSentinelSet, type SentinelSetHandle } from './redis-sentinel.js';
 import { startTcpProxy } from './tcp-proxy.js';
@@ -37,7 +38,7 @@ export interface Cluster {
   roomServices: RunningRoomService[];
   apiUrl: string;
   nats: NatsServerHandle | null;
-  /** The redis-server's URL as its default user (distributed mode), for tests that inspect what is stored. */
+  /** The redis-server's URL as its default user (distributed mode; `redis-cluster://` on a cluster), for tests that inspect what is stored. */
   redisUrl: string | null;
   /** Subscriptions on `subject` over every process: nats-server's monitoring, or the in-process bus. */
   subscriptionCount(subject: string): Promise<number>;
@@ -64,8 +65,11 @@ export interface ClusterOptions {
   roomServices?: number;
   /** Extra ROOMCAST_* settings for every process. */
   env?: Record<string, string>;
-  /** Distributed mode: one redis-server (default), or a primary, a replica and a sentinel (redis-sentinel:// URLs). */
-  redis?: 'single' | 'sentinel';
+  /**
+   * Distributed mode: one redis-server (default), a primary, a replica and a sentinel (redis-sentinel://
+   * URLs), or a 3-primary Redis Cluster (redis-cluster:// URLs, without ACL users).
+   */
+  redis?: 'single' | 'sentinel' | 'cluster';
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
@@ -75,8 +79,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const distributed = options.mode === 'distributed';
   const sentinel = distributed && options.redis === 'sentinel' ? await startSentinelSet() : null;
   if (sentinel) cleanups.push(() => sentinel.stop());
-  const redis = distributed ? sentinel ?? await startRedis({ acl: true }) : null;
-  if (redis && !sentinel) cleanups.push(() => redis.stop());
+  const redisCluster = distributed && options.redis === 'cluster' ? await startRedisCluster() : null;
+  if (redisCluster) cleanups.push(() => redisCluster.stop());
+  const redis = distributed ? sentinel ?? redisCluster ?? await startRedis({ acl: true }) : null;
+  if (redis && !sentinel && !redisCluster) cleanups.push(() => redis.stop());
 
   const baseEnv: Record<string, string> = {
     ROOMCAST_JWT_SECRET: TEST_SECRET,

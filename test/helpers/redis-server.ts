@@ -135,7 +135,7 @@ export function renderAclFile(template: string, env: Record<string, string>): st
 }
 
 /** A port nothing listened on a moment ago (the OS picks it), other than the standard ones. */
-async function unusedPort(): Promise<number> {
+export async function unusedPort(): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
       const server = createServer();

@@ -4,20 +4,19 @@
  * automatic acknowledgement, automatic sync on connect (inbox and groups). Gap detection and the
  * device policy are in private-chat.test.ts.
  */
-import type { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RoomcastClient, type WebSocketConstructor } from '../../src/client/roomcast-client.js';
 import type { GroupMessage, PrivateMessage } from '../../src/shared/protocol/chat-frames.js';
 import { silentLogger } from '../../src/shared/log.js';
-import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { connectRedis, type RedisConnection } from '../../src/shared/store/redis-client.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { eventually, Latch } from '../helpers/latch.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
 describe.each(['distributed', 'embedded'] as const)('chat with the SDK (%s)', (mode) => {
   let cluster: Cluster;
-  let redis: Redis | null = null;
+  let redis: RedisConnection | null = null;
   const clients: RoomcastClient[] = [];
 
   beforeAll(async () => {

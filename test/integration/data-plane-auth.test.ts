@@ -5,7 +5,6 @@
  * wrong password stops a process at start-up with a clear error, and the gateway and room service
  * do their work as their own users.
  */
-import type { Redis } from 'ioredis';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +13,7 @@ import { silentLogger } from '../../src/shared/log.js';
 import { subjects } from '../../src/shared/protocol/bus-messages.js';
 import type { ChatReply, ChatRequest } from '../../src/shared/protocol/chat-bus-messages.js';
 import { call } from '../../src/shared/bus/rpc.js';
-import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { connectRedis, type RedisConnection } from '../../src/shared/store/redis-client.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { Latch } from '../helpers/latch.js';
 import type { NatsUser } from '../helpers/nats-server.js';
@@ -28,7 +27,7 @@ const REQUEST_TIMEOUT_MS = 500;
 
 let cluster: Cluster;
 let observer: NatsBus;
-let redis: Redis;
+let redis: RedisConnection;
 const buses: NatsBus[] = [];
 const clients: WsTestClient[] = [];
 

@@ -4,10 +4,9 @@
  * the viewer totals pushed to clients and 50 dispatch answers make no Redis command at all (counted
  * by the server's INFO commandstats).
  */
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { silentLogger } from '../../src/shared/log.js';
-import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { connectRedis, type RedisConnection } from '../../src/shared/store/redis-client.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { eventually } from '../helpers/latch.js';
 import { WsTestClient } from '../helpers/ws-client.js';
@@ -15,7 +14,7 @@ import { WsTestClient } from '../helpers/ws-client.js';
 const INTERVAL_MS = 300;
 const ROOMS = ['stage', 'backstage'];
 let cluster: Cluster;
-let redis: Redis;
+let redis: RedisConnection;
 const clients: WsTestClient[] = [];
 
 beforeAll(async () => {

@@ -7,14 +7,13 @@
  * - dispatch stops naming a SIGKILLed gateway once its heartbeat is missed, and a gateway that stops
  *   cleanly at once (its goodbye).
  */
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NatsBus } from '../../src/shared/bus/nats-bus.js';
 import { decodeBusMessage } from '../../src/shared/codec/codec.js';
 import { silentLogger } from '../../src/shared/log.js';
 import type { OfflinePushEvent } from '../../src/shared/protocol/chat-bus-messages.js';
 import { heartbeatLifetimeMs } from '../../src/shared/protocol/fleet-messages.js';
-import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { connectRedis, type RedisConnection } from '../../src/shared/store/redis-client.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { eventually } from '../helpers/latch.js';
 import { startRoomcastProcess, type RoomcastProcess } from '../helpers/roomcast-process.js';
@@ -29,7 +28,7 @@ const GATEWAY_ID = 'gw-restarting';
 
 let cluster: Cluster;
 let observer: NatsBus;
-let redis: Redis;
+let redis: RedisConnection;
 const pushes: OfflinePushEvent[] = [];
 const processes: RoomcastProcess[] = [];
 const clients: WsTestClient[] = [];

@@ -5,12 +5,11 @@
  * offline members, and groups of 10,000 members. Runs with the group policy `direct` (members added by a
  * user are members at once).
  */
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsBus } from '../../src/shared/bus/nats-bus.js';
 import { decodeBusMessage } from '../../src/shared/codec/codec.js';
 import { silentLogger } from '../../src/shared/log.js';
-import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { connectRedis, type RedisConnection } from '../../src/shared/store/redis-client.js';
 import type { DeliverEvent, OfflinePushEvent } from '../../src/shared/protocol/chat-bus-messages.js';
 import type { GroupMessage } from '../../src/shared/protocol/chat-frames.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
@@ -18,7 +17,7 @@ import { eventually } from '../helpers/latch.js';
 import { WsTestClient, type AnyFrame } from '../helpers/ws-client.js';
 
 let cluster: Cluster;
-let redis: Redis;
+let redis: RedisConnection;
 let observer: NatsBus;
 const routed = new Map<string, DeliverEvent[]>();
 const pushes: OfflinePushEvent[] = [];

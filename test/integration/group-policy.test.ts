@@ -4,7 +4,6 @@
  * user gets no group message until it accepts, then only those sent after its acceptance; it can
  * decline; offline it learns of the invite at login. Under `direct` added users are members at once.
  */
-import type { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RoomcastClient, type WebSocketConstructor } from '../../src/client/roomcast-client.js';
@@ -14,7 +13,7 @@ import { silentLogger } from '../../src/shared/log.js';
 import type { OfflinePushEvent } from '../../src/shared/protocol/chat-bus-messages.js';
 import type { GroupMessage } from '../../src/shared/protocol/chat-frames.js';
 import type { Role } from '../../src/shared/protocol/frames.js';
-import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { connectRedis, type RedisConnection } from '../../src/shared/store/redis-client.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { eventually, Latch } from '../helpers/latch.js';
 import { WsTestClient, type AnyFrame } from '../helpers/ws-client.js';
@@ -47,7 +46,7 @@ const groupMsgs = (c: WsTestClient, group: string): GroupMessage[] =>
 
 describe('ROOMCAST_GROUP_CREATE=staff, ROOMCAST_GROUP_INVITES=accept (distributed)', () => {
   let cluster: Cluster;
-  let redis: Redis;
+  let redis: RedisConnection;
   let observer: NatsBus;
   const pushes: OfflinePushEvent[] = [];
   const sdks: RoomcastClient[] = [];

@@ -4,12 +4,11 @@
  * (its sessions are ignored), and recipients online nowhere reported as offline.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
 import { NatsBus } from '../../src/shared/bus/nats-bus.js';
 import { decodeBusMessage, decodeMsgpack } from '../../src/shared/codec/codec.js';
 import { silentLogger } from '../../src/shared/log.js';
 import type { DeliverEvent } from '../../src/shared/protocol/chat-bus-messages.js';
-import { connectRedis } from '../../src/shared/store/redis-client.js';
+import { connectRedis, type RedisConnection } from '../../src/shared/store/redis-client.js';
 import { RedisSessionStore } from '../../src/shared/store/redis-session-store.js';
 import { RecipientRouter } from '../../src/room-service/recipient-router.js';
 import { FixedGatewayDirectory } from '../../src/shared/fleet/gateway-directory.js';
@@ -20,7 +19,7 @@ import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
 const NOW = 1_700_000_000_000;
 let nats: NatsServerHandle;
 let redisServer: RedisServerHandle;
-let redis: Redis;
+let redis: RedisConnection;
 let publisher: NatsBus;
 let observer: NatsBus;
 const received = new Map<string, DeliverEvent[]>();

@@ -96,11 +96,48 @@ export type ChatClientFrame =
   | GroupSendFrame | GroupSyncFrame | GroupAckFrame | GroupCreateFrame | GroupAddFrame | GroupRemoveFrame | GroupMembersFrame
   | GroupJoinFrame | GroupLeaveFrame | GroupInvitesListFrame;
 export type ChatClientFrameType = ChatClientFrame['t'];
-export const CHAT_CLIENT_FRAME_TYPES: readonly ChatClientFrameType[] = [
-  'pm', 'sync', 'inbox_ack', 'read', 'conv_history', 'convs', 'block', 'unblock',
-  'gm', 'group_sync', 'group_ack', 'group_create', 'group_add', 'group_remove', 'group_members',
-  'group_join', 'group_leave', 'group_invites',
-];
+
+/**
+ * Every chat request, declared once: which service answers it (private chat or groups) and the frame
+ * type of its answer (null: none unless it fails; `sent` answers are matched by the client message
+ * id, the others by type and group). The endpoint's routing and the SDK's matching derive from it.
+ */
+export const CHAT_REQUESTS = {
+  pm: { service: 'private', answer: 'sent' },
+  sync: { service: 'private', answer: 'synced' },
+  inbox_ack: { service: 'private', answer: null },
+  read: { service: 'private', answer: null },
+  conv_history: { service: 'private', answer: 'conv_history' },
+  convs: { service: 'private', answer: 'convs' },
+  block: { service: 'private', answer: 'blocked' },
+  unblock: { service: 'private', answer: 'blocked' },
+  gm: { service: 'group', answer: 'sent' },
+  group_sync: { service: 'group', answer: 'group_synced' },
+  group_ack: { service: 'group', answer: null },
+  group_create: { service: 'group', answer: 'group' },
+  group_add: { service: 'group', answer: 'group' },
+  group_remove: { service: 'group', answer: 'group' },
+  group_members: { service: 'group', answer: 'group_members' },
+  group_join: { service: 'group', answer: 'group' },
+  group_leave: { service: 'group', answer: 'group' },
+  group_invites: { service: 'group', answer: 'group_invites' },
+} as const satisfies Record<ChatClientFrameType, { service: 'private' | 'group'; answer: ChatServerFrame['t'] | null }>;
+
+export const CHAT_CLIENT_FRAME_TYPES = Object.keys(CHAT_REQUESTS) as ChatClientFrameType[];
+
+/** The requests the group service answers. */
+export const GROUP_REQUEST_TYPES: ReadonlySet<ChatClientFrameType> = new Set(
+  CHAT_CLIENT_FRAME_TYPES.filter((type) => CHAT_REQUESTS[type].service === 'group'));
+
+/** Requests answered by a frame matched by its type (and group): request type → answer type. */
+export type MatchedRequestType = {
+  [K in ChatClientFrameType]: (typeof CHAT_REQUESTS)[K]['answer'] extends 'sent' | null ? never : K
+}[ChatClientFrameType];
+export const ANSWER_OF = Object.fromEntries(CHAT_CLIENT_FRAME_TYPES
+  .filter((type) => CHAT_REQUESTS[type].answer !== null && CHAT_REQUESTS[type].answer !== 'sent')
+  .map((type) => [type, CHAT_REQUESTS[type].answer])) as { [K in MatchedRequestType]: NonNullable<(typeof CHAT_REQUESTS)[K]['answer']> };
+/** The answer frames matched to a request by type. */
+export const MATCHED_ANSWER_TYPES: ReadonlySet<string> = new Set(Object.values(ANSWER_OF));
 
 // ---- server → client ----------------------------------------------------------------------------
 

@@ -91,6 +91,11 @@ export interface GroupStore {
    * pending invite of an added uid is used up.
    */
   addMembers(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member'): Promise<'ok' | 'unknown_group' | 'too_many_members'>;
+  /**
+   * Makes admins of those of `uids` that are members with the role `member` (the owner stays owner,
+   * admins stay admins, others are left out); answers the uids promoted, or null for an unknown group.
+   */
+  promote(group: GroupId, uids: readonly Uid[]): Promise<Uid[] | null>;
   /** Invites the uids that are neither members nor invited already (an invite is never renewed). */
   invite(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member', by: Uid, nowMs: number): Promise<InviteResult>;
   /** Turns `uid`'s invite into membership from the group's current seq on; `member` when it is one already. */
@@ -103,7 +108,7 @@ export interface GroupStore {
   invitesOf(uid: Uid, limit: number): Promise<GroupInvite[]>;
   /** Removes members with their cursors, and pending invites (declined or withdrawn). Resolves false for an unknown group. */
   removeMembers(group: GroupId, uids: readonly Uid[]): Promise<boolean>;
-  /** A page of members in no particular order; `cursor` continues it (absent on the last page). */
+  /** A page of at most `limit` members in no particular order; `cursor` continues it (absent on the last page). */
   members(group: GroupId, cursor: string | undefined, limit: number): Promise<{ members: GroupMember[]; cursor?: string }>;
   /** Every member's uid, in chunks of about `chunk`: large groups are never read in one reply. */
   memberUids(group: GroupId, chunk: number): AsyncIterable<Uid[]>;

@@ -1,10 +1,13 @@
 /**
- * Private (1:1) chat state: each message is stored once in its conversation's log and referenced
- * from both users' inboxes, each with a per-user, gap-free, increasing inbox seq, in one atomic step
- * together with the send's checks (duplicate id, block list, rate). Each device of a user keeps its
- * own cursor (the last inbox seq it acknowledged). Read cursors per conversation give unread counts
- * and read receipts. Retention is bounded by count and age. Redis in distributed mode, memory in the
- * all-in-one mode; one contract suite runs against both.
+ * Private (1:1) chat state. A send is one atomic step in the conversation's slot: the checks
+ * (duplicate id, block, rate), the message stored once in its conversation's log with its cseq, and
+ * an outbox entry. Each user's inbox then references the message with a per-user, gap-free,
+ * increasing inbox seq, appended by an idempotent step in that user's own slot (`deliver`); the
+ * outbox entry is dropped once both inboxes have it (`settle`), and entries left behind by a crash are
+ * found by `pending` and delivered again. Each device of a user keeps its own cursor (the last inbox
+ * seq it acknowledged). Read cursors per conversation give unread counts and read receipts. Retention
+ * is bounded by count and age. Redis in distributed mode, memory in the all-in-one mode; one contract
+ * suite runs against both.
  */
 import type { ClientMsgId, Seq, Uid } from '../protocol/frames.js';
 import type { MessageId, PrivateMessage } from '../protocol/chat-frames.js';
@@ -26,20 +29,26 @@ export function privateMessageId(conv: ConversationId, cseq: Seq): MessageId {
   return `p/${conv}/${cseq}`;
 }
 
-/** A private message as a store keeps it: once, with both users' inbox seqs. */
-export interface StoredPrivateMessage { from: Uid; to: Uid; text: string; ts: number; cid: ClientMsgId; fseq: Seq; rseq: Seq }
+/** Where a stored message goes: enough for the inbox steps, which never read the message itself. */
+export interface PrivateRef { conv: ConversationId; cseq: Seq; from: Uid; to: Uid; ts: number }
 
-/** The message as `uid`'s inbox shows it (with that user's inbox seq). */
-export function privateMessageFor(uid: Uid, conv: ConversationId, cseq: Seq, stored: StoredPrivateMessage): PrivateMessage {
-  return {
-    seq: uid === stored.from ? stored.fseq : stored.rseq,
-    mid: privateMessageId(conv, cseq), cseq, from: stored.from, to: stored.to, text: stored.text, ts: stored.ts, cid: stored.cid,
-  };
+/** A private message as its conversation stores it, once, before and apart from any inbox seq. */
+export interface ConversationMessage extends PrivateRef { text: string; cid: ClientMsgId }
+
+/**
+ * The message as `uid`'s inbox shows it: `seq` is that user's inbox seq, or 0 where there is none
+ * (conversation history, which is read by cseq).
+ */
+export function privateMessageFor(message: ConversationMessage, seq: Seq): PrivateMessage {
+  const { conv, cseq, from, to, text, ts, cid } = message;
+  return { seq, mid: privateMessageId(conv, cseq), cseq, from, to, text, ts, cid };
 }
 
-export function privateMessageViews(conv: ConversationId, cseq: Seq, stored: StoredPrivateMessage): { forSender: PrivateMessage; forRecipient: PrivateMessage } {
-  return { forSender: privateMessageFor(stored.from, conv, cseq, stored), forRecipient: privateMessageFor(stored.to, conv, cseq, stored) };
-}
+/** How many of an inbox's newest entries a repeated delivery searches for the message's inbox seq. */
+export const INBOX_TAIL_SEARCH = 100;
+
+/** The inbox seqs a delivery gave the message; 0 where the inbox has it but no longer knows where (see `deliver`). */
+export interface InboxSeqs { senderSeq: Seq; recipientSeq: Seq }
 
 export interface ChatRetention {
   /** Messages kept per inbox and per conversation log. */
@@ -60,13 +69,8 @@ export interface PrivateSendInput {
 }
 
 export type PrivateSendResult =
-  | {
-    status: 'stored' | 'duplicate';
-    /** The message as the sender's inbox holds it (seq = the sender's inbox seq). */
-    forSender: PrivateMessage;
-    /** The message as the recipient's inbox holds it (seq = the recipient's inbox seq). */
-    forRecipient: PrivateMessage;
-  }
+  /** `duplicate`: the message first stored under this client id (its inbox steps may still be due: deliver it again). */
+  | { status: 'stored' | 'duplicate'; message: ConversationMessage }
   | { status: 'rejected'; code: 'blocked' | 'rate_limited' };
 
 export interface InboxPage {
@@ -92,8 +96,28 @@ export interface ConversationInfo {
 }
 
 export interface InboxStore {
-  /** Checks, deduplicates and stores a private message atomically. */
+  /**
+   * Checks, deduplicates and stores a private message atomically in its conversation, with an outbox
+   * entry; the message is in no inbox yet (see `deliver`). The rate is per sender and conversation.
+   */
   send(input: PrivateSendInput): Promise<PrivateSendResult>;
+  /**
+   * Appends the message to both users' inboxes, each in one atomic step of its own that first brings
+   * the inbox up to date with the conversation (so the messages of a conversation enter an inbox in
+   * cseq order): a retry, or a delivery racing another, appends nothing twice. Answers each inbox seq
+   * of the message; 0 when it had been appended before and is no longer among the inbox's newest
+   * entries (a late retry).
+   */
+  deliver(ref: PrivateRef, nowMs: number): Promise<InboxSeqs>;
+  /** Drops the message's outbox entry: both inboxes have it. */
+  settle(ref: PrivateRef): Promise<void>;
+  /**
+   * Outbox entries at least `olderThanMs` old at `nowMs`: sends whose inbox steps a crash may have cut
+   * short. Each call looks at the next part of the outbox (a Redis store visits its per-slot outboxes in
+   * turn), so repeated calls cover all of it; at most `limit` entries, with their messages when the
+   * conversation still holds them.
+   */
+  pending(nowMs: number, olderThanMs: number, limit: number): Promise<Array<PrivateRef & Partial<ConversationMessage>>>;
   /**
    * The inbox after `after` (default: the device's cursor), oldest first, at most `limit`. Asking
    * with `after` acknowledges up to it: the device's cursor becomes max(cursor, min(after, lastSeq)).
@@ -105,10 +129,11 @@ export interface InboxStore {
   ack(uid: Uid, device: string, seq: Seq, nowMs: number): Promise<Seq>;
   /** Moves the user's read cursor of the conversation forward; answers it (0 for an unknown conversation). */
   markRead(uid: Uid, peer: Uid, cseq: Seq): Promise<Seq>;
-  /** A page of the conversation, older than `beforeSeq` (a cseq), oldest first, as `uid` sees it. */
+  /** A page of the conversation, older than `beforeSeq` (a cseq), oldest first; `seq` is 0 (history goes by cseq). */
   history(uid: Uid, peer: Uid, beforeSeq: Seq | undefined, limit: number, nowMs: number): Promise<{ msgs: PrivateMessage[]; more: boolean }>;
   /** The user's conversations, newest first. */
   conversations(uid: Uid, limit: number): Promise<ConversationInfo[]>;
+  /** `uid` refuses (or accepts again) private messages from `target`; kept with their conversation. */
   setBlocked(uid: Uid, target: Uid, blocked: boolean): Promise<void>;
   isBlocked(uid: Uid, target: Uid): Promise<boolean>;
   close(): Promise<void>;

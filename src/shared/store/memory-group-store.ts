@@ -4,6 +4,7 @@
  */
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { GroupId, GroupMessage, GroupRole } from '../protocol/chat-frames.js';
+import { take, type TokenBucket } from './token-bucket.js';
 import {
   groupMessageId,
   type AcceptResult, type GroupInfo, type GroupInvite, type GroupMember, type GroupPage, type GroupSendInput, type GroupSendResult,
@@ -30,7 +31,8 @@ export class MemoryGroupStore implements GroupStore {
   private readonly groups = new Map<GroupId, GroupState>();
   private readonly memberOf = new Map<Uid, Set<GroupId>>();
   private readonly invitedTo = new Map<Uid, Set<GroupId>>();
-  private readonly buckets = new Map<Uid, { tokens: number; atMs: number }>();
+  /** "<group>\0<uid>" → uid's send bucket in that group. */
+  private readonly buckets = new Map<string, TokenBucket>();
 
   constructor(private readonly limits: GroupStoreLimits) {}
 
@@ -72,6 +74,19 @@ export class MemoryGroupStore implements GroupStore {
       this.join(group, state, uid, role);
     }
     return 'ok';
+  }
+
+  async promote(group: GroupId, uids: readonly Uid[]): Promise<Uid[] | null> {
+    const state = this.groups.get(group);
+    if (!state) return null;
+    const promoted: Uid[] = [];
+    for (const uid of new Set(uids)) {
+      const member = state.members.get(uid);
+      if (member?.role !== 'member') continue;
+      member.role = 'admin';
+      promoted.push(uid);
+    }
+    return promoted;
   }
 
   async invite(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member', by: Uid, nowMs: number): Promise<InviteResult> {
@@ -156,10 +171,11 @@ export class MemoryGroupStore implements GroupStore {
       const stored = state.log[seen.seq - state.first] ?? { from, text: '', cid, ts: nowMs };
       return { status: 'duplicate', message: view(group, seen.seq, stored) };
     }
-    const bucket = this.buckets.get(from);
-    const tokens = bucket ? Math.min(rate.burst, bucket.tokens + (Math.max(0, nowMs - bucket.atMs) * rate.ratePerSec) / 1000) : rate.burst;
-    if (tokens < 1) return { status: 'rejected', code: 'rate_limited' };
-    this.buckets.set(from, { tokens: tokens - 1, atMs: nowMs });
+    // The bucket lives with the group it protects, as on Redis: the rate is per sender and group.
+    const bucketKey = `${group}\u0000${from}`;
+    const bucket = take(this.buckets.get(bucketKey), rate, nowMs);
+    if (!bucket) return { status: 'rejected', code: 'rate_limited' };
+    this.buckets.set(bucketKey, bucket);
     const stored: StoredGroupMessage = { from, text: input.text, cid, ts: nowMs };
     state.log.push(stored);
     const seq = lastSeqOf(state);

@@ -1,16 +1,17 @@
 /**
  * Private chat state of the all-in-one mode: the InboxStore contract in one process's memory. Each
  * operation runs without an await between its checks and its changes, so it is as atomic as the
- * Redis store's scripts. Logs are arrays whose first element has seq `first`; trimming moves `first`.
+ * Redis store's scripts (and `send` and `deliver` are separate steps, as there). Logs are arrays whose
+ * first element has seq `first`; trimming moves `first`.
  */
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { PrivateMessage } from '../protocol/chat-frames.js';
 import {
-  conversationOf, peerOf,
-  type ChatRetention, type ConversationId, type ConversationInfo, type InboxPage, type InboxStore,
-  type PrivateSendInput, type PrivateSendResult, privateMessageFor, privateMessageViews, type StoredPrivateMessage,
+  conversationOf, peerOf, privateMessageFor, INBOX_TAIL_SEARCH as TAIL_SEARCH,
+  type ChatRetention, type ConversationId, type ConversationInfo, type ConversationMessage, type InboxPage, type InboxSeqs,
+  type InboxStore, type PrivateRef, type PrivateSendInput, type PrivateSendResult,
 } from './inbox-store.js';
-import type { RateLimit } from './room-store.js';
+import { take, type TokenBucket } from './token-bucket.js';
 
 /** A sender's remembered ids are swept of expired ones when there are more than this. */
 const DEDUP_PRUNE_SIZE = 1000;
@@ -44,45 +45,69 @@ interface UserState {
   cursors: Map<string, Seq>;
   read: Map<ConversationId, Seq>;
   convs: Map<ConversationId, number>;
-  blocked: Set<Uid>;
-  bucket: { tokens: number; atMs: number } | null;
-  dedup: Map<string, { conv: ConversationId; cseq: Seq; untilMs: number }>;
+  /** conv → the conversation's highest cseq this inbox holds. */
+  delivered: Map<ConversationId, Seq>;
+}
+
+type StoredMessage = Omit<ConversationMessage, 'conv' | 'cseq'>;
+
+interface ConversationState {
+  log: SeqLog<StoredMessage>;
+  /** Uids of the conversation that refuse the other's messages. */
+  blockedBy: Set<Uid>;
+  /** Per sender: its send bucket in this conversation. */
+  buckets: Map<Uid, TokenBucket>;
+  /** "<sender>/<cid>" → the cseq stored under it, until when it is remembered. */
+  dedup: Map<string, { cseq: Seq; untilMs: number }>;
 }
 
 export class MemoryInboxStore implements InboxStore {
   private readonly users = new Map<Uid, UserState>();
-  private readonly logs = new Map<ConversationId, SeqLog<StoredPrivateMessage>>();
+  private readonly convs = new Map<ConversationId, ConversationState>();
+  /** "<conv>#<cseq>" → a sent message whose inbox steps are not settled yet. */
+  private readonly outbox = new Map<string, PrivateRef>();
 
   constructor(private readonly retention: ChatRetention) {}
 
   async send(input: PrivateSendInput): Promise<PrivateSendResult> {
     const { from, to, cid, nowMs } = input;
-    const sender = this.user(from);
     const conv = conversationOf(from, to);
-    if (sender.dedup.size > DEDUP_PRUNE_SIZE) for (const [key, entry] of sender.dedup) if (entry.untilMs <= nowMs) sender.dedup.delete(key);
-    const seen = sender.dedup.get(cid);
+    const state = this.conv(conv);
+    if (state.dedup.size > DEDUP_PRUNE_SIZE) for (const [key, entry] of state.dedup) if (entry.untilMs <= nowMs) state.dedup.delete(key);
+    const seen = state.dedup.get(`${from}/${cid}`);
     if (seen && seen.untilMs > nowMs) {
-      const stored = this.log(seen.conv).get(seen.cseq) ?? { from, to, text: '', ts: nowMs, cid, fseq: 0, rseq: 0 };
-      return { status: 'duplicate', ...privateMessageViews(seen.conv, seen.cseq, stored) };
+      const stored = state.log.get(seen.cseq) ?? { from, to, text: '', ts: nowMs, cid };
+      return { status: 'duplicate', message: { conv, cseq: seen.cseq, ...stored } };
     }
-    const recipient = this.user(to);
-    if (recipient.blocked.has(from)) return { status: 'rejected', code: 'blocked' };
-    const tokens = refill(sender.bucket, input.rate, nowMs);
-    if (tokens < 1) return { status: 'rejected', code: 'rate_limited' };
-    sender.bucket = { tokens: tokens - 1, atMs: nowMs };
+    if (state.blockedBy.has(to)) return { status: 'rejected', code: 'blocked' };
+    const bucket = take(state.buckets.get(from), input.rate, nowMs);
+    if (!bucket) return { status: 'rejected', code: 'rate_limited' };
+    state.buckets.set(from, bucket);
 
-    const log = this.log(conv);
-    const cseq = log.lastSeq + 1;
-    const fseq = sender.inbox.append({ ts: nowMs, conv, cseq }, this.retention, nowMs);
-    const rseq = from === to ? fseq : recipient.inbox.append({ ts: nowMs, conv, cseq }, this.retention, nowMs);
-    const stored: StoredPrivateMessage = { from, to, text: input.text, ts: nowMs, cid, fseq, rseq };
-    log.append(stored, this.retention, nowMs);
-    sender.dedup.set(cid, { conv, cseq, untilMs: nowMs + this.retention.dedupTtlMs });
-    sender.convs.set(conv, nowMs);
-    recipient.convs.set(conv, nowMs);
-    // Sending implies having read the conversation so far.
-    sender.read.set(conv, cseq);
-    return { status: 'stored', ...privateMessageViews(conv, cseq, stored) };
+    const stored: StoredMessage = { from, to, text: input.text, ts: nowMs, cid };
+    const cseq = state.log.append(stored, this.retention, nowMs);
+    state.dedup.set(`${from}/${cid}`, { cseq, untilMs: nowMs + this.retention.dedupTtlMs });
+    this.outbox.set(`${conv}#${cseq}`, { conv, cseq, from, to, ts: nowMs });
+    return { status: 'stored', message: { conv, cseq, ...stored } };
+  }
+
+  async deliver(ref: PrivateRef, nowMs: number): Promise<InboxSeqs> {
+    return { senderSeq: this.appendToInbox(ref.from, ref, true, nowMs), recipientSeq: this.appendToInbox(ref.to, ref, false, nowMs) };
+  }
+
+  async settle(ref: PrivateRef): Promise<void> {
+    this.outbox.delete(`${ref.conv}#${ref.cseq}`);
+  }
+
+  async pending(nowMs: number, olderThanMs: number, limit: number): Promise<Array<PrivateRef & Partial<ConversationMessage>>> {
+    const due: Array<PrivateRef & Partial<ConversationMessage>> = [];
+    for (const ref of this.outbox.values()) {
+      if (due.length >= limit) break;
+      if (ref.ts > nowMs - olderThanMs) continue;
+      const stored = this.convs.get(ref.conv)?.log.get(ref.cseq);
+      due.push(stored ? { ...ref, ...stored } : ref);
+    }
+    return due;
   }
 
   async sync(uid: Uid, device: string, after: Seq | undefined, limit: number, nowMs: number): Promise<InboxPage> {
@@ -114,8 +139,8 @@ export class MemoryInboxStore implements InboxStore {
   async markRead(uid: Uid, peer: Uid, cseq: Seq): Promise<Seq> {
     const user = this.user(uid);
     const conv = conversationOf(uid, peer);
-    const log = this.logs.get(conv);
-    if (!log) return 0;
+    const log = this.convs.get(conv)?.log;
+    if (!log || log.lastSeq === 0) return 0;
     const read = Math.max(user.read.get(conv) ?? 0, Math.min(cseq, log.lastSeq));
     user.read.set(conv, read);
     return read;
@@ -123,7 +148,7 @@ export class MemoryInboxStore implements InboxStore {
 
   async history(uid: Uid, peer: Uid, beforeSeq: Seq | undefined, limit: number, nowMs: number): Promise<{ msgs: PrivateMessage[]; more: boolean }> {
     const conv = conversationOf(uid, peer);
-    const log = this.logs.get(conv);
+    const log = this.convs.get(conv)?.log;
     if (!log) return { msgs: [], more: false };
     log.trim(this.retention, nowMs);
     const high = Math.min(log.lastSeq, (beforeSeq ?? log.lastSeq + 1) - 1);
@@ -131,7 +156,7 @@ export class MemoryInboxStore implements InboxStore {
     const msgs: PrivateMessage[] = [];
     for (let cseq = low; cseq <= high; cseq++) {
       const stored = log.get(cseq);
-      if (stored) msgs.push(privateMessageFor(uid, conv, cseq, stored));
+      if (stored) msgs.push(privateMessageFor({ conv, cseq, ...stored }, 0));
     }
     return { msgs, more: low > log.first };
   }
@@ -141,27 +166,44 @@ export class MemoryInboxStore implements InboxStore {
     return [...user.convs.entries()]
       .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
       .slice(0, limit)
-      .map(([conv, ts]) => ({ conv, peer: peerOf(conv, uid), lastSeq: this.logs.get(conv)?.lastSeq ?? 0, readSeq: user.read.get(conv) ?? 0, ts }));
+      .map(([conv, ts]) => ({ conv, peer: peerOf(conv, uid), lastSeq: this.convs.get(conv)?.log.lastSeq ?? 0, readSeq: user.read.get(conv) ?? 0, ts }));
   }
 
   async setBlocked(uid: Uid, target: Uid, blocked: boolean): Promise<void> {
-    const user = this.user(uid);
-    if (blocked) user.blocked.add(target);
-    else user.blocked.delete(target);
+    const state = this.conv(conversationOf(uid, target));
+    if (blocked) state.blockedBy.add(uid);
+    else state.blockedBy.delete(uid);
   }
 
   async isBlocked(uid: Uid, target: Uid): Promise<boolean> {
-    return this.users.get(uid)?.blocked.has(target) ?? false;
+    return this.convs.get(conversationOf(uid, target))?.blockedBy.has(uid) ?? false;
   }
 
   async close(): Promise<void> {}
+
+  /** The inbox step: brings `uid`'s inbox up to date with the conversation up to `ref.cseq`; answers its inbox seq. */
+  private appendToInbox(uid: Uid, ref: PrivateRef, isSender: boolean, nowMs: number): Seq {
+    const user = this.user(uid);
+    const done = user.delivered.get(ref.conv) ?? 0;
+    if (isSender) user.read.set(ref.conv, Math.max(user.read.get(ref.conv) ?? 0, ref.cseq));
+    if (done >= ref.cseq) return findInTail(user.inbox, ref);
+    let seq = 0;
+    // Messages of the conversation that an earlier step has not appended yet come first, in cseq order.
+    for (let cseq = Math.max(done + 1, ref.cseq - this.retention.count + 1); cseq <= ref.cseq; cseq++) {
+      seq = user.inbox.append({ ts: ref.ts, conv: ref.conv, cseq }, this.retention, nowMs);
+    }
+    user.delivered.set(ref.conv, ref.cseq);
+    if ((user.convs.get(ref.conv) ?? 0) < ref.ts) user.convs.set(ref.conv, ref.ts);
+    trimConversations(user.convs, this.retention.count);
+    return seq;
+  }
 
   private page(uid: Uid, user: UserState, device: string, low: Seq, high: Seq): InboxPage {
     const msgs: PrivateMessage[] = [];
     for (let seq = low; seq <= high; seq++) {
       const ref = user.inbox.get(seq);
-      const stored = ref && this.logs.get(ref.conv)?.get(ref.cseq);
-      if (ref && stored) msgs.push(privateMessageFor(uid, ref.conv, ref.cseq, stored));
+      const stored = ref && this.convs.get(ref.conv)?.log.get(ref.cseq);
+      if (ref && stored) msgs.push(privateMessageFor({ conv: ref.conv, cseq: ref.cseq, ...stored }, seq));
     }
     return { msgs, cursor: user.cursors.get(device) ?? 0, lastSeq: user.inbox.lastSeq, firstSeq: user.inbox.first };
   }
@@ -175,22 +217,31 @@ export class MemoryInboxStore implements InboxStore {
   private user(uid: Uid): UserState {
     let user = this.users.get(uid);
     if (!user) {
-      user = { inbox: new SeqLog(), cursors: new Map(), read: new Map(), convs: new Map(), blocked: new Set(), bucket: null, dedup: new Map() };
+      user = { inbox: new SeqLog(), cursors: new Map(), read: new Map(), convs: new Map(), delivered: new Map() };
       this.users.set(uid, user);
     }
     return user;
   }
 
-  private log(conv: ConversationId): SeqLog<StoredPrivateMessage> {
-    let log = this.logs.get(conv);
-    if (!log) this.logs.set(conv, (log = new SeqLog()));
-    return log;
+  private conv(conv: ConversationId): ConversationState {
+    let state = this.convs.get(conv);
+    if (!state) this.convs.set(conv, (state = { log: new SeqLog(), blockedBy: new Set(), buckets: new Map(), dedup: new Map() }));
+    return state;
   }
 }
 
+/** The inbox seq of a message appended before, among the inbox's newest TAIL_SEARCH entries; 0 if not there. */
+function findInTail(inbox: SeqLog<InboxRef>, ref: PrivateRef): Seq {
+  for (let seq = inbox.lastSeq; seq >= Math.max(inbox.first, inbox.lastSeq - TAIL_SEARCH + 1); seq--) {
+    const entry = inbox.get(seq);
+    if (entry && entry.cseq === ref.cseq && entry.conv === ref.conv) return seq;
+  }
+  return 0;
+}
 
-
-function refill(bucket: { tokens: number; atMs: number } | null, limit: RateLimit, nowMs: number): number {
-  if (!bucket) return limit.burst;
-  return Math.min(limit.burst, bucket.tokens + (Math.max(0, nowMs - bucket.atMs) * limit.ratePerSec) / 1000);
+/** Keeps the `count` newest conversations of a user's list. */
+function trimConversations(convs: Map<ConversationId, number>, count: number): void {
+  if (convs.size <= count) return;
+  const oldest = [...convs.entries()].sort((a, b) => a[1] - b[1] || b[0].localeCompare(a[0])).slice(0, convs.size - count);
+  for (const [conv] of oldest) convs.delete(conv);
 }

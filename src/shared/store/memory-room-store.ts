@@ -6,6 +6,7 @@
  * (`roomIdleTtlMs` is for Redis).
  */
 import { priorityOf, type ModerationEntry, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
+import { fullAgainAtMs, refill, type TokenBucket } from './token-bucket.js';
 import {
   isPinnable, pinMessageFields,
   type AppendInput, type AppendRejection, type AppendResult, type JoinInfo, type ModerationLists, type PinInput, type PinResult,
@@ -13,7 +14,6 @@ import {
   type UnpinInput, type UnpinResult,
 } from './room-store.js';
 
-const MS_PER_SECOND = 1000;
 
 /**
  * A map whose entries expire at a given time. Entries are kept in the order they were last set;
@@ -42,7 +42,7 @@ class ExpiringMap<K, V> {
   }
 }
 
-interface Bucket { tokens: number; atMs: number }
+type Bucket = TokenBucket;
 
 interface Room {
   settings: RoomSettings;
@@ -234,19 +234,6 @@ function isActive(untilByUid: Map<Uid, number>, uid: Uid, nowMs: number): boolea
   if (untilMs > nowMs) return true;
   untilByUid.delete(uid);
   return false;
-}
-
-/** The bucket as it stands at `nowMs`: a missing bucket is full. */
-function refill(bucket: Bucket | undefined, limit: RateLimit, nowMs: number): Bucket {
-  if (!bucket) return { tokens: limit.burst, atMs: nowMs };
-  const elapsedMs = Math.max(0, nowMs - bucket.atMs);
-  return { tokens: Math.min(limit.burst, bucket.tokens + (elapsedMs * limit.ratePerSec) / MS_PER_SECOND), atMs: nowMs };
-}
-
-/** When the bucket holds `burst` tokens again and so may be forgotten; never when it does not refill. */
-function fullAgainAtMs(bucket: Bucket, limit: RateLimit): number {
-  if (limit.ratePerSec <= 0) return Infinity;
-  return bucket.atMs + Math.ceil(((limit.burst - bucket.tokens) * MS_PER_SECOND) / limit.ratePerSec);
 }
 
 /** Marks a message of history withdrawn: its content goes, who sent it and when stay. */

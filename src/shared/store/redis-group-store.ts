@@ -1,6 +1,6 @@
 /**
  * Group chat state on Redis. Every key of a group carries the hash tag `{group}`, so each script
- * touches one slot (the sender's rate bucket excepted, see below).
+ * touches one slot, on a single Redis and on Redis Cluster alike.
  *
  *   rc:group:{<g>}:meta                      HASH   owner, createdAtMs; the group exists iff this key does
  *   rc:group:{<g>}:members                   HASH   uid → "<role>:<joinSeq>"
@@ -10,18 +10,20 @@
  *   rc:group:{<g>}:log                       LIST   each message once: "<ts>:" and the msgpack record {from, text, cid};
  *                                                   element i has seq seq - LLEN + 1 + i
  *   rc:group:{<g>}:dedup:<len>:<uid>:<cid>   STRING "<seq> <untilMs>" (PX dedupTtlMs)
+ *   rc:group:{<g>}:rl:<uid>                  HASH   tokens, ts: uid's send bucket in this group (PX until full again)
  *   rc:user:{<uid>}:groups                   SET    the groups uid is a member of (an index; members is the truth)
  *   rc:user:{<uid>}:ginvites                 ZSET   group → atMs: uid's pending invites (an index; invites is the truth)
- *   rc:user:{<uid>}:grl                      HASH   tokens, ts: the uid's group send bucket
  *
  * Scripts touch the keys of one group only; the per-user indexes follow in a second, idempotent step
  * (a retried invite, accept or add writes them again), and readers check the index against the
- * group's keys. Member lists are read with HSCAN in chunks, never in one reply. The send script also updates the
- * sender's bucket, a key of another slot: on Redis Cluster that bucket would move into the group's
- * slot (not done: this store targets one Redis primary).
+ * group's keys. Member lists are read with HSCAN in chunks, never in one reply. The sender's rate bucket
+ * lives with the group it protects, so the send script stays in the group's slot: the group rate is
+ * per sender and group. Commands that span users or groups are separate commands sent together
+ * (auto-pipelined per node), never one pipeline or transaction across slots.
  */
-import type { Redis, Result } from 'ioredis';
-import { asBuffer, defineScripts, execAll, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import type { Result } from 'ioredis';
+import type { RedisConnection } from './redis-client.js';
+import { asBuffer, defineScripts, execAll, TOKEN_BUCKET_LUA, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { GroupId, GroupMessage, GroupRole } from '../protocol/chat-frames.js';
@@ -39,6 +41,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     roomcastGroupCreate(...args: Arg[]): Result<'created' | 'exists' | 'too_many_members', Context>;
     roomcastGroupAdd(...args: Arg[]): Result<['ok' | 'unknown_group' | 'too_many_members', ...string[]], Context>;
+    roomcastGroupPromote(...args: Arg[]): Result<string[] | null, Context>;
     roomcastGroupInvite(...args: Arg[]): Result<['ok', number, ...string[]] | ['unknown_group' | 'too_many_members'], Context>;
     roomcastGroupAccept(...args: Arg[]): Result<AcceptResult, Context>;
     roomcastGroupSend(...args: Arg[]): Result<[status: 'stored' | 'duplicate', seq: number] | [status: 'rejected', code: 'unknown_group' | 'not_group_member' | 'rate_limited'], Context>;
@@ -90,6 +93,22 @@ end
 table.insert(fresh, 1, 'ok')
 return fresh`,
   },
+  // KEYS: meta, members. ARGV: uids... Members with role 'member' become admins (join seq kept); answers them.
+  roomcastGroupPromote: {
+    numberOfKeys: 2,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local promoted = {}
+for i = 1, #ARGV do
+  local entry = redis.call('HGET', KEYS[2], ARGV[i])
+  local join = entry and string.match(entry, '^member:(%d+)$')
+  if join then
+    redis.call('HSET', KEYS[2], ARGV[i], 'admin:' .. join)
+    table.insert(promoted, ARGV[i])
+  end
+end
+return promoted`,
+  },
   // KEYS: meta, members, invites. ARGV: role, by, nowMs, maxMembers, uids... Answers 'ok', the number of
   // fresh invites, the fresh uids, then the uids invited before (members are left out).
   roomcastGroupInvite: {
@@ -133,7 +152,7 @@ return 'joined'`,
   // ARGV: from, nowMs, ratePerSec, burst, count, maxAgeMs, dedupTtlMs, content.
   roomcastGroupSend: {
     numberOfKeys: 6,
-    lua: `${TRIM_LIST_LUA}
+    lua: `${TRIM_LIST_LUA}${TOKEN_BUCKET_LUA}
 local meta, members, dedup, bucket, seq_key, log = unpack(KEYS)
 local from, now_arg = ARGV[1], ARGV[2]
 local now, rate, burst = tonumber(now_arg), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -145,17 +164,13 @@ if seen then
   local seen_seq, seen_until = string.match(seen, '^(%d+) (%d+)$')
   if tonumber(seen_until) > now then return {'duplicate', tonumber(seen_seq)} end
 end
-local state = redis.call('HMGET', bucket, 'tokens', 'ts')
-local tokens = burst
-if state[1] then tokens = math.min(burst, tonumber(state[1]) + math.max(0, now - tonumber(state[2])) * rate / 1000) end
+local tokens = bucket_tokens(bucket, now, rate, burst)
 if tokens < 1 then return {'rejected', 'rate_limited'} end
 local seq = redis.call('INCR', seq_key)
 redis.call('RPUSH', log, now_arg .. ':' .. content)
 trim(log, count, cutoff)
 redis.call('SET', dedup, seq .. ' ' .. string.format('%d', now + tonumber(dedup_ttl)), 'PX', dedup_ttl)
-local left = tokens - 1
-redis.call('HSET', bucket, 'tokens', left, 'ts', now_arg)
-if rate > 0 then redis.call('PEXPIRE', bucket, math.ceil((burst - left) * 1000 / rate)) end
+bucket_take(bucket, tokens, now_arg, rate, burst)
 return {'stored', seq}`,
   },
   // KEYS: members, cursor, seq, log. ARGV: uid, after ('' = the cursor), limit, mode (sync | ack), nowMs, maxAgeMs.
@@ -198,7 +213,7 @@ return redis.call('LINDEX', KEYS[2], seq - first)`,
 } as const;
 
 export interface RedisGroupStoreOptions {
-  redis: Redis;
+  redis: RedisConnection;
   limits: GroupStoreLimits;
   keyPrefix?: string;
 }
@@ -206,7 +221,7 @@ export interface RedisGroupStoreOptions {
 interface StoredContent { from: Uid; text: string; cid: string }
 
 export class RedisGroupStore implements GroupStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisConnection;
   private readonly limits: GroupStoreLimits;
   private readonly prefix: string;
 
@@ -253,6 +268,11 @@ export class RedisGroupStore implements GroupStore {
     return status;
   }
 
+  async promote(group: GroupId, uids: readonly Uid[]): Promise<Uid[] | null> {
+    if (uids.length === 0) return (await this.redis.exists(this.key(group, 'meta'))) ? [] : null;
+    return this.redis.roomcastGroupPromote(this.key(group, 'meta'), this.key(group, 'members'), ...new Set(uids));
+  }
+
   async invite(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member', by: Uid, nowMs: number): Promise<InviteResult> {
     const reply = await this.redis.roomcastGroupInvite(
       this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'invites'), role, by, nowMs, this.limits.maxMembers, ...new Set(uids));
@@ -277,19 +297,17 @@ export class RedisGroupStore implements GroupStore {
   }
 
   async invites(group: GroupId, cursor: string | undefined, limit: number): Promise<{ invites: GroupInvite[]; cursor?: string }> {
-    const [next, flat] = await this.redis.hscan(this.key(group, 'invites'), cursor ?? '0', 'COUNT', limit);
-    const invites: GroupInvite[] = [];
-    for (let i = 0; i < flat.length; i += 2) invites.push(parseInvite(group, flat[i]!, flat[i + 1]!));
-    return next === '0' ? { invites } : { invites, cursor: next };
+    const page = await this.hashPage(this.key(group, 'invites'), cursor, limit);
+    const invites = page.entries.map(([uid, entry]) => parseInvite(group, uid, entry));
+    return page.cursor === undefined ? { invites } : { invites, cursor: page.cursor };
   }
 
   async invitesOf(uid: Uid, limit: number): Promise<GroupInvite[]> {
     const indexKey = this.userKey(uid, 'ginvites');
     const groups = await this.redis.zrange(indexKey, 0, limit - 1);
     if (groups.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const group of groups) pipeline.hget(this.key(group, 'invites'), uid);
-    const entries = (await execAll(pipeline)) as Array<string | null>;
+    // One command per group (groups live in different slots), sent together.
+    const entries = await Promise.all(groups.map((group) => this.redis.hget(this.key(group, 'invites'), uid)));
     const invites: GroupInvite[] = [];
     const stale: string[] = [];
     groups.forEach((group, i) => {
@@ -312,10 +330,9 @@ export class RedisGroupStore implements GroupStore {
   }
 
   async members(group: GroupId, cursor: string | undefined, limit: number): Promise<{ members: GroupMember[]; cursor?: string }> {
-    const [next, flat] = await this.redis.hscan(this.key(group, 'members'), cursor ?? '0', 'COUNT', limit);
-    const members: GroupMember[] = [];
-    for (let i = 0; i < flat.length; i += 2) members.push(parseMember(flat[i]!, flat[i + 1]!));
-    return next === '0' ? { members } : { members, cursor: next };
+    const page = await this.hashPage(this.key(group, 'members'), cursor, limit);
+    const members = page.entries.map(([uid, entry]) => parseMember(uid, entry));
+    return page.cursor === undefined ? { members } : { members, cursor: page.cursor };
   }
 
   async *memberUids(group: GroupId, chunk: number): AsyncIterable<Uid[]> {
@@ -334,7 +351,7 @@ export class RedisGroupStore implements GroupStore {
     const content: StoredContent = { from, text, cid };
     const reply = await this.redis.roomcastGroupSend(
       this.key(group, 'meta'), this.key(group, 'members'), this.key(group, `dedup:${from.length}:${from}:${cid}`),
-      `${this.prefix}user:{${from}}:grl`, this.key(group, 'seq'), this.key(group, 'log'),
+      this.key(group, `rl:${from}`), this.key(group, 'seq'), this.key(group, 'log'),
       from, nowMs, rate.ratePerSec, rate.burst, this.limits.count, this.limits.maxAgeMs, this.limits.dedupTtlMs,
       asBuffer(encodeRecord(content)),
     );
@@ -376,20 +393,42 @@ export class RedisGroupStore implements GroupStore {
   }
 
   /**
+   * At most `limit` fields of a hash, continuing `cursor` ("<HSCAN cursor>:<fields of that batch
+   * already given>"). HSCAN's COUNT is only a hint (a small hash comes back whole in one batch), so a
+   * batch is cut at `limit` and the rest of it is given from the same HSCAN cursor next time.
+   */
+  private async hashPage(key: string, cursor: string | undefined, limit: number): Promise<{ entries: Array<[string, string]>; cursor?: string }> {
+    const [startScan, startSkip] = parseHashCursor(cursor);
+    let scan = startScan;
+    let skip = startSkip;
+    const entries: Array<[string, string]> = [];
+    for (;;) {
+      const [next, flat] = await this.redis.hscan(key, scan, 'COUNT', limit);
+      const batch = flat.length / 2;
+      const take = Math.max(0, Math.min(batch - skip, limit - entries.length));
+      for (let i = skip; i < skip + take; i++) entries.push([flat[2 * i]!, flat[2 * i + 1]!]);
+      if (skip + take < batch) return { entries, cursor: `${scan}:${skip + take}` };
+      if (next === '0') return { entries };
+      if (entries.length >= limit) return { entries, cursor: `${next}:0` };
+      scan = next;
+      skip = 0;
+    }
+  }
+
+  /**
    * Keeps the per-user indexes (groups, pending invites) in step with what `uids` now are in the
    * group, in chunks of pipelined commands; every command is idempotent.
    */
   private async index(group: GroupId, uids: readonly Uid[], state: 'member' | 'invited' | 'gone', invitedAtMs = 0): Promise<void> {
     for (let i = 0; i < uids.length; i += INDEX_CHUNK) {
-      const pipeline = this.redis.pipeline();
-      for (const uid of uids.slice(i, i + INDEX_CHUNK)) {
+      // Each uid's keys are in its own slot: separate commands, sent together (auto-pipelined per node).
+      await Promise.all(uids.slice(i, i + INDEX_CHUNK).flatMap((uid) => {
         const groups = this.userKey(uid, 'groups');
         const invites = this.userKey(uid, 'ginvites');
-        if (state === 'member') pipeline.sadd(groups, group).zrem(invites, group);
-        else if (state === 'invited') pipeline.zadd(invites, 'NX', invitedAtMs, group);
-        else pipeline.srem(groups, group).zrem(invites, group);
-      }
-      await execAll(pipeline);
+        if (state === 'member') return [this.redis.sadd(groups, group), this.redis.zrem(invites, group)];
+        if (state === 'invited') return [this.redis.zadd(invites, 'NX', invitedAtMs, group)];
+        return [this.redis.srem(groups, group), this.redis.zrem(invites, group)];
+      }));
     }
   }
 
@@ -424,3 +463,8 @@ function view(group: GroupId, seq: Seq, record: StoredContent & { ts: number }):
 }
 
 
+
+function parseHashCursor(cursor: string | undefined): [scan: string, skip: number] {
+  const match = cursor === undefined ? null : /^(\d+):(\d+)$/.exec(cursor);
+  return match ? [match[1]!, Number(match[2])] : ['0', 0];
+}

@@ -1,95 +1,131 @@
 /**
- * Private chat state on Redis. Lua scripts make each send and each inbox read atomic.
+ * Private chat state on Redis, on one node or a Redis Cluster: every script touches the keys of one
+ * slot, the conversation's or one user's.
  *
- * Key layout (`rc:` is the default prefix; `{uid}` and `{conv}` are hash tags):
+ * Key layout (`rc:` is the default prefix; `{conv}` and `{uid}` are hash tags):
  *
- *   rc:user:{<uid>}:iseq            STRING the user's newest inbox seq (INCR)
- *   rc:user:{<uid>}:inbox           LIST   references "<ts>:<cseq>:<conv>", oldest first; element i has
- *                                          inbox seq iseq - LLEN + 1 + i (gap-free; trimming drops the head)
- *   rc:user:{<uid>}:cursor          HASH   device type → the last inbox seq that device acknowledged
- *   rc:user:{<uid>}:read            HASH   conv → the user's read cursor (a cseq)
- *   rc:user:{<uid>}:convs           ZSET   conv → time of its newest message (the conversation list)
- *   rc:user:{<uid>}:block           SET    uids whose private messages the user refuses
- *   rc:user:{<uid>}:crl             HASH   tokens, ts: the user's private / group send bucket
- *   rc:user:{<uid>}:pdedup:<cid>    STRING "<cseq> <untilMs> <conv>": a client message id already stored (PX dedupTtlMs)
- *   rc:conv:{<conv>}:seq            STRING the conversation's newest cseq
- *   rc:conv:{<conv>}:log            LIST   each message once: "<ts>:<senderSeq>:<recipientSeq>:" followed by
- *                                          the msgpack record {from, to, text, cid}; element i has cseq seq - LLEN + 1 + i
+ *   rc:conv:{<conv>}:seq                     STRING the conversation's newest cseq
+ *   rc:conv:{<conv>}:log                     LIST   each message once: "<ts>:" followed by the msgpack record
+ *                                                   {from, to, text, cid}; element i has cseq seq - LLEN + 1 + i
+ *   rc:conv:{<conv>}:dedup:<len>:<uid>:<cid> STRING "<cseq> <untilMs>": a client message id of uid already
+ *                                                   stored (PX dedupTtlMs); <len> is uid's length
+ *   rc:conv:{<conv>}:block                   SET    the conversation's uids that refuse the other's messages
+ *   rc:conv:{<conv>}:rl:<uid>                HASH   tokens, ts: uid's send bucket in this conversation
+ *   rc:outbox:{<slot tag>}                   ZSET   "<cseq>:<sender index 0|1>:<conv>" → ts: sends of the
+ *                                                   conversations of that slot whose inbox steps are not settled
+ *   rc:user:{<uid>}:iseq                     STRING the user's newest inbox seq (INCR)
+ *   rc:user:{<uid>}:inbox                    LIST   references "<ts>:<cseq>:<conv>", oldest first; element i has
+ *                                                   inbox seq iseq - LLEN + 1 + i (gap-free; trimming drops the head)
+ *   rc:user:{<uid>}:delivered                HASH   conv → the conversation's highest cseq the inbox holds
+ *   rc:user:{<uid>}:cursor                   HASH   device type → the last inbox seq that device acknowledged
+ *   rc:user:{<uid>}:read                     HASH   conv → the user's read cursor (a cseq)
+ *   rc:user:{<uid>}:convs                    ZSET   conv → time of its newest message (the conversation list)
+ *
+ * A send is one script in the conversation's slot (dedup, block, rate, the stored copy, its cseq and
+ * the outbox entry): once it answers, the message is stored. `deliver` then runs one script in each
+ * user's slot, which appends every cseq of the conversation above the user's `delivered` mark up to
+ * this one: idempotent, and in cseq order even when two sends of a conversation deliver out of order.
+ * `settle` drops the outbox entry. The outbox lives in the conversation's slot, so its key is named
+ * with a tag of that slot (key-slot.ts); `pending` visits the 16384 per-slot outboxes in turn, a
+ * window of them per call.
  *
  * Retention: every append trims inboxes and logs to `count` entries and drops entries older than
  * `maxAgeMs` from their head; reads trim the user's inbox by age too and skip records older than it.
  *
- * The send script touches the keys of both users and of the conversation in one step; on Redis
- * Cluster those keys would need one shared hash tag (not done: this store targets one Redis primary).
+ * Logs written before this layout (`roomcast migrate`) hold "<ts>:<fseq>:<rseq>:" records: they are
+ * read as they are (the inbox seqs they carry are ignored).
  */
-import type { Redis, Result } from 'ioredis';
-import { asBuffer, defineScripts, execAll, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import type { Result } from 'ioredis';
+import { asBuffer, defineScripts, TOKEN_BUCKET_LUA, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import type { RedisConnection } from './redis-client.js';
+import { SLOT_COUNT, slotOfTag, slotTags } from './key-slot.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { PrivateMessage } from '../protocol/chat-frames.js';
 import {
-  conversationOf, peerOf,
-  type ChatRetention, type ConversationId, type ConversationInfo, type InboxPage, type InboxStore,
-  type PrivateSendInput, type PrivateSendResult, privateMessageFor, privateMessageViews, type StoredPrivateMessage,
+  conversationOf, INBOX_TAIL_SEARCH, peerOf, privateMessageFor,
+  type ChatRetention, type ConversationId, type ConversationInfo, type ConversationMessage, type InboxPage, type InboxSeqs,
+  type InboxStore, type PrivateRef, type PrivateSendInput, type PrivateSendResult,
 } from './inbox-store.js';
 
-
+/**
+ * Per-slot outboxes one `pending` call visits by default: all of them in 64 calls. A visit is a
+ * command per slot, so this is the repair's fixed cost (256 cheap commands a round).
+ */
+export const DEFAULT_OUTBOX_SLOTS_PER_VISIT = 256;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    roomcastPrivateSend(...args: Arg[]): Result<[status: 'stored', cseq: number, fseq: number, rseq: number] | [status: 'duplicate', seen: string] | [status: 'rejected', code: 'blocked' | 'rate_limited'], Context>;
-    roomcastInboxRead(...args: Arg[]): Result<[cursor: number, last: number, first: number, refs: string[]], Context>;
+    roomcastPrivateSend(...args: Arg[]): Result<[status: 'stored' | 'duplicate', cseq: number] | [status: 'rejected', code: 'blocked' | 'rate_limited'], Context>;
+    roomcastInboxAppend(...args: Arg[]): Result<number, Context>;
+    roomcastInboxRead(...args: Arg[]): Result<[cursor: number, last: number, first: number, refs: string[], low: number], Context>;
     roomcastLogRecordBuffer(...args: Arg[]): Result<Buffer | null, Context>;
     roomcastLogRangeBuffer(...args: Arg[]): Result<[last: number, first: number, low: number, records: Buffer[]], Context>;
     roomcastMaxField(...args: Arg[]): Result<number, Context>;
   }
 }
 
-
 const SCRIPTS = {
-  // KEYS: dedup, recipient block, sender bucket, sender iseq, sender inbox, recipient iseq, recipient inbox,
-  //       conv seq, conv log, sender convs, recipient convs, sender read.
-  // ARGV: nowMs, from, content, ratePerSec, burst, count, maxAgeMs, dedupTtlMs, conv.
+  // KEYS: dedup, block, bucket, conv seq, conv log, outbox.
+  // ARGV: nowMs, to, content, ratePerSec, burst, count, maxAgeMs, dedupTtlMs, outbox member after "<cseq>:".
   roomcastPrivateSend: {
-    numberOfKeys: 12,
-    lua: `${TRIM_LIST_LUA}
-local dedup, block, bucket, s_seq, s_inbox, r_seq, r_inbox, c_seq, c_log, s_convs, r_convs, s_read = unpack(KEYS)
-local now_arg, from, content = ARGV[1], ARGV[2], ARGV[3]
+    numberOfKeys: 6,
+    lua: `${TRIM_LIST_LUA}${TOKEN_BUCKET_LUA}
+local dedup, block, bucket, c_seq, c_log, outbox = unpack(KEYS)
+local now_arg, to, content = ARGV[1], ARGV[2], ARGV[3]
 local now, rate, burst = tonumber(now_arg), tonumber(ARGV[4]), tonumber(ARGV[5])
-local count, cutoff, dedup_ttl, conv = tonumber(ARGV[6]), tonumber(now_arg) - tonumber(ARGV[7]), ARGV[8], ARGV[9]
+local count, cutoff, dedup_ttl, member = tonumber(ARGV[6]), now - tonumber(ARGV[7]), ARGV[8], ARGV[9]
 
 local seen = redis.call('GET', dedup)
 if seen then
-  local seen_until = tonumber(string.match(seen, '^%d+ (%d+) '))
-  if seen_until > now then return {'duplicate', seen} end
+  local seen_cseq, seen_until = string.match(seen, '^(%d+) (%d+)$')
+  if tonumber(seen_until) > now then return {'duplicate', tonumber(seen_cseq)} end
 end
-if redis.call('SISMEMBER', block, from) == 1 then return {'rejected', 'blocked'} end
-local state = redis.call('HMGET', bucket, 'tokens', 'ts')
-local tokens = burst
-if state[1] then tokens = math.min(burst, tonumber(state[1]) + math.max(0, now - tonumber(state[2])) * rate / 1000) end
+if redis.call('SISMEMBER', block, to) == 1 then return {'rejected', 'blocked'} end
+local tokens = bucket_tokens(bucket, now, rate, burst)
 if tokens < 1 then return {'rejected', 'rate_limited'} end
 
 local cseq = redis.call('INCR', c_seq)
-local ref = now_arg .. ':' .. cseq .. ':' .. conv
-local fseq = redis.call('INCR', s_seq)
-redis.call('RPUSH', s_inbox, ref)
-trim(s_inbox, count, cutoff)
-local rseq = redis.call('INCR', r_seq)
-redis.call('RPUSH', r_inbox, ref)
-trim(r_inbox, count, cutoff)
-redis.call('RPUSH', c_log, now_arg .. ':' .. fseq .. ':' .. rseq .. ':' .. content)
+redis.call('RPUSH', c_log, now_arg .. ':' .. content)
 trim(c_log, count, cutoff)
-redis.call('SET', dedup, cseq .. ' ' .. string.format('%d', now + tonumber(dedup_ttl)) .. ' ' .. conv, 'PX', dedup_ttl)
-for _, convs in ipairs({s_convs, r_convs}) do
-  redis.call('ZADD', convs, now, conv)
-  redis.call('ZREMRANGEBYRANK', convs, 0, -count - 1)
-end
+redis.call('SET', dedup, cseq .. ' ' .. string.format('%d', now + tonumber(dedup_ttl)), 'PX', dedup_ttl)
+redis.call('ZADD', outbox, now_arg, cseq .. ':' .. member)
+bucket_take(bucket, tokens, now_arg, rate, burst)
+return {'stored', cseq}`,
+  },
+  // KEYS: iseq, inbox, convs, delivered, read.
+  // ARGV: conv, cseq, ts, count, cutoff (ms), isSender ('1' | '0'), tail search length.
+  // Appends the conversation's cseqs above the delivered mark up to cseq; answers cseq's inbox seq
+  // (found among the newest entries when appended before; 0 when not there).
+  roomcastInboxAppend: {
+    numberOfKeys: 5,
+    lua: `${TRIM_LIST_LUA}
+local iseq_key, inbox, convs, delivered, read = unpack(KEYS)
+local conv, cseq, ts = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local count, cutoff, tail = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
 -- Sending implies having read the conversation so far.
-redis.call('HSET', s_read, conv, cseq)
-local left = tokens - 1
-redis.call('HSET', bucket, 'tokens', left, 'ts', now_arg)
-if rate > 0 then redis.call('PEXPIRE', bucket, math.ceil((burst - left) * 1000 / rate)) end
-return {'stored', cseq, fseq, rseq}`,
+if ARGV[6] == '1' and (tonumber(redis.call('HGET', read, conv)) or 0) < cseq then redis.call('HSET', read, conv, cseq) end
+local done = tonumber(redis.call('HGET', delivered, conv)) or 0
+if done >= cseq then
+  local last = tonumber(redis.call('GET', iseq_key)) or 0
+  local refs = redis.call('LRANGE', inbox, -tail, -1)
+  for i = #refs, 1, -1 do
+    local ref_cseq, ref_conv = string.match(refs[i], '^%d+:(%d+):(.*)$')
+    if tonumber(ref_cseq) == cseq and ref_conv == conv then return last - #refs + i end
+  end
+  return 0
+end
+local seq = 0
+for c = math.max(done + 1, cseq - count + 1), cseq do
+  seq = redis.call('INCR', iseq_key)
+  redis.call('RPUSH', inbox, ts .. ':' .. c .. ':' .. conv)
+end
+trim(inbox, count, cutoff)
+redis.call('HSET', delivered, conv, cseq)
+local newest = tonumber(redis.call('ZSCORE', convs, conv))
+if not newest or newest < tonumber(ts) then redis.call('ZADD', convs, ts, conv) end
+redis.call('ZREMRANGEBYRANK', convs, 0, -count - 1)
+return seq`,
   },
   // KEYS: iseq, inbox, cursor. ARGV: device, after ('' = the cursor), limit, mode (sync | latest | ack), nowMs, maxAgeMs.
   roomcastInboxRead: {
@@ -120,7 +156,7 @@ else
 end
 local refs = {}
 if low <= high then refs = redis.call('LRANGE', inbox, low - first, high - first) end
-return {cursor, last, first, refs}`,
+return {cursor, last, first, refs, low}`,
   },
   // KEYS: log seq, log. ARGV: seq. The record with that seq, or nil once trimmed.
   roomcastLogRecord: {
@@ -160,22 +196,30 @@ return current`,
 
 export interface RedisInboxStoreOptions {
   /** The connection belongs to the caller, who also closes it. */
-  redis: Redis;
+  redis: RedisConnection;
   retention: ChatRetention;
   keyPrefix?: string;
+  /** Per-slot outboxes a `pending` call visits (DEFAULT_OUTBOX_SLOTS_PER_VISIT). */
+  outboxSlotsPerVisit?: number;
 }
 
 interface StoredContent { from: Uid; to: Uid; text: string; cid: string }
 
 export class RedisInboxStore implements InboxStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisConnection;
   private readonly retention: ChatRetention;
   private readonly prefix: string;
+  private readonly slotsPerVisit: number;
+  /** The first per-slot outbox the next `pending` call visits; each store starts elsewhere. */
+  private nextOutboxSlot = Math.floor(Math.random() * SLOT_COUNT);
 
   constructor(options: RedisInboxStoreOptions) {
     this.redis = options.redis;
     this.retention = options.retention;
     this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.slotsPerVisit = Math.min(SLOT_COUNT, options.outboxSlotsPerVisit ?? DEFAULT_OUTBOX_SLOTS_PER_VISIT);
+    // Tens of milliseconds, spent at start-up rather than in the first send.
+    slotTags();
     defineScripts(this.redis, SCRIPTS);
   }
 
@@ -184,23 +228,47 @@ export class RedisInboxStore implements InboxStore {
     const conv = conversationOf(from, to);
     const content: StoredContent = { from, to, text, cid };
     const reply = await this.redis.roomcastPrivateSend(
-      this.userKey(from, `pdedup:${cid}`), this.userKey(to, 'block'), this.userKey(from, 'crl'),
-      this.userKey(from, 'iseq'), this.userKey(from, 'inbox'), this.userKey(to, 'iseq'), this.userKey(to, 'inbox'),
-      this.convKey(conv, 'seq'), this.convKey(conv, 'log'), this.userKey(from, 'convs'), this.userKey(to, 'convs'), this.userKey(from, 'read'),
-      nowMs, from, asBuffer(encodeRecord(content)), rate.ratePerSec, rate.burst,
-      this.retention.count, this.retention.maxAgeMs, this.retention.dedupTtlMs, conv,
+      this.convKey(conv, `dedup:${from.length}:${from}:${cid}`), this.convKey(conv, 'block'), this.convKey(conv, `rl:${from}`),
+      this.convKey(conv, 'seq'), this.convKey(conv, 'log'), this.outboxKey(conv),
+      nowMs, to, asBuffer(encodeRecord(content)), rate.ratePerSec, rate.burst,
+      this.retention.count, this.retention.maxAgeMs, this.retention.dedupTtlMs, outboxMemberTail(conv, from),
     );
     if (reply[0] === 'rejected') return { status: 'rejected', code: reply[1] };
-    if (reply[0] === 'stored') {
-      const [, cseq, fseq, rseq] = reply;
-      return { status: 'stored', ...privateMessageViews(conv, cseq, { ...content, ts: nowMs, fseq, rseq }) };
-    }
-    const [cseqText, , seenConv] = reply[1].split(' ') as [string, string, ConversationId];
-    const cseq = Number(cseqText);
-    const raw = await this.redis.roomcastLogRecordBuffer(this.convKey(seenConv, 'seq'), this.convKey(seenConv, 'log'), cseq);
+    const cseq = reply[1];
+    if (reply[0] === 'stored') return { status: 'stored', message: { conv, cseq, ...content, ts: nowMs } };
+    const raw = await this.redis.roomcastLogRecordBuffer(this.convKey(conv, 'seq'), this.convKey(conv, 'log'), cseq);
     // Trimmed since: the ids are all a retrying sender needs.
-    const record = raw ? decodeLogRecord(raw) : { ...content, ts: nowMs, fseq: 0, rseq: 0 };
-    return { status: 'duplicate', ...privateMessageViews(seenConv, cseq, record) };
+    const record = raw ? decodeLogRecord(raw) : { ...content, ts: nowMs };
+    return { status: 'duplicate', message: { conv, cseq, ...record } };
+  }
+
+  async deliver(ref: PrivateRef, nowMs: number): Promise<InboxSeqs> {
+    // Two users, two slots: two scripts sent together.
+    const [senderSeq, recipientSeq] = await Promise.all([this.appendToInbox(ref.from, ref, true, nowMs), this.appendToInbox(ref.to, ref, false, nowMs)]);
+    return { senderSeq, recipientSeq };
+  }
+
+  async settle(ref: PrivateRef): Promise<void> {
+    await this.redis.zrem(this.outboxKey(ref.conv), `${ref.cseq}:${outboxMemberTail(ref.conv, ref.from)}`);
+  }
+
+  async pending(nowMs: number, olderThanMs: number, limit: number): Promise<Array<PrivateRef & Partial<ConversationMessage>>> {
+    const tags = slotTags();
+    const first = this.nextOutboxSlot;
+    this.nextOutboxSlot = (first + this.slotsPerVisit) % SLOT_COUNT;
+    const visited = Array.from({ length: this.slotsPerVisit }, (_, i) => tags[(first + i) % SLOT_COUNT]!);
+    // One command per slot, sent together: auto-pipelining makes it a write per node.
+    const replies = await Promise.all(visited.map((tag) =>
+      this.redis.zrangebyscore(`${this.prefix}outbox:{${tag}}`, '-inf', nowMs - olderThanMs, 'WITHSCORES', 'LIMIT', 0, limit)));
+    const refs: PrivateRef[] = [];
+    for (const flat of replies) {
+      for (let i = 0; i < flat.length && refs.length < limit; i += 2) refs.push(parseOutboxMember(flat[i]!, Number(flat[i + 1])));
+    }
+    const records = await Promise.all(refs.map((ref) => this.redis.roomcastLogRecordBuffer(this.convKey(ref.conv, 'seq'), this.convKey(ref.conv, 'log'), ref.cseq)));
+    return refs.map((ref, i) => {
+      const raw = records[i];
+      return raw ? { ...decodeLogRecord(raw), ...ref } : ref;
+    });
   }
 
   sync(uid: Uid, device: string, after: Seq | undefined, limit: number, nowMs: number): Promise<InboxPage> {
@@ -229,7 +297,7 @@ export class RedisInboxStore implements InboxStore {
     const msgs: PrivateMessage[] = [];
     records.forEach((raw, i) => {
       const record = decodeLogRecord(raw);
-      if (record.ts >= cutoff) msgs.push(privateMessageFor(uid, conv, low + i, record));
+      if (record.ts >= cutoff) msgs.push(privateMessageFor({ conv, cseq: low + i, ...record }, 0));
     });
     return { msgs, more: records.length > 0 && low > first };
   }
@@ -239,9 +307,11 @@ export class RedisInboxStore implements InboxStore {
     const entries: Array<[ConversationId, number]> = [];
     for (let i = 0; i < flat.length; i += 2) entries.push([flat[i]!, Number(flat[i + 1])]);
     if (entries.length === 0) return [];
-    const pipeline = this.redis.pipeline().hmget(this.userKey(uid, 'read'), ...entries.map(([conv]) => conv));
-    for (const [conv] of entries) pipeline.get(this.convKey(conv, 'seq'));
-    const [reads, ...lasts] = await execAll(pipeline);
+    // The user's read cursors and each conversation's seq live in different slots: commands sent together.
+    const [reads, ...lasts] = await Promise.all([
+      this.redis.hmget(this.userKey(uid, 'read'), ...entries.map(([conv]) => conv)),
+      ...entries.map(([conv]) => this.redis.get(this.convKey(conv, 'seq'))),
+    ]);
     return entries.map(([conv, ts], i) => ({
       conv, peer: peerOf(conv, uid), ts,
       lastSeq: Number(lasts[i] ?? 0), readSeq: Number((reads as Array<string | null>)[i] ?? 0),
@@ -249,34 +319,40 @@ export class RedisInboxStore implements InboxStore {
   }
 
   async setBlocked(uid: Uid, target: Uid, blocked: boolean): Promise<void> {
-    if (blocked) await this.redis.sadd(this.userKey(uid, 'block'), target);
-    else await this.redis.srem(this.userKey(uid, 'block'), target);
+    const key = this.convKey(conversationOf(uid, target), 'block');
+    if (blocked) await this.redis.sadd(key, uid);
+    else await this.redis.srem(key, uid);
   }
 
   async isBlocked(uid: Uid, target: Uid): Promise<boolean> {
-    return (await this.redis.sismember(this.userKey(uid, 'block'), target)) === 1;
+    return (await this.redis.sismember(this.convKey(conversationOf(uid, target), 'block'), uid)) === 1;
   }
 
   async close(): Promise<void> {}
 
+  private appendToInbox(uid: Uid, ref: PrivateRef, isSender: boolean, nowMs: number): Promise<Seq> {
+    return this.redis.roomcastInboxAppend(
+      this.userKey(uid, 'iseq'), this.userKey(uid, 'inbox'), this.userKey(uid, 'convs'), this.userKey(uid, 'delivered'), this.userKey(uid, 'read'),
+      ref.conv, ref.cseq, ref.ts, this.retention.count, nowMs - this.retention.maxAgeMs, isSender ? '1' : '0', INBOX_TAIL_SEARCH,
+    );
+  }
+
   private async read(uid: Uid, device: string, after: Seq | undefined, limit: number, mode: 'sync' | 'latest' | 'ack', nowMs: number): Promise<InboxPage> {
-    const [cursor, lastSeq, firstSeq, refs] = await this.redis.roomcastInboxRead(
+    const [cursor, lastSeq, firstSeq, refs, low] = await this.redis.roomcastInboxRead(
       this.userKey(uid, 'iseq'), this.userKey(uid, 'inbox'), this.userKey(uid, 'cursor'),
       device, after ?? '', limit, mode, nowMs, this.retention.maxAgeMs,
     );
     if (refs.length === 0) return { msgs: [], cursor, lastSeq, firstSeq };
-    // One round trip for every referenced record, each read atomically in its conversation's slot.
-    const parsed = refs.map(parseRef);
-    const pipeline = this.redis.pipeline();
-    for (const ref of parsed) pipeline.roomcastLogRecordBuffer(this.convKey(ref.conv, 'seq'), this.convKey(ref.conv, 'log'), ref.cseq);
-    const records = await execAll(pipeline);
+    // One script per referenced record, each in its conversation's slot, sent together.
+    const parsed = refs.map(parseInboxRef);
+    const records = await Promise.all(parsed.map((ref) => this.redis.roomcastLogRecordBuffer(this.convKey(ref.conv, 'seq'), this.convKey(ref.conv, 'log'), ref.cseq)));
     const cutoff = nowMs - this.retention.maxAgeMs;
     const msgs: PrivateMessage[] = [];
     parsed.forEach((ref, i) => {
-      const raw = records[i] as Buffer | null;
+      const raw = records[i];
       if (!raw) return;
       const record = decodeLogRecord(raw);
-      if (record.ts >= cutoff) msgs.push(privateMessageFor(uid, ref.conv, ref.cseq, record));
+      if (record.ts >= cutoff) msgs.push(privateMessageFor({ conv: ref.conv, cseq: ref.cseq, ...record }, low + i));
     });
     return { msgs, cursor, lastSeq, firstSeq };
   }
@@ -288,29 +364,48 @@ export class RedisInboxStore implements InboxStore {
   private convKey(conv: ConversationId, name: string): string {
     return `${this.prefix}conv:{${conv}}:${name}`;
   }
+
+  /** The outbox in the conversation's slot. */
+  private outboxKey(conv: ConversationId): string {
+    return `${this.prefix}outbox:{${slotTags()[slotOfTag(conv)]!}}`;
+  }
 }
 
-function parseRef(ref: string): { ts: number; cseq: Seq; conv: ConversationId } {
+/** "<sender index>:<conv>": which of the conversation's two uids sent (the cseq goes in front). */
+function outboxMemberTail(conv: ConversationId, from: Uid): string {
+  return `${conv.startsWith(`${from}/`) ? 0 : 1}:${conv}`;
+}
+
+function parseOutboxMember(member: string, ts: number): PrivateRef {
+  const first = member.indexOf(':');
+  const cseq = Number(member.slice(0, first));
+  const senderIndex = member.charAt(first + 1);
+  const conv = member.slice(first + 3);
+  const [a, b] = conv.split('/') as [Uid, Uid];
+  return senderIndex === '0' ? { conv, cseq, from: a, to: b, ts } : { conv, cseq, from: b, to: a, ts };
+}
+
+function parseInboxRef(ref: string): { ts: number; cseq: Seq; conv: ConversationId } {
   const first = ref.indexOf(':');
   const second = ref.indexOf(':', first + 1);
   return { ts: Number(ref.slice(0, first)), cseq: Number(ref.slice(first + 1, second)), conv: ref.slice(second + 1) };
 }
 
 const COLON = 0x3a;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
 
-/** "<ts>:<fseq>:<rseq>:" and the msgpack content. */
-function decodeLogRecord(raw: Buffer): StoredPrivateMessage {
-  const numbers: number[] = [];
-  let start = 0;
-  while (numbers.length < 3) {
-    const end = raw.indexOf(COLON, start);
-    numbers.push(Number(raw.subarray(start, end).toString('latin1')));
+/**
+ * "<ts>:" and the msgpack content; a record of the layout before (`roomcast migrate`) has
+ * "<ts>:<fseq>:<rseq>:" in front, told apart by a digit where msgpack content starts with a map.
+ */
+export function decodeLogRecord(raw: Buffer): StoredContent & { ts: number } {
+  let end = raw.indexOf(COLON);
+  const ts = Number(raw.subarray(0, end).toString('latin1'));
+  let start = end + 1;
+  if (raw[start]! >= DIGIT_0 && raw[start]! <= DIGIT_9) {
+    end = raw.indexOf(COLON, raw.indexOf(COLON, start) + 1);
     start = end + 1;
   }
-  const content = decodeRecord(raw.subarray(start)) as StoredContent;
-  return { ...content, ts: numbers[0]!, fseq: numbers[1]!, rseq: numbers[2]! };
+  return { ...(decodeRecord(raw.subarray(start)) as StoredContent), ts };
 }
-
-
-
-

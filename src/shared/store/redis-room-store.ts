@@ -37,8 +37,9 @@
  * store reads again. A retraction of the pinned message carries a ready `unpin` record that the
  * append script adds, and the pin it clears, in the same step.
  */
-import type { Redis, Result } from 'ioredis';
-import { asBuffer, defineScripts, execAll, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import type { Result } from 'ioredis';
+import { asBuffer, defineScripts, execAll, TOKEN_BUCKET_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import type { RedisConnection } from './redis-client.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import { priorityOf, type ModerationEntry, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
 import {
@@ -143,7 +144,7 @@ return 1`,
   //       unpin record ('' = none: appended after a retraction of the pinned message).
   roomcastAppend: {
     numberOfKeys: 9,
-    lua: `
+    lua: `${TOKEN_BUCKET_LUA}
 local meta, seq_key, hist, mutes, bans, slow, bucket, dedup, pin = unpack(KEYS)
 local record, now_arg, uid = ARGV[1], ARGV[2], ARGV[3]
 local now = tonumber(now_arg)
@@ -176,11 +177,7 @@ if has_checks then
     local slow_until = slow_ms > 0 and (tonumber(redis.call('GET', slow)) or 0) or 0
     if slow_until > now then return {'rejected', 'slow_mode', slow_until - now} end
   end
-  local state = redis.call('HMGET', bucket, 'tokens', 'ts')
-  tokens = burst
-  if state[1] then
-    tokens = math.min(burst, tonumber(state[1]) + math.max(0, now - tonumber(state[2])) * rate / 1000)
-  end
+  tokens = bucket_tokens(bucket, now, rate, burst)
   if tokens < 1 then return {'rejected', 'rate_limited'} end
 end
 if target and (target < 1 or target > (tonumber(redis.call('GET', seq_key)) or 0)) then
@@ -208,9 +205,7 @@ if target and unpin_record ~= '' and tonumber(redis.call('HGET', pin, 'seq')) ==
 end
 if has_cid then redis.call('SET', dedup, string.format('%d:%s', seq, dedup_until), 'PX', dedup_ttl) end
 if has_checks then
-  local left = tokens - 1
-  redis.call('HSET', bucket, 'tokens', left, 'ts', now_arg)
-  if rate > 0 then redis.call('PEXPIRE', bucket, math.ceil((burst - left) * 1000 / rate)) end
+  bucket_take(bucket, tokens, now_arg, rate, burst)
   if slow_ms > 0 then redis.call('SET', slow, string.format('%d', now + slow_ms), 'PX', slow_ms) end
 end
 if idle_ttl > 0 then
@@ -273,14 +268,14 @@ const TOMBSTONE_CONTENT = asBuffer(encodeRecord({ text: '', deleted: true } sati
 
 export interface RedisRoomStoreOptions {
   /** The connection belongs to the caller, who also closes it. */
-  redis: Redis;
+  redis: RedisConnection;
   limits: RoomStoreLimits;
   /** Prefix of every key; `rc:` by default. */
   keyPrefix?: string;
 }
 
 export class RedisRoomStore implements RoomStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisConnection;
   private readonly limits: RoomStoreLimits;
   private readonly keyPrefix: string;
 

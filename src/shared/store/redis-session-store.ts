@@ -11,7 +11,7 @@
  * Sessions carry no TTL (a gateway does no per-connection work on its heartbeat): readers ignore the
  * sessions of gateway instances that are over, and delete them on the way without waiting.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './redis-client.js';
 import { DEFAULT_KEY_PREFIX } from './redis-commands.js';
 import type { Uid } from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
@@ -19,7 +19,7 @@ import type { ConnId, DeviceSession, InstanceLiveness, SessionStore } from './se
 
 export interface RedisSessionStoreOptions {
   /** The connection belongs to the caller, who also closes it. */
-  redis: Redis;
+  redis: RedisConnection;
   /** Prefix of every key; `rc:` by default. */
   keyPrefix?: string;
 }
@@ -27,7 +27,7 @@ export interface RedisSessionStoreOptions {
 const SESSION_VALUE_PATTERN = /^(\d+):(\d+):(.*)$/s;
 
 export class RedisSessionStore implements SessionStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisConnection;
   private readonly keyPrefix: string;
 
   constructor(options: RedisSessionStoreOptions) {

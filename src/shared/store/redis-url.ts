@@ -6,6 +6,8 @@
  *   rediss://[user:password@]host:port[/db]     the same over TLS
  *   redis-sentinel://[user:password@]host1:port1,host2:port2/<masterName>[/db]
  *                                               Sentinel: ask the sentinels for the current primary
+ *   redis-cluster://[user:password@]host1:port1,host2:port2
+ *                                               Redis Cluster: seed nodes; the client learns the rest
  *
  * In the Sentinel form the user and password are those of the Redis nodes; the sentinels' own
  * password, when they have one, is a setting of its own (ROOMCAST_REDIS_SENTINEL_PASSWORD).
@@ -18,22 +20,26 @@ export interface RedisHostPort { host: string; port: number }
 
 export type RedisTarget =
   | { kind: 'direct'; url: string }
-  | { kind: 'sentinel'; sentinels: RedisHostPort[]; masterName: string; username?: string; password?: string; db: number };
+  | { kind: 'sentinel'; sentinels: RedisHostPort[]; masterName: string; username?: string; password?: string; db: number }
+  | { kind: 'cluster'; nodes: RedisHostPort[]; username?: string; password?: string };
 
 export type ParsedRedisUrl = { target: RedisTarget } | { problem: string };
 
 const DIRECT_SCHEMES = ['redis:', 'rediss:'];
 const SENTINEL_PREFIX = 'redis-sentinel://';
+const CLUSTER_PREFIX = 'redis-cluster://';
+const DEFAULT_REDIS_PORT = 6379;
 
 export function parseRedisUrl(raw: string): ParsedRedisUrl {
   if (raw.startsWith(SENTINEL_PREFIX)) return parseSentinelUrl(raw.slice(SENTINEL_PREFIX.length));
+  if (raw.startsWith(CLUSTER_PREFIX)) return parseClusterUrl(raw.slice(CLUSTER_PREFIX.length));
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     return { problem: 'is not a valid URL' };
   }
-  if (!DIRECT_SCHEMES.includes(url.protocol)) return { problem: 'must start with redis://, rediss:// or redis-sentinel://' };
+  if (!DIRECT_SCHEMES.includes(url.protocol)) return { problem: 'must start with redis://, rediss://, redis-sentinel:// or redis-cluster://' };
   if (!url.hostname) return { problem: 'names no host' };
   return { target: { kind: 'direct', url: raw } };
 }
@@ -58,27 +64,47 @@ function parseSentinelUrl(rest: string): ParsedRedisUrl {
     sentinels.push(hostPort);
   }
 
-  let username: string | undefined;
-  let password: string | undefined;
-  if (credentials !== null) {
-    const colon = credentials.indexOf(':');
-    const user = colon >= 0 ? credentials.slice(0, colon) : credentials;
-    const secret = colon >= 0 ? credentials.slice(colon + 1) : '';
-    try {
-      username = user ? decodeURIComponent(user) : undefined;
-      password = secret ? decodeURIComponent(secret) : undefined;
-    } catch {
-      return { problem: 'has credentials with a malformed % escape' };
-    }
-  }
+  const login = parseCredentials(credentials);
+  if ('problem' in login) return login;
+  const { username, password } = login;
   return { target: { kind: 'sentinel', sentinels, masterName: decodeURIComponent(masterName), db, ...(username ? { username } : {}), ...(password ? { password } : {}) } };
 }
 
-function parseHostPort(item: string): RedisHostPort | null {
+/** The seed nodes of a cluster: a list of host:port (the port may not be left out: 6379 is assumed). */
+function parseClusterUrl(rest: string): ParsedRedisUrl {
+  const authority = rest.replace(/\/$/, '');
+  if (authority.includes('/')) return { problem: 'names no database or master in the cluster form: redis-cluster://host:port,host:port' };
+  const at = authority.lastIndexOf('@');
+  const login = parseCredentials(at >= 0 ? authority.slice(0, at) : null);
+  if ('problem' in login) return login;
+  const nodes: RedisHostPort[] = [];
+  for (const item of (at >= 0 ? authority.slice(at + 1) : authority).split(',').map((s) => s.trim())) {
+    const hostPort = parseHostPort(item, DEFAULT_REDIS_PORT);
+    if (!hostPort) return { problem: `has a cluster node address that is not host[:port]: '${item}'` };
+    nodes.push(hostPort);
+  }
+  return { target: { kind: 'cluster', nodes, ...login } };
+}
+
+function parseCredentials(credentials: string | null): { username?: string; password?: string } | { problem: string } {
+  if (credentials === null) return {};
+  const colon = credentials.indexOf(':');
+  const user = colon >= 0 ? credentials.slice(0, colon) : credentials;
+  const secret = colon >= 0 ? credentials.slice(colon + 1) : '';
+  try {
+    const username = user ? decodeURIComponent(user) : undefined;
+    const password = secret ? decodeURIComponent(secret) : undefined;
+    return { ...(username ? { username } : {}), ...(password ? { password } : {}) };
+  } catch {
+    return { problem: 'has credentials with a malformed % escape' };
+  }
+}
+
+function parseHostPort(item: string, defaultPort = DEFAULT_SENTINEL_PORT): RedisHostPort | null {
   // [v6]:port or host:port or host
   const match = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(item);
   if (!match) return null;
-  const port = match[2] === undefined ? DEFAULT_SENTINEL_PORT : Number(match[2]);
+  const port = match[2] === undefined ? defaultPort : Number(match[2]);
   if (port < 1 || port > 65535) return null;
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
 }
