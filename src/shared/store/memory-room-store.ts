@@ -10,7 +10,7 @@ import { fullAgainAtMs, refill, type TokenBucket } from './token-bucket.js';
 import {
   isPinnable, pinMessageFields,
   type AppendInput, type AppendRejection, type AppendResult, type JoinInfo, type ModerationLists, type PinInput, type PinResult,
-  type RangeQuery, type RangeResult, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore, type RoomStoreLimits,
+  type RangeQuery, type RangeResult, type RoomInfo, type RoomSettings, type RoomStore, type RoomStoreLimits,
   type UnpinInput, type UnpinResult,
 } from './room-store.js';
 
