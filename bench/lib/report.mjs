@@ -244,7 +244,10 @@ export function writeResults(result, dir) {
   const sections = readdirSync(dir)
     .filter((file) => file.startsWith(`${result.stamp}-`) && file.endsWith('.json'))
     .sort()
-    .map((file) => markdownFor(JSON.parse(readFileSync(`${dir}${file}`, 'utf8'))));
+    .map((file) => JSON.parse(readFileSync(`${dir}${file}`, 'utf8')))
+    // Other measurements of the day (the viewer page's, say) share the folder but are not harness runs.
+    .filter((other) => other.environment && other.scenario)
+    .map(markdownFor);
   const summary = [`# Roomcast benchmark results, ${result.stamp}`, '', 'Written by `npm run bench`; see bench/README.md for what each figure means.', '', ...sections.flat()].join('\n');
   writeFileSync(`${dir}${result.stamp}-summary.md`, `${summary}\n`);
   return [`${dir}${base}.json`, ...result.charts.map((file) => `${dir}${file}`), `${dir}${result.stamp}-summary.md`];
