@@ -3,6 +3,8 @@
  * @msgpack/msgpack, as an independent server would) and lets a test play the server's side.
  */
 import { decode, encode } from '@msgpack/msgpack';
+import { vi } from 'vitest';
+import { RoomcastClient, type RoomcastClientOptions } from '../../src/client/roomcast-client.js';
 import type { CloseEventLike, MessageEventLike, WebSocketLike } from '../../src/client/roomcast-client.js';
 import type { RoomMessage, ServerFrame, WelcomeFrame } from '../../src/shared/protocol/frames.js';
 
@@ -68,3 +70,18 @@ export class FakeWebSocket implements WebSocketLike {
 export const roomMessage = (seq: number, extra: Partial<RoomMessage> = {}): RoomMessage => ({
   seq, uid: 'bob', kind: 'chat', prio: 0, text: `m${seq}`, ts: 1_700_000_000_000 + seq, ...extra,
 });
+
+/** A client on scripted sockets (fixed jitter), for SDK unit tests. */
+export function newClient(options: Partial<RoomcastClientOptions> = {}): RoomcastClient {
+  return new RoomcastClient({ url: 'ws://gateway.test/ws', token: 'jwt', WebSocket: FakeWebSocket, random: () => 0.5, ...options });
+}
+
+/** Connects `client` (fake timers on) and plays the welcome; resolves with its socket. */
+export async function connected(client: RoomcastClient): Promise<FakeWebSocket> {
+  const welcome = client.connect();
+  await vi.advanceTimersByTimeAsync(0);
+  const socket = FakeWebSocket.last();
+  socket.open();
+  await welcome;
+  return socket;
+}

@@ -7,26 +7,14 @@ import { readFileSync } from 'node:fs';
 import { dirname, join as joinPath, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RoomcastClient, type RoomcastClientOptions } from '../../src/client/roomcast-client.js';
+import { RoomcastClient } from '../../src/client/roomcast-client.js';
 import type { RoomMessage, RoomStatsFrame } from '../../src/shared/protocol/frames.js';
-import { FakeWebSocket, roomMessage } from '../helpers/fake-web-socket.js';
+import { FakeWebSocket, connected, newClient, roomMessage } from '../helpers/fake-web-socket.js';
 
 const T0 = 1_700_000_000_000;
 /** A message stamped `tsMs` after T0. */
 const at = (seq: number, tsMs: number, extra: Partial<RoomMessage> = {}): RoomMessage => roomMessage(seq, { ts: T0 + tsMs, ...extra });
 
-function newClient(options: Partial<RoomcastClientOptions> = {}): RoomcastClient {
-  return new RoomcastClient({ url: 'ws://gateway.test/ws', token: 'jwt', WebSocket: FakeWebSocket, random: () => 0.5, ...options });
-}
-
-async function connected(client: RoomcastClient): Promise<FakeWebSocket> {
-  const welcome = client.connect();
-  await vi.advanceTimersByTimeAsync(0);
-  const socket = FakeWebSocket.last();
-  socket.open();
-  await welcome;
-  return socket;
-}
 
 /** Records 'message' events as `room:seq@ms after T0`. */
 function recordMessages(client: RoomcastClient): string[] {

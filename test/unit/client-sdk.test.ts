@@ -4,25 +4,13 @@
  * independent client would, so the SDK's wire format is checked too. Fake timers drive every delay.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ClientError, RoomcastClient, type RoomcastClientOptions } from '../../src/client/roomcast-client.js';
+import { ClientError, RoomcastClient } from '../../src/client/roomcast-client.js';
 import type { RoomMessage } from '../../src/shared/protocol/frames.js';
-import { FakeWebSocket } from '../helpers/fake-web-socket.js';
+import { FakeWebSocket, connected, newClient } from '../helpers/fake-web-socket.js';
 
 
 const message = (seq: number, extra: Partial<RoomMessage> = {}): RoomMessage => ({ seq, uid: 'bob', kind: 'chat', prio: 0, text: `m${seq}`, ts: 1_700_000_000_000 + seq, ...extra });
 
-function newClient(options: Partial<RoomcastClientOptions> = {}): RoomcastClient {
-  return new RoomcastClient({ url: 'ws://gateway.test/ws', token: 'jwt', WebSocket: FakeWebSocket, random: () => 0.5, ...options });
-}
-
-async function connected(client: RoomcastClient): Promise<FakeWebSocket> {
-  const welcome = client.connect();
-  await vi.advanceTimersByTimeAsync(0);
-  const socket = FakeWebSocket.last();
-  socket.open();
-  await welcome;
-  return socket;
-}
 
 async function joined(client: RoomcastClient, socket: FakeWebSocket, room: string, seq: number, msgs: RoomMessage[] = []): Promise<void> {
   const join = client.join(room);
