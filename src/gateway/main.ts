@@ -35,6 +35,7 @@ export function gatewaySettings(config: Config): GatewaySettings {
     shedding: { fraction: config.shedFraction, intervalMs: config.rebalanceIntervalMs, registryHeartbeatMs: config.registryHeartbeatMs },
     fanout: {
       batchWindowMs: config.batchWindowMs,
+      windowMsPer1000Viewers: config.batchWindowPer1000ViewersMs,
       batchMaxMessages: config.batchMaxMessages,
       recentMessages: config.recentMessages,
       reorderWindowMs: config.reorderWindowMs,

@@ -36,6 +36,11 @@ import type { RoomClient } from './room-client.js';
 
 export interface FanoutSettings {
   batchWindowMs: number;
+  /**
+   * A room's window grows by this per 1,000 local viewers once that exceeds batchWindowMs: a flush
+   * costs a socket write per viewer, so a big room writes less often and more per frame (0: fixed).
+   */
+  windowMsPer1000Viewers: number;
   batchMaxMessages: number;
   /** Messages a plain join brings. */
   recentMessages: number;
@@ -73,6 +78,15 @@ function topicsOf(room: RoomId): RoomTopics {
 }
 
 const WIRE_FORMATS: readonly WireFormat[] = ['msgpack', 'json'];
+
+/**
+ * A room's batch window: the configured one, longer for a room with many viewers on this gateway.
+ * Each flush is one socket write per viewer (about 10 µs each on a 2-core machine), so 10,000 viewers
+ * at 20 ms per 1,000 flush every 200 ms: 50 k writes/s instead of 200 k, which one core can afford.
+ */
+export function roomWindowMs(localViewers: number, settings: Pick<FanoutSettings, 'batchWindowMs' | 'windowMsPer1000Viewers'>): number {
+  return Math.max(settings.batchWindowMs, (localViewers * settings.windowMsPer1000Viewers) / 1000);
+}
 
 class RoomChannel {
   readonly members = new Set<Conn>();
@@ -138,7 +152,7 @@ export class RoomFanout {
   stop(): void {
     if (this.flushTimer) clearInterval(this.flushTimer);
     this.flushTimer = null;
-    this.flushDirty();
+    this.flushDirty(true);
     for (const channel of [...this.channels.values()]) this.teardown(channel);
   }
 
@@ -239,9 +253,20 @@ export class RoomFanout {
   }
 
   /** Writes every pending batch now. */
-  flushDirty(): void {
-    for (const channel of this.dirty) this.flush(channel);
-    this.dirty.clear();
+  /** Writes the rooms whose window is over (every dirty room with `all`, as when stopping). */
+  flushDirty(all = false): void {
+    const now = this.deps.clock.now();
+    // A room is written at the tick nearest its window's end: half a tick early rather than a tick late.
+    const slackMs = this.deps.settings.batchWindowMs / 2;
+    for (const channel of this.dirty) {
+      if (!all && now - channel.flushedAtMs < this.windowOf(channel) - slackMs) continue;
+      this.flush(channel);
+      this.dirty.delete(channel);
+    }
+  }
+
+  private windowOf(channel: RoomChannel): number {
+    return roomWindowMs(channel.members.size, this.deps.settings);
   }
 
   // ---- channel life cycle ------------------------------------------------------------------------
@@ -403,7 +428,7 @@ export class RoomFanout {
     this.dirty.add(channel);
     // The first message after a quiet window need not wait for the tick: it goes out once the
     // messages that arrived with it are in (setImmediate), so batching adds latency only when busy.
-    if (!channel.flushScheduled && this.deps.clock.now() - channel.flushedAtMs >= this.deps.settings.batchWindowMs) {
+    if (!channel.flushScheduled && this.deps.clock.now() - channel.flushedAtMs >= this.windowOf(channel)) {
       channel.flushScheduled = true;
       setImmediate(() => {
         channel.flushScheduled = false;

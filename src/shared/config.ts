@@ -24,6 +24,7 @@ export const DEFAULT_API_MAX_CONNECTIONS = 1000;
 export const DEFAULT_JWT_MAX_LIFETIME_S = 7 * 24 * 3600;
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
 export const DEFAULT_BATCH_WINDOW_MS = 50;
+export const DEFAULT_BATCH_WINDOW_PER_1000_VIEWERS_MS = 20;
 export const DEFAULT_BATCH_MAX_MESSAGES = 200;
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024;
 export const DEFAULT_MAX_TEXT_LENGTH = 500;
@@ -99,6 +100,8 @@ export interface Config {
   allowedOrigins: readonly string[];
   apiKeys: readonly string[];
   batchWindowMs: number;
+  /** A big room's window grows by this per 1,000 viewers on the gateway (beyond batchWindowMs). */
+  batchWindowPer1000ViewersMs: number;
   batchMaxMessages: number;
   maxFrameBytes: number;
   maxTextLength: number;
@@ -248,6 +251,7 @@ export const SETTINGS = [
   setting('allowedOrigins', 'ROOMCAST_ALLOWED_ORIGINS', [], list, 'origins whose web pages may connect, comma separated (HTTP 403 otherwise); empty: any. The gateway\'s own pages always may'),
   setting('apiKeys', 'ROOMCAST_API_KEYS', [], list, 'API keys of backends, comma separated; all-in-one makes one'),
   setting('batchWindowMs', 'ROOMCAST_BATCH_WINDOW_MS', DEFAULT_BATCH_WINDOW_MS, integer(1, 1000), 'a room\'s messages go out once per window'),
+  setting('batchWindowPer1000ViewersMs', 'ROOMCAST_BATCH_WINDOW_PER_1000_VIEWERS_MS', DEFAULT_BATCH_WINDOW_PER_1000_VIEWERS_MS, number(0, 100_000), 'a room with many viewers on a gateway gets a longer window: this many ms per 1,000 of them, when that exceeds `ROOMCAST_BATCH_WINDOW_MS` (each flush is a socket write per viewer); 0: one window for all'),
   setting('batchMaxMessages', 'ROOMCAST_BATCH_MAX_MESSAGES', DEFAULT_BATCH_MAX_MESSAGES, integer(1, 10_000), 'a batch this large goes out at once'),
   setting('maxFrameBytes', 'ROOMCAST_MAX_FRAME_BYTES', DEFAULT_MAX_FRAME_BYTES, integer(256, 16 * 1024 * 1024), 'largest client frame; larger gets `frame_too_large` and close 1009'),
   setting('maxTextLength', 'ROOMCAST_MAX_TEXT_LENGTH', DEFAULT_MAX_TEXT_LENGTH, integer(1, 100_000), 'longest message, in characters'),
