@@ -46,6 +46,13 @@ export class WsTestClient {
     this.ws.send(data, { binary });
   }
 
+  /** Sends `frame` and resolves with the first `answer` frame or error that follows it. */
+  request(frame: unknown, answer: string, timeoutMs = 15_000): Promise<AnyFrame> {
+    const from = this.frames.length;
+    this.send(frame);
+    return this.next((f) => f.t === answer || f.t === 'error', timeoutMs, from);
+  }
+
   /** Waits for the first frame after index `from` that matches, and returns it. */
   async next(match: (frame: AnyFrame) => boolean, timeoutMs = 10_000, from = 0): Promise<AnyFrame> {
     const found = () => this.frames.slice(from).find(match);

@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/shared/log.js';
 import { connectRedis } from '../../src/shared/store/redis-client.js';
 import { RedisInboxStore } from '../../src/shared/store/redis-inbox-store.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
-import { WsTestClient, type AnyFrame } from '../helpers/ws-client.js';
+import { WsTestClient } from '../helpers/ws-client.js';
 
 let cluster: Cluster;
 const clients: WsTestClient[] = [];
@@ -36,11 +36,6 @@ async function connect(uid: string, gateway: number, device = 'web'): Promise<Ws
   return c;
 }
 
-async function request(c: WsTestClient, frame: Record<string, unknown>, answer: string): Promise<AnyFrame> {
-  const from = c.frames.length;
-  c.send(frame);
-  return c.next((f) => f.t === answer || f.t === 'error', 10_000, from);
-}
 
 describe('on a Redis Cluster', () => {
   it('serves a room, private messages and a group', async () => {
@@ -49,40 +44,40 @@ describe('on a Redis Cluster', () => {
     const alice = await connect('alice', 0);
     const bob = await connect('bob', 1);
 
-    expect(await request(alice, { t: 'join', room: 'main' }, 'joined')).toMatchObject({ t: 'joined', room: 'main' });
-    expect(await request(alice, { t: 'send', room: 'main', id: 'r1', text: 'hello room' }, 'ack')).toMatchObject({ t: 'ack', seq: 1 });
+    expect(await alice.request({ t: 'join', room: 'main' }, 'joined')).toMatchObject({ t: 'joined', room: 'main' });
+    expect(await alice.request({ t: 'send', room: 'main', id: 'r1', text: 'hello room' }, 'ack')).toMatchObject({ t: 'ack', seq: 1 });
 
-    const sent = await request(alice, { t: 'pm', to: 'bob', id: 'p1', text: 'hi bob' }, 'sent');
+    const sent = await alice.request({ t: 'pm', to: 'bob', id: 'p1', text: 'hi bob' }, 'sent');
     expect(sent).toMatchObject({ t: 'sent', id: 'p1', seq: 1, to: 'bob' });
     const pushed = await bob.next((f) => f.t === 'inbox' && (f.msgs as PrivateMessage[]).some((m) => m.mid === sent.mid));
     expect((pushed.msgs as PrivateMessage[])[0]).toMatchObject({ seq: 1, cseq: 1, from: 'alice', text: 'hi bob' });
-    const reply = await request(bob, { t: 'pm', to: 'alice', id: 'p2', text: 'hi alice' }, 'sent');
+    const reply = await bob.request({ t: 'pm', to: 'alice', id: 'p2', text: 'hi alice' }, 'sent');
     expect(reply).toMatchObject({ seq: 2 });
     // A retry is a duplicate with the same ids; nothing is appended twice.
-    expect(await request(alice, { t: 'pm', to: 'bob', id: 'p1', text: 'hi bob' }, 'sent')).toMatchObject({ mid: sent.mid, seq: 1, duplicate: true });
-    const synced = await request(bob, { t: 'sync', after: 0 }, 'synced');
+    expect(await alice.request({ t: 'pm', to: 'bob', id: 'p1', text: 'hi bob' }, 'sent')).toMatchObject({ mid: sent.mid, seq: 1, duplicate: true });
+    const synced = await bob.request({ t: 'sync', after: 0 }, 'synced');
     expect((synced.msgs as PrivateMessage[]).map((m) => [m.seq, m.cseq, m.text])).toEqual([[1, 1, 'hi bob'], [2, 2, 'hi alice']]);
 
-    expect(await request(bob, { t: 'block', uid: 'carol' }, 'blocked')).toMatchObject({ blocked: true });
+    expect(await bob.request({ t: 'block', uid: 'carol' }, 'blocked')).toMatchObject({ blocked: true });
     const carol = await connect('carol', 0);
-    expect(await request(carol, { t: 'pm', to: 'bob', id: 'c1', text: 'hey' }, 'sent')).toMatchObject({ t: 'error', code: 'blocked' });
+    expect(await carol.request({ t: 'pm', to: 'bob', id: 'c1', text: 'hey' }, 'sent')).toMatchObject({ t: 'error', code: 'blocked' });
 
-    expect(await request(alice, { t: 'group_create', group: 'team', members: ['bob', 'carol'] }, 'group')).toMatchObject({ members: 3 });
+    expect(await alice.request({ t: 'group_create', group: 'team', members: ['bob', 'carol'] }, 'group')).toMatchObject({ members: 3 });
     // The owner makes an admin of a member; a page of members holds at most its limit.
-    expect(await request(bob, { t: 'group_add', group: 'team', uids: ['carol'], role: 'admin' }, 'group')).toMatchObject({ t: 'error', code: 'forbidden' });
-    expect(await request(alice, { t: 'group_add', group: 'team', uids: ['bob'], role: 'admin' }, 'group')).toMatchObject({ members: 3, role: 'owner' });
-    const page = await request(alice, { t: 'group_members', group: 'team', limit: 2 }, 'group_members');
+    expect(await bob.request({ t: 'group_add', group: 'team', uids: ['carol'], role: 'admin' }, 'group')).toMatchObject({ t: 'error', code: 'forbidden' });
+    expect(await alice.request({ t: 'group_add', group: 'team', uids: ['bob'], role: 'admin' }, 'group')).toMatchObject({ members: 3, role: 'owner' });
+    const page = await alice.request({ t: 'group_members', group: 'team', limit: 2 }, 'group_members');
     expect(page.members).toHaveLength(2);
     expect(page.cursor).toEqual(expect.any(String));
-    const rest = await request(alice, { t: 'group_members', group: 'team', limit: 2, cursor: page.cursor }, 'group_members');
+    const rest = await alice.request({ t: 'group_members', group: 'team', limit: 2, cursor: page.cursor }, 'group_members');
     const listed = [...page.members as Array<{ uid: string }>, ...rest.members as Array<{ uid: string }>];
     expect(listed.sort((a, b) => a.uid.localeCompare(b.uid)))
       .toEqual([{ uid: 'alice', role: 'owner' }, { uid: 'bob', role: 'admin' }, { uid: 'carol', role: 'member' }]);
-    const gm = await request(alice, { t: 'gm', group: 'team', id: 'g1', text: 'standup' }, 'sent');
+    const gm = await alice.request({ t: 'gm', group: 'team', id: 'g1', text: 'standup' }, 'sent');
     expect(gm).toMatchObject({ t: 'sent', seq: 1, group: 'team' });
     await bob.next((f) => f.t === 'group_msgs' && f.group === 'team');
-    expect(await request(bob, { t: 'group_sync', group: 'team', after: 0 }, 'group_synced')).toMatchObject({ lastSeq: 1 });
-    const convs = await request(bob, { t: 'convs' }, 'convs');
+    expect(await bob.request({ t: 'group_sync', group: 'team', after: 0 }, 'group_synced')).toMatchObject({ lastSeq: 1 });
+    const convs = await bob.request({ t: 'convs' }, 'convs');
     expect(convs.convs).toEqual(expect.arrayContaining([expect.objectContaining({ peer: 'alice', lastSeq: 2 }), expect.objectContaining({ group: 'team', lastSeq: 1 })]));
   });
 
@@ -97,10 +92,10 @@ describe('on a Redis Cluster', () => {
       const mid = `p/${stored.message.conv}/${stored.message.cseq}`;
       const pushed = await dana.next((f) => f.t === 'inbox' && (f.msgs as PrivateMessage[]).some((m) => m.mid === mid), 30_000);
       expect((pushed.msgs as PrivateMessage[])[0]).toMatchObject({ seq: 1, from: 'erin', text: 'stored, then the service died' });
-      expect(((await request(dana, { t: 'sync', after: 0 }, 'synced')).msgs as PrivateMessage[]).map((m) => m.mid)).toEqual([mid]);
+      expect(((await dana.request({ t: 'sync', after: 0 }, 'synced')).msgs as PrivateMessage[]).map((m) => m.mid)).toEqual([mid]);
       // The sender's retry finds it stored and in its own inbox.
       const erin = await connect('erin', 0);
-      expect(await request(erin, { t: 'pm', to: 'dana', id: 'lost-1', text: 'stored, then the service died' }, 'sent'))
+      expect(await erin.request({ t: 'pm', to: 'dana', id: 'lost-1', text: 'stored, then the service died' }, 'sent'))
         .toMatchObject({ mid, seq: 1, duplicate: true });
     } finally {
       await redis.quit();

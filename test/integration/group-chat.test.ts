@@ -58,11 +58,6 @@ async function connect(uid: string, gateway: number): Promise<WsTestClient> {
   return c;
 }
 
-async function request(c: WsTestClient, frame: Record<string, unknown>, answer: string): Promise<AnyFrame> {
-  const from = c.frames.length;
-  c.send(frame);
-  return c.next((f) => f.t === answer || f.t === 'error', 15_000, from);
-}
 
 const groupMsgs = (c: WsTestClient): GroupMessage[] => c.frames.filter((f) => f.t === 'group_msgs').flatMap((f) => f.msgs as GroupMessage[]);
 const members = (count: number, prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}${i}`);
@@ -71,18 +66,18 @@ describe('group chat', () => {
   it('a group of 1,000 across two gateways, 10% online: pushed once to the online, synced by the offline, stored once', async () => {
     const all = members(1000, 'm');
     const owner = await connect(all[0]!, 0);
-    expect(await request(owner, { t: 'group_create', group: 'big', members: all.slice(1, 500) }, 'group')).toMatchObject({ t: 'group', group: 'big', members: 500, role: 'owner' });
-    expect(await request(owner, { t: 'group_add', group: 'big', uids: all.slice(500) }, 'group')).toMatchObject({ members: 1000 });
+    expect(await owner.request({ t: 'group_create', group: 'big', members: all.slice(1, 500) }, 'group')).toMatchObject({ t: 'group', group: 'big', members: 500, role: 'owner' });
+    expect(await owner.request({ t: 'group_add', group: 'big', uids: all.slice(500) }, 'group')).toMatchObject({ members: 1000 });
     const online = await Promise.all(all.slice(1, 100).map((uid, i) => connect(uid, i % 2)));
     const before = { gw0: routed.get('gw.gw0')?.length ?? 0, gw1: routed.get('gw.gw1')?.length ?? 0 };
 
     const texts = ['first', 'second', 'third'];
     const sent: AnyFrame[] = [];
-    for (const [i, text] of texts.entries()) sent.push(await request(owner, { t: 'gm', group: 'big', id: `g-${i}`, text }, 'sent'));
+    for (const [i, text] of texts.entries()) sent.push(await owner.request({ t: 'gm', group: 'big', id: `g-${i}`, text }, 'sent'));
     expect(sent.map((s) => s.seq)).toEqual([1, 2, 3]);
     for (const c of online) await c.until(() => (groupMsgs(c).length >= 3 ? true : undefined), 15_000, 'three group messages');
     // A retried id is the same message, routed again (clients drop it by mid), not a fourth.
-    expect(await request(owner, { t: 'gm', group: 'big', id: 'g-0', text: 'first' }, 'sent')).toMatchObject({ seq: 1, duplicate: true });
+    expect(await owner.request({ t: 'gm', group: 'big', id: 'g-0', text: 'first' }, 'sent')).toMatchObject({ seq: 1, duplicate: true });
 
     for (const c of online) {
       const seqs = groupMsgs(c).map((m) => m.seq);
@@ -115,12 +110,12 @@ describe('group chat', () => {
 
     // An offline member catches up from its cursor, and acknowledging moves the cursor.
     const late = await connect('m999', 1);
-    const page = await request(late, { t: 'group_sync', group: 'big' }, 'group_synced');
+    const page = await late.request({ t: 'group_sync', group: 'big' }, 'group_synced');
     expect((page.msgs as GroupMessage[]).map((m) => m.text)).toEqual(texts);
     expect(page).toMatchObject({ cursor: 0, lastSeq: 3, more: false });
     late.send({ t: 'group_ack', group: 'big', seq: 3 });
     await eventually(async () => (await redis.hget('rc:group:{big}:cursor', 'm999')) === '3', { what: 'the member cursor at 3' });
-    const convs = await request(late, { t: 'convs' }, 'convs');
+    const convs = await late.request({ t: 'convs' }, 'convs');
     expect(convs.convs).toEqual([expect.objectContaining({ group: 'big', lastSeq: 3, readSeq: 3, unread: 0 })]);
   });
 
@@ -128,25 +123,25 @@ describe('group chat', () => {
     const owner = await connect('ann', 0);
     const admin = await connect('adam', 1);
     const member = await connect('mia', 0);
-    await request(owner, { t: 'group_create', group: 'club', members: ['mia'] }, 'group');
-    expect(await request(owner, { t: 'group_add', group: 'club', uids: ['adam'], role: 'admin' }, 'group')).toMatchObject({ members: 3 });
-    await request(owner, { t: 'gm', group: 'club', id: 'before', text: 'before nico' }, 'sent');
-    expect(await request(member, { t: 'group_add', group: 'club', uids: ['x'] }, 'group')).toMatchObject({ t: 'error', code: 'forbidden' });
-    expect(await request(admin, { t: 'group_add', group: 'club', uids: ['y'], role: 'admin' }, 'group')).toMatchObject({ t: 'error', code: 'forbidden' });
-    expect(await request(admin, { t: 'group_remove', group: 'club', uids: ['ann'] }, 'group')).toMatchObject({ t: 'error', code: 'forbidden' });
-    expect(await request(admin, { t: 'group_add', group: 'club', uids: ['nico'] }, 'group')).toMatchObject({ members: 4 });
+    await owner.request({ t: 'group_create', group: 'club', members: ['mia'] }, 'group');
+    expect(await owner.request({ t: 'group_add', group: 'club', uids: ['adam'], role: 'admin' }, 'group')).toMatchObject({ members: 3 });
+    await owner.request({ t: 'gm', group: 'club', id: 'before', text: 'before nico' }, 'sent');
+    expect(await member.request({ t: 'group_add', group: 'club', uids: ['x'] }, 'group')).toMatchObject({ t: 'error', code: 'forbidden' });
+    expect(await admin.request({ t: 'group_add', group: 'club', uids: ['y'], role: 'admin' }, 'group')).toMatchObject({ t: 'error', code: 'forbidden' });
+    expect(await admin.request({ t: 'group_remove', group: 'club', uids: ['ann'] }, 'group')).toMatchObject({ t: 'error', code: 'forbidden' });
+    expect(await admin.request({ t: 'group_add', group: 'club', uids: ['nico'] }, 'group')).toMatchObject({ members: 4 });
     const nico = await connect('nico', 1);
-    await request(owner, { t: 'gm', group: 'club', id: 'after', text: 'after nico' }, 'sent');
+    await owner.request({ t: 'gm', group: 'club', id: 'after', text: 'after nico' }, 'sent');
     await nico.next((f) => f.t === 'group_msgs');
-    const page = await request(nico, { t: 'group_sync', group: 'club', after: 0 }, 'group_synced');
+    const page = await nico.request({ t: 'group_sync', group: 'club', after: 0 }, 'group_synced');
     expect((page.msgs as GroupMessage[]).map((m) => m.text)).toEqual(['after nico']);
     expect(page.gap).toBeUndefined();
 
-    const list = await request(nico, { t: 'group_members', group: 'club' }, 'group_members');
+    const list = await nico.request({ t: 'group_members', group: 'club' }, 'group_members');
     expect((list.members as Array<{ uid: string; role: string }>).sort((a, b) => a.uid.localeCompare(b.uid)))
       .toEqual([{ uid: 'adam', role: 'admin' }, { uid: 'ann', role: 'owner' }, { uid: 'mia', role: 'member' }, { uid: 'nico', role: 'member' }]);
-    expect(await request(member, { t: 'group_remove', group: 'club', uids: ['mia'] }, 'group')).toMatchObject({ members: 3 });
-    expect(await request(member, { t: 'gm', group: 'club', id: 'gone', text: 'still here?' }, 'sent')).toMatchObject({ t: 'error', code: 'not_group_member' });
+    expect(await member.request({ t: 'group_remove', group: 'club', uids: ['mia'] }, 'group')).toMatchObject({ members: 3 });
+    expect(await member.request({ t: 'gm', group: 'club', id: 'gone', text: 'still here?' }, 'sent')).toMatchObject({ t: 'error', code: 'not_group_member' });
   });
 
   it('backends manage groups and send private and group messages over HTTP', async () => {
@@ -185,7 +180,7 @@ describe('group chat', () => {
     await eventually(() => new Set(pushes.filter((p) => p.mid === sent.body.mid).flatMap((p) => p.uids)).size === 10_000 - 4, { what: 'offline pushes for the rest' });
     expect(await redis.llen('rc:group:{huge}:log')).toBe(1);
     const offline = await connect(all[7777]!, 0);
-    const page = await request(offline, { t: 'group_sync', group: 'huge' }, 'group_synced');
+    const page = await offline.request({ t: 'group_sync', group: 'huge' }, 'group_synced');
     expect((page.msgs as GroupMessage[]).map((m) => m.text)).toEqual(['hello, ten thousand']);
     const listed = new Set<string>();
     let cursor: string | undefined;

@@ -30,11 +30,7 @@ function harness(getCluster: () => Cluster) {
       await c.next((f) => f.t === 'inbox' && f.lastSeq !== undefined);
       return c;
     },
-    async request(c: WsTestClient, frame: Record<string, unknown>, answer: string): Promise<AnyFrame> {
-      const from = c.frames.length;
-      c.send(frame);
-      return c.next((f) => f.t === answer || f.t === 'error', 15_000, from);
-    },
+    request: (c: WsTestClient, frame: Record<string, unknown>, answer: string): Promise<AnyFrame> => c.request(frame, answer),
     async user(method: string, path: string, uid: string, role: Role = 'viewer', body?: unknown) {
       return getCluster().api(method, path, body, await getCluster().token(uid, role));
     },

@@ -2,30 +2,12 @@
 # Starts one node of roomcast-redis: as a replica of the primary the sentinels name, or, when no
 # sentinel answers yet (the first start), as the primary if it is roomcast-redis-0.
 set -eu
-
-for name in REDIS_DEFAULT_PASSWORD REDIS_GATEWAY_PASSWORD REDIS_ROOM_SERVICE_PASSWORD; do
-  eval "value=\${$name:-}"
-  if [ -z "$value" ] || [ "$value" = replace-before-deploying ]; then
-    echo "refusing to start: set the passwords of the Secret roomcast-redis (deploy/k8s/README.md)" >&2
-    exit 1
-  fi
-done
+. /etc/redis/config-lib.sh
+require_passwords REDIS_DEFAULT_PASSWORD REDIS_GATEWAY_PASSWORD REDIS_ROOM_SERVICE_PASSWORD
 
 domain="roomcast-redis.$POD_NAMESPACE.svc"
 self="$POD_NAME.$domain"
 
-# users.acl with its ${NAME} placeholders filled from the environment (and its comments dropped).
-render() {
-  awk '/^[[:space:]]*(#|$)/ { next }
-  {
-    out = ""
-    while (match($0, /\$\{[A-Z0-9_]+\}/)) {
-      out = out substr($0, 1, RSTART - 1) ENVIRON[substr($0, RSTART + 2, RLENGTH - 3)]
-      $0 = substr($0, RSTART + RLENGTH)
-    }
-    print out $0
-  }' "$1"
-}
 render /etc/redis/users.acl > /run/redis/users.acl
 
 # The primary: as the sentinels name it; else (no sentinel up) a node that says it is one; else, on

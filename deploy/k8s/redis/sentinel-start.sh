@@ -2,11 +2,8 @@
 # Starts one sentinel of roomcast-redis-sentinel, watching the primary the other sentinels name, or
 # roomcast-redis-0 when none answers yet (the first start).
 set -eu
-
-if [ -z "${REDIS_DEFAULT_PASSWORD:-}" ] || [ "$REDIS_DEFAULT_PASSWORD" = replace-before-deploying ]; then
-  echo "refusing to start: set the passwords of the Secret roomcast-redis (deploy/k8s/README.md)" >&2
-  exit 1
-fi
+. /etc/redis/config-lib.sh
+require_passwords REDIS_DEFAULT_PASSWORD
 
 self="$POD_NAME.roomcast-redis-sentinel.$POD_NAMESPACE.svc"
 # The primary: as the other sentinels name it; else the node that says it is one (after a failover it
@@ -22,18 +19,6 @@ until [ -n "$primary" ]; do
   # Sentinel refuses a monitor line whose host name does not resolve yet: wait for a primary to answer.
   [ -n "$primary" ] || { echo "waiting for a Redis primary"; sleep 2; }
 done
-
-render() {
-  awk '/^[[:space:]]*(#|$)/ { next }
-  {
-    out = ""
-    while (match($0, /\$\{[A-Z0-9_]+\}/)) {
-      out = out substr($0, 1, RSTART - 1) ENVIRON[substr($0, RSTART + 2, RLENGTH - 3)]
-      $0 = substr($0, RSTART + RLENGTH)
-    }
-    print out $0
-  }' "$1"
-}
 
 {
   echo "port 26379"
