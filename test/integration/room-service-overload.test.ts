@@ -36,6 +36,8 @@ afterAll(async () => {
 describe('an overloaded room service', () => {
   it('answers sends beyond its queue with overloaded and retryAfterMs at once, and acknowledges what it took on', async () => {
     const viewer = await WsTestClient.connect(cluster.gateways[0]!.url, { token: await cluster.token('eager') });
+    // The login push and the join are requests the queue counts too: both answered before Redis stalls.
+    await viewer.next((f) => f.t === 'inbox' && f.lastSeq !== undefined);
     viewer.send({ t: 'join', room: 'busy' });
     await viewer.next((f) => f.t === 'joined');
 
