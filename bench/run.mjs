@@ -20,8 +20,9 @@ import { manyRooms } from './scenarios/many-rooms.mjs';
 import { idle } from './scenarios/idle.mjs';
 import { reconnectStorm } from './scenarios/reconnect-storm.mjs';
 import { privateChat } from './scenarios/private-chat.mjs';
+import { connectStorm } from './scenarios/connect-storm.mjs';
 
-const SCENARIOS = Object.fromEntries([hotRoom, manyRooms, idle, reconnectStorm, privateChat].map((scenario) => [scenario.name, scenario]));
+const SCENARIOS = Object.fromEntries([hotRoom, manyRooms, idle, connectStorm, reconnectStorm, privateChat].map((scenario) => [scenario.name, scenario]));
 const progress = (line) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
@@ -38,7 +39,7 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --rooms N               many-rooms: rooms (default 1000)
   --viewers-per-room N    many-rooms: viewers per room (default 20)
   --connections N         idle: connections (default: as many as the open-file limit allows);
-                          reconnect-storm: clients (default 10000); private-chat: users, in pairs (default 2000)
+                          connect-storm, reconnect-storm: clients (default 10000); private-chat: users, in pairs (default 2000)
   --rates LIST            offered message rates in msg/s, comma separated, ramped in order
   --step-s S              measured seconds per rate (default 5)
   --warmup-s S            seconds at each rate before measuring (default 2)

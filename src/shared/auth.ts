@@ -3,7 +3,7 @@
  * key). The claims: `sub` the uid, `role`, `dev` the device type, `rooms` the rooms a streamer or
  * moderator moderates, `exp`. This is the only file that imports jose.
  */
-import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { createHmac, createPublicKey, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { SignJWT, importPKCS8, importSPKI, jwtVerify, type JWTPayload } from 'jose';
 import { fail } from './errors.js';
 import { ROLES, isRoomId, type Role, type RoomId, type Uid } from './protocol/frames.js';
@@ -51,6 +51,20 @@ export async function createTokenVerifier(keys: { secret?: string | null; public
     throw new Error('a token verifier needs a secret or a public key');
   }
   const { requireExp = true, maxLifetimeS = 0, issuer, audience } = policy;
+  const checkLifetime = (payload: JWTPayload) => {
+    if (maxLifetimeS > 0 && payload.exp !== undefined) {
+      const from = typeof payload.iat === 'number' ? payload.iat : Math.floor(Date.now() / 1000);
+      if (payload.exp - from > maxLifetimeS) throw fail.unauthorized(`invalid token: it lives longer than ${maxLifetimeS} s (exp - iat)`);
+    }
+  };
+  if (keys.secret) {
+    const verifyHs256 = hs256Verifier(key as KeyObject, { requireExp, issuer: issuer ?? null, audience: audience ?? null });
+    return async (token: string) => {
+      const payload = verifyHs256(token);
+      checkLifetime(payload);
+      return identityFromClaims(payload);
+    };
+  }
   const options = {
     algorithms,
     ...(requireExp ? { requiredClaims: ['exp'] } : {}),
@@ -64,12 +78,67 @@ export async function createTokenVerifier(keys: { secret?: string | null; public
     } catch (error) {
       throw fail.unauthorized(`invalid token: ${(error as Error).message}`, { cause: error });
     }
-    if (maxLifetimeS > 0 && payload.exp !== undefined) {
-      const from = typeof payload.iat === 'number' ? payload.iat : Math.floor(Date.now() / 1000);
-      if (payload.exp - from > maxLifetimeS) throw fail.unauthorized(`invalid token: it lives longer than ${maxLifetimeS} s (exp - iat)`);
-    }
+    checkLifetime(payload);
     return identityFromClaims(payload);
   };
+}
+
+const JWT_PATTERN = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/;
+/** Longest token accepted, in characters: a bound on the work a forged one can cause. */
+const MAX_TOKEN_LENGTH = 8192;
+
+/**
+ * HS256 checked with node:crypto, synchronously: jose verifies through WebCrypto, an async job and
+ * a key import per token (~150 µs of CPU each, most of a connection's cost in a connect storm),
+ * where an HMAC is ~10 µs. The checks are jose's for a compact JWS with the same options: header
+ * `alg` HS256 and no `crit`, the signature compared in constant time, then the claims: exp (required
+ * unless `requireExp` is false) in the future, nbf not in the future, iat a number, iss and aud equal
+ * to the configured ones. RS256 and ES256 tokens stay with jose.
+ */
+function hs256Verifier(key: KeyObject, policy: { requireExp: boolean; issuer: string | null; audience: string | null }): (token: string) => JWTPayload {
+  const refuse = (reason: string) => fail.unauthorized(`invalid token: ${reason}`);
+  return (token) => {
+    const parts = token.length <= MAX_TOKEN_LENGTH ? JWT_PATTERN.exec(token) : null;
+    if (!parts) throw refuse('Invalid Compact JWS');
+    const header = parseSegment(parts[1]!);
+    if (!header) throw refuse('Invalid JWS Protected Header');
+    if (header.alg !== 'HS256') throw refuse('"alg" (Algorithm) Header Parameter value not allowed');
+    if (header.crit !== undefined || header.b64 !== undefined) throw refuse('unsupported JWS header parameter');
+    const signature = Buffer.from(parts[3]!, 'base64url');
+    const expected = createHmac('sha256', key).update(token.slice(0, parts[1]!.length + 1 + parts[2]!.length)).digest();
+    if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) throw refuse('signature verification failed');
+    const payload = parseSegment(parts[2]!) as JWTPayload | null;
+    if (!payload) throw refuse('JWT Claims Set must be a top-level JSON object');
+    checkClaims(payload, policy, Math.floor(Date.now() / 1000));
+    return payload;
+  };
+}
+
+function parseSegment(segment: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : null;
+  } catch {
+    return null;
+  }
+}
+
+function checkClaims(payload: JWTPayload, policy: { requireExp: boolean; issuer: string | null; audience: string | null }, nowS: number): void {
+  const refuse = (reason: string) => fail.unauthorized(`invalid token: ${reason}`);
+  for (const claim of ['exp', 'nbf', 'iat'] as const) {
+    if (payload[claim] !== undefined && typeof payload[claim] !== 'number') throw refuse(`"${claim}" claim must be a number`);
+  }
+  if (payload.exp === undefined) {
+    if (policy.requireExp) throw refuse('missing required "exp" claim');
+  } else if (payload.exp <= nowS) {
+    throw refuse('"exp" claim timestamp check failed');
+  }
+  if (payload.nbf !== undefined && payload.nbf > nowS) throw refuse('"nbf" claim timestamp check failed');
+  if (policy.issuer !== null && payload.iss !== policy.issuer) throw refuse('unexpected "iss" claim value');
+  if (policy.audience !== null) {
+    const aud = payload.aud;
+    if (!(aud === policy.audience || (Array.isArray(aud) && aud.includes(policy.audience)))) throw refuse('unexpected "aud" claim value');
+  }
 }
 
 function identityFromClaims(payload: JWTPayload): Identity {

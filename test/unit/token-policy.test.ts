@@ -1,4 +1,5 @@
 /** What a token must carry besides its signature: exp, a bounded lifetime, the issuer and audience. */
+import { createHmac } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { createTokenVerifier, signToken } from '../../src/shared/auth.js';
@@ -46,5 +47,40 @@ describe('the token policy', () => {
     expect((await refusal(verify, noIssuer)).message).toMatch(/iss/);
     const otherAudience = await signToken({ uid: 'alice', role: 'viewer', ttlSeconds: 60, issuer: 'https://auth.example', audience: 'other' }, { secret: SECRET });
     expect((await refusal(verify, otherAudience)).message).toMatch(/aud/);
+  });
+});
+
+describe('HS256 verification', () => {
+  it('accepts a good token and refuses a forged, expired, early, malformed or other-algorithm one', async () => {
+    const verify = await createTokenVerifier({ secret: SECRET });
+    const good = await tokenWith({ exp: nowS() + 60, dev: 'ios' });
+    expect(await verify(good)).toEqual({ uid: 'alice', role: 'viewer', device: 'ios' });
+    const [header, payload, signature] = good.split('.') as [string, string, string];
+    const forgedPayload = Buffer.from(JSON.stringify({ sub: 'mallory', role: 'admin', exp: nowS() + 60 })).toString('base64url');
+    expect((await refusal(verify, `${header}.${forgedPayload}.${signature}`)).message).toMatch(/signature/);
+    const flipped = `${signature.slice(0, -2)}${signature.endsWith('A') ? 'B' : 'A'}${signature.slice(-1)}`;
+    expect((await refusal(verify, `${header}.${payload}.${flipped}`)).code).toBe('unauthorized');
+    const otherKey = await new SignJWT({ role: 'viewer' }).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('1m')
+      .sign(new TextEncoder().encode('another-secret-of-at-least-32-bytes!!'));
+    expect((await refusal(verify, otherKey)).message).toMatch(/signature/);
+    expect((await refusal(verify, await tokenWith({ exp: nowS() - 1 }))).message).toMatch(/exp/);
+    expect((await refusal(verify, await tokenWith({ exp: nowS() + 60, nbf: nowS() + 30 }))).message).toMatch(/nbf/);
+    expect((await refusal(verify, await tokenWith({ exp: 'tomorrow' }))).message).toMatch(/exp/);
+    const hs512 = await new SignJWT({ role: 'viewer' }).setProtectedHeader({ alg: 'HS512' }).setSubject('alice').setExpirationTime('1m').sign(KEY);
+    expect((await refusal(verify, hs512)).message).toMatch(/alg/);
+    const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`;
+    expect((await refusal(verify, none)).code).toBe('unauthorized');
+    const critHeader = Buffer.from(JSON.stringify({ alg: 'HS256', crit: ['x'], x: 1 })).toString('base64url');
+    const critSignature = createHmac('sha256', SECRET).update(`${critHeader}.${payload}`).digest('base64url');
+    expect((await refusal(verify, `${critHeader}.${payload}.${critSignature}`)).message).toMatch(/header/);
+    for (const junk of ['', 'a.b', 'a.b.c.d', `${header}.${payload}.${signature}=`, `${'x'.repeat(9000)}.${payload}.${signature}`]) {
+      expect((await refusal(verify, junk)).code).toBe('unauthorized');
+    }
+  });
+
+  it('accepts an audience listed among several', async () => {
+    const verify = await createTokenVerifier({ secret: SECRET }, { audience: 'roomcast' });
+    expect((await verify(await tokenWith({ exp: nowS() + 60, aud: ['other', 'roomcast'] }))).uid).toBe('alice');
+    expect((await refusal(verify, await tokenWith({ exp: nowS() + 60, aud: ['other'] }))).message).toMatch(/aud/);
   });
 });
