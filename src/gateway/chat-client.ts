@@ -8,7 +8,7 @@ import { encodeFrame } from '../shared/codec/codec.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
-import type { ChatCaller, ChatLoginRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
+import type { ChatCaller, ChatLoginsReply, ChatLoginsRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
 import type { ChatClientFrame } from '../shared/protocol/chat-frames.js';
 import type { ServerFrame } from '../shared/protocol/frames.js';
 import { timedCall } from './room-client.js';
@@ -31,6 +31,12 @@ const OP_OF: Readonly<Record<ChatClientFrame['t'], 'send' | 'sync' | 'ack' | 'op
   group_join: 'op', group_leave: 'op', group_invites: 'op',
 };
 
+/** A connection the registry holds since `connectedAtMs`. */
+export interface OpenedConn { conn: Conn; connectedAtMs: number }
+
+/** Logins per request: bounds a request's size and the room service's work for one message. */
+export const LOGINS_PER_REQUEST = 500;
+
 export class ChatClient {
   constructor(private readonly deps: ChatClientDeps) {}
 
@@ -43,18 +49,29 @@ export class ChatClient {
   }
 
   /**
-   * The device policy and the login push of newest unacknowledged messages; failures only cost the
-   * push. `connectedAtMs` is the time the registry holds for this connection: the policy compares it.
+   * The device policy and the login push of newest unacknowledged messages, for connections opened
+   * together: one request per LOGINS_PER_REQUEST. `connectedAtMs` is the time the registry holds
+   * for each connection: the policy compares it. Failures only cost the push.
    */
-  async login(conn: Conn, connectedAtMs: number): Promise<void> {
-    const request: ChatLoginRequest = { caller: this.callerOf(conn), connectedAtMs };
+  async logins(opened: readonly OpenedConn[]): Promise<void> {
+    const requests: Promise<void>[] = [];
+    for (let i = 0; i < opened.length; i += LOGINS_PER_REQUEST) requests.push(this.loginChunk(opened.slice(i, i + LOGINS_PER_REQUEST)));
+    await Promise.all(requests);
+  }
+
+  private async loginChunk(opened: readonly OpenedConn[]): Promise<void> {
+    const request: ChatLoginsRequest = { logins: opened.map(({ conn, connectedAtMs }) => ({ caller: this.callerOf(conn), connectedAtMs })) };
     try {
-      const reply = await timedCall<ChatLoginRequest, ChatReply>(this.deps.metrics, 'chat_login', this.deps.bus, subjects.chat('login'), request, this.deps.requestTimeoutMs);
-      if (reply.frame && !conn.closed) conn.send(encodeFrame(conn.format, reply.frame as ServerFrame));
+      const reply = await timedCall<ChatLoginsRequest, ChatLoginsReply>(
+        this.deps.metrics, 'chat_logins', this.deps.bus, subjects.chat('logins'), request, this.deps.requestTimeoutMs);
+      opened.forEach(({ conn }, i) => {
+        const frame = reply.frames?.[i];
+        if (frame && !conn.closed) conn.send(encodeFrame(conn.format, frame as ServerFrame));
+      });
     } catch (error) {
-      // The client syncs on its own after the welcome; the push is only a head start.
+      // The clients sync on their own after the welcome; the push is only a head start.
       this.deps.metrics.busError();
-      this.deps.log.warn('chat login failed', { conn: conn.id, error });
+      this.deps.log.warn('chat logins failed', { connections: opened.length, error });
     }
   }
 

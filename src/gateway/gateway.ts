@@ -16,7 +16,9 @@ import { GatewayRegistry } from '../shared/fleet/gateway-registry.js';
 import type { SessionStore } from '../shared/store/session-store.js';
 import { ChatClient } from './chat-client.js';
 import { FleetPresence } from './fleet-presence.js';
+import { Logins } from './logins.js';
 import { LoadShedding, type LoadSheddingSettings } from './load-shedding.js';
+import { RoomAccess } from './room-access.js';
 import { RoomClient } from './room-client.js';
 import { RoomFanout, type FanoutSettings } from './room-fanout.js';
 import { Sessions, type SessionSettings, type SessionState } from './session.js';
@@ -87,6 +89,8 @@ export class Gateway {
   /** Private and group chat: routed frames in, chat frames out. */
   private readonly users: UserDelivery;
   private readonly chat: ChatClient;
+  /** Registry writes and chat logins of new connections, batched per tick. */
+  private readonly logins: Logins;
   private readonly slowConsumers: SlowConsumers;
   private readonly shedding: LoadShedding;
   private readonly idle: IdleConnections;
@@ -105,15 +109,20 @@ export class Gateway {
     this.instance = { gatewayId: deps.gatewayId, epoch: clock.now() };
     this.metrics = new GatewayMetrics(deps.metricsRegistry);
     const roomClient = new RoomClient(bus, settings.requestTimeoutMs, this.metrics);
+    const access = new RoomAccess({ roomClient, clock });
     this.fanout = new RoomFanout({
-      bus, roomClient, clock, log, metrics: this.metrics, settings: settings.fanout,
+      bus, roomClient, access, clock, log, metrics: this.metrics, settings: settings.fanout,
       publisher: { publish: (topic, data) => this.server.publish(topic, data), subscribers: (topic) => this.server.subscribers(topic) },
     });
     this.users = new UserDelivery({
       gatewayId: deps.gatewayId, bus, log, metrics: this.metrics, inRoom: (conn, room) => this.fanout.isMember(conn, room),
     });
     this.chat = new ChatClient({ gatewayId: deps.gatewayId, bus, log, metrics: this.metrics, requestTimeoutMs: settings.requestTimeoutMs });
-    this.sessions = new Sessions({ fanout: this.fanout, roomClient, chat: this.chat, clock, log, metrics: this.metrics, settings: settings.session });
+    this.logins = new Logins({
+      gatewayId: deps.gatewayId, epoch: this.instance.epoch, sessionStore: deps.sessionStore, chat: this.chat, clock,
+      storeFailed: (op, error) => this.storeFailed(op, error),
+    });
+    this.sessions = new Sessions({ fanout: this.fanout, roomClient, access, chat: this.chat, clock, log, metrics: this.metrics, settings: settings.session });
     this.slowConsumers = new SlowConsumers({
       connections: () => this.server.connections(), fanout: this.fanout, clock, log, metrics: this.metrics,
       settings: { limitBytes: settings.maxBackpressureBytes, graceMs: settings.slowConsumerGraceMs },
@@ -258,12 +267,7 @@ export class Gateway {
   private opened(conn: Conn): SessionState {
     const state = this.sessions.opened(conn);
     this.users.add(conn);
-    const { uid, device } = conn.identity;
-    const connectedAtMs = this.deps.clock.now();
-    this.deps.sessionStore
-      .register({ uid, device, gatewayId: this.id, epoch: this.instance.epoch, connId: conn.id, connectedAtMs })
-      // Registered first, so the login's device policy and every later route see this connection.
-      .then(() => this.chat.login(conn, connectedAtMs), (error: unknown) => this.storeFailed('register', error));
+    this.logins.opened(conn);
     return state;
   }
 
@@ -271,7 +275,7 @@ export class Gateway {
     this.slowConsumers.forget(conn);
     this.sessions.closed(conn);
     this.users.remove(conn);
-    this.deps.sessionStore.unregister(conn.identity.uid, this.id, conn.id).catch((error: unknown) => this.storeFailed('unregister', error));
+    this.logins.closed(conn);
   }
 
   private async heartbeat(): Promise<void> {

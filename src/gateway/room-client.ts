@@ -4,7 +4,7 @@ import { call } from '../shared/bus/rpc.js';
 import type { GatewayMetrics, GatewayRequestOp } from '../shared/metrics.js';
 import {
   subjects,
-  type Caller, type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type ModerateReply, type ModerateRequest,
+  type AccessReply, type AccessRequest, type Caller, type HistoryReply, type HistoryRequest, type ModerateReply, type ModerateRequest,
   type SendReply, type SendRequest,
 } from '../shared/protocol/bus-messages.js';
 import type { ClientMsgId, MessageKind, ModerateFrame, RoomId, Seq } from '../shared/protocol/frames.js';
@@ -26,9 +26,9 @@ export async function timedCall<Req, Res>(
 export class RoomClient {
   constructor(private readonly bus: Bus, private readonly timeoutMs: number, private readonly metrics: Pick<GatewayMetrics, 'requestTimer'>) {}
 
-  /** Resolves when the caller may join; rejects with unknown_room, banned, ... */
-  join(caller: Caller, room: RoomId): Promise<JoinReply> {
-    return timedCall<JoinRequest, JoinReply>(this.metrics, 'join', this.bus, subjects.roomJoin, { caller, room, recent: 0 }, this.timeoutMs);
+  /** The room's bans in force; rejects with unknown_room when there is no such room. */
+  access(room: RoomId): Promise<AccessReply> {
+    return timedCall<AccessRequest, AccessReply>(this.metrics, 'access', this.bus, subjects.roomAccess, { room }, this.timeoutMs);
   }
 
   send(caller: Caller, room: RoomId, cid: ClientMsgId, text: string, kind: MessageKind): Promise<SendReply> {

@@ -33,6 +33,7 @@ import { CompactMultimap } from './compact-multimap.js';
 import { RoomCounters } from './room-stats.js';
 import type { Conn, Publisher } from './uws-server.js';
 import type { RoomClient } from './room-client.js';
+import type { RoomAccess } from './room-access.js';
 
 export interface FanoutSettings {
   batchWindowMs: number;
@@ -56,6 +57,8 @@ export interface FanoutDeps {
   bus: Bus;
   publisher: Publisher;
   roomClient: RoomClient;
+  /** Join rules held while the room is subscribed: opened after the subscription, fed its ban events. */
+  access: Pick<RoomAccess, 'open' | 'close' | 'event'>;
   clock: Clock;
   log: Logger;
   metrics: GatewayMetrics;
@@ -170,14 +173,16 @@ export class RoomFanout {
 
   /**
    * Adds the connection to the room and sends it `joined`: the latest messages, or with lastSeq the
-   * ones it missed (and a gap for those history no longer holds). The caller has authorized the join.
+   * ones it missed (and a gap for those history no longer holds). `admit` runs once the room is open
+   * (its rules loaded), before anything is sent: it throws to refuse the join.
    */
-  async join(conn: Conn, room: RoomId, lastSeq?: Seq): Promise<void> {
+  async join(conn: Conn, room: RoomId, lastSeq?: Seq, admit?: () => void): Promise<void> {
     const channel = this.channelFor(room);
     channel.pendingJoins++;
     try {
       await channel.ready;
       if (conn.closed || channel.closed) return;
+      admit?.();
       if (lastSeq === undefined) {
         this.addMember(channel, conn, channel.ring.slice(-this.deps.settings.recentMessages), undefined);
         return;
@@ -290,6 +295,7 @@ export class RoomFanout {
     try {
       // The subscription is in place at the server before the stream's starting point is read.
       await bus.flush();
+      await this.deps.access.open(channel.room);
       const head = await roomClient.history(channel.room, { limit: settings.ringSize });
       if (channel.closed) return;
       channel.ring = head.msgs;
@@ -301,7 +307,7 @@ export class RoomFanout {
       channel.early = [];
       for (const message of early) this.onRoomMessage(channel, message);
     } catch (error) {
-      this.deps.metrics.busError();
+      if (!(error instanceof RoomcastError && error.code === 'unknown_room')) this.deps.metrics.busError();
       this.teardown(channel);
       throw error instanceof RoomcastError ? error : fail.unavailable('the room could not be opened', { cause: error });
     }
@@ -314,7 +320,10 @@ export class RoomFanout {
     channel.subscription?.unsubscribe();
     if (channel.reorderTimer) clearTimeout(channel.reorderTimer);
     this.dirty.delete(channel);
-    if (this.channels.get(channel.room) === channel) this.channels.delete(channel.room);
+    if (this.channels.get(channel.room) === channel) {
+      this.channels.delete(channel.room);
+      this.deps.access.close(channel.room);
+    }
     this.deps.metrics.roomsActive(this.channels.size);
   }
 
@@ -378,7 +387,10 @@ export class RoomFanout {
       return;
     }
     if (event.t === 'msg') this.onRoomMessage(channel, event.m);
-    else if (event.t === 'kick') this.kick(channel, event.uid);
+    else if (event.t === 'kick') {
+      this.deps.access.event(event);
+      this.kick(channel, event.uid);
+    } else if (event.t === 'unban') this.deps.access.event(event);
     else if (event.t === 'notice') this.notice(channel, event.notice);
   }
 

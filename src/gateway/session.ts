@@ -19,6 +19,7 @@ import type { ChatClientFrame } from '../shared/protocol/chat-frames.js';
 import type { ChatClient } from './chat-client.js';
 import { CompactMultimap } from './compact-multimap.js';
 import type { RoomClient } from './room-client.js';
+import type { RoomAccess } from './room-access.js';
 import type { RoomFanout } from './room-fanout.js';
 import type { Conn } from './uws-server.js';
 
@@ -34,6 +35,8 @@ export interface SessionSettings {
 export interface SessionDeps {
   fanout: RoomFanout;
   roomClient: RoomClient;
+  /** Join decisions from the room's rules held on this gateway. */
+  access: Pick<RoomAccess, 'check'>;
   /** Private and group chat frames go here. */
   chat: ChatClient;
   clock: Clock;
@@ -161,7 +164,7 @@ export class Sessions {
 
   private async join(conn: Conn, room: RoomId, lastSeq: number | undefined): Promise<void> {
     const context = { room, ref: 'join' };
-    const { fanout, roomClient } = this.deps;
+    const { fanout, access } = this.deps;
     if (fanout.isMember(conn, room) || this.joining.has(conn, room)) {
       this.sendError(conn, fail.already_in_room(room), context);
       return;
@@ -172,8 +175,7 @@ export class Sessions {
     }
     this.joining.add(conn, room);
     try {
-      await roomClient.join(callerOf(conn.identity), room);
-      if (!conn.closed) await fanout.join(conn, room, lastSeq);
+      await fanout.join(conn, room, lastSeq, () => access.check(room, conn.identity.uid));
     } catch (error) {
       this.sendError(conn, toRoomcastError(error), context);
     } finally {
@@ -183,7 +185,7 @@ export class Sessions {
 
   /** Leaves `from` and joins `to` as one signal; if `to` cannot be joined the connection stays in `from`. */
   private async switchRoom(conn: Conn, frame: SwitchFrame): Promise<void> {
-    const { fanout, roomClient } = this.deps;
+    const { fanout, access } = this.deps;
     if (!fanout.isMember(conn, frame.from)) {
       this.sendError(conn, notInRoom(frame.from), { room: frame.from, ref: 'switch' });
       return;
@@ -194,10 +196,10 @@ export class Sessions {
     }
     this.joining.add(conn, frame.to);
     try {
-      await roomClient.join(callerOf(conn.identity), frame.to);
-      if (conn.closed) return;
-      if (fanout.leave(conn, frame.from)) this.send(conn, { t: 'left', room: frame.from, reason: 'switch' });
-      await fanout.join(conn, frame.to, frame.lastSeq);
+      await fanout.join(conn, frame.to, frame.lastSeq, () => {
+        access.check(frame.to, conn.identity.uid);
+        if (fanout.leave(conn, frame.from)) this.send(conn, { t: 'left', room: frame.from, reason: 'switch' });
+      });
     } catch (error) {
       this.sendError(conn, toRoomcastError(error), { room: frame.to, ref: 'switch' });
     } finally {

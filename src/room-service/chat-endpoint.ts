@@ -9,9 +9,9 @@ import { fail } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import { ROOM_SERVICE_QUEUE, subjects } from '../shared/protocol/bus-messages.js';
-import type { ChatCaller, ChatLoginRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
+import type { ChatCaller, ChatLogin, ChatLoginsReply, ChatLoginsRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
 import {
-  GROUP_REQUEST_TYPES, isChatClientFrameType, isUidValue, parseChatFrame, type ChatClientFrame, type ConversationSummary, type GroupInviteView,
+  GROUP_REQUEST_TYPES, isChatClientFrameType, isUidValue, parseChatFrame, type ChatClientFrame, type ConversationSummary, type GroupInviteView, type InboxFrame,
 } from '../shared/protocol/chat-frames.js';
 import { ROLES } from '../shared/protocol/frames.js';
 import type { ChatService } from './chat-service.js';
@@ -35,6 +35,9 @@ export interface ChatEndpointDeps {
 }
 
 
+/** The most logins one request may carry (gateways send at most LOGINS_PER_REQUEST). */
+const MAX_LOGINS_PER_REQUEST = 1000;
+
 export class ChatEndpoint {
   private readonly subscriptions: Subscription[] = [];
 
@@ -47,24 +50,40 @@ export class ChatEndpoint {
       this.subscriptions.push(serve(bus, subjects.chat(op), ROOM_SERVICE_QUEUE,
         (request: ChatRequest) => this.measured(`chat_${op}`, () => this.frame(request)), onInternalError(op), this.deps.admission));
     }
-    this.subscriptions.push(serve(bus, subjects.chat('login'), ROOM_SERVICE_QUEUE,
-      (request: ChatLoginRequest) => this.measured('chat_login', async () => {
-        const caller = checkCaller(request?.caller);
-        if (typeof request.connectedAtMs !== 'number') throw fail.bad_frame("'connectedAtMs' must be a number");
-        const push = await this.deps.chat.login(caller, request.connectedAtMs);
-        // Groups with unread messages come with the login push, so a client syncs them without asking.
-        if (this.deps.groups) {
-          // Invites sent while the user was offline: it learns of them here, not from a push.
-          const [summaries, invites] = await Promise.all([this.deps.groups.summaries(caller.uid), this.deps.groups.invitesOf(caller.uid)]);
-          push.groups = summaries.filter((group) => group.unread > 0);
-          if (invites.length > 0) push.invites = invites;
-        }
-        return { frame: push } satisfies ChatReply;
-      }), onInternalError('login'), this.deps.admission));
+    this.subscriptions.push(serve(bus, subjects.chat('logins'), ROOM_SERVICE_QUEUE,
+      (request: ChatLoginsRequest) => this.measured('chat_logins', () => this.logins(request)), onInternalError('logins'), this.deps.admission));
   }
 
   stop(): void {
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
+  }
+
+  /** The logins of the connections a gateway opened in one tick; each fails alone (null: no push). */
+  private async logins(request: ChatLoginsRequest): Promise<ChatLoginsReply> {
+    const logins = request?.logins;
+    if (!Array.isArray(logins) || logins.length > MAX_LOGINS_PER_REQUEST) {
+      throw fail.bad_frame(`'logins' must be a list of at most ${MAX_LOGINS_PER_REQUEST} logins`);
+    }
+    const frames = await Promise.all(logins.map((login: ChatLogin) => this.login(login).catch((error: unknown) => {
+      this.deps.log.warn('chat login failed', { uid: login?.caller?.uid, error });
+      return null;
+    })));
+    return { frames };
+  }
+
+  /** The device policy, then the login push. */
+  private async login(login: ChatLogin): Promise<InboxFrame> {
+    const caller = checkCaller(login?.caller);
+    if (typeof login.connectedAtMs !== 'number') throw fail.bad_frame("'connectedAtMs' must be a number");
+    const push = await this.deps.chat.login(caller, login.connectedAtMs);
+    // Groups with unread messages come with the login push, so a client syncs them without asking.
+    if (this.deps.groups) {
+      // Invites sent while the user was offline: it learns of them here, not from a push.
+      const [summaries, invites] = await Promise.all([this.deps.groups.summaries(caller.uid), this.deps.groups.invitesOf(caller.uid)]);
+      push.groups = summaries.filter((group) => group.unread > 0);
+      if (invites.length > 0) push.invites = invites;
+    }
+    return push;
   }
 
   private async frame(request: ChatRequest): Promise<ChatReply> {

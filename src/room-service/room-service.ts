@@ -13,7 +13,7 @@ import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import {
   ROOM_SERVICE_QUEUE, subjects,
-  type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type ModerateRequest, type RoomEvent,
+  type AccessReply, type AccessRequest, type HistoryReply, type HistoryRequest, type ModerateRequest, type RoomEvent,
   type SendReply, type SendRequest,
 } from '../shared/protocol/bus-messages.js';
 import {
@@ -82,7 +82,7 @@ export class RoomService {
     const { bus, log, admission } = this.deps;
     const onInternalError = (op: string) => (error: unknown) => log.error('request failed', { op, error });
     this.subscriptions.push(
-      serve(bus, subjects.roomJoin, ROOM_SERVICE_QUEUE, (request: JoinRequest) => this.measured('join', () => this.join(request)), onInternalError('join'), admission),
+      serve(bus, subjects.roomAccess, ROOM_SERVICE_QUEUE, (request: AccessRequest) => this.measured('access', () => this.access(request)), onInternalError('access'), admission),
       serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendRequest) => this.measured('send', () => this.send(request)), onInternalError('send'), admission),
       serve(bus, subjects.roomHistory, ROOM_SERVICE_QUEUE, (request: HistoryRequest) => this.measured('history', () => this.history(request)), onInternalError('history'), admission),
       serve(bus, subjects.roomModerate, ROOM_SERVICE_QUEUE, (request: ModerateRequest) => this.measured('moderate', () => moderate(this, request)), onInternalError('moderate'), admission),
@@ -94,18 +94,20 @@ export class RoomService {
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
   }
 
-  async join(request: JoinRequest): Promise<JoinReply> {
+  /**
+   * A room's join rules for a gateway: the room exists (created now when rooms are created on first
+   * join), and its bans in force with their expiry. The gateway decides each join from them.
+   */
+  async access(request: AccessRequest): Promise<AccessReply> {
     const { store, clock, limits } = this.deps;
-    const room = requireRoom(request.room);
-    const recent = clampLimit(request.recent, limits.historyPageMax, 0);
-    let info = await this.stored('joinInfo', () => store.joinInfo(room, request.caller.uid, recent, clock.now()));
-    if (!info && limits.autoCreateRooms) {
+    const room = requireRoom(request?.room);
+    let lists = await this.stored('moderationLists', () => store.moderationLists(room, clock.now()));
+    if (!lists && limits.autoCreateRooms) {
       await this.stored('createRoom', () => store.createRoom(room, DEFAULT_ROOM_SETTINGS, clock.now()));
-      info = await this.stored('joinInfo', () => store.joinInfo(room, request.caller.uid, recent, clock.now()));
+      lists = await this.stored('moderationLists', () => store.moderationLists(room, clock.now()));
     }
-    if (!info) throw fail.unknown_room(room);
-    if (info.banned) throw fail.banned(room);
-    return { seq: info.lastSeq, recent: info.recent };
+    if (!lists) throw fail.unknown_room(room);
+    return { bans: lists.banned };
   }
 
   async send(request: SendRequest): Promise<SendReply> {
@@ -230,12 +232,15 @@ export class RoomService {
     await this.notifyUser(uid, room, untilMs === null ? unmutedNotice(room) : mutedNotice(room, untilMs));
   }
 
-  /** Bans (or, with null, unbans); a ban also removes the user's connections from the room at once. */
+  /**
+   * Bans (or, with null, unbans); a ban also removes the user's connections from the room at once.
+   * Gateways hold a room's bans while subscribed to it, so both are published on the room's subject.
+   */
   async setBan(room: RoomId, uid: Uid, durationMs: number | null): Promise<void> {
     const untilMs = durationMs === null ? null : this.deps.clock.now() + durationMs;
     const found = await this.stored('setBan', () => this.deps.store.setBan(room, uid, untilMs));
     if (!found) throw fail.unknown_room(room);
-    if (untilMs !== null) this.publishEvent({ t: 'kick', room, uid, reason: 'banned' });
+    this.publishEvent(untilMs === null ? { t: 'unban', room, uid } : { t: 'kick', room, uid, reason: 'banned', untilMs });
   }
 
   /** Mutes and bans still in force, sorted by uid. */

@@ -18,7 +18,7 @@ export type DropReason = MessageDropReason | DeliveryDropReason;
 const PER_DELIVERY: ReadonlySet<DropReason> = new Set<DeliveryDropReason>(['backpressure', 'sampled']);
 
 /** Gateway → room service requests, by the label `op` of roomcast_gateway_request_seconds. */
-export type GatewayRequestOp = 'join' | 'send' | 'history' | 'moderate' | 'chat_send' | 'chat_sync' | 'chat_ack' | 'chat_op' | 'chat_login';
+export type GatewayRequestOp = 'access' | 'send' | 'history' | 'moderate' | 'chat_send' | 'chat_sync' | 'chat_ack' | 'chat_op' | 'chat_logins';
 
 /** The package version, read once from the nearest package.json (src/ in tests, dist/src/ when built). */
 function packageVersion(): string {

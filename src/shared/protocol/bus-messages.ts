@@ -4,7 +4,7 @@
  */
 import type { ErrorCode } from '../errors.js';
 import type {
-  ClientMsgId, MessageKind, ModeratedFrame, ModerateFrame, NoticeFrame, Role, RoomId, RoomMessage, Seq, Uid,
+  ClientMsgId, MessageKind, ModeratedFrame, ModerateFrame, ModerationEntry, NoticeFrame, Role, RoomId, RoomMessage, Seq, Uid,
 } from './frames.js';
 
 export type GatewayId = string;
@@ -15,13 +15,14 @@ export const subjects = {
   /** Messages routed to one gateway (per-uid delivery). */
   gateway: (gatewayId: GatewayId) => `gw.${gatewayId}`,
   /** Requests to the room service, answered by one replica of its queue group. */
-  roomJoin: 'svc.room.join',
+  /** A room's join rules (exists, bans), asked once per room by a gateway that opens the room. */
+  roomAccess: 'svc.room.access',
   roomSend: 'svc.room.send',
   roomHistory: 'svc.room.history',
   /** A moderator's `moderate` frame, forwarded by its gateway. */
   roomModerate: 'svc.room.moderate',
   /** Private and group chat requests from gateways (chat-bus-messages.ts), answered by the queue group. */
-  chat: (op: 'send' | 'sync' | 'ack' | 'login' | 'op') => `svc.chat.${op}` as const,
+  chat: (op: 'send' | 'sync' | 'ack' | 'logins' | 'op') => `svc.chat.${op}` as const,
   /** Messages for users with no online device, for an external push worker (chat-bus-messages.ts). */
   pushOffline: 'push.offline',
   /** Fleet state (fleet-messages.ts): a gateway's heartbeat and goodbye, published by that gateway. */
@@ -41,20 +42,29 @@ export const ROOM_SERVICE_QUEUE = 'room-service';
 
 /** A stored, sequenced room message. */
 export interface RoomMessageEvent { t: 'msg'; room: RoomId; m: RoomMessage }
-/** A user was banned: gateways remove that user's connections from the room. */
-export interface RoomKickEvent { t: 'kick'; room: RoomId; uid: Uid; reason: 'banned' }
+/**
+ * A user was banned until `untilMs`: gateways remove that user's connections from the room, and
+ * refuse its joins until then (RoomAccess holds the room's bans while the gateway is subscribed).
+ */
+export interface RoomKickEvent { t: 'kick'; room: RoomId; uid: Uid; reason: 'banned'; untilMs: number }
+/** A ban was lifted: gateways let the user join again. */
+export interface RoomUnbanEvent { t: 'unban'; room: RoomId; uid: Uid }
 /** A notice for every viewer of the room (slow mode, pins): written at once, not sequenced. */
 export interface RoomNoticeEvent { t: 'notice'; room: RoomId; notice: NoticeFrame }
-export type RoomEvent = RoomMessageEvent | RoomKickEvent | RoomNoticeEvent;
+export type RoomEvent = RoomMessageEvent | RoomKickEvent | RoomUnbanEvent | RoomNoticeEvent;
 
 // ---- requests to the room service ---------------------------------------------------------------
 
 /** Who is asking, as the gateway authenticated it. */
 export interface Caller { uid: Uid; role: Role; rooms?: readonly RoomId[] }
 
-/** Asks whether the caller may join; `recent` newest messages come with the answer. */
-export interface JoinRequest { caller: Caller; room: RoomId; recent: number }
-export interface JoinReply { seq: Seq; recent: RoomMessage[] }
+/**
+ * What a gateway needs to decide joins of a room itself: the room exists (it is created first when
+ * rooms are created on first join), and its bans in force. Asked after the gateway subscribed to the
+ * room, so no later ban or unban can pass unseen.
+ */
+export interface AccessRequest { room: RoomId }
+export interface AccessReply { bans: ModerationEntry[] }
 
 export interface SendRequest { caller: Caller; room: RoomId; cid: ClientMsgId; text: string; kind: MessageKind }
 export interface SendReply { seq: Seq; duplicate: boolean }

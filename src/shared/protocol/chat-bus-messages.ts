@@ -22,7 +22,11 @@ export interface ChatCaller {
 /** A chat frame a client sent, forwarded by its gateway; the room service checks it again. */
 export interface ChatRequest { caller: ChatCaller; frame: ChatClientFrame }
 /** A connection opened: apply the device policy and answer the login push. */
-export interface ChatLoginRequest { caller: ChatCaller; connectedAtMs: number }
+export interface ChatLogin { caller: ChatCaller; connectedAtMs: number }
+/** The connections a gateway opened in one tick: one request for all of them. */
+export interface ChatLoginsRequest { logins: ChatLogin[] }
+/** One login push per login, in the request's order; null where that login failed (the client syncs). */
+export interface ChatLoginsReply { frames: (ChatServerFrame | null)[] }
 /** What the gateway sends back to the client; nothing for frames that are only acknowledged by silence. */
 export interface ChatReply { frame?: ChatServerFrame }
 
