@@ -226,7 +226,10 @@ export class Gateway {
       allowedOrigins: settings.allowedOrigins,
       connections: {
         accepting: () => this.accepting,
-        authenticate: (token) => (token ? verifyToken(token) : Promise.reject(fail.unauthorized('a token is required'))),
+        authenticate: (token) => {
+          if (!token) throw fail.unauthorized('a token is required');
+          return verifyToken(token);
+        },
         opened: (conn) => this.opened(conn),
         message: (conn, state, data, isBinary) => this.sessions.message(conn, state, data, isBinary),
         closed: (conn) => this.closed(conn),

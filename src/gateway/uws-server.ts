@@ -69,8 +69,8 @@ export interface Publisher {
 export interface ConnectionHandlers<S extends object> {
   /** Whether new connections are accepted (false while draining). */
   accepting(): boolean;
-  /** Resolves the identity of a token, or rejects with UnauthorizedError. */
-  authenticate(token: string | null): Promise<Identity>;
+  /** The identity of a token, at once or later; throws or rejects with UnauthorizedError. */
+  authenticate(token: string | null): Identity | Promise<Identity>;
   /** Returns the state kept for the connection; it comes back with each of the connection's frames. */
   opened(conn: Conn): S;
   /** `data` is only valid during the call. */
@@ -301,24 +301,32 @@ export class UwsServer<S extends object> implements Publisher {
         if (data.address !== null) this.perAddress.set(data.address, (this.perAddress.get(data.address) ?? 0) + 1);
         const token = data.token;
         data.token = null;
-        handlers.authenticate(token).then(
-          (identity) => {
-            if (conn.closed) return;
-            conn.identity = identity;
-            this.open.add(conn);
-            conn.cork(() => { conn.state = handlers.opened(conn); });
-            const early = conn.early ?? [];
-            conn.early = null;
-            for (const frame of early) conn.cork(() => received(conn, frame.data, frame.isBinary));
-          },
-          (error: unknown) => {
-            if (conn.closed) return;
-            conn.early = null;
-            conn.identity = ANONYMOUS;
-            const failure = error instanceof RoomcastError ? error : fail.unauthorized('invalid token', { cause: error });
-            conn.cork(() => handlers.rejected(conn, failure));
-          },
-        );
+        const accept = (identity: Identity) => {
+          if (conn.closed) return;
+          conn.identity = identity;
+          this.open.add(conn);
+          conn.cork(() => { conn.state = handlers.opened(conn); });
+          const early = conn.early ?? [];
+          conn.early = null;
+          for (const frame of early) conn.cork(() => received(conn, frame.data, frame.isBinary));
+        };
+        const refuse = (error: unknown) => {
+          if (conn.closed) return;
+          conn.early = null;
+          conn.identity = ANONYMOUS;
+          const failure = error instanceof RoomcastError ? error : fail.unauthorized('invalid token', { cause: error });
+          conn.cork(() => handlers.rejected(conn, failure));
+        };
+        let identity: Identity | Promise<Identity>;
+        try {
+          identity = handlers.authenticate(token);
+        } catch (error) {
+          refuse(error);
+          return;
+        }
+        // A token checked at once is welcomed in the same write as the upgrade's response.
+        if (identity instanceof Promise) identity.then(accept, refuse);
+        else accept(identity);
       },
 
       message: (ws, message, isBinary) => {

@@ -24,7 +24,11 @@ export function isUid(value: unknown): value is Uid {
 
 const DEVICE_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
-export type TokenVerifier = (token: string) => Promise<Identity>;
+/**
+ * Resolves a token's identity, or throws (or rejects with) `unauthorized`. HS256 tokens are checked
+ * synchronously, so a gateway can welcome a connection in the same write as its upgrade.
+ */
+export type TokenVerifier = (token: string) => Identity | Promise<Identity>;
 
 /** What a token must carry besides a valid signature (docs/protocol.md, section 2). */
 export interface TokenPolicy {
@@ -59,7 +63,7 @@ export async function createTokenVerifier(keys: { secret?: string | null; public
   };
   if (keys.secret) {
     const verifyHs256 = hs256Verifier(key as KeyObject, { requireExp, issuer: issuer ?? null, audience: audience ?? null });
-    return async (token: string) => {
+    return (token: string) => {
       const payload = verifyHs256(token);
       checkLifetime(payload);
       return identityFromClaims(payload);

@@ -13,8 +13,8 @@ function tokenWith(claims: Record<string, unknown>): Promise<string> {
   return new SignJWT({ role: 'viewer', ...claims }).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').sign(KEY);
 }
 
-async function refusal(verify: (token: string) => Promise<unknown>, token: string): Promise<{ code: string; message: string }> {
-  const error = await verify(token).then(() => null, (e: { code: string; message: string }) => e);
+async function refusal(verify: (token: string) => unknown, token: string): Promise<{ code: string; message: string }> {
+  const error = await Promise.resolve().then(() => verify(token)).then(() => null, (e: { code: string; message: string }) => e);
   expect(error, 'the token is refused').not.toBeNull();
   return error!;
 }
