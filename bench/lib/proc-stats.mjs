@@ -14,12 +14,16 @@ const PAGE_BYTES = (() => {
 
 /** User + system CPU time of a process, in microseconds (resolution: one clock tick). */
 export function cpuTimeUs(pid) {
+  const { userUs, systemUs } = cpuTimesUs(pid);
+  return userUs + systemUs;
+}
+
+/** User and system (kernel) CPU time of a process, apart, in microseconds. */
+export function cpuTimesUs(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name may hold spaces: fields are counted after its closing parenthesis.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return ((utime + stime) / CLOCK_TICKS_PER_S) * 1e6;
+  return { userUs: (Number(fields[11]) / CLOCK_TICKS_PER_S) * 1e6, systemUs: (Number(fields[12]) / CLOCK_TICKS_PER_S) * 1e6 };
 }
 
 /** Resident set size of a process, in bytes. */

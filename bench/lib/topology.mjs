@@ -231,6 +231,19 @@ export async function scrapeDrops(metricsUrl) {
   return drops;
 }
 
+/** How many gateway → room service requests of each operation the gateway has made (its request histogram's counts). */
+export async function scrapeRequestCounts(metricsUrl) {
+  if (!metricsUrl) return {};
+  const text = await (await fetch(metricsUrl)).text();
+  const counts = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('roomcast_gateway_request_seconds_count{')) continue;
+    const op = /op="([^"]*)"/.exec(line)?.[1] ?? 'unknown';
+    counts[op] = (counts[op] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return counts;
+}
+
 /** `after - before` per key, leaving out zeros. */
 export function diffCounts(before, after) {
   const result = {};
