@@ -72,7 +72,7 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
     it('answers unknown_room or null for a room that does not exist', async () => {
       expect(await send({ room: 'nowhere' })).toEqual({ status: 'rejected', code: 'unknown_room' });
       expect(await store.range('nowhere', { limit: 10 })).toBeNull();
-      expect(await store.joinInfo('nowhere', 'alice', 10, NOW)).toBeNull();
+      expect(await store.moderationLists('nowhere', NOW)).toBeNull();
       expect(await store.setMute('nowhere', 'alice', NOW + 1000)).toBe(false);
       expect(await store.setBan('nowhere', 'alice', NOW + 1000)).toBe(false);
       expect(await store.getRoom('nowhere')).toBeNull();
@@ -188,17 +188,16 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
       expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + 2000 })).toBe('appended');
     });
 
-    it('refuses a banned viewer (before a mute), and joinInfo says so until the ban ends', async () => {
+    it('refuses a banned viewer (before a mute), and lists the ban until it ends', async () => {
       await store.setMute(ROOM, 'alice', NOW + 60_000);
       expect(await store.setBan(ROOM, 'alice', NOW + 5000)).toBe(true);
       expect(await rejectionOf({ checks: VIEWER })).toBe('banned');
-      expect((await store.joinInfo(ROOM, 'alice', 0, NOW))?.banned).toBe(true);
-      expect((await store.joinInfo(ROOM, 'bob', 0, NOW))?.banned).toBe(false);
-      expect((await store.joinInfo(ROOM, 'alice', 0, NOW + 5000))?.banned).toBe(false);
+      expect((await store.moderationLists(ROOM, NOW))?.banned).toEqual([{ uid: 'alice', untilMs: NOW + 5000 }]);
+      expect((await store.moderationLists(ROOM, NOW + 5000))?.banned).toEqual([]);
       expect(await rejectionOf({ checks: VIEWER, nowMs: NOW + 5000 })).toBe('muted');
       await store.setBan(ROOM, 'alice', NOW + 60_000);
       await store.setBan(ROOM, 'alice', null);
-      expect((await store.joinInfo(ROOM, 'alice', 0, NOW))?.banned).toBe(false);
+      expect((await store.moderationLists(ROOM, NOW))?.banned).toEqual([]);
     });
 
     it('holds a viewer to slow mode, counted from the last accepted message', async () => {
@@ -404,21 +403,6 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
         banned: [{ uid: 'troll', untilMs: NOW + 60_000 }],
       });
       expect(await store.moderationLists(ROOM, NOW + 6000)).toEqual({ muted: [{ uid: 'amy', untilMs: NOW + 9000 }], banned: [{ uid: 'troll', untilMs: NOW + 60_000 }] });
-    });
-  });
-
-  describe('joinInfo', () => {
-    it('answers the ban, lastSeq and the newest `recent` messages, oldest first', async () => {
-      await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
-      expect(await store.joinInfo(ROOM, 'alice', 3, NOW)).toEqual({ banned: false, lastSeq: 0, recent: [] });
-      for (let i = 1; i <= 4; i++) await appendedSeq({ text: `m${i}` });
-      const info = await store.joinInfo(ROOM, 'alice', 2, NOW);
-      expect(info?.lastSeq).toBe(4);
-      expect(info?.banned).toBe(false);
-      expect(info?.recent.map((m) => [m.seq, m.text])).toEqual([[3, 'm3'], [4, 'm4']]);
-      expect(info?.recent).toEqual((await store.range(ROOM, { limit: 2 }))!.msgs);
-      expect((await store.joinInfo(ROOM, 'alice', 0, NOW))?.recent).toEqual([]);
-      expect(seqsOf((await store.joinInfo(ROOM, 'alice', 100, NOW))!.recent)).toEqual([1, 2, 3, 4]);
     });
   });
 });

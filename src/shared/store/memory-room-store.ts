@@ -9,7 +9,7 @@ import { priorityOf, type ModerationEntry, type RoomId, type RoomMessage, type S
 import { fullAgainAtMs, refill, type TokenBucket } from './token-bucket.js';
 import {
   isPinnable, pinMessageFields,
-  type AppendInput, type AppendRejection, type AppendResult, type JoinInfo, type ModerationLists, type PinInput, type PinResult,
+  type AppendInput, type AppendRejection, type AppendResult, type ModerationLists, type PinInput, type PinResult,
   type RangeQuery, type RangeResult, type RoomInfo, type RoomSettings, type RoomStore, type RoomStoreLimits,
   type UnpinInput, type UnpinResult,
 } from './room-store.js';
@@ -177,16 +177,6 @@ export class MemoryRoomStore implements RoomStore {
     else high = Math.min(high, low + query.limit - 1);
     const msgs = low > high ? [] : state.history.slice(low - firstSeq, high - firstSeq + 1);
     return { msgs, lastSeq: state.lastSeq, firstSeq, ...(state.pinned ? { pinned: state.pinned } : {}) };
-  }
-
-  async joinInfo(room: RoomId, uid: Uid, recent: number, nowMs: number): Promise<JoinInfo | null> {
-    const state = this.rooms.get(room);
-    if (!state) return null;
-    return {
-      banned: isActive(state.bans, uid, nowMs),
-      lastSeq: state.lastSeq,
-      recent: recent > 0 ? state.history.slice(-recent) : [],
-    };
   }
 
   async setMute(room: RoomId, uid: Uid, untilMs: number | null): Promise<boolean> {

@@ -44,7 +44,7 @@ import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import { priorityOf, type ModerationEntry, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
 import {
   isPinnable, pinMessageFields,
-  type AppendInput, type AppendRejection, type AppendResult, type JoinInfo, type ModerationLists, type PinInput, type PinResult,
+  type AppendInput, type AppendRejection, type AppendResult, type ModerationLists, type PinInput, type PinResult,
   type RangeQuery, type RangeResult, type RoomInfo, type RoomSettings, type RoomStore, type RoomStoreLimits, type UnpinInput,
   type UnpinResult,
 } from './room-store.js';
@@ -68,7 +68,6 @@ declare module 'ioredis' {
     roomcastPin(...args: Arg[]): Result<[status: 'pinned', seq: number] | [status: 'rejected', code: 'unknown_room' | 'not_found' | 'changed'], Context>;
     roomcastUnpin(...args: Arg[]): Result<[status: 'unpinned', seq: number] | [status: 'rejected', code: 'unknown_room' | 'not_pinned' | 'changed'], Context>;
     roomcastRangeBuffer(...args: Arg[]): Result<RawRangeWithPin | null, Context>;
-    roomcastJoinInfoBuffer(...args: Arg[]): Result<[banned: number, ...range: RawRange] | null, Context>;
   }
 }
 
@@ -247,17 +246,6 @@ local range = read_range(KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]),
 table.insert(range, redis.call('HGET', KEYS[4], 'msg') or '')
 return range`,
   },
-  // KEYS: meta, seq, hist, ban. ARGV: uid, nowMs, recent.
-  roomcastJoinInfo: {
-    numberOfKeys: 4,
-    lua: `${READ_RANGE_LUA}
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local banned_until = tonumber(redis.call('HGET', KEYS[4], ARGV[1]))
-local banned = (banned_until ~= nil and banned_until > tonumber(ARGV[2])) and 1 or 0
-local range = read_range(KEYS[2], KEYS[3], nil, nil, tonumber(ARGV[3]))
-table.insert(range, 1, banned)
-return range`,
-  },
 } as const;
 
 /** What a history record holds besides the seq, split so that a retraction can drop the content alone. */
@@ -387,14 +375,6 @@ export class RedisRoomStore implements RoomStore {
     const [exists, mutes, bans] = await execAll(this.redis.multi().exists(keys.meta).hgetall(keys.mute).hgetall(keys.ban));
     if (exists === 0) return null;
     return { muted: inForce(mutes as Record<string, string>, nowMs), banned: inForce(bans as Record<string, string>, nowMs) };
-  }
-
-  async joinInfo(room: RoomId, uid: Uid, recent: number, nowMs: number): Promise<JoinInfo | null> {
-    const keys = this.keys(room);
-    const reply = await this.redis.roomcastJoinInfoBuffer(keys.meta, keys.seq, keys.hist, keys.ban, uid, nowMs, recent);
-    if (!reply) return null;
-    const [banned, lastSeq, , startSeq, records] = reply;
-    return { banned: banned === 1, lastSeq, recent: decodeRecords(records, startSeq) };
   }
 
   async setMute(room: RoomId, uid: Uid, untilMs: number | null): Promise<boolean> {

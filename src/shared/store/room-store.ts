@@ -102,13 +102,6 @@ export type UnpinResult =
 /** Mutes and bans still in force, each sorted by uid. */
 export interface ModerationLists { muted: ModerationEntry[]; banned: ModerationEntry[] }
 
-export interface JoinInfo {
-  banned: boolean;
-  lastSeq: Seq;
-  /** The newest `recent` messages, oldest first. */
-  recent: RoomMessage[];
-}
-
 export interface RoomStoreLimits {
   /** Messages kept per room; older ones are trimmed on append. */
   historyLimit: number;
@@ -128,8 +121,6 @@ export interface RoomStore {
   append(input: AppendInput): Promise<AppendResult>;
   /** Null for an unknown room. */
   range(room: RoomId, query: RangeQuery): Promise<RangeResult | null>;
-  /** Null for an unknown room. */
-  joinInfo(room: RoomId, uid: Uid, recent: number, nowMs: number): Promise<JoinInfo | null>;
   /** `untilMs` null lifts the mute. Resolves false for an unknown room. */
   setMute(room: RoomId, uid: Uid, untilMs: number | null): Promise<boolean>;
   /** `untilMs` null lifts the ban. Resolves false for an unknown room. */
