@@ -3,6 +3,7 @@
  * service on `svc.chat.<op>` (the session writes the answer or the error); asks for the login push
  * when a connection opens. No decisions here: the room service makes them.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bus } from '../shared/bus/bus.js';
 import { encodeFrame } from '../shared/codec/codec.js';
 import type { Logger } from '../shared/log.js';
@@ -36,6 +37,8 @@ export interface OpenedConn { conn: Conn; connectedAtMs: number }
 
 /** Logins per request: bounds a request's size and the room service's work for one message. */
 export const LOGINS_PER_REQUEST = 500;
+/** A failed batch of logins is asked again once, this much later. */
+export const LOGIN_RETRY_MS = 1000;
 
 export class ChatClient {
   constructor(private readonly deps: ChatClientDeps) {}
@@ -51,28 +54,44 @@ export class ChatClient {
   /**
    * The device policy and the login push of newest unacknowledged messages, for connections opened
    * together: one request per LOGINS_PER_REQUEST. `connectedAtMs` is the time the registry holds
-   * for each connection: the policy compares it. Failures only cost the push.
+   * for each connection: the policy compares it. A batch that fails (or a login in it) is asked once
+   * more after LOGIN_RETRY_MS for the connections still open: the push is what starts a client's
+   * sync, and a failed batch would otherwise cost it to many clients at once. Both steps are
+   * idempotent (clients drop pushed messages they have by id).
    */
   async logins(opened: readonly OpenedConn[]): Promise<void> {
     const requests: Promise<void>[] = [];
-    for (let i = 0; i < opened.length; i += LOGINS_PER_REQUEST) requests.push(this.loginChunk(opened.slice(i, i + LOGINS_PER_REQUEST)));
+    for (let i = 0; i < opened.length; i += LOGINS_PER_REQUEST) requests.push(this.loginChunk(opened.slice(i, i + LOGINS_PER_REQUEST), true));
     await Promise.all(requests);
   }
 
-  private async loginChunk(opened: readonly OpenedConn[]): Promise<void> {
+  private async loginChunk(opened: readonly OpenedConn[], retry: boolean): Promise<void> {
     const request: ChatLoginsRequest = { logins: opened.map(({ conn, connectedAtMs }) => ({ caller: this.callerOf(conn), connectedAtMs })) };
+    let failed: OpenedConn[];
+    let error: unknown = null;
     try {
       const reply = await timedCall<ChatLoginsRequest, ChatLoginsReply>(
         this.deps.metrics, 'chat_logins', this.deps.bus, subjects.chat('logins'), request, this.deps.requestTimeoutMs);
-      opened.forEach(({ conn }, i) => {
+      failed = [];
+      opened.forEach((login, i) => {
         const frame = reply.frames?.[i];
-        if (frame && !conn.closed) conn.send(encodeFrame(conn.format, frame as ServerFrame));
+        if (login.conn.closed) return;
+        if (frame) login.conn.send(encodeFrame(login.conn.format, frame as ServerFrame));
+        else failed.push(login);
       });
-    } catch (error) {
-      // The clients sync on their own after the welcome; the push is only a head start.
+    } catch (caught) {
       this.deps.metrics.busError();
-      this.deps.log.warn('chat logins failed', { connections: opened.length, error });
+      error = caught;
+      failed = opened.filter(({ conn }) => !conn.closed);
     }
+    if (failed.length === 0) return;
+    if (!retry) {
+      this.deps.log.warn('chat logins failed twice; those clients get no login push', { connections: failed.length, error });
+      return;
+    }
+    await sleep(LOGIN_RETRY_MS);
+    const open = failed.filter(({ conn }) => !conn.closed);
+    if (open.length > 0) await this.loginChunk(open, false);
   }
 
   private callerOf(conn: Conn): ChatCaller {

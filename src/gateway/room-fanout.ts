@@ -174,7 +174,8 @@ export class RoomFanout {
   /**
    * Adds the connection to the room and sends it `joined`: the latest messages, or with lastSeq the
    * ones it missed (and a gap for those history no longer holds). `admit` runs once the room is open
-   * (its rules loaded), before anything is sent: it throws to refuse the join.
+   * (its rules loaded), right before the connection is added, in the same tick (so no ban event can
+   * fall between): it throws to refuse the join.
    */
   async join(conn: Conn, room: RoomId, lastSeq?: Seq, admit?: () => void): Promise<void> {
     const channel = this.channelFor(room);
@@ -182,12 +183,12 @@ export class RoomFanout {
     try {
       await channel.ready;
       if (conn.closed || channel.closed) return;
-      admit?.();
       if (lastSeq === undefined) {
+        admit?.();
         this.addMember(channel, conn, channel.ring.slice(-this.deps.settings.recentMessages), undefined);
         return;
       }
-      await this.catchUpAndAdd(channel, conn, lastSeq);
+      await this.catchUpAndAdd(channel, conn, lastSeq, admit);
     } finally {
       channel.pendingJoins--;
       if (channel.holders === 0) this.teardown(channel);
@@ -350,7 +351,7 @@ export class RoomFanout {
    * ring starts, then the ring, then the live topic. The last step is synchronous, so no flush can
    * fall between what the connection is given and what it is subscribed to.
    */
-  private async catchUpAndAdd(channel: RoomChannel, conn: Conn, lastSeq: Seq): Promise<void> {
+  private async catchUpAndAdd(channel: RoomChannel, conn: Conn, lastSeq: Seq, admit?: () => void): Promise<void> {
     const collected: RoomMessage[] = [];
     let after = lastSeq;
     let gap: Gap | undefined;
@@ -360,6 +361,7 @@ export class RoomFanout {
       const ringStart = channel.ring[0]?.seq ?? channel.flushedSeq + 1;
       if (after + 1 >= ringStart || after >= channel.flushedSeq) {
         for (const message of channel.ring) if (message.seq > after) collected.push(message);
+        admit?.();
         this.addMember(channel, conn, collected, gap);
         return;
       }

@@ -232,7 +232,7 @@ describe('Observability and deployment (kubectl kustomize)', () => {
             .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
             .reduce((sum, s) => sum + s.value, 0);
         await eventually(async () => (await sample('roomcast_gateway_closes_total', { code: '1000' })) >= 1, { what: 'close 1000 counted' });
-        expect(await sample('roomcast_gateway_request_seconds_count', { op: 'join' })).toBeGreaterThanOrEqual(1);
+        expect(await sample('roomcast_gateway_request_seconds_count', { op: 'access' })).toBeGreaterThanOrEqual(1);
         expect(await sample('roomcast_gateway_request_seconds_count', { op: 'send' })).toBeGreaterThanOrEqual(1);
         expect(await sample('roomcast_gateway_bus_connected', {})).toBe(1);
         expect(await sample('roomcast_build_info', {})).toBe(1);
