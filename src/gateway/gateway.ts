@@ -89,6 +89,8 @@ export class Gateway {
   /** Private and group chat: routed frames in, chat frames out. */
   private readonly users: UserDelivery;
   private readonly chat: ChatClient;
+  /** The join rules of the rooms this gateway carries. */
+  private readonly access: RoomAccess;
   /** Registry writes and chat logins of new connections, batched per tick. */
   private readonly logins: Logins;
   private readonly slowConsumers: SlowConsumers;
@@ -109,7 +111,8 @@ export class Gateway {
     this.instance = { gatewayId: deps.gatewayId, epoch: clock.now() };
     this.metrics = new GatewayMetrics(deps.metricsRegistry);
     const roomClient = new RoomClient(bus, settings.requestTimeoutMs, this.metrics);
-    const access = new RoomAccess({ roomClient, clock });
+    this.access = new RoomAccess({ roomClient, clock });
+    const access = this.access;
     this.fanout = new RoomFanout({
       bus, roomClient, access, clock, log, metrics: this.metrics, settings: settings.fanout,
       publisher: { publish: (topic, data) => this.server.publish(topic, data), subscribers: (topic) => this.server.subscribers(topic) },
@@ -211,6 +214,7 @@ export class Gateway {
   private async listen(): Promise<void> {
     const { settings, bus, log, verifyToken, metricsRegistry } = this.deps;
     bus.onStatus((status) => {
+      this.access.busStatus(status);
       this.busConnected = status === 'reconnected';
       this.metrics.busStatus(this.busConnected);
       log.warn(status === 'reconnected' ? 'bus reconnected' : 'bus disconnected');

@@ -108,6 +108,29 @@ describe('joins decided on the gateway', () => {
     expect(requests.access, 'decided from the rules the gateways hold').toBe(accessBefore);
   });
 
+  it('a ban published while a gateway\'s bus connection was down is honoured once it is back', async () => {
+    await cluster.createRoom('outage');
+    const holder = await connect('outage-holder', 1);
+    expect((await join(holder, 'outage')).t).toBe('joined');
+    const busConnected = async () => {
+      const text = await (await fetch(cluster.gateways[1]!.metricsUrl)).text();
+      return /^roomcast_gateway_bus_connected (\d+)/m.exec(text)?.[1];
+    };
+    cluster.gateways[1]!.natsLink!.cut();
+    await eventually(async () => expect(await busConnected()).toBe('0'), { what: 'the gateway saw its bus connection drop' });
+    await ban('outage', 'sneaky');
+    cluster.gateways[1]!.natsLink!.restore();
+    await eventually(async () => expect(await busConnected()).toBe('1'), { timeoutMs: 20_000, what: 'the gateway reconnected' });
+    const sneaky = await connect('sneaky', 1);
+    // Until the room's rules are read again the gateway answers unavailable, never a stale admission.
+    const answer = await eventually(async () => {
+      const frame = await join(sneaky, 'outage');
+      expect(frame.code).not.toBe('unavailable');
+      return frame;
+    }, { what: 'the rules read again' });
+    expect(answer).toMatchObject({ t: 'error', code: 'banned', room: 'outage' });
+  });
+
   it('honours an expired ban by its expiry time', async () => {
     await cluster.createRoom('short-ban');
     const holder = await connect('short-holder', 0);
