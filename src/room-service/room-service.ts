@@ -4,17 +4,17 @@
  * room's subject. Replicas share the request subjects through a queue group; any replica may answer.
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
-import { serve, type AdmissionGate } from '../shared/bus/rpc.js';
+import { errorReply, serve, type AdmissionGate } from '../shared/bus/rpc.js';
 import type { Clock } from '../shared/clock.js';
 import { encodeBusMessage } from '../shared/codec/codec.js';
 import { canModerate } from '../shared/auth.js';
-import { fail, RoomcastError } from '../shared/errors.js';
+import { fail, RoomcastError, toRoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import {
   ROOM_SERVICE_QUEUE, subjects,
   type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type ModerateRequest, type RoomEvent,
-  type SendReply, type SendRequest,
+  type Reply, type SendBatchReply, type SendBatchRequest, type SendReply, type SendRequest,
 } from '../shared/protocol/bus-messages.js';
 import {
   SENDABLE_KINDS, isRoomId,
@@ -83,7 +83,8 @@ export class RoomService {
     const onInternalError = (op: string) => (error: unknown) => log.error('request failed', { op, error });
     this.subscriptions.push(
       serve(bus, subjects.roomJoin, ROOM_SERVICE_QUEUE, (request: JoinRequest) => this.measured('join', () => this.join(request)), onInternalError('join'), admission),
-      serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendRequest) => this.measured('send', () => this.send(request)), onInternalError('send'), admission),
+      // Not gated as one request: sendBatch admits each send of the batch on its own.
+      serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendBatchRequest) => this.sendBatch(request, onInternalError('send')), onInternalError('send')),
       serve(bus, subjects.roomHistory, ROOM_SERVICE_QUEUE, (request: HistoryRequest) => this.measured('history', () => this.history(request)), onInternalError('history'), admission),
       serve(bus, subjects.roomModerate, ROOM_SERVICE_QUEUE, (request: ModerateRequest) => this.measured('moderate', () => moderate(this, request)), onInternalError('moderate'), admission),
     );
@@ -106,6 +107,31 @@ export class RoomService {
     if (!info) throw fail.unknown_room(room);
     if (info.banned) throw fail.banned(room);
     return { seq: info.lastSeq, recent: info.recent };
+  }
+
+  /**
+   * A gateway's sends of one window: all go to the store at once (one Redis pipeline), each is
+   * answered on its own, in order. One failing send fails only itself. The bounded queue counts
+   * each send, and takes on or refuses (`overloaded`) the batch as a whole.
+   */
+  async sendBatch(request: SendBatchRequest, onInternalError: (error: unknown) => void): Promise<SendBatchReply> {
+    const { sends } = request;
+    if (!Array.isArray(sends) || sends.length > MAX_SENDS_PER_BATCH) throw fail.bad_request(`'sends' must be a list of at most ${MAX_SENDS_PER_BATCH} sends`);
+    const { admission } = this.deps;
+    const refusal = admission?.admit(sends.length) ?? null;
+    if (refusal) throw refusal;
+    try {
+      const results = await Promise.all(sends.map((send: SendRequest) => this.measured('send', () => this.send(send)).then(
+        (ok): Reply<SendReply> => ({ ok }),
+        (error: unknown) => {
+          if (!(error instanceof RoomcastError)) onInternalError(error);
+          return errorReply(toRoomcastError(error));
+        },
+      )));
+      return { results };
+    } finally {
+      admission?.done(sends.length);
+    }
   }
 
   async send(request: SendRequest): Promise<SendReply> {
@@ -298,6 +324,9 @@ export class RoomService {
     return measuredRequest(this.deps.metrics, op, work);
   }
 }
+
+/** Far above a gateway's own batch size (128): a bound on what one request may ask for. */
+const MAX_SENDS_PER_BATCH = 1000;
 
 function requireRoom(room: unknown): RoomId {
   if (!isRoomId(room)) throw fail.bad_room();
