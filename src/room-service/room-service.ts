@@ -110,31 +110,45 @@ export class RoomService {
   }
 
   /**
-   * A gateway's sends of one window: all go to the store at once (one Redis pipeline), each is
-   * answered on its own, in order. One failing send fails only itself. The bounded queue counts
-   * each send, and takes on or refuses (`overloaded`) the batch as a whole.
+   * A gateway's sends of one window: the ones that pass the checks go to the store together (one
+   * Redis script call), and each is answered on its own, in order. One failing send fails only
+   * itself. The bounded queue counts each send, and takes on or refuses (`overloaded`) the batch whole.
    */
   async sendBatch(request: SendBatchRequest, onInternalError: (error: unknown) => void): Promise<SendBatchReply> {
     const { sends } = request;
     if (!Array.isArray(sends) || sends.length > MAX_SENDS_PER_BATCH) throw fail.bad_request(`'sends' must be a list of at most ${MAX_SENDS_PER_BATCH} sends`);
-    const { admission } = this.deps;
+    const { admission, metrics } = this.deps;
     const refusal = admission?.admit(sends.length) ?? null;
     if (refusal) throw refusal;
     try {
-      const results = await Promise.all(sends.map((send: SendRequest) => this.measured('send', () => this.send(send)).then(
-        (ok): Reply<SendReply> => ({ ok }),
-        (error: unknown) => {
-          if (!(error instanceof RoomcastError)) onInternalError(error);
-          return errorReply(toRoomcastError(error));
-        },
-      )));
+      const results: Reply<SendReply>[] = new Array(sends.length);
+      const inputs: AppendInput[] = [];
+      const positions: number[] = [];
+      sends.forEach((send: SendRequest, position) => {
+        try {
+          inputs.push(this.sendInput(send));
+          positions.push(position);
+        } catch (error) {
+          results[position] = failedSend(error, onInternalError);
+        }
+      });
+      if (inputs.length > 0) {
+        try {
+          const appended = await this.stored('append', () => this.deps.store.appendBatch(inputs));
+          appended.forEach((result, index) => { results[positions[index]!] = this.sendOutcome(inputs[index]!, result); });
+        } catch (error) {
+          for (const position of positions) results[position] = failedSend(error, onInternalError);
+        }
+      }
+      for (const result of results) metrics.request('send', 'ok' in result ? 'ok' : result.err.code);
       return { results };
     } finally {
       admission?.done(sends.length);
     }
   }
 
-  async send(request: SendRequest): Promise<SendReply> {
+  /** What a viewer's send asks the store to append, once the room service allows it. */
+  private sendInput(request: SendRequest): AppendInput {
     const { caller, cid, text, kind } = request;
     const room = requireRoom(request.room);
     // A streamer or moderator is one only in the rooms of its token's `rooms` claim: elsewhere it
@@ -144,11 +158,23 @@ export class RoomService {
       throw fail.forbidden(`a ${caller.role} may not send '${kind}' messages in room '${room}'`);
     }
     checkText(text, this.deps.limits.maxTextLength, { kind });
-    const result = await this.append({
+    return {
       room, uid: caller.uid, kind, text, cid, nowMs: this.deps.clock.now(),
       checks: { rateLimit: this.deps.limits.sendRate, moderated: !staff },
-    });
-    return result.status === 'duplicate' ? { seq: result.seq, duplicate: true } : { seq: result.message.seq, duplicate: false };
+    };
+  }
+
+  /** A send's answer from what the store did; an appended message is published on the room's subject. */
+  private sendOutcome(input: AppendInput, result: AppendResult): Reply<SendReply> {
+    switch (result.status) {
+      case 'appended':
+        this.published(input.room, result.message);
+        return { ok: { seq: result.message.seq, duplicate: false } };
+      case 'duplicate':
+        return { ok: { seq: result.seq, duplicate: true } };
+      case 'rejected':
+        return errorReply(rejection(result.code, input.room, result.retryAfterMs));
+    }
   }
 
   async history(request: HistoryRequest): Promise<HistoryReply> {
@@ -323,6 +349,12 @@ export class RoomService {
   private measured<T>(op: string, work: () => Promise<T>): Promise<T> {
     return measuredRequest(this.deps.metrics, op, work);
   }
+}
+
+/** A send's failure as its answer; one that is not a RoomcastError is a bug or an outage worth a log line. */
+function failedSend(error: unknown, onInternalError: (error: unknown) => void): Reply<never> {
+  if (!(error instanceof RoomcastError)) onInternalError(error);
+  return errorReply(toRoomcastError(error));
 }
 
 /** Far above a gateway's own batch size (128): a bound on what one request may ask for. */
