@@ -18,6 +18,11 @@
  *   rc:room:{<room>}:pin                      HASH   seq, msg: the pinned message's seq and the message (msgpack)
  *                                                    as it was when pinned; absent when nothing is pinned.
  *
+ * Appends come in batches (a gateway's sends of one window): one script call per batch on one Redis,
+ * one per message on a cluster. The append script is named only each room's meta key and derives the
+ * room's other keys from it: they carry the same hash tag, so they live in the same slot on every
+ * node layout, and naming nine keys per message cost the room service more than the append itself.
+ *
  * Time: every decision compares against the `nowMs` the caller passes (stored untilMs values), as the
  * memory store does; Redis expiry (PX, PEXPIRE) only collects garbage, on Redis's own clock.
  *
@@ -51,10 +56,8 @@ import {
 
 /** Compare-and-set rounds of a pin or unpin; a record changes at most once (a tombstone), so two suffice. */
 const PIN_ATTEMPTS = 3;
-/** Keys and arguments of one message in the append script, and the arguments it takes once. */
-const APPEND_KEYS = 9;
-const APPEND_ARGS = 10;
-const APPEND_FIXED_ARGS = 4;
+/** The append script's arguments before the records: historyLimit, dedupTtlMs, roomIdleTtlMs, tombstone, the packed fields. */
+const APPEND_FIXED_ARGS = 5;
 /** An append renews the room's idle TTL once it has run down by 1/this (so a room expires 99-100 % of the TTL after its last message). */
 const IDLE_TTL_REFRESH_DIVISOR = 100;
 
@@ -118,12 +121,17 @@ local history_limit, dedup_ttl, idle_ttl, tombstone_content = tonumber(ARGV[1]),
 -- A room's keys get their idle TTL again only once it has run down by this much: not six PEXPIREs per message.
 local idle_refresh_below = idle_ttl - math.floor(idle_ttl / ${IDLE_TTL_REFRESH_DIVISOR})
 
-local function append_one(k, a)
-  local meta, seq_key, hist, mutes, bans, slow, bucket, dedup, pin = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], KEYS[k + 8]
-  local record, now_arg, uid = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local now = tonumber(now_arg)
-  local has_cid, has_checks, moderated = ARGV[a + 3] == '1', ARGV[a + 4] == '1', ARGV[a + 5] == '1'
-  local rate, burst, target, unpin_record = tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8]), ARGV[a + 9]
+local function append_one(meta, record, input)
+  local now, uid, cid, has_checks, moderated, rate, burst, target, unpin_at = unpack(input)
+  local unpin_record = unpin_at > 0 and ARGV[unpin_at] or ''
+  local now_arg = string.format('%d', now)
+  -- The room's other keys share the meta key's hash tag, so they live in its slot (see the header).
+  local base = string.sub(meta, 1, -6)
+  local seq_key, hist, mutes, bans, pin = base .. ':seq', base .. ':hist', base .. ':mute', base .. ':ban', base .. ':pin'
+  local slow, bucket = base .. ':slow:' .. uid, base .. ':rl:' .. uid
+  local has_cid = cid ~= ''
+  local dedup = base .. ':dedup:' .. #uid .. ':' .. uid .. ':' .. cid
+  target = tonumber(target)
 
   local function active_until(hash)
     local until_ms = tonumber(redis.call('HGET', hash, uid))
@@ -186,10 +194,9 @@ local function append_one(k, a)
   return {'appended', seq, unpin_seq}
 end
 
+local inputs = cmsgpack.unpack(ARGV[5])
 local results = {}
-for i = 0, #KEYS / ${APPEND_KEYS} - 1 do
-  results[i + 1] = append_one(i * ${APPEND_KEYS} + 1, ${APPEND_FIXED_ARGS} + i * ${APPEND_ARGS} + 1)
-end
+for i = 1, #KEYS do results[i] = append_one(KEYS[i], ARGV[5 + i], inputs[i]) end
 return results`;
 
 const SCRIPTS = {
@@ -227,14 +234,16 @@ end
 return 1`,
   },
   // Appends a batch of messages, each with its own checks, in order; answers one result per message.
-  // KEYS, per message (APPEND_KEYS): meta, seq, hist, mute, ban, slow, rl, dedup, pin.
-  // ARGV: historyLimit, dedupTtlMs, roomIdleTtlMs, tombstone content, then per message
-  //       (APPEND_ARGS): record, nowMs, uid, hasCid, hasChecks, moderated, ratePerSec, burst,
-  //       target ('' = none), unpin record ('' = none: appended after a retraction of the pinned message).
+  // KEYS: the meta key of each message's room. ARGV: historyLimit, dedupTtlMs, roomIdleTtlMs,
+  //   tombstone content, the messages' fields as one msgpack array of [nowMs, uid, cid ('' = none),
+  //   hasChecks, moderated, ratePerSec, burst, target ('' = none), unpinAt], then each message's record,
+  //   then any unpin records (appended after a retraction of the pinned message), each at the ARGV
+  //   index its message's unpinAt names (0 = none). Records travel as arguments of their own: Redis's
+  //   cmsgpack reads no msgpack bin.
   roomcastAppend: { lua: APPEND_LUA },
   // The same for one message: on a cluster, where the keys of one call must share a slot and ioredis
   // routes a call by its first key (which a batch call's leading key count would hide).
-  roomcastAppendOne: { numberOfKeys: APPEND_KEYS, lua: APPEND_LUA },
+  roomcastAppendOne: { numberOfKeys: 1, lua: APPEND_LUA },
   // KEYS: meta, seq, hist, mute, ban, pin.
   // ARGV: target, the target's record as read, pin record, pinned message, historyLimit, roomIdleTtlMs.
   roomcastPin: {
@@ -344,29 +353,33 @@ export class RedisRoomStore implements RoomStore {
     if (this.redis.isCluster) {
       return Promise.all(inputs.map(async (input) => appendResultOf(input, (await this.redis.roomcastAppendOne(...this.appendArgs([input])))[0]!)));
     }
-    const replies = await this.redis.roomcastAppend(APPEND_KEYS * inputs.length, ...this.appendArgs(inputs));
+    const replies = await this.redis.roomcastAppend(inputs.length, ...this.appendArgs(inputs));
     return inputs.map((input, index) => appendResultOf(input, replies[index]!));
   }
 
+  /** The script's arguments (see APPEND_LUA): one key per message, the fixed arguments, the messages' fields packed, the records. */
   private appendArgs(inputs: readonly AppendInput[]): Arg[] {
-    const keys: Arg[] = [];
-    const args: Arg[] = [this.limits.historyLimit, this.limits.dedupTtlMs, this.limits.roomIdleTtlMs, TOMBSTONE_CONTENT];
-    for (const input of inputs) {
-      const { room, uid, cid, checks, target, nowMs } = input;
-      const roomKeys = this.keys(room);
-      // Without a cid the dedup key is never read or written, but every message names the same keys.
-      keys.push(roomKeys.meta, roomKeys.seq, roomKeys.hist, roomKeys.mute, roomKeys.ban, roomKeys.slow(uid), roomKeys.bucket(uid), roomKeys.dedup(uid, cid ?? ''), roomKeys.pin);
+    const keys = inputs.map((input) => this.keys(input.room).meta);
+    const records = inputs.map((input) => {
       const { header, content } = splitMessage(input);
-      args.push(
-        asBuffer(encodeRecord([header, content])), nowMs, uid,
-        flag(cid !== undefined), flag(checks !== undefined), flag(checks?.moderated === true),
-        checks?.rateLimit.ratePerSec ?? 0, checks?.rateLimit.burst ?? 0, target ?? '',
+      return asBuffer(encodeRecord([header, content]));
+    });
+    const unpinRecords: Buffer[] = [];
+    const fields = inputs.map((input) => {
+      const { uid, cid, checks, target, nowMs } = input;
+      let unpinAt = 0;
+      if (input.kind === 'retract' && target !== undefined) {
         // Used only if the target turns out to be the pinned message.
-        input.kind === 'retract' && target !== undefined ? encodeMessageRecord({ uid, kind: 'unpin', text: '', target, nowMs }) : '',
-      );
-    }
-    return [...keys, ...args];
+        unpinRecords.push(encodeMessageRecord({ uid, kind: 'unpin', text: '', target, nowMs }));
+        unpinAt = APPEND_FIXED_ARGS + inputs.length + unpinRecords.length;
+      }
+      return [nowMs, uid, cid ?? '', checks !== undefined, checks?.moderated === true, checks?.rateLimit.ratePerSec ?? 0, checks?.rateLimit.burst ?? 0, target ?? '', unpinAt];
+    });
+    const { historyLimit, dedupTtlMs, roomIdleTtlMs } = this.limits;
+    return [...keys, historyLimit, dedupTtlMs, roomIdleTtlMs, TOMBSTONE_CONTENT, asBuffer(encodeRecord(fields)), ...records, ...unpinRecords];
   }
+
+
 
   async range(room: RoomId, query: RangeQuery): Promise<RangeResult | null> {
     const reply = await this.rawRange(room, query);
