@@ -230,6 +230,8 @@ async function main() {
       ` → ${row.ratio === null ? '–' : `${row.ratio.toFixed(2)}×`}${row.saturated ? ' (load core saturated)' : ''}`);
   }
   for (const file of files) progress(`wrote ${file}`);
+  const differing = (full.targets ?? []).find((target) => target.frameIdentity && !target.frameIdentity.identical);
+  if (differing) throw new Error(`the limit peer's frames were not byte-identical to Roomcast's: ${differing.frameIdentity.difference}`);
 }
 
 /** The newest profile in `dir`: its top self time overall and during the measured `windows`. */
