@@ -155,7 +155,7 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
       ` | server ${(step.serverCpuUtil * 100).toFixed(0)} % cpu, ${step.serverCpuNsPerDelivery ?? '-'} ns/delivery` +
       `${step.limitDrive ? ` (window ${step.limitDrive.windowMs.toFixed(1)} ms: ${step.limitDrive.msgsPerFrame?.toFixed(1)} msgs/frame, Roomcast's ${step.limitDrive.roomcastMsgsPerFrame?.toFixed(1) ?? '–'})` : ''}` +
       `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, ${step.loadCpuNsPerFrame ?? '-'} ns/frame` +
-      ` (receivers ${step.receiverCpuNsPerFrame ?? '-'}), waited ${(step.loadRunQueueWait * 100).toFixed(0)} %, load core busy ${(step.loadCoreBusy * 100).toFixed(0)} %${step.loadCoreSaturated ? ' SATURATED' : ''}` +
+      ` (receivers ${step.receiverCpuNsPerFrame ?? '-'}${step.receiverReadsPerFrame === undefined ? '' : `; ${step.receiverReadsPerFrame.toFixed(2)} recv/frame, ${step.receiverFramesPerWakeup.toFixed(1)} frames/wake-up`}), waited ${(step.loadRunQueueWait * 100).toFixed(0)} %, load core busy ${(step.loadCoreBusy * 100).toFixed(0)} %${step.loadCoreSaturated ? ' SATURATED' : ''}` +
       ` | ${Object.entries(step.helperCpuUtilByProcess).map(([name, util]) => `${name} ${(util * 100).toFixed(0)} %`).join(', ')}${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
       `${Object.keys(step.errors).length ? ` | errors ${JSON.stringify(step.errors)}` : ''}`);
     // A step whose load core saturated measured the clients too: it never counts as within bounds.
@@ -351,6 +351,9 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     /** That CPU per frame the clients received; and the receiving processes' alone (no senders). */
     loadCpuNsPerFrame: frames > 0 ? Math.round((loadCpuUs * 1000) / frames) : null,
     receiverCpuNsPerFrame: frames > 0 ? Math.round((receiverCpuUs * 1000) / frames) : null,
+    // The native client's syscalls behind each frame: recv calls, and epoll_wait returns (each a
+    // sleep and a wake-up when the client keeps up). The kernel floor is one recv per frame.
+    ...nativeSyscalls(ended.filter((reply) => reply.reads !== undefined)),
     /** Share of the window the load cores were busy (/proc/stat: every process on them, the machine's other users too). */
     loadCoreBusy,
     loadCoreSaturated: loadCoreBusy >= LOAD_CORE_BUSY_SATURATED || loadRunQueueWait >= LOAD_WAIT_SATURATED,
@@ -364,6 +367,16 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     closes: sumCounts(ended, 'closes'),
     drops: diffCounts(dropsBefore, dropsAfter),
     openConnections: ended.reduce((sum, reply) => sum + reply.open, 0),
+  };
+}
+
+/** recv calls per frame and frames per epoll_wait return, over the native clients' replies. */
+function nativeSyscalls(replies) {
+  const frames = replies.reduce((sum, reply) => sum + reply.frames, 0);
+  if (frames === 0) return {};
+  return {
+    receiverReadsPerFrame: replies.reduce((sum, reply) => sum + reply.reads, 0) / frames,
+    receiverFramesPerWakeup: frames / Math.max(1, replies.reduce((sum, reply) => sum + reply.wakeups, 0)),
   };
 }
 
