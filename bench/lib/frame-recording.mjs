@@ -194,7 +194,7 @@ export function compareRecordings(expectedFiles, actualFiles) {
   };
   const expected = byRoom(readRecording(expectedFiles));
   const actual = byRoom(readRecording(actualFiles));
-  const result = { identical: true, rooms: expected.size, frames: 0, bytes: 0, messages: 0, rewrittenBytesPerMessage: null, difference: null };
+  const result = { identical: true, rooms: expected.size, frames: 0, bytes: 0, messages: 0, difference: null };
   const differ = (text) => { result.identical = false; result.difference = text; return result; };
   for (const room of new Set([...expected.keys(), ...actual.keys()])) {
     const ours = expected.get(room) ?? [];
