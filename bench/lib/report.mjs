@@ -42,7 +42,8 @@ export function efficiency(result) {
       ratio: peer?.serverCpuNsPerDelivery && step.serverCpuNsPerDelivery ? step.serverCpuNsPerDelivery / peer.serverCpuNsPerDelivery : null,
       limitMsgsPerFrame: peer?.limitDrive?.msgsPerFrame ?? null,
       roomcastMsgsPerFrame: step.framesPerS ? step.deliveredPerS / step.framesPerS : null,
-      limitWindowMs: peer?.limitDrive?.windowMs ?? null,
+      // Replayed frames keep Roomcast's timing: no window of the limit peer's own.
+      limitWindowMs: peer?.limitDrive?.frames === 'replay' ? null : peer?.limitDrive?.windowMs ?? null,
       roomcastWithinBounds: step.withinBounds,
       saturated: stepSaturated(step) || (peer ? stepSaturated(peer) : false),
     };
