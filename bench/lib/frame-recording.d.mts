@@ -18,6 +18,6 @@ export interface FrameIdentity {
 }
 export function readRecording(files: string[]): Array<{ at: number; payload: Buffer }>;
 export function frameLayout(payload: Uint8Array): FrameLayout;
-export function replayPlan(files: string[], stepStartsUs: number[]): { firstSeqs: Record<string, number>; steps: ReplayStep[] };
+export function replayPlan(files: string[], stepStartsUs: number[]): { firstSeqs: Record<string, number>; rooms: string[]; steps: ReplayStep[] };
 export function replayFrame(plan: ReplayStep, n: number, shiftUs: number): Buffer;
 export function compareRecordings(expectedFiles: string[], actualFiles: string[]): FrameIdentity;

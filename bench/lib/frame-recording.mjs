@@ -85,8 +85,9 @@ function readMessage(reader, layout) {
  * A recording cut into the steps of a ramp, for the limit peer: step i holds the frames that
  * arrived from `stepStartsUs[i]` until the next step's start, with each frame's time after its
  * step's start (Roomcast's step started at `startUs`) and the positions to rewrite, in flat arrays (no object per frame, so replaying
- * puts no garbage-collection work of its own into the limit peer's CPU). `firstSeqs`: each room's
- * seq before its first recorded frame, which the limit peer's joins answer.
+ * puts no garbage-collection work of its own into the limit peer's CPU); frame n goes to room
+ * `rooms[roomIndex[n]]`. `firstSeqs`: each room's seq before its first recorded frame, which the
+ * limit peer's joins answer.
  */
 export function replayPlan(files, stepStartsUs) {
   const frames = readRecording(files);
@@ -97,9 +98,13 @@ export function replayPlan(files, stepStartsUs) {
     while (i + 1 < stepStartsUs.length && at >= stepStartsUs[i + 1]) i++;
     return i;
   };
+  // Room names once, by index: a string per frame would stay in the limit peer's heap all run.
+  const rooms = [];
+  const roomIds = new Map();
   const parsed = frames.map((frame) => {
     const layout = frameLayout(frame.payload);
     if (!(layout.room in firstSeqs)) firstSeqs[layout.room] = layout.firstSeq === null ? 0 : layout.firstSeq - 1;
+    if (!roomIds.has(layout.room)) { roomIds.set(layout.room, rooms.length); rooms.push(layout.room); }
     const step = steps[stepOf(frame.at)];
     step.count++;
     step.bytes += frame.payload.length;
@@ -111,7 +116,7 @@ export function replayPlan(files, stepStartsUs) {
   const plans = steps.map((step, i) => ({
     startUs: stepStartsUs[i], frames: step.count, messageTotal: step.messages, messages: new Uint32Array(step.count),
     payload: Buffer.alloc(step.bytes), offset: new Uint32Array(step.count + 1), dueUs: new Float64Array(step.count),
-    room: [], lastSeq: new Float64Array(step.count),
+    roomIndex: new Uint32Array(step.count), lastSeq: new Float64Array(step.count),
     stampFrom: new Uint32Array(step.count + 1), stampOffset: new Uint32Array(step.stamps ?? 0), stampLength: new Uint8Array(step.stamps ?? 0), stampValue: new Float64Array(step.stamps ?? 0),
     tsFrom: new Uint32Array(step.count + 1), tsOffset: new Uint32Array(step.ts ?? 0), tsHeader: new Uint8Array(step.ts ?? 0),
     filled: 0, bytes: 0, stamps: 0, ts: 0,
@@ -123,7 +128,7 @@ export function replayPlan(files, stepStartsUs) {
     const n = plan.filled++;
     frame.payload.copy(plan.payload, plan.bytes);
     plan.dueUs[n] = frame.at - stepStartsUs[i];
-    plan.room.push(layout.room);
+    plan.roomIndex[n] = roomIds.get(layout.room);
     plan.lastSeq[n] = layout.lastSeq ?? 0;
     plan.messages[n] = layout.messages;
     for (const [offset, length, value] of layout.stamps) {
@@ -140,7 +145,7 @@ export function replayPlan(files, stepStartsUs) {
     plan.stampFrom[n + 1] = plan.stamps;
     plan.tsFrom[n + 1] = plan.ts;
   });
-  return { firstSeqs, steps: plans };
+  return { firstSeqs, rooms, steps: plans };
 }
 
 /**

@@ -130,7 +130,7 @@ app.post('/drive', (res, req) => {
   if (query.has('step')) {
     const plan = replay?.steps[number('step')];
     if (!plan) { answer('400 Bad Request', { error: `no recorded step ${query.get('step')}` }); return; }
-    replayStep(plan).then((result) => answer('200 OK', result), (error) => answer('500 Internal Server Error', { error: error.message }));
+    replayStep(plan, replay.rooms).then((result) => answer('200 OK', result), (error) => answer('500 Internal Server Error', { error: error.message }));
     return;
   }
   drive({
@@ -144,7 +144,7 @@ app.post('/drive', (res, req) => {
  * Publishes one step's recorded frames, each at its recorded time after this step's start, on a
  * timer that wakes for the next frame due; the stamps move by this step's start minus Roomcast's.
  */
-function replayStep(plan) {
+function replayStep(plan, names) {
   const startUs = nowUs();
   let next = 0; let sent = 0; let maxLagUs = 0;
   return new Promise((resolve, reject) => {
@@ -153,8 +153,9 @@ function replayStep(plan) {
         const now = nowUs();
         while (next < plan.frames && startUs + plan.dueUs[next] <= now) {
           const frame = replayFrame(plan, next, startUs - plan.startUs);
-          app.publish(plan.room[next], frame, true);
-          const room = roomOf(plan.room[next]);
+          const name = names[plan.roomIndex[next]];
+          app.publish(name, frame, true);
+          const room = roomOf(name);
           if (plan.lastSeq[next] > room.seq) room.seq = plan.lastSeq[next];
           maxLagUs = Math.max(maxLagUs, now - startUs - plan.dueUs[next]);
           sent += plan.messages[next];
