@@ -1,7 +1,7 @@
 /*
  * Roomcast's native load client: many WebSocket connections from one single-threaded epoll loop,
- * so that the load core spends about a microsecond per frame received instead of the several a
- * Node process needs (a JS callback, a Buffer and an IPC-sized counter per frame).
+ * so that a frame received costs the load core little beyond the kernel's own recv (bench/README.md,
+ * "Its cost"), instead of a JS callback and a Buffer per frame as in a Node process.
  *
  * One process holds its share of the viewers. It opens them from 127.0.0.2, 127.0.0.3, ... (bind
  * before connect, so one address's ephemeral ports are never the limit), upgrades them to
