@@ -6,12 +6,17 @@
  * subscribers. The first message after a quiet window goes out at once (after the messages that
  * arrived with it). A room has two tiers per wire format: the full stream, and a high-priority one
  * that carries each batch without its chat, for degraded connections (SlowConsumers decides who).
+ *
+ * Most rooms are small and quiet, so the work per message outside uWS's writes is kept to a few
+ * steps: the writer counts each topic's subscribers itself (no call into uWS per flush), a format or
+ * tier nobody uses is neither encoded nor written, the rooms due at once share one setImmediate, and
+ * a room with nothing pending costs nothing per tick.
  */
 import type { Clock } from '../shared/clock.js';
 import { encodeJson, encodeMsgpack } from '../shared/codec/codec.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import { PRIORITY_LOW } from '../shared/protocol/frames.js';
-import type { RoomId, RoomMessage, ServerFrame, WireFormat } from '../shared/protocol/frames.js';
+import type { MessagesFrame, RoomId, RoomMessage, ServerFrame, WireFormat } from '../shared/protocol/frames.js';
 import type { RoomCounters } from './room-stats.js';
 import type { Conn, Publisher } from './uws-server.js';
 
@@ -39,7 +44,10 @@ export function topicsOf(room: RoomId): RoomTopics {
   return { full: { msgpack: `m/${room}`, json: `j/${room}` }, high: { msgpack: `mh/${room}`, json: `jh/${room}` } };
 }
 
-const WIRE_FORMATS: readonly WireFormat[] = ['msgpack', 'json'];
+const MSGPACK = 0;
+const JSON_FORMAT = 1;
+const FULL = 0;
+const HIGH = 2;
 
 /**
  * A room's batch window: the configured one, longer for a room with many viewers on this gateway.
@@ -57,9 +65,11 @@ export interface RoomOutputHooks {
   flushed(msgs: RoomMessage[]): void;
 }
 
-/** One room's output: its topics and its pending batch. */
+/** One room's output: its topics, who is on them, and its pending batch. */
 export class RoomOutput {
   readonly topics: RoomTopics;
+  /** Subscribers per topic, by tier + format index (FULL/HIGH + MSGPACK/JSON_FORMAT): kept here, not asked of uWS. */
+  readonly subscribers = new Int32Array(4);
   batch: RoomMessage[] = [];
   /** When the last batch was written; a message after a quiet window goes out at once. */
   flushedAtMs = Number.NEGATIVE_INFINITY;
@@ -74,7 +84,14 @@ export class RoomOutput {
 export class BatchWriter {
   /** Rooms with a pending batch. */
   private readonly dirty = new Set<RoomOutput>();
+  /** Rooms to write once this turn's messages are in: one setImmediate for all of them. */
+  private due: RoomOutput[] = [];
+  private spare: RoomOutput[] = [];
+  private readonly flushDueNow = () => this.flushImmediate();
   private tickTimer: NodeJS.Timeout | null = null;
+  /** What the batch being written delivered (messages × connections) and its bytes, without an object per publish. */
+  private deliveries = 0;
+  private bytes = 0;
 
   constructor(private readonly deps: BatchWriterDeps) {}
 
@@ -103,16 +120,18 @@ export class BatchWriter {
   /** Puts the connection on the room's full or high-priority topic of its wire format. */
   subscribe(output: RoomOutput, conn: Conn, degraded: boolean): void {
     conn.subscribe(topicOf(output.topics, conn, degraded));
+    output.subscribers[slotOf(conn, degraded)]! += 1;
   }
 
   unsubscribe(output: RoomOutput, conn: Conn, degraded: boolean): void {
     conn.unsubscribe(topicOf(output.topics, conn, degraded));
+    output.subscribers[slotOf(conn, degraded)]! -= 1;
   }
 
   /** Moves a connection between the room's tiers. */
   moveTier(output: RoomOutput, conn: Conn, degraded: boolean): void {
-    conn.unsubscribe(topicOf(output.topics, conn, !degraded));
-    conn.subscribe(topicOf(output.topics, conn, degraded));
+    this.unsubscribe(output, conn, !degraded);
+    this.subscribe(output, conn, degraded);
   }
 
   /** Queues a message of the room's stream (in seq order). */
@@ -127,11 +146,20 @@ export class BatchWriter {
     // messages that arrived with it are in (setImmediate), so batching adds latency only when busy.
     if (!output.flushScheduled && this.deps.clock.now() - output.flushedAtMs >= this.windowOf(output)) {
       output.flushScheduled = true;
-      setImmediate(() => {
-        output.flushScheduled = false;
-        if (!output.closed) this.flush(output);
-      });
+      if (this.due.length === 0) setImmediate(this.flushDueNow);
+      this.due.push(output);
     }
+  }
+
+  private flushImmediate(): void {
+    const due = this.due;
+    this.due = this.spare;
+    for (const output of due) {
+      output.flushScheduled = false;
+      if (!output.closed) this.flush(output);
+    }
+    due.length = 0;
+    this.spare = due;
   }
 
   /** Writes the rooms whose window is over (every pending room with `all`, as when stopping). */
@@ -152,16 +180,17 @@ export class BatchWriter {
     const msgs = output.batch;
     output.batch = [];
     output.flushedAtMs = this.deps.clock.now();
-    const { recipients, bytes } = this.publishBatch(output, msgs);
+    this.deliveries = this.bytes = 0;
+    this.publishBatch(output, msgs);
     output.counters.delivered += msgs.length;
     output.hooks.flushed(msgs);
-    this.deps.metrics.batchFlushed(msgs.length, recipients, bytes, msgs[0]!.ts, this.deps.clock.now());
+    this.deps.metrics.batchFlushed(msgs.length, this.deliveries, this.bytes, msgs[0]!.ts, output.flushedAtMs);
   }
 
   /** Writes a room-wide frame (viewers, gap, notice) to both tiers, after nothing else. */
   publishFrame(output: RoomOutput, frame: ServerFrame): void {
-    this.publishToTier(output.topics.full, frame);
-    this.publishToTier(output.topics.high, frame);
+    this.publishToTier(output, FULL, frame);
+    this.publishToTier(output, HIGH, frame);
   }
 
   private windowOf(output: RoomOutput): number {
@@ -172,42 +201,44 @@ export class BatchWriter {
    * Writes a batch to the full tier, and the batch without its chat to the high-priority tier: each
    * encoded once per wire format that has subscribers. Chat that degraded connections miss is counted.
    */
-  private publishBatch(output: RoomOutput, msgs: RoomMessage[]): { recipients: number; bytes: number } {
-    const { room, topics } = output;
-    const full = this.publishToTier(topics.full, { t: 'messages', room, msgs });
-    const degradedCount = this.subscriberCount(topics.high);
-    if (degradedCount === 0) return full;
+  private publishBatch(output: RoomOutput, msgs: RoomMessage[]): void {
+    const { room, subscribers } = output;
+    const frame: MessagesFrame = { t: 'messages', room, msgs };
+    this.deliveries += msgs.length * this.publishToTier(output, FULL, frame);
+    const degradedCount = subscribers[HIGH + MSGPACK]! + subscribers[HIGH + JSON_FORMAT]!;
+    if (degradedCount === 0) return;
     const high = msgs.filter((message) => message.prio !== PRIORITY_LOW);
     const chatMissed = msgs.length - high.length;
     if (chatMissed > 0) {
       this.deps.metrics.dropped('backpressure', PRIORITY_LOW, chatMissed * degradedCount);
       output.counters.dropped.backpressure += chatMissed;
     }
-    if (high.length === 0) return full;
-    const sent = this.publishToTier(topics.high, { t: 'messages', room, msgs: high });
-    return { recipients: full.recipients + sent.recipients, bytes: full.bytes + sent.bytes };
+    if (high.length > 0) this.deliveries += high.length * this.publishToTier(output, HIGH, { t: 'messages', room, msgs: high });
   }
 
-  private publishToTier(topics: Record<WireFormat, string>, frame: ServerFrame): { recipients: number; bytes: number } {
-    let recipients = 0;
-    let bytes = 0;
-    for (const format of WIRE_FORMATS) {
-      const topic = topics[format];
-      const count = this.deps.publisher.subscribers(topic);
-      if (count === 0) continue;
-      const data = format === 'msgpack' ? encodeMsgpack(frame) : encodeJson(frame);
-      this.deps.publisher.publish(topic, data);
-      recipients += count;
-      bytes += (typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength) * count;
+  /** Encodes the frame for each wire format the tier's subscribers use, and writes it to them; returns how many they are. */
+  private publishToTier(output: RoomOutput, tier: typeof FULL | typeof HIGH, frame: ServerFrame): number {
+    const topics = tier === FULL ? output.topics.full : output.topics.high;
+    const msgpackCount = output.subscribers[tier + MSGPACK]!;
+    if (msgpackCount > 0) {
+      const data = encodeMsgpack(frame);
+      this.deps.publisher.publish(topics.msgpack, data);
+      this.bytes += data.byteLength * msgpackCount;
     }
-    return { recipients, bytes };
-  }
-
-  private subscriberCount(topics: Record<WireFormat, string>): number {
-    return this.deps.publisher.subscribers(topics.msgpack) + this.deps.publisher.subscribers(topics.json);
+    const jsonCount = output.subscribers[tier + JSON_FORMAT]!;
+    if (jsonCount > 0) {
+      const data = encodeJson(frame);
+      this.deps.publisher.publish(topics.json, data);
+      this.bytes += Buffer.byteLength(data) * jsonCount;
+    }
+    return msgpackCount + jsonCount;
   }
 }
 
 function topicOf(topics: RoomTopics, conn: Conn, degraded: boolean): string {
   return (degraded ? topics.high : topics.full)[conn.format];
+}
+
+function slotOf(conn: Conn, degraded: boolean): number {
+  return (degraded ? HIGH : FULL) + (conn.format === 'msgpack' ? MSGPACK : JSON_FORMAT);
 }

@@ -36,7 +36,7 @@ import type { Conn, Publisher } from './uws-server.js';
 export interface FanoutSettings extends BatchSettings, SequencerSettings {
   /** Messages a plain join brings. */
   recentMessages: number;
-  /** Flushed messages kept per room to serve joins and short rejoins. */
+  /** Flushed messages kept per room to serve joins and short rejoins (up to a quarter more between trims). */
   ringSize: number;
   /** Messages per second a room delivers before chat is sampled; 0: no budget. */
   roomBudgetPerSec: number;
@@ -54,6 +54,7 @@ export interface FanoutDeps {
 
 /** A rejoin brings at most this many missed messages; older ones are reported as a gap. */
 export const MAX_CATCH_UP = 5000;
+const RING_TRIM_MIN = 8;
 
 /** A room open on this gateway. */
 class Room {
@@ -343,7 +344,9 @@ export class RoomFanout {
       if (message.kind === 'pin') room.pinned = pinnedBy(ring, message);
       else if (message.kind === 'unpin') room.pinned = undefined;
     }
-    if (ring.length > this.deps.settings.ringSize) ring.splice(0, ring.length - this.deps.settings.ringSize);
+    // Trimmed in steps of a quarter ring, not per message: a splice moves the whole ring.
+    const { ringSize } = this.deps.settings;
+    if (ring.length >= ringSize + Math.max(RING_TRIM_MIN, ringSize >> 2)) ring.splice(0, ring.length - ringSize);
   }
 
   /** Tells the room's members that seqs `from`..`to` are lost, after what was pending. */

@@ -19,21 +19,11 @@ export interface Write { topic: string; data: Uint8Array | string; frame: Server
 export class RecordingPublisher implements Publisher {
   readonly writes: Write[] = [];
   readonly subscribed = new Map<string, Set<FakeConn>>();
-  subscriberQueries = 0;
 
   publish(topic: string, data: Uint8Array | string): void {
     const frame = decodeWire(data);
     this.writes.push({ topic, data, frame });
     for (const conn of this.subscribed.get(topic) ?? []) conn.received.push(frame);
-  }
-
-  subscribers(topic: string): number {
-    this.subscriberQueries++;
-    return this.subscribed.get(topic)?.size ?? 0;
-  }
-
-  topicsOf(conn: FakeConn): string[] {
-    return [...this.subscribed].filter(([, conns]) => conns.has(conn)).map(([topic]) => topic);
   }
 }
 
@@ -41,7 +31,6 @@ export class FakeConn implements Conn {
   readonly received: ServerFrame[] = [];
   closed = false;
   buffered = 0;
-  bufferedQueries = 0;
   lastHeardMs = 0;
   readonly identity;
 
@@ -65,7 +54,6 @@ export class FakeConn implements Conn {
   }
 
   bufferedBytes(): number {
-    this.bufferedQueries++;
     return this.buffered;
   }
 

@@ -149,6 +149,23 @@ describe('the batch writer', () => {
     writer.stop();
   });
 
+  it('counts each topic\'s subscribers itself: deliveries follow joins, leaves and tier moves', async () => {
+    const { join, add, writer, output, metric } = setUp();
+    const [a, b] = [join('a'), join('b')];
+    const c = join('c', 'json');
+    add(message(1), message(2));
+    writer.flush(output);
+    expect(await metric('roomcast_gateway_deliveries_total')).toContain('roomcast_gateway_deliveries_total 6');
+    writer.unsubscribe(output, b, false);
+    writer.moveTier(output, c, true);
+    add(message(3), message(4, 'gift'));
+    writer.flush(output);
+    // a gets both, c (degraded) the gift only, b nothing.
+    expect(await metric('roomcast_gateway_deliveries_total')).toContain('roomcast_gateway_deliveries_total 9');
+    expect([a.seqs(), b.seqs(), c.seqs()]).toEqual([[1, 2, 3, 4], [1, 2], [1, 2, 4]]);
+    expect(Array.from(output.subscribers)).toEqual([1, 0, 0, 1]);
+  });
+
   it('writes room-wide frames to both tiers, after the pending batch when flushed first', async () => {
     const { join, add, writer, output } = setUp();
     const full = join('full');
