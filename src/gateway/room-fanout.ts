@@ -53,7 +53,7 @@ export interface FanoutDeps {
 }
 
 /** A rejoin brings at most this many missed messages; older ones are reported as a gap. */
-export const MAX_CATCH_UP = 5000;
+const MAX_CATCH_UP = 5000;
 const RING_TRIM_MIN = 8;
 
 /** A room open on this gateway. */

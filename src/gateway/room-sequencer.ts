@@ -19,7 +19,7 @@ import type { HistoryQuery } from './room-client.js';
 import type { RoomCounters } from './room-stats.js';
 
 /** Out-of-order messages held while a gap is filled; later ones come from history. */
-export const MAX_OUT_OF_ORDER = 1000;
+const MAX_OUT_OF_ORDER = 1000;
 /** Messages held while the room activates; later ones come from history. */
 export const MAX_EARLY = 1000;
 /** A failed gap fill is retried after this. */
