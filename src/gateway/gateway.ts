@@ -111,7 +111,7 @@ export class Gateway {
     const roomClient = new RoomClient(bus, settings.requestTimeoutMs, this.metrics, { windowMs: settings.sendBatchWindowMs, maxSends: MAX_SENDS_PER_BATCH });
     this.fanout = new RoomFanout({
       bus, roomClient, clock, log, metrics: this.metrics, settings: settings.fanout,
-      publisher: { publish: (topic, data) => this.server.publish(topic, data), subscribers: (topic) => this.server.subscribers(topic) },
+      publisher: { publish: (topic, data) => this.server.publish(topic, data) },
     });
     this.users = new UserDelivery({
       gatewayId: deps.gatewayId, bus, log, metrics: this.metrics, inRoom: (conn, room) => this.fanout.isMember(conn, room),
