@@ -33,7 +33,7 @@ function setUp(stored = 0) {
   const metrics = new GatewayMetrics(new MetricsRegistry());
   const fanout = new RoomFanout({
     bus, publisher, clock: systemClock, log: silentLogger, metrics, settings: SETTINGS,
-    roomClient: new RoomClient(bus, 1000, metrics),
+    roomClient: new RoomClient(bus, 1000, metrics, { windowMs: 0, maxSends: 1 }),
   });
   fanout.start();
   const conn = (id: string, uid = id) => new FakeConn(publisher, id, 'msgpack', uid);
