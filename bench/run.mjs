@@ -20,8 +20,9 @@ import { manyRooms } from './scenarios/many-rooms.mjs';
 import { idle } from './scenarios/idle.mjs';
 import { reconnectStorm } from './scenarios/reconnect-storm.mjs';
 import { privateChat } from './scenarios/private-chat.mjs';
+import { groupChat } from './scenarios/group-chat.mjs';
 
-const SCENARIOS = Object.fromEntries([hotRoom, manyRooms, idle, reconnectStorm, privateChat].map((scenario) => [scenario.name, scenario]));
+const SCENARIOS = Object.fromEntries([hotRoom, manyRooms, idle, reconnectStorm, privateChat, groupChat].map((scenario) => [scenario.name, scenario]));
 const progress = (line) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
@@ -34,11 +35,13 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --targets LIST          systems to measure, comma separated: ${TARGETS.join(', ')} (default: all for
                           hot-room and many-rooms, roomcast for the others)
   --viewers N             hot-room: viewers in the room (default 10000)
-  --senders N             hot-room: sending connections (default 4)
+  --senders N             hot-room, group-chat: sending connections (default 4)
+  --members N             group-chat: members of the group (default 1000)
   --rooms N               many-rooms: rooms (default 1000)
   --viewers-per-room N    many-rooms: viewers per room (default 20)
   --connections N         idle: connections (default: as many as the open-file limit allows);
-                          reconnect-storm: clients (default 10000); private-chat: users, in pairs (default 2000)
+                          reconnect-storm: clients (default 10000); private-chat: users, in pairs (default 2000);
+                          group-chat: online members (default 500)
   --rates LIST            offered message rates in msg/s, comma separated, ramped in order
   --step-s S              measured seconds per rate (default 5)
   --warmup-s S            seconds at each rate before measuring (default 2)
@@ -80,6 +83,7 @@ function parseOptions(argv) {
       senders: { type: 'string' },
       rooms: { type: 'string' },
       'viewers-per-room': { type: 'string' },
+      members: { type: 'string' },
       connections: { type: 'string' },
       rates: { type: 'string' },
       'step-s': { type: 'string', default: '5' },
@@ -134,6 +138,7 @@ function parseOptions(argv) {
     senders: int('senders', defaults.senders, 1),
     rooms: int('rooms', defaults.rooms, 1),
     viewersPerRoom: int('viewers-per-room', defaults.viewersPerRoom, 1),
+    members: int('members', defaults.members, 1),
     connections: int('connections', defaults.connections, 1),
     rates,
     stepS: int('step-s', undefined, 0.5),

@@ -36,7 +36,9 @@ const SEND_TICK_MS = 1;
  * @property {number} connectConcurrency     handshakes in flight at once
  * @property {number} perAddress             connections per 127.0.0.x source address
  * @property {string} uidPrefix
- * @property {'room'|'pm'} mode            `pm`: no room; connection i sends private messages to i ^ 1
+ * @property {'room'|'pm'|'gm'} mode       `pm`: no room; connection i sends private messages to i ^ 1;
+ *                                          `gm`: no room; every connection is a member of `group` and senders send to it
+ * @property {string} [group]                the group of `gm`
  */
 
 /** @type {WorkerConfig} */
@@ -109,7 +111,7 @@ function onRoomcastFrame(conn, frame, uncounted) {
     case 'welcome':
       conn.welcomed = true;
       conn.phaseUs[2] = nowUs();
-      if (config.mode === 'pm') break; // ready at the login inbox push
+      if (config.mode !== 'room') break; // ready at the login inbox push
       conn.ws.send(encode(conn.everJoined ? { t: 'join', room: conn.room, lastSeq: conn.lastSeq } : { t: 'join', room: conn.room }));
       break;
     case 'joined':
@@ -131,10 +133,13 @@ function onRoomcastFrame(conn, frame, uncounted) {
     case 'inbox':
       onInbox(conn, frame);
       break;
+    case 'group_msgs':
+      onGroupMessages(conn, frame);
+      break;
     case 'sent': {
       counters.acked++;
       storedTotal++;
-      if (!frame.duplicate) noteInboxSeq(conn, frame.seq);
+      if (!frame.duplicate && config.mode === 'pm') noteInboxSeq(conn, frame.seq);
       const scheduledUs = pendingPms.get(frame.id);
       pendingPms.delete(frame.id);
       if (scheduledUs !== undefined && scheduledUs >= latencyFromUs && scheduledUs < latencyToUs) record(ackHistogram, nowUs() - scheduledUs);
@@ -205,6 +210,22 @@ function onInbox(conn, frame) {
     }
   }
   conn.ws.send(encode({ t: 'inbox_ack', seq: conn.inboxMax }));
+}
+
+/** Group messages pushed to a member: counted and timed (every one; they are decoded anyway). */
+function onGroupMessages(conn, frame) {
+  counters.frames++;
+  counters.messages += frame.msgs.length;
+  totalMessages += frame.msgs.length;
+  conn.received += frame.msgs.length;
+  const now = nowUs();
+  for (const m of frame.msgs) {
+    const scheduledUs = Number.parseInt(m.text, 10);
+    if (scheduledUs >= latencyFromUs && scheduledUs < latencyToUs) {
+      record(histogram, now - scheduledUs);
+      counters.sampledMessages++;
+    }
+  }
 }
 
 /**
@@ -390,6 +411,10 @@ function sendOne(conn, scheduledUs, textBytes) {
     const id = `${conn.uid}-${nextSendId++}`;
     pendingPms.set(id, scheduledUs);
     conn.ws.send(encode({ t: 'pm', to: `${config.uidPrefix}${conn.index ^ 1}`, id, text }));
+  } else if (config.mode === 'gm') {
+    const id = `${conn.uid}-${nextSendId++}`;
+    pendingPms.set(id, scheduledUs);
+    conn.ws.send(encode({ t: 'gm', group: config.group, id, text }));
   } else {
     conn.ws.send(encode({ t: 'send', room: conn.room, id: `${conn.uid}-${nextSendId++}`, text }));
   }
@@ -446,6 +471,10 @@ function audit(finalSeqs) {
       if (diff > 0) missing += diff; else extra -= diff;
     }
   }
+  if (config.mode === 'gm') {
+    const received = conns.reduce((sum, conn) => sum + conn.received, 0);
+    return { audited: conns.length, notJoined, stored: storedTotal, received, unanswered: pendingPms.size };
+  }
   if (config.mode === 'pm') {
     // Every stored message has one recipient device online: it must have arrived, once.
     let received = 0; let holes = 0; let duplicates = 0;
@@ -488,7 +517,7 @@ const handlers = {
   /** Latencies of the messages scheduled in the window, including those that arrived after it ended. */
   latency: () => ({
     ev: 'latency', totalMessages, histogram: serialize(histogram), sampledMessages: counters.sampledMessages,
-    ...(config.mode === 'pm' ? { ackHistogram: serialize(ackHistogram) } : {}),
+    ...(config.mode !== 'room' ? { ackHistogram: serialize(ackHistogram) } : {}),
   }),
   send: async (message) => ({ ev: 'sent', ...(await sendAtRate(message.rate, message.durationMs, message.textBytes)) }),
   audit: (message) => ({ ev: 'audited', ...audit(message.finalSeqs) }),

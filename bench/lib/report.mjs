@@ -114,6 +114,13 @@ const ms = (value) => (value === null || value === undefined ? '–' : value < 1
 const pct = (value) => `${(value * 100).toFixed(0)} %`;
 const kib = (bytes) => (bytes === null || bytes === undefined ? '–' : `${(bytes / 1024).toFixed(2)} KiB`);
 
+/** "gateway + room service + NATS + Redis = total" in µs, from a step's cpuUsPerMessage. */
+function cpuPerMessageCell(perMessage) {
+  if (!perMessage) return '–';
+  const { total, ...each } = perMessage;
+  return `${Object.values(each).join(' + ')} = **${total}**`;
+}
+
 function stepsTable(target) {
   const lines = [
     `**${target.target}** — ${target.loadClient === 'native' ? 'native load client' : target.loadClient === 'node' ? `Node load workers${target.loadClientNote ? ` (${target.loadClientNote})` : ''}` : 'load client not recorded'}; ${target.memory.connections} connections; server RSS ${kib(target.memory.serverRssPerConnectionBytes)}/connection,` +
@@ -128,11 +135,17 @@ function stepsTable(target) {
     lines[2] = lines[2].replace('| server CPU |', '| stored p50 / p99 ms | server CPU |');
     lines[3] = `|${'---:|'.repeat(lines[2].split('|').length - 2)}`;
   }
+  const perMessage = target.steps.some((step) => step.cpuUsPerMessage);
+  if (perMessage) {
+    lines[2] = lines[2].replace('| server ns/delivery |', '| server ns/delivery | server CPU µs/msg (gateway + service + NATS + Redis = total) |');
+    lines[3] = `|${'---:|'.repeat(lines[2].split('|').length - 2)}`;
+  }
   for (const step of target.steps) {
+    const perMessageCell = perMessage ? ` ${cpuPerMessageCell(step.cpuUsPerMessage)} |` : '';
     const storedCell = stored ? ` ${ms(step.storeLatency?.p50Ms)} / ${ms(step.storeLatency?.p99Ms)} |` : '';
     lines.push(`| ${step.rateMsgPerS} | ${step.recipients} | ${rate(step.offeredPerS)} | ${rate(step.deliveredPerS)} | ${(step.completeness * 100).toFixed(1)} %${step.withinBounds ? '' : ' ✗'} |` +
       ` ${ms(step.latency.p50Ms)} | ${ms(step.latency.p99Ms)} | ${ms(step.latency.p999Ms)} | ${ms(step.latency.maxMs)} |${storedCell}` +
-      ` ${pct(step.serverCpuUtil)} | ${step.serverCpuNsPerDelivery ?? '–'} | ${pct(step.loadCpuUtil)} | ${step.loadCpuNsPerFrame ?? '–'} (${step.receiverCpuNsPerFrame ?? '–'}) |` +
+      ` ${pct(step.serverCpuUtil)} | ${step.serverCpuNsPerDelivery ?? '–'} |${perMessageCell} ${pct(step.loadCpuUtil)} | ${step.loadCpuNsPerFrame ?? '–'} (${step.receiverCpuNsPerFrame ?? '–'}) |` +
       ` ${step.loadCoreBusy === undefined ? '–' : pct(step.loadCoreBusy)}${stepSaturated(step) ? ' **saturated**' : ''} | ${pct(step.serverRunQueueWait ?? 0)} / ${pct(step.loadRunQueueWait ?? 0)} |` +
       ` ${Object.entries(step.drops).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} | ${Object.entries(step.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} |`);
   }

@@ -58,6 +58,13 @@ function limitBatching(options, referenceStep, rooms) {
 const DRAIN_MS = 1500;
 const CONNECT_TIMEOUT_MS = 60000;
 
+/** µs of CPU per message for each process and their total; null without messages. */
+function cpuPerMessage(messages, cpuUsByProcess) {
+  if (!(messages > 0)) return null;
+  const each = Object.fromEntries(Object.entries(cpuUsByProcess).map(([name, us]) => [name, Math.round(us / messages)]));
+  return { ...each, total: Math.round(Object.values(cpuUsByProcess).reduce((sum, us) => sum + us, 0) / messages) };
+}
+
 /** CPU time of several processes, in microseconds; processes that are gone count 0. */
 function cpuOf(pids) {
   let total = 0;
@@ -81,14 +88,14 @@ function sumCounts(items, field) {
  * @param {object} run.options      parsed flags
  * @param {(line: string) => void} run.progress
  */
-export async function runLoadSteps({ group, system, shares, rooms, recipientsPerMessage, options, progress, mode = 'room', reference = null, driveRooms = null }) {
+export async function runLoadSteps({ group, system, shares, rooms, recipientsPerMessage, options, progress, mode = 'room', reference = null, driveRooms = null, chatGroup = null }) {
   const serverPids = (system.servers ?? [system.server]).map((child) => child.pid);
   const helperPids = system.helpers.map((child) => child.pid);
   for (const room of rooms) await system.createRoom(room);
 
   const fleet = await startFleet(group, {
     target: system, secret: BENCH_SECRET, shares, sampleCount: options.sample, cpu: options.loadCpu, client: options.loadClient,
-    mode, ...(mode === 'pm' ? { uidPrefix: 'u' } : {}), profileDir: options.loadProfileDir,
+    mode, ...(mode !== 'room' ? { uidPrefix: 'u' } : {}), ...(chatGroup ? { group: chatGroup } : {}), profileDir: options.loadProfileDir,
   });
   const rssBefore = serverPids.reduce((sum, pid) => sum + rssBytes(pid), 0);
   const socketsBefore = tcpSocketMemory();
@@ -140,7 +147,8 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
       `${step.limitDrive ? ` (window ${step.limitDrive.windowMs.toFixed(1)} ms: ${step.limitDrive.msgsPerFrame?.toFixed(1)} msgs/frame, Roomcast's ${step.limitDrive.roomcastMsgsPerFrame?.toFixed(1) ?? '–'})` : ''}` +
       `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, ${step.loadCpuNsPerFrame ?? '-'} ns/frame` +
       ` (receivers ${step.receiverCpuNsPerFrame ?? '-'}), waited ${(step.loadRunQueueWait * 100).toFixed(0)} %, load core busy ${(step.loadCoreBusy * 100).toFixed(0)} %${step.loadCoreSaturated ? ' SATURATED' : ''}` +
-      ` | ${Object.entries(step.helperCpuUtilByProcess).map(([name, util]) => `${name} ${(util * 100).toFixed(0)} %`).join(', ')}${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
+      ` | ${Object.entries(step.helperCpuUtilByProcess).map(([name, util]) => `${name} ${(util * 100).toFixed(0)} %`).join(', ')}` +
+      `${step.cpuUsPerMessage ? ` | CPU µs/msg ${Object.entries(step.cpuUsPerMessage).map(([name, us]) => `${name} ${us}`).join(', ')}` : ''}${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
       `${Object.keys(step.errors).length ? ` | errors ${JSON.stringify(step.errors)}` : ''}`);
     // A step whose load core saturated measured the clients too: it never counts as within bounds.
     step.withinBounds = step.completeness >= MIN_DELIVERED_RATIO && step.latency.p99Ms !== null && step.latency.p99Ms <= options.p99BoundMs && !step.loadCoreSaturated;
@@ -167,6 +175,17 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
     audit.silentDrops = audit.missingDeliveries;
     progress(`  ${system.name}: audit: ${audit.stored} messages stored, ${audit.received} delivered, ${audit.inboxSeqHoles} inbox-seq holes,` +
       ` ${audit.duplicateSeqs} duplicates, ${audit.unansweredSends} sends never answered`);
+    await fleet.stop();
+    return { target: system.name, loadClient: fleet.client, loadClientNote: fleet.clientNote, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit };
+  }
+  if (mode === 'gm') {
+    // Every stored group message should reach every online member but its sender's connection.
+    const audits = await fleet.all('audit', { finalSeqs: {} });
+    const sum = (field) => audits.reduce((total, a) => total + (a[field] ?? 0), 0);
+    const audit = { stored: sum('stored'), received: sum('received'), expectedDeliveries: sum('stored') * recipients, unansweredSends: sum('unanswered') };
+    audit.missingDeliveries = Math.max(0, audit.expectedDeliveries - audit.received);
+    progress(`  ${system.name}: audit: ${audit.stored} group messages stored, ${audit.received} of ${audit.expectedDeliveries} deliveries arrived,` +
+      ` ${audit.unansweredSends} sends never answered`);
     await fleet.stop();
     return { target: system.name, loadClient: fleet.client, loadClientNote: fleet.clientNote, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit };
   }
@@ -276,8 +295,13 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     // The native client also times each sampled message from the server's `ts` (when the room
     // service accepted it, ms since the epoch, same machine clock): the send path left out.
     ...(latencies.some((reply) => reply.serverTsHistogram) ? { latencyFromServerTs: summarize(merge(latencies.map((reply) => reply.serverTsHistogram))) } : {}),
-    ...(mode === 'pm' ? { storeLatency: summarize(merge(latencies.map((reply) => reply.ackHistogram))) } : {}),
+    ...(mode !== 'room' ? { storeLatency: summarize(merge(latencies.map((reply) => reply.ackHistogram))) } : {}),
     serverCpuUtil: serverCpuUs / elapsedUs,
+    /**
+     * Server CPU per message that arrived in the window (its deliveries over its recipients), in µs, per
+     * process (the gateway and the helpers: room service, NATS, Redis) and their sum.
+     */
+    cpuUsPerMessage: cpuPerMessage(delivered / recipients, { gateway: serverCpuUs, ...Object.fromEntries(system.helpers.map((child, i) => [child.benchName, helperCpuEach[i]])) }),
     serverCpuNsPerDelivery: delivered > 0 ? Math.round((serverCpuUs * 1000) / delivered) : null,
     helperCpuUtil: helperCpuUs / elapsedUs,
     /** The same, per process (room service, NATS, Redis): which of them fills the shared core. */

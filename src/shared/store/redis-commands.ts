@@ -24,8 +24,11 @@ local function trim(list, count, cutoff)
 end
 `;
 
-/** A store's Lua scripts, each a command of its name on the connection (run with EVALSHA). */
-export function defineScripts(redis: RedisConnection, scripts: Record<string, { numberOfKeys: number; lua: string }>): void {
+/**
+ * A store's Lua scripts, each a command of its name on the connection (run with EVALSHA). Without
+ * `numberOfKeys` the command's first argument is the number of keys.
+ */
+export function defineScripts(redis: RedisConnection, scripts: Record<string, { numberOfKeys?: number; lua: string }>): void {
   for (const [name, { numberOfKeys, lua }] of Object.entries(scripts)) redis.defineCommand(name, { numberOfKeys, lua });
 }
 
