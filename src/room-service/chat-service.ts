@@ -19,7 +19,7 @@ import type { ChatCaller, ConnId, KickConnsEvent } from '../shared/protocol/chat
 import type {
   BlockedFrame, ConvHistoryFrame, InboxFrame, PrivateSendFrame, ReadFrame, SentFrame, SyncFrame, SyncedFrame,
 } from '../shared/protocol/chat-frames.js';
-import type { Uid } from '../shared/protocol/frames.js';
+import type { Seq, Uid } from '../shared/protocol/frames.js';
 import {
   privateMessageFor, privateMessageId, type ConversationMessage, type InboxSeqs, type InboxStore, type PrivateRef,
 } from '../shared/store/inbox-store.js';
@@ -29,6 +29,13 @@ import type { ChatHandlers } from './chat-handlers.js';
 import type { ChatRouting } from './chat-routing.js';
 import type { RecipientRouter, Route } from './recipient-router.js';
 import { checkText, storeCall } from './service-calls.js';
+import { WriteWindow } from './write-window.js';
+
+/**
+ * How long inbox acknowledgements wait to be written together. A client does not wait on the answer
+ * to an `inbox_ack` (its next sync acknowledges as well), so this costs nothing it sees.
+ */
+export const ACK_WINDOW_MS = 10;
 
 /** The frame types private chat answers; `convs` spans groups too (conversation-list.ts). */
 export type PrivateChatFrameType = 'pm' | 'sync' | 'inbox_ack' | 'read' | 'conv_history' | 'block' | 'unblock';
@@ -61,6 +68,10 @@ export interface ChatServiceDeps {
 }
 
 export class ChatService {
+  private readonly acks = new WriteWindow<string, Seq>(ACK_WINDOW_MS);
+  /** The highest seq each device acknowledged in the current ack window. */
+  private readonly ackedInWindow = new Map<string, Seq>();
+
   constructor(private readonly deps: ChatServiceDeps) {}
 
   /** The private-chat requests, each bound to its answer (chat-handlers.ts). */
@@ -68,7 +79,14 @@ export class ChatService {
     pm: async (caller, frame) => ({ frame: await this.sendPrivate(caller, frame) }),
     sync: async (caller, frame) => ({ frame: await this.sync(caller, frame) }),
     inbox_ack: async (caller, frame) => {
-      await this.stored('ack', () => this.deps.inbox.ack(caller.uid, caller.device, frame.seq, this.deps.clock.now()));
+      // A device's acks of one window are one write: the cursor only moves forward, so the highest counts.
+      const key = `${caller.uid}/${caller.device}`;
+      const seq = Math.max(frame.seq, this.ackedInWindow.get(key) ?? 0);
+      this.ackedInWindow.set(key, seq);
+      await this.acks.run(key, () => {
+        this.ackedInWindow.delete(key);
+        return this.stored('ack', () => this.deps.inbox.ack(caller.uid, caller.device, seq, this.deps.clock.now()));
+      });
       return {};
     },
     read: async (caller, frame) => {
