@@ -34,7 +34,8 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --scenario NAME         which scenario to run (required)
   --targets LIST          systems to measure, comma separated: ${TARGETS.join(', ')} (default: all for
                           hot-room and many-rooms, roomcast for the others)
-  --viewers N             hot-room: viewers in the room (default 10000)
+  --viewers N|max         hot-room: viewers in the room (default 10000); max: as many as one server
+                          process may hold here (the open-file limit's connections − senders)
   --senders N             hot-room, group-chat: sending connections (default 4)
   --members N             group-chat: members of the group (default 1000)
   --rooms N               many-rooms: rooms (default 1000)
@@ -134,7 +135,8 @@ function parseOptions(argv) {
   const options = {
     scenario: scenario.name,
     targets,
-    viewers: int('viewers', defaults.viewers, 1),
+    // `max`: as many as the open-file limit lets one server process hold (hot-room).
+    viewers: values.viewers === 'max' ? Infinity : int('viewers', defaults.viewers, 1),
     senders: int('senders', defaults.senders, 1),
     rooms: int('rooms', defaults.rooms, 1),
     viewersPerRoom: int('viewers-per-room', defaults.viewersPerRoom, 1),
@@ -235,6 +237,8 @@ async function main() {
       ` → ${row.ratio === null ? '–' : `${row.ratio.toFixed(2)}×`}${row.saturated ? ' (load core saturated)' : ''}`);
   }
   for (const file of files) progress(`wrote ${file}`);
+  const differing = (full.targets ?? []).find((target) => target.frameIdentity && !target.frameIdentity.identical);
+  if (differing) throw new Error(`the limit peer's frames were not byte-identical to Roomcast's: ${differing.frameIdentity.difference}`);
 }
 
 /** The newest profile in `dir`: its top self time overall and during the measured `windows`. */

@@ -14,7 +14,7 @@ import { peekMessages, seqResult, NOT_MESSAGES } from './msgpack-peek.mjs';
 import { encode, decode } from './msgpackr.mjs';
 import { createHistogram, record, serialize } from './hdr-histogram.mjs';
 import { signToken } from './token.mjs';
-import { nowUs } from './clock.mjs';
+import { nowUs, stampOf } from './clock.mjs';
 
 const SUBPROTOCOL = 'roomcast.v1.msgpack';
 const SOCKETIO_PATH = '/socket.io/?EIO=4&transport=websocket';
@@ -402,7 +402,7 @@ function sendAtRate(rate, durationMs, textBytes) {
 }
 
 function sendOne(conn, scheduledUs, textBytes) {
-  const stamp = `${Math.round(scheduledUs)}|`;
+  const stamp = stampOf(scheduledUs);
   const text = stamp.length >= textBytes ? stamp : stamp + 'x'.repeat(textBytes - stamp.length);
   counters.sent++;
   if (config.protocol === 'socketio') {

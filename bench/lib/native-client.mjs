@@ -39,7 +39,7 @@ export function nativeClient() {
 /** The replies each command ends with: answers are matched by them, in order. */
 const REPLY_OF = {
   connect: 'connected', 'measure-start': 'measure-started', 'measure-end': 'measured', total: 'total',
-  latency: 'latency', storm: 'stormed', audit: 'audited', close: 'closed',
+  latency: 'latency', storm: 'stormed', audit: 'audited', record: 'recording', 'record-stop': 'recorded', close: 'closed',
 };
 
 export class NativeHandle {
@@ -102,7 +102,8 @@ export class NativeHandle {
         line = `audit ${count} ${seqs.join(' ')}`;
         break;
       }
-      case 'measure-end': case 'total': case 'latency': case 'close': line = cmd; break;
+      case 'record': line = `record ${fields.path} ${fields.first} ${fields.count}`; break;
+      case 'measure-end': case 'total': case 'latency': case 'record-stop': case 'close': line = cmd; break;
       default: throw new Error(`${this.name}: the native client does not do '${cmd}'`);
     }
     const reply = await new Promise((resolve, reject) => {

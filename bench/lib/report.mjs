@@ -42,7 +42,8 @@ export function efficiency(result) {
       ratio: peer?.serverCpuNsPerDelivery && step.serverCpuNsPerDelivery ? step.serverCpuNsPerDelivery / peer.serverCpuNsPerDelivery : null,
       limitMsgsPerFrame: peer?.limitDrive?.msgsPerFrame ?? null,
       roomcastMsgsPerFrame: step.framesPerS ? step.deliveredPerS / step.framesPerS : null,
-      limitWindowMs: peer?.limitDrive?.windowMs ?? null,
+      // Replayed frames keep Roomcast's timing: no window of the limit peer's own.
+      limitWindowMs: peer?.limitDrive?.frames === 'replay' ? null : peer?.limitDrive?.windowMs ?? null,
       roomcastWithinBounds: step.withinBounds,
       saturated: stepSaturated(step) || (peer ? stepSaturated(peer) : false),
     };
@@ -149,6 +150,12 @@ function stepsTable(target) {
       ` ${step.loadCoreBusy === undefined ? '–' : pct(step.loadCoreBusy)}${stepSaturated(step) ? ' **saturated**' : ''} | ${pct(step.serverRunQueueWait ?? 0)} / ${pct(step.loadRunQueueWait ?? 0)} |` +
       ` ${Object.entries(step.drops).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} | ${Object.entries(step.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} |`);
   }
+  if (target.frameIdentity) {
+    const f = target.frameIdentity;
+    lines.push('', f.identical
+      ? `Frames: Roomcast's own, replayed byte for byte (${f.frames} frames, ${f.messages} messages, ${f.bytes} bytes in ${f.rooms} rooms compared; only the stamps and \`ts\` moved).`
+      : `Frames: **not identical to Roomcast's**: ${f.difference}.`);
+  }
   if (target.audit && target.audit.stored !== undefined) {
     const a = target.audit;
     lines.push('', `Audit after the ramp: ${a.stored} private messages stored (answered \`sent\`), ${a.received} delivered to the peer,` +
@@ -168,6 +175,9 @@ function markdownFor(result) {
   const lines = [`## ${result.scenario}${result.tag ? ` (${result.tag})` : ''}, ${result.startedAt}`, '', `\`${result.command}\``, ''];
   const env = result.environment;
   lines.push(`Machine: ${env.nproc} × ${env.cpuModel}, ${env.memoryGiB} GiB, Linux ${env.kernel}, Node ${env.node}; ${env.pinning}; open-file limit ${env.openFileLimit}.`, '');
+  if (result.viewers !== undefined) {
+    lines.push(`Room: ${result.viewers} viewers + ${result.senders} senders = ${result.viewers + result.senders} connections${result.cappedByOpenFileLimit ? `, the most one server process may hold here (open-file limit ${env.openFileLimit} − ${env.openFileLimit - result.connectionsAllowed} kept for the server's own files)` : ''}.`, '');
+  }
   if (Object.keys(result.options.env ?? {}).length) lines.push(`Roomcast settings besides the load limits: ${Object.entries(result.options.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`, '');
   if (result.best) {
     lines.push('| system | best delivered/s within bounds | at msg/s | its p99 ms | highest delivered/s | limit reached | load core saturated |', '|---|---:|---:|---:|---:|---|---|');
@@ -178,7 +188,8 @@ function markdownFor(result) {
     lines.push('');
   }
   if (result.efficiency?.length) {
-    lines.push('Efficiency: Roomcast\'s gateway CPU per delivery over the limit peer\'s (bare uWS.js publishing batches like Roomcast\'s at that step: its batch window, message size and messages per frame, to the same viewers):', '',
+    const replayed = result.targets?.find((target) => target.target === 'limit')?.frameIdentity?.identical;
+    lines.push(`Efficiency: Roomcast's gateway CPU per delivery over the limit peer's (bare uWS.js publishing ${replayed ? 'Roomcast\'s own frames of that step, byte for byte, at the times they reached Roomcast\'s viewers' : 'batches like Roomcast\'s at that step: its batch window, message size and messages per frame'}, to the same viewers):`, '',
       '| msg/s | Roomcast ns/delivery | limit peer ns/delivery | ratio | msgs/frame (Roomcast / limit) | limit window ms | note |', '|---:|---:|---:|---:|---:|---:|---|');
     for (const row of result.efficiency) {
       lines.push(`| ${row.rateMsgPerS} | ${row.roomcastNsPerDelivery ?? '–'} | ${row.limitNsPerDelivery} | ${row.ratio === null ? '–' : `${row.ratio.toFixed(2)}×`} |` +

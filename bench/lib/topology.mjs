@@ -188,13 +188,22 @@ export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
     helpers: redis ? [redis.child] : [],
     async createRoom() { /* peers create rooms on first join */ },
     /**
-     * The limit peer publishes by itself (see limit-peer.mjs): `rate` msg/s over the rooms, batched
-     * every `windowMs` into frames of at most `maxMessages`, for `durationMs`; resolves when done.
+     * The limit peer publishes by itself (see limit-peer.mjs): recorded step `step` of Roomcast's
+     * frames, or else `rate` msg/s over the rooms, batched every `windowMs` into frames of at most
+     * `maxMessages`, for `durationMs`; resolves when done.
      */
-    drive: peer !== 'limit' ? undefined : async ({ rate, windowMs, maxMessages, durationMs, textBytes, rooms }) => {
-      const query = new URLSearchParams({ rate, windowMs, maxMessages, durationMs, textBytes, rooms: rooms.prefix, roomCount: rooms.count });
+    drive: peer !== 'limit' ? undefined : async ({ rate, windowMs, maxMessages, durationMs, textBytes, rooms, step }) => {
+      const query = step === undefined
+        ? new URLSearchParams({ rate, windowMs, maxMessages, durationMs, textBytes, rooms: rooms.prefix, roomCount: rooms.count })
+        : new URLSearchParams({ step });
       const response = await fetch(`http://127.0.0.1:${servers[0].port}/drive?${query}`, { method: 'POST', signal: AbortSignal.timeout(durationMs + 60000) });
-      if (!response.ok) throw new Error(`limit peer /drive: HTTP ${response.status}`);
+      if (!response.ok) throw new Error(`limit peer /drive: HTTP ${response.status} ${await response.text()}`);
+      return response.json();
+    },
+    /** The limit peer replays these recorded frames of Roomcast's (see limit-peer.mjs, POST /replay). */
+    replay: peer !== 'limit' ? undefined : async ({ files, stepStartsUs }) => {
+      const response = await fetch(`http://127.0.0.1:${servers[0].port}/replay`, { method: 'POST', body: JSON.stringify({ files, stepStartsUs }), signal: AbortSignal.timeout(120000) });
+      if (!response.ok) throw new Error(`limit peer /replay: HTTP ${response.status} ${await response.text()}`);
       return response.json();
     },
     async lastSeq(room) {

@@ -1,7 +1,7 @@
 /*
  * Roomcast's native load client: many WebSocket connections from one single-threaded epoll loop,
- * so that the load core spends about a microsecond per frame received instead of the several a
- * Node process needs (a JS callback, a Buffer and an IPC-sized counter per frame).
+ * so that a frame received costs the load core little beyond the kernel's own recv (bench/README.md,
+ * "Its cost"), instead of a JS callback and a Buffer per frame as in a Node process.
  *
  * One process holds its share of the viewers. It opens them from 127.0.0.2, 127.0.0.3, ... (bind
  * before connect, so one address's ephemeral ports are never the limit), upgrades them to
@@ -26,6 +26,11 @@
  *                                    scheduled send time, and from the server's `ts`
  *   storm WINDOW_MS TIMEOUT_MS       drop and rejoin every connection → {"ev":"stormed",...}
  *   audit N SEQ0 ... SEQ(N-1)        the rooms' final seqs, by room number → {"ev":"audited",...}
+ *   record PATH FIRST COUNT          from now on, the connections with global index in
+ *                                    [FIRST, FIRST + COUNT) append each `messages` frame they
+ *                                    receive to PATH: u64 arrival µs (CLOCK_MONOTONIC), u32 payload
+ *                                    length, the payload, little endian → {"ev":"recording",...}
+ *   record-stop                      → {"ev":"recorded","frames":N,"bytes":N}
  *   close                            close everything and exit
  * Times are CLOCK_MONOTONIC microseconds, the clock Node's process.hrtime reads, so the harness,
  * the senders and this process share it.
@@ -85,6 +90,7 @@ typedef struct Conn {
   uint8_t pending;       /* an open (connect or storm reconnect) is in flight, not yet settled */
   uint8_t ever_joined;
   uint8_t handshaken, welcomed;
+  uint8_t recording;     /* append every `messages` frame it receives to the recording file */
   int64_t first_joined_seq, last_seq;
   uint64_t received, missing, duplicates, reported_gap;
   double t_start, t_open, t_welcome, deadline, dropped_at;
@@ -124,6 +130,9 @@ static struct {
   int n_errors, n_closes;
 } ctr;
 static uint64_t total_messages;
+/* The recording (`record`): the payloads of the recording connections' `messages` frames. */
+static FILE *rec_file;
+static uint64_t rec_frames, rec_bytes;
 static double latency_from = 0, latency_to = 1e300;
 
 /* What the current long command (connect or storm) is doing. */
@@ -507,6 +516,16 @@ static void count_messages(Conn *c, uint64_t n) {
 
 /* ---- server frames ------------------------------------------------------------------------------- */
 
+/* One frame into the recording, as received: the limit peer replays these bytes (limit-peer.mjs). */
+static void record_frame(const uint8_t *p, size_t n) {
+  if (!rec_file) return;
+  uint64_t at = (uint64_t)now_us();
+  uint32_t len = (uint32_t)n;
+  if (fwrite(&at, 8, 1, rec_file) != 1 || fwrite(&len, 4, 1, rec_file) != 1 || fwrite(p, 1, n, rec_file) != n) die("recording: write failed");
+  rec_frames++;
+  rec_bytes += n;
+}
+
 static void settle(Conn *c, const char *failure);
 
 static void on_joined(Conn *c, double seq, Mp msgs, uint32_t n_msgs, int has_gap, double gap_from, double gap_to) {
@@ -569,6 +588,7 @@ static void on_frame(Conn *c, const uint8_t *p, size_t n) {
   if (!type) return;
   if (key_is(type, type_n, "messages") && has_msgs) {
     if (c->state != S_JOINED) return;
+    if (c->recording) record_frame(p, n);
     count_messages(c, n_msgs);
     if (c->sampled || cfg.track_seqs) read_msgs(c, msgs, n_msgs, c->sampled);
   } else if (key_is(type, type_n, "welcome")) {
@@ -616,7 +636,7 @@ static size_t on_ws_bytes(Conn *c, const uint8_t *p, size_t n) {
     if (!fin || opcode == 0) { conn_fail(c, "fragmented frame"); return n; } /* uWS and ws never fragment */
     size_t have = avail - hl;
     const uint8_t *payload = h + hl;
-    if (opcode == 2 && c->state == S_JOINED && !c->sampled && !cfg.track_seqs && have < len) {
+    if (opcode == 2 && c->state == S_JOINED && !c->sampled && !c->recording && !cfg.track_seqs && have < len) {
       /* The cheap path on a partial frame: count from its head, then discard the rest unread. */
       if (have >= PEEK_BYTES) {
         int64_t count = peek_messages(payload, have);
@@ -631,7 +651,7 @@ static size_t on_ws_bytes(Conn *c, const uint8_t *p, size_t n) {
     if (have < len) break;
     at += hl + len;
     if (opcode == 2 || opcode == 1) {
-      if (c->state == S_JOINED && !c->sampled && !cfg.track_seqs) {
+      if (c->state == S_JOINED && !c->sampled && !c->recording && !cfg.track_seqs) {
         int64_t count = peek_messages(payload, len);
         if (count >= 0) { count_messages(c, count); continue; }
         if (count == -1) { on_frame(c, payload, len); continue; }
@@ -983,6 +1003,28 @@ static void command(char *line) {
     start_storm(window, strtod(args, NULL));
   } else if (!strcmp(line, "audit")) {
     audit(args);
+  } else if (!strcmp(line, "record")) {
+    char *path = args, *rest = strchr(args, ' ');
+    if (!rest) die("record takes PATH FIRST COUNT");
+    *rest++ = 0;
+    uint32_t first = strtoul(rest, &rest, 10), count = strtoul(rest, NULL, 10), marked = 0;
+    if (rec_file) fclose(rec_file);
+    rec_file = fopen(path, "wb");
+    if (!rec_file) die("cannot create %s", path);
+    setvbuf(rec_file, NULL, _IOFBF, 1 << 20);
+    rec_frames = rec_bytes = 0;
+    for (uint32_t i = 0; i < cfg.count; i++) {
+      conns[i].recording = conns[i].index >= first && conns[i].index - first < count;
+      marked += conns[i].recording;
+    }
+    outf("{\"ev\":\"recording\",\"connections\":%u}", marked);
+    out_flush();
+  } else if (!strcmp(line, "record-stop")) {
+    for (uint32_t i = 0; i < cfg.count; i++) conns[i].recording = 0;
+    if (rec_file && fclose(rec_file) != 0) die("recording: close failed");
+    rec_file = NULL;
+    outf("{\"ev\":\"recorded\",\"frames\":%llu,\"bytes\":%llu}", (unsigned long long)rec_frames, (unsigned long long)rec_bytes);
+    out_flush();
   } else if (!strcmp(line, "close")) {
     for (uint32_t i = 0; i < cfg.count; i++) if (conns[i].fd >= 0) close(conns[i].fd);
     outf("{\"ev\":\"closed\"}");

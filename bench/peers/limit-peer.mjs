@@ -7,22 +7,33 @@
  *
  * It speaks Roomcast's msgpack frames (welcome, join → joined, then `messages`), so the same load
  * clients drive it. Nothing is relayed: the harness tells it what to publish, over HTTP on the same
- * port, with the figures Roomcast produced in that step:
+ * port. With Roomcast in the run, it replays Roomcast's own frames, byte for byte:
+ *
+ *   POST /replay  body {files, stepStartsUs}: the recording of Roomcast's frames (frame-recording.mjs)
+ *     and when each of its steps started; before the clients connect, so that each room's joins
+ *     answer the seq before its first recorded frame. Answers {rooms, frames, messages}
+ *   POST /drive?step=I
+ *     publishes step I's recorded frames at the times they reached Roomcast's recording connection
+ *     (after its step's start), each with its stamps and ts moved by the time between the two
+ *     steps' starts and nothing else changed; answers {sent, frames, maxLagMs} when done
+ *
+ * Without a recording (no Roomcast in the run, or Node load clients) it makes frames of the same
+ * layout itself:
  *
  *   POST /drive?rate=R&windowMs=W&maxMessages=M&durationMs=D&textBytes=B&rooms=PREFIX&roomCount=N
  *     for D ms, each of the N rooms gets R / N messages per second, scheduled at t0 + n / rate (the
  *     schedule time in µs on CLOCK_MONOTONIC starts each text, as the harness's senders write it);
  *     every W ms each room with messages due gets one frame of them (several of at most M each
- *     when more are due), encoded as Roomcast encodes its batches
- *     ({t, room, msgs: [{seq, uid, kind, prio, text, ts, cid}]}): Roomcast's batching, without
- *     anything else; answers {sent, frames, maxLagMs} when done
+ *     when more are due), laid out as Roomcast's batches
+ *     ({t, room, msgs: [{seq, uid, kind, prio, text, ts, cid}]}); answers {sent, frames, maxLagMs}
  *   GET /seq?room=R   a room's last seq
  *
  * BENCH_PEER_PORT (0: any free port); prints `listening PORT`.
  */
 import { createRequire } from 'node:module';
 import { encode, decode } from '../lib/msgpackr.mjs';
-import { nowUs } from '../lib/clock.mjs';
+import { nowUs, stampOf } from '../lib/clock.mjs';
+import { replayFrame, replayPlan } from '../lib/frame-recording.mjs';
 
 const require = createRequire(import.meta.url);
 const uws = require('uWebSockets.js');
@@ -85,19 +96,80 @@ app.get('/seq', (res, req) => {
   res.end(String(rooms.get(name)?.seq ?? 0));
 });
 
+/** Roomcast's recorded frames per step (POST /replay), or null: synthetic frames. */
+let replay = null;
+
+app.post('/replay', (res) => {
+  let aborted = false;
+  res.onAborted(() => { aborted = true; });
+  const chunks = [];
+  res.onData((chunk, last) => {
+    chunks.push(Buffer.from(chunk.slice(0)));
+    if (!last) return;
+    let answer;
+    try {
+      const { files, stepStartsUs } = JSON.parse(Buffer.concat(chunks).toString());
+      replay = replayPlan(files, stepStartsUs);
+      for (const [name, seq] of Object.entries(replay.firstSeqs)) roomOf(name).seq = seq;
+      answer = { status: '200 OK', body: { rooms: Object.keys(replay.firstSeqs).length, frames: replay.steps.reduce((sum, step) => sum + step.frames, 0), messages: replay.steps.reduce((sum, step) => sum + step.messageTotal, 0) } };
+    } catch (error) {
+      answer = { status: '400 Bad Request', body: { error: error.message } };
+    }
+    if (!aborted) res.cork(() => res.writeStatus(answer.status).writeHeader('content-type', 'application/json').end(JSON.stringify(answer.body)));
+  });
+});
+
 app.post('/drive', (res, req) => {
   const query = new URLSearchParams(req.getQuery() ?? '');
   const number = (name) => Number(query.get(name));
   let aborted = false;
   res.onAborted(() => { aborted = true; });
+  const answer = (status, result) => {
+    if (!aborted) res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(result)));
+  };
+  if (query.has('step')) {
+    const plan = replay?.steps[number('step')];
+    if (!plan) { answer('400 Bad Request', { error: `no recorded step ${query.get('step')}` }); return; }
+    replayStep(plan, replay.rooms).then((result) => answer('200 OK', result), (error) => answer('500 Internal Server Error', { error: error.message }));
+    return;
+  }
   drive({
     rate: number('rate'), windowMs: number('windowMs'), maxMessages: Math.max(1, number('maxMessages') || 200),
     durationMs: number('durationMs'), textBytes: number('textBytes'),
     prefix: query.get('rooms') ?? 'hot', roomCount: Math.max(1, number('roomCount') || 1),
-  }).then((result) => {
-    if (!aborted) res.cork(() => res.writeHeader('content-type', 'application/json').end(JSON.stringify(result)));
-  });
+  }).then((result) => answer('200 OK', result));
 });
+
+/**
+ * Publishes one step's recorded frames, each at its recorded time after this step's start, on a
+ * timer that wakes for the next frame due; the stamps move by this step's start minus Roomcast's.
+ */
+function replayStep(plan, names) {
+  const startUs = nowUs();
+  let next = 0; let sent = 0; let maxLagUs = 0;
+  return new Promise((resolve, reject) => {
+    const step = () => {
+      try {
+        const now = nowUs();
+        while (next < plan.frames && startUs + plan.dueUs[next] <= now) {
+          const frame = replayFrame(plan, next, startUs - plan.startUs);
+          const name = names[plan.roomIndex[next]];
+          app.publish(name, frame, true);
+          const room = roomOf(name);
+          if (plan.lastSeq[next] > room.seq) room.seq = plan.lastSeq[next];
+          maxLagUs = Math.max(maxLagUs, now - startUs - plan.dueUs[next]);
+          sent += plan.messages[next];
+          next++;
+        }
+        if (next === plan.frames) { resolve({ sent, frames: plan.frames, maxLagMs: maxLagUs / 1000 }); return; }
+        setTimeout(step, Math.max(0, (startUs + plan.dueUs[next] - nowUs()) / 1000));
+      } catch (error) {
+        reject(error);
+      }
+    };
+    step();
+  });
+}
 
 /**
  * Publishes the schedule: a timer per batch window, on a fixed grid (t0 + k × windowMs) so late
@@ -126,7 +198,7 @@ function drive({ rate, windowMs, maxMessages, durationMs, textBytes, prefix, roo
           for (let n = entry.sent; n < end; n++) {
             const scheduledUs = startUs + entry.offsetUs + n * perRoomIntervalUs;
             if (now - scheduledUs > maxLagUs) maxLagUs = now - scheduledUs;
-            const stamp = `${Math.round(scheduledUs)}|`;
+            const stamp = stampOf(scheduledUs);
             const seq = ++entry.room.seq;
             msgs.push({ seq, uid: 's0', kind: 'chat', prio: 0, text: stamp + filler.slice(stamp.length), ts: Date.now(), cid: `s0-${seq}` });
           }

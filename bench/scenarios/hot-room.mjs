@@ -5,6 +5,7 @@
 import { runLoadSteps } from './load-steps.mjs';
 import { runOrder, startSystem } from './systems.mjs';
 import { connectionsAllowed } from './limits.mjs';
+import { hardNofile } from '../lib/processes.mjs';
 
 const ROOM = 'hot';
 
@@ -14,8 +15,9 @@ export const hotRoom = {
   async run({ group, options, progress }) {
     const targets = [];
     const allowed = connectionsAllowed();
+    const wanted = options.viewers;
     if (options.viewers + options.senders > allowed) {
-      progress(`hot-room: ${options.viewers + options.senders} connections exceed what one server process may open here (open-file limit); running ${allowed - options.senders} viewers`);
+      if (wanted !== Infinity) progress(`hot-room: ${options.viewers + options.senders} connections exceed what one server process may open here (open-file limit); running ${allowed - options.senders} viewers`);
       options.viewers = allowed - options.senders;
     }
     for (const target of runOrder(options.targets)) {
@@ -37,6 +39,9 @@ export const hotRoom = {
         await system.stop();
       }
     }
-    return { targets };
+    // The room's size, and whether the open-file limit set it (README: "What runs where").
+    const capped = options.viewers < wanted;
+    progress(`hot-room: ${options.viewers} viewers + ${options.senders} senders = ${options.viewers + options.senders} connections${capped ? `, the most one server process may hold here (open-file limit ${hardNofile})` : ''}`);
+    return { viewers: options.viewers, senders: options.senders, connectionsAllowed: allowed, cappedByOpenFileLimit: capped, targets };
   },
 };

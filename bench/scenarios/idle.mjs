@@ -21,7 +21,8 @@ const SETTLE_MS = 3000;
 
 export const idle = {
   name: 'idle',
-  defaults: { targets: ['roomcast'], holdS: 30 },
+  // The limit peer (bare uWS.js, one topic per connection) beside Roomcast: what uWS itself holds.
+  defaults: { targets: ['roomcast', 'limit'], holdS: 30 },
   async run({ group, options, progress }) {
     const allowed = connectionsAllowed();
     const wanted = options.connections ?? allowed;
@@ -81,10 +82,16 @@ export const idle = {
         await system.stop();
       }
     }
+    const limit = targets.find((t) => t.target === 'limit')?.memory.serverRssPerConnectionAfterHoldBytes ?? null;
+    for (const { target, memory: m } of targets) {
+      const held = m.serverRssPerConnectionAfterHoldBytes;
+      progress(`idle: ${target}: ${held === null ? '–' : `${(held / 1024).toFixed(2)} KiB (${held} B)`} of server RSS per connection at ${m.connections} connections` +
+        `${target === 'roomcast' && limit ? `, ${(held / limit).toFixed(2)}× the limit peer's ${(limit / 1024).toFixed(2)} KiB` : ''}`);
+    }
     const markdown = [
       '| system | connections | set-up rate | server RSS / connection | after hold | kernel TCP buffers / connection (both ends) | socket slabs / connection (both ends) | open after hold | target (≤ 3 KiB user space at 50k) |',
       '|---|---:|---:|---:|---:|---:|---:|---:|---|',
-      ...targets.map(({ target, memory: m }) => `| ${target} | ${m.connections} | ${m.connectionsPerS}/s | ${fmtBytes(m.serverRssPerConnectionBytes ?? 0)} | ${fmtBytes(m.serverRssPerConnectionAfterHoldBytes ?? 0)} |` +
+      ...targets.map(({ target, memory: m }) => `| ${target} | ${m.connections} | ${m.connectionsPerS}/s | ${fmtBytes(m.serverRssPerConnectionBytes ?? 0)} | ${fmtBytes(m.serverRssPerConnectionAfterHoldBytes ?? 0)} (${m.serverRssPerConnectionAfterHoldBytes} B) |` +
         ` ${fmtBytes(m.kernelTcpMemPerConnectionBytes ?? 0)} | ${m.kernelSocketSlabPerConnectionBytes === null ? '–' : fmtBytes(m.kernelSocketSlabPerConnectionBytes)} | ${m.openAfterHold} |` +
         ` ${target === 'roomcast' ? ((m.serverRssPerConnectionAfterHoldBytes ?? Infinity) <= IDLE_TARGET_BYTES_PER_CONNECTION ? 'met' : `missed by ${fmtBytes((m.serverRssPerConnectionAfterHoldBytes ?? 0) - IDLE_TARGET_BYTES_PER_CONNECTION)}`) + (m.connections < 50000 ? ` (measured at ${m.connections}, not 50k)` : '') : ''} |`),
     ];

@@ -5,6 +5,9 @@
  * delivery falls under 99 % of what was offered or p99 passes the bound.
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import { unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { compareRecordings } from '../lib/frame-recording.mjs';
 import { nowUs } from '../lib/clock.mjs';
 import { merge, summarize } from '../lib/hdr-histogram.mjs';
 import { setupPhases, startFleet } from '../lib/load-fleet.mjs';
@@ -38,7 +41,7 @@ const FULL_BATCH_MESSAGES = 2;
  * chose it; where they held about one, the window is the configured one (each message is then its
  * own frame either way). At most the configured messages per frame.
  */
-function limitBatching(options, referenceStep, rooms) {
+function limitBatching(options, referenceStep, rooms, replayed) {
   const configuredMs = Number(options.env?.ROOMCAST_BATCH_WINDOW_MS ?? DEFAULT_BATCH_WINDOW_MS);
   const maxMessages = Number(options.env?.ROOMCAST_BATCH_MAX_MESSAGES ?? DEFAULT_BATCH_MAX_MESSAGES);
   const connections = referenceStep?.openConnections;
@@ -46,6 +49,8 @@ function limitBatching(options, referenceStep, rooms) {
   const roomcastMsgsPerFrame = referenceStep?.framesPerS ? referenceStep.deliveredPerS / referenceStep.framesPerS : null;
   const fromRoomcast = framesPerRoomS !== null && roomcastMsgsPerFrame >= FULL_BATCH_MESSAGES;
   return {
+    // `replay`: Roomcast's recorded frames, byte for byte; `synthetic`: frames of the same layout.
+    frames: replayed ? 'replay' : 'synthetic',
     windowMs: fromRoomcast ? 1000 / framesPerRoomS : configuredMs,
     maxMessages,
     windowFrom: fromRoomcast ? 'Roomcast\'s frames per second per room at this step' : 'the configured batch window',
@@ -97,6 +102,17 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
     target: system, secret: BENCH_SECRET, shares, sampleCount: options.sample, cpu: options.loadCpu, client: options.loadClient,
     mode, ...(mode !== 'room' ? { uidPrefix: 'u' } : {}), ...(chatGroup ? { group: chatGroup } : {}), profileDir: options.loadProfileDir,
   });
+  const limitPeer = typeof system.drive === 'function';
+  const recordingFleet = fleet.client === 'native' && mode === 'room';
+  // Roomcast's frames are recorded for the limit peer to replay; the limit peer's, to check them.
+  const replaying = limitPeer && recordingFleet && reference?.frameRecording ? reference.frameRecording : null;
+  const recordFrames = recordingFleet && ((system.name === 'roomcast' && options.targets.includes('limit')) || replaying !== null);
+  if (replaying) {
+    const loaded = await system.replay(replaying);
+    progress(`  ${system.name}: replaying Roomcast's ${loaded.frames} recorded frames (${loaded.messages} messages, ${loaded.rooms} rooms)`);
+  } else if (limitPeer) {
+    progress(`  ${system.name}: synthetic frames of Roomcast's layout (${!recordingFleet ? 'the Node load clients record no frames' : 'no recording of Roomcast\'s frames in this run'})`);
+  }
   const rssBefore = serverPids.reduce((sum, pid) => sum + rssBytes(pid), 0);
   const socketsBefore = tcpSocketMemory();
   const connectStarted = Date.now();
@@ -131,22 +147,22 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
   const recipients = recipientsPerMessage(joined, fleet);
   const steps = [];
   const dropsAtStart = await scrapeDrops(system.metricsUrl).catch(() => ({}));
+  const recording = recordFrames ? await startRecording(fleet, system.name, rooms.length) : null;
   // The limit peer measures the steps Roomcast ran, all of them (its cost per delivery at each is
   // the reference for Roomcast's): it does not stop at its own bounds.
-  const limitPeer = typeof system.drive === 'function';
   const rates = limitPeer && reference?.steps?.length ? reference.steps.map((step) => step.rateMsgPerS) : options.rates;
-  for (const rate of rates) {
+  for (const [index, rate] of rates.entries()) {
     const referenceStep = reference?.steps?.find((step) => step.rateMsgPerS === rate) ?? null;
-    const step = await runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode, referenceStep, driveRooms });
+    const step = await runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode, referenceStep, driveRooms, replayStep: replaying ? index : undefined });
     steps.push(step);
     progress(`  ${system.name.padEnd(10)} ${String(rate).padStart(6)} msg/s → offered ${fmtRate(step.offeredPerS)}` +
       ` delivered ${fmtRate(step.deliveredPerS)} (${(step.completeness * 100).toFixed(1)} % of sent arrived)` +
       ` p50 ${fmtMs(step.latency.p50Ms)} p99 ${fmtMs(step.latency.p99Ms)} max ${fmtMs(step.latency.maxMs)}` +
       `${step.storeLatency ? ` (stored: p50 ${fmtMs(step.storeLatency.p50Ms)} p99 ${fmtMs(step.storeLatency.p99Ms)})` : ''}` +
       ` | server ${(step.serverCpuUtil * 100).toFixed(0)} % cpu, ${step.serverCpuNsPerDelivery ?? '-'} ns/delivery` +
-      `${step.limitDrive ? ` (window ${step.limitDrive.windowMs.toFixed(1)} ms: ${step.limitDrive.msgsPerFrame?.toFixed(1)} msgs/frame, Roomcast's ${step.limitDrive.roomcastMsgsPerFrame?.toFixed(1) ?? '–'})` : ''}` +
+      `${step.limitDrive ? ` (${step.limitDrive.frames === 'replay' ? 'Roomcast\'s frames replayed' : `window ${step.limitDrive.windowMs.toFixed(1)} ms`}: ${step.limitDrive.msgsPerFrame?.toFixed(1)} msgs/frame, Roomcast's ${step.limitDrive.roomcastMsgsPerFrame?.toFixed(1) ?? '–'})` : ''}` +
       `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, ${step.loadCpuNsPerFrame ?? '-'} ns/frame` +
-      ` (receivers ${step.receiverCpuNsPerFrame ?? '-'}), waited ${(step.loadRunQueueWait * 100).toFixed(0)} %, load core busy ${(step.loadCoreBusy * 100).toFixed(0)} %${step.loadCoreSaturated ? ' SATURATED' : ''}` +
+      ` (receivers ${step.receiverCpuNsPerFrame ?? '-'}${step.receiverReadsPerFrame === undefined ? '' : `; ${step.receiverReadsPerFrame.toFixed(2)} recv/frame, ${step.receiverFramesPerWakeup.toFixed(1)} frames/wake-up`}), waited ${(step.loadRunQueueWait * 100).toFixed(0)} %, load core busy ${(step.loadCoreBusy * 100).toFixed(0)} %${step.loadCoreSaturated ? ' SATURATED' : ''}` +
       ` | ${Object.entries(step.helperCpuUtilByProcess).map(([name, util]) => `${name} ${(util * 100).toFixed(0)} %`).join(', ')}` +
       `${step.cpuUsPerMessage ? ` | CPU µs/msg ${Object.entries(step.cpuUsPerMessage).map(([name, us]) => `${name} ${us}`).join(', ')}` : ''}${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
       `${Object.keys(step.errors).length ? ` | errors ${JSON.stringify(step.errors)}` : ''}`);
@@ -162,6 +178,17 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
 
   // Every connection should have every seq after its join: compare with the rooms' final seqs.
   await delay(DRAIN_MS);
+  let frameRecording = null;
+  let frameIdentity;
+  if (recording) {
+    const recorded = await fleet.all('record-stop', {}, (worker) => worker.role !== 'sender');
+    frameRecording = { files: recording.files, stepStartsUs: steps.map((step) => step.sendStartedUs), frames: recorded.reduce((sum, r) => sum + r.frames, 0) };
+    if (replaying) {
+      frameIdentity = checkFrameIdentity(replaying, frameRecording, progress);
+      for (const file of [...replaying.files, ...frameRecording.files]) { try { unlinkSync(file); } catch { /* gone */ } }
+      frameRecording = null;
+    }
+  }
   const finalSeqs = {};
   if (mode === 'pm') {
     const audits = await fleet.all('audit', { finalSeqs: {} });
@@ -216,10 +243,41 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
   progress(`  ${system.name}: audit over ${audit.audited} connections: ${audit.missingSeqs} missing seqs, ${audit.extraSeqs} extra,` +
     ` server drops ${JSON.stringify(audit.serverDrops)}${audit.notJoinedAtEnd ? `, ${audit.notJoinedAtEnd} connections lost` : ''}`);
   await fleet.stop();
-  return { target: system.name, loadClient: fleet.client, loadClientNote: fleet.clientNote, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit };
+  const result = { target: system.name, loadClient: fleet.client, loadClientNote: fleet.clientNote, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit, ...(frameIdentity ? { frameIdentity } : {}) };
+  // For the limit peer's run; temporary files, so not in the results.
+  Object.defineProperty(result, 'frameRecording', { value: frameRecording, enumerable: false });
+  return result;
 }
 
-async function runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode, referenceStep = null, driveRooms = null }) {
+/**
+ * Has the receiving native clients record every `messages` frame of one connection per room: the
+ * first `rooms` connections of the viewers (connection i is in room i mod rooms), the same
+ * connections in every system's run.
+ */
+async function startRecording(fleet, name, rooms) {
+  const receivers = fleet.workers.filter((worker) => worker.role !== 'sender');
+  const first = Math.min(...receivers.map((worker) => worker.config.startIndex));
+  const files = [];
+  await Promise.all(receivers.map((worker) => {
+    const path = `${tmpdir()}/roomcast-bench-frames-${process.pid}-${name}-${worker.name}.bin`;
+    files.push(path);
+    return worker.request('record', { path, first, count: rooms });
+  }));
+  return { files };
+}
+
+/** Roomcast's frames against the limit peer's replay of them; a difference fails the run (run.mjs). */
+function checkFrameIdentity(roomcast, limit, progress) {
+  const identity = compareRecordings(roomcast.files, limit.files);
+  if (identity.identical) {
+    progress(`  limit: frames byte-identical to Roomcast's: ${identity.frames} frames (${identity.messages} messages, ${identity.bytes} bytes) in ${identity.rooms} rooms, only the stamps and ts moved`);
+  } else {
+    progress(`  limit: FRAMES DIFFER FROM ROOMCAST'S: ${identity.difference}`);
+  }
+  return identity;
+}
+
+async function runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode, referenceStep = null, driveRooms = null, replayStep }) {
   const warmupMs = options.warmupS * 1000;
   const measureMs = options.stepS * 1000;
   const totalBefore = (await fleet.all('total', {})).reduce((sum, reply) => sum + reply.totalMessages, 0);
@@ -227,9 +285,11 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   // /proc/self/fd), which must not fall into the measured window.
   const dropsBefore = await scrapeDrops(system.metricsUrl).catch(() => ({}));
   // The limit peer publishes Roomcast's batches itself (see limitBatching).
-  const limitDrive = typeof system.drive === 'function' ? limitBatching(options, referenceStep, driveRooms) : null;
+  const limitDrive = typeof system.drive === 'function' ? limitBatching(options, referenceStep, driveRooms, replayStep !== undefined) : null;
+  // Where a recording's steps begin (the limit peer replays each step from its own start).
+  const sendStartedUs = nowUs();
   const sending = limitDrive
-    ? system.drive({ rate, windowMs: limitDrive.windowMs, maxMessages: limitDrive.maxMessages, durationMs: warmupMs + measureMs, textBytes: options.textBytes, rooms: driveRooms }).then((reply) => [reply])
+    ? system.drive({ rate, windowMs: limitDrive.windowMs, maxMessages: limitDrive.maxMessages, durationMs: warmupMs + measureMs, textBytes: options.textBytes, rooms: driveRooms, step: replayStep }).then((reply) => [reply])
     : Promise.all(fleet.senders().map((worker) => worker.request('send', {
       rate: rate / fleet.senders().length, durationMs: warmupMs + measureMs, textBytes: options.textBytes,
     })));
@@ -281,6 +341,7 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const deliveredPerS = delivered / seconds;
   return {
     rateMsgPerS: rate,
+    sendStartedUs,
     /** The measured window on the harness's clock (CLOCK_MONOTONIC µs), to cut profiles to it. */
     windowUs: [fromUs, fromUs + elapsedUs],
     recipients,
@@ -314,6 +375,9 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     /** That CPU per frame the clients received; and the receiving processes' alone (no senders). */
     loadCpuNsPerFrame: frames > 0 ? Math.round((loadCpuUs * 1000) / frames) : null,
     receiverCpuNsPerFrame: frames > 0 ? Math.round((receiverCpuUs * 1000) / frames) : null,
+    // The native client's syscalls behind each frame: recv calls, and epoll_wait returns (each a
+    // sleep and a wake-up when the client keeps up). The kernel floor is one recv per frame.
+    ...nativeSyscalls(ended.filter((reply) => reply.reads !== undefined)),
     /** Share of the window the load cores were busy (/proc/stat: every process on them, the machine's other users too). */
     loadCoreBusy,
     loadCoreSaturated: loadCoreBusy >= LOAD_CORE_BUSY_SATURATED || loadRunQueueWait >= LOAD_WAIT_SATURATED,
@@ -327,6 +391,16 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     closes: sumCounts(ended, 'closes'),
     drops: diffCounts(dropsBefore, dropsAfter),
     openConnections: ended.reduce((sum, reply) => sum + reply.open, 0),
+  };
+}
+
+/** recv calls per frame and frames per epoll_wait return, over the native clients' replies. */
+function nativeSyscalls(replies) {
+  const frames = replies.reduce((sum, reply) => sum + reply.frames, 0);
+  if (frames === 0) return {};
+  return {
+    receiverReadsPerFrame: replies.reduce((sum, reply) => sum + reply.reads, 0) / frames,
+    receiverFramesPerWakeup: frames / Math.max(1, replies.reduce((sum, reply) => sum + reply.wakeups, 0)),
   };
 }
 
