@@ -4,17 +4,17 @@
  * room's subject. Replicas share the request subjects through a queue group; any replica may answer.
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
-import { serve, type AdmissionGate } from '../shared/bus/rpc.js';
+import { errorReply, serve, type AdmissionGate } from '../shared/bus/rpc.js';
 import type { Clock } from '../shared/clock.js';
 import { encodeBusMessage } from '../shared/codec/codec.js';
 import { canModerate } from '../shared/auth.js';
-import { fail, RoomcastError } from '../shared/errors.js';
+import { fail, RoomcastError, toRoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import {
   ROOM_SERVICE_QUEUE, subjects,
   type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type ModerateRequest, type RoomEvent,
-  type SendReply, type SendRequest,
+  type Reply, type SendBatchReply, type SendBatchRequest, type SendReply, type SendRequest,
 } from '../shared/protocol/bus-messages.js';
 import {
   SENDABLE_KINDS, isRoomId,
@@ -83,7 +83,8 @@ export class RoomService {
     const onInternalError = (op: string) => (error: unknown) => log.error('request failed', { op, error });
     this.subscriptions.push(
       serve(bus, subjects.roomJoin, ROOM_SERVICE_QUEUE, (request: JoinRequest) => this.measured('join', () => this.join(request)), onInternalError('join'), admission),
-      serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendRequest) => this.measured('send', () => this.send(request)), onInternalError('send'), admission),
+      // Not gated as one request: sendBatch admits each send of the batch on its own.
+      serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendBatchRequest) => this.sendBatch(request, onInternalError('send')), onInternalError('send')),
       serve(bus, subjects.roomHistory, ROOM_SERVICE_QUEUE, (request: HistoryRequest) => this.measured('history', () => this.history(request)), onInternalError('history'), admission),
       serve(bus, subjects.roomModerate, ROOM_SERVICE_QUEUE, (request: ModerateRequest) => this.measured('moderate', () => moderate(this, request)), onInternalError('moderate'), admission),
     );
@@ -108,7 +109,56 @@ export class RoomService {
     return { seq: info.lastSeq, recent: info.recent };
   }
 
-  async send(request: SendRequest): Promise<SendReply> {
+  /**
+   * A gateway's sends of one window: the ones that pass the checks go to the store together (one
+   * Redis script call), and each is answered on its own, in order. One failing send fails only
+   * itself. The bounded queue counts each send, and takes on or refuses (`overloaded`) the batch whole.
+   */
+  async sendBatch(request: SendBatchRequest, onInternalError: (error: unknown) => void): Promise<SendBatchReply> {
+    const { sends } = request;
+    if (!Array.isArray(sends) || sends.length > MAX_SENDS_PER_BATCH) throw fail.bad_request(`'sends' must be a list of at most ${MAX_SENDS_PER_BATCH} sends`);
+    const { admission, metrics } = this.deps;
+    const refusal = admission?.admit(sends.length) ?? null;
+    if (refusal) throw refusal;
+    try {
+      const results: Reply<SendReply>[] = new Array(sends.length);
+      const inputs: AppendInput[] = [];
+      const positions: number[] = [];
+      sends.forEach((send: SendRequest, position) => {
+        try {
+          inputs.push(this.sendInput(send));
+          positions.push(position);
+        } catch (error) {
+          results[position] = failedSend(error, onInternalError);
+        }
+      });
+      if (inputs.length > 0) {
+        try {
+          const appended = await this.stored('append', () => this.deps.store.appendBatch(inputs));
+          const byRoom = new Map<RoomId, RoomMessage[]>();
+          appended.forEach((result, index) => {
+            const input = inputs[index]!;
+            results[positions[index]!] = sendOutcome(input, result);
+            if (result.status !== 'appended') return;
+            const messages = byRoom.get(input.room);
+            if (messages) messages.push(result.message);
+            else byRoom.set(input.room, [result.message]);
+          });
+          // One event per room for the batch: a hot room's messages of one window reach gateways together.
+          for (const [room, messages] of byRoom) this.published(room, messages.sort((a, b) => a.seq - b.seq));
+        } catch (error) {
+          for (const position of positions) results[position] = failedSend(error, onInternalError);
+        }
+      }
+      for (const result of results) metrics.request('send', 'ok' in result ? 'ok' : result.err.code);
+      return { results };
+    } finally {
+      admission?.done(sends.length);
+    }
+  }
+
+  /** What a viewer's send asks the store to append, once the room service allows it. */
+  private sendInput(request: SendRequest): AppendInput {
     const { caller, cid, text, kind } = request;
     const room = requireRoom(request.room);
     // A streamer or moderator is one only in the rooms of its token's `rooms` claim: elsewhere it
@@ -118,11 +168,10 @@ export class RoomService {
       throw fail.forbidden(`a ${caller.role} may not send '${kind}' messages in room '${room}'`);
     }
     checkText(text, this.deps.limits.maxTextLength, { kind });
-    const result = await this.append({
+    return {
       room, uid: caller.uid, kind, text, cid, nowMs: this.deps.clock.now(),
       checks: { rateLimit: this.deps.limits.sendRate, moderated: !staff },
-    });
-    return result.status === 'duplicate' ? { seq: result.seq, duplicate: true } : { seq: result.message.seq, duplicate: false };
+    };
   }
 
   async history(request: HistoryRequest): Promise<HistoryReply> {
@@ -182,10 +231,7 @@ export class RoomService {
   async retract(room: RoomId, target: Seq, by: Uid): Promise<RoomMessage> {
     const result = await this.append({ room, uid: by, kind: 'retract', text: '', target, nowMs: this.deps.clock.now() });
     if (result.status !== 'appended') throw fail.internal('a retraction cannot be a duplicate');
-    if (result.unpin) {
-      this.published(room, result.unpin);
-      this.publishNotice(room, unpinnedNotice(room, by));
-    }
+    if (result.unpin) this.publishNotice(room, unpinnedNotice(room, by));
     return result.message;
   }
 
@@ -194,7 +240,7 @@ export class RoomService {
     const result = await this.stored('pin', () => this.deps.store.pin({ room, target, uid: by, nowMs: this.deps.clock.now() }));
     switch (result.status) {
       case 'pinned':
-        this.published(room, result.message);
+        this.published(room, [result.message]);
         this.publishNotice(room, pinnedNotice(room, by));
         return { message: result.message, pinned: result.pinned };
       case 'rejected':
@@ -210,7 +256,7 @@ export class RoomService {
       if (result.code === 'not_pinned') throw fail.not_found(`nothing is pinned in room '${room}'`);
       throw fail.unknown_room(room);
     }
-    this.published(room, result.message);
+    this.published(room, [result.message]);
     this.publishNotice(room, unpinnedNotice(room, by));
     return result.message;
   }
@@ -252,15 +298,15 @@ export class RoomService {
     if (result.status === 'rejected') {
       throw rejection(result.code, input.room, result.retryAfterMs);
     }
-    if (result.status === 'appended') this.published(input.room, result.message);
+    if (result.status === 'appended') this.published(input.room, result.unpin ? [result.message, result.unpin] : [result.message]);
     return result;
   }
 
-  /** Publishes a stored message once on the room's subject. */
-  private published(room: RoomId, message: RoomMessage): void {
-    this.publishEvent({ t: 'msg', room, m: message });
-    this.deps.noteAppended?.(room, message.seq);
-    this.deps.metrics.messagePublished(message.kind);
+  /** Publishes stored messages of one room, in seq order, once on the room's subject. */
+  private published(room: RoomId, messages: RoomMessage[]): void {
+    this.publishEvent({ t: 'msgs', room, ms: messages });
+    this.deps.noteAppended?.(room, messages[messages.length - 1]!.seq);
+    for (const message of messages) this.deps.metrics.messagePublished(message.kind);
   }
 
   private publishNotice(room: RoomId, notice: NoticeFrame): void {
@@ -298,6 +344,24 @@ export class RoomService {
     return measuredRequest(this.deps.metrics, op, work);
   }
 }
+
+/** A send's answer from what the store did. */
+function sendOutcome(input: AppendInput, result: AppendResult): Reply<SendReply> {
+  switch (result.status) {
+    case 'appended': return { ok: { seq: result.message.seq, duplicate: false } };
+    case 'duplicate': return { ok: { seq: result.seq, duplicate: true } };
+    case 'rejected': return errorReply(rejection(result.code, input.room, result.retryAfterMs));
+  }
+}
+
+/** A send's failure as its answer; one that is not a RoomcastError is a bug or an outage worth a log line. */
+function failedSend(error: unknown, onInternalError: (error: unknown) => void): Reply<never> {
+  if (!(error instanceof RoomcastError)) onInternalError(error);
+  return errorReply(toRoomcastError(error));
+}
+
+/** Far above a gateway's own batch size (128): a bound on what one request may ask for. */
+const MAX_SENDS_PER_BATCH = 1000;
 
 function requireRoom(room: unknown): RoomId {
   if (!isRoomId(room)) throw fail.bad_room();

@@ -40,8 +40,8 @@ export const ROOM_SERVICE_QUEUE = 'room-service';
 
 // ---- room.<id> ----------------------------------------------------------------------------------
 
-/** A stored, sequenced room message. */
-export interface RoomMessageEvent { t: 'msg'; room: RoomId; m: RoomMessage }
+/** Stored, sequenced room messages, in seq order: those of one room service step (a gateway's batch of sends). */
+export interface RoomMessageEvent { t: 'msgs'; room: RoomId; ms: RoomMessage[] }
 /** A user was banned: gateways remove that user's connections from the room. */
 export interface RoomKickEvent { t: 'kick'; room: RoomId; uid: Uid; reason: 'banned' }
 /** A notice for every viewer of the room (slow mode, pins): written at once, not sequenced. */
@@ -59,6 +59,12 @@ export interface JoinReply { seq: Seq; recent: RoomMessage[] }
 
 export interface SendRequest { caller: Caller; room: RoomId; cid: ClientMsgId; text: string; kind: MessageKind }
 export interface SendReply { seq: Seq; duplicate: boolean }
+/**
+ * A gateway's sends of one short window, in one request: one bus round trip and one Redis pipeline
+ * for many messages. Each send is answered on its own, in order.
+ */
+export interface SendBatchRequest { sends: SendRequest[] }
+export interface SendBatchReply { results: Reply<SendReply>[] }
 
 /**
  * Messages with seq in (afterSeq, beforeSeq): the oldest `limit` of them when afterSeq is given,
