@@ -121,7 +121,7 @@ function onRoomcastFrame(conn, frame, uncounted) {
       conn.welcomed = true;
       conn.phaseUs[2] = nowUs();
       if (config.mode === 'pm') break; // ready at the login inbox push
-      conn.ws.send(encode(conn.everJoined ? { t: 'join', room: conn.room, lastSeq: conn.lastSeq } : { t: 'join', room: conn.room }));
+      sendJoin(conn);
       break;
     case 'joined':
       onJoined(conn, frame.seq, frame.msgs ?? [], frame.gap);
@@ -162,11 +162,19 @@ function onRoomcastFrame(conn, frame, uncounted) {
       counters.errors[frame.code] = (counters.errors[frame.code] ?? 0) + 1;
       if (frame.id !== undefined) pendingPms.delete(frame.id);
       if (frame.ref === 'send' && frame.id !== undefined) answers?.answered(frame.id, frame.code, nowUs());
-      if (frame.ref === 'join' && conn.settle) conn.settle(`join refused: ${frame.code}`);
+      if (frame.ref === 'join' && conn.settle && frame.code === 'overloaded') {
+        // As a client does: join again after retryAfterMs (the open's timeout still bounds it).
+        const ws = conn.ws;
+        setTimeout(() => { if (conn.settle && conn.ws === ws) sendJoin(conn); }, frame.retryAfterMs ?? 100);
+      } else if (frame.ref === 'join' && conn.settle) conn.settle(`join refused: ${frame.code}`);
       break;
     default:
       break; // viewers, pong, notice, left, reconnect
   }
+}
+
+function sendJoin(conn) {
+  conn.ws.send(encode(conn.everJoined ? { t: 'join', room: conn.room, lastSeq: conn.lastSeq } : { t: 'join', room: conn.room }));
 }
 
 function onJoined(conn, seq, msgs, gap) {
