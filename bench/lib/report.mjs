@@ -137,7 +137,8 @@ function stepsTable(target) {
       ` ${step.loadCoreBusy === undefined ? '–' : pct(step.loadCoreBusy)}${stepSaturated(step) ? ' **saturated**' : ''} | ${pct(step.serverRunQueueWait ?? 0)} / ${pct(step.loadRunQueueWait ?? 0)} |` +
       ` ${Object.entries(step.drops).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} | ${Object.entries(step.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} |`);
   }
-  lines.push('', ...answersTable(target));
+  // Private chat's sends are timed to `sent` (the stored column), not to a room send's answer.
+  if (!stored) lines.push('', ...answersTable(target));
   if (target.frameIdentity) {
     const f = target.frameIdentity;
     lines.push('', f.identical
@@ -166,8 +167,11 @@ function stepsTable(target) {
  * peers, which do not answer sends, and for results written before steps carried answers.
  */
 function answersTable(target) {
+  const answered = target.steps.some((step) => step.answers);
   const lines = [
-    `Sends of **${target.target}** (warm-up included; answered = its \`ack\` or \`error\`, timed from the frame's write on the sender's monotonic clock):`, '',
+    answered
+      ? `Sends of **${target.target}** (warm-up included; answered = its \`ack\` or \`error\`, timed from the frame's write on the sender's monotonic clock):`
+      : `Sends of **${target.target}**: – (${target.target === 'roomcast' ? 'not measured in this result' : 'it does not answer sends'})`, '',
     '| msg/s | sends | acked | overloaded | other errors | unanswered within 1 s (never) | acked but missing | answer p50 ms | p99 ms | max ms |',
     '|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|',
   ];
