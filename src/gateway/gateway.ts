@@ -41,6 +41,8 @@ export interface GatewaySettings {
   /** Origins whose pages may connect; empty: any. */
   allowedOrigins: readonly string[];
   requestTimeoutMs: number;
+  /** Room sends are coalesced into one request per this window while they keep coming. */
+  sendBatchWindowMs: number;
   viewerIntervalMs: number;
   /** How often this gateway announces itself (alive, ready or not, its load) on the bus. */
   registryHeartbeatMs: number;
@@ -78,6 +80,8 @@ const READ_LIMIT_FACTOR = 4;
 const MIN_READ_LIMIT_BYTES = 64 * 1024;
 /** uWS's own inactivity limit stays this far behind the gateway's idle close, as a backstop. */
 const BACKSTOP_IDLE_MARGIN_S = 30;
+/** Sends per request to the room service: its replies stay small and one batch never waits on many. */
+const MAX_SENDS_PER_BATCH = 128;
 
 export class Gateway {
   private server!: UwsServer<SessionState>;
@@ -104,10 +108,10 @@ export class Gateway {
     const { bus, clock, log, settings } = deps;
     this.instance = { gatewayId: deps.gatewayId, epoch: clock.now() };
     this.metrics = new GatewayMetrics(deps.metricsRegistry);
-    const roomClient = new RoomClient(bus, settings.requestTimeoutMs, this.metrics);
+    const roomClient = new RoomClient(bus, settings.requestTimeoutMs, this.metrics, { windowMs: settings.sendBatchWindowMs, maxSends: MAX_SENDS_PER_BATCH });
     this.fanout = new RoomFanout({
       bus, roomClient, clock, log, metrics: this.metrics, settings: settings.fanout,
-      publisher: { publish: (topic, data) => this.server.publish(topic, data), subscribers: (topic) => this.server.subscribers(topic) },
+      publisher: { publish: (topic, data) => this.server.publish(topic, data) },
     });
     this.users = new UserDelivery({
       gatewayId: deps.gatewayId, bus, log, metrics: this.metrics, inRoom: (conn, room) => this.fanout.isMember(conn, room),

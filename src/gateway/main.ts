@@ -29,6 +29,7 @@ export function gatewaySettings(config: Config): GatewaySettings {
     maxConnectionsPerIp: config.maxConnectionsPerIp,
     allowedOrigins: config.allowedOrigins,
     requestTimeoutMs: config.requestTimeoutMs,
+    sendBatchWindowMs: config.sendBatchWindowMs,
     viewerIntervalMs: config.viewerIntervalMs,
     registryHeartbeatMs: config.registryHeartbeatMs,
     slowConsumerGraceMs: config.slowConsumerGraceMs,

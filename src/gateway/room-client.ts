@@ -5,9 +5,10 @@ import type { GatewayMetrics, GatewayRequestOp } from '../shared/metrics.js';
 import {
   subjects,
   type Caller, type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type ModerateReply, type ModerateRequest,
-  type SendReply, type SendRequest,
+  type SendBatchReply, type SendBatchRequest, type SendReply,
 } from '../shared/protocol/bus-messages.js';
 import type { ClientMsgId, MessageKind, ModerateFrame, RoomId, Seq } from '../shared/protocol/frames.js';
+import { SendBatcher, type SendBatcherSettings } from './send-batcher.js';
 
 export interface HistoryQuery { afterSeq?: Seq; beforeSeq?: Seq; limit: number }
 
@@ -24,15 +25,28 @@ export async function timedCall<Req, Res>(
 }
 
 export class RoomClient {
-  constructor(private readonly bus: Bus, private readonly timeoutMs: number, private readonly metrics: Pick<GatewayMetrics, 'requestTimer'>) {}
+  private readonly sends: SendBatcher;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly timeoutMs: number,
+    private readonly metrics: Pick<GatewayMetrics, 'requestTimer'>,
+    sendBatching: SendBatcherSettings,
+  ) {
+    this.sends = new SendBatcher(
+      (request) => timedCall<SendBatchRequest, SendBatchReply>(metrics, 'send', bus, subjects.roomSend, request, timeoutMs),
+      sendBatching,
+    );
+  }
 
   /** Resolves when the caller may join; rejects with unknown_room, banned, ... */
   join(caller: Caller, room: RoomId): Promise<JoinReply> {
     return timedCall<JoinRequest, JoinReply>(this.metrics, 'join', this.bus, subjects.roomJoin, { caller, room, recent: 0 }, this.timeoutMs);
   }
 
+  /** Goes out with the other sends of its window (SendBatcher); answered on its own. */
   send(caller: Caller, room: RoomId, cid: ClientMsgId, text: string, kind: MessageKind): Promise<SendReply> {
-    return timedCall<SendRequest, SendReply>(this.metrics, 'send', this.bus, subjects.roomSend, { caller, room, cid, text, kind }, this.timeoutMs);
+    return this.sends.send({ caller, room, cid, text, kind });
   }
 
   /** The room service decides whether the caller may; the answer is the `moderated` frame. */

@@ -8,9 +8,11 @@
  * 3. still behind after `graceMs`, or buffered ≥ 4 × `limitBytes` at any time: closed with 4009
  *    (`slow_consumer`); the client reconnects and recovers from history with lastSeq.
  *
- * The check runs on a timer, never per message, and asks uWS for few buffered amounts (with many
- * connections each ask costs): every tick it looks at the connections found with a backlog before
- * and at one slice of all the others, so every connection is looked at within SWEEP_SLICES ticks. uWS itself
+ * The check runs on a timer, never per message, and asks uWS for at most CHECKS_PER_TICK buffered
+ * amounts per tick, however many connections there are (each ask costs, and a sweep of every
+ * connection was a fifth of the gateway at 10,000): first the connections found with a backlog
+ * before, then the next ones of a sweep that goes on where the last tick stopped. Up to 10,000
+ * connections each is looked at within 2 s (4 ticks); more take proportionally longer. uWS itself
  * is set to close (not silently skip) a connection at a still higher limit, so no message is ever
  * dropped without being counted.
  */
@@ -25,12 +27,14 @@ export interface SlowConsumerSettings {
   limitBytes: number;
   /** How long a degraded connection may stay behind before it is closed. */
   graceMs: number;
+  /** Buffered amounts asked of uWS per tick (default CHECKS_PER_TICK). */
+  checksPerTick?: number;
 }
 
 /** How often the policy runs. */
 export const SLOW_CONSUMER_CHECK_MS = 500;
-/** Every connection is looked at once per this many ticks (2 s). */
-export const SWEEP_SLICES = 4;
+/** The most buffered amounts one tick asks uWS for. */
+export const CHECKS_PER_TICK = 2500;
 /** Buffered bytes, as multiples of the limit, at which a connection is closed at once. */
 export const CLOSE_AT_LIMITS = 4;
 /**
@@ -59,9 +63,11 @@ export interface SlowConsumerDeps {
 export class SlowConsumers {
   /** Degraded connections and since when. */
   private readonly degradedSince = new Map<Conn, number>();
-  /** Connections with a backlog: looked at on every tick. */
+  /** Connections with a backlog: looked at first on every tick (in turns, when more than a tick's budget). */
   private readonly backlogged = new Set<Conn>();
-  private tick = 0;
+  /** Where the sweep of all connections goes on next tick; null: start a new pass. */
+  private cursor: Iterator<Conn> | null = null;
+  private readonly turn: Conn[] = [];
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: SlowConsumerDeps) {}
@@ -80,13 +86,35 @@ export class SlowConsumers {
     this.backlogged.delete(conn);
   }
 
-  /** One tick of the policy: the backlogged connections and this tick's slice of the others. */
+  /** One tick of the policy: the backlogged connections, then the sweep, within the tick's budget. */
   check(): void {
-    const slice = this.tick++ % SWEEP_SLICES;
     const now = this.deps.clock.now();
-    let index = 0;
-    for (const conn of this.deps.connections()) {
-      if (index++ % SWEEP_SLICES === slice || this.backlogged.has(conn)) this.inspect(conn, now);
+    let budget = this.deps.settings.checksPerTick ?? CHECKS_PER_TICK;
+    // The backlogged ones taking their turn move to the end, so that beyond the budget each gets one.
+    const turn = this.turn;
+    for (const conn of this.backlogged) {
+      if (turn.length === budget) break;
+      turn.push(conn);
+    }
+    for (const conn of turn) {
+      this.backlogged.delete(conn);
+      this.backlogged.add(conn);
+      this.inspect(conn, now);
+    }
+    budget -= turn.length;
+    turn.length = 0;
+    // Skipping a backlogged connection asks uWS nothing; the steps stay bounded all the same.
+    for (let steps = budget + this.backlogged.size; budget > 0 && steps > 0; steps--) {
+      this.cursor ??= this.deps.connections()[Symbol.iterator]();
+      const next = this.cursor.next();
+      if (next.done) {
+        // A pass ends with its tick; the next starts over, so no connection is looked at twice in a tick.
+        this.cursor = null;
+        break;
+      }
+      if (this.backlogged.has(next.value)) continue;
+      budget--;
+      this.inspect(next.value, now);
     }
   }
 

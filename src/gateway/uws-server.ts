@@ -59,7 +59,6 @@ export interface Conn {
 export interface Publisher {
   /** Writes `data` to every connection subscribed to `topic`, in C++. */
   publish(topic: string, data: Uint8Array | string): void;
-  subscribers(topic: string): number;
 }
 
 /**
@@ -213,10 +212,6 @@ export class UwsServer<S extends object> implements Publisher {
     server.wsPort = await server.listen(server.app, options.host, options.wsPort);
     server.httpPort = await server.listen(server.httpApp, options.host, options.httpPort);
     return server;
-  }
-
-  subscribers(topic: string): number {
-    return this.app.numSubscribers(topic);
   }
 
   publish(topic: string, data: Uint8Array | string): void {

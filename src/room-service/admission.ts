@@ -2,6 +2,8 @@
  * The room service's bounded queue. A replica that cannot keep up answers `overloaded` with a retry
  * hint at once, instead of letting requests wait out the gateway's timeout while they pile up:
  * - at most `maxPending` requests in progress (they wait on Redis: a slow or stopped store fills it);
+ *   a batch of sends counts each send, and is taken on or refused as a whole (its one reply must
+ *   not wait for what was taken on to say what was not);
  * - none taken on while the event loop runs more than `maxLoopLagMs` late (the process is short of
  *   CPU: what waits in the socket buffer would be answered too late to matter).
  * The refusal costs a few microseconds and no decode, so a saturated replica sheds rather than sinks.
@@ -48,16 +50,19 @@ export class Admission implements AdmissionGate {
     this.lagMs = this.lagMs * (1 - LAG_SMOOTHING) + sampleMs * LAG_SMOOTHING;
   }
 
-  admit(): RoomcastError | null {
+  admit(weight = 1): RoomcastError | null {
     const { maxPending, maxLoopLagMs } = this.settings;
-    if (this.pending >= maxPending) return this.refuse('queue_full');
+    // An idle replica takes on a batch larger than the queue: it could never be taken on otherwise.
+    if (this.pending > 0 && this.pending + weight > maxPending) return this.refuse('queue_full');
     if (maxLoopLagMs > 0 && this.lagMs > maxLoopLagMs) return this.refuse('loop_lag');
-    this.metrics.pendingRequests(++this.pending);
+    this.pending += weight;
+    this.metrics.pendingRequests(this.pending);
     return null;
   }
 
-  done(): void {
-    this.metrics.pendingRequests(--this.pending);
+  done(weight = 1): void {
+    this.pending -= weight;
+    this.metrics.pendingRequests(this.pending);
   }
 
   private refuse(reason: 'queue_full' | 'loop_lag'): RoomcastError {

@@ -4,17 +4,17 @@
  * room's subject. Replicas share the request subjects through a queue group; any replica may answer.
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
-import { serve, type AdmissionGate } from '../shared/bus/rpc.js';
+import { errorReply, serve, type AdmissionGate } from '../shared/bus/rpc.js';
 import type { Clock } from '../shared/clock.js';
 import { encodeBusMessage } from '../shared/codec/codec.js';
 import { canModerate } from '../shared/auth.js';
-import { fail, RoomcastError } from '../shared/errors.js';
+import { fail, RoomcastError, toRoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import {
   ROOM_SERVICE_QUEUE, subjects,
   type HistoryReply, type HistoryRequest, type JoinReply, type JoinRequest, type ModerateRequest, type RoomEvent,
-  type SendReply, type SendRequest,
+  type Reply, type SendBatchReply, type SendBatchRequest, type SendReply, type SendRequest,
 } from '../shared/protocol/bus-messages.js';
 import {
   SENDABLE_KINDS, isRoomId,
@@ -83,7 +83,8 @@ export class RoomService {
     const onInternalError = (op: string) => (error: unknown) => log.error('request failed', { op, error });
     this.subscriptions.push(
       serve(bus, subjects.roomJoin, ROOM_SERVICE_QUEUE, (request: JoinRequest) => this.measured('join', () => this.join(request)), onInternalError('join'), admission),
-      serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendRequest) => this.measured('send', () => this.send(request)), onInternalError('send'), admission),
+      // Not gated as one request: sendBatch admits each send of the batch on its own.
+      serve(bus, subjects.roomSend, ROOM_SERVICE_QUEUE, (request: SendBatchRequest) => this.sendBatch(request, onInternalError('send')), onInternalError('send')),
       serve(bus, subjects.roomHistory, ROOM_SERVICE_QUEUE, (request: HistoryRequest) => this.measured('history', () => this.history(request)), onInternalError('history'), admission),
       serve(bus, subjects.roomModerate, ROOM_SERVICE_QUEUE, (request: ModerateRequest) => this.measured('moderate', () => moderate(this, request)), onInternalError('moderate'), admission),
     );
@@ -108,7 +109,46 @@ export class RoomService {
     return { seq: info.lastSeq, recent: info.recent };
   }
 
-  async send(request: SendRequest): Promise<SendReply> {
+  /**
+   * A gateway's sends of one window: the ones that pass the checks go to the store together (one
+   * Redis script call), and each is answered on its own, in order. One failing send fails only
+   * itself. The bounded queue counts each send, and takes on or refuses (`overloaded`) the batch whole.
+   */
+  async sendBatch(request: SendBatchRequest, onInternalError: (error: unknown) => void): Promise<SendBatchReply> {
+    const { sends } = request;
+    if (!Array.isArray(sends) || sends.length > MAX_SENDS_PER_BATCH) throw fail.bad_request(`'sends' must be a list of at most ${MAX_SENDS_PER_BATCH} sends`);
+    const { admission, metrics } = this.deps;
+    const refusal = admission?.admit(sends.length) ?? null;
+    if (refusal) throw refusal;
+    try {
+      const results: Reply<SendReply>[] = new Array(sends.length);
+      const inputs: AppendInput[] = [];
+      const positions: number[] = [];
+      sends.forEach((send: SendRequest, position) => {
+        try {
+          inputs.push(this.sendInput(send));
+          positions.push(position);
+        } catch (error) {
+          results[position] = failedSend(error, onInternalError);
+        }
+      });
+      if (inputs.length > 0) {
+        try {
+          const appended = await this.stored('append', () => this.deps.store.appendBatch(inputs));
+          appended.forEach((result, index) => { results[positions[index]!] = this.sendOutcome(inputs[index]!, result); });
+        } catch (error) {
+          for (const position of positions) results[position] = failedSend(error, onInternalError);
+        }
+      }
+      for (const result of results) metrics.request('send', 'ok' in result ? 'ok' : result.err.code);
+      return { results };
+    } finally {
+      admission?.done(sends.length);
+    }
+  }
+
+  /** What a viewer's send asks the store to append, once the room service allows it. */
+  private sendInput(request: SendRequest): AppendInput {
     const { caller, cid, text, kind } = request;
     const room = requireRoom(request.room);
     // A streamer or moderator is one only in the rooms of its token's `rooms` claim: elsewhere it
@@ -118,11 +158,23 @@ export class RoomService {
       throw fail.forbidden(`a ${caller.role} may not send '${kind}' messages in room '${room}'`);
     }
     checkText(text, this.deps.limits.maxTextLength, { kind });
-    const result = await this.append({
+    return {
       room, uid: caller.uid, kind, text, cid, nowMs: this.deps.clock.now(),
       checks: { rateLimit: this.deps.limits.sendRate, moderated: !staff },
-    });
-    return result.status === 'duplicate' ? { seq: result.seq, duplicate: true } : { seq: result.message.seq, duplicate: false };
+    };
+  }
+
+  /** A send's answer from what the store did; an appended message is published on the room's subject. */
+  private sendOutcome(input: AppendInput, result: AppendResult): Reply<SendReply> {
+    switch (result.status) {
+      case 'appended':
+        this.published(input.room, result.message);
+        return { ok: { seq: result.message.seq, duplicate: false } };
+      case 'duplicate':
+        return { ok: { seq: result.seq, duplicate: true } };
+      case 'rejected':
+        return errorReply(rejection(result.code, input.room, result.retryAfterMs));
+    }
   }
 
   async history(request: HistoryRequest): Promise<HistoryReply> {
@@ -298,6 +350,15 @@ export class RoomService {
     return measuredRequest(this.deps.metrics, op, work);
   }
 }
+
+/** A send's failure as its answer; one that is not a RoomcastError is a bug or an outage worth a log line. */
+function failedSend(error: unknown, onInternalError: (error: unknown) => void): Reply<never> {
+  if (!(error instanceof RoomcastError)) onInternalError(error);
+  return errorReply(toRoomcastError(error));
+}
+
+/** Far above a gateway's own batch size (128): a bound on what one request may ask for. */
+const MAX_SENDS_PER_BATCH = 1000;
 
 function requireRoom(room: unknown): RoomId {
   if (!isRoomId(room)) throw fail.bad_room();

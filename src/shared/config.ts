@@ -24,6 +24,7 @@ export const DEFAULT_API_MAX_CONNECTIONS = 1000;
 export const DEFAULT_JWT_MAX_LIFETIME_S = 7 * 24 * 3600;
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
 export const DEFAULT_BATCH_WINDOW_MS = 50;
+export const DEFAULT_SEND_BATCH_WINDOW_MS = 4;
 export const DEFAULT_BATCH_WINDOW_PER_1000_VIEWERS_MS = 20;
 export const DEFAULT_BATCH_MAX_MESSAGES = 200;
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024;
@@ -113,6 +114,8 @@ export interface Config {
   viewerIntervalMs: number;
   reorderWindowMs: number;
   requestTimeoutMs: number;
+  /** A gateway sends the room messages of this window to the room service in one request. */
+  sendBatchWindowMs: number;
   /** Bus requests a room service replica works on at once; more are answered `overloaded`. */
   maxPendingRequests: number;
   /** A room service whose event loop runs later than this answers new requests `overloaded`; 0: never. */
@@ -263,7 +266,8 @@ export const SETTINGS = [
   setting('viewerIntervalMs', 'ROOMCAST_VIEWER_INTERVAL_MS', DEFAULT_VIEWER_INTERVAL_MS, integer(100, 600_000), 'viewer counts are reported and pushed this often'),
   setting('reorderWindowMs', 'ROOMCAST_REORDER_WINDOW_MS', DEFAULT_REORDER_WINDOW_MS, integer(0, 10_000), 'wait for a missing seq before filling it from history'),
   setting('requestTimeoutMs', 'ROOMCAST_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, integer(100, 60_000), 'gateway → room service request timeout'),
-  setting('maxPendingRequests', 'ROOMCAST_MAX_PENDING_REQUESTS', DEFAULT_MAX_PENDING_REQUESTS, integer(1, 1_000_000), 'requests a room service replica works on at once; more are answered `overloaded` with `retryAfterMs` at once'),
+  setting('sendBatchWindowMs', 'ROOMCAST_SEND_BATCH_WINDOW_MS', DEFAULT_SEND_BATCH_WINDOW_MS, integer(0, 100), 'while messages keep coming, a gateway sends the room messages of this window to the room service in one request (after a quiet window a message leaves at once); 0: one request per event-loop turn'),
+  setting('maxPendingRequests', 'ROOMCAST_MAX_PENDING_REQUESTS', DEFAULT_MAX_PENDING_REQUESTS, integer(1, 1_000_000), 'requests a room service replica works on at once (each message of a gateway\'s batch of sends counts; a batch is taken on or refused whole); more are answered `overloaded` with `retryAfterMs` at once'),
   setting('maxLoopLagMs', 'ROOMCAST_MAX_LOOP_LAG_MS', DEFAULT_MAX_LOOP_LAG_MS, integer(0, 60_000), 'a room service whose event loop runs this late (smoothed) answers new requests `overloaded`; 0: never'),
   setting('sendRatePerSec', 'ROOMCAST_SEND_RATE_PER_SEC', DEFAULT_SEND_RATE_PER_SEC, number(0.01, 10_000), 'messages per second per user per room'),
   setting('sendBurst', 'ROOMCAST_SEND_BURST', DEFAULT_SEND_BURST, integer(1, 100_000), 'messages a user may send at once'),

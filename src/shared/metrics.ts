@@ -77,6 +77,7 @@ export class GatewayMetrics {
   private readonly slowConsumers: Counter<'action'>;
   private readonly draining: Gauge;
   private readonly reconnectsRequested: Counter;
+  private readonly pendingBatchTotals = { deliveries: 0, bytes: 0 };
 
   constructor({ registry }: MetricsRegistry) {
     const r = [registry];
@@ -84,8 +85,17 @@ export class GatewayMetrics {
     this.connectionsOpened = new Counter({ name: 'roomcast_gateway_connections_opened_total', help: 'WebSocket connections accepted', registers: r });
     this.rooms = new Gauge({ name: 'roomcast_gateway_rooms', help: 'Rooms with at least one local connection (one bus subscription each)', registers: r });
     this.framesIn = new Counter({ name: 'roomcast_gateway_frames_in_total', help: 'Client frames received, by type (invalid for undecodable ones)', labelNames: ['type'], registers: r });
-    this.deliveries = new Counter({ name: 'roomcast_gateway_deliveries_total', help: 'Room messages delivered: messages × local recipients', registers: r });
-    this.sentBytes = new Counter({ name: 'roomcast_gateway_sent_bytes_total', help: 'Bytes of room batches written to connections (frame size × recipients)', registers: r });
+    // Added up per batch in plain numbers and handed to prom-client when scraped: a small room's
+    // batch is one message, and a labelled prom-client increment per batch cost more than its write.
+    const pending = this.pendingBatchTotals;
+    this.deliveries = new Counter({
+      name: 'roomcast_gateway_deliveries_total', help: 'Room messages delivered: messages × local recipients', registers: r,
+      collect() { if (pending.deliveries > 0) { this.inc(pending.deliveries); pending.deliveries = 0; } },
+    });
+    this.sentBytes = new Counter({
+      name: 'roomcast_gateway_sent_bytes_total', help: 'Bytes of room batches written to connections (frame size × recipients)', registers: r,
+      collect() { if (pending.bytes > 0) { this.inc(pending.bytes); pending.bytes = 0; } },
+    });
     this.batches = new Histogram({ name: 'roomcast_gateway_batch_messages', help: 'Messages per room batch frame', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500], registers: r });
     this.publishToFlush = new Histogram({
       name: 'roomcast_gateway_publish_to_flush_seconds', help: 'From the room service accepting a message to the gateway writing its batch',
@@ -116,10 +126,11 @@ export class GatewayMetrics {
   connectionClosed(): void { this.connections.dec(); }
   roomsActive(count: number): void { this.rooms.set(count); }
   frameIn(type: string): void { this.framesIn.inc({ type }); }
-  batchFlushed(messages: number, recipients: number, bytesOut: number, oldestTsMs: number, nowMs: number): void {
+  /** `deliveries`: messages × the connections each reached. */
+  batchFlushed(messages: number, deliveries: number, bytesOut: number, oldestTsMs: number, nowMs: number): void {
     this.batches.observe(messages);
-    this.deliveries.inc(messages * recipients);
-    this.sentBytes.inc(bytesOut);
+    this.pendingBatchTotals.deliveries += deliveries;
+    this.pendingBatchTotals.bytes += bytesOut;
     this.publishToFlush.observe(Math.max(0, nowMs - oldestTsMs) / 1000);
   }
   /** `count`: messages for the per-message reasons, message × connections for sampled and backpressure. */

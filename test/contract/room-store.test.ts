@@ -170,6 +170,33 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
     });
   });
 
+  describe('appendBatch', () => {
+    it('appends a batch in order, each input with its own checks and result, over several rooms', async () => {
+      await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+      await store.createRoom('stage', NO_SLOW_MODE, NOW);
+      await store.setMute(ROOM, 'mallory', NOW + 60_000);
+      const chat = (room: string, uid: string, cid: string, checks: SendChecks = VIEWER): AppendInput =>
+        ({ room, uid, kind: 'chat', text: `${uid} ${cid}`, cid, nowMs: NOW, checks });
+      const results = await store.appendBatch([
+        chat(ROOM, 'alice', 'c1'),
+        chat(ROOM, 'mallory', 'm1'),
+        chat('stage', 'bob', 'b1'),
+        chat(ROOM, 'alice', 'c1'),
+        chat('nowhere', 'alice', 'x1'),
+        chat(ROOM, 'mallory', 'm2', STREAMER),
+        chat('stage', 'bob', 'b2'),
+      ]);
+      expect(results.map((result) => (result.status === 'appended' ? [result.message.seq, result.message.text] : result.status === 'duplicate' ? ['duplicate', result.seq] : ['rejected', result.code])))
+        .toEqual([[1, 'alice c1'], ['rejected', 'muted'], [1, 'bob b1'], ['duplicate', 1], ['rejected', 'unknown_room'], [2, 'mallory m2'], [2, 'bob b2']]);
+      expect((await allMessages()).map((m) => m.text)).toEqual(['alice c1', 'mallory m2']);
+      expect((await store.range('stage', { limit: 10 }))!.msgs.map((m) => m.text)).toEqual(['bob b1', 'bob b2']);
+    });
+
+    it('answers an empty batch with no results', async () => {
+      expect(await store.appendBatch([])).toEqual([]);
+    });
+  });
+
   describe('moderation and limits', () => {
     const SLOW_MS = 10_000;
     beforeEach(async () => {
@@ -450,5 +477,23 @@ describe('RedisRoomStore keys', () => {
       expect(ttlMs, key).toBeGreaterThan(0);
       expect(ttlMs, key).toBeLessThanOrEqual(IDLE_TTL_MS);
     }
+  });
+
+  it('renews a room\'s idle TTL on append once it has run down by 1 %, not on every append', async () => {
+    const admin = contractRedis.admin();
+    const store = new RedisRoomStore({ redis: admin, limits: { ...LIMITS, roomIdleTtlMs: IDLE_TTL_MS }, keyPrefix: 'test:' });
+    await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'first', nowMs: NOW });
+    const roomKeys = ['meta', 'seq', 'hist'].map((part) => `test:room:{${ROOM}}:${part}`);
+
+    // Within the first 1 % (59.5 s of 60 s left), an append leaves the TTLs as they are.
+    for (const key of roomKeys) await admin.pexpire(key, 59_500);
+    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'second', nowMs: NOW });
+    for (const key of roomKeys) expect(await admin.pttl(key), key).toBeLessThanOrEqual(59_500);
+
+    // Past it (30 s left), the next append gives every key of the room the whole TTL again.
+    for (const key of roomKeys) await admin.pexpire(key, 30_000);
+    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'third', nowMs: NOW });
+    for (const key of roomKeys) expect(await admin.pttl(key), key).toBeGreaterThan(59_500);
   });
 });

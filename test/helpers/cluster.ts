@@ -131,7 +131,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   for (let i = 0; i < (options.roomServices ?? 1); i++) {
     const config = configFor(role ?? 'room-service', nats?.plainUrl ?? null);
     const infra = await infraFor(config, `room-service-${i}`);
-    const running = await startRoomService(config, infra, verifyToken, new MetricsRegistry(), silentLogger);
+    const running = await startRoomService(config, infra, verifyToken, new MetricsRegistry(), silentLogger, 0);
     cleanups.push(() => running.stop());
     roomServices.push(running);
   }

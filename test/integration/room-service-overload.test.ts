@@ -2,11 +2,13 @@
  * A room service that cannot keep up answers `overloaded` at once, with a retry hint, from a bounded
  * queue: here its Redis stalls (replies stop coming), so two sends fill the queue and every further
  * send is answered before Redis answers anything; the two taken on are acknowledged once it does.
+ * (The gateway sends a window's sends in one request; the queue counts each send.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { eventually } from '../helpers/latch.js';
 import { WsTestClient } from '../helpers/ws-client.js';
 
 let redis: RedisServerHandle;
@@ -42,7 +44,11 @@ describe('an overloaded room service', () => {
     await viewer.next((f) => f.t === 'joined');
 
     link.stall();
-    for (let i = 0; i < 6; i++) viewer.send({ t: 'send', room: 'busy', id: `s${i}`, text: `message ${i}` });
+    for (let i = 0; i < 2; i++) viewer.send({ t: 'send', room: 'busy', id: `s${i}`, text: `message ${i}` });
+    const metricsUrl = `http://127.0.0.1:${cluster.roomServices[0]!.metricsPort}/metrics`;
+    await eventually(async () => (await (await fetch(metricsUrl)).text()).includes('roomcast_room_pending_requests 2') || undefined,
+      { what: 'two sends taken on and waiting for Redis' });
+    for (let i = 2; i < 6; i++) viewer.send({ t: 'send', room: 'busy', id: `s${i}`, text: `message ${i}` });
     const refusals = await viewer.until(() => {
       const errors = viewer.frames.filter((f) => f.t === 'error');
       return errors.length === 4 ? errors : undefined;

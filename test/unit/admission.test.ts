@@ -39,6 +39,18 @@ describe('admission', () => {
     expect(admission.admit()).toBeNull();
   });
 
+  it('counts a batch by its weight and takes it on or refuses it as a whole; an idle replica takes on even a batch over the limit', () => {
+    const { admission } = setUp({ maxPending: 10, maxLoopLagMs: 100 });
+    expect(admission.admit(6)).toBeNull();
+    expect(admission.admit(5)?.code).toBe('overloaded');
+    expect(admission.admit(4)).toBeNull();
+    expect(admission.admit(1)?.code).toBe('overloaded');
+    admission.done(6);
+    admission.done(4);
+    expect(admission.admit(25)).toBeNull();
+    expect(admission.admit(1)?.code).toBe('overloaded');
+  });
+
   it('never sheds on lag when maxLoopLagMs is 0', () => {
     const { admission } = setUp({ maxPending: 1000, maxLoopLagMs: 0 });
     for (let i = 0; i < 10; i++) admission.observeLag(5000);

@@ -17,7 +17,7 @@ describe('Prometheus text parser', () => {
     const gateway = new GatewayMetrics(registry);
     for (let i = 0; i < 7; i++) gateway.connectionOpened();
     gateway.connectionClosed();
-    gateway.batchFlushed(3, 100, 4096, 0, 10);
+    gateway.batchFlushed(3, 300, 4096, 0, 10);
     gateway.dropped('backpressure', 0, 2);
     const samples = parsePromText((await registry.render()).body);
     expect(sampleValue(samples, 'roomcast_gateway_connections')).toBe(6);

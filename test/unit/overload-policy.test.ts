@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ChatSampler, RATE_WINDOW } from '../../src/gateway/chat-sampler.js';
-import { SlowConsumers, CLOSE_AT_LIMITS, SWEEP_SLICES } from '../../src/gateway/slow-consumers.js';
+import { SlowConsumers, CHECKS_PER_TICK, CLOSE_AT_LIMITS } from '../../src/gateway/slow-consumers.js';
 import { MetricsRegistry, GatewayMetrics } from '../../src/shared/metrics.js';
 import { silentLogger } from '../../src/shared/log.js';
 import { PRIORITY_HIGH, PRIORITY_LOW, type Priority } from '../../src/shared/protocol/frames.js';
@@ -65,27 +65,29 @@ describe('the room downlink budget', () => {
 class FakeConn {
   bufferedAmount = 0;
   closedWith: number | null = null;
+  /** How often the policy asked for the buffered amount. */
+  asked = 0;
   constructor(readonly id: string) {}
   get closed(): boolean { return this.closedWith !== null; }
-  bufferedBytes(): number { return this.bufferedAmount; }
+  bufferedBytes(): number { this.asked++; return this.bufferedAmount; }
   end(code: number): void { this.closedWith = code; }
 }
 
 describe('slow consumers', () => {
   const LIMIT = 64 * 1024;
-  const setup = () => {
+  const setup = (checksPerTick?: number, count = 2) => {
     let now = 0;
-    const conns = [new FakeConn('a'), new FakeConn('b')];
+    const conns = Array.from({ length: count }, (_, i) => new FakeConn(i < 26 ? String.fromCharCode(97 + i) : `c${i}`));
     const degradedChanges: Array<[string, boolean]> = [];
     const registry = new MetricsRegistry();
     const policy = new SlowConsumers({
       connections: () => conns.filter((c) => !c.closed) as unknown as Conn[],
       fanout: { setDegraded: (conn, degraded) => degradedChanges.push([conn.id, degraded]) },
       clock: { now: () => now }, log: silentLogger, metrics: new GatewayMetrics(registry),
-      settings: { limitBytes: LIMIT, graceMs: 5000 },
+      settings: { limitBytes: LIMIT, graceMs: 5000, ...(checksPerTick === undefined ? {} : { checksPerTick }) },
     });
-    /** Enough ticks for the sweep to have looked at every connection once. */
-    const sweep = () => { for (let i = 0; i < SWEEP_SLICES; i++) policy.check(); };
+    /** A tick that looks at every connection (they are fewer than a tick's budget). */
+    const sweep = () => policy.check();
     return { conns, degradedChanges, policy, sweep, registry, advance: (ms: number) => { now += ms; } };
   };
 
@@ -119,16 +121,37 @@ describe('slow consumers', () => {
     expect(conns[1]!.closedWith).toBeNull();
   });
 
-  it('looks at a backlogged connection on every tick, and at the others once per sweep', () => {
-    const { conns, degradedChanges, policy } = setup();
+  it('looks at a backlogged connection on every tick, and at the others in turn', () => {
+    const { conns, degradedChanges, policy } = setup(1);
     conns[1]!.bufferedAmount = LIMIT / 2;
     policy.check();
     expect(degradedChanges).toEqual([]);
     policy.check();
-    // The second tick's slice found b's backlog; from then on b is looked at every tick.
+    // The second tick's sweep found b's backlog; from then on b is looked at every tick.
     conns[1]!.bufferedAmount = LIMIT;
     policy.check();
     expect(degradedChanges).toEqual([['b', true]]);
+  });
+
+  it(`asks uWS for at most ${CHECKS_PER_TICK} buffered amounts a tick, however many connections, and reaches each in turn`, () => {
+    const count = 4 * CHECKS_PER_TICK + 10;
+    const { conns, policy, degradedChanges } = setup(undefined, count);
+    // Backlogged connections take their share of the budget first.
+    for (const conn of conns.slice(0, 20)) conn.bufferedAmount = LIMIT / 2;
+    const asked = () => conns.reduce((sum, conn) => sum + conn.asked, 0);
+    for (let tick = 1; tick <= 5; tick++) {
+      const before = asked();
+      policy.check();
+      expect(asked() - before).toBeLessThanOrEqual(CHECKS_PER_TICK);
+    }
+    // Five ticks of the budget cover every connection once, the backlogged ones on every tick since found.
+    expect(conns.every((conn) => conn.asked >= 1)).toBe(true);
+    expect(conns.slice(0, 20).every((conn) => conn.asked === 5)).toBe(true);
+    expect(degradedChanges).toEqual([]);
+    // A new pass: the last connection falls behind and is found within the pass's five ticks.
+    conns[count - 1]!.bufferedAmount = LIMIT;
+    for (let tick = 1; tick <= 5 && degradedChanges.length === 0; tick++) policy.check();
+    expect(degradedChanges).toEqual([[conns[count - 1]!.id, true]]);
   });
 
   it(`closes at once a connection ${CLOSE_AT_LIMITS}× past the limit`, () => {

@@ -1,6 +1,6 @@
 /** The batch window of a room by its viewers on the gateway (docs/protocol.md 6.10). */
 import { describe, expect, it } from 'vitest';
-import { roomWindowMs } from '../../src/gateway/room-fanout.js';
+import { roomWindowMs } from '../../src/gateway/batch-writer.js';
 
 describe('a room\'s batch window', () => {
   const settings = { batchWindowMs: 50, windowMsPer1000Viewers: 20 };

@@ -10,7 +10,11 @@ import type { Bus, Subscription } from './bus.js';
 
 export async function call<Req, Res>(bus: Bus, subject: string, request: Req, timeoutMs: number): Promise<Res> {
   const bytes = await bus.request(subject, encodeBusMessage(request), { timeoutMs });
-  const reply = decodeBusMessage(bytes) as Reply<Res>;
+  return unwrapReply(decodeBusMessage(bytes) as Reply<Res>);
+}
+
+/** A reply's result, or its error rebuilt with the same stable code. */
+export function unwrapReply<Res>(reply: Reply<Res>): Res {
   if ('ok' in reply) return reply.ok;
   const { code, message, retryAfterMs } = reply.err;
   throw errorFromWire(code, message, retryAfterMs);
@@ -18,9 +22,12 @@ export async function call<Req, Res>(bus: Bus, subject: string, request: Req, ti
 
 /** Decides, before any work, whether a request is taken on or refused at once (`overloaded`). */
 export interface AdmissionGate {
-  /** Null when the request is admitted (then `done()` follows), or the refusal to answer. */
-  admit(): RoomcastError | null;
-  done(): void;
+  /**
+   * Null when the work is admitted (then `done(weight)` follows), or the refusal to answer. `weight`
+   * is how many requests it stands for (a batch of sends counts each send).
+   */
+  admit(weight?: number): RoomcastError | null;
+  done(weight?: number): void;
 }
 
 /**
@@ -64,7 +71,8 @@ export function serve<Req, Res>(
   }, { queue });
 }
 
-function errorReply(error: RoomcastError): Reply<never> {
+/** A failure as it crosses the bus: its code, message and retry hint. */
+export function errorReply(error: RoomcastError): Reply<never> {
   const err = { code: error.code, message: error.message };
   return { err: error.retryAfterMs === undefined ? err : { ...err, retryAfterMs: error.retryAfterMs } };
 }

@@ -58,6 +58,12 @@ export interface JoinReply { seq: Seq; recent: RoomMessage[] }
 
 export interface SendRequest { caller: Caller; room: RoomId; cid: ClientMsgId; text: string; kind: MessageKind }
 export interface SendReply { seq: Seq; duplicate: boolean }
+/**
+ * A gateway's sends of one short window, in one request: one bus round trip and one Redis pipeline
+ * for many messages. Each send is answered on its own, in order.
+ */
+export interface SendBatchRequest { sends: SendRequest[] }
+export interface SendBatchReply { results: Reply<SendReply>[] }
 
 /**
  * Messages with seq in (afterSeq, beforeSeq): the oldest `limit` of them when afterSeq is given,

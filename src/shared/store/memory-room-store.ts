@@ -97,6 +97,12 @@ export class MemoryRoomStore implements RoomStore {
     return true;
   }
 
+  async appendBatch(inputs: readonly AppendInput[]): Promise<AppendResult[]> {
+    const results: AppendResult[] = [];
+    for (const input of inputs) results.push(await this.append(input));
+    return results;
+  }
+
   async append(input: AppendInput): Promise<AppendResult> {
     const state = this.rooms.get(input.room);
     if (!state) return rejected('unknown_room');

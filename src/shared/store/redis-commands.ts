@@ -45,8 +45,9 @@ end
 `;
 
 /** A store's Lua scripts, each a command of its name on the connection (run with EVALSHA). */
-export function defineScripts(redis: RedisConnection, scripts: Record<string, { numberOfKeys: number; lua: string }>): void {
-  for (const [name, { numberOfKeys, lua }] of Object.entries(scripts)) redis.defineCommand(name, { numberOfKeys, lua });
+export function defineScripts(redis: RedisConnection, scripts: Record<string, { numberOfKeys?: number; lua: string }>): void {
+  // Without numberOfKeys, a call's first argument says how many keys follow (a batch names several messages' keys).
+  for (const [name, { numberOfKeys, lua }] of Object.entries(scripts)) redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
 }
 
 /** ioredis sends a Buffer as bytes but any other Uint8Array as text: view the bytes as a Buffer, without a copy. */

@@ -18,6 +18,11 @@
  *   rc:room:{<room>}:pin                      HASH   seq, msg: the pinned message's seq and the message (msgpack)
  *                                                    as it was when pinned; absent when nothing is pinned.
  *
+ * Appends come in batches (a gateway's sends of one window): one script call per batch on one Redis,
+ * one per message on a cluster. The append script is named only each room's meta key and derives the
+ * room's other keys from it: they carry the same hash tag, so they live in the same slot on every
+ * node layout, and naming nine keys per message cost the room service more than the append itself.
+ *
  * Time: every decision compares against the `nowMs` the caller passes (stored untilMs values), as the
  * memory store does; Redis expiry (PX, PEXPIRE) only collects garbage, on Redis's own clock.
  *
@@ -51,11 +56,16 @@ import {
 
 /** Compare-and-set rounds of a pin or unpin; a record changes at most once (a tombstone), so two suffice. */
 const PIN_ATTEMPTS = 3;
+/** The append script's arguments before the records: historyLimit, dedupTtlMs, roomIdleTtlMs, tombstone, the packed fields. */
+const APPEND_FIXED_ARGS = 5;
+/** An append renews the room's idle TTL once it has run down by 1/this (so a room expires 99-100 % of the TTL after its last message). */
+const IDLE_TTL_REFRESH_DIVISOR = 100;
 
 
 
 /** What the read scripts answer: lastSeq, firstSeq, the seq of the first record, the records. */
 type RawRange = [lastSeq: number, firstSeq: number, startSeq: number, records: Buffer[]];
+type RawAppendResult = [status: 'appended', seq: number, unpinSeq: number] | [status: 'duplicate', seq: number] | [status: 'rejected', code: AppendRejection, retryAfterMs?: number];
 /** The range script also answers the pinned message ('' when none). */
 type RawRangeWithPin = [...RawRange, pinned: Buffer];
 
@@ -64,7 +74,8 @@ declare module 'ioredis' {
     roomcastCreateRoom(...args: Arg[]): Result<number, Context>;
     roomcastUpdateMeta(...args: Arg[]): Result<number, Context>;
     roomcastSetUntil(...args: Arg[]): Result<number, Context>;
-    roomcastAppend(...args: Arg[]): Result<[status: 'appended', seq: number, unpinSeq: number] | [status: 'duplicate', seq: number] | [status: 'rejected', code: AppendRejection, retryAfterMs?: number], Context>;
+    roomcastAppend(...args: Arg[]): Result<RawAppendResult[], Context>;
+    roomcastAppendOne(...args: Arg[]): Result<RawAppendResult[], Context>;
     roomcastPin(...args: Arg[]): Result<[status: 'pinned', seq: number] | [status: 'rejected', code: 'unknown_room' | 'not_found' | 'changed'], Context>;
     roomcastUnpin(...args: Arg[]): Result<[status: 'unpinned', seq: number] | [status: 'rejected', code: 'unknown_room' | 'not_pinned' | 'changed'], Context>;
     roomcastRangeBuffer(...args: Arg[]): Result<RawRangeWithPin | null, Context>;
@@ -104,6 +115,90 @@ local function append_moderation(record, history_limit, idle_ttl)
 end
 `;
 
+/** The append script (see SCRIPTS): `roomcastAppend` for a batch, `roomcastAppendOne` for one message. */
+const APPEND_LUA = `${TOKEN_BUCKET_LUA}
+local history_limit, dedup_ttl, idle_ttl, tombstone_content = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+-- A room's keys get their idle TTL again only once it has run down by this much: not six PEXPIREs per message.
+local idle_refresh_below = idle_ttl - math.floor(idle_ttl / ${IDLE_TTL_REFRESH_DIVISOR})
+
+local function append_one(meta, record, input)
+  local now, uid, cid, has_checks, moderated, rate, burst, target, unpin_at = unpack(input)
+  local unpin_record = unpin_at > 0 and ARGV[unpin_at] or ''
+  local now_arg = string.format('%d', now)
+  -- The room's other keys share the meta key's hash tag, so they live in its slot (see the header).
+  local base = string.sub(meta, 1, -6)
+  local seq_key, hist, mutes, bans, pin = base .. ':seq', base .. ':hist', base .. ':mute', base .. ':ban', base .. ':pin'
+  local slow, bucket = base .. ':slow:' .. uid, base .. ':rl:' .. uid
+  local has_cid = cid ~= ''
+  local dedup = base .. ':dedup:' .. #uid .. ':' .. uid .. ':' .. cid
+  target = tonumber(target)
+
+  local function active_until(hash)
+    local until_ms = tonumber(redis.call('HGET', hash, uid))
+    return until_ms ~= nil and until_ms > now
+  end
+
+  if redis.call('EXISTS', meta) == 0 then return {'rejected', 'unknown_room'} end
+  if has_cid then
+    local seen = redis.call('GET', dedup)
+    if seen then
+      local seen_seq, seen_until = string.match(seen, '^(%d+):(%d+)$')
+      if tonumber(seen_until) > now then return {'duplicate', tonumber(seen_seq)} end
+    end
+  end
+
+  -- Checks only read: a rejected send leaves every key as it was.
+  local slow_ms, tokens = 0, 0
+  if has_checks then
+    if moderated then
+      if active_until(bans) then return {'rejected', 'banned'} end
+      if active_until(mutes) then return {'rejected', 'muted'} end
+      slow_ms = tonumber(redis.call('HGET', meta, 'slowModeMs')) or 0
+      local slow_until = slow_ms > 0 and (tonumber(redis.call('GET', slow)) or 0) or 0
+      if slow_until > now then return {'rejected', 'slow_mode', slow_until - now} end
+    end
+    tokens = bucket_tokens(bucket, now, rate, burst)
+    if tokens < 1 then return {'rejected', 'rate_limited'} end
+  end
+  if target and (target < 1 or target > (tonumber(redis.call('GET', seq_key)) or 0)) then
+    return {'rejected', 'not_found'}
+  end
+
+  local seq = redis.call('INCR', seq_key)
+  redis.call('RPUSH', hist, record)
+  redis.call('LTRIM', hist, -history_limit, -1)
+  if target then
+    local index = target - (seq - redis.call('LLEN', hist) + 1)
+    if index >= 0 then
+      local original = redis.call('LINDEX', hist, index)
+      -- Skip the array's one-byte header; the answer is the 0-based offset where the content starts.
+      local content_at = cmsgpack.unpack_one(original, 1)
+      redis.call('LSET', hist, index, string.sub(original, 1, content_at) .. tombstone_content)
+    end
+  end
+  local unpin_seq = 0
+  if target and unpin_record ~= '' and tonumber(redis.call('HGET', pin, 'seq')) == target then
+    unpin_seq = redis.call('INCR', seq_key)
+    redis.call('RPUSH', hist, unpin_record)
+    redis.call('LTRIM', hist, -history_limit, -1)
+    redis.call('DEL', pin)
+  end
+  if has_cid then redis.call('SET', dedup, string.format('%d:%d', seq, now + dedup_ttl), 'PX', dedup_ttl) end
+  if has_checks then
+    bucket_take(bucket, tokens, now_arg, rate, burst)
+    if slow_ms > 0 then redis.call('SET', slow, string.format('%d', now + slow_ms), 'PX', slow_ms) end
+  end
+  if idle_ttl > 0 and redis.call('PTTL', hist) < idle_refresh_below then
+    for _, key in ipairs({meta, seq_key, hist, mutes, bans, pin}) do redis.call('PEXPIRE', key, idle_ttl) end
+  end
+  return {'appended', seq, unpin_seq}
+end
+
+local inputs = cmsgpack.unpack(ARGV[5])
+local results = {}
+for i = 1, #KEYS do results[i] = append_one(KEYS[i], ARGV[5 + i], inputs[i]) end
+return results`;
+
 const SCRIPTS = {
   // KEYS: meta. ARGV: roomIdleTtlMs, then field/value pairs.
   roomcastCreateRoom: {
@@ -138,81 +233,17 @@ else
 end
 return 1`,
   },
-  // KEYS: meta, seq, hist, mute, ban, slow, rl, dedup, pin.
-  // ARGV: record, nowMs, uid, hasCid, hasChecks, moderated, ratePerSec, burst, target ('' = none),
-  //       historyLimit, dedupTtlMs, dedupUntilMs, roomIdleTtlMs, tombstone content,
-  //       unpin record ('' = none: appended after a retraction of the pinned message).
-  roomcastAppend: {
-    numberOfKeys: 9,
-    lua: `${TOKEN_BUCKET_LUA}
-local meta, seq_key, hist, mutes, bans, slow, bucket, dedup, pin = unpack(KEYS)
-local record, now_arg, uid = ARGV[1], ARGV[2], ARGV[3]
-local now = tonumber(now_arg)
-local has_cid, has_checks, moderated = ARGV[4] == '1', ARGV[5] == '1', ARGV[6] == '1'
-local rate, burst, target = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local history_limit, dedup_ttl, dedup_until = tonumber(ARGV[10]), ARGV[11], ARGV[12]
-local idle_ttl, tombstone_content, unpin_record = tonumber(ARGV[13]), ARGV[14], ARGV[15]
-
-local function active_until(hash)
-  local until_ms = tonumber(redis.call('HGET', hash, uid))
-  return until_ms ~= nil and until_ms > now
-end
-
-if redis.call('EXISTS', meta) == 0 then return {'rejected', 'unknown_room'} end
-if has_cid then
-  local seen = redis.call('GET', dedup)
-  if seen then
-    local seen_seq, seen_until = string.match(seen, '^(%d+):(%d+)$')
-    if tonumber(seen_until) > now then return {'duplicate', tonumber(seen_seq)} end
-  end
-end
-
--- Checks only read: a rejected send leaves every key as it was.
-local slow_ms, tokens = 0, 0
-if has_checks then
-  if moderated then
-    if active_until(bans) then return {'rejected', 'banned'} end
-    if active_until(mutes) then return {'rejected', 'muted'} end
-    slow_ms = tonumber(redis.call('HGET', meta, 'slowModeMs')) or 0
-    local slow_until = slow_ms > 0 and (tonumber(redis.call('GET', slow)) or 0) or 0
-    if slow_until > now then return {'rejected', 'slow_mode', slow_until - now} end
-  end
-  tokens = bucket_tokens(bucket, now, rate, burst)
-  if tokens < 1 then return {'rejected', 'rate_limited'} end
-end
-if target and (target < 1 or target > (tonumber(redis.call('GET', seq_key)) or 0)) then
-  return {'rejected', 'not_found'}
-end
-
-local seq = redis.call('INCR', seq_key)
-redis.call('RPUSH', hist, record)
-redis.call('LTRIM', hist, -history_limit, -1)
-if target then
-  local index = target - (seq - redis.call('LLEN', hist) + 1)
-  if index >= 0 then
-    local original = redis.call('LINDEX', hist, index)
-    -- Skip the array's one-byte header; the answer is the 0-based offset where the content starts.
-    local content_at = cmsgpack.unpack_one(original, 1)
-    redis.call('LSET', hist, index, string.sub(original, 1, content_at) .. tombstone_content)
-  end
-end
-local unpin_seq = 0
-if target and unpin_record ~= '' and tonumber(redis.call('HGET', pin, 'seq')) == target then
-  unpin_seq = redis.call('INCR', seq_key)
-  redis.call('RPUSH', hist, unpin_record)
-  redis.call('LTRIM', hist, -history_limit, -1)
-  redis.call('DEL', pin)
-end
-if has_cid then redis.call('SET', dedup, string.format('%d:%s', seq, dedup_until), 'PX', dedup_ttl) end
-if has_checks then
-  bucket_take(bucket, tokens, now_arg, rate, burst)
-  if slow_ms > 0 then redis.call('SET', slow, string.format('%d', now + slow_ms), 'PX', slow_ms) end
-end
-if idle_ttl > 0 then
-  for _, key in ipairs({meta, seq_key, hist, mutes, bans, pin}) do redis.call('PEXPIRE', key, idle_ttl) end
-end
-return {'appended', seq, unpin_seq}`,
-  },
+  // Appends a batch of messages, each with its own checks, in order; answers one result per message.
+  // KEYS: the meta key of each message's room. ARGV: historyLimit, dedupTtlMs, roomIdleTtlMs,
+  //   tombstone content, the messages' fields as one msgpack array of [nowMs, uid, cid ('' = none),
+  //   hasChecks, moderated, ratePerSec, burst, target ('' = none), unpinAt], then each message's record,
+  //   then any unpin records (appended after a retraction of the pinned message), each at the ARGV
+  //   index its message's unpinAt names (0 = none). Records travel as arguments of their own: Redis's
+  //   cmsgpack reads no msgpack bin.
+  roomcastAppend: { lua: APPEND_LUA },
+  // The same for one message: on a cluster, where the keys of one call must share a slot and ioredis
+  // routes a call by its first key (which a batch call's leading key count would hide).
+  roomcastAppendOne: { numberOfKeys: 1, lua: APPEND_LUA },
   // KEYS: meta, seq, hist, mute, ban, pin.
   // ARGV: target, the target's record as read, pin record, pinned message, historyLimit, roomIdleTtlMs.
   roomcastPin: {
@@ -310,31 +341,45 @@ export class RedisRoomStore implements RoomStore {
   }
 
   async append(input: AppendInput): Promise<AppendResult> {
-    const { room, uid, cid, checks, target, nowMs } = input;
-    const keys = this.keys(room);
-    const { header, content } = splitMessage(input);
-    const { historyLimit, dedupTtlMs, roomIdleTtlMs } = this.limits;
-    const reply = await this.redis.roomcastAppend(
-      keys.meta, keys.seq, keys.hist, keys.mute, keys.ban,
-      // Without a cid the dedup key is never read or written, but a script always takes the same keys.
-      keys.slow(uid), keys.bucket(uid), keys.dedup(uid, cid ?? ''), keys.pin,
-      asBuffer(encodeRecord([header, content])), nowMs, uid,
-      flag(cid !== undefined), flag(checks !== undefined), flag(checks?.moderated === true),
-      checks?.rateLimit.ratePerSec ?? 0, checks?.rateLimit.burst ?? 0, target ?? '',
-      historyLimit, dedupTtlMs, nowMs + dedupTtlMs, roomIdleTtlMs, TOMBSTONE_CONTENT,
-      // Used only if the target turns out to be the pinned message.
-      input.kind === 'retract' && target !== undefined ? encodeMessageRecord({ uid, kind: 'unpin', text: '', target, nowMs }) : '',
-    );
-    switch (reply[0]) {
-      case 'appended': {
-        const message = { seq: reply[1], ...header, ...content };
-        if (reply[2] === 0) return { status: 'appended', message };
-        return { status: 'appended', message, unpin: messageOf(reply[2], { uid, kind: 'unpin', text: '', target: target!, nowMs }) };
-      }
-      case 'duplicate': return { status: 'duplicate', seq: reply[1] };
-      case 'rejected': return reply[2] === undefined ? { status: 'rejected', code: reply[1] } : { status: 'rejected', code: reply[1], retryAfterMs: reply[2] };
-    }
+    return (await this.appendBatch([input]))[0]!;
   }
+
+  /**
+   * One script call for the whole batch on one Redis; on a cluster, one per message, which
+   * auto-pipelining sends to each node together.
+   */
+  async appendBatch(inputs: readonly AppendInput[]): Promise<AppendResult[]> {
+    if (inputs.length === 0) return [];
+    if (this.redis.isCluster) {
+      return Promise.all(inputs.map(async (input) => appendResultOf(input, (await this.redis.roomcastAppendOne(...this.appendArgs([input])))[0]!)));
+    }
+    const replies = await this.redis.roomcastAppend(inputs.length, ...this.appendArgs(inputs));
+    return inputs.map((input, index) => appendResultOf(input, replies[index]!));
+  }
+
+  /** The script's arguments (see APPEND_LUA): one key per message, the fixed arguments, the messages' fields packed, the records. */
+  private appendArgs(inputs: readonly AppendInput[]): Arg[] {
+    const keys = inputs.map((input) => this.keys(input.room).meta);
+    const records = inputs.map((input) => {
+      const { header, content } = splitMessage(input);
+      return asBuffer(encodeRecord([header, content]));
+    });
+    const unpinRecords: Buffer[] = [];
+    const fields = inputs.map((input) => {
+      const { uid, cid, checks, target, nowMs } = input;
+      let unpinAt = 0;
+      if (input.kind === 'retract' && target !== undefined) {
+        // Used only if the target turns out to be the pinned message.
+        unpinRecords.push(encodeMessageRecord({ uid, kind: 'unpin', text: '', target, nowMs }));
+        unpinAt = APPEND_FIXED_ARGS + inputs.length + unpinRecords.length;
+      }
+      return [nowMs, uid, cid ?? '', checks !== undefined, checks?.moderated === true, checks?.rateLimit.ratePerSec ?? 0, checks?.rateLimit.burst ?? 0, target ?? '', unpinAt];
+    });
+    const { historyLimit, dedupTtlMs, roomIdleTtlMs } = this.limits;
+    return [...keys, historyLimit, dedupTtlMs, roomIdleTtlMs, TOMBSTONE_CONTENT, asBuffer(encodeRecord(fields)), ...records, ...unpinRecords];
+  }
+
+
 
   async range(room: RoomId, query: RangeQuery): Promise<RangeResult | null> {
     const reply = await this.rawRange(room, query);
@@ -444,6 +489,19 @@ interface RoomKeys {
 }
 
 type MessageFields = Pick<AppendInput, 'uid' | 'kind' | 'text' | 'nowMs' | 'cid' | 'data' | 'prio' | 'target'>;
+
+function appendResultOf(input: AppendInput, reply: RawAppendResult): AppendResult {
+  switch (reply[0]) {
+    case 'appended': {
+      const { header, content } = splitMessage(input);
+      const message = { seq: reply[1], ...header, ...content };
+      if (reply[2] === 0) return { status: 'appended', message };
+      return { status: 'appended', message, unpin: messageOf(reply[2], { uid: input.uid, kind: 'unpin', text: '', target: input.target!, nowMs: input.nowMs }) };
+    }
+    case 'duplicate': return { status: 'duplicate', seq: reply[1] };
+    case 'rejected': return reply[2] === undefined ? { status: 'rejected', code: reply[1] } : { status: 'rejected', code: reply[1], retryAfterMs: reply[2] };
+  }
+}
 
 function splitMessage(input: MessageFields): { header: RecordHeader; content: RecordContent } {
   return {

@@ -126,6 +126,11 @@ export interface RoomStore {
   updateSettings(room: RoomId, settings: Partial<RoomSettings>): Promise<boolean>;
   /** Assigns the next seq and appends, atomically with every check in `input.checks`. */
   append(input: AppendInput): Promise<AppendResult>;
+  /**
+   * Appends each input as `append` would, in order (a later input sees what an earlier one stored),
+   * in as few round trips as the store allows; one result per input, in the same order.
+   */
+  appendBatch(inputs: readonly AppendInput[]): Promise<AppendResult[]>;
   /** Null for an unknown room. */
   range(room: RoomId, query: RangeQuery): Promise<RangeResult | null>;
   /** Null for an unknown room. */
