@@ -82,7 +82,7 @@ async function drive(count) {
       const seq = ++seqs[room];
       nowMs += msPerMessage;
       const m = { seq, uid: `s${room}`, kind: 'chat', prio: 0, text, ts: Math.floor(nowMs), cid: `c${seq}` };
-      bus.publish(subjects.room(`room-${room}`), encodeBusMessage({ t: 'msg', room: `room-${room}`, m }));
+      bus.publish(subjects.room(`room-${room}`), encodeBusMessage({ t: 'msgs', room: `room-${room}`, ms: [m] }));
     }
     await turn();
   }

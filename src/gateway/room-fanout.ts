@@ -314,7 +314,7 @@ export class RoomFanout {
       this.deps.log.warn('undecodable room event', { room: room.room, error });
       return;
     }
-    if (event.t === 'msg') room.sequencer.accept(event.m);
+    if (event.t === 'msgs') for (const message of event.ms) room.sequencer.accept(message);
     else if (event.t === 'kick') this.kick(room, event.uid);
     else if (event.t === 'notice') this.notice(room, event.notice);
   }

@@ -135,7 +135,17 @@ export class RoomService {
       if (inputs.length > 0) {
         try {
           const appended = await this.stored('append', () => this.deps.store.appendBatch(inputs));
-          appended.forEach((result, index) => { results[positions[index]!] = this.sendOutcome(inputs[index]!, result); });
+          const byRoom = new Map<RoomId, RoomMessage[]>();
+          appended.forEach((result, index) => {
+            const input = inputs[index]!;
+            results[positions[index]!] = sendOutcome(input, result);
+            if (result.status !== 'appended') return;
+            const messages = byRoom.get(input.room);
+            if (messages) messages.push(result.message);
+            else byRoom.set(input.room, [result.message]);
+          });
+          // One event per room for the batch: a hot room's messages of one window reach gateways together.
+          for (const [room, messages] of byRoom) this.published(room, messages.sort((a, b) => a.seq - b.seq));
         } catch (error) {
           for (const position of positions) results[position] = failedSend(error, onInternalError);
         }
@@ -162,19 +172,6 @@ export class RoomService {
       room, uid: caller.uid, kind, text, cid, nowMs: this.deps.clock.now(),
       checks: { rateLimit: this.deps.limits.sendRate, moderated: !staff },
     };
-  }
-
-  /** A send's answer from what the store did; an appended message is published on the room's subject. */
-  private sendOutcome(input: AppendInput, result: AppendResult): Reply<SendReply> {
-    switch (result.status) {
-      case 'appended':
-        this.published(input.room, result.message);
-        return { ok: { seq: result.message.seq, duplicate: false } };
-      case 'duplicate':
-        return { ok: { seq: result.seq, duplicate: true } };
-      case 'rejected':
-        return errorReply(rejection(result.code, input.room, result.retryAfterMs));
-    }
   }
 
   async history(request: HistoryRequest): Promise<HistoryReply> {
@@ -234,10 +231,7 @@ export class RoomService {
   async retract(room: RoomId, target: Seq, by: Uid): Promise<RoomMessage> {
     const result = await this.append({ room, uid: by, kind: 'retract', text: '', target, nowMs: this.deps.clock.now() });
     if (result.status !== 'appended') throw fail.internal('a retraction cannot be a duplicate');
-    if (result.unpin) {
-      this.published(room, result.unpin);
-      this.publishNotice(room, unpinnedNotice(room, by));
-    }
+    if (result.unpin) this.publishNotice(room, unpinnedNotice(room, by));
     return result.message;
   }
 
@@ -246,7 +240,7 @@ export class RoomService {
     const result = await this.stored('pin', () => this.deps.store.pin({ room, target, uid: by, nowMs: this.deps.clock.now() }));
     switch (result.status) {
       case 'pinned':
-        this.published(room, result.message);
+        this.published(room, [result.message]);
         this.publishNotice(room, pinnedNotice(room, by));
         return { message: result.message, pinned: result.pinned };
       case 'rejected':
@@ -262,7 +256,7 @@ export class RoomService {
       if (result.code === 'not_pinned') throw fail.not_found(`nothing is pinned in room '${room}'`);
       throw fail.unknown_room(room);
     }
-    this.published(room, result.message);
+    this.published(room, [result.message]);
     this.publishNotice(room, unpinnedNotice(room, by));
     return result.message;
   }
@@ -304,15 +298,15 @@ export class RoomService {
     if (result.status === 'rejected') {
       throw rejection(result.code, input.room, result.retryAfterMs);
     }
-    if (result.status === 'appended') this.published(input.room, result.message);
+    if (result.status === 'appended') this.published(input.room, result.unpin ? [result.message, result.unpin] : [result.message]);
     return result;
   }
 
-  /** Publishes a stored message once on the room's subject. */
-  private published(room: RoomId, message: RoomMessage): void {
-    this.publishEvent({ t: 'msg', room, m: message });
-    this.deps.noteAppended?.(room, message.seq);
-    this.deps.metrics.messagePublished(message.kind);
+  /** Publishes stored messages of one room, in seq order, once on the room's subject. */
+  private published(room: RoomId, messages: RoomMessage[]): void {
+    this.publishEvent({ t: 'msgs', room, ms: messages });
+    this.deps.noteAppended?.(room, messages[messages.length - 1]!.seq);
+    for (const message of messages) this.deps.metrics.messagePublished(message.kind);
   }
 
   private publishNotice(room: RoomId, notice: NoticeFrame): void {
@@ -348,6 +342,15 @@ export class RoomService {
 
   private measured<T>(op: string, work: () => Promise<T>): Promise<T> {
     return measuredRequest(this.deps.metrics, op, work);
+  }
+}
+
+/** A send's answer from what the store did. */
+function sendOutcome(input: AppendInput, result: AppendResult): Reply<SendReply> {
+  switch (result.status) {
+    case 'appended': return { ok: { seq: result.message.seq, duplicate: false } };
+    case 'duplicate': return { ok: { seq: result.seq, duplicate: true } };
+    case 'rejected': return errorReply(rejection(result.code, input.room, result.retryAfterMs));
   }
 }
 

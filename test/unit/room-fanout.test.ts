@@ -42,7 +42,7 @@ function setUp(stored = 0) {
   const roomPublishes = (seq: Seq, kind: MessageKind = 'chat', options: { lost?: boolean; stored?: boolean } = {}) => {
     const m = message(seq, kind);
     if (options.stored !== false) history.store(m);
-    if (!options.lost) event({ t: 'msg', room: ROOM, m });
+    if (!options.lost) event({ t: 'msgs', room: ROOM, ms: [m] });
     return m;
   };
   /** Lets the bus deliver and the room's window end. */
@@ -132,7 +132,7 @@ describe('the room fan-out', () => {
     roomPublishes(3);
     roomPublishes(2);
     const again = message(2);
-    event({ t: 'msg', room: ROOM, m: again });
+    event({ t: 'msgs', room: ROOM, ms: [again] });
     await settle();
     expect(viewer.seqs()).toEqual([1, 2, 3]);
     roomPublishes(4, 'chat', { lost: true, stored: false });

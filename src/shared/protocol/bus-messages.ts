@@ -39,8 +39,8 @@ export const ROOM_SERVICE_QUEUE = 'room-service';
 
 // ---- room.<id> ----------------------------------------------------------------------------------
 
-/** A stored, sequenced room message. */
-export interface RoomMessageEvent { t: 'msg'; room: RoomId; m: RoomMessage }
+/** Stored, sequenced room messages, in seq order: those of one room service step (a gateway's batch of sends). */
+export interface RoomMessageEvent { t: 'msgs'; room: RoomId; ms: RoomMessage[] }
 /** A user was banned: gateways remove that user's connections from the room. */
 export interface RoomKickEvent { t: 'kick'; room: RoomId; uid: Uid; reason: 'banned' }
 /** A notice for every viewer of the room (slow mode, pins): written at once, not sequenced. */
