@@ -47,6 +47,9 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --step-s S              measured seconds per rate (default 5)
   --warmup-s S            seconds at each rate before measuring (default 2)
   --p99-bound-ms MS       the ramp stops when p99 passes this (default 100)
+  --overload-step         hot-room, many-rooms: after the ramp, one more step for Roomcast at 2× the highest
+                          rate within bounds (2× the first rate if none), whatever its p99, with a PASS/FAIL
+                          verdict: every send answered (ack or overloaded) within 1 s, none lost after an ack
   --workers N             Node load-generator processes for viewers (default 3; the native client runs
                           one process per load core instead)
   --load-client KIND      native (default: bench/native/, built with cc; Node workers when there is no
@@ -90,6 +93,7 @@ function parseOptions(argv) {
       'step-s': { type: 'string', default: '5' },
       'warmup-s': { type: 'string', default: '2' },
       'p99-bound-ms': { type: 'string', default: '100' },
+      'overload-step': { type: 'boolean', default: false },
       workers: { type: 'string', default: '3' },
       'load-client': { type: 'string', default: 'native' },
       sample: { type: 'string', default: '64' },
@@ -146,6 +150,7 @@ function parseOptions(argv) {
     stepS: int('step-s', undefined, 0.5),
     warmupS: int('warmup-s', undefined, 0),
     p99BoundMs: int('p99-bound-ms', undefined, 1),
+    overloadStep: values['overload-step'],
     workers: int('workers', undefined, 1),
     loadClient: values['load-client'],
     sample: int('sample', undefined, 0),
@@ -237,6 +242,8 @@ async function main() {
       ` → ${row.ratio === null ? '–' : `${row.ratio.toFixed(2)}×`}${row.saturated ? ' (load core saturated)' : ''}`);
   }
   for (const file of files) progress(`wrote ${file}`);
+  // The verdict last, where it is seen.
+  for (const target of full.targets ?? []) if (target.overload) progress(`${target.target}: ${target.overload.line}`);
   const differing = (full.targets ?? []).find((target) => target.frameIdentity && !target.frameIdentity.identical);
   if (differing) throw new Error(`the limit peer's frames were not byte-identical to Roomcast's: ${differing.frameIdentity.difference}`);
 }

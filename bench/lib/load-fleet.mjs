@@ -133,6 +133,8 @@ export async function startFleet(group, spec) {
         rooms: share.rooms,
         sampled: [...sampled].filter((i) => i >= startIndex && i < startIndex + count),
         trackSeqs: spec.trackSeqs ?? false,
+        // Only Roomcast answers room sends (`ack` or `error`); the peers do not.
+        trackAnswers: share.role === 'sender' && spec.target.protocol === 'roomcast' && (spec.mode ?? 'room') === 'room',
         connectConcurrency: CONNECT_CONCURRENCY,
         perAddress: PER_SOURCE_ADDRESS,
         uidPrefix: spec.uidPrefix ?? (share.role === 'sender' ? 's' : 'v'),

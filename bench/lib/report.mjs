@@ -150,6 +150,8 @@ function stepsTable(target) {
       ` ${step.loadCoreBusy === undefined ? '–' : pct(step.loadCoreBusy)}${stepSaturated(step) ? ' **saturated**' : ''} | ${pct(step.serverRunQueueWait ?? 0)} / ${pct(step.loadRunQueueWait ?? 0)} |` +
       ` ${Object.entries(step.drops).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} | ${Object.entries(step.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} |`);
   }
+  // Private chat's sends are timed to `sent` (the stored column), not to a room send's answer.
+  if (!stored) lines.push('', ...answersTable(target));
   if (target.frameIdentity) {
     const f = target.frameIdentity;
     lines.push('', f.identical
@@ -166,7 +168,32 @@ function stepsTable(target) {
     lines.push('', `Audit after the ramp (${a.audited} connections against the rooms' final seqs): ${a.missingSeqs} missing seqs` +
       ` (${a.reportedGapSeqs} reported as gaps, server drops ${JSON.stringify(a.serverDrops)}, silent ${a.silentDrops}),` +
       ` ${a.extraSeqs} extra; sampled connections: ${a.sampledMissingSeqs} missing, ${a.sampledDuplicateSeqs} duplicates` +
-      `${a.notJoinedAtEnd ? `; ${a.notJoinedAtEnd} connections were no longer joined at the end` : ''}.`);
+      `${a.notJoinedAtEnd ? `; ${a.notJoinedAtEnd} connections were no longer joined at the end` : ''}` +
+      `${a.ackedButMissing === undefined ? '' : `; ${a.ackedButMissing} acked but missing (must be 0)`}.`);
+  }
+  if (target.overload) lines.push('', `**${target.overload.pass ? 'PASS' : 'FAIL'}**: ${target.overload.line}.`);
+  return lines;
+}
+
+/**
+ * How every room send of each step was answered (Roomcast's senders time each one); `–` for the
+ * peers, which do not answer sends, and for results written before steps carried answers.
+ */
+function answersTable(target) {
+  const answered = target.steps.some((step) => step.answers);
+  const lines = [
+    answered
+      ? `Sends of **${target.target}** (warm-up included; answered = its \`ack\` or \`error\`, timed from the frame's write on the sender's monotonic clock):`
+      : `Sends of **${target.target}**: – (${target.target === 'roomcast' ? 'not measured in this result' : 'it does not answer sends'})`, '',
+    '| msg/s | sends | acked | overloaded | other errors | unanswered within 1 s (never) | acked but missing | answer p50 ms | p99 ms | max ms |',
+    '|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const step of target.steps) {
+    const a = step.answers;
+    const label = `${step.rateMsgPerS}${step.overload ? ' (overload)' : ''}`;
+    if (!a) { lines.push(`| ${label} | – | – | – | – | – | – | – | – | – |`); continue; }
+    lines.push(`| ${label} | ${a.sends} | ${a.acked} | ${a.overloaded} | ${Object.entries(a.otherErrors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} |` +
+      ` ${a.unansweredWithinDeadline} (${a.neverAnswered}) | ${a.ackedButMissing ?? '–'} | ${ms(a.answerTime.p50Ms)} | ${ms(a.answerTime.p99Ms)} | ${ms(a.answerTime.maxMs)} |`);
   }
   return lines;
 }
