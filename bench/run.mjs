@@ -20,9 +20,10 @@ import { manyRooms } from './scenarios/many-rooms.mjs';
 import { idle } from './scenarios/idle.mjs';
 import { reconnectStorm } from './scenarios/reconnect-storm.mjs';
 import { privateChat } from './scenarios/private-chat.mjs';
+import { groupChat } from './scenarios/group-chat.mjs';
 import { connectStorm } from './scenarios/connect-storm.mjs';
 
-const SCENARIOS = Object.fromEntries([hotRoom, manyRooms, idle, connectStorm, reconnectStorm, privateChat].map((scenario) => [scenario.name, scenario]));
+const SCENARIOS = Object.fromEntries([hotRoom, manyRooms, idle, connectStorm, reconnectStorm, privateChat, groupChat].map((scenario) => [scenario.name, scenario]));
 const progress = (line) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
@@ -36,15 +37,20 @@ Flags (defaults depend on the scenario; see bench/README.md):
                           hot-room and many-rooms, roomcast for the others)
   --viewers N|max         hot-room: viewers in the room (default 10000); max: as many as one server
                           process may hold here (the open-file limit's connections − senders)
-  --senders N             hot-room: sending connections (default 4)
+  --senders N             hot-room, group-chat: sending connections (default 4)
+  --members N             group-chat: members of the group (default 1000)
   --rooms N               many-rooms: rooms (default 1000)
   --viewers-per-room N    many-rooms: viewers per room (default 20)
   --connections N         idle: connections (default: as many as the open-file limit allows);
-                          connect-storm, reconnect-storm: clients (default 10000); private-chat: users, in pairs (default 2000)
+                          connect-storm, reconnect-storm: clients (default 10000); private-chat: users, in pairs (default 2000);
+                          group-chat: online members (default 500)
   --rates LIST            offered message rates in msg/s, comma separated, ramped in order
   --step-s S              measured seconds per rate (default 5)
   --warmup-s S            seconds at each rate before measuring (default 2)
   --p99-bound-ms MS       the ramp stops when p99 passes this (default 100)
+  --overload-step         hot-room, many-rooms: after the ramp, one more step for Roomcast at 2× the highest
+                          rate within bounds (2× the first rate if none), whatever its p99, with a PASS/FAIL
+                          verdict: every send answered (ack or overloaded) within 1 s, none lost after an ack
   --workers N             Node load-generator processes for viewers (default 3; the native client runs
                           one process per load core instead)
   --load-client KIND      native (default: bench/native/, built with cc; Node workers when there is no
@@ -82,11 +88,13 @@ function parseOptions(argv) {
       senders: { type: 'string' },
       rooms: { type: 'string' },
       'viewers-per-room': { type: 'string' },
+      members: { type: 'string' },
       connections: { type: 'string' },
       rates: { type: 'string' },
       'step-s': { type: 'string', default: '5' },
       'warmup-s': { type: 'string', default: '2' },
       'p99-bound-ms': { type: 'string', default: '100' },
+      'overload-step': { type: 'boolean', default: false },
       workers: { type: 'string', default: '3' },
       'load-client': { type: 'string', default: 'native' },
       sample: { type: 'string', default: '64' },
@@ -137,11 +145,13 @@ function parseOptions(argv) {
     senders: int('senders', defaults.senders, 1),
     rooms: int('rooms', defaults.rooms, 1),
     viewersPerRoom: int('viewers-per-room', defaults.viewersPerRoom, 1),
+    members: int('members', defaults.members, 1),
     connections: int('connections', defaults.connections, 1),
     rates,
     stepS: int('step-s', undefined, 0.5),
     warmupS: int('warmup-s', undefined, 0),
     p99BoundMs: int('p99-bound-ms', undefined, 1),
+    overloadStep: values['overload-step'],
     workers: int('workers', undefined, 1),
     loadClient: values['load-client'],
     sample: int('sample', undefined, 0),
@@ -233,6 +243,8 @@ async function main() {
       ` → ${row.ratio === null ? '–' : `${row.ratio.toFixed(2)}×`}${row.saturated ? ' (load core saturated)' : ''}`);
   }
   for (const file of files) progress(`wrote ${file}`);
+  // The verdict last, where it is seen.
+  for (const target of full.targets ?? []) if (target.overload) progress(`${target.target}: ${target.overload.line}`);
   const differing = (full.targets ?? []).find((target) => target.frameIdentity && !target.frameIdentity.identical);
   if (differing) throw new Error(`the limit peer's frames were not byte-identical to Roomcast's: ${differing.frameIdentity.difference}`);
 }

@@ -90,7 +90,8 @@ class WorkerHandle {
  *   groups of connections; each is split over `workers` processes (a share with `workers: 1` stays in one)
  * @param {number} spec.sampleCount  connections decoded fully, spread evenly over all connections
  * @param {boolean} [spec.trackSeqs]
- * @param {'room'|'pm'} [spec.mode]   `pm`: private-message pairs instead of rooms
+ * @param {'room'|'pm'|'gm'} [spec.mode]   `pm`: private-message pairs instead of rooms; `gm`: members of `spec.group`
+ * @param {string} [spec.group]
  * @param {string} [spec.uidPrefix]
  * @param {string | null} [spec.profileDir] profile the load generators into this directory
  * @param {'native'|'node'} [spec.client] what receives for the non-sender shares (senders are always
@@ -106,7 +107,8 @@ export async function startFleet(group, spec) {
   const workers = [];
   let index = 0;
   // Private chat sends from every connection: Node workers only.
-  const client = spec.mode === 'pm' ? { kind: 'node', why: 'private chat is driven by the Node workers' } : receivingClient(spec.client, spec.target.protocol);
+  const client = spec.mode === 'pm' || spec.mode === 'gm'
+    ? { kind: 'node', why: `${spec.mode === 'pm' ? 'private' : 'group'} chat is driven by the Node workers` } : receivingClient(spec.client, spec.target.protocol);
   for (const share of spec.shares) {
     const native = client.kind === 'native' && share.role !== 'sender';
     // One native process per load core (a single epoll loop keeps a core busy by itself), and
@@ -131,10 +133,13 @@ export async function startFleet(group, spec) {
         rooms: share.rooms,
         sampled: [...sampled].filter((i) => i >= startIndex && i < startIndex + count),
         trackSeqs: spec.trackSeqs ?? false,
+        // Only Roomcast answers room sends (`ack` or `error`); the peers do not.
+        trackAnswers: share.role === 'sender' && spec.target.protocol === 'roomcast' && (spec.mode ?? 'room') === 'room',
         connectConcurrency: CONNECT_CONCURRENCY,
         perAddress: PER_SOURCE_ADDRESS,
         uidPrefix: spec.uidPrefix ?? (share.role === 'sender' ? 's' : 'v'),
         mode: spec.mode ?? 'room',
+        ...(spec.group ? { group: spec.group } : {}),
       };
       if (native) {
         const handle = new NativeHandle(group, `native-${share.role}-${w}`, config, spec.cpu);

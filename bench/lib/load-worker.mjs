@@ -15,6 +15,7 @@ import { encode, decode } from './msgpackr.mjs';
 import { createHistogram, record, serialize } from './hdr-histogram.mjs';
 import { signToken } from './token.mjs';
 import { nowUs, stampOf } from './clock.mjs';
+import { AckedSeqs, SendAnswers } from './send-answers.mjs';
 
 const SUBPROTOCOL = 'roomcast.v1.msgpack';
 const SOCKETIO_PATH = '/socket.io/?EIO=4&transport=websocket';
@@ -36,7 +37,11 @@ const SEND_TICK_MS = 1;
  * @property {number} connectConcurrency     handshakes in flight at once
  * @property {number} perAddress             connections per 127.0.0.x source address
  * @property {string} uidPrefix
- * @property {'room'|'pm'} mode            `pm`: no room; connection i sends private messages to i ^ 1
+ * @property {'room'|'pm'|'gm'} mode       `pm`: no room; connection i sends private messages to i ^ 1;
+ *                                          `gm`: no room; every connection is a member of `group` and senders send to it
+ * @property {string} [group]                the group of `gm`
+ * @property {boolean} [trackAnswers]     Roomcast room sends: time each answer and check every acked
+ *                                          seq reaches the sending connection (senders only)
  */
 
 /** @type {WorkerConfig} */
@@ -56,6 +61,10 @@ let counters = freshCounters();
 let nextSendId = 0;
 /** Messages received since the worker started, never reset: completeness over a whole step. */
 let totalMessages = 0;
+/** How the current step's room sends are answered (Roomcast senders; a new one per `send` command). */
+let answers = null;
+/** Which step (counted from 0 by `send` commands) the current sends belong to. */
+let stepIndex = -1;
 
 function freshCounters() {
   return { frames: 0, messages: 0, sampledMessages: 0, sent: 0, acked: 0, gapSeqs: 0, errors: {}, closes: {} };
@@ -67,7 +76,9 @@ class LoadConn {
     this.uid = `${config.uidPrefix}${index}`;
     this.room = room;
     this.sampled = sampled;
-    this.trackSeqs = sampled || config.trackSeqs;
+    // A sender decodes its room's messages fully to find its own acked seqs among them.
+    this.decodes = sampled || Boolean(config.trackAnswers);
+    this.trackSeqs = this.decodes || config.trackSeqs;
     /** @type {RawWsConnection | null} */
     this.ws = null;
     this.joined = false;
@@ -79,6 +90,8 @@ class LoadConn {
     this.missing = 0;
     this.duplicates = 0;
     this.reportedGapSeqs = 0;
+    /** A sender's acked seqs against its own messages in its room's stream. */
+    this.ackedSeqs = config.trackAnswers ? new AckedSeqs() : null;
     /** Settles the pending connect / rejoin. */
     this.settle = null;
   }
@@ -89,13 +102,13 @@ class LoadConn {
 function onFrame(conn, opcode, payload) {
   if (config.protocol === 'socketio') { onSocketIoFrame(conn, payload); return; }
   if (conn.joined) {
-    const count = peekMessages(payload, conn.trackSeqs && !conn.sampled);
+    const count = peekMessages(payload, conn.trackSeqs && !conn.decodes);
     if (count >= 0) {
       counters.frames++;
       counters.messages += count;
       totalMessages += count;
       conn.received += count;
-      if (conn.sampled) sampleMessages(conn, decode(payload).msgs);
+      if (conn.decodes) decodedMessages(conn, decode(payload).msgs);
       else if (conn.trackSeqs && count > 0) applySeqRange(conn, seqResult.first, seqResult.last, seqResult.holes);
       return;
     }
@@ -109,8 +122,8 @@ function onRoomcastFrame(conn, frame, uncounted) {
     case 'welcome':
       conn.welcomed = true;
       conn.phaseUs[2] = nowUs();
-      if (config.mode === 'pm') break; // ready at the login inbox push
-      conn.ws.send(encode(conn.everJoined ? { t: 'join', room: conn.room, lastSeq: conn.lastSeq } : { t: 'join', room: conn.room }));
+      if (config.mode !== 'room') break; // ready at the login inbox push
+      sendJoin(conn);
       break;
     case 'joined':
       onJoined(conn, frame.seq, frame.msgs ?? [], frame.gap);
@@ -122,19 +135,24 @@ function onRoomcastFrame(conn, frame, uncounted) {
         totalMessages += frame.msgs.length;
         conn.received += frame.msgs.length;
       }
-      if (conn.sampled) sampleMessages(conn, frame.msgs);
+      if (conn.decodes) decodedMessages(conn, frame.msgs);
       else if (conn.trackSeqs) for (const m of frame.msgs) applySeq(conn, m.seq);
       break;
     case 'ack':
       counters.acked++;
+      answers?.answered(frame.id, null, nowUs());
+      conn.ackedSeqs?.acked(frame.seq, stepIndex);
       break;
     case 'inbox':
       onInbox(conn, frame);
       break;
+    case 'group_msgs':
+      onGroupMessages(conn, frame);
+      break;
     case 'sent': {
       counters.acked++;
       storedTotal++;
-      if (!frame.duplicate) noteInboxSeq(conn, frame.seq);
+      if (!frame.duplicate && config.mode === 'pm') noteInboxSeq(conn, frame.seq);
       const scheduledUs = pendingPms.get(frame.id);
       pendingPms.delete(frame.id);
       if (scheduledUs !== undefined && scheduledUs >= latencyFromUs && scheduledUs < latencyToUs) record(ackHistogram, nowUs() - scheduledUs);
@@ -148,11 +166,20 @@ function onRoomcastFrame(conn, frame, uncounted) {
     case 'error':
       counters.errors[frame.code] = (counters.errors[frame.code] ?? 0) + 1;
       if (frame.id !== undefined) pendingPms.delete(frame.id);
-      if (frame.ref === 'join' && conn.settle) conn.settle(`join refused: ${frame.code}`);
+      if (frame.ref === 'send' && frame.id !== undefined) answers?.answered(frame.id, frame.code, nowUs());
+      if (frame.ref === 'join' && conn.settle && frame.code === 'overloaded') {
+        // As a client does: join again after retryAfterMs (the open's timeout still bounds it).
+        const ws = conn.ws;
+        setTimeout(() => { if (conn.settle && conn.ws === ws) sendJoin(conn); }, frame.retryAfterMs ?? 100);
+      } else if (frame.ref === 'join' && conn.settle) conn.settle(`join refused: ${frame.code}`);
       break;
     default:
       break; // viewers, pong, notice, left, reconnect
   }
+}
+
+function sendJoin(conn) {
+  conn.ws.send(encode(conn.everJoined ? { t: 'join', room: conn.room, lastSeq: conn.lastSeq } : { t: 'join', room: conn.room }));
 }
 
 function onJoined(conn, seq, msgs, gap) {
@@ -168,6 +195,7 @@ function onJoined(conn, seq, msgs, gap) {
     }
     conn.received += msgs.length;
     for (const m of msgs) applySeq(conn, m.seq);
+    if (conn.ackedSeqs) noteOwnMessages(conn, msgs);
     if (seq > conn.lastSeq) { conn.missing += seq - conn.lastSeq; conn.lastSeq = seq; }
   }
   conn.joined = true;
@@ -207,6 +235,22 @@ function onInbox(conn, frame) {
   conn.ws.send(encode({ t: 'inbox_ack', seq: conn.inboxMax }));
 }
 
+/** Group messages pushed to a member: counted and timed (every one; they are decoded anyway). */
+function onGroupMessages(conn, frame) {
+  counters.frames++;
+  counters.messages += frame.msgs.length;
+  totalMessages += frame.msgs.length;
+  conn.received += frame.msgs.length;
+  const now = nowUs();
+  for (const m of frame.msgs) {
+    const scheduledUs = Number.parseInt(m.text, 10);
+    if (scheduledUs >= latencyFromUs && scheduledUs < latencyToUs) {
+      record(histogram, now - scheduledUs);
+      counters.sampledMessages++;
+    }
+  }
+}
+
 /**
  * A user's inbox seq counts the messages it received and the ones it sent (each gets a seq in both
  * inboxes), and pushes and `sent` answers may arrive in either order: holes are counted at the end
@@ -228,6 +272,17 @@ function applySeqRange(conn, first, last, holes) {
   else if (first > conn.lastSeq + 1) conn.missing += first - conn.lastSeq - 1;
   conn.missing += holes;
   if (last > conn.lastSeq) conn.lastSeq = last;
+}
+
+/** Messages of a connection that decodes them: latency (sampled ones), seqs, a sender's own messages. */
+function decodedMessages(conn, msgs) {
+  if (conn.sampled) sampleMessages(conn, msgs);
+  else for (const m of msgs) applySeq(conn, m.seq);
+  if (conn.ackedSeqs) noteOwnMessages(conn, msgs);
+}
+
+function noteOwnMessages(conn, msgs) {
+  for (const m of msgs) if (m.uid === conn.uid) conn.ackedSeqs.seen(m.seq);
 }
 
 /** Full decode of a sampled connection's messages: latency from the scheduled send time in the text. */
@@ -390,8 +445,14 @@ function sendOne(conn, scheduledUs, textBytes) {
     const id = `${conn.uid}-${nextSendId++}`;
     pendingPms.set(id, scheduledUs);
     conn.ws.send(encode({ t: 'pm', to: `${config.uidPrefix}${conn.index ^ 1}`, id, text }));
+  } else if (config.mode === 'gm') {
+    const id = `${conn.uid}-${nextSendId++}`;
+    pendingPms.set(id, scheduledUs);
+    conn.ws.send(encode({ t: 'gm', group: config.group, id, text }));
   } else {
-    conn.ws.send(encode({ t: 'send', room: conn.room, id: `${conn.uid}-${nextSendId++}`, text }));
+    const id = `${conn.uid}-${nextSendId++}`;
+    answers?.sent(id, nowUs());
+    conn.ws.send(encode({ t: 'send', room: conn.room, id, text }));
   }
 }
 
@@ -430,7 +491,10 @@ async function storm(windowMs, timeoutMs) {
 function audit(finalSeqs) {
   let missing = 0; let extra = 0; let reportedGapSeqs = 0; let audited = 0; let notJoined = 0;
   let sampledMissing = 0; let sampledDuplicates = 0;
+  // Acked seqs the sending connection, a member of the room, never received (by step of the ack).
+  const ackedMissingByStep = [];
   for (const conn of conns) {
+    conn.ackedSeqs?.addMissing(ackedMissingByStep);
     if (!conn.joined) { notJoined++; continue; }
     const finalSeq = finalSeqs[conn.room];
     if (finalSeq === undefined) continue;
@@ -446,6 +510,10 @@ function audit(finalSeqs) {
       if (diff > 0) missing += diff; else extra -= diff;
     }
   }
+  if (config.mode === 'gm') {
+    const received = conns.reduce((sum, conn) => sum + conn.received, 0);
+    return { audited: conns.length, notJoined, stored: storedTotal, received, unanswered: pendingPms.size };
+  }
   if (config.mode === 'pm') {
     // Every stored message has one recipient device online: it must have arrived, once.
     let received = 0; let holes = 0; let duplicates = 0;
@@ -456,7 +524,7 @@ function audit(finalSeqs) {
     }
     return { audited: conns.length, notJoined, missing: holes, extra: duplicates, reportedGapSeqs, sampledMissing: 0, sampledDuplicates: 0, stored: storedTotal, received, unanswered: pendingPms.size };
   }
-  return { audited, notJoined, missing, extra, reportedGapSeqs, sampledMissing, sampledDuplicates };
+  return { audited, notJoined, missing, extra, reportedGapSeqs, sampledMissing, sampledDuplicates, ...(config.trackAnswers ? { ackedMissingByStep: Array.from(ackedMissingByStep, (n) => n ?? 0) } : {}) };
 }
 
 // ---- commands ------------------------------------------------------------------------------------
@@ -488,9 +556,16 @@ const handlers = {
   /** Latencies of the messages scheduled in the window, including those that arrived after it ended. */
   latency: () => ({
     ev: 'latency', totalMessages, histogram: serialize(histogram), sampledMessages: counters.sampledMessages,
-    ...(config.mode === 'pm' ? { ackHistogram: serialize(ackHistogram) } : {}),
+    ...(config.mode !== 'room' ? { ackHistogram: serialize(ackHistogram) } : {}),
   }),
-  send: async (message) => ({ ev: 'sent', ...(await sendAtRate(message.rate, message.durationMs, message.textBytes)) }),
+  send: async (message) => {
+    // A new step: sends of the last one still unanswered were reported as such by `answers`.
+    stepIndex++;
+    if (config.trackAnswers) answers = new SendAnswers(message.answerDeadlineMs * 1000);
+    return { ev: 'sent', ...(await sendAtRate(message.rate, message.durationMs, message.textBytes)) };
+  },
+  /** How this step's room sends were answered; asked after a grace time longer than the deadline, so a send still pending was never answered in time. */
+  answers: () => ({ ev: 'answers', ...answers.report() }),
   audit: (message) => ({ ev: 'audited', ...audit(message.finalSeqs) }),
   storm: async (message) => ({ ev: 'stormed', ...(await storm(message.windowMs, message.timeoutMs)) }),
   close: async () => {

@@ -115,6 +115,13 @@ const ms = (value) => (value === null || value === undefined ? '–' : value < 1
 const pct = (value) => `${(value * 100).toFixed(0)} %`;
 const kib = (bytes) => (bytes === null || bytes === undefined ? '–' : `${(bytes / 1024).toFixed(2)} KiB`);
 
+/** "gateway + room service + NATS + Redis = total" in µs, from a step's cpuUsPerMessage. */
+function cpuPerMessageCell(perMessage) {
+  if (!perMessage) return '–';
+  const { total, ...each } = perMessage;
+  return `${Object.values(each).join(' + ')} = **${total}**`;
+}
+
 function stepsTable(target) {
   const lines = [
     `**${target.target}** — ${target.loadClient === 'native' ? 'native load client' : target.loadClient === 'node' ? `Node load workers${target.loadClientNote ? ` (${target.loadClientNote})` : ''}` : 'load client not recorded'}; ${target.memory.connections} connections; server RSS ${kib(target.memory.serverRssPerConnectionBytes)}/connection,` +
@@ -129,14 +136,22 @@ function stepsTable(target) {
     lines[2] = lines[2].replace('| server CPU |', '| stored p50 / p99 ms | server CPU |');
     lines[3] = `|${'---:|'.repeat(lines[2].split('|').length - 2)}`;
   }
+  const perMessage = target.steps.some((step) => step.cpuUsPerMessage);
+  if (perMessage) {
+    lines[2] = lines[2].replace('| server ns/delivery |', '| server ns/delivery | server CPU µs/msg (gateway + service + NATS + Redis = total) |');
+    lines[3] = `|${'---:|'.repeat(lines[2].split('|').length - 2)}`;
+  }
   for (const step of target.steps) {
+    const perMessageCell = perMessage ? ` ${cpuPerMessageCell(step.cpuUsPerMessage)} |` : '';
     const storedCell = stored ? ` ${ms(step.storeLatency?.p50Ms)} / ${ms(step.storeLatency?.p99Ms)} |` : '';
     lines.push(`| ${step.rateMsgPerS} | ${step.recipients} | ${rate(step.offeredPerS)} | ${rate(step.deliveredPerS)} | ${(step.completeness * 100).toFixed(1)} %${step.withinBounds ? '' : ' ✗'} |` +
       ` ${ms(step.latency.p50Ms)} | ${ms(step.latency.p99Ms)} | ${ms(step.latency.p999Ms)} | ${ms(step.latency.maxMs)} |${storedCell}` +
-      ` ${pct(step.serverCpuUtil)} | ${step.serverCpuNsPerDelivery ?? '–'} | ${pct(step.loadCpuUtil)} | ${step.loadCpuNsPerFrame ?? '–'} (${step.receiverCpuNsPerFrame ?? '–'}) |` +
+      ` ${pct(step.serverCpuUtil)} | ${step.serverCpuNsPerDelivery ?? '–'} |${perMessageCell} ${pct(step.loadCpuUtil)} | ${step.loadCpuNsPerFrame ?? '–'} (${step.receiverCpuNsPerFrame ?? '–'}) |` +
       ` ${step.loadCoreBusy === undefined ? '–' : pct(step.loadCoreBusy)}${stepSaturated(step) ? ' **saturated**' : ''} | ${pct(step.serverRunQueueWait ?? 0)} / ${pct(step.loadRunQueueWait ?? 0)} |` +
       ` ${Object.entries(step.drops).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} | ${Object.entries(step.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} |`);
   }
+  // Private chat's sends are timed to `sent` (the stored column), not to a room send's answer.
+  if (!stored) lines.push('', ...answersTable(target));
   if (target.frameIdentity) {
     const f = target.frameIdentity;
     lines.push('', f.identical
@@ -153,7 +168,32 @@ function stepsTable(target) {
     lines.push('', `Audit after the ramp (${a.audited} connections against the rooms' final seqs): ${a.missingSeqs} missing seqs` +
       ` (${a.reportedGapSeqs} reported as gaps, server drops ${JSON.stringify(a.serverDrops)}, silent ${a.silentDrops}),` +
       ` ${a.extraSeqs} extra; sampled connections: ${a.sampledMissingSeqs} missing, ${a.sampledDuplicateSeqs} duplicates` +
-      `${a.notJoinedAtEnd ? `; ${a.notJoinedAtEnd} connections were no longer joined at the end` : ''}.`);
+      `${a.notJoinedAtEnd ? `; ${a.notJoinedAtEnd} connections were no longer joined at the end` : ''}` +
+      `${a.ackedButMissing === undefined ? '' : `; ${a.ackedButMissing} acked but missing (must be 0)`}.`);
+  }
+  if (target.overload) lines.push('', `**${target.overload.pass ? 'PASS' : 'FAIL'}**: ${target.overload.line}.`);
+  return lines;
+}
+
+/**
+ * How every room send of each step was answered (Roomcast's senders time each one); `–` for the
+ * peers, which do not answer sends, and for results written before steps carried answers.
+ */
+function answersTable(target) {
+  const answered = target.steps.some((step) => step.answers);
+  const lines = [
+    answered
+      ? `Sends of **${target.target}** (warm-up included; answered = its \`ack\` or \`error\`, timed from the frame's write on the sender's monotonic clock):`
+      : `Sends of **${target.target}**: – (${target.target === 'roomcast' ? 'not measured in this result' : 'it does not answer sends'})`, '',
+    '| msg/s | sends | acked | overloaded | other errors | unanswered within 1 s (never) | acked but missing | answer p50 ms | p99 ms | max ms |',
+    '|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const step of target.steps) {
+    const a = step.answers;
+    const label = `${step.rateMsgPerS}${step.overload ? ' (overload)' : ''}`;
+    if (!a) { lines.push(`| ${label} | – | – | – | – | – | – | – | – | – |`); continue; }
+    lines.push(`| ${label} | ${a.sends} | ${a.acked} | ${a.overloaded} | ${Object.entries(a.otherErrors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} |` +
+      ` ${a.unansweredWithinDeadline} (${a.neverAnswered}) | ${a.ackedButMissing ?? '–'} | ${ms(a.answerTime.p50Ms)} | ${ms(a.answerTime.p99Ms)} | ${ms(a.answerTime.maxMs)} |`);
   }
   return lines;
 }

@@ -5,8 +5,8 @@
  *
  * One process holds its share of the viewers. It opens them from 127.0.0.2, 127.0.0.3, ... (bind
  * before connect, so one address's ephemeral ports are never the limit), upgrades them to
- * WebSocket with the msgpack subprotocol and a token from the tokens file, joins each to its room,
- * and then only reads:
+ * WebSocket with the msgpack subprotocol and a token from the tokens file, joins each to its room
+ * (again after `retryAfterMs` when the join is answered `overloaded`), and then only reads:
  *   - most connections count the messages of each `messages` frame from the msgpack array header
  *     of `msgs` and skip the rest of the frame's bytes without keeping them;
  *   - sampled connections (every Nth, chosen by the harness) decode every message: its seq (audit:
@@ -94,6 +94,7 @@ typedef struct Conn {
   int64_t first_joined_seq, last_seq;
   uint64_t received, missing, duplicates, reported_gap;
   double t_start, t_open, t_welcome, deadline, dropped_at;
+  double join_retry_at;  /* a join refused `overloaded` is sent again then (0: none due) */
   uint8_t *buf;          /* bytes of an incomplete frame (or HTTP response), owned */
   uint32_t len, cap;
   uint64_t skip;         /* payload bytes still to discard of a frame already counted */
@@ -555,7 +556,7 @@ static void on_frame(Conn *c, const uint8_t *p, size_t n) {
   uint32_t size, kl, sl, n_msgs = 0;
   const uint8_t *k, *s, *type = NULL, *code = NULL, *ref = NULL;
   uint32_t type_n = 0, code_n = 0, ref_n = 0;
-  double seq = 0, from = 0, to = 0, gap_from = 0, gap_to = 0;
+  double seq = 0, from = 0, to = 0, gap_from = 0, gap_to = 0, retry_after_ms = -1;
   int has_msgs = 0, has_gap = 0;
   Mp msgs = { 0 };
   if (!mp_map(&m, &size)) return; /* not msgpack (or not ours): ignored, as clients must */
@@ -567,6 +568,7 @@ static void on_frame(Conn *c, const uint8_t *p, size_t n) {
     else if (key_is(k, kl, "seq")) { if (!mp_num(&m, &seq)) return; }
     else if (key_is(k, kl, "from")) { if (!mp_num(&m, &from)) return; }
     else if (key_is(k, kl, "to")) { if (!mp_num(&m, &to)) return; }
+    else if (key_is(k, kl, "retryAfterMs")) { if (!mp_num(&m, &retry_after_ms)) return; }
     else if (key_is(k, kl, "msgs")) {
       if (!mp_array(&m, &n_msgs)) return;
       msgs = m;
@@ -605,7 +607,10 @@ static void on_frame(Conn *c, const uint8_t *p, size_t n) {
     if ((int64_t)to > c->last_seq) c->last_seq = (int64_t)to;
   } else if (key_is(type, type_n, "error")) {
     count_key(ctr.errors, &ctr.n_errors, code ? (const char *)code : "?", code ? code_n : 1);
-    if (ref && key_is(ref, ref_n, "join") && c->pending) {
+    if (ref && key_is(ref, ref_n, "join") && c->pending && code && key_is(code, code_n, "overloaded")) {
+      /* As a client does: join again after retryAfterMs (the timer scan runs every 100 ms). */
+      c->join_retry_at = now_us() + (retry_after_ms > 0 ? retry_after_ms : 100) * 1000;
+    } else if (ref && key_is(ref, ref_n, "join") && c->pending) {
       char reason[80];
       snprintf(reason, sizeof reason, "join refused: %.*s", (int)code_n, code ? (const char *)code : "?");
       settle(c, reason);
@@ -777,6 +782,7 @@ static void conn_open(Conn *c) {
   c->t_start = now_us();
   c->t_open = c->t_welcome = 0;
   c->deadline = c->t_start + job.timeout_ms * 1000;
+  c->join_retry_at = 0;
   c->pending = 1;
   c->len = 0;
   c->skip = 0;
@@ -877,7 +883,7 @@ static void finish_job_if_done(void) {
   }
 }
 
-/* Connections whose open has outlasted its timeout fail; storm drops that are due happen. */
+/* Connections whose open has outlasted its timeout fail; refused joins due again are sent; storm drops that are due happen. */
 static double last_scan;
 static void on_timers(void) {
   double now = now_us();
@@ -892,7 +898,12 @@ static void on_timers(void) {
   }
   if (job.active && now - last_scan > 100000) {
     last_scan = now;
-    for (uint32_t i = 0; i < cfg.count; i++) if (conns[i].pending && conns[i].deadline < now) conn_fail(&conns[i], "timed out before joining");
+    for (uint32_t i = 0; i < cfg.count; i++) {
+      Conn *c = &conns[i];
+      if (!c->pending) continue;
+      if (c->deadline < now) { conn_fail(c, "timed out before joining"); continue; }
+      if (c->join_retry_at > 0 && c->join_retry_at <= now && c->state == S_JOINING) { c->join_retry_at = 0; send_join(c); }
+    }
   }
   finish_job_if_done();
 }

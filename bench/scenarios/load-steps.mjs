@@ -11,6 +11,7 @@ import { compareRecordings } from '../lib/frame-recording.mjs';
 import { nowUs } from '../lib/clock.mjs';
 import { merge, summarize } from '../lib/hdr-histogram.mjs';
 import { setupPhases, startFleet } from '../lib/load-fleet.mjs';
+import { overloadVerdict, sumAnswers } from '../lib/send-answers.mjs';
 import { coreTimes, cpuTimeUs, runQueueWaitUs, rssBytes, tcpSocketMemory } from '../lib/proc-stats.mjs';
 import { BENCH_SECRET, diffCounts, scrapeDrops } from '../lib/topology.mjs';
 
@@ -61,7 +62,21 @@ function limitBatching(options, referenceStep, rooms, replayed) {
 }
 /** Quiet time after each step so the next one starts without the last one's backlog. */
 const DRAIN_MS = 1500;
+/**
+ * The product's bound on answering a room send (ack or error): "every send answered within 1 s".
+ * A send still unanswered after the step's drain time (longer than this) was never answered in time.
+ */
+export const ANSWER_DEADLINE_MS = 1000;
+/** --overload-step offers this multiple of the highest rate that stayed within bounds. */
+export const OVERLOAD_FACTOR = 2;
 const CONNECT_TIMEOUT_MS = 60000;
+
+/** µs of CPU per message for each process and their total; null without messages. */
+function cpuPerMessage(messages, cpuUsByProcess) {
+  if (!(messages > 0)) return null;
+  const each = Object.fromEntries(Object.entries(cpuUsByProcess).map(([name, us]) => [name, Math.round(us / messages)]));
+  return { ...each, total: Math.round(Object.values(cpuUsByProcess).reduce((sum, us) => sum + us, 0) / messages) };
+}
 
 /** CPU time of several processes, in microseconds; processes that are gone count 0. */
 function cpuOf(pids) {
@@ -86,14 +101,14 @@ function sumCounts(items, field) {
  * @param {object} run.options      parsed flags
  * @param {(line: string) => void} run.progress
  */
-export async function runLoadSteps({ group, system, shares, rooms, recipientsPerMessage, options, progress, mode = 'room', reference = null, driveRooms = null }) {
+export async function runLoadSteps({ group, system, shares, rooms, recipientsPerMessage, options, progress, mode = 'room', reference = null, driveRooms = null, chatGroup = null }) {
   const serverPids = (system.servers ?? [system.server]).map((child) => child.pid);
   const helperPids = system.helpers.map((child) => child.pid);
   for (const room of rooms) await system.createRoom(room);
 
   const fleet = await startFleet(group, {
     target: system, secret: BENCH_SECRET, shares, sampleCount: options.sample, cpu: options.loadCpu, client: options.loadClient,
-    mode, ...(mode === 'pm' ? { uidPrefix: 'u' } : {}), profileDir: options.loadProfileDir,
+    mode, ...(mode !== 'room' ? { uidPrefix: 'u' } : {}), ...(chatGroup ? { group: chatGroup } : {}), profileDir: options.loadProfileDir,
   });
   const limitPeer = typeof system.drive === 'function';
   const recordingFleet = fleet.client === 'native' && mode === 'room';
@@ -144,9 +159,11 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
   // The limit peer measures the steps Roomcast ran, all of them (its cost per delivery at each is
   // the reference for Roomcast's): it does not stop at its own bounds.
   const rates = limitPeer && reference?.steps?.length ? reference.steps.map((step) => step.rateMsgPerS) : options.rates;
-  for (const [index, rate] of rates.entries()) {
+  // Only Roomcast answers room sends: its senders time every answer (ack or error).
+  const answered = system.protocol === 'roomcast' && mode === 'room' && !limitPeer;
+  const stepAt = async (rate, index) => {
     const referenceStep = reference?.steps?.find((step) => step.rateMsgPerS === rate) ?? null;
-    const step = await runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode, referenceStep, driveRooms, replayStep: replaying ? index : undefined });
+    const step = await runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode, referenceStep, driveRooms, replayStep: replaying ? index : undefined, answered });
     steps.push(step);
     progress(`  ${system.name.padEnd(10)} ${String(rate).padStart(6)} msg/s → offered ${fmtRate(step.offeredPerS)}` +
       ` delivered ${fmtRate(step.deliveredPerS)} (${(step.completeness * 100).toFixed(1)} % of sent arrived)` +
@@ -156,16 +173,32 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
       `${step.limitDrive ? ` (${step.limitDrive.frames === 'replay' ? 'Roomcast\'s frames replayed' : `window ${step.limitDrive.windowMs.toFixed(1)} ms`}: ${step.limitDrive.msgsPerFrame?.toFixed(1)} msgs/frame, Roomcast's ${step.limitDrive.roomcastMsgsPerFrame?.toFixed(1) ?? '–'})` : ''}` +
       `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, ${step.loadCpuNsPerFrame ?? '-'} ns/frame` +
       ` (receivers ${step.receiverCpuNsPerFrame ?? '-'}${step.receiverReadsPerFrame === undefined ? '' : `; ${step.receiverReadsPerFrame.toFixed(2)} recv/frame, ${step.receiverFramesPerWakeup.toFixed(1)} frames/wake-up`}), waited ${(step.loadRunQueueWait * 100).toFixed(0)} %, load core busy ${(step.loadCoreBusy * 100).toFixed(0)} %${step.loadCoreSaturated ? ' SATURATED' : ''}` +
-      ` | ${Object.entries(step.helperCpuUtilByProcess).map(([name, util]) => `${name} ${(util * 100).toFixed(0)} %`).join(', ')}${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
-      `${Object.keys(step.errors).length ? ` | errors ${JSON.stringify(step.errors)}` : ''}`);
+      `${system.helpers.length ? ` | ${Object.entries(step.helperCpuUtilByProcess).map(([name, util]) => `${name} ${(util * 100).toFixed(0)} %`).join(', ')}` : ''}` +
+      `${step.cpuUsPerMessage ? ` | CPU µs/msg ${Object.entries(step.cpuUsPerMessage).map(([name, us]) => `${name} ${us}`).join(', ')}` : ''}${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
+      `${Object.keys(step.errors).length ? ` | errors ${JSON.stringify(step.errors)}` : ''}` +
+      ` | sends: ${fmtAnswers(step.answers)}`);
     // A step whose load core saturated measured the clients too: it never counts as within bounds.
     step.withinBounds = step.completeness >= MIN_DELIVERED_RATIO && step.latency.p99Ms !== null && step.latency.p99Ms <= options.p99BoundMs && !step.loadCoreSaturated;
+    return step;
+  };
+  for (const [index, rate] of rates.entries()) {
+    const step = await stepAt(rate, index);
     if (!step.withinBounds && !limitPeer) {
       const why = step.completeness < MIN_DELIVERED_RATIO ? 'delivered < 99 % of offered'
         : step.latency.p99Ms === null || step.latency.p99Ms > options.p99BoundMs ? `p99 over ${options.p99BoundMs} ms` : 'the load core saturated';
       progress(`  ${system.name}: stopping the ramp (${why})`);
       break;
     }
+  }
+  if (options.overloadStep && answered) {
+    // Past the ramp's bounds on purpose, whatever its p99: the service must still answer every send.
+    const best = steps.filter((step) => step.withinBounds).reduce((max, step) => Math.max(max, step.rateMsgPerS), 0);
+    const rate = OVERLOAD_FACTOR * (best || rates[0]);
+    progress(`  ${system.name}: overload step at ${rate} msg/s (${OVERLOAD_FACTOR}× ${best ? `${best} msg/s, the highest rate within bounds` : `${rates[0]} msg/s: no rate stayed within bounds`})`);
+    const step = await stepAt(rate, steps.length);
+    step.overload = true;
+  } else if (options.overloadStep && !limitPeer) {
+    progress(`  ${system.name}: no overload step (${mode === 'room' ? 'it does not answer sends' : 'room sends only'})`);
   }
 
   // Every connection should have every seq after its join: compare with the rooms' final seqs.
@@ -197,6 +230,17 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
     await fleet.stop();
     return { target: system.name, loadClient: fleet.client, loadClientNote: fleet.clientNote, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit };
   }
+  if (mode === 'gm') {
+    // Every stored group message should reach every online member but its sender's connection.
+    const audits = await fleet.all('audit', { finalSeqs: {} });
+    const sum = (field) => audits.reduce((total, a) => total + (a[field] ?? 0), 0);
+    const audit = { stored: sum('stored'), received: sum('received'), expectedDeliveries: sum('stored') * recipients, unansweredSends: sum('unanswered') };
+    audit.missingDeliveries = Math.max(0, audit.expectedDeliveries - audit.received);
+    progress(`  ${system.name}: audit: ${audit.stored} group messages stored, ${audit.received} of ${audit.expectedDeliveries} deliveries arrived,` +
+      ` ${audit.unansweredSends} sends never answered`);
+    await fleet.stop();
+    return { target: system.name, loadClient: fleet.client, loadClientNote: fleet.clientNote, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit };
+  }
   let auditFailure = null;
   try {
     for (const room of rooms) finalSeqs[room] = await system.lastSeq(room);
@@ -219,12 +263,23 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
     sampledDuplicateSeqs: audits.reduce((sum, a) => sum + a.sampledDuplicates, 0),
     serverDrops: diffCounts(dropsAtStart, await scrapeDrops(system.metricsUrl).catch(() => ({}))),
   };
+  if (answered) {
+    // Acked seqs the sending connection (a member of its room) never received, by the step that sent them.
+    for (const [index, step] of steps.entries()) {
+      step.answers.ackedButMissing = audits.reduce((sum, a) => sum + (a.ackedMissingByStep?.[index] ?? 0), 0);
+    }
+    audit.ackedButMissing = steps.reduce((sum, step) => sum + step.answers.ackedButMissing, 0);
+  }
   const dropTotal = Object.values(audit.serverDrops).reduce((sum, n) => sum + n, 0);
   audit.silentDrops = Math.max(0, audit.missingSeqs - audit.reportedGapSeqs - dropTotal);
   progress(`  ${system.name}: audit over ${audit.audited} connections: ${audit.missingSeqs} missing seqs, ${audit.extraSeqs} extra,` +
-    ` server drops ${JSON.stringify(audit.serverDrops)}${audit.notJoinedAtEnd ? `, ${audit.notJoinedAtEnd} connections lost` : ''}`);
+    ` server drops ${JSON.stringify(audit.serverDrops)}${audit.notJoinedAtEnd ? `, ${audit.notJoinedAtEnd} connections lost` : ''}` +
+    `${answered ? `; ${audit.ackedButMissing} acked but missing` : ''}`);
   await fleet.stop();
-  const result = { target: system.name, loadClient: fleet.client, loadClientNote: fleet.clientNote, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit, ...(frameIdentity ? { frameIdentity } : {}) };
+  const overloadStep = steps.find((step) => step.overload);
+  const overload = overloadStep ? overloadVerdict(overloadStep) : null;
+  if (overload) progress(`  ${system.name}: ${overload.line}`);
+  const result = { target: system.name, loadClient: fleet.client, loadClientNote: fleet.clientNote, memory, setup, connectFailures, recipientsPerMessage: recipients, steps, audit, ...(overload ? { overload } : {}), ...(frameIdentity ? { frameIdentity } : {}) };
   // For the limit peer's run; temporary files, so not in the results.
   Object.defineProperty(result, 'frameRecording', { value: frameRecording, enumerable: false });
   return result;
@@ -258,7 +313,7 @@ function checkFrameIdentity(roomcast, limit, progress) {
   return identity;
 }
 
-async function runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode, referenceStep = null, driveRooms = null, replayStep }) {
+async function runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode, referenceStep = null, driveRooms = null, replayStep, answered = false }) {
   const warmupMs = options.warmupS * 1000;
   const measureMs = options.stepS * 1000;
   const totalBefore = (await fleet.all('total', {})).reduce((sum, reply) => sum + reply.totalMessages, 0);
@@ -272,7 +327,7 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const sending = limitDrive
     ? system.drive({ rate, windowMs: limitDrive.windowMs, maxMessages: limitDrive.maxMessages, durationMs: warmupMs + measureMs, textBytes: options.textBytes, rooms: driveRooms, step: replayStep }).then((reply) => [reply])
     : Promise.all(fleet.senders().map((worker) => worker.request('send', {
-      rate: rate / fleet.senders().length, durationMs: warmupMs + measureMs, textBytes: options.textBytes,
+      rate: rate / fleet.senders().length, durationMs: warmupMs + measureMs, textBytes: options.textBytes, answerDeadlineMs: ANSWER_DEADLINE_MS,
     })));
   sending.catch(() => undefined); // awaited below; a failure meanwhile must not count as unhandled
   await delay(warmupMs);
@@ -305,6 +360,7 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   await delay(DRAIN_MS);
   const dropsAfter = await scrapeDrops(system.metricsUrl).catch(() => ({}));
   const latencies = await fleet.all('latency', {});
+  const answerReplies = answered ? await fleet.all('answers', {}, (worker) => worker.role === 'sender') : null;
   const receivedInStep = latencies.reduce((sum, reply) => sum + reply.totalMessages, 0) - totalBefore;
 
   const seconds = elapsedUs / 1e6;
@@ -337,8 +393,13 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     // The native client also times each sampled message from the server's `ts` (when the room
     // service accepted it, ms since the epoch, same machine clock): the send path left out.
     ...(latencies.some((reply) => reply.serverTsHistogram) ? { latencyFromServerTs: summarize(merge(latencies.map((reply) => reply.serverTsHistogram))) } : {}),
-    ...(mode === 'pm' ? { storeLatency: summarize(merge(latencies.map((reply) => reply.ackHistogram))) } : {}),
+    ...(mode !== 'room' ? { storeLatency: summarize(merge(latencies.map((reply) => reply.ackHistogram))) } : {}),
     serverCpuUtil: serverCpuUs / elapsedUs,
+    /**
+     * Server CPU per message that arrived in the window (its deliveries over its recipients), in µs, per
+     * process (the gateway and the helpers: room service, NATS, Redis) and their sum.
+     */
+    cpuUsPerMessage: cpuPerMessage(delivered / recipients, { gateway: serverCpuUs, ...Object.fromEntries(system.helpers.map((child, i) => [child.benchName, helperCpuEach[i]])) }),
     serverCpuNsPerDelivery: delivered > 0 ? Math.round((serverCpuUs * 1000) / delivered) : null,
     helperCpuUtil: helperCpuUs / elapsedUs,
     /** The same, per process (room service, NATS, Redis): which of them fills the shared core. */
@@ -363,11 +424,21 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     sent: sentTotal,
     senderMaxLagMs: Math.max(0, ...sent.map((reply) => reply.maxLagMs ?? 0)),
     acked: ended.reduce((sum, reply) => sum + reply.acked, 0),
+    /** Every room send of the step (warm-up included) and how it was answered; null where sends get no answer. */
+    answers: answerReplies ? sumAnswers(answerReplies, ANSWER_DEADLINE_MS) : null,
     errors: sumCounts(ended, 'errors'),
     closes: sumCounts(ended, 'closes'),
     drops: diffCounts(dropsBefore, dropsAfter),
     openConnections: ended.reduce((sum, reply) => sum + reply.open, 0),
   };
+}
+
+/** A step's answers in the console line; `–` for a system that does not answer sends. */
+function fmtAnswers(a) {
+  if (!a) return '–';
+  const other = Object.keys(a.otherErrors).length ? `, other errors ${JSON.stringify(a.otherErrors)}` : '';
+  return `${a.sends} made, ${a.acked} acked, ${a.overloaded} overloaded${other}, ${a.unansweredWithinDeadline} unanswered within ${a.deadlineMs / 1000} s` +
+    ` (${a.neverAnswered} never), answer p50 ${fmtMs(a.answerTime.p50Ms)} p99 ${fmtMs(a.answerTime.p99Ms)} max ${fmtMs(a.answerTime.maxMs)}`;
 }
 
 /** recv calls per frame and frames per epoll_wait return, over the native clients' replies. */

@@ -10,7 +10,7 @@ import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
 import type { ChatCaller, ChatLoginsReply, ChatLoginsRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
-import type { ChatClientFrame } from '../shared/protocol/chat-frames.js';
+import { CHAT_REQUESTS, type ChatClientFrame } from '../shared/protocol/chat-frames.js';
 import type { ServerFrame } from '../shared/protocol/frames.js';
 import { timedCall } from './room-client.js';
 import type { Conn } from './uws-server.js';
@@ -22,15 +22,6 @@ export interface ChatClientDeps {
   metrics: GatewayMetrics;
   requestTimeoutMs: number;
 }
-
-const OP_OF: Readonly<Record<ChatClientFrame['t'], 'send' | 'sync' | 'ack' | 'op'>> = {
-  pm: 'send', gm: 'send',
-  sync: 'sync', group_sync: 'sync',
-  inbox_ack: 'ack', group_ack: 'ack',
-  read: 'op', conv_history: 'op', convs: 'op', block: 'op', unblock: 'op',
-  group_create: 'op', group_add: 'op', group_remove: 'op', group_members: 'op',
-  group_join: 'op', group_leave: 'op', group_invites: 'op',
-};
 
 /** A connection the registry holds since `connectedAtMs`. */
 export interface OpenedConn { conn: Conn; connectedAtMs: number }
@@ -46,7 +37,7 @@ export class ChatClient {
   /** Forwards a checked chat frame; resolves with the answer for the client, if it gets one. */
   async forward(conn: Conn, frame: ChatClientFrame): Promise<ServerFrame | null> {
     const request: ChatRequest = { caller: this.callerOf(conn), frame };
-    const op = OP_OF[frame.t];
+    const op = CHAT_REQUESTS[frame.t].op;
     const reply = await timedCall<ChatRequest, ChatReply>(this.deps.metrics, `chat_${op}`, this.deps.bus, subjects.chat(op), request, this.deps.requestTimeoutMs);
     return (reply.frame as ServerFrame | undefined) ?? null;
   }

@@ -1,7 +1,8 @@
 /**
  * The room service's side of `svc.chat.<op>`: each request is decoded, its caller and frame checked
- * again (the bus is a process boundary), and handed to the chat service (private chat) or the group
- * service (group chat). Replicas share the subjects through the queue group.
+ * again (the bus is a process boundary), and answered by its type's handler. The subjects and checks
+ * come from CHAT_REQUESTS, the handlers from the table the composition root builds. Replicas share the
+ * subjects through the queue group.
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
 import { serve, type AdmissionGate } from '../shared/bus/rpc.js';
@@ -10,24 +11,16 @@ import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import { ROOM_SERVICE_QUEUE, subjects } from '../shared/protocol/bus-messages.js';
 import type { ChatCaller, ChatLogin, ChatLoginsReply, ChatLoginsRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
-import {
-  GROUP_REQUEST_TYPES, isChatClientFrameType, isUidValue, parseChatFrame, type ChatClientFrame, type ConversationSummary, type GroupInviteView, type InboxFrame,
-} from '../shared/protocol/chat-frames.js';
+import { CHAT_OPS, isChatClientFrameType, isUidValue, parseChatFrame, type InboxFrame } from '../shared/protocol/chat-frames.js';
 import { ROLES } from '../shared/protocol/frames.js';
-import type { ChatService } from './chat-service.js';
+import { handleChatFrame, type ChatHandlers } from './chat-handlers.js';
 import { measuredRequest } from './service-calls.js';
-
-/** Answers group frames, and lists a user's groups for `convs` and its pending invites for the login push. */
-export interface GroupFrames {
-  handle(caller: ChatCaller, frame: ChatClientFrame): Promise<ChatReply>;
-  summaries(uid: string): Promise<ConversationSummary[]>;
-  invitesOf(uid: string): Promise<GroupInviteView[]>;
-}
 
 export interface ChatEndpointDeps {
   bus: Bus;
-  chat: ChatService;
-  groups: GroupFrames | null;
+  handlers: ChatHandlers;
+  /** The login push of a new connection (device policy, newest messages, unread groups, invites). */
+  login(caller: ChatCaller, connectedAtMs: number): Promise<InboxFrame>;
   log: Logger;
   metrics: RoomServiceMetrics;
   /** The replica's bounded queue, shared with the room requests. */
@@ -46,7 +39,7 @@ export class ChatEndpoint {
   start(): void {
     const { bus, log } = this.deps;
     const onInternalError = (op: string) => (error: unknown) => log.error('chat request failed', { op, error });
-    for (const op of ['send', 'sync', 'ack', 'op'] as const) {
+    for (const op of CHAT_OPS) {
       this.subscriptions.push(serve(bus, subjects.chat(op), ROOM_SERVICE_QUEUE,
         (request: ChatRequest) => this.measured(`chat_${op}`, () => this.frame(request)), onInternalError(op), this.deps.admission));
     }
@@ -71,36 +64,20 @@ export class ChatEndpoint {
     return { frames };
   }
 
-  /** The device policy, then the login push. */
+  /** The device policy, then the login push (newest messages, unread groups, invites). */
   private async login(login: ChatLogin): Promise<InboxFrame> {
     const caller = checkCaller(login?.caller);
     if (typeof login.connectedAtMs !== 'number') throw fail.bad_frame("'connectedAtMs' must be a number");
-    const push = await this.deps.chat.login(caller, login.connectedAtMs);
-    // Groups with unread messages come with the login push, so a client syncs them without asking.
-    if (this.deps.groups) {
-      // Invites sent while the user was offline: it learns of them here, not from a push.
-      const [summaries, invites] = await Promise.all([this.deps.groups.summaries(caller.uid), this.deps.groups.invitesOf(caller.uid)]);
-      push.groups = summaries.filter((group) => group.unread > 0);
-      if (invites.length > 0) push.invites = invites;
-    }
-    return push;
+    return this.deps.login(caller, login.connectedAtMs);
   }
 
-  private async frame(request: ChatRequest): Promise<ChatReply> {
+  private frame(request: ChatRequest): Promise<ChatReply> {
     const caller = checkCaller(request?.caller);
     const raw = request.frame as unknown;
     if (typeof raw !== 'object' || raw === null || typeof (raw as { t?: unknown }).t !== 'string' || !isChatClientFrameType((raw as { t: string }).t)) {
       throw fail.bad_frame('not a chat frame');
     }
-    const frame = parseChatFrame((raw as { t: Parameters<typeof parseChatFrame>[0] }).t, raw as Record<string, unknown>);
-    if (GROUP_REQUEST_TYPES.has(frame.t)) {
-      if (!this.deps.groups) throw fail.unavailable('group chat is not available');
-      return this.deps.groups.handle(caller, frame);
-    }
-    const reply = await this.deps.chat.handle(caller, frame);
-    // The conversation list covers groups too, after the private conversations.
-    if (reply.frame?.t === 'convs' && this.deps.groups) reply.frame.convs.push(...await this.deps.groups.summaries(caller.uid));
-    return reply;
+    return handleChatFrame(this.deps.handlers, caller, parseChatFrame((raw as { t: Parameters<typeof parseChatFrame>[0] }).t, raw as Record<string, unknown>));
   }
 
   private measured<T>(op: string, work: () => Promise<T>): Promise<T> {

@@ -2,8 +2,8 @@
  * Private (1:1) chat decisions over injected stores, router, bus and clock. A message is checked,
  * stored once (deduplicated by the sender's client message id), appended to both inboxes, routed to
  * the recipient's devices and the sender's other devices, and only then acknowledged: a sender that
- * retries after a lost answer gets the same message back, routed again (recipients drop duplicates by
- * mid). Inbox appends that a crash cut short are repaired from the outbox (`repairDeliveries`). Users with no online
+ * retries after a lost answer gets the same message back, and it is routed again only when the first
+ * attempt may not have pushed it (recipients drop duplicates by mid). Inbox appends that a crash cut short are repaired from the outbox (`repairDeliveries`). Users with no online
  * device get an offline-push event. The login applies the multi-device policy and answers the
  * newest unacknowledged inbox messages.
  */
@@ -15,21 +15,30 @@ import { fail } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
-import {
-  PUSH_PREVIEW_LENGTH, PUSH_UIDS_PER_EVENT,
-  type ChatCaller, type ChatReply, type ConnId, type KickConnsEvent, type OfflinePushEvent,
-} from '../shared/protocol/chat-bus-messages.js';
+import type { ChatCaller, ConnId, KickConnsEvent } from '../shared/protocol/chat-bus-messages.js';
 import type {
-  ChatClientFrame, ConvHistoryFrame, GroupId, InboxFrame, MessageId, PrivateSendFrame, ReadFrame, SentFrame, SyncFrame, SyncedFrame,
+  BlockedFrame, ConvHistoryFrame, InboxFrame, PrivateSendFrame, ReadFrame, SentFrame, SyncFrame, SyncedFrame,
 } from '../shared/protocol/chat-frames.js';
-import type { Uid } from '../shared/protocol/frames.js';
+import type { Seq, Uid } from '../shared/protocol/frames.js';
 import {
   privateMessageFor, privateMessageId, type ConversationMessage, type InboxSeqs, type InboxStore, type PrivateRef,
 } from '../shared/store/inbox-store.js';
 import type { DeviceSession } from '../shared/store/session-store.js';
 import type { RateLimit } from '../shared/store/room-store.js';
+import type { ChatHandlers } from './chat-handlers.js';
+import type { ChatRouting } from './chat-routing.js';
 import type { RecipientRouter, Route } from './recipient-router.js';
 import { checkText, storeCall } from './service-calls.js';
+import { WriteWindow } from './write-window.js';
+
+/**
+ * How long inbox acknowledgements wait to be written together. A client does not wait on the answer
+ * to an `inbox_ack` (its next sync acknowledges as well), so this costs nothing it sees.
+ */
+export const ACK_WINDOW_MS = 10;
+
+/** The frame types private chat answers; `convs` spans groups too (conversation-list.ts). */
+export type PrivateChatFrameType = 'pm' | 'sync' | 'inbox_ack' | 'read' | 'conv_history' | 'block' | 'unblock';
 
 export interface ChatLimits {
   maxTextLength: number;
@@ -47,7 +56,10 @@ export interface ChatServiceDeps {
   inbox: InboxStore;
   /** Noted on every private send: the delivery repair runs while there are some. */
   sendActivity?: { note(nowMs: number): void };
-  router: RecipientRouter;
+  /** Who is online where: looked up with each send, and for the device policy. */
+  router: Pick<RecipientRouter, 'lookup'>;
+  routing: ChatRouting;
+  /** Kicks replaced devices. */
   bus: Bus;
   clock: Clock;
   log: Logger;
@@ -56,31 +68,35 @@ export interface ChatServiceDeps {
 }
 
 export class ChatService {
+  private readonly acks = new WriteWindow<string, Seq>(ACK_WINDOW_MS);
+  /** The highest seq each device acknowledged in the current ack window. */
+  private readonly ackedInWindow = new Map<string, Seq>();
+
   constructor(private readonly deps: ChatServiceDeps) {}
 
-  /** Answers one private-chat frame of a caller. */
-  async handle(caller: ChatCaller, frame: ChatClientFrame): Promise<ChatReply> {
-    switch (frame.t) {
-      case 'pm': return { frame: await this.sendPrivate(caller, frame) };
-      case 'sync': return { frame: await this.sync(caller, frame) };
-      case 'inbox_ack':
-        await this.stored('ack', () => this.deps.inbox.ack(caller.uid, caller.device, frame.seq, this.deps.clock.now()));
-        return {};
-      case 'read':
-        await this.markRead(caller, frame);
-        return {};
-      case 'conv_history': return { frame: await this.history(caller, frame) };
-      case 'convs': return { frame: await this.conversations(caller, frame.limit) };
-      case 'block':
-      case 'unblock': {
-        const blocked = frame.t === 'block';
-        await this.setBlocked(caller.uid, frame.uid, blocked);
-        return { frame: { t: 'blocked', uid: frame.uid, blocked } };
-      }
-      default:
-        throw fail.bad_request(`'${frame.t}' is not a private chat frame`);
-    }
-  }
+  /** The private-chat requests, each bound to its answer (chat-handlers.ts). */
+  readonly handlers: Pick<ChatHandlers, PrivateChatFrameType> = {
+    pm: async (caller, frame) => ({ frame: await this.sendPrivate(caller, frame) }),
+    sync: async (caller, frame) => ({ frame: await this.sync(caller, frame) }),
+    inbox_ack: async (caller, frame) => {
+      // A device's acks of one window are one write: the cursor only moves forward, so the highest counts.
+      const key = `${caller.uid}/${caller.device}`;
+      const seq = Math.max(frame.seq, this.ackedInWindow.get(key) ?? 0);
+      this.ackedInWindow.set(key, seq);
+      await this.acks.run(key, () => {
+        this.ackedInWindow.delete(key);
+        return this.stored('ack', () => this.deps.inbox.ack(caller.uid, caller.device, seq, this.deps.clock.now()));
+      });
+      return {};
+    },
+    read: async (caller, frame) => {
+      await this.markRead(caller, frame);
+      return {};
+    },
+    conv_history: async (caller, frame) => ({ frame: await this.history(caller, frame) }),
+    block: async (caller, frame) => ({ frame: await this.setBlocked(caller.uid, frame.uid, true) }),
+    unblock: async (caller, frame) => ({ frame: await this.setBlocked(caller.uid, frame.uid, false) }),
+  };
 
   /**
    * Stores (one step in the conversation's slot), appends to both inboxes (a step in each user's
@@ -98,7 +114,7 @@ export class ChatService {
     const [result, online] = await Promise.all([
       this.stored('privateSend', () => inbox.send({ from: caller.uid, to: frame.to, cid: frame.id, text: frame.text, nowMs, rate: limits.rate })),
       router.lookup([frame.to, caller.uid]).catch((error: unknown) => {
-        this.routingFailed(error);
+        this.deps.routing.failed(error);
         return null;
       }),
     ]);
@@ -107,8 +123,11 @@ export class ChatService {
     }
     const { message } = result;
     if (result.status === 'stored') this.deps.metrics.messagePublished('private');
-    // A duplicate is delivered and routed again: the first attempt may have died after storing.
-    const seqs = await this.deliverAndRoute(message, caller.connId, online ?? undefined);
+    // A duplicate whose first attempt settled was appended and pushed already: only its seqs are
+    // looked up. Otherwise it is delivered and routed again, as the first attempt may have died first.
+    const seqs = result.status === 'duplicate' && result.settled
+      ? await this.appendToInboxes(message)
+      : await this.deliverAndRoute(message, caller.connId, online ?? undefined);
     return {
       t: 'sent', id: frame.id, mid: privateMessageId(message.conv, message.cseq), seq: seqs?.senderSeq ?? 0, ts: message.ts, to: frame.to,
       ...(result.status === 'duplicate' ? { duplicate: true as const } : {}),
@@ -154,15 +173,10 @@ export class ChatService {
     return { t: 'inbox', msgs: page.msgs, cursor: page.cursor, lastSeq: page.lastSeq };
   }
 
-  async setBlocked(uid: Uid, target: Uid, blocked: boolean): Promise<void> {
+  async setBlocked(uid: Uid, target: Uid, blocked: boolean): Promise<BlockedFrame> {
     if (uid === target) throw fail.bad_request('a user cannot block themselves');
     await this.stored('block', () => this.deps.inbox.setBlocked(uid, target, blocked));
-  }
-
-  /** The uids among `uids` that blocked `by` (one pipelined lookup each). */
-  async blockersOf(by: Uid, uids: readonly Uid[]): Promise<Uid[]> {
-    const blocks = await Promise.all(uids.map((uid) => this.deps.inbox.isBlocked(uid, by)));
-    return uids.filter((_, i) => blocks[i]);
+    return { t: 'blocked', uid: target, blocked };
   }
 
   // ---- internals ---------------------------------------------------------------------------------
@@ -180,7 +194,7 @@ export class ChatService {
     if (seqs.senderSeq > 0) {
       routes.push({ to: [message.from], frame: { t: 'inbox', msgs: [privateMessageFor(message, seqs.senderSeq)] }, ...(exceptConn ? { except: exceptConn } : {}) });
     }
-    await this.routeSafely(routes, { kind: 'private', mid: privateMessageId(message.conv, message.cseq), from: message.from, text: message.text, ts: message.ts },
+    await this.deps.routing.routeSafely(routes, { kind: 'private', mid: privateMessageId(message.conv, message.cseq), from: message.from, text: message.text, ts: message.ts },
       new Set([message.to]), online);
     this.settle(message);
     return seqs;
@@ -209,15 +223,10 @@ export class ChatService {
     });
   }
 
-  private routingFailed(error: unknown): void {
-    this.deps.metrics.busError();
-    this.deps.log.warn('routing failed; recipients will sync the message', { error });
-  }
-
   private async markRead(caller: ChatCaller, frame: ReadFrame): Promise<void> {
     const readSeq = await this.stored('read', () => this.deps.inbox.markRead(caller.uid, frame.peer, frame.cseq));
     if (readSeq === 0) throw fail.not_found(`no conversation with '${frame.peer}'`);
-    await this.routeSafely([{ to: [frame.peer], frame: { t: 'receipt', from: caller.uid, cseq: readSeq } }]);
+    await this.deps.routing.routeSafely([{ to: [frame.peer], frame: { t: 'receipt', from: caller.uid, cseq: readSeq } }]);
   }
 
   private async history(caller: ChatCaller, frame: ConvHistoryFrame) {
@@ -225,15 +234,6 @@ export class ChatService {
     const page = await this.stored('convHistory', () =>
       this.deps.inbox.history(caller.uid, frame.peer, frame.beforeSeq, limit, this.deps.clock.now()));
     return { t: 'conv_history' as const, peer: frame.peer, msgs: page.msgs, more: page.more };
-  }
-
-  private async conversations(caller: ChatCaller, requested: number | undefined) {
-    const limit = Math.min(requested ?? this.deps.limits.syncPage, this.deps.limits.syncPage);
-    const convs = await this.stored('convs', () => this.deps.inbox.conversations(caller.uid, limit));
-    return {
-      t: 'convs' as const,
-      convs: convs.map((c) => ({ peer: c.peer, lastSeq: c.lastSeq, readSeq: c.readSeq, unread: Math.max(0, c.lastSeq - c.readSeq), ts: c.ts })),
-    };
   }
 
   private async kickOlderDevices(caller: ChatCaller, connectedAtMs: number): Promise<void> {
@@ -251,34 +251,6 @@ export class ChatService {
     for (const [gatewayId, conns] of perGateway) {
       const event: KickConnsEvent = { t: 'kick', uid: caller.uid, conns, device: caller.device };
       this.deps.bus.publish(subjects.gateway(gatewayId), encodeBusMessage(event));
-    }
-  }
-
-  /**
-   * Routing failures do not fail a send: the message is stored, and recipients get it on their next
-   * sync (or by the gap they see in their inbox seq). Recipients in `pushFor` that are online nowhere
-   * get an offline-push event.
-   */
-  async routeSafely(
-    routes: Route[], push?: { kind: 'private' | 'group'; mid: MessageId; from: Uid; text: string; ts: number; group?: GroupId }, pushFor?: ReadonlySet<Uid>,
-    online?: Map<Uid, DeviceSession[]>,
-  ): Promise<void> {
-    try {
-      const { offline } = await this.deps.router.route(routes, online);
-      if (push && pushFor) this.publishOfflinePush(push, offline.filter((uid) => pushFor.has(uid)));
-    } catch (error) {
-      this.routingFailed(error);
-    }
-  }
-
-  publishOfflinePush(push: { kind: 'private' | 'group'; mid: MessageId; from: Uid; text: string; ts: number; group?: GroupId }, offline: readonly Uid[]): void {
-    const preview = [...push.text].slice(0, PUSH_PREVIEW_LENGTH).join('');
-    for (let i = 0; i < offline.length; i += PUSH_UIDS_PER_EVENT) {
-      const event: OfflinePushEvent = {
-        t: 'offline', kind: push.kind, uids: offline.slice(i, i + PUSH_UIDS_PER_EVENT), mid: push.mid, from: push.from,
-        preview, ts: push.ts, ...(push.group ? { group: push.group } : {}),
-      };
-      this.deps.bus.publish(subjects.pushOffline, encodeBusMessage(event));
     }
   }
 

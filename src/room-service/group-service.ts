@@ -14,18 +14,23 @@
 import type { Clock } from '../shared/clock.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import { fail, type RoomcastError } from '../shared/errors.js';
-import type { ChatCaller, ChatReply } from '../shared/protocol/chat-bus-messages.js';
 import type {
-  ChatClientFrame, ConversationSummary, GroupId, GroupInfoFrame, GroupInviteView, GroupInvitesFrame, GroupMembersResultFrame, GroupRole,
+  ConversationSummary, GroupId, GroupInfoFrame, GroupInviteView, GroupInvitesFrame, GroupMembersResultFrame, GroupRole,
   GroupSyncedFrame, SentFrame,
 } from '../shared/protocol/chat-frames.js';
 import type { Seq, Uid } from '../shared/protocol/frames.js';
 import type { GroupInvite, GroupStore } from '../shared/store/group-store.js';
 import type { RateLimit } from '../shared/store/room-store.js';
-import type { ChatService } from './chat-service.js';
+import type { InboxStore } from '../shared/store/inbox-store.js';
+import type { ChatHandlers } from './chat-handlers.js';
+import type { ChatRouting } from './chat-routing.js';
 import { addsDirectly, checkMayCreateGroup, isTrusted, type GroupPolicy, type GroupPrincipal } from './group-policy.js';
 import { checkText, storeCall } from './service-calls.js';
 import { LOOKUP_CHUNK } from './recipient-router.js';
+
+/** The frame types group chat answers. */
+export type GroupFrameType =
+  | 'gm' | 'group_sync' | 'group_ack' | 'group_create' | 'group_add' | 'group_remove' | 'group_members' | 'group_join' | 'group_leave' | 'group_invites';
 
 export interface GroupLimits {
   maxTextLength: number;
@@ -37,8 +42,10 @@ export interface GroupLimits {
 
 export interface GroupServiceDeps {
   groups: GroupStore;
-  /** Routing with offline pushes, and who blocked whom: shared with private chat. */
-  chat: Pick<ChatService, 'routeSafely' | 'blockersOf'>;
+  /** Live pushes with offline-push events, as for private chat. */
+  routing: Pick<ChatRouting, 'routeSafely'>;
+  /** Who blocked whom (kept with private chat): a user who blocked the adder is neither added nor invited. */
+  blocks: Pick<InboxStore, 'isBlocked'>;
   clock: Clock;
   metrics: RoomServiceMetrics;
   limits: GroupLimits;
@@ -52,31 +59,27 @@ export type GroupActor = Uid | typeof BACKEND_ACTOR;
 export class GroupService {
   constructor(private readonly deps: GroupServiceDeps) {}
 
-  async handle(caller: ChatCaller, frame: ChatClientFrame): Promise<ChatReply> {
-    switch (frame.t) {
-      case 'gm': return { frame: await this.send(caller.uid, frame.group, frame.id, frame.text, caller.connId) };
-      case 'group_sync': return { frame: await this.sync(caller.uid, frame.group, frame.after, frame.limit) };
-      case 'group_ack': {
-        const cursor = await this.stored('groupAck', () => this.deps.groups.ack(frame.group, caller.uid, frame.seq, this.deps.clock.now()));
-        if (cursor === null) throw await this.notMember(frame.group);
-        return {};
-      }
-      case 'group_create': return { frame: await this.create(caller.uid, frame.group, frame.members ?? [], caller.role) };
-      case 'group_add': return { frame: await this.add(caller.uid, frame.group, frame.uids, frame.role ?? 'member', caller.role) };
-      case 'group_remove': return { frame: await this.remove(caller.uid, frame.group, frame.uids) };
-      case 'group_members': return { frame: await this.members(caller.uid, frame.group, frame.cursor, frame.limit) };
-      case 'group_join': return { frame: await this.join(caller.uid, frame.group) };
-      case 'group_leave': return { frame: await this.leave(caller.uid, frame.group) };
-      case 'group_invites':
-        return {
-          frame: frame.group === undefined
-            ? { t: 'group_invites', invites: await this.invitesOf(caller.uid, frame.limit) }
-            : await this.groupInvites(caller.uid, frame.group, frame.cursor, frame.limit),
-        };
-      default:
-        throw fail.bad_request(`'${frame.t}' is not a group frame`);
-    }
-  }
+  /** The group requests, each bound to its answer (chat-handlers.ts). */
+  readonly handlers: Pick<ChatHandlers, GroupFrameType> = {
+    gm: async (caller, frame) => ({ frame: await this.send(caller.uid, frame.group, frame.id, frame.text, caller.connId) }),
+    group_sync: async (caller, frame) => ({ frame: await this.sync(caller.uid, frame.group, frame.after, frame.limit) }),
+    group_ack: async (caller, frame) => {
+      const cursor = await this.stored('groupAck', () => this.deps.groups.ack(frame.group, caller.uid, frame.seq, this.deps.clock.now()));
+      if (cursor === null) throw await this.notMember(frame.group);
+      return {};
+    },
+    group_create: async (caller, frame) => ({ frame: await this.create(caller.uid, frame.group, frame.members ?? [], caller.role) }),
+    group_add: async (caller, frame) => ({ frame: await this.add(caller.uid, frame.group, frame.uids, frame.role ?? 'member', caller.role) }),
+    group_remove: async (caller, frame) => ({ frame: await this.remove(caller.uid, frame.group, frame.uids) }),
+    group_members: async (caller, frame) => ({ frame: await this.members(caller.uid, frame.group, frame.cursor, frame.limit) }),
+    group_join: async (caller, frame) => ({ frame: await this.join(caller.uid, frame.group) }),
+    group_leave: async (caller, frame) => ({ frame: await this.leave(caller.uid, frame.group) }),
+    group_invites: async (caller, frame) => ({
+      frame: frame.group === undefined
+        ? { t: 'group_invites', invites: await this.invitesOf(caller.uid, frame.limit) }
+        : await this.groupInvites(caller.uid, frame.group, frame.cursor, frame.limit),
+    }),
+  };
 
   /**
    * Creates the group with `owner`, if the policy lets `principal` create groups; `members` are added
@@ -194,7 +197,7 @@ export class GroupService {
 
   /** Stores once, fans out to online members by gateway, then acknowledges. */
   async send(from: Uid, group: GroupId, id: string, text: string, connId?: string): Promise<SentFrame> {
-    const { groups, clock, limits, chat } = this.deps;
+    const { groups, clock, limits, routing } = this.deps;
     checkText(text, limits.maxTextLength);
     const nowMs = clock.now();
     const result = await this.stored('groupSend', () => groups.send({ group, from, cid: id, text, nowMs, rate: limits.rate }));
@@ -211,7 +214,7 @@ export class GroupService {
     for await (const uids of groups.memberUids(group, LOOKUP_CHUNK)) members.push(...uids);
     const others = new Set(members);
     others.delete(from);
-    await chat.routeSafely(
+    await routing.routeSafely(
       [{ to: members, frame, ...(connId ? { except: connId } : {}) }],
       { kind: 'group', mid: message.mid, from, text, ts: message.ts, group },
       others,
@@ -234,7 +237,7 @@ export class GroupService {
     return synced;
   }
 
-  /** The user's groups with their unread counts (messages after the member's cursor). */
+  /** The user's groups with their unread counts (messages after the member's cursor) and last activity. */
   async summaries(uid: Uid): Promise<ConversationSummary[]> {
     const { groups, clock } = this.deps;
     const ids = await this.stored('groupsOf', () => groups.groupsOf(uid));
@@ -242,7 +245,11 @@ export class GroupService {
     const pages = await Promise.all(ids.map((group) => this.stored('groupSync', () => groups.sync(group, uid, undefined, 0, clock.now()))));
     const summaries: ConversationSummary[] = [];
     pages.forEach((page, i) => {
-      if (page) summaries.push({ group: ids[i]!, lastSeq: page.lastSeq, readSeq: page.cursor, unread: Math.max(0, page.lastSeq - page.cursor) });
+      if (page) {
+        summaries.push({
+          group: ids[i]!, lastSeq: page.lastSeq, readSeq: page.cursor, unread: Math.max(0, page.lastSeq - page.cursor), ...(page.lastTs > 0 ? { ts: page.lastTs } : {}),
+        });
+      }
     });
     return summaries;
   }
@@ -257,12 +264,14 @@ export class GroupService {
   private async pushInvites(uids: readonly Uid[], invite: Omit<GroupInvite, 'uid'>): Promise<void> {
     if (uids.length === 0) return;
     const { group, role, by, atMs } = invite;
-    await this.deps.chat.routeSafely([{ to: uids, frame: { t: 'group_invite', group, role, by, ts: atMs } }]);
+    await this.deps.routing.routeSafely([{ to: uids, frame: { t: 'group_invite', group, role, by, ts: atMs } }]);
   }
 
   /** The uids among `uids` that blocked `by`: it may neither add nor invite them. */
   private async blockersOf(by: Uid, uids: readonly Uid[]): Promise<Uid[]> {
-    return this.stored('groupBlocks', () => this.deps.chat.blockersOf(by, uids));
+    // One lookup each, sent together.
+    const blocks = await this.stored('groupBlocks', () => Promise.all(uids.map((uid) => this.deps.blocks.isBlocked(uid, by))));
+    return uids.filter((_, i) => blocks[i]);
   }
 
   private async roleOf(actor: GroupActor, group: GroupId): Promise<GroupRole> {

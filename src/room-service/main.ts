@@ -12,7 +12,9 @@ import { RoomServiceMetrics, type MetricsRegistry } from '../shared/metrics.js';
 import { GatewayDispatch } from './gateway-dispatch.js';
 import { ChatEndpoint } from './chat-endpoint.js';
 import { chatHttpRoutes } from './chat-http-api.js';
+import { ChatRouting } from './chat-routing.js';
 import { ChatService } from './chat-service.js';
+import { ConversationList } from './conversation-list.js';
 import { DeliveryRepair, SendActivity } from './delivery-repair.js';
 import { SLOT_COUNT } from '../shared/store/key-slot.js';
 import { GroupService } from './group-service.js';
@@ -67,9 +69,10 @@ export async function startRoomService(
   });
   service.start();
   const sendActivity = new SendActivity();
+  const routing = new ChatRouting({ router, bus: infra.bus, log: serviceLog.child({ component: 'chat' }), metrics });
   const chat = new ChatService({
     sendActivity,
-    inbox: infra.inboxStore, router, bus: infra.bus, clock: systemClock, log: serviceLog.child({ component: 'chat' }), metrics,
+    inbox: infra.inboxStore, router, routing, bus: infra.bus, clock: systemClock, log: serviceLog.child({ component: 'chat' }), metrics,
     limits: {
       maxTextLength: config.maxTextLength,
       rate: { ratePerSec: config.chatRatePerSec, burst: config.chatBurst },
@@ -86,7 +89,7 @@ export async function startRoomService(
   });
   repair.start();
   const groups = new GroupService({
-    groups: infra.groupStore, chat, clock: systemClock, metrics,
+    groups: infra.groupStore, routing, blocks: infra.inboxStore, clock: systemClock, metrics,
     limits: {
       maxTextLength: config.maxTextLength,
       rate: { ratePerSec: config.chatRatePerSec, burst: config.chatBurst },
@@ -95,7 +98,20 @@ export async function startRoomService(
     },
     policy: { create: config.groupCreate, invites: config.groupInvites },
   });
-  const chatEndpoint = new ChatEndpoint({ bus: infra.bus, chat, groups, log: serviceLog, metrics, admission });
+  const conversations = new ConversationList({ inbox: infra.inboxStore, groups, metrics, pageMax: config.syncPage });
+  const chatEndpoint = new ChatEndpoint({
+    bus: infra.bus, log: serviceLog, metrics, admission,
+    handlers: { ...chat.handlers, ...groups.handlers, convs: conversations.handler },
+    login: async (caller, connectedAtMs) => {
+      const push = await chat.login(caller, connectedAtMs);
+      // Groups with unread messages come with the login push, so a client syncs them without asking;
+      // invites sent while the user was offline are learnt here, not from a push.
+      const [summaries, invites] = await Promise.all([groups.summaries(caller.uid), groups.invitesOf(caller.uid)]);
+      push.groups = summaries.filter((group) => group.unread > 0);
+      if (invites.length > 0) push.invites = invites;
+      return push;
+    },
+  });
   chatEndpoint.start();
   let busConnected = true;
   infra.bus.onStatus((status) => { busConnected = status === 'reconnected'; });

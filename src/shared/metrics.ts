@@ -175,6 +175,8 @@ export class RoomServiceMetrics {
   private readonly httpRequests: Counter<'route' | 'status'>;
   private readonly pending: Gauge;
   private readonly refused: Counter<'reason'>;
+  private readonly requestChildren = new Map<string, Counter.Internal>();
+  private readonly storeLatencyChildren = new Map<string, Histogram.Internal<'op'>>();
 
   constructor({ registry }: MetricsRegistry) {
     const r = [registry];
@@ -188,11 +190,22 @@ export class RoomServiceMetrics {
     this.httpRequests = new Counter({ name: 'roomcast_http_requests_total', help: 'HTTP API requests, by route and status', labelNames: ['route', 'status'], registers: r });
   }
 
-  request(op: string, result: string): void { this.requests.inc({ op, result }); }
+  // Labelled children kept per label value: prom-client checks and hashes the labels on every call
+  // otherwise, on every store call and request of the hot path.
+  request(op: string, result: string): void {
+    const key = `${op}\u0000${result}`;
+    let child = this.requestChildren.get(key);
+    if (!child) this.requestChildren.set(key, (child = this.requests.labels({ op, result })));
+    child.inc();
+  }
   pendingRequests(count: number): void { this.pending.set(count); }
   requestRefused(reason: 'queue_full' | 'loop_lag'): void { this.refused.inc({ reason }); }
   messagePublished(kind: string): void { this.published.inc({ kind }); }
-  storeTimer(op: string): () => void { return this.storeLatency.startTimer({ op }); }
+  storeTimer(op: string): () => void {
+    let child = this.storeLatencyChildren.get(op);
+    if (!child) this.storeLatencyChildren.set(op, (child = this.storeLatency.labels({ op })));
+    return child.startTimer();
+  }
   busError(): void { this.busErrors.inc(); }
   storeError(): void { this.storeErrors.inc(); }
   httpRequest(route: string, status: number): void { this.httpRequests.inc({ route, status: String(status) }); }

@@ -225,8 +225,19 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     expect((await store.sync('bob', 'web', undefined, 100, NOW + GRACE_MS)).msgs.map((m) => m.text)).toEqual(['before', 'lost']);
     // A retried send after the repair is a duplicate and finds its seqs.
     const again = await store1({ cid: lost.message.cid, text: 'lost' });
-    expect(again).toEqual({ status: 'duplicate', message: lost.message });
+    expect(again).toEqual({ status: 'duplicate', message: lost.message, settled: true });
     expect(await store.deliver(lost.message, NOW)).toEqual({ senderSeq: 2, recipientSeq: 2 });
+  });
+
+  it('tells a retried send whether its first attempt settled (appended and pushed) or may still be due', async () => {
+    const first = await store1({ cid: 'retry', text: 'once' });
+    if (first.status !== 'stored') throw new Error('expected stored');
+    // Died after storing: the entry is still in the outbox, so the retry must deliver and push.
+    expect(await store1({ cid: 'retry', text: 'once' })).toEqual({ status: 'duplicate', message: first.message, settled: false });
+    await store.deliver(first.message, NOW);
+    expect(await store1({ cid: 'retry', text: 'once' })).toMatchObject({ status: 'duplicate', settled: false });
+    await store.settle(first.message);
+    expect(await store1({ cid: 'retry', text: 'once' })).toEqual({ status: 'duplicate', message: first.message, settled: true });
   });
 });
 

@@ -13,6 +13,7 @@ import { subjects } from '../../src/shared/protocol/bus-messages.js';
 import { MemoryInboxStore } from '../../src/shared/store/memory-inbox-store.js';
 import { FixedGatewayDirectory } from '../../src/shared/fleet/gateway-directory.js';
 import { MemorySessionStore } from '../../src/shared/store/memory-session-store.js';
+import { ChatRouting } from '../../src/room-service/chat-routing.js';
 import { ChatService } from '../../src/room-service/chat-service.js';
 import { RecipientRouter } from '../../src/room-service/recipient-router.js';
 
@@ -27,8 +28,10 @@ describe('delivery repair', () => {
     const sessions = new MemorySessionStore();
     const gateways = new FixedGatewayDirectory([{ gatewayId: 'gw1', epoch: 1, url: 'ws://gw1/ws', connections: 1, ready: true, expiresAtMs: nowMs + 3_600_000 }]);
     const inbox = new MemoryInboxStore({ count: 100, maxAgeMs: 3_600_000, dedupTtlMs: 600_000 });
+    const router = new RecipientRouter({ sessions, gateways, bus });
+    const metrics = new RoomServiceMetrics(new MetricsRegistry());
     const chat = new ChatService({
-      inbox, router: new RecipientRouter({ sessions, gateways, bus }), bus, clock, log: silentLogger, metrics: new RoomServiceMetrics(new MetricsRegistry()),
+      inbox, router, routing: new ChatRouting({ router, bus, log: silentLogger, metrics }), bus, clock, log: silentLogger, metrics,
       limits: { maxTextLength: 1000, rate: RATE, syncPage: 100, loginPush: 20, historyPageMax: 100, devicePolicy: 'many' },
     });
     await sessions.register({ uid: 'bob', gatewayId: 'gw1', epoch: 1, connId: 'c1', device: 'web', connectedAtMs: nowMs });

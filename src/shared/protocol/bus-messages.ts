@@ -6,6 +6,7 @@ import type { ErrorCode } from '../errors.js';
 import type {
   ClientMsgId, MessageKind, ModeratedFrame, ModerateFrame, ModerationEntry, NoticeFrame, Role, RoomId, RoomMessage, Seq, Uid,
 } from './frames.js';
+import type { ChatOp } from './chat-frames.js';
 
 export type GatewayId = string;
 
@@ -22,7 +23,7 @@ export const subjects = {
   /** A moderator's `moderate` frame, forwarded by its gateway. */
   roomModerate: 'svc.room.moderate',
   /** Private and group chat requests from gateways (chat-bus-messages.ts), answered by the queue group. */
-  chat: (op: 'send' | 'sync' | 'ack' | 'logins' | 'op') => `svc.chat.${op}` as const,
+  chat: (op: ChatOp | 'logins') => `svc.chat.${op}` as const,
   /** Messages for users with no online device, for an external push worker (chat-bus-messages.ts). */
   pushOffline: 'push.offline',
   /** Fleet state (fleet-messages.ts): a gateway's heartbeat and goodbye, published by that gateway. */

@@ -71,7 +71,11 @@ export interface ReadFrame { t: 'read'; peer: Uid; cseq: Seq }
 /** Roaming history: a page of the conversation with `peer`, older than `beforeSeq` (a cseq). */
 export interface ConvHistoryFrame { t: 'conv_history'; peer: Uid; beforeSeq?: Seq; limit?: number }
 /** The user's conversations with unread counts, newest first. */
-export interface ConvsFrame { t: 'convs'; limit?: number }
+/**
+ * The user's conversations and groups together, by last activity, newest first: at most `limit`, and
+ * `cursor` (from the previous page) continues the list.
+ */
+export interface ConvsFrame { t: 'convs'; cursor?: string; limit?: number }
 export interface BlockFrame { t: 'block'; uid: Uid }
 export interface UnblockFrame { t: 'unblock'; uid: Uid }
 /** Send to a group. */
@@ -97,48 +101,6 @@ export type ChatClientFrame =
   | GroupJoinFrame | GroupLeaveFrame | GroupInvitesListFrame;
 export type ChatClientFrameType = ChatClientFrame['t'];
 
-/**
- * Every chat request, declared once: which service answers it (private chat or groups) and the frame
- * type of its answer (null: none unless it fails; `sent` answers are matched by the client message
- * id, the others by type and group). The endpoint's routing and the SDK's matching derive from it.
- */
-export const CHAT_REQUESTS = {
-  pm: { service: 'private', answer: 'sent' },
-  sync: { service: 'private', answer: 'synced' },
-  inbox_ack: { service: 'private', answer: null },
-  read: { service: 'private', answer: null },
-  conv_history: { service: 'private', answer: 'conv_history' },
-  convs: { service: 'private', answer: 'convs' },
-  block: { service: 'private', answer: 'blocked' },
-  unblock: { service: 'private', answer: 'blocked' },
-  gm: { service: 'group', answer: 'sent' },
-  group_sync: { service: 'group', answer: 'group_synced' },
-  group_ack: { service: 'group', answer: null },
-  group_create: { service: 'group', answer: 'group' },
-  group_add: { service: 'group', answer: 'group' },
-  group_remove: { service: 'group', answer: 'group' },
-  group_members: { service: 'group', answer: 'group_members' },
-  group_join: { service: 'group', answer: 'group' },
-  group_leave: { service: 'group', answer: 'group' },
-  group_invites: { service: 'group', answer: 'group_invites' },
-} as const satisfies Record<ChatClientFrameType, { service: 'private' | 'group'; answer: ChatServerFrame['t'] | null }>;
-
-export const CHAT_CLIENT_FRAME_TYPES = Object.keys(CHAT_REQUESTS) as ChatClientFrameType[];
-
-/** The requests the group service answers. */
-export const GROUP_REQUEST_TYPES: ReadonlySet<ChatClientFrameType> = new Set(
-  CHAT_CLIENT_FRAME_TYPES.filter((type) => CHAT_REQUESTS[type].service === 'group'));
-
-/** Requests answered by a frame matched by its type (and group): request type → answer type. */
-export type MatchedRequestType = {
-  [K in ChatClientFrameType]: (typeof CHAT_REQUESTS)[K]['answer'] extends 'sent' | null ? never : K
-}[ChatClientFrameType];
-export const ANSWER_OF = Object.fromEntries(CHAT_CLIENT_FRAME_TYPES
-  .filter((type) => CHAT_REQUESTS[type].answer !== null && CHAT_REQUESTS[type].answer !== 'sent')
-  .map((type) => [type, CHAT_REQUESTS[type].answer])) as { [K in MatchedRequestType]: NonNullable<(typeof CHAT_REQUESTS)[K]['answer']> };
-/** The answer frames matched to a request by type. */
-export const MATCHED_ANSWER_TYPES: ReadonlySet<string> = new Set(Object.values(ANSWER_OF));
-
 // ---- server → client ----------------------------------------------------------------------------
 
 /** The message is stored: `seq` is the sender's inbox seq (private) or the group seq. */
@@ -159,7 +121,8 @@ export interface ReceiptFrame { t: 'receipt'; from: Uid; cseq: Seq }
 export interface ConvHistoryResultFrame { t: 'conv_history'; peer: Uid; msgs: PrivateMessage[]; more: boolean }
 /** A conversation (`peer`) or a group (`group`); `readSeq` is the read cursor (private) or the member's cursor (group). */
 export interface ConversationSummary { peer?: Uid; group?: GroupId; lastSeq: Seq; readSeq: Seq; unread: number; ts?: number }
-export interface ConvsResultFrame { t: 'convs'; convs: ConversationSummary[] }
+/** A page of the conversation list; `cursor` when there may be more. */
+export interface ConvsResultFrame { t: 'convs'; convs: ConversationSummary[]; cursor?: string }
 export interface BlockedFrame { t: 'blocked'; uid: Uid; blocked: boolean }
 /** This connection was replaced by a newer login of the same device type; it closes next. */
 export interface KickedFrame { t: 'kicked'; reason: 'device_replaced'; device: string }
@@ -187,7 +150,7 @@ export type ChatServerFrame =
 // ---- validation ---------------------------------------------------------------------------------
 
 export function isChatClientFrameType(type: string): type is ChatClientFrameType {
-  return (CHAT_CLIENT_FRAME_TYPES as readonly string[]).includes(type);
+  return Object.hasOwn(CHAT_REQUESTS, type);
 }
 
 function uidField(frame: Record<string, unknown>, field: string): Uid {
@@ -240,6 +203,12 @@ function uidList(frame: Record<string, unknown>, field: string): Uid[] {
   return [...new Set(value as Uid[])];
 }
 
+function addRoleField(frame: Record<string, unknown>, field: string): 'admin' | 'member' {
+  const role = frame[field];
+  if (role !== 'admin' && role !== 'member') throw fail.bad_frame(`'${field}' must be admin or member`);
+  return role;
+}
+
 function cursorField(frame: Record<string, unknown>, field: string): string {
   const cursor = frame[field];
   if (typeof cursor !== 'string' || cursor.length > 32) throw fail.bad_frame(`'${field}' must be a string from an earlier page`);
@@ -252,52 +221,75 @@ function defined<T extends object>(frame: T): T {
   return frame;
 }
 
+/** The bus operation that carries a request to the room service: subject `svc.chat.<op>`. */
+export type ChatOp = 'send' | 'sync' | 'ack' | 'op';
+export type ChatFrameOf<K extends ChatClientFrameType> = Extract<ChatClientFrame, { t: K }>;
+
+interface ChatRequestSpec<K extends ChatClientFrameType> {
+  op: ChatOp;
+  /** The frame type of the answer; null: none unless it fails. `sent` is matched by the client message id, the others by type (and group). */
+  answer: ChatServerFrame['t'] | null;
+  /** Checks a decoded frame of this type; throws bad_frame / bad_group. */
+  parse(frame: Record<string, unknown>): ChatFrameOf<K>;
+}
+
+/**
+ * Every chat request, declared once: the bus operation that carries it, the frame type of its answer
+ * and its check. The gateway's forwarding, the room service's subjects and checks, and the SDK's
+ * matching derive from it; the room service binds each type to its handler (chat-handlers.ts).
+ */
+export const CHAT_REQUESTS = {
+  pm: { op: 'send', answer: 'sent', parse: (f) => ({ t: 'pm', to: uidField(f, 'to'), id: idField(f), text: textField(f) }) },
+  sync: { op: 'sync', answer: 'synced', parse: (f) => defined({ t: 'sync', after: optional(f, 'after', seqField), limit: optional(f, 'limit', limitField) }) },
+  inbox_ack: { op: 'ack', answer: null, parse: (f) => ({ t: 'inbox_ack', seq: seqField(f, 'seq') }) },
+  read: { op: 'op', answer: null, parse: (f) => ({ t: 'read', peer: uidField(f, 'peer'), cseq: seqField(f, 'cseq') }) },
+  conv_history: {
+    op: 'op', answer: 'conv_history',
+    parse: (f) => defined({ t: 'conv_history', peer: uidField(f, 'peer'), beforeSeq: optional(f, 'beforeSeq', seqField), limit: optional(f, 'limit', limitField) }),
+  },
+  convs: { op: 'op', answer: 'convs', parse: (f) => defined({ t: 'convs', cursor: optional(f, 'cursor', cursorField), limit: optional(f, 'limit', limitField) }) },
+  block: { op: 'op', answer: 'blocked', parse: (f) => ({ t: 'block', uid: uidField(f, 'uid') }) },
+  unblock: { op: 'op', answer: 'blocked', parse: (f) => ({ t: 'unblock', uid: uidField(f, 'uid') }) },
+  gm: { op: 'send', answer: 'sent', parse: (f) => ({ t: 'gm', group: groupField(f), id: idField(f), text: textField(f) }) },
+  group_sync: {
+    op: 'sync', answer: 'group_synced',
+    parse: (f) => defined({ t: 'group_sync', group: groupField(f), after: optional(f, 'after', seqField), limit: optional(f, 'limit', limitField) }),
+  },
+  group_ack: { op: 'ack', answer: null, parse: (f) => ({ t: 'group_ack', group: groupField(f), seq: seqField(f, 'seq') }) },
+  group_create: { op: 'op', answer: 'group', parse: (f) => defined({ t: 'group_create', group: groupField(f), members: optional(f, 'members', uidList) }) },
+  group_add: {
+    op: 'op', answer: 'group',
+    parse: (f) => defined({ t: 'group_add', group: groupField(f), uids: uidList(f, 'uids'), role: optional(f, 'role', addRoleField) }),
+  },
+  group_remove: { op: 'op', answer: 'group', parse: (f) => ({ t: 'group_remove', group: groupField(f), uids: uidList(f, 'uids') }) },
+  group_members: {
+    op: 'op', answer: 'group_members',
+    parse: (f) => defined({ t: 'group_members', group: groupField(f), cursor: optional(f, 'cursor', cursorField), limit: optional(f, 'limit', limitField) }),
+  },
+  group_join: { op: 'op', answer: 'group', parse: (f) => ({ t: 'group_join', group: groupField(f) }) },
+  group_leave: { op: 'op', answer: 'group', parse: (f) => ({ t: 'group_leave', group: groupField(f) }) },
+  group_invites: {
+    op: 'op', answer: 'group_invites',
+    parse: (f) => defined({ t: 'group_invites', group: optional(f, 'group', groupField), cursor: optional(f, 'cursor', cursorField), limit: optional(f, 'limit', limitField) }),
+  },
+} as const satisfies { [K in ChatClientFrameType]: ChatRequestSpec<K> };
+
+/** The bus operations, each a subject the room service answers. */
+export const CHAT_OPS: readonly ChatOp[] = [...new Set(Object.values(CHAT_REQUESTS).map((spec) => spec.op))];
+
+export const CHAT_CLIENT_FRAME_TYPES = Object.keys(CHAT_REQUESTS) as ChatClientFrameType[];
+
+/** Requests answered by a frame matched by its type (and group): request type → answer type. */
+export type MatchedRequestType = {
+  [K in ChatClientFrameType]: (typeof CHAT_REQUESTS)[K]['answer'] extends 'sent' | null ? never : K
+}[ChatClientFrameType];
+export const ANSWER_OF = Object.fromEntries(CHAT_CLIENT_FRAME_TYPES
+  .filter((type) => CHAT_REQUESTS[type].answer !== null && CHAT_REQUESTS[type].answer !== 'sent')
+  .map((type) => [type, CHAT_REQUESTS[type].answer])) as { [K in MatchedRequestType]: NonNullable<(typeof CHAT_REQUESTS)[K]['answer']> };
+/** The answer frames matched to a request by type. */
+export const MATCHED_ANSWER_TYPES: ReadonlySet<string> = new Set(Object.values(ANSWER_OF));
+
 /** Checks a decoded chat frame whose `t` is one of CHAT_CLIENT_FRAME_TYPES; throws bad_frame / bad_group. */
-export function parseChatFrame(type: ChatClientFrameType, f: Record<string, unknown>): ChatClientFrame {
-  switch (type) {
-    case 'pm':
-      return { t: 'pm', to: uidField(f, 'to'), id: idField(f), text: textField(f) };
-    case 'sync':
-      return defined({ t: 'sync', after: optional(f, 'after', seqField), limit: optional(f, 'limit', limitField) });
-    case 'inbox_ack':
-      return { t: 'inbox_ack', seq: seqField(f, 'seq') };
-    case 'read':
-      return { t: 'read', peer: uidField(f, 'peer'), cseq: seqField(f, 'cseq') };
-    case 'conv_history':
-      return defined({ t: 'conv_history', peer: uidField(f, 'peer'), beforeSeq: optional(f, 'beforeSeq', seqField), limit: optional(f, 'limit', limitField) });
-    case 'convs':
-      return defined({ t: 'convs', limit: optional(f, 'limit', limitField) });
-    case 'block':
-      return { t: 'block', uid: uidField(f, 'uid') };
-    case 'unblock':
-      return { t: 'unblock', uid: uidField(f, 'uid') };
-    case 'gm':
-      return { t: 'gm', group: groupField(f), id: idField(f), text: textField(f) };
-    case 'group_sync':
-      return defined({ t: 'group_sync', group: groupField(f), after: optional(f, 'after', seqField), limit: optional(f, 'limit', limitField) });
-    case 'group_ack':
-      return { t: 'group_ack', group: groupField(f), seq: seqField(f, 'seq') };
-    case 'group_create':
-      return defined({ t: 'group_create', group: groupField(f), members: optional(f, 'members', uidList) });
-    case 'group_add': {
-      const role = f.role;
-      if (role !== undefined && role !== 'admin' && role !== 'member') throw fail.bad_frame("'role' must be admin or member");
-      return defined({ t: 'group_add', group: groupField(f), uids: uidList(f, 'uids'), role: role as 'admin' | 'member' | undefined });
-    }
-    case 'group_remove':
-      return { t: 'group_remove', group: groupField(f), uids: uidList(f, 'uids') };
-    case 'group_members': {
-      const cursor = f.cursor;
-      if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 32)) throw fail.bad_frame("'cursor' must be a string from an earlier page");
-      return defined({ t: 'group_members', group: groupField(f), cursor: cursor as string | undefined, limit: optional(f, 'limit', limitField) });
-    }
-    case 'group_join':
-      return { t: 'group_join', group: groupField(f) };
-    case 'group_leave':
-      return { t: 'group_leave', group: groupField(f) };
-    case 'group_invites':
-      return defined({
-        t: 'group_invites', group: optional(f, 'group', groupField), cursor: optional(f, 'cursor', cursorField), limit: optional(f, 'limit', limitField),
-      });
-  }
+export function parseChatFrame<K extends ChatClientFrameType>(type: K, frame: Record<string, unknown>): ChatFrameOf<K> {
+  return (CHAT_REQUESTS[type] as ChatRequestSpec<K>).parse(frame);
 }

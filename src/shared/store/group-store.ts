@@ -72,6 +72,8 @@ export interface GroupPage {
   firstSeq: Seq;
   /** The group's seq when the member joined. */
   joinSeq: Seq;
+  /** Time of the group's newest message still held, ms since the epoch; 0 when it holds none. */
+  lastTs: number;
 }
 
 export interface GroupStoreLimits extends ChatRetention {

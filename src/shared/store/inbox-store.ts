@@ -69,8 +69,12 @@ export interface PrivateSendInput {
 }
 
 export type PrivateSendResult =
-  /** `duplicate`: the message first stored under this client id (its inbox steps may still be due: deliver it again). */
-  | { status: 'stored' | 'duplicate'; message: ConversationMessage }
+  | { status: 'stored'; message: ConversationMessage }
+  /**
+   * The message first stored under this client id. `settled`: its outbox entry is gone, so both inbox
+   * steps were done and its pushes went out; otherwise they may still be due (deliver it again).
+   */
+  | { status: 'duplicate'; message: ConversationMessage; settled: boolean }
   | { status: 'rejected'; code: 'blocked' | 'rate_limited' };
 
 export interface InboxPage {
@@ -109,7 +113,7 @@ export interface InboxStore {
    * entries (a late retry).
    */
   deliver(ref: PrivateRef, nowMs: number): Promise<InboxSeqs>;
-  /** Drops the message's outbox entry: both inboxes have it. */
+  /** Drops the message's outbox entry: both inboxes have it and its pushes went out. */
   settle(ref: PrivateRef): Promise<void>;
   /**
    * Outbox entries at least `olderThanMs` old at `nowMs`: sends whose inbox steps a crash may have cut

@@ -196,7 +196,7 @@ export class MemoryGroupStore implements GroupStore {
     const high = Math.min(lastSeqOf(state), low + limit - 1);
     const msgs: GroupMessage[] = [];
     for (let seq = low; seq <= high; seq++) msgs.push(view(group, seq, state.log[seq - state.first]!));
-    return { msgs, cursor, lastSeq: lastSeqOf(state), firstSeq, joinSeq: member.joinSeq };
+    return { msgs, cursor, lastSeq: lastSeqOf(state), firstSeq, joinSeq: member.joinSeq, lastTs: state.log[state.log.length - 1]?.ts ?? 0 };
   }
 
   async ack(group: GroupId, uid: Uid, seq: Seq, nowMs: number): Promise<Seq | null> {

@@ -77,7 +77,7 @@ export class MemoryInboxStore implements InboxStore {
     const seen = state.dedup.get(`${from}/${cid}`);
     if (seen && seen.untilMs > nowMs) {
       const stored = state.log.get(seen.cseq) ?? { from, to, text: '', ts: nowMs, cid };
-      return { status: 'duplicate', message: { conv, cseq: seen.cseq, ...stored } };
+      return { status: 'duplicate', message: { conv, cseq: seen.cseq, ...stored }, settled: !this.outbox.has(`${conv}#${seen.cseq}`) };
     }
     if (state.blockedBy.has(to)) return { status: 'rejected', code: 'blocked' };
     const bucket = take(state.buckets.get(from), input.rate, nowMs);

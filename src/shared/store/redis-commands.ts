@@ -24,26 +24,6 @@ local function trim(list, count, cutoff)
 end
 `;
 
-/**
- * The token bucket, the one copy every send script includes (the bucket is a key in the slot of what
- * it protects: the room, the conversation, the group). `bucket_tokens(bucket, now, rate, burst)`
- * answers the tokens the bucket holds at `now` (a missing bucket is full); `bucket_take(bucket, tokens,
- * now_arg, rate, burst)` spends one of them and lets the bucket expire when it would be full again.
- * Checks only read: a script calls `bucket_take` once nothing can refuse the send any more.
- */
-export const TOKEN_BUCKET_LUA = `
-local function bucket_tokens(bucket, now, rate, burst)
-  local state = redis.call('HMGET', bucket, 'tokens', 'ts')
-  if not state[1] then return burst end
-  return math.min(burst, tonumber(state[1]) + math.max(0, now - tonumber(state[2])) * rate / 1000)
-end
-local function bucket_take(bucket, tokens, now_arg, rate, burst)
-  local left = tokens - 1
-  redis.call('HSET', bucket, 'tokens', left, 'ts', now_arg)
-  if rate > 0 then redis.call('PEXPIRE', bucket, math.ceil((burst - left) * 1000 / rate)) end
-end
-`;
-
 /** A store's Lua scripts, each a command of its name on the connection (run with EVALSHA). */
 export function defineScripts(redis: RedisConnection, scripts: Record<string, { numberOfKeys?: number; lua: string }>): void {
   // Without numberOfKeys, a call's first argument says how many keys follow (a batch names several messages' keys).

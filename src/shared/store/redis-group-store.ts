@@ -23,7 +23,8 @@
  */
 import type { Result } from 'ioredis';
 import type { RedisConnection } from './redis-client.js';
-import { asBuffer, defineScripts, execAll, TOKEN_BUCKET_LUA, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import { asBuffer, defineScripts, execAll, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import { TOKEN_BUCKET_LUA } from './token-bucket.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { GroupId, GroupMessage, GroupRole } from '../protocol/chat-frames.js';
@@ -45,7 +46,7 @@ declare module 'ioredis' {
     roomcastGroupInvite(...args: Arg[]): Result<['ok', number, ...string[]] | ['unknown_group' | 'too_many_members'], Context>;
     roomcastGroupAccept(...args: Arg[]): Result<AcceptResult, Context>;
     roomcastGroupSend(...args: Arg[]): Result<[status: 'stored' | 'duplicate', seq: number] | [status: 'rejected', code: 'unknown_group' | 'not_group_member' | 'rate_limited'], Context>;
-    roomcastGroupReadBuffer(...args: Arg[]): Result<[cursor: number, last: number, floor: number, low: number, records: Buffer[], join: number] | null, Context>;
+    roomcastGroupReadBuffer(...args: Arg[]): Result<[cursor: number, last: number, floor: number, low: number, records: Buffer[], join: number, lastTs: number] | null, Context>;
     roomcastGroupRecordBuffer(...args: Arg[]): Result<Buffer | null, Context>;
   }
 }
@@ -198,7 +199,9 @@ local low = math.max((after or cursor) + 1, floor)
 local high = math.min(last, low + limit - 1)
 local records = {}
 if mode ~= 'ack' and low <= high then records = redis.call('LRANGE', log, low - first, high - first) end
-return {cursor, last, floor, low, records, join}`,
+-- The newest record's time ("<ts>:" in front of it): when the group was last active.
+local newest = redis.call('LINDEX', log, -1)
+return {cursor, last, floor, low, records, join, newest and tonumber(string.match(newest, '^(%d+):')) or 0}`,
   },
   // KEYS: seq, log. ARGV: seq.
   roomcastGroupRecord: {
@@ -382,14 +385,14 @@ export class RedisGroupStore implements GroupStore {
       uid, after ?? '', limit, mode, nowMs, this.limits.maxAgeMs,
     );
     if (!reply) return null;
-    const [cursor, lastSeq, firstSeq, low, records, joinSeq] = reply;
+    const [cursor, lastSeq, firstSeq, low, records, joinSeq, lastTs] = reply;
     const cutoff = nowMs - this.limits.maxAgeMs;
     const msgs: GroupMessage[] = [];
     records.forEach((raw, i) => {
       const record = decodeGroupRecord(raw);
       if (record.ts >= cutoff) msgs.push(view(group, low + i, record));
     });
-    return { msgs, cursor, lastSeq, firstSeq, joinSeq };
+    return { msgs, cursor, lastSeq, firstSeq, joinSeq, lastTs };
   }
 
   /**

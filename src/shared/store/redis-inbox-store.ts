@@ -36,7 +36,8 @@
  * read as they are (the inbox seqs they carry are ignored).
  */
 import type { Result } from 'ioredis';
-import { asBuffer, defineScripts, TOKEN_BUCKET_LUA, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import { asBuffer, defineScripts, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import { TOKEN_BUCKET_LUA } from './token-bucket.js';
 import type { RedisConnection } from './redis-client.js';
 import { SLOT_COUNT, slotOfTag, slotTags } from './key-slot.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
@@ -56,7 +57,8 @@ export const DEFAULT_OUTBOX_SLOTS_PER_VISIT = 256;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    roomcastPrivateSend(...args: Arg[]): Result<[status: 'stored' | 'duplicate', cseq: number] | [status: 'rejected', code: 'blocked' | 'rate_limited'], Context>;
+    roomcastPrivateSend(...args: Arg[]): Result<
+      [status: 'stored', cseq: number] | [status: 'duplicate', cseq: number, pending: 0 | 1] | [status: 'rejected', code: 'blocked' | 'rate_limited'], Context>;
     roomcastInboxAppend(...args: Arg[]): Result<number, Context>;
     roomcastInboxRead(...args: Arg[]): Result<[cursor: number, last: number, first: number, refs: string[], low: number], Context>;
     roomcastLogRecordBuffer(...args: Arg[]): Result<Buffer | null, Context>;
@@ -79,7 +81,8 @@ local count, cutoff, dedup_ttl, member = tonumber(ARGV[6]), now - tonumber(ARGV[
 local seen = redis.call('GET', dedup)
 if seen then
   local seen_cseq, seen_until = string.match(seen, '^(%d+) (%d+)$')
-  if tonumber(seen_until) > now then return {'duplicate', tonumber(seen_cseq)} end
+  -- Whether the first attempt's outbox entry is still there: its inbox steps or pushes may be due.
+  if tonumber(seen_until) > now then return {'duplicate', tonumber(seen_cseq), redis.call('ZSCORE', outbox, seen_cseq .. ':' .. member) and 1 or 0} end
 end
 if redis.call('SISMEMBER', block, to) == 1 then return {'rejected', 'blocked'} end
 local tokens = bucket_tokens(bucket, now, rate, burst)
@@ -239,7 +242,7 @@ export class RedisInboxStore implements InboxStore {
     const raw = await this.redis.roomcastLogRecordBuffer(this.convKey(conv, 'seq'), this.convKey(conv, 'log'), cseq);
     // Trimmed since: the ids are all a retrying sender needs.
     const record = raw ? decodeLogRecord(raw) : { ...content, ts: nowMs };
-    return { status: 'duplicate', message: { conv, cseq, ...record } };
+    return { status: 'duplicate', message: { conv, cseq, ...record }, settled: reply[2] === 0 };
   }
 
   async deliver(ref: PrivateRef, nowMs: number): Promise<InboxSeqs> {

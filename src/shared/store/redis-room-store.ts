@@ -43,7 +43,8 @@
  * append script adds, and the pin it clears, in the same step.
  */
 import type { Result } from 'ioredis';
-import { asBuffer, defineScripts, execAll, TOKEN_BUCKET_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import { asBuffer, defineScripts, execAll, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
+import { TOKEN_BUCKET_LUA } from './token-bucket.js';
 import type { RedisConnection } from './redis-client.js';
 import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import { priorityOf, type ModerationEntry, type RoomId, type RoomMessage, type Seq, type Uid } from '../protocol/frames.js';
