@@ -9,7 +9,10 @@ import { parseArgs } from 'node:util';
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
-import { ProcessGroup, hardNofile, hasTaskset, pinSelf } from './lib/processes.mjs';
+import { ProcessGroup, hardNofile, hasTaskset, pinSelf, setLoadNice } from './lib/processes.mjs';
+
+/** The load clients yield the load core to the services that share it (see setLoadNice). */
+const DEFAULT_LOAD_NICE = 10;
 import { machineInfo } from './lib/proc-stats.mjs';
 import { topSelfTime } from './lib/cpu-profile.mjs';
 import { writeResults } from './lib/report.mjs';
@@ -64,6 +67,8 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --load-cpu LIST         core(s) of load generators, room service, NATS, Redis (default 0; e.g. 0,2-5
                           on a larger machine so the clients keep up)
   --service-cpu LIST      core(s) of the room service (default: the load cores); NATS and Redis stay there
+  --load-nice N           niceness of the load clients and the harness (default 10; 0: none), so the room
+                          service, NATS and Redis on the load core get the CPU before the clients
   --room-budget N         ROOMCAST_ROOM_BUDGET_PER_SEC for the gateway: chat a room delivers per second
                           before it is sampled (default 0: never sampled, so the raw fan-out is measured;
                           give the production value to measure the overload policy instead)
@@ -105,6 +110,7 @@ function parseOptions(argv) {
       'server-cpu': { type: 'string', default: '1' },
       'load-cpu': { type: 'string', default: '0' },
       'service-cpu': { type: 'string' },
+      'load-nice': { type: 'string' },
       'room-budget': { type: 'string', default: '0' },
       env: { type: 'string', default: '' },
       profile: { type: 'boolean', default: false },
@@ -162,6 +168,7 @@ function parseOptions(argv) {
     serverCpu: cpuList('server-cpu'),
     loadCpu: cpuList('load-cpu'),
     serviceCpu: values['service-cpu'] === undefined ? cpuList('load-cpu') : cpuList('service-cpu'),
+    loadNice: int('load-nice', DEFAULT_LOAD_NICE, 0),
     profile: values.profile,
     profileLoad: values['profile-load'],
     outDir: values.out.endsWith('/') ? values.out : `${values.out}/`,
@@ -200,6 +207,7 @@ async function main() {
     group.stopAll().finally(() => process.exit(1));
   });
   pinSelf(options.loadCpu);
+  setLoadNice(Math.min(19, options.loadNice));
   const environment = {
     ...machineInfo(),
     taskset: hasTaskset,
@@ -207,8 +215,9 @@ async function main() {
     pinning: !hasTaskset ? 'none (taskset missing)' : options.serviceCpu === options.loadCpu
       ? `server on core ${options.serverCpu}; load, room service, NATS, Redis on core ${options.loadCpu}`
       : `server on core ${options.serverCpu}; room service on core ${options.serviceCpu}; load, NATS, Redis on core ${options.loadCpu}`,
+    loadNice: Math.min(19, options.loadNice),
   };
-  progress(`${scenario.name} on ${environment.nproc} × ${environment.cpuModel}, node ${environment.node}; ${environment.pinning}; open-file limit ${hardNofile}`);
+  progress(`${scenario.name} on ${environment.nproc} × ${environment.cpuModel}, node ${environment.node}; ${environment.pinning}${environment.loadNice ? `, load at nice ${environment.loadNice}` : ""}; open-file limit ${hardNofile}`);
   if (!hasTaskset) progress('warning: taskset is not installed (apt-get install util-linux): processes are not pinned');
 
   const startedAt = new Date().toISOString();

@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { NativeHandle, nativeClient } from './native-client.mjs';
-import { hardNofile } from './processes.mjs';
+import { hardNofile, lowerLoadPriority } from './processes.mjs';
 
 const WORKER = fileURLToPath(new URL('./load-worker.mjs', import.meta.url));
 /** Connections per 127.0.0.x source address: under the ephemeral-port range of one address. */
@@ -146,6 +146,7 @@ export async function startFleet(group, spec) {
         handle.role = share.role;
         handle.count = count;
         await handle.request('init');
+        lowerLoadPriority(handle.child.pid);
         workers.push(handle);
         continue;
       }
@@ -154,6 +155,7 @@ export async function startFleet(group, spec) {
       handle.role = share.role;
       handle.count = count;
       await handle.request('init', { config });
+      lowerLoadPriority(child.pid);
       workers.push(handle);
     }
   }

@@ -201,7 +201,7 @@ function answersTable(target) {
 function markdownFor(result) {
   const lines = [`## ${result.scenario}${result.tag ? ` (${result.tag})` : ''}, ${result.startedAt}`, '', `\`${result.command}\``, ''];
   const env = result.environment;
-  lines.push(`Machine: ${env.nproc} × ${env.cpuModel}, ${env.memoryGiB} GiB, Linux ${env.kernel}, Node ${env.node}; ${env.pinning}; open-file limit ${env.openFileLimit}.`, '');
+  lines.push(`Machine: ${env.nproc} × ${env.cpuModel}, ${env.memoryGiB} GiB, Linux ${env.kernel}, Node ${env.node}; ${env.pinning}${env.loadNice ? `, load at nice ${env.loadNice}` : ""}; open-file limit ${env.openFileLimit}.`, '');
   if (result.viewers !== undefined) {
     lines.push(`Room: ${result.viewers} viewers + ${result.senders} senders = ${result.viewers + result.senders} connections${result.cappedByOpenFileLimit ? `, the most one server process may hold here (open-file limit ${env.openFileLimit} − ${env.openFileLimit - result.connectionsAllowed} kept for the server's own files)` : ''}.`, '');
   }
