@@ -1,6 +1,6 @@
 /** Heartbeats and the idle close, on a fake clock: a ping after heartbeatMs of silence, 4008 after the idle timeout. */
 import { describe, expect, it } from 'vitest';
-import { IdleConnections } from '../../src/gateway/idle-connections.js';
+import { IdleConnections, pingDueMs } from '../../src/gateway/idle-connections.js';
 import type { RoomcastError } from '../../src/shared/errors.js';
 import type { Conn } from '../../src/gateway/uws-server.js';
 
@@ -25,24 +25,44 @@ function setUp(conns: Conn[]) {
 }
 
 describe('idle connections', () => {
-  it('pings a connection once per silence of heartbeatMs, and not one that was heard from', () => {
+  it('pings a connection once per silence, at its own point between half of heartbeatMs and heartbeatMs, and not one that was heard from', () => {
     const quiet = fakeConn('quiet', 0);
     const talker = fakeConn('talker', 0);
+    const due = pingDueMs(quiet, 30_000);
+    expect(due).toBeGreaterThanOrEqual(15_000);
+    expect(due).toBeLessThanOrEqual(30_000);
     const { at } = setUp([quiet, talker]);
-    at(29_999);
+    talker.lastHeardMs = due - 1;
+    at(due - 1);
     expect(quiet.pings).toBe(0);
-    talker.lastHeardMs = 29_000;
-    at(30_000);
+    at(due);
     expect(quiet.pings).toBe(1);
     expect(talker.pings).toBe(0);
-    at(45_000);
+    at(due + 10_000);
     expect(quiet.pings).toBe(1);
-    // The pong came back: a new silence, a new ping when it is heartbeatMs old.
-    quiet.lastHeardMs = 46_000;
-    at(75_000);
+    // The pong came back: a new silence, a new ping when it is as old again.
+    quiet.lastHeardMs = 40_000;
+    at(40_000 + due - 1);
     expect(quiet.pings).toBe(1);
-    at(76_000);
+    at(40_000 + due);
     expect(quiet.pings).toBe(2);
+  });
+
+  it('spreads the pings of a crowd that went quiet together over the second half of the heartbeat', () => {
+    const crowd = Array.from({ length: 10_000 }, (_, i) => fakeConn(`gw-1-${i.toString(36)}`, 0));
+    const { at } = setUp(crowd);
+    let pinged = 0;
+    let largestPass = 0;
+    for (let now = 0; now <= 30_000; now += 1000) {
+      at(now);
+      const total = crowd.reduce((sum, conn) => sum + conn.pings, 0);
+      largestPass = Math.max(largestPass, total - pinged);
+      pinged = total;
+      if (now < 15_000) expect(total).toBe(0);
+    }
+    expect(pinged).toBe(10_000);
+    // 15 passes share the crowd: none carries more than an eighth of it.
+    expect(largestPass).toBeLessThanOrEqual(1250);
   });
 
   it('closes a connection silent for the idle timeout with idle_timeout (4008), and only that one', () => {
@@ -58,8 +78,8 @@ describe('idle connections', () => {
     expect(alive.closed).toBe(false);
   });
 
-  it('sweeps often enough that a ping is at most a quarter of heartbeatMs late', () => {
+  it('sweeps every second, or every quarter of heartbeatMs when that is shorter', () => {
     const { idle } = setUp([]);
-    expect(idle.sweepMs).toBe(7_500);
+    expect(idle.sweepMs).toBe(1000);
   });
 });
