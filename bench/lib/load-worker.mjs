@@ -204,12 +204,14 @@ function onJoined(conn, seq, msgs, gap) {
 }
 
 /**
- * Private messages pushed to this user. The login push (it has `cursor`) makes the connection ready;
+ * Private messages pushed to this user. In private and group chat the login push (it has `cursor`)
+ * makes the connection ready (in a room, only `joined` does: a connection whose joins were all
+ * refused still gets its login push, and must not send as a member);
  * live pushes are counted, checked for inbox-seq holes, timed (every one: they are decoded anyway)
  * and acknowledged with `inbox_ack`, as a client does.
  */
 function onInbox(conn, frame) {
-  if (frame.cursor !== undefined && !conn.everJoined) {
+  if (config.mode !== 'room' && frame.cursor !== undefined && !conn.everJoined) {
     conn.lastSeq = frame.lastSeq ?? frame.cursor;
     conn.firstJoinedSeq = conn.lastSeq;
     conn.inboxMax = conn.lastSeq;
