@@ -55,6 +55,17 @@ export class MetricsRegistry {
 }
 
 /** What the gateway reports. */
+/**
+ * A metric's child for one set of label values, made once: prom-client checks and hashes the labels
+ * on every labelled call, which on a per-message path costs more than the count. The label values
+ * must come from a bounded set (frame types, ops, result codes, message kinds).
+ */
+function childOf<T>(children: Map<string, T>, key: string, make: () => T): T {
+  let child = children.get(key);
+  if (!child) children.set(key, (child = make()));
+  return child;
+}
+
 export class GatewayMetrics {
   private readonly connections: Gauge;
   private readonly connectionsOpened: Counter;
@@ -62,8 +73,6 @@ export class GatewayMetrics {
   private readonly framesIn: Counter<'type'>;
   /** Children of framesIn by frame type (a bounded set: the protocol's types and `invalid`). */
   private readonly framesInByType = new Map<string, Counter.Internal>();
-  private readonly deliveries: Counter;
-  private readonly sentBytes: Counter;
   private readonly batches: Histogram;
   private readonly publishToFlush: Histogram;
   private readonly droppedMessages: Counter<'reason' | 'priority'>;
@@ -90,11 +99,11 @@ export class GatewayMetrics {
     // Added up per batch in plain numbers and handed to prom-client when scraped: a small room's
     // batch is one message, and a labelled prom-client increment per batch cost more than its write.
     const pending = this.pendingBatchTotals;
-    this.deliveries = new Counter({
+    new Counter({
       name: 'roomcast_gateway_deliveries_total', help: 'Room messages delivered: messages × local recipients', registers: r,
       collect() { if (pending.deliveries > 0) { this.inc(pending.deliveries); pending.deliveries = 0; } },
     });
-    this.sentBytes = new Counter({
+    new Counter({
       name: 'roomcast_gateway_sent_bytes_total', help: 'Bytes of room batches written to connections (frame size × recipients)', registers: r,
       collect() { if (pending.bytes > 0) { this.inc(pending.bytes); pending.bytes = 0; } },
     });
@@ -127,14 +136,9 @@ export class GatewayMetrics {
   connectionOpened(): void { this.connections.inc(); this.connectionsOpened.inc(); }
   connectionClosed(): void { this.connections.dec(); }
   roomsActive(count: number): void { this.rooms.set(count); }
-  /** Per frame: the labelled child is looked up once per type, not hashed from its labels each time. */
+  /** Per frame, through its type's child (childOf). */
   frameIn(type: string): void {
-    let child = this.framesInByType.get(type);
-    if (!child) {
-      child = this.framesIn.labels({ type });
-      this.framesInByType.set(type, child);
-    }
-    child.inc();
+    childOf(this.framesInByType, type, () => this.framesIn.labels({ type })).inc();
   }
   /** `deliveries`: messages × the connections each reached. */
   batchFlushed(messages: number, deliveries: number, bytesOut: number, oldestTsMs: number, nowMs: number): void {
@@ -177,6 +181,7 @@ export class RoomServiceMetrics {
   private readonly refused: Counter<'reason'>;
   private readonly requestChildren = new Map<string, Counter.Internal>();
   private readonly storeLatencyChildren = new Map<string, Histogram.Internal<'op'>>();
+  private readonly publishedChildren = new Map<string, Counter.Internal>();
 
   constructor({ registry }: MetricsRegistry) {
     const r = [registry];
@@ -190,21 +195,17 @@ export class RoomServiceMetrics {
     this.httpRequests = new Counter({ name: 'roomcast_http_requests_total', help: 'HTTP API requests, by route and status', labelNames: ['route', 'status'], registers: r });
   }
 
-  // Labelled children kept per label value: prom-client checks and hashes the labels on every call
-  // otherwise, on every store call and request of the hot path.
+  // Per request, store call and message: through labelled children (childOf).
   request(op: string, result: string): void {
-    const key = `${op}\u0000${result}`;
-    let child = this.requestChildren.get(key);
-    if (!child) this.requestChildren.set(key, (child = this.requests.labels({ op, result })));
-    child.inc();
+    childOf(this.requestChildren, `${op}\u0000${result}`, () => this.requests.labels({ op, result })).inc();
   }
   pendingRequests(count: number): void { this.pending.set(count); }
   requestRefused(reason: 'queue_full' | 'loop_lag'): void { this.refused.inc({ reason }); }
-  messagePublished(kind: string): void { this.published.inc({ kind }); }
+  messagePublished(kind: string): void {
+    childOf(this.publishedChildren, kind, () => this.published.labels({ kind })).inc();
+  }
   storeTimer(op: string): () => void {
-    let child = this.storeLatencyChildren.get(op);
-    if (!child) this.storeLatencyChildren.set(op, (child = this.storeLatency.labels({ op })));
-    return child.startTimer();
+    return childOf(this.storeLatencyChildren, op, () => this.storeLatency.labels({ op })).startTimer();
   }
   busError(): void { this.busErrors.inc(); }
   storeError(): void { this.storeErrors.inc(); }

@@ -348,11 +348,8 @@ export class RedisRoomStore implements RoomStore {
 
   /** The script's arguments (see APPEND_LUA): one key per message, the fixed arguments, the messages' fields packed, the records. */
   private appendArgs(inputs: readonly AppendInput[]): Arg[] {
-    const keys = inputs.map((input) => this.keys(input.room).meta);
-    const records = inputs.map((input) => {
-      const { header, content } = splitMessage(input);
-      return asBuffer(encodeRecord([header, content]));
-    });
+    const keys = inputs.map((input) => this.metaKey(input.room));
+    const records = inputs.map(encodeMessageRecord);
     const unpinRecords: Buffer[] = [];
     const fields = inputs.map((input) => {
       const { uid, cid, checks, target, nowMs } = input;
@@ -367,8 +364,6 @@ export class RedisRoomStore implements RoomStore {
     const { historyLimit, dedupTtlMs, roomIdleTtlMs } = this.limits;
     return [...keys, historyLimit, dedupTtlMs, roomIdleTtlMs, TOMBSTONE_CONTENT, asBuffer(encodeRecord(fields)), ...records, ...unpinRecords];
   }
-
-
 
   async range(room: RoomId, query: RangeQuery): Promise<RangeResult | null> {
     const reply = await this.rawRange(room, query);
@@ -441,10 +436,19 @@ export class RedisRoomStore implements RoomStore {
     return this.redis.roomcastRangeBuffer(keys.meta, keys.seq, keys.hist, keys.pin, query.afterSeq ?? '', query.beforeSeq ?? '', query.limit);
   }
 
+  /** The key that says a room exists; the append script derives the room's other keys from it. */
+  private metaKey(room: RoomId): string {
+    return `${this.roomKeyBase(room)}:meta`;
+  }
+
+  private roomKeyBase(room: RoomId): string {
+    return `${this.keyPrefix}room:{${room}}`;
+  }
+
   private keys(room: RoomId): RoomKeys {
-    const base = `${this.keyPrefix}room:{${room}}`;
+    const base = this.roomKeyBase(room);
     return {
-      meta: `${base}:meta`,
+      meta: this.metaKey(room),
       seq: `${base}:seq`,
       hist: `${base}:hist`,
       mute: `${base}:mute`,
@@ -474,8 +478,7 @@ type MessageFields = Pick<AppendInput, 'uid' | 'kind' | 'text' | 'nowMs' | 'cid'
 function appendResultOf(input: AppendInput, reply: RawAppendResult): AppendResult {
   switch (reply[0]) {
     case 'appended': {
-      const { header, content } = splitMessage(input);
-      const message = { seq: reply[1], ...header, ...content };
+      const message = messageOf(reply[1], input);
       if (reply[2] === 0) return { status: 'appended', message };
       return { status: 'appended', message, unpin: messageOf(reply[2], { uid: input.uid, kind: 'unpin', text: '', target: input.target!, nowMs: input.nowMs }) };
     }
@@ -532,9 +535,3 @@ function decodeRecords(records: Buffer[], startSeq: Seq): RoomMessage[] {
 function settingsFields(fields: Partial<Record<string, number>>): Arg[] {
   return Object.entries(fields).flatMap(([field, value]) => (value === undefined ? [] : [field, value]));
 }
-
-
-function flag(value: boolean): string {
-  return value ? '1' : '0';
-}
-
