@@ -29,14 +29,17 @@ export class ChatRouting {
 
   /**
    * Routes; recipients in `pushFor` that are online nowhere get an offline-push event. `online`: the
-   * recipients' devices when the caller has them already (looked up otherwise).
+   * recipients' devices when the caller has them already (looked up otherwise). Answers whether the
+   * routes were published (false when the lookup or the bus failed).
    */
-  async routeSafely(routes: Route[], push?: PushSummary, pushFor?: ReadonlySet<Uid>, online?: ReadonlyMap<Uid, DeviceSession[]>): Promise<void> {
+  async routeSafely(routes: Route[], push?: PushSummary, pushFor?: ReadonlySet<Uid>, online?: ReadonlyMap<Uid, DeviceSession[]>): Promise<boolean> {
     try {
       const { offline } = await this.deps.router.route(routes, online);
       if (push && pushFor) this.publishOfflinePush(push, offline.filter((uid) => pushFor.has(uid)));
+      return true;
     } catch (error) {
       this.failed(error);
+      return false;
     }
   }
 

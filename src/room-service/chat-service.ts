@@ -29,6 +29,7 @@ import type { ChatHandlers } from './chat-handlers.js';
 import type { ChatRouting } from './chat-routing.js';
 import type { RecipientRouter, Route } from './recipient-router.js';
 import { checkText, storeCall } from './service-calls.js';
+import { SettleAfterPush } from './settle-after-push.js';
 import { WriteWindow } from './write-window.js';
 
 /**
@@ -71,8 +72,11 @@ export class ChatService {
   private readonly acks = new WriteWindow<string, Seq>(ACK_WINDOW_MS);
   /** The highest seq each device acknowledged in the current ack window. */
   private readonly ackedInWindow = new Map<string, Seq>();
+  private readonly pushed: SettleAfterPush;
 
-  constructor(private readonly deps: ChatServiceDeps) {}
+  constructor(private readonly deps: ChatServiceDeps) {
+    this.pushed = new SettleAfterPush(deps.bus, (ref) => this.settle(ref), deps.log);
+  }
 
   /** The private-chat requests, each bound to its answer (chat-handlers.ts). */
   readonly handlers: Pick<ChatHandlers, PrivateChatFrameType> = {
@@ -183,8 +187,9 @@ export class ChatService {
 
   /**
    * The inbox steps, then the live pushes (and the offline push to the recipient), then the outbox
-   * entry is settled without holding up the answer. Null when the inbox steps failed: the message stays
-   * in the outbox for the repair.
+   * entry is settled once the bus server has the pushes, without holding up the answer (not at all
+   * when routing failed). Null when the
+   * inbox steps failed: the message stays in the outbox for the repair.
    */
   private async deliverAndRoute(message: ConversationMessage, exceptConn: ConnId | undefined, online: Map<Uid, DeviceSession[]> | undefined): Promise<InboxSeqs | null> {
     const seqs = await this.appendToInboxes(message);
@@ -194,9 +199,10 @@ export class ChatService {
     if (seqs.senderSeq > 0) {
       routes.push({ to: [message.from], frame: { t: 'inbox', msgs: [privateMessageFor(message, seqs.senderSeq)] }, ...(exceptConn ? { except: exceptConn } : {}) });
     }
-    await this.deps.routing.routeSafely(routes, { kind: 'private', mid: privateMessageId(message.conv, message.cseq), from: message.from, text: message.text, ts: message.ts },
+    const routed = await this.deps.routing.routeSafely(routes, { kind: 'private', mid: privateMessageId(message.conv, message.cseq), from: message.from, text: message.text, ts: message.ts },
       new Set([message.to]), online);
-    this.settle(message);
+    // Unrouted, it stays in the outbox: a retry or the repair pushes it again.
+    if (routed) this.pushed.add(message);
     return seqs;
   }
 
