@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { MemoryBus } from '../dist/src/shared/bus/memory-bus.js';
 import { encodeBusMessage } from '../dist/src/shared/codec/codec.js';
 import { FixedGatewayDirectory } from '../dist/src/shared/fleet/gateway-directory.js';
+import { PUSH_UIDS_PER_EVENT } from '../dist/src/shared/protocol/chat-bus-messages.js';
 import { silentLogger } from '../dist/src/shared/log.js';
 import { GatewayMetrics, MetricsRegistry, RoomServiceMetrics } from '../dist/src/shared/metrics.js';
 import { RedisGroupStore } from '../dist/src/shared/store/redis-group-store.js';
@@ -93,7 +94,7 @@ try {
   received.offline = 0;
   console.log(`group of ${MEMBERS} members, ${ONLINE} online over ${GATEWAYS.length} gateways; ${MESSAGES} messages, one at a time`);
   line('whole send (GroupService.send)', await measure(MESSAGES, send));
-  if (received.deliver !== MESSAGES * GATEWAYS.length || received.offline !== MESSAGES * Math.ceil((MEMBERS - ONLINE) / 500)) {
+  if (received.deliver !== MESSAGES * GATEWAYS.length || received.offline !== MESSAGES * Math.ceil((MEMBERS - ONLINE) / PUSH_UIDS_PER_EVENT)) {
     throw new Error(`unexpected bus traffic: ${JSON.stringify(received)}`);
   }
 
