@@ -605,26 +605,26 @@ function appendResultOf(input: AppendInput, reply: RawAppendResult): AppendResul
   }
 }
 
-function splitMessage(input: MessageFields): { header: RecordHeader; content: RecordContent } {
-  return {
-    header: {
-      uid: input.uid, kind: input.kind, prio: input.prio ?? priorityOf(input.kind), ts: input.nowMs,
-      ...(input.cid === undefined ? {} : { cid: input.cid }),
-      ...(input.target === undefined ? {} : { target: input.target }),
-    },
-    content: { text: input.text, ...(input.data === undefined ? {} : { data: input.data }) },
-  };
+/** The part of a record a retraction keeps: who sent the message, what kind and when. */
+function recordHeader(fields: MessageFields): RecordHeader {
+  const header: RecordHeader = { uid: fields.uid, kind: fields.kind, prio: fields.prio ?? priorityOf(fields.kind), ts: fields.nowMs };
+  if (fields.cid !== undefined) header.cid = fields.cid;
+  if (fields.target !== undefined) header.target = fields.target;
+  return header;
 }
 
 function encodeMessageRecord(fields: MessageFields): Buffer {
-  const { header, content } = splitMessage(fields);
-  return asBuffer(encodeRecord([header, content]));
+  const content: RecordContent = fields.data === undefined ? { text: fields.text } : { text: fields.text, data: fields.data };
+  return asBuffer(encodeRecord([recordHeader(fields), content]));
 }
 
-/** The message a record of these fields holds under `seq`, as decodeRecords would give it. */
+/** The message a record of these fields holds under `seq`, as decodeRecords would give it (built in one object: one per message sent). */
 function messageOf(seq: Seq, fields: MessageFields): RoomMessage {
-  const { header, content } = splitMessage(fields);
-  return { seq, ...header, ...content };
+  const message: RoomMessage = { seq, uid: fields.uid, kind: fields.kind, prio: fields.prio ?? priorityOf(fields.kind), ts: fields.nowMs, text: fields.text };
+  if (fields.cid !== undefined) message.cid = fields.cid;
+  if (fields.target !== undefined) message.target = fields.target;
+  if (fields.data !== undefined) message.data = fields.data;
+  return message;
 }
 
 /** The `pinned` field of a room or a range: the stored message, when one is pinned. */
