@@ -3,7 +3,9 @@
  * history, dedup, rate bucket) on a redis-server of its own: one message per call, and a gateway's
  * batch of 15 spread over many rooms (one message per room), over 3 rooms and in one room. Every
  * room's history is full beforehand, so each append trims it as in a room that has been live for a
- * while. Needs `npm run build` and redis-server on the PATH: `node bench/redis-append-cost.mjs`
+ * while. Also from INFO commandstats: the time spent inside the script (Redis's CPU without the
+ * network and the event loop; steadier on a busy machine) and the commands it runs, per message.
+ * Needs `npm run build` and redis-server on the PATH: `node bench/redis-append-cost.mjs`
  * (bench/README.md, "What a unit of work costs here").
  */
 import { spawn } from 'node:child_process';
@@ -41,7 +43,17 @@ try {
     const field = (name) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)[1]);
     return field('used_cpu_sys') + field('used_cpu_user');
   };
+  /** Since the last CONFIG RESETSTAT: µs inside script calls, and the commands the scripts ran. */
+  const scriptStats = async () => {
+    let scriptUs = 0, commands = 0;
+    for (const [, command, calls, us] of (await redis.info('commandstats')).matchAll(/cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/g)) {
+      if (command === 'evalsha' || command === 'eval') scriptUs += Number(us);
+      else if (command !== 'info' && !command.startsWith('config')) commands += Number(calls);
+    }
+    return { scriptUs, commands };
+  };
   for (const { name, batch, rooms } of SCENARIOS) {
+    await redis.config('RESETSTAT');
     const before = await redisCpuS();
     for (let call = 0; call < MESSAGES / batch; call++) {
       await store.appendBatch(Array.from({ length: batch }, (_, i) => {
@@ -54,7 +66,8 @@ try {
       }));
     }
     const usPerMessage = ((await redisCpuS()) - before) * 1e6 / MESSAGES;
-    console.log(`${name}: Redis CPU ${usPerMessage.toFixed(1)} µs per message`);
+    const { scriptUs, commands } = await scriptStats();
+    console.log(`${name}: Redis CPU ${usPerMessage.toFixed(1)} µs per message (${(scriptUs / MESSAGES).toFixed(1)} µs in the script), ${(commands / MESSAGES).toFixed(2)} commands per message`);
   }
 } finally {
   redis.disconnect();

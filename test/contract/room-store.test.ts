@@ -495,6 +495,27 @@ describe('RedisRoomStore keys', () => {
     }
   });
 
+  it('trims history in steps (one record over the limit of 5 here) and never shows the records kept over the limit', async () => {
+    const admin = contractRedis.admin();
+    const store = new RedisRoomStore({ redis: admin, limits: LIMITS, keyPrefix: 'test:' });
+    const hist = `test:room:{${ROOM}}:hist`;
+    await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+    const append = (text: string) => store.append({ room: ROOM, uid: 'alice', kind: 'chat', text, nowMs: NOW });
+    for (let i = 1; i <= HISTORY_LIMIT + 1; i++) await append(`m${i}`);
+    expect(await admin.llen(hist)).toBe(HISTORY_LIMIT + 1);
+    const range = (await store.range(ROOM, { limit: 100 }))!;
+    expect({ firstSeq: range.firstSeq, lastSeq: range.lastSeq, seqs: range.msgs.map((m) => m.seq) }).toEqual({ firstSeq: 2, lastSeq: 6, seqs: [2, 3, 4, 5, 6] });
+    expect((await store.range(ROOM, { afterSeq: 0, limit: 2 }))!.msgs.map((m) => m.text)).toEqual(['m2', 'm3']);
+    expect(await store.pin({ room: ROOM, target: 1, uid: 'mod', nowMs: NOW })).toEqual({ status: 'rejected', code: 'not_found' });
+    expect(await store.pin({ room: ROOM, target: 2, uid: 'mod', nowMs: NOW })).toMatchObject({ status: 'pinned', pinned: { seq: 2, text: 'm2' } });
+    // The pin message (seq 7) trims to the limit, as the next append over the slack would.
+    expect(await admin.llen(hist)).toBe(HISTORY_LIMIT);
+    await append('m8');
+    await append('m9');
+    expect(await admin.llen(hist)).toBe(HISTORY_LIMIT);
+    expect((await store.range(ROOM, { limit: 100 }))!.msgs.map((m) => m.seq)).toEqual([5, 6, 7, 8, 9]);
+  });
+
   it('renews a room\'s idle TTL on append once 1 % of it has passed since the last renewal, not on every append', async () => {
     const admin = contractRedis.admin();
     const store = new RedisRoomStore({ redis: admin, limits: { ...LIMITS, roomIdleTtlMs: IDLE_TTL_MS }, keyPrefix: 'test:' });

@@ -8,7 +8,8 @@
  *   rc:room:{<room>}:meta                     HASH   createdAtMs, slowModeMs, renewedAtMs (see below; absent until the
  *                                                    first append). The room exists iff this key does.
  *   rc:room:{<room>}:seq                      STRING the newest seq (INCR); absent = 0.
- *   rc:room:{<room>}:hist                     LIST   the newest `historyLimit` records, oldest first. Records
+ *   rc:room:{<room>}:hist                     LIST   the newest records, oldest first: `historyLimit` of them, and up to
+ *                                                    2 % more that reads do not show (appends trim in steps). Records
  *                                                    carry no seq: element i has seq lastSeq - LLEN + 1 + i.
  *   rc:room:{<room>}:mute                     HASH   uid → untilMs
  *   rc:room:{<room>}:ban                      HASH   uid → untilMs
@@ -64,6 +65,8 @@ import {
 const PIN_ATTEMPTS = 3;
 /** The append script's arguments before the records: historyLimit, dedupTtlMs, roomIdleTtlMs, tombstone, the packed fields. */
 const APPEND_FIXED_ARGS = 5;
+/** Appends let history grow by 1/this of historyLimit (at least one record) before they trim it: not an LTRIM per message. */
+const HISTORY_TRIM_SLACK_DIVISOR = 50;
 /** An append renews the room's idle TTL once 1/this of it has passed since the last renewal (so a room expires 99-100 % of the TTL after its last message). */
 const IDLE_TTL_REFRESH_DIVISOR = 100;
 
@@ -88,16 +91,24 @@ declare module 'ioredis' {
   }
 }
 
-/** Reads the records with afterSeq < seq < beforeSeq (either may be nil): the oldest `limit` with afterSeq, else the newest. */
+/**
+ * history_bounds answers the newest seq, the oldest seq history shows (the newest `history_limit`) and
+ * the seq of the list's first record (older when appends have not trimmed yet). read_range reads the
+ * records with afterSeq < seq < beforeSeq (either may be nil): the oldest `limit` with afterSeq, else the newest.
+ */
 const READ_RANGE_LUA = `
-local function read_range(seq_key, hist_key, after, before, limit)
+local function history_bounds(seq_key, hist_key, history_limit)
   local last = tonumber(redis.call('GET', seq_key)) or 0
-  local first = last - redis.call('LLEN', hist_key) + 1
+  local held_from = last - redis.call('LLEN', hist_key) + 1
+  return last, math.max(held_from, last - history_limit + 1), held_from
+end
+local function read_range(seq_key, hist_key, after, before, limit, history_limit)
+  local last, first, held_from = history_bounds(seq_key, hist_key, history_limit)
   local low = math.max(first, (after or 0) + 1)
   local high = math.min(last, (before or (last + 1)) - 1)
   if after then high = math.min(high, low + limit - 1) else low = math.max(low, high - limit + 1) end
   local records = {}
-  if low <= high then records = redis.call('LRANGE', hist_key, low - first, high - first) end
+  if low <= high then records = redis.call('LRANGE', hist_key, low - held_from, high - held_from) end
   return {last, first, low, records}
 end
 `;
@@ -132,6 +143,7 @@ local history_limit, dedup_ttl, idle_ttl, tombstone_content = tonumber(ARGV[1]),
 -- A room's keys get their idle TTL again once the caller's clock has moved this far since the room's
 -- renewedAtMs: not six PEXPIREs per message.
 local renew_every = math.floor(idle_ttl / ${IDLE_TTL_REFRESH_DIVISOR})
+local trim_above = history_limit + math.max(1, math.floor(history_limit / ${HISTORY_TRIM_SLACK_DIVISOR}))
 
 local rooms = {}
 -- The room of KEYS[index], read on its first message. The room's other keys share the meta key's hash
@@ -160,13 +172,13 @@ local function newest_seq(room)
   return room.seq
 end
 
--- Pushes the room's pending records to its history and trims it; answers the history's length.
+-- Pushes the room's pending records to its history, trims it when it is over its slack; answers the list's length.
 local function flush_history(room)
   local pending = room.pending
   if #pending == 0 then return nil end
   room.pending = {}
   local length = redis.call('RPUSH', room.hist, unpack(pending))
-  if length <= history_limit then return length end
+  if length <= trim_above then return length end
   redis.call('LTRIM', room.hist, -history_limit, -1)
   return history_limit
 end
@@ -335,13 +347,12 @@ return 1`,
   // ARGV: target, the target's record as read, pin record, pinned message, historyLimit, roomIdleTtlMs.
   roomcastPin: {
     numberOfKeys: 6,
-    lua: `${APPEND_MODERATION_LUA}
+    lua: `${APPEND_MODERATION_LUA}${READ_RANGE_LUA}
 local target = tonumber(ARGV[1])
-local last = tonumber(redis.call('GET', KEYS[2])) or 0
-local first = last - redis.call('LLEN', KEYS[3]) + 1
+local last, first, held_from = history_bounds(KEYS[2], KEYS[3], tonumber(ARGV[5]))
 if target < first or target > last then return {'rejected', 'not_found'} end
 -- Withdrawn since the store read it: the caller reads again.
-if redis.call('LINDEX', KEYS[3], target - first) ~= ARGV[2] then return {'rejected', 'changed'} end
+if redis.call('LINDEX', KEYS[3], target - held_from) ~= ARGV[2] then return {'rejected', 'changed'} end
 redis.call('HSET', KEYS[6], 'seq', target, 'msg', ARGV[4])
 return {'pinned', append_moderation(ARGV[3], tonumber(ARGV[5]), tonumber(ARGV[6]))}`,
   },
@@ -356,12 +367,12 @@ local seq = append_moderation(ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
 redis.call('DEL', KEYS[6])
 return {'unpinned', seq}`,
   },
-  // KEYS: meta, seq, hist, pin. ARGV: afterSeq ('' = none), beforeSeq ('' = none), limit.
+  // KEYS: meta, seq, hist, pin. ARGV: afterSeq ('' = none), beforeSeq ('' = none), limit, historyLimit.
   roomcastRange: {
     numberOfKeys: 4,
     lua: `${READ_RANGE_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local range = read_range(KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+local range = read_range(KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
 table.insert(range, redis.call('HGET', KEYS[4], 'msg') or '')
 return range`,
   },
@@ -540,7 +551,7 @@ export class RedisRoomStore implements RoomStore {
 
   private rawRange(room: RoomId, query: RangeQuery): Promise<RawRangeWithPin | null> {
     const keys = this.keys(room);
-    return this.redis.roomcastRangeBuffer(keys.meta, keys.seq, keys.hist, keys.pin, query.afterSeq ?? '', query.beforeSeq ?? '', query.limit);
+    return this.redis.roomcastRangeBuffer(keys.meta, keys.seq, keys.hist, keys.pin, query.afterSeq ?? '', query.beforeSeq ?? '', query.limit, this.limits.historyLimit);
   }
 
   /** The key that says a room exists; the append script derives the room's other keys from it. */
