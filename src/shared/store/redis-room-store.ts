@@ -140,6 +140,8 @@ end
  */
 const APPEND_LUA = `${TOKEN_BUCKET_LUA}
 local history_limit, dedup_ttl, idle_ttl, tombstone_content = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+-- Arguments of redis.call as strings made once: Redis formats a Lua number as a double on every call.
+local dedup_ttl_arg = ARGV[2]
 -- A room's keys get their idle TTL again once the caller's clock has moved this far since the room's
 -- renewedAtMs: not six PEXPIREs per message.
 local renew_every = math.floor(idle_ttl / ${IDLE_TTL_REFRESH_DIVISOR})
@@ -215,11 +217,11 @@ local function until_active(hash, uid, now)
 end
 
 local function append_one(record, input)
-  local room_index, now, uid, cid, has_checks, moderated, rate, burst, target, unpin_at = unpack(input)
+  local room_index, now, uid, dedup_tail, has_checks, moderated, rate, burst, target, unpin_at = unpack(input)
   local room = room_at(room_index)
   if not room.exists then return {'rejected', 'unknown_room'} end
   local base = room.base
-  local dedup = cid ~= '' and (base .. ':dedup:' .. #uid .. ':' .. uid .. ':' .. cid) or nil
+  local dedup = dedup_tail ~= '' and (base .. ':dedup:' .. dedup_tail) or nil
   target = tonumber(target)
 
   -- Checks only read: a refused send leaves every key as it was.
@@ -245,12 +247,12 @@ local function append_one(record, input)
   if dedup then
     -- Records the pair unless it is there already: one command for the usual, new pair.
     local mark = string.format('%d:%d', seq, now + dedup_ttl)
-    local previous = redis.call('SET', dedup, mark, 'NX', 'PX', dedup_ttl, 'GET')
+    local previous = redis.call('SET', dedup, mark, 'NX', 'PX', dedup_ttl_arg, 'GET')
     if previous then
       local original = seen_seq(previous, now)
       if original then return {'duplicate', original} end
       -- Run out by the caller's clock, not yet by Redis's.
-      redis.call('SET', dedup, mark, 'PX', dedup_ttl)
+      redis.call('SET', dedup, mark, 'PX', dedup_ttl_arg)
     end
   end
 
@@ -335,7 +337,8 @@ return 1`,
   // Appends a batch of messages, each with its own checks, in order; answers one result per message.
   // KEYS: the meta key of each room of the batch, once. ARGV: historyLimit, dedupTtlMs, roomIdleTtlMs,
   //   tombstone content, the messages' fields as one msgpack array of [room (index into KEYS), nowMs,
-  //   uid, cid ('' = none), hasChecks, moderated, ratePerSec, burst, target ('' = none), unpinAt], then
+  //   uid, the dedup key's tail '<len>:<uid>:<cid>' ('' = no cid), hasChecks, moderated, ratePerSec,
+  //   burst, target ('' = none), unpinAt], then
   //   each message's record, then any unpin records (appended after a retraction of the pinned
   //   message), each at the ARGV index its message's unpinAt names (0 = none). Records travel as
   //   arguments of their own: Redis's cmsgpack reads no msgpack bin.
@@ -474,7 +477,7 @@ export class RedisRoomStore implements RoomStore {
         unpinRecords.push(encodeMessageRecord({ uid, kind: 'unpin', text: '', target, nowMs }));
         unpinAt = APPEND_FIXED_ARGS + inputs.length + unpinRecords.length;
       }
-      return [roomIndex, nowMs, uid, cid ?? '', checks !== undefined, checks?.moderated === true, checks?.rateLimit.ratePerSec ?? 0, checks?.rateLimit.burst ?? 0, target ?? '', unpinAt];
+      return [roomIndex, nowMs, uid, cid === undefined ? '' : dedupTail(uid, cid), checks !== undefined, checks?.moderated === true, checks?.rateLimit.ratePerSec ?? 0, checks?.rateLimit.burst ?? 0, target ?? '', unpinAt];
     });
     const { historyLimit, dedupTtlMs, roomIdleTtlMs } = this.limits;
     return [
@@ -572,9 +575,6 @@ export class RedisRoomStore implements RoomStore {
       mute: `${base}:mute`,
       ban: `${base}:ban`,
       pin: `${base}:pin`,
-      slow: (uid) => `${base}:slow:${uid}`,
-      bucket: (uid) => `${base}:rl:${uid}`,
-      dedup: (uid, cid) => `${base}:dedup:${uid.length}:${uid}:${cid}`,
     };
   }
 }
@@ -586,9 +586,11 @@ interface RoomKeys {
   mute: string;
   ban: string;
   pin: string;
-  slow(uid: Uid): string;
-  bucket(uid: Uid): string;
-  dedup(uid: Uid, cid: string): string;
+}
+
+/** What follows `dedup:` in the key of a (uid, cid) pair: uid's length keeps any two pairs apart. */
+function dedupTail(uid: Uid, cid: string): string {
+  return `${uid.length}:${uid}:${cid}`;
 }
 
 /** Each room's positions in `inputs`, in order. */
