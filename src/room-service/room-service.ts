@@ -4,11 +4,11 @@
  * room's subject. Replicas share the request subjects through a queue group; any replica may answer.
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
-import { errorReply, serve, type AdmissionGate } from '../shared/bus/rpc.js';
+import { errorReply, failureReply, serve, type AdmissionGate } from '../shared/bus/rpc.js';
 import type { Clock } from '../shared/clock.js';
 import { encodeBusMessage } from '../shared/codec/codec.js';
 import { canModerate } from '../shared/auth.js';
-import { fail, RoomcastError, toRoomcastError } from '../shared/errors.js';
+import { fail, RoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import {
@@ -137,7 +137,7 @@ export class RoomService {
           inputs.push(this.sendInput(send));
           positions.push(position);
         } catch (error) {
-          results[position] = failedSend(error, onInternalError);
+          results[position] = failureReply(error, onInternalError);
         }
       });
       if (inputs.length > 0) {
@@ -155,7 +155,7 @@ export class RoomService {
           // One event per room for the batch: a hot room's messages of one window reach gateways together.
           for (const [room, messages] of byRoom) this.published(room, messages.sort((a, b) => a.seq - b.seq));
         } catch (error) {
-          for (const position of positions) results[position] = failedSend(error, onInternalError);
+          for (const position of positions) results[position] = failureReply(error, onInternalError);
         }
       }
       for (const result of results) metrics.request('send', 'ok' in result ? 'ok' : result.err.code);
@@ -360,12 +360,6 @@ function sendOutcome(input: AppendInput, result: AppendResult): Reply<SendReply>
     case 'duplicate': return { ok: { seq: result.seq, duplicate: true } };
     case 'rejected': return errorReply(rejection(result.code, input.room, result.retryAfterMs));
   }
-}
-
-/** A send's failure as its answer; one that is not a RoomcastError is a bug or an outage worth a log line. */
-function failedSend(error: unknown, onInternalError: (error: unknown) => void): Reply<never> {
-  if (!(error instanceof RoomcastError)) onInternalError(error);
-  return errorReply(toRoomcastError(error));
 }
 
 /** Far above a gateway's own batch size (128): a bound on what one request may ask for. */
