@@ -1,8 +1,12 @@
 /**
  * Redis's own CPU per room message appended by the room store (the append script: checks, seq,
- * history, dedup, rate bucket), one message per call and in a gateway's batch of 15, on a
- * redis-server of its own. Needs `npm run build` and redis-server on the PATH:
- * `node bench/redis-append-cost.mjs` (bench/README.md, "What a unit of work costs here").
+ * history, dedup, rate bucket) on a redis-server of its own: one message per call, and a gateway's
+ * batch of 15 spread over many rooms (one message per room), over 3 rooms and in one room. Every
+ * room's history is full beforehand, so each append trims it as in a room that has been live for a
+ * while. Also from INFO commandstats: the time spent inside the script (Redis's CPU without the
+ * network and the event loop; steadier on a busy machine) and the commands it runs, per message.
+ * Needs `npm run build` and redis-server on the PATH: `node bench/redis-append-cost.mjs`
+ * (bench/README.md, "What a unit of work costs here").
  */
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
@@ -10,30 +14,60 @@ import { RedisRoomStore } from '../dist/src/shared/store/redis-room-store.js';
 import { freePort } from './lib/processes.mjs';
 
 const ROOMS = 500;
+const USERS_PER_ROOM = 20;
 const MESSAGES = 20_000;
+const HISTORY_LIMIT = 1000;
+const SCENARIOS = [
+  { name: 'one message per call', batch: 1, rooms: ROOMS },
+  { name: 'batches of 15 over 500 rooms', batch: 15, rooms: ROOMS },
+  { name: 'batches of 15 over 3 rooms', batch: 15, rooms: 3 },
+  { name: 'batches of 15 in 1 room', batch: 15, rooms: 1 },
+];
 
 const port = await freePort();
 const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
 const redis = new Redis({ port, enableAutoPipelining: true, retryStrategy: (attempt) => (attempt < 50 ? 100 : null) });
 try {
-  const store = new RedisRoomStore({ redis, limits: { historyLimit: 1000, dedupTtlMs: 120_000, roomIdleTtlMs: 7 * 24 * 3600 * 1000 } });
+  const store = new RedisRoomStore({ redis, limits: { historyLimit: HISTORY_LIMIT, dedupTtlMs: 120_000, roomIdleTtlMs: 7 * 24 * 3600 * 1000 } });
   const nowMs = Date.now();
-  for (let room = 0; room < ROOMS; room++) await store.createRoom(`room${room}`, { slowModeMs: 0 }, nowMs);
+  const text = 'x'.repeat(48);
+  for (let room = 0; room < ROOMS; room++) {
+    await store.createRoom(`room${room}`, { slowModeMs: 0 }, nowMs);
+    await store.append({ room: `room${room}`, uid: 'filler', kind: 'chat', text, nowMs });
+    const record = await redis.lindexBuffer(`rc:room:{room${room}}:hist`, 0);
+    await redis.rpush(`rc:room:{room${room}}:hist`, ...Array(HISTORY_LIMIT - 1).fill(record));
+    await redis.set(`rc:room:{room${room}}:seq`, HISTORY_LIMIT);
+  }
   const redisCpuS = async () => {
     const info = await redis.info('cpu');
     const field = (name) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)[1]);
     return field('used_cpu_sys') + field('used_cpu_user');
   };
-  for (const batch of [1, 15]) {
+  /** Since the last CONFIG RESETSTAT: µs inside script calls, and the commands the scripts ran. */
+  const scriptStats = async () => {
+    let scriptUs = 0, commands = 0;
+    for (const [, command, calls, us] of (await redis.info('commandstats')).matchAll(/cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/g)) {
+      if (command === 'evalsha' || command === 'eval') scriptUs += Number(us);
+      else if (command !== 'info' && !command.startsWith('config')) commands += Number(calls);
+    }
+    return { scriptUs, commands };
+  };
+  for (const { name, batch, rooms } of SCENARIOS) {
+    await redis.config('RESETSTAT');
     const before = await redisCpuS();
     for (let call = 0; call < MESSAGES / batch; call++) {
-      await store.appendBatch(Array.from({ length: batch }, (_, i) => ({
-        room: `room${(call * batch + i) % ROOMS}`, uid: `user${i}`, kind: 'chat', text: 'x'.repeat(48), cid: `b${batch}-${call}-${i}`,
-        nowMs: nowMs + call, checks: { rateLimit: { ratePerSec: 1000, burst: 1000 }, moderated: true },
-      })));
+      await store.appendBatch(Array.from({ length: batch }, (_, i) => {
+        const n = call * batch + i;
+        const room = n % rooms;
+        return {
+          room: `room${room}`, uid: `user${room}-${Math.floor(n / rooms) % USERS_PER_ROOM}`, kind: 'chat', text, cid: `${name}-${n}`,
+          nowMs: nowMs + call, checks: { rateLimit: { ratePerSec: 1000, burst: 1000 }, moderated: true },
+        };
+      }));
     }
     const usPerMessage = ((await redisCpuS()) - before) * 1e6 / MESSAGES;
-    console.log(`${batch === 1 ? 'one message per call' : `batches of ${batch}`}: Redis CPU ${usPerMessage.toFixed(1)} µs per message`);
+    const { scriptUs, commands } = await scriptStats();
+    console.log(`${name}: Redis CPU ${usPerMessage.toFixed(1)} µs per message (${(scriptUs / MESSAGES).toFixed(1)} µs in the script), ${(commands / MESSAGES).toFixed(2)} commands per message`);
   }
 } finally {
   redis.disconnect();

@@ -13,7 +13,8 @@ export const HOT_ROOM_TARGETS = {
   vsSocketIo: 10,
   vsWs: 3,
 };
-export const IDLE_TARGET_BYTES_PER_CONNECTION = 3 * 1024;
+/** Server RSS per idle connection, marginal (the idle scenario's second half), at 19,800 connections. */
+export const IDLE_TARGET_BYTES_PER_CONNECTION = 2.5 * 1024;
 /** Load core busier than this in a step (results written before steps carried `loadCoreSaturated`). */
 const LOAD_CORE_SATURATED = 0.9;
 /** Load generators waiting for a core this long (summed over them, share of the window): the core was oversubscribed. */

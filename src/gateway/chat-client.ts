@@ -1,7 +1,8 @@
 /**
  * The gateway's side of private and group chat: forwards a connection's chat frames to the room
- * service on `svc.chat.<op>` (the session writes the answer or the error); asks for the login push
- * when a connection opens. No decisions here: the room service makes them.
+ * service on `svc.chat.<op>`, the frames of one op and one short window in one request (the session
+ * writes each answer or error); asks for the login push when a connection opens. No decisions here:
+ * the room service makes them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bus } from '../shared/bus/bus.js';
@@ -9,9 +10,12 @@ import { encodeFrame } from '../shared/codec/codec.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import { subjects, type GatewayId } from '../shared/protocol/bus-messages.js';
-import type { ChatCaller, ChatLoginsReply, ChatLoginsRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
-import { CHAT_REQUESTS, type ChatClientFrame } from '../shared/protocol/chat-frames.js';
+import type {
+  ChatBatchReply, ChatBatchRequest, ChatCaller, ChatLoginsReply, ChatLoginsRequest, ChatReply, ChatRequest,
+} from '../shared/protocol/chat-bus-messages.js';
+import { CHAT_OPS, CHAT_REQUESTS, type ChatClientFrame, type ChatOp } from '../shared/protocol/chat-frames.js';
 import type { ServerFrame } from '../shared/protocol/frames.js';
+import { RequestBatcher, type RequestBatcherSettings } from './request-batcher.js';
 import { timedCall } from './room-client.js';
 import type { Conn } from './uws-server.js';
 
@@ -21,6 +25,8 @@ export interface ChatClientDeps {
   log: Logger;
   metrics: GatewayMetrics;
   requestTimeoutMs: number;
+  /** How the frames of one op are coalesced into requests. */
+  batching: RequestBatcherSettings;
 }
 
 /** A connection the registry holds since `connectedAtMs`. */
@@ -32,13 +38,19 @@ export const LOGINS_PER_REQUEST = 500;
 export const LOGIN_RETRY_MS = 1000;
 
 export class ChatClient {
-  constructor(private readonly deps: ChatClientDeps) {}
+  private readonly batchers: ReadonlyMap<ChatOp, RequestBatcher<ChatRequest, ChatReply>>;
+
+  constructor(private readonly deps: ChatClientDeps) {
+    const { metrics, bus, requestTimeoutMs, batching } = deps;
+    this.batchers = new Map(CHAT_OPS.map((op) => [op, new RequestBatcher<ChatRequest, ChatReply>(
+      async (requests) => (await timedCall<ChatBatchRequest, ChatBatchReply>(metrics, `chat_${op}`, bus, subjects.chat(op), { requests }, requestTimeoutMs)).results,
+      batching,
+    )]));
+  }
 
   /** Forwards a checked chat frame; resolves with the answer for the client, if it gets one. */
   async forward(conn: Conn, frame: ChatClientFrame): Promise<ServerFrame | null> {
-    const request: ChatRequest = { caller: this.callerOf(conn), frame };
-    const op = CHAT_REQUESTS[frame.t].op;
-    const reply = await timedCall<ChatRequest, ChatReply>(this.deps.metrics, `chat_${op}`, this.deps.bus, subjects.chat(op), request, this.deps.requestTimeoutMs);
+    const reply = await this.batchers.get(CHAT_REQUESTS[frame.t].op)!.submit({ caller: this.callerOf(conn), frame });
     return (reply.frame as ServerFrame | undefined) ?? null;
   }
 

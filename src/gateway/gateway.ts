@@ -82,8 +82,8 @@ const READ_LIMIT_FACTOR = 4;
 const MIN_READ_LIMIT_BYTES = 64 * 1024;
 /** uWS's own inactivity limit stays this far behind the gateway's idle close, as a backstop. */
 const BACKSTOP_IDLE_MARGIN_S = 30;
-/** Sends per request to the room service: its replies stay small and one batch never waits on many. */
-const MAX_SENDS_PER_BATCH = 128;
+/** Sends (or chat frames of one op) per request to the room service: its replies stay small and one batch never waits on many. */
+const MAX_REQUESTS_PER_BATCH = 128;
 
 export class Gateway {
   private server!: UwsServer<SessionState>;
@@ -114,7 +114,8 @@ export class Gateway {
     const { bus, clock, log, settings } = deps;
     this.instance = { gatewayId: deps.gatewayId, epoch: clock.now() };
     this.metrics = new GatewayMetrics(deps.metricsRegistry);
-    const roomClient = new RoomClient(bus, settings.requestTimeoutMs, this.metrics, { windowMs: settings.sendBatchWindowMs, maxSends: MAX_SENDS_PER_BATCH });
+    const batching = { windowMs: settings.sendBatchWindowMs, maxItems: MAX_REQUESTS_PER_BATCH };
+    const roomClient = new RoomClient(bus, settings.requestTimeoutMs, this.metrics, batching);
     this.access = new RoomAccess({ roomClient, clock });
     const access = this.access;
     this.fanout = new RoomFanout({
@@ -124,7 +125,7 @@ export class Gateway {
     this.users = new UserDelivery({
       gatewayId: deps.gatewayId, bus, log, metrics: this.metrics, inRoom: (conn, room) => this.fanout.isMember(conn, room),
     });
-    this.chat = new ChatClient({ gatewayId: deps.gatewayId, bus, log, metrics: this.metrics, requestTimeoutMs: settings.requestTimeoutMs });
+    this.chat = new ChatClient({ gatewayId: deps.gatewayId, bus, log, metrics: this.metrics, requestTimeoutMs: settings.requestTimeoutMs, batching });
     this.logins = new Logins({
       gatewayId: deps.gatewayId, epoch: this.instance.epoch, sessionStore: deps.sessionStore, chat: this.chat, clock,
       storeFailed: (op, error) => this.storeFailed(op, error),

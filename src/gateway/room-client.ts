@@ -5,10 +5,10 @@ import type { GatewayMetrics, GatewayRequestOp } from '../shared/metrics.js';
 import {
   subjects,
   type AccessReply, type AccessRequest, type Caller, type HistoryReply, type HistoryRequest, type ModerateReply, type ModerateRequest,
-  type SendBatchReply, type SendBatchRequest, type SendReply,
+  type SendBatchReply, type SendBatchRequest, type SendReply, type SendRequest,
 } from '../shared/protocol/bus-messages.js';
 import type { ClientMsgId, MessageKind, ModerateFrame, RoomId, Seq } from '../shared/protocol/frames.js';
-import { SendBatcher, type SendBatcherSettings } from './send-batcher.js';
+import { RequestBatcher, type RequestBatcherSettings } from './request-batcher.js';
 
 export interface HistoryQuery { afterSeq?: Seq; beforeSeq?: Seq; limit: number }
 
@@ -25,16 +25,16 @@ export async function timedCall<Req, Res>(
 }
 
 export class RoomClient {
-  private readonly sends: SendBatcher;
+  private readonly sends: RequestBatcher<SendRequest, SendReply>;
 
   constructor(
     private readonly bus: Bus,
     private readonly timeoutMs: number,
     private readonly metrics: Pick<GatewayMetrics, 'requestTimer'>,
-    sendBatching: SendBatcherSettings,
+    sendBatching: RequestBatcherSettings,
   ) {
-    this.sends = new SendBatcher(
-      (request) => timedCall<SendBatchRequest, SendBatchReply>(metrics, 'send', bus, subjects.roomSend, request, timeoutMs),
+    this.sends = new RequestBatcher(
+      async (sends) => (await timedCall<SendBatchRequest, SendBatchReply>(metrics, 'send', bus, subjects.roomSend, { sends }, timeoutMs)).results,
       sendBatching,
     );
   }
@@ -44,9 +44,9 @@ export class RoomClient {
     return timedCall<AccessRequest, AccessReply>(this.metrics, 'access', this.bus, subjects.roomAccess, { room }, this.timeoutMs);
   }
 
-  /** Goes out with the other sends of its window (SendBatcher); answered on its own. */
+  /** Goes out with the other sends of its window (RequestBatcher); answered on its own. */
   send(caller: Caller, room: RoomId, cid: ClientMsgId, text: string, kind: MessageKind): Promise<SendReply> {
-    return this.sends.send({ caller, room, cid, text, kind });
+    return this.sends.submit({ caller, room, cid, text, kind });
   }
 
   /** The room service decides whether the caller may; the answer is the `moderated` frame. */

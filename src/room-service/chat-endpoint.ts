@@ -1,16 +1,20 @@
 /**
- * The room service's side of `svc.chat.<op>`: each request is decoded, its caller and frame checked
- * again (the bus is a process boundary), and answered by its type's handler. The subjects and checks
- * come from CHAT_REQUESTS, the handlers from the table the composition root builds. Replicas share the
- * subjects through the queue group.
+ * The room service's side of `svc.chat.<op>`: a request carries a gateway's frames of one op and one
+ * window; each frame's caller and frame are checked again (the bus is a process boundary) and answered
+ * by its type's handler, all of them at once (their store calls go out in one pipeline), each with its
+ * own answer. The subjects and checks come from CHAT_REQUESTS, the handlers from the table the
+ * composition root builds. Replicas share the subjects through the queue group.
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
-import { serve, type AdmissionGate } from '../shared/bus/rpc.js';
+import { failureReply, serve, type AdmissionGate } from '../shared/bus/rpc.js';
 import { fail } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import { ROOM_SERVICE_QUEUE, subjects } from '../shared/protocol/bus-messages.js';
-import type { ChatCaller, ChatLogin, ChatLoginsReply, ChatLoginsRequest, ChatReply, ChatRequest } from '../shared/protocol/chat-bus-messages.js';
+import type {
+  ChatBatchReply, ChatBatchRequest, ChatCaller, ChatLogin, ChatLoginsReply, ChatLoginsRequest, ChatReply, ChatRequest,
+} from '../shared/protocol/chat-bus-messages.js';
+import type { ChatOp } from '../shared/protocol/chat-frames.js';
 import { CHAT_OPS, isChatClientFrameType, isUidValue, parseChatFrame, type InboxFrame } from '../shared/protocol/chat-frames.js';
 import { ROLES } from '../shared/protocol/frames.js';
 import { handleChatFrame, type ChatHandlers } from './chat-handlers.js';
@@ -27,9 +31,10 @@ export interface ChatEndpointDeps {
   admission?: AdmissionGate;
 }
 
-
 /** The most logins one request may carry (gateways send at most LOGINS_PER_REQUEST). */
 const MAX_LOGINS_PER_REQUEST = 1000;
+/** Far above a gateway's own batch size (128): a bound on what one request may ask for. */
+const MAX_FRAMES_PER_REQUEST = 1000;
 
 export class ChatEndpoint {
   private readonly subscriptions: Subscription[] = [];
@@ -40,8 +45,9 @@ export class ChatEndpoint {
     const { bus, log } = this.deps;
     const onInternalError = (op: string) => (error: unknown) => log.error('chat request failed', { op, error });
     for (const op of CHAT_OPS) {
+      // Not gated as one request: batch() admits each frame of the batch on its own.
       this.subscriptions.push(serve(bus, subjects.chat(op), ROOM_SERVICE_QUEUE,
-        (request: ChatRequest) => this.measured(`chat_${op}`, () => this.frame(request)), onInternalError(op), this.deps.admission));
+        (request: ChatBatchRequest) => this.batch(op, request, onInternalError(op)), onInternalError(op)));
     }
     this.subscriptions.push(serve(bus, subjects.chat('logins'), ROOM_SERVICE_QUEUE,
       (request: ChatLoginsRequest) => this.measured('chat_logins', () => this.logins(request)), onInternalError('logins'), this.deps.admission));
@@ -49,6 +55,30 @@ export class ChatEndpoint {
 
   stop(): void {
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
+  }
+
+  /**
+   * A gateway's frames of one op and window, answered together and each on its own: one failing frame
+   * fails only itself. The bounded queue counts each frame, and takes on or refuses (`overloaded`) the
+   * batch whole.
+   */
+  private async batch(op: ChatOp, request: ChatBatchRequest, onInternalError: (error: unknown) => void): Promise<ChatBatchReply> {
+    const requests = request?.requests;
+    if (!Array.isArray(requests) || requests.length > MAX_FRAMES_PER_REQUEST) {
+      throw fail.bad_request(`'requests' must be a list of at most ${MAX_FRAMES_PER_REQUEST} chat frames`);
+    }
+    const { admission } = this.deps;
+    const refusal = admission?.admit(requests.length) ?? null;
+    if (refusal) throw refusal;
+    try {
+      const results = await Promise.all(requests.map((one: ChatRequest) => this.measured(`chat_${op}`, () => this.frame(one)).then(
+        (ok) => ({ ok }),
+        (error: unknown) => failureReply(error, onInternalError),
+      )));
+      return { results };
+    } finally {
+      admission?.done(requests.length);
+    }
   }
 
   /** The logins of the connections a gateway opened in one tick; each fails alone (null: no push). */

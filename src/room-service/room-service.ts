@@ -4,11 +4,11 @@
  * room's subject. Replicas share the request subjects through a queue group; any replica may answer.
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
-import { errorReply, serve, type AdmissionGate } from '../shared/bus/rpc.js';
+import { errorReply, failureReply, serve, type AdmissionGate } from '../shared/bus/rpc.js';
 import type { Clock } from '../shared/clock.js';
 import { encodeBusMessage } from '../shared/codec/codec.js';
 import { canModerate } from '../shared/auth.js';
-import { fail, RoomcastError, toRoomcastError } from '../shared/errors.js';
+import { fail, RoomcastError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
 import {
@@ -22,7 +22,7 @@ import {
 } from '../shared/protocol/frames.js';
 import {
   DEFAULT_ROOM_SETTINGS,
-  type AppendInput, type AppendRejection, type AppendResult, type ModerationLists, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore,
+  type AppendInput, type AppendRejection, type AppendResult, type ModerationLists, type RateLimit, type RoomInfo, type RoomSettings, type RoomStore, type SendChecks,
 } from '../shared/store/room-store.js';
 import { moderate } from './moderation.js';
 import { mutedNotice, pinnedNotice, slowModeNotice, unmutedNotice, unpinnedNotice } from './notices.js';
@@ -74,8 +74,14 @@ export interface RoomSummary extends RoomInfo {
 
 export class RoomService {
   private readonly subscriptions: Subscription[] = [];
+  /** The checks of a viewer's send and of staff's, made once: not two objects per message. */
+  private readonly viewerChecks: SendChecks;
+  private readonly staffChecks: SendChecks;
 
-  constructor(private readonly deps: RoomServiceDeps) {}
+  constructor(private readonly deps: RoomServiceDeps) {
+    this.viewerChecks = Object.freeze({ rateLimit: deps.limits.sendRate, moderated: true });
+    this.staffChecks = Object.freeze({ rateLimit: deps.limits.sendRate, moderated: false });
+  }
 
   /** Joins the queue group and starts answering requests. */
   start(): void {
@@ -131,7 +137,7 @@ export class RoomService {
           inputs.push(this.sendInput(send));
           positions.push(position);
         } catch (error) {
-          results[position] = failedSend(error, onInternalError);
+          results[position] = failureReply(error, onInternalError);
         }
       });
       if (inputs.length > 0) {
@@ -149,7 +155,7 @@ export class RoomService {
           // One event per room for the batch: a hot room's messages of one window reach gateways together.
           for (const [room, messages] of byRoom) this.published(room, messages.sort((a, b) => a.seq - b.seq));
         } catch (error) {
-          for (const position of positions) results[position] = failedSend(error, onInternalError);
+          for (const position of positions) results[position] = failureReply(error, onInternalError);
         }
       }
       for (const result of results) metrics.request('send', 'ok' in result ? 'ok' : result.err.code);
@@ -170,10 +176,7 @@ export class RoomService {
       throw fail.forbidden(`a ${caller.role} may not send '${kind}' messages in room '${room}'`);
     }
     checkText(text, this.deps.limits.maxTextLength, { kind });
-    return {
-      room, uid: caller.uid, kind, text, cid, nowMs: this.deps.clock.now(),
-      checks: { rateLimit: this.deps.limits.sendRate, moderated: !staff },
-    };
+    return { room, uid: caller.uid, kind, text, cid, nowMs: this.deps.clock.now(), checks: staff ? this.staffChecks : this.viewerChecks };
   }
 
   async history(request: HistoryRequest): Promise<HistoryReply> {
@@ -357,12 +360,6 @@ function sendOutcome(input: AppendInput, result: AppendResult): Reply<SendReply>
     case 'duplicate': return { ok: { seq: result.seq, duplicate: true } };
     case 'rejected': return errorReply(rejection(result.code, input.room, result.retryAfterMs));
   }
-}
-
-/** A send's failure as its answer; one that is not a RoomcastError is a bug or an outage worth a log line. */
-function failedSend(error: unknown, onInternalError: (error: unknown) => void): Reply<never> {
-  if (!(error instanceof RoomcastError)) onInternalError(error);
-  return errorReply(toRoomcastError(error));
 }
 
 /** Far above a gateway's own batch size (128): a bound on what one request may ask for. */

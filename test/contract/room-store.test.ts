@@ -147,6 +147,13 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
       expect((await allMessages()).map((m) => m.text)).toEqual(['first', 'hi', 'hi', 'hi', 'hi']);
     });
 
+    it('forgets a (uid, cid) pair dedupTtlMs after its append, by the caller\'s clock', async () => {
+      expect(await appendedSeq({ cid: 'c1' })).toBe(1);
+      expect(await send({ cid: 'c1', nowMs: NOW + LIMITS.dedupTtlMs - 1 })).toEqual({ status: 'duplicate', seq: 1 });
+      expect(await appendedSeq({ cid: 'c1', nowMs: NOW + LIMITS.dedupTtlMs })).toBe(2);
+      expect(await send({ cid: 'c1', nowMs: NOW + LIMITS.dedupTtlMs + 1 })).toEqual({ status: 'duplicate', seq: 2 });
+    });
+
     it('answers a duplicate even to a sender who is muted since', async () => {
       await appendedSeq({ cid: 'c1', checks: VIEWER });
       await store.setMute(ROOM, 'alice', NOW + 60_000);
@@ -190,6 +197,31 @@ describe.each(implementations)('RoomStore ($name)', ({ create }) => {
         .toEqual([[1, 'alice c1'], ['rejected', 'muted'], [1, 'bob b1'], ['duplicate', 1], ['rejected', 'unknown_room'], [2, 'mallory m2'], [2, 'bob b2']]);
       expect((await allMessages()).map((m) => m.text)).toEqual(['alice c1', 'mallory m2']);
       expect((await store.range('stage', { limit: 10 }))!.msgs.map((m) => m.text)).toEqual(['bob b1', 'bob b2']);
+    });
+
+    it('appends many messages of one room in one batch as one by one: seqs, duplicates, limits, a retraction and trimming', async () => {
+      await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+      const tight: SendChecks = { rateLimit: { ratePerSec: 0.01, burst: 2 }, moderated: true };
+      const chat = (uid: string, cid: string, checks: SendChecks = VIEWER): AppendInput =>
+        ({ room: ROOM, uid, kind: 'chat', text: `${uid} ${cid}`, cid, nowMs: NOW, checks });
+      const results = await store.appendBatch([
+        chat('alice', 'c1'), chat('alice', 'c2'), chat('alice', 'c2'),
+        chat('bob', 'b1', tight), chat('bob', 'b2', tight), chat('bob', 'b3', tight),
+        chat('carol', 'k1'), chat('carol', 'k2'),
+        { room: ROOM, uid: 'mod', kind: 'retract', text: '', target: 4, nowMs: NOW },
+        chat('carol', 'k3'), chat('alice', 'c1'),
+      ]);
+      expect(results.map((result) => (result.status === 'appended' ? result.message.seq : result.status === 'duplicate' ? `duplicate ${result.seq}` : result.code)))
+        .toEqual([1, 2, 'duplicate 2', 3, 4, 'rate_limited', 5, 6, 7, 8, 'duplicate 1']);
+      const { msgs, firstSeq, lastSeq } = (await store.range(ROOM, { limit: 10 }))!;
+      expect({ firstSeq, lastSeq }).toEqual({ firstSeq: 4, lastSeq: 8 });
+      expect(msgs.map((m) => [m.seq, m.deleted === true ? 'deleted' : m.text])).toEqual([[4, 'deleted'], [5, 'carol k1'], [6, 'carol k2'], [7, ''], [8, 'carol k3']]);
+      // Each message is stored as its sender was told.
+      for (const result of results) {
+        if (result.status === 'appended' && result.message.seq !== 4) expect(msgs.find((m) => m.seq === result.message.seq) ?? result.message).toEqual(result.message);
+      }
+      // The next batch goes on from there.
+      expect(await store.appendBatch([chat('dave', 'd1')])).toMatchObject([{ status: 'appended', message: { seq: 9 } }]);
     });
 
     it('answers an empty batch with no results', async () => {
@@ -463,21 +495,62 @@ describe('RedisRoomStore keys', () => {
     }
   });
 
-  it('renews a room\'s idle TTL on append once it has run down by 1 %, not on every append', async () => {
+  it('trims history in steps (one record over the limit of 5 here) and never shows the records kept over the limit', async () => {
+    const admin = contractRedis.admin();
+    const store = new RedisRoomStore({ redis: admin, limits: LIMITS, keyPrefix: 'test:' });
+    const hist = `test:room:{${ROOM}}:hist`;
+    await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+    const append = (text: string) => store.append({ room: ROOM, uid: 'alice', kind: 'chat', text, nowMs: NOW });
+    for (let i = 1; i <= HISTORY_LIMIT + 1; i++) await append(`m${i}`);
+    expect(await admin.llen(hist)).toBe(HISTORY_LIMIT + 1);
+    const range = (await store.range(ROOM, { limit: 100 }))!;
+    expect({ firstSeq: range.firstSeq, lastSeq: range.lastSeq, seqs: range.msgs.map((m) => m.seq) }).toEqual({ firstSeq: 2, lastSeq: 6, seqs: [2, 3, 4, 5, 6] });
+    expect((await store.range(ROOM, { afterSeq: 0, limit: 2 }))!.msgs.map((m) => m.text)).toEqual(['m2', 'm3']);
+    expect(await store.pin({ room: ROOM, target: 1, uid: 'mod', nowMs: NOW })).toEqual({ status: 'rejected', code: 'not_found' });
+    expect(await store.pin({ room: ROOM, target: 2, uid: 'mod', nowMs: NOW })).toMatchObject({ status: 'pinned', pinned: { seq: 2, text: 'm2' } });
+    // The pin message (seq 7) trims to the limit, as the next append over the slack would.
+    expect(await admin.llen(hist)).toBe(HISTORY_LIMIT);
+    await append('m8');
+    await append('m9');
+    expect(await admin.llen(hist)).toBe(HISTORY_LIMIT);
+    expect((await store.range(ROOM, { limit: 100 }))!.msgs.map((m) => m.seq)).toEqual([5, 6, 7, 8, 9]);
+  });
+
+  it('renews a room\'s idle TTL on append once 1 % of it has passed since the last renewal, not on every append', async () => {
     const admin = contractRedis.admin();
     const store = new RedisRoomStore({ redis: admin, limits: { ...LIMITS, roomIdleTtlMs: IDLE_TTL_MS }, keyPrefix: 'test:' });
     await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
     await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'first', nowMs: NOW });
     const roomKeys = ['meta', 'seq', 'hist'].map((part) => `test:room:{${ROOM}}:${part}`);
+    const shortenTtls = async (ttlMs: number) => { for (const key of roomKeys) await admin.pexpire(key, ttlMs); };
 
-    // Within the first 1 % (59.5 s of 60 s left), an append leaves the TTLs as they are.
-    for (const key of roomKeys) await admin.pexpire(key, 59_500);
-    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'second', nowMs: NOW });
-    for (const key of roomKeys) expect(await admin.pttl(key), key).toBeLessThanOrEqual(59_500);
+    // Within 1 % (600 ms of 60 s) of the last renewal by the caller's clock, an append leaves the TTLs as they are.
+    await shortenTtls(30_000);
+    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'second', nowMs: NOW + 599 });
+    for (const key of roomKeys) expect(await admin.pttl(key), key).toBeLessThanOrEqual(30_000);
 
-    // Past it (30 s left), the next append gives every key of the room the whole TTL again.
-    for (const key of roomKeys) await admin.pexpire(key, 30_000);
-    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'third', nowMs: NOW });
-    for (const key of roomKeys) expect(await admin.pttl(key), key).toBeGreaterThan(59_500);
+    // Past it, the next append gives every key of the room the whole TTL again...
+    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'third', nowMs: NOW + 600 });
+    for (const key of roomKeys) expect(await admin.pttl(key), key).toBeGreaterThan(59_000);
+
+    // ...and so does one from a clock that is behind by more than that (the renewal is then counted from it).
+    await shortenTtls(30_000);
+    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'fourth', nowMs: NOW - 1 });
+    for (const key of roomKeys) expect(await admin.pttl(key), key).toBeGreaterThan(59_000);
+    await shortenTtls(30_000);
+    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'fifth', nowMs: NOW + 100 });
+    for (const key of roomKeys) expect(await admin.pttl(key), key).toBeLessThanOrEqual(30_000);
+  });
+
+  it('renews on the first append a room whose meta has no renewal mark (stored by an earlier release)', async () => {
+    const admin = contractRedis.admin();
+    const store = new RedisRoomStore({ redis: admin, limits: { ...LIMITS, roomIdleTtlMs: IDLE_TTL_MS }, keyPrefix: 'test:' });
+    await store.createRoom(ROOM, NO_SLOW_MODE, NOW);
+    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'first', nowMs: NOW });
+    const meta = `test:room:{${ROOM}}:meta`;
+    await admin.hdel(meta, 'renewedAtMs');
+    await admin.pexpire(meta, 30_000);
+    await store.append({ room: ROOM, uid: 'alice', kind: 'chat', text: 'second', nowMs: NOW + 1 });
+    expect(await admin.pttl(meta)).toBeGreaterThan(59_000);
   });
 });

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsBus } from '../../src/shared/bus/nats-bus.js';
 import { silentLogger } from '../../src/shared/log.js';
 import { subjects } from '../../src/shared/protocol/bus-messages.js';
-import type { ChatReply, ChatRequest } from '../../src/shared/protocol/chat-bus-messages.js';
+import type { ChatBatchReply, ChatBatchRequest } from '../../src/shared/protocol/chat-bus-messages.js';
 import { call } from '../../src/shared/bus/rpc.js';
 import { connectRedis, type RedisConnection } from '../../src/shared/store/redis-client.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
@@ -53,10 +53,13 @@ async function connectAs(user: NatsUser): Promise<NatsBus> {
 }
 
 /** A private message from `from` to `to`, as a gateway would forward it for an authenticated connection. */
-function pmRequest(from: string, to: string, id: string): ChatRequest {
+/** A gateway's request carrying one `pm`. */
+function pmRequest(from: string, to: string, id: string): ChatBatchRequest {
   return {
-    caller: { uid: from, role: 'viewer', device: 'web', gatewayId: 'gw0', connId: `conn-${id}` },
-    frame: { t: 'pm', to, id, text: `a message from ${from}` },
+    requests: [{
+      caller: { uid: from, role: 'viewer', device: 'web', gatewayId: 'gw0', connId: `conn-${id}` },
+      frame: { t: 'pm', to, id, text: `a message from ${from}` },
+    }],
   };
 }
 
@@ -84,8 +87,8 @@ describe('NATS permissions per role', () => {
 
   it('the same request from the gateway user is stored: the refusal above is the permission, not the request', async () => {
     const gateway = await connectAs('gateway');
-    const reply = await call<ChatRequest, ChatReply>(gateway, subjects.chat('send'), pmRequest('carol', 'dave', 'genuine-1'), 3000);
-    expect(reply.frame).toMatchObject({ t: 'sent', id: 'genuine-1' });
+    const reply = await call<ChatBatchRequest, ChatBatchReply>(gateway, subjects.chat('send'), pmRequest('carol', 'dave', 'genuine-1'), 3000);
+    expect(reply.results).toEqual([{ ok: { frame: expect.objectContaining({ t: 'sent', id: 'genuine-1' }) } }]);
     expect((await chatKeys()).length).toBeGreaterThan(0);
   });
 

@@ -2,7 +2,8 @@
  * A room service that cannot keep up answers `overloaded` at once, with a retry hint, from a bounded
  * queue: here its Redis stalls (replies stop coming), so two sends fill the queue and every further
  * send is answered before Redis answers anything; the two taken on are acknowledged once it does.
- * (The gateway sends a window's sends in one request; the queue counts each send.)
+ * The same holds for private messages. (The gateway sends a window's sends, or chat frames of one
+ * kind, in one request; the queue counts each.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
@@ -71,5 +72,35 @@ describe('an overloaded room service', () => {
     viewer.send({ t: 'send', room: 'busy', id: String(refusals[0]!.id), text: 'again' });
     expect(await viewer.next((f) => f.t === 'ack' && f.id === refusals[0]!.id)).toMatchObject({ seq: 3 });
     viewer.close();
+  });
+
+  it('answers private messages beyond its queue the same way, each refusal naming its frame', async () => {
+    const writer = await WsTestClient.connect(cluster.gateways[0]!.url, { token: await cluster.token('writer') });
+    await writer.next((f) => f.t === 'inbox' && f.lastSeq !== undefined);
+    const metricsUrl = `http://127.0.0.1:${cluster.roomServices[0]!.metricsPort}/metrics`;
+
+    link.stall();
+    for (let i = 0; i < 2; i++) writer.send({ t: 'pm', to: 'reader', id: `p${i}`, text: `message ${i}` });
+    await eventually(async () => (await (await fetch(metricsUrl)).text()).includes('roomcast_room_pending_requests 2') || undefined,
+      { what: 'two private messages taken on and waiting for Redis' });
+    for (let i = 2; i < 6; i++) writer.send({ t: 'pm', to: 'reader', id: `p${i}`, text: `message ${i}` });
+    const refusals = await writer.until(() => {
+      const errors = writer.frames.filter((f) => f.t === 'error');
+      return errors.length === 4 ? errors : undefined;
+    }, 10_000, 'four refusals while Redis is stalled');
+    expect(refusals.map((refusal) => refusal.id).sort()).toEqual(['p2', 'p3', 'p4', 'p5']);
+    for (const refusal of refusals) {
+      expect(refusal).toMatchObject({ code: 'overloaded', ref: 'pm' });
+      expect(refusal.retryAfterMs).toBeGreaterThan(0);
+    }
+    expect(writer.frames.filter((f) => f.t === 'sent')).toEqual([]);
+
+    link.unstall();
+    const sent = await writer.until(() => {
+      const found = writer.frames.filter((f) => f.t === 'sent');
+      return found.length === 2 ? found : undefined;
+    }, 10_000, 'the two private messages taken on');
+    expect(new Set(sent.map((frame) => frame.id))).toEqual(new Set(['p0', 'p1']));
+    writer.close();
   });
 });

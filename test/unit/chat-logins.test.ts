@@ -34,7 +34,7 @@ describe('batched chat logins', () => {
       // The second time, the login of `c` fails alone.
       return { frames: request.logins.map((login) => (login.caller.connId === 'c' && requests.length === 2 ? null : { t: 'inbox', msgs: [], cursor: 0, lastSeq: requests.length })) };
     }, () => undefined);
-    const chat = new ChatClient({ gatewayId: 'gw', bus, log: silentLogger, metrics: new GatewayMetrics(new MetricsRegistry()), requestTimeoutMs: 1000 });
+    const chat = new ChatClient({ gatewayId: 'gw', bus, log: silentLogger, metrics: new GatewayMetrics(new MetricsRegistry()), requestTimeoutMs: 1000, batching: { windowMs: 0, maxItems: 128 } });
     const [a, b, c, d] = ['a', 'b', 'c', 'd'].map(fakeConn) as [ReturnType<typeof fakeConn>, ReturnType<typeof fakeConn>, ReturnType<typeof fakeConn>, ReturnType<typeof fakeConn>];
     const done = chat.logins([a, b, c, d].map((conn) => ({ conn, connectedAtMs: 1 })));
     await vi.waitFor(() => expect(requests).toHaveLength(1));

@@ -33,7 +33,7 @@ function setUp(stored = 0) {
   const publisher = new RecordingPublisher();
   serve<AccessRequest, AccessReply>(bus, subjects.roomAccess, 'rooms', async () => ({ bans: [] }), (error) => { throw error; });
   const metrics = new GatewayMetrics(new MetricsRegistry());
-  const roomClient = new RoomClient(bus, 1000, metrics, { windowMs: 0, maxSends: 1 });
+  const roomClient = new RoomClient(bus, 1000, metrics, { windowMs: 0, maxItems: 1 });
   const access = new RoomAccess({ roomClient, clock: systemClock });
   const fanout = new RoomFanout({ bus, publisher, clock: systemClock, log: silentLogger, metrics, settings: SETTINGS, roomClient, access });
   fanout.start();

@@ -59,16 +59,21 @@ export function serve<Req, Res>(
     }
     handler(request).then(
       (ok) => message.respond(encodeBusMessage({ ok } satisfies Reply<Res>)),
-      (error: unknown) => {
-        const failure = toRoomcastError(error);
-        if (!(error instanceof RoomcastError)) onInternalError(error);
-        message.respond(encodeBusMessage(errorReply(failure)));
-      },
+      (error: unknown) => message.respond(encodeBusMessage(failureReply(error, onInternalError))),
     ).finally(() => gate?.done()).catch((error: unknown) => {
       // The answer could not be sent: on a closed bus (shutdown) the requester's timeout covers it.
       if (toRoomcastError(error).code !== 'unavailable') onInternalError(error);
     });
   }, { queue });
+}
+
+/**
+ * A failure as an answer, with its code; one that is not a RoomcastError is also passed to
+ * `onInternalError` (a bug or an outage worth a log line).
+ */
+export function failureReply(error: unknown, onInternalError: (error: unknown) => void): Reply<never> {
+  if (!(error instanceof RoomcastError)) onInternalError(error);
+  return errorReply(toRoomcastError(error));
 }
 
 /** A failure as it crosses the bus: its code, message and retry hint. */

@@ -5,7 +5,7 @@
  */
 import type { Role, RoomId, Uid } from './frames.js';
 import type { ChatClientFrame, ChatServerFrame, GroupId, MessageId } from './chat-frames.js';
-import type { GatewayId } from './bus-messages.js';
+import type { GatewayId, Reply } from './bus-messages.js';
 
 export type ConnId = string;
 
@@ -21,6 +21,10 @@ export interface ChatCaller {
 
 /** A chat frame a client sent, forwarded by its gateway; the room service checks it again. */
 export interface ChatRequest { caller: ChatCaller; frame: ChatClientFrame }
+/** A gateway's chat frames of one op and one short window: one request for all of them. */
+export interface ChatBatchRequest { requests: ChatRequest[] }
+/** One answer per request, in the request's order; one failing frame fails only itself. */
+export interface ChatBatchReply { results: Array<Reply<ChatReply>> }
 /** A connection opened: apply the device policy and answer the login push. */
 export interface ChatLogin { caller: ChatCaller; connectedAtMs: number }
 /** The connections a gateway opened in one tick: one request for all of them. */

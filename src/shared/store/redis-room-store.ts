@@ -5,9 +5,11 @@
  * Key layout (`rc:` is the default prefix; `{room}` is the Redis Cluster hash tag, so all keys of a
  * room live in one slot and a script may touch them together):
  *
- *   rc:room:{<room>}:meta                     HASH   createdAtMs, slowModeMs. The room exists iff this key does.
+ *   rc:room:{<room>}:meta                     HASH   createdAtMs, slowModeMs, renewedAtMs (see below; absent until the
+ *                                                    first append). The room exists iff this key does.
  *   rc:room:{<room>}:seq                      STRING the newest seq (INCR); absent = 0.
- *   rc:room:{<room>}:hist                     LIST   the newest `historyLimit` records, oldest first. Records
+ *   rc:room:{<room>}:hist                     LIST   the newest records, oldest first: `historyLimit` of them, and up to
+ *                                                    2 % more that reads do not show (appends trim in steps). Records
  *                                                    carry no seq: element i has seq lastSeq - LLEN + 1 + i.
  *   rc:room:{<room>}:mute                     HASH   uid → untilMs
  *   rc:room:{<room>}:ban                      HASH   uid → untilMs
@@ -19,16 +21,20 @@
  *                                                    as it was when pinned; absent when nothing is pinned.
  *
  * Appends come in batches (a gateway's sends of one window): one script call per batch on one Redis,
- * one per message on a cluster. The append script is named only each room's meta key and derives the
- * room's other keys from it: they carry the same hash tag, so they live in the same slot on every
- * node layout, and naming nine keys per message cost the room service more than the append itself.
+ * one per room of the batch on a cluster. The append script is named only each room's meta key and
+ * derives the room's other keys from it: they carry the same hash tag, so they live in the same slot
+ * on every node layout, and naming nine keys per message cost the room service more than the append
+ * itself. It reads a room's state once per call and writes its seq and history once per call, so the
+ * messages of a hot room share that work. Its one-command dedup (`SET NX GET`) needs Redis 7.0.
  *
  * Time: every decision compares against the `nowMs` the caller passes (stored untilMs values), as the
  * memory store does; Redis expiry (PX, PEXPIRE) only collects garbage, on Redis's own clock.
  *
- * Expiry of idle rooms: when `roomIdleTtlMs` > 0, creating a room and every append set that TTL on
- * meta, seq, hist, mute, ban and pin; a mute or ban set later takes the meta key's remaining TTL. A room
- * with no append for that long thus disappears with all its keys (the per-uid keys expire sooner).
+ * Expiry of idle rooms: when `roomIdleTtlMs` > 0, creating a room sets that TTL on meta, and appends
+ * set it on meta, seq, hist, mute, ban and pin whenever 1 % of it has passed since the room's
+ * `renewedAtMs` (the caller's clock; a room without one, or one that is further off than that either
+ * way, is renewed at once); a mute or ban set later takes the meta key's remaining TTL. A room with no
+ * append for that long thus disappears with all its keys (the per-uid keys expire sooner).
  *
  * A history record is the msgpack array [header, content] with header = {uid, kind, prio, ts, cid?,
  * target?} and content = {text, data?}. A retraction replaces the target's content with
@@ -59,7 +65,9 @@ import {
 const PIN_ATTEMPTS = 3;
 /** The append script's arguments before the records: historyLimit, dedupTtlMs, roomIdleTtlMs, tombstone, the packed fields. */
 const APPEND_FIXED_ARGS = 5;
-/** An append renews the room's idle TTL once it has run down by 1/this (so a room expires 99-100 % of the TTL after its last message). */
+/** Appends let history grow by 1/this of historyLimit (at least one record) before they trim it: not an LTRIM per message. */
+const HISTORY_TRIM_SLACK_DIVISOR = 50;
+/** An append renews the room's idle TTL once 1/this of it has passed since the last renewal (so a room expires 99-100 % of the TTL after its last message). */
 const IDLE_TTL_REFRESH_DIVISOR = 100;
 
 
@@ -76,23 +84,31 @@ declare module 'ioredis' {
     roomcastUpdateMeta(...args: Arg[]): Result<number, Context>;
     roomcastSetUntil(...args: Arg[]): Result<number, Context>;
     roomcastAppend(...args: Arg[]): Result<RawAppendResult[], Context>;
-    roomcastAppendOne(...args: Arg[]): Result<RawAppendResult[], Context>;
+    roomcastAppendRoom(...args: Arg[]): Result<RawAppendResult[], Context>;
     roomcastPin(...args: Arg[]): Result<[status: 'pinned', seq: number] | [status: 'rejected', code: 'unknown_room' | 'not_found' | 'changed'], Context>;
     roomcastUnpin(...args: Arg[]): Result<[status: 'unpinned', seq: number] | [status: 'rejected', code: 'unknown_room' | 'not_pinned' | 'changed'], Context>;
     roomcastRangeBuffer(...args: Arg[]): Result<RawRangeWithPin | null, Context>;
   }
 }
 
-/** Reads the records with afterSeq < seq < beforeSeq (either may be nil): the oldest `limit` with afterSeq, else the newest. */
+/**
+ * history_bounds answers the newest seq, the oldest seq history shows (the newest `history_limit`) and
+ * the seq of the list's first record (older when appends have not trimmed yet). read_range reads the
+ * records with afterSeq < seq < beforeSeq (either may be nil): the oldest `limit` with afterSeq, else the newest.
+ */
 const READ_RANGE_LUA = `
-local function read_range(seq_key, hist_key, after, before, limit)
+local function history_bounds(seq_key, hist_key, history_limit)
   local last = tonumber(redis.call('GET', seq_key)) or 0
-  local first = last - redis.call('LLEN', hist_key) + 1
+  local held_from = last - redis.call('LLEN', hist_key) + 1
+  return last, math.max(held_from, last - history_limit + 1), held_from
+end
+local function read_range(seq_key, hist_key, after, before, limit, history_limit)
+  local last, first, held_from = history_bounds(seq_key, hist_key, history_limit)
   local low = math.max(first, (after or 0) + 1)
   local high = math.min(last, (before or (last + 1)) - 1)
   if after then high = math.min(high, low + limit - 1) else low = math.max(low, high - limit + 1) end
   local records = {}
-  if low <= high then records = redis.call('LRANGE', hist_key, low - first, high - first) end
+  if low <= high then records = redis.call('LRANGE', hist_key, low - held_from, high - held_from) end
   return {last, first, low, records}
 end
 `;
@@ -115,88 +131,173 @@ local function append_moderation(record, history_limit, idle_ttl)
 end
 `;
 
-/** The append script (see SCRIPTS): `roomcastAppend` for a batch, `roomcastAppendOne` for one message. */
+/**
+ * The append script (see SCRIPTS): `roomcastAppend` for a batch over several rooms, `roomcastAppendRoom`
+ * for the messages of one room. Each room's state is read once per call (one HMGET of its meta hash,
+ * one INCR of its seq); its seq, history and TTLs are written once per call, after its last message
+ * (the seq only when more than one message took one). A message's own keys cost it its checks (bans,
+ * mutes, slow mode, rate bucket) and one SET that both looks for its (uid, cid) pair and records it.
+ */
 const APPEND_LUA = `${TOKEN_BUCKET_LUA}
 local history_limit, dedup_ttl, idle_ttl, tombstone_content = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
--- A room's keys get their idle TTL again only once it has run down by this much: not six PEXPIREs per message.
-local idle_refresh_below = idle_ttl - math.floor(idle_ttl / ${IDLE_TTL_REFRESH_DIVISOR})
+-- Arguments of redis.call as strings made once: Redis formats a Lua number as a double on every call.
+local dedup_ttl_arg = ARGV[2]
+-- A room's keys get their idle TTL again once the caller's clock has moved this far since the room's
+-- renewedAtMs: not six PEXPIREs per message.
+local renew_every = math.floor(idle_ttl / ${IDLE_TTL_REFRESH_DIVISOR})
+local trim_above = history_limit + math.max(1, math.floor(history_limit / ${HISTORY_TRIM_SLACK_DIVISOR}))
 
-local function append_one(meta, record, input)
-  local now, uid, cid, has_checks, moderated, rate, burst, target, unpin_at = unpack(input)
-  local unpin_record = unpin_at > 0 and ARGV[unpin_at] or ''
-  local now_arg = string.format('%d', now)
-  -- The room's other keys share the meta key's hash tag, so they live in its slot (see the header).
+local rooms = {}
+-- The room of KEYS[index], read on its first message. The room's other keys share the meta key's hash
+-- tag, so they live in its slot (see the header).
+local function room_at(index)
+  local room = rooms[index]
+  if room then return room end
+  local meta = KEYS[index]
   local base = string.sub(meta, 1, -6)
-  local seq_key, hist, mutes, bans, pin = base .. ':seq', base .. ':hist', base .. ':mute', base .. ':ban', base .. ':pin'
-  local slow, bucket = base .. ':slow:' .. uid, base .. ':rl:' .. uid
-  local has_cid = cid ~= ''
-  local dedup = base .. ':dedup:' .. #uid .. ':' .. uid .. ':' .. cid
+  local state = redis.call('HMGET', meta, 'createdAtMs', 'slowModeMs', 'renewedAtMs')
+  room = { meta = meta, base = base, exists = state[1] ~= false, slow_ms = tonumber(state[2]) or 0,
+    renewed_at = tonumber(state[3]), seq_key = base .. ':seq', hist = base .. ':hist', bans = base .. ':ban',
+    mutes = base .. ':mute', pending = {} }
+  rooms[index] = room
+  return room
+end
+
+-- The room's newest seq. The first call takes the next one with INCR, which the room's first message
+-- keeps, so a room with one message in the call writes its seq with one command; commit puts back
+-- what no message took.
+local function newest_seq(room)
+  if not room.seq then
+    room.stored_seq = redis.call('INCR', room.seq_key)
+    room.seq = room.stored_seq - 1
+  end
+  return room.seq
+end
+
+-- Pushes the room's pending records to its history, trims it when it is over its slack; answers the list's length.
+local function flush_history(room)
+  local pending = room.pending
+  if #pending == 0 then return nil end
+  room.pending = {}
+  local length = redis.call('RPUSH', room.hist, unpack(pending))
+  if length <= trim_above then return length end
+  redis.call('LTRIM', room.hist, -history_limit, -1)
+  return history_limit
+end
+
+-- Replaces the content of the record with seq target (if history still holds it) by the tombstone.
+local function tombstone(room, target)
+  -- The retraction itself is pending, so the push answers the length.
+  local index = target - (room.seq - flush_history(room) + 1)
+  if index < 0 then return end
+  local original = redis.call('LINDEX', room.hist, index)
+  -- Skip the array's one-byte header; the answer is the 0-based offset where the content starts.
+  local content_at = cmsgpack.unpack_one(original, 1)
+  redis.call('LSET', room.hist, index, string.sub(original, 1, content_at) .. tombstone_content)
+end
+
+-- The seq a live (uid, cid) record names, or nil when there is none (or it has run out by now).
+local function seen_seq(record, now)
+  if not record then return nil end
+  local seq, until_ms = string.match(record, '^(%d+):(%d+)$')
+  if tonumber(until_ms) > now then return tonumber(seq) end
+  return nil
+end
+
+-- A refused send still answers duplicate when its (uid, cid) pair was appended before.
+local function refused(dedup, now, code, retry_after_ms)
+  local seq = dedup and seen_seq(redis.call('GET', dedup), now)
+  if seq then return {'duplicate', seq} end
+  return {'rejected', code, retry_after_ms}
+end
+
+local function until_active(hash, uid, now)
+  local until_ms = tonumber(redis.call('HGET', hash, uid))
+  return until_ms ~= nil and until_ms > now
+end
+
+local function append_one(record, input)
+  local room_index, now, uid, dedup_tail, has_checks, moderated, rate, burst, target, unpin_at = unpack(input)
+  local room = room_at(room_index)
+  if not room.exists then return {'rejected', 'unknown_room'} end
+  local base = room.base
+  local dedup = dedup_tail ~= '' and (base .. ':dedup:' .. dedup_tail) or nil
   target = tonumber(target)
 
-  local function active_until(hash)
-    local until_ms = tonumber(redis.call('HGET', hash, uid))
-    return until_ms ~= nil and until_ms > now
-  end
-
-  if redis.call('EXISTS', meta) == 0 then return {'rejected', 'unknown_room'} end
-  if has_cid then
-    local seen = redis.call('GET', dedup)
-    if seen then
-      local seen_seq, seen_until = string.match(seen, '^(%d+):(%d+)$')
-      if tonumber(seen_until) > now then return {'duplicate', tonumber(seen_seq)} end
-    end
-  end
-
-  -- Checks only read: a rejected send leaves every key as it was.
-  local slow_ms, tokens = 0, 0
+  -- Checks only read: a refused send leaves every key as it was.
+  local slow, bucket, slow_ms, tokens = nil, nil, 0, 0
   if has_checks then
     if moderated then
-      if active_until(bans) then return {'rejected', 'banned'} end
-      if active_until(mutes) then return {'rejected', 'muted'} end
-      slow_ms = tonumber(redis.call('HGET', meta, 'slowModeMs')) or 0
-      local slow_until = slow_ms > 0 and (tonumber(redis.call('GET', slow)) or 0) or 0
-      if slow_until > now then return {'rejected', 'slow_mode', slow_until - now} end
+      if until_active(room.bans, uid, now) then return refused(dedup, now, 'banned') end
+      if until_active(room.mutes, uid, now) then return refused(dedup, now, 'muted') end
+      slow_ms = room.slow_ms
+      if slow_ms > 0 then
+        slow = base .. ':slow:' .. uid
+        local slow_until = tonumber(redis.call('GET', slow)) or 0
+        if slow_until > now then return refused(dedup, now, 'slow_mode', slow_until - now) end
+      end
     end
+    bucket = base .. ':rl:' .. uid
     tokens = bucket_tokens(bucket, now, rate, burst)
-    if tokens < 1 then return {'rejected', 'rate_limited'} end
+    if tokens < 1 then return refused(dedup, now, 'rate_limited') end
   end
-  if target and (target < 1 or target > (tonumber(redis.call('GET', seq_key)) or 0)) then
-    return {'rejected', 'not_found'}
+  if target and (target < 1 or target > newest_seq(room)) then return refused(dedup, now, 'not_found') end
+
+  local seq = newest_seq(room) + 1
+  if dedup then
+    -- Records the pair unless it is there already: one command for the usual, new pair.
+    local mark = string.format('%d:%d', seq, now + dedup_ttl)
+    local previous = redis.call('SET', dedup, mark, 'NX', 'PX', dedup_ttl_arg, 'GET')
+    if previous then
+      local original = seen_seq(previous, now)
+      if original then return {'duplicate', original} end
+      -- Run out by the caller's clock, not yet by Redis's.
+      redis.call('SET', dedup, mark, 'PX', dedup_ttl_arg)
+    end
   end
 
-  local seq = redis.call('INCR', seq_key)
-  redis.call('RPUSH', hist, record)
-  redis.call('LTRIM', hist, -history_limit, -1)
+  room.seq = seq
+  room.appended_at = now
+  table.insert(room.pending, record)
+  local unpin_seq = 0
   if target then
-    local index = target - (seq - redis.call('LLEN', hist) + 1)
-    if index >= 0 then
-      local original = redis.call('LINDEX', hist, index)
-      -- Skip the array's one-byte header; the answer is the 0-based offset where the content starts.
-      local content_at = cmsgpack.unpack_one(original, 1)
-      redis.call('LSET', hist, index, string.sub(original, 1, content_at) .. tombstone_content)
+    tombstone(room, target)
+    if unpin_at > 0 and tonumber(redis.call('HGET', base .. ':pin', 'seq')) == target then
+      room.seq = room.seq + 1
+      unpin_seq = room.seq
+      table.insert(room.pending, ARGV[unpin_at])
+      redis.call('DEL', base .. ':pin')
     end
   end
-  local unpin_seq = 0
-  if target and unpin_record ~= '' and tonumber(redis.call('HGET', pin, 'seq')) == target then
-    unpin_seq = redis.call('INCR', seq_key)
-    redis.call('RPUSH', hist, unpin_record)
-    redis.call('LTRIM', hist, -history_limit, -1)
-    redis.call('DEL', pin)
-  end
-  if has_cid then redis.call('SET', dedup, string.format('%d:%d', seq, now + dedup_ttl), 'PX', dedup_ttl) end
   if has_checks then
-    bucket_take(bucket, tokens, now_arg, rate, burst)
+    bucket_take(bucket, tokens, string.format('%d', now), rate, burst)
     if slow_ms > 0 then redis.call('SET', slow, string.format('%d', now + slow_ms), 'PX', slow_ms) end
-  end
-  if idle_ttl > 0 and redis.call('PTTL', hist) < idle_refresh_below then
-    for _, key in ipairs({meta, seq_key, hist, mutes, bans, pin}) do redis.call('PEXPIRE', key, idle_ttl) end
   end
   return {'appended', seq, unpin_seq}
 end
 
+-- Writes what the room's messages changed: its seq, its history, and its idle TTL when due.
+local function commit(room)
+  if room.seq ~= nil and room.seq ~= room.stored_seq then
+    -- A room without messages has no seq key (INCR made it just now).
+    if room.seq == 0 then redis.call('DEL', room.seq_key)
+    else redis.call('SET', room.seq_key, string.format('%d', room.seq), 'KEEPTTL') end
+  end
+  if not room.appended_at then return end
+  flush_history(room)
+  local now, renewed_at = room.appended_at, room.renewed_at
+  if idle_ttl > 0 and (renewed_at == nil or math.abs(now - renewed_at) >= renew_every) then
+    redis.call('HSET', room.meta, 'renewedAtMs', string.format('%d', now))
+    for _, key in ipairs({room.meta, room.seq_key, room.hist, room.mutes, room.bans, room.base .. ':pin'}) do
+      redis.call('PEXPIRE', key, idle_ttl)
+    end
+  end
+end
+
 local inputs = cmsgpack.unpack(ARGV[5])
 local results = {}
-for i = 1, #KEYS do results[i] = append_one(KEYS[i], ARGV[5 + i], inputs[i]) end
+for i = 1, #inputs do results[i] = append_one(ARGV[5 + i], inputs[i]) end
+for _, room in pairs(rooms) do commit(room) end
 return results`;
 
 const SCRIPTS = {
@@ -234,27 +335,27 @@ end
 return 1`,
   },
   // Appends a batch of messages, each with its own checks, in order; answers one result per message.
-  // KEYS: the meta key of each message's room. ARGV: historyLimit, dedupTtlMs, roomIdleTtlMs,
-  //   tombstone content, the messages' fields as one msgpack array of [nowMs, uid, cid ('' = none),
-  //   hasChecks, moderated, ratePerSec, burst, target ('' = none), unpinAt], then each message's record,
-  //   then any unpin records (appended after a retraction of the pinned message), each at the ARGV
-  //   index its message's unpinAt names (0 = none). Records travel as arguments of their own: Redis's
-  //   cmsgpack reads no msgpack bin.
+  // KEYS: the meta key of each room of the batch, once. ARGV: historyLimit, dedupTtlMs, roomIdleTtlMs,
+  //   tombstone content, the messages' fields as one msgpack array of [room (index into KEYS), nowMs,
+  //   uid, the dedup key's tail '<len>:<uid>:<cid>' ('' = no cid), hasChecks, moderated, ratePerSec,
+  //   burst, target ('' = none), unpinAt], then
+  //   each message's record, then any unpin records (appended after a retraction of the pinned
+  //   message), each at the ARGV index its message's unpinAt names (0 = none). Records travel as
+  //   arguments of their own: Redis's cmsgpack reads no msgpack bin.
   roomcastAppend: { lua: APPEND_LUA },
-  // The same for one message: on a cluster, where the keys of one call must share a slot and ioredis
-  // routes a call by its first key (which a batch call's leading key count would hide).
-  roomcastAppendOne: { numberOfKeys: 1, lua: APPEND_LUA },
+  // The same for the messages of one room: on a cluster, where the keys of one call must share a slot
+  // and ioredis routes a call by its first key (which a batch call's leading key count would hide).
+  roomcastAppendRoom: { numberOfKeys: 1, lua: APPEND_LUA },
   // KEYS: meta, seq, hist, mute, ban, pin.
   // ARGV: target, the target's record as read, pin record, pinned message, historyLimit, roomIdleTtlMs.
   roomcastPin: {
     numberOfKeys: 6,
-    lua: `${APPEND_MODERATION_LUA}
+    lua: `${APPEND_MODERATION_LUA}${READ_RANGE_LUA}
 local target = tonumber(ARGV[1])
-local last = tonumber(redis.call('GET', KEYS[2])) or 0
-local first = last - redis.call('LLEN', KEYS[3]) + 1
+local last, first, held_from = history_bounds(KEYS[2], KEYS[3], tonumber(ARGV[5]))
 if target < first or target > last then return {'rejected', 'not_found'} end
 -- Withdrawn since the store read it: the caller reads again.
-if redis.call('LINDEX', KEYS[3], target - first) ~= ARGV[2] then return {'rejected', 'changed'} end
+if redis.call('LINDEX', KEYS[3], target - held_from) ~= ARGV[2] then return {'rejected', 'changed'} end
 redis.call('HSET', KEYS[6], 'seq', target, 'msg', ARGV[4])
 return {'pinned', append_moderation(ARGV[3], tonumber(ARGV[5]), tonumber(ARGV[6]))}`,
   },
@@ -269,12 +370,12 @@ local seq = append_moderation(ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
 redis.call('DEL', KEYS[6])
 return {'unpinned', seq}`,
   },
-  // KEYS: meta, seq, hist, pin. ARGV: afterSeq ('' = none), beforeSeq ('' = none), limit.
+  // KEYS: meta, seq, hist, pin. ARGV: afterSeq ('' = none), beforeSeq ('' = none), limit, historyLimit.
   roomcastRange: {
     numberOfKeys: 4,
     lua: `${READ_RANGE_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local range = read_range(KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+local range = read_range(KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
 table.insert(range, redis.call('HGET', KEYS[4], 'msg') or '')
 return range`,
   },
@@ -334,35 +435,55 @@ export class RedisRoomStore implements RoomStore {
   }
 
   /**
-   * One script call for the whole batch on one Redis; on a cluster, one per message, which
-   * auto-pipelining sends to each node together.
+   * One script call for the whole batch on one Redis; on a cluster, one per room (a room's keys share
+   * its slot), which auto-pipelining sends to each node together.
    */
   async appendBatch(inputs: readonly AppendInput[]): Promise<AppendResult[]> {
     if (inputs.length === 0) return [];
-    if (this.redis.isCluster) {
-      return Promise.all(inputs.map(async (input) => appendResultOf(input, (await this.redis.roomcastAppendOne(...this.appendArgs([input])))[0]!)));
+    if (!this.redis.isCluster) {
+      const replies = await this.redis.roomcastAppend(...this.appendArgs(inputs, true));
+      return inputs.map((input, index) => appendResultOf(input, replies[index]!));
     }
-    const replies = await this.redis.roomcastAppend(inputs.length, ...this.appendArgs(inputs));
-    return inputs.map((input, index) => appendResultOf(input, replies[index]!));
+    const results: AppendResult[] = new Array(inputs.length);
+    await Promise.all([...positionsByRoom(inputs).values()].map(async (positions) => {
+      const roomInputs = positions.map((position) => inputs[position]!);
+      const replies = await this.redis.roomcastAppendRoom(...this.appendArgs(roomInputs, false));
+      positions.forEach((position, index) => { results[position] = appendResultOf(roomInputs[index]!, replies[index]!); });
+    }));
+    return results;
   }
 
-  /** The script's arguments (see APPEND_LUA): one key per message, the fixed arguments, the messages' fields packed, the records. */
-  private appendArgs(inputs: readonly AppendInput[]): Arg[] {
-    const keys = inputs.map((input) => this.metaKey(input.room));
-    const records = inputs.map(encodeMessageRecord);
+  /**
+   * The script's arguments (see APPEND_LUA): each room's meta key once (after their count when
+   * `withKeyCount`), the fixed arguments, the messages' fields packed, the records.
+   */
+  private appendArgs(inputs: readonly AppendInput[], withKeyCount: boolean): Arg[] {
+    const roomIndexes = new Map<RoomId, number>();
+    const keys: string[] = [];
+    const records: Buffer[] = new Array(inputs.length);
     const unpinRecords: Buffer[] = [];
-    const fields = inputs.map((input) => {
-      const { uid, cid, checks, target, nowMs } = input;
+    const fields = inputs.map((input, position) => {
+      const { room, uid, cid, checks, target, nowMs } = input;
+      let roomIndex = roomIndexes.get(room);
+      if (roomIndex === undefined) {
+        keys.push(this.metaKey(room));
+        roomIndex = keys.length;
+        roomIndexes.set(room, roomIndex);
+      }
+      records[position] = encodeMessageRecord(input);
       let unpinAt = 0;
       if (input.kind === 'retract' && target !== undefined) {
         // Used only if the target turns out to be the pinned message.
         unpinRecords.push(encodeMessageRecord({ uid, kind: 'unpin', text: '', target, nowMs }));
         unpinAt = APPEND_FIXED_ARGS + inputs.length + unpinRecords.length;
       }
-      return [nowMs, uid, cid ?? '', checks !== undefined, checks?.moderated === true, checks?.rateLimit.ratePerSec ?? 0, checks?.rateLimit.burst ?? 0, target ?? '', unpinAt];
+      return [roomIndex, nowMs, uid, cid === undefined ? '' : dedupTail(uid, cid), checks !== undefined, checks?.moderated === true, checks?.rateLimit.ratePerSec ?? 0, checks?.rateLimit.burst ?? 0, target ?? '', unpinAt];
     });
     const { historyLimit, dedupTtlMs, roomIdleTtlMs } = this.limits;
-    return [...keys, historyLimit, dedupTtlMs, roomIdleTtlMs, TOMBSTONE_CONTENT, asBuffer(encodeRecord(fields)), ...records, ...unpinRecords];
+    return [
+      ...(withKeyCount ? [keys.length] : []), ...keys,
+      historyLimit, dedupTtlMs, roomIdleTtlMs, TOMBSTONE_CONTENT, asBuffer(encodeRecord(fields)), ...records, ...unpinRecords,
+    ];
   }
 
   async range(room: RoomId, query: RangeQuery): Promise<RangeResult | null> {
@@ -433,7 +554,7 @@ export class RedisRoomStore implements RoomStore {
 
   private rawRange(room: RoomId, query: RangeQuery): Promise<RawRangeWithPin | null> {
     const keys = this.keys(room);
-    return this.redis.roomcastRangeBuffer(keys.meta, keys.seq, keys.hist, keys.pin, query.afterSeq ?? '', query.beforeSeq ?? '', query.limit);
+    return this.redis.roomcastRangeBuffer(keys.meta, keys.seq, keys.hist, keys.pin, query.afterSeq ?? '', query.beforeSeq ?? '', query.limit, this.limits.historyLimit);
   }
 
   /** The key that says a room exists; the append script derives the room's other keys from it. */
@@ -454,9 +575,6 @@ export class RedisRoomStore implements RoomStore {
       mute: `${base}:mute`,
       ban: `${base}:ban`,
       pin: `${base}:pin`,
-      slow: (uid) => `${base}:slow:${uid}`,
-      bucket: (uid) => `${base}:rl:${uid}`,
-      dedup: (uid, cid) => `${base}:dedup:${uid.length}:${uid}:${cid}`,
     };
   }
 }
@@ -468,9 +586,22 @@ interface RoomKeys {
   mute: string;
   ban: string;
   pin: string;
-  slow(uid: Uid): string;
-  bucket(uid: Uid): string;
-  dedup(uid: Uid, cid: string): string;
+}
+
+/** What follows `dedup:` in the key of a (uid, cid) pair: uid's length keeps any two pairs apart. */
+function dedupTail(uid: Uid, cid: string): string {
+  return `${uid.length}:${uid}:${cid}`;
+}
+
+/** Each room's positions in `inputs`, in order. */
+function positionsByRoom(inputs: readonly AppendInput[]): Map<RoomId, number[]> {
+  const byRoom = new Map<RoomId, number[]>();
+  inputs.forEach((input, position) => {
+    const positions = byRoom.get(input.room);
+    if (positions) positions.push(position);
+    else byRoom.set(input.room, [position]);
+  });
+  return byRoom;
 }
 
 type MessageFields = Pick<AppendInput, 'uid' | 'kind' | 'text' | 'nowMs' | 'cid' | 'data' | 'prio' | 'target'>;
@@ -487,26 +618,26 @@ function appendResultOf(input: AppendInput, reply: RawAppendResult): AppendResul
   }
 }
 
-function splitMessage(input: MessageFields): { header: RecordHeader; content: RecordContent } {
-  return {
-    header: {
-      uid: input.uid, kind: input.kind, prio: input.prio ?? priorityOf(input.kind), ts: input.nowMs,
-      ...(input.cid === undefined ? {} : { cid: input.cid }),
-      ...(input.target === undefined ? {} : { target: input.target }),
-    },
-    content: { text: input.text, ...(input.data === undefined ? {} : { data: input.data }) },
-  };
+/** The part of a record a retraction keeps: who sent the message, what kind and when. */
+function recordHeader(fields: MessageFields): RecordHeader {
+  const header: RecordHeader = { uid: fields.uid, kind: fields.kind, prio: fields.prio ?? priorityOf(fields.kind), ts: fields.nowMs };
+  if (fields.cid !== undefined) header.cid = fields.cid;
+  if (fields.target !== undefined) header.target = fields.target;
+  return header;
 }
 
 function encodeMessageRecord(fields: MessageFields): Buffer {
-  const { header, content } = splitMessage(fields);
-  return asBuffer(encodeRecord([header, content]));
+  const content: RecordContent = fields.data === undefined ? { text: fields.text } : { text: fields.text, data: fields.data };
+  return asBuffer(encodeRecord([recordHeader(fields), content]));
 }
 
-/** The message a record of these fields holds under `seq`, as decodeRecords would give it. */
+/** The message a record of these fields holds under `seq`, as decodeRecords would give it (built in one object: one per message sent). */
 function messageOf(seq: Seq, fields: MessageFields): RoomMessage {
-  const { header, content } = splitMessage(fields);
-  return { seq, ...header, ...content };
+  const message: RoomMessage = { seq, uid: fields.uid, kind: fields.kind, prio: fields.prio ?? priorityOf(fields.kind), ts: fields.nowMs, text: fields.text };
+  if (fields.cid !== undefined) message.cid = fields.cid;
+  if (fields.target !== undefined) message.target = fields.target;
+  if (fields.data !== undefined) message.data = fields.data;
+  return message;
 }
 
 /** The `pinned` field of a room or a range: the stored message, when one is pinned. */
