@@ -104,10 +104,11 @@ export class ChatService {
 
   /**
    * Stores (one step in the conversation's slot), appends to both inboxes (a step in each user's
-   * slot), routes, then acknowledges; also the HTTP API's send for backends (caller without a
-   * connection). The online lookup goes out together with the store, so a send costs two round trips
-   * to Redis before its answer, as when one script did it all. When the inbox steps fail the message
-   * is still stored and acknowledged (with `seq` 0): the outbox repair appends and pushes it later.
+   * slot, unless the store did both in the send: one Redis node, memory), routes, then acknowledges;
+   * also the HTTP API's send for backends (caller without a connection). The online lookup goes out
+   * together with the store, so a send costs one round trip to Redis before its answer on one node,
+   * two on a Cluster. When the inbox steps fail the message is still stored and acknowledged (with
+   * `seq` 0): the outbox repair appends and pushes it later.
    */
   async sendPrivate(caller: Pick<ChatCaller, 'uid'> & { connId?: ConnId }, frame: Omit<PrivateSendFrame, 't'>): Promise<SentFrame> {
     const { inbox, clock, limits, router } = this.deps;
@@ -131,7 +132,7 @@ export class ChatService {
     // looked up. Otherwise it is delivered and routed again, as the first attempt may have died first.
     const seqs = result.status === 'duplicate' && result.settled
       ? await this.appendToInboxes(message)
-      : await this.deliverAndRoute(message, caller.connId, online ?? undefined);
+      : await this.deliverAndRoute(message, caller.connId, online ?? undefined, result.status === 'stored' ? result.inboxSeqs : undefined);
     return {
       t: 'sent', id: frame.id, mid: privateMessageId(message.conv, message.cseq), seq: seqs?.senderSeq ?? 0, ts: message.ts, to: frame.to,
       ...(result.status === 'duplicate' ? { duplicate: true as const } : {}),
@@ -186,13 +187,15 @@ export class ChatService {
   // ---- internals ---------------------------------------------------------------------------------
 
   /**
-   * The inbox steps, then the live pushes (and the offline push to the recipient), then the outbox
-   * entry is settled once the bus server has the pushes, without holding up the answer (not at all
-   * when routing failed). Null when the
-   * inbox steps failed: the message stays in the outbox for the repair.
+   * The inbox steps (unless `appended`: the store's send ran them), then the live pushes (and the
+   * offline push to the recipient), then the outbox entry is settled once the bus server has the
+   * pushes, without holding up the answer (not at all when routing failed). Null when the inbox steps
+   * failed: the message stays in the outbox for the repair.
    */
-  private async deliverAndRoute(message: ConversationMessage, exceptConn: ConnId | undefined, online: Map<Uid, DeviceSession[]> | undefined): Promise<InboxSeqs | null> {
-    const seqs = await this.appendToInboxes(message);
+  private async deliverAndRoute(
+    message: ConversationMessage, exceptConn: ConnId | undefined, online: Map<Uid, DeviceSession[]> | undefined, appended?: InboxSeqs,
+  ): Promise<InboxSeqs | null> {
+    const seqs = appended ?? await this.appendToInboxes(message);
     if (!seqs) return null;
     const routes: Route[] = [];
     if (seqs.recipientSeq > 0) routes.push({ to: [message.to], frame: { t: 'inbox', msgs: [privateMessageFor(message, seqs.recipientSeq)] } });

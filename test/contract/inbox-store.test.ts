@@ -34,6 +34,9 @@ const implementations = [
 describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
   let store: InboxStore;
   let nextId = 0;
+  // Memory and one Redis node hold both users' keys where the send runs: it does the inbox steps too.
+  // A Cluster spreads them over slots, so there they are `deliver`'s.
+  const appendsInSend = name !== 'redis-cluster';
   beforeEach(async () => {
     await contractRedis.flushAll();
     store = create(RETENTION);
@@ -46,6 +49,8 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     const result = await store1(overrides);
     if (result.status === 'rejected') return result;
     const seqs = await store.deliver(result.message, overrides.nowMs ?? NOW);
+    // Where the send ran the inbox steps, `deliver` finds them done.
+    if (result.status === 'stored' && result.inboxSeqs) expect(seqs).toEqual(result.inboxSeqs);
     await store.settle(result.message);
     return { status: result.status, forSender: privateMessageFor(result.message, seqs.senderSeq), forRecipient: privateMessageFor(result.message, seqs.recipientSeq) };
   };
@@ -176,12 +181,13 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     expect((await store.conversations('alice', 10)).map((c) => [c.peer, c.readSeq])).toEqual([['bob', 2]]);
   });
 
-  it('keeps a stored message out of the inboxes until its inbox steps run, which append it once', async () => {
+  it('keeps a send in the outbox until settled; its inbox steps, in the send or after it, append it once', async () => {
     const stored = await store1({ text: 'pending' });
     if (stored.status !== 'stored') throw new Error('expected stored');
     expect(stored.message).toMatchObject({ cseq: 1, from: 'alice', to: 'bob', text: 'pending', ts: NOW });
-    // Acknowledged but not in an inbox yet: a sync does not show it.
-    expect((await store.sync('bob', 'web', undefined, 100, NOW)).lastSeq).toBe(0);
+    // Where the send does not run the inbox steps, it is acknowledged but in no inbox yet: a sync does not show it.
+    expect(stored.inboxSeqs).toEqual(appendsInSend ? { senderSeq: 1, recipientSeq: 1 } : undefined);
+    expect((await store.sync('bob', 'web', undefined, 100, NOW)).lastSeq).toBe(appendsInSend ? 1 : 0);
     expect(await allPending(NOW + GRACE_MS - 1)).toEqual([]);
     expect((await allPending(NOW + GRACE_MS)).map((entry) => [entry.conv, entry.cseq, entry.from, entry.to, entry.text]))
       .toEqual([['alice/bob', 1, 'alice', 'bob', 'pending']]);
@@ -199,7 +205,8 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     const one = await store1({ text: 'one' });
     const two = await store1({ from: 'bob', to: 'alice', text: 'two' });
     if (one.status !== 'stored' || two.status !== 'stored') throw new Error('expected stored');
-    // The second send's inbox steps run first: they bring both inboxes up to date with the conversation.
+    // Where the inbox steps are apart from the send, the second send's run first: they bring both
+    // inboxes up to date with the conversation. Where the sends ran them, they are found done.
     expect(await store.deliver(two.message, NOW)).toEqual({ senderSeq: 2, recipientSeq: 2 });
     expect(await store.deliver(one.message, NOW)).toEqual({ senderSeq: 1, recipientSeq: 1 });
     for (const uid of ['alice', 'bob']) {
@@ -212,7 +219,7 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     expect(await allPending(NOW + GRACE_MS)).toEqual([]);
   });
 
-  it('repairs from the outbox a send whose inbox steps never ran', async () => {
+  it('repairs from the outbox a send that was never settled (its inbox steps never ran, unless in the send)', async () => {
     await send({ text: 'before' });
     const lost = await store1({ text: 'lost' });
     if (lost.status !== 'stored') throw new Error('expected stored');
@@ -227,6 +234,42 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     const again = await store1({ cid: lost.message.cid, text: 'lost' });
     expect(again).toEqual({ status: 'duplicate', message: lost.message, settled: true });
     expect(await store.deliver(lost.message, NOW)).toEqual({ senderSeq: 2, recipientSeq: 2 });
+  });
+
+  it('answers a stored send\'s inbox seqs where it ran the inbox steps; a retry appends nothing twice', async () => {
+    const inboxSeqsOf = async (overrides: Partial<PrivateSendInput>) => {
+      const result = await store1(overrides);
+      if (result.status !== 'stored') throw new Error('expected stored');
+      expect(result.inboxSeqs !== undefined).toBe(appendsInSend);
+      return result.inboxSeqs ?? await store.deliver(result.message, NOW);
+    };
+    expect(await inboxSeqsOf({ cid: 'a1', text: 'one' })).toEqual({ senderSeq: 1, recipientSeq: 1 });
+    expect(await inboxSeqsOf({ from: 'carol', to: 'bob', text: 'from carol' })).toEqual({ senderSeq: 1, recipientSeq: 2 });
+    expect(await inboxSeqsOf({ from: 'bob', to: 'alice', text: 'two' })).toEqual({ senderSeq: 3, recipientSeq: 2 });
+    const inboxOf = async (uid: string) => (await store.sync(uid, 'web', undefined, 100, NOW)).msgs.map((m) => [m.seq, m.from, m.text]);
+    expect(await inboxOf('bob')).toEqual([[1, 'alice', 'one'], [2, 'carol', 'from carol'], [3, 'bob', 'two']]);
+    expect(await inboxOf('alice')).toEqual([[1, 'alice', 'one'], [2, 'bob', 'two']]);
+    // A retry before and after its first attempt settled: a duplicate that runs no inbox step, and the
+    // inbox steps run again append nothing and answer the same seqs.
+    const retried = await store1({ cid: 'a1', text: 'one' });
+    if (retried.status !== 'duplicate') throw new Error('expected duplicate');
+    expect(retried).toEqual({ status: 'duplicate', message: expect.objectContaining({ cseq: 1, text: 'one' }), settled: false });
+    expect(await store.deliver(retried.message, NOW)).toEqual({ senderSeq: 1, recipientSeq: 1 });
+    await store.settle(retried.message);
+    expect(await store1({ cid: 'a1', text: 'one' })).toEqual({ status: 'duplicate', message: retried.message, settled: true });
+    expect(await store.deliver(retried.message, NOW)).toEqual({ senderSeq: 1, recipientSeq: 1 });
+    expect(await inboxOf('bob')).toEqual([[1, 'alice', 'one'], [2, 'carol', 'from carol'], [3, 'bob', 'two']]);
+    expect(await inboxOf('alice')).toEqual([[1, 'alice', 'one'], [2, 'bob', 'two']]);
+    if (name !== 'memory') expect(await redisOf(name).llen('rc:user:{bob}:inbox')).toBe(3);
+  });
+
+  it('stores sends of many conversations made at once, each in its own slot', async () => {
+    // Made in one tick, they go out together (auto-pipelining groups a Cluster's commands by node).
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => send({ from: `u${i}`, to: `v${i}`, text: `m${i}` })));
+    expect(results.map((result) => result.status)).toEqual(Array(20).fill('stored'));
+    for (let i = 0; i < 20; i++) {
+      expect((await store.sync(`v${i}`, 'web', undefined, 100, NOW)).msgs.map((m) => [m.seq, m.from, m.text])).toEqual([[1, `u${i}`, `m${i}`]]);
+    }
   });
 
   it('tells a retried send whether its first attempt settled (appended and pushed) or may still be due', async () => {

@@ -1,11 +1,14 @@
 /**
- * The repair of private messages whose inbox steps a crash cut short: a message stored in its
- * conversation but in no inbox (the room service died after the store) is appended to both inboxes
- * by `repairDeliveries` once it is older than the grace, pushed to the recipient's online device and
- * offered to the offline-push worker otherwise, and settled, so a second round finds nothing. And the
+ * The repair of private messages whose delivery a crash cut short: a message stored (the memory store
+ * appends it to both inboxes in the same step, as one Redis node does) by a room service that died
+ * before pushing it is found in the outbox by `repairDeliveries` once it is older than the grace, its
+ * inbox steps are found done, it is pushed to the recipient's online device and offered to the
+ * offline-push worker otherwise, and settled, so a second round finds nothing. (A message in no inbox
+ * yet, which only a Redis Cluster leaves, is repaired in chat-redis-cluster.test.ts.) And the
  * settling itself: a message is settled only once the bus server confirmed its pushes, so a replica
  * that dies with the pushes still in its outbound batch leaves it unsettled, and the sender's retry on
- * another replica pushes it again.
+ * another replica pushes it again. And a send whose store ran the inbox steps itself makes no second
+ * store call for them.
  */
 import { describe, expect, it } from 'vitest';
 import type { Bus } from '../../src/shared/bus/bus.js';
@@ -26,11 +29,13 @@ const RATE = { ratePerSec: 100, burst: 100 };
 
 interface Replica { chat: ChatService; inbox: MemoryInboxStore; sessions: MemorySessionStore; delivered: unknown[]; offline: unknown[] }
 
+const RETENTION = { count: 100, maxAgeMs: 3_600_000, dedupTtlMs: 600_000 };
+
 /** A room service on `bus` whose gateway gw1 records what it is sent; stores shared with `shared`. */
-function replica(bus: Bus, clock: { now(): number }, shared?: Replica): Replica {
-  const sessions = shared?.sessions ?? new MemorySessionStore();
+function replica(bus: Bus, clock: { now(): number }, shared: Partial<Pick<Replica, 'inbox' | 'sessions'>> = {}): Replica {
+  const sessions = shared.sessions ?? new MemorySessionStore();
   const gateways = new FixedGatewayDirectory([{ gatewayId: 'gw1', epoch: 1, url: 'ws://gw1/ws', connections: 1, ready: true, expiresAtMs: clock.now() + 3_600_000 }]);
-  const inbox = shared?.inbox ?? new MemoryInboxStore({ count: 100, maxAgeMs: 3_600_000, dedupTtlMs: 600_000 });
+  const inbox = shared.inbox ?? new MemoryInboxStore(RETENTION);
   const router = new RecipientRouter({ sessions, gateways, bus });
   const metrics = new RoomServiceMetrics(new MetricsRegistry());
   const chat = new ChatService({
@@ -51,21 +56,22 @@ function pushedFrames(delivered: unknown[]): Array<{ to: string[]; frame: unknow
 }
 
 describe('delivery repair', () => {
-  it('appends, pushes and settles a stored message that never reached the inboxes, once', async () => {
+  it('pushes and settles a stored message whose room service died before pushing it, once', async () => {
     let nowMs = 1_700_000_000_000;
     const clock = { now: () => nowMs };
     const bus = new MemoryBus({ onError: (error) => { throw error; } });
     const { chat, inbox, sessions, delivered, offline } = replica(bus, clock);
     await sessions.register({ uid: 'bob', gatewayId: 'gw1', epoch: 1, connId: 'c1', device: 'web', connectedAtMs: nowMs });
 
-    // The room service stored these and died before the inbox steps.
+    // The room service stored these and died before pushing them.
     await inbox.send({ from: 'alice', to: 'bob', cid: 'a1', text: 'to the online bob', nowMs, rate: RATE });
     await inbox.send({ from: 'alice', to: 'carol', cid: 'a2', text: 'to the offline carol', nowMs, rate: RATE });
-    expect((await inbox.sync('bob', 'web', undefined, 10, nowMs)).lastSeq).toBe(0);
 
     // Within the grace a send may still be under way: left alone.
     nowMs += GRACE_MS - 1;
     expect(await chat.repairDeliveries(GRACE_MS, 100)).toBe(0);
+    await bus.flush();
+    expect(delivered).toEqual([]);
     nowMs += 1;
     expect(await chat.repairDeliveries(GRACE_MS, 100)).toBe(2);
     await bus.flush();
@@ -116,5 +122,42 @@ describe('settling a delivered message', () => {
     await bus.flush();
     expect(b.delivered).toHaveLength(1);
     expect(confirm).toBeDefined();
+  });
+});
+
+/** Counts the separate inbox steps asked of it. */
+class CountingInboxStore extends MemoryInboxStore {
+  delivers = 0;
+  override deliver(...args: Parameters<MemoryInboxStore['deliver']>) {
+    this.delivers++;
+    return super.deliver(...args);
+  }
+}
+
+describe('a private send', () => {
+  it('makes no separate inbox step when the store ran it in the send; a retry looks its seqs up', async () => {
+    const clock = { now: () => 1_700_000_000_000 };
+    const bus = new MemoryBus({ onError: (error) => { throw error; } });
+    const inbox = new CountingInboxStore(RETENTION);
+    const { chat, sessions, delivered } = replica(bus, clock, { inbox });
+    await sessions.register({ uid: 'bob', gatewayId: 'gw1', epoch: 1, connId: 'c1', device: 'web', connectedAtMs: clock.now() });
+
+    await chat.sendPrivate({ uid: 'carol' }, { to: 'bob', id: 'c1', text: 'first' });
+    // The answer carries alice's inbox seq, the push bob's.
+    const sent = await chat.sendPrivate({ uid: 'alice' }, { to: 'bob', id: 'a1', text: 'hello' });
+    expect(sent).toMatchObject({ t: 'sent', mid: 'p/alice/bob/1', seq: 1 });
+    expect(inbox.delivers).toBe(0);
+    await bus.flush();
+    expect(pushedFrames(delivered)).toEqual([
+      { to: ['bob'], frame: { t: 'inbox', msgs: [expect.objectContaining({ seq: 1, mid: 'p/bob/carol/1', text: 'first' })] } },
+      { to: ['bob'], frame: { t: 'inbox', msgs: [expect.objectContaining({ seq: 2, mid: 'p/alice/bob/1', text: 'hello' })] } },
+    ]);
+
+    // Settled: the retry runs the inbox step again only to learn its seq, and pushes nothing.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await chat.sendPrivate({ uid: 'alice' }, { to: 'bob', id: 'a1', text: 'hello' })).toEqual({ ...sent, duplicate: true });
+    expect(inbox.delivers).toBe(1);
+    await bus.flush();
+    expect(delivered).toHaveLength(2);
   });
 });

@@ -2,8 +2,9 @@
  * Private (1:1) chat state. A send is one atomic step in the conversation's slot: the checks
  * (duplicate id, block, rate), the message stored once in its conversation's log with its cseq, and
  * an outbox entry. Each user's inbox then references the message with a per-user, gap-free,
- * increasing inbox seq, appended by an idempotent step in that user's own slot (`deliver`); the
- * outbox entry is dropped once both inboxes have it (`settle`), and entries left behind by a crash are
+ * increasing inbox seq, appended by an idempotent step in that user's own slot (`deliver`), or by the
+ * send itself where all keys are in one place (memory, one Redis node); the outbox entry is dropped
+ * once both inboxes have it and its pushes went out (`settle`), and entries left behind by a crash are
  * found by `pending` and delivered again. Each device of a user keeps its own cursor (the last inbox
  * seq it acknowledged). Read cursors per conversation give unread counts and read receipts. Retention
  * is bounded by count and age. Redis in distributed mode, memory in the all-in-one mode; one contract
@@ -69,7 +70,11 @@ export interface PrivateSendInput {
 }
 
 export type PrivateSendResult =
-  | { status: 'stored'; message: ConversationMessage }
+  /**
+   * `inboxSeqs`: the store ran both inbox steps in the send (as `deliver` would have; it then finds
+   * them done). Absent when they are still due (`deliver`).
+   */
+  | { status: 'stored'; message: ConversationMessage; inboxSeqs?: InboxSeqs }
   /**
    * The message first stored under this client id. `settled`: its outbox entry is gone, so both inbox
    * steps were done and its pushes went out; otherwise they may still be due (deliver it again).
@@ -102,7 +107,9 @@ export interface ConversationInfo {
 export interface InboxStore {
   /**
    * Checks, deduplicates and stores a private message atomically in its conversation, with an outbox
-   * entry; the message is in no inbox yet (see `deliver`). The rate is per sender and conversation.
+   * entry. Where the store can, the same atomic step appends it to both inboxes and answers their seqs
+   * (`inboxSeqs`); otherwise it is in no inbox yet (see `deliver`). The rate is per sender and
+   * conversation.
    */
   send(input: PrivateSendInput): Promise<PrivateSendResult>;
   /**

@@ -1,8 +1,9 @@
 /**
  * Private chat state of the all-in-one mode: the InboxStore contract in one process's memory. Each
  * operation runs without an await between its checks and its changes, so it is as atomic as the
- * Redis store's scripts (and `send` and `deliver` are separate steps, as there). Logs are arrays whose
- * first element has seq `first`; trimming moves `first`.
+ * Redis store's scripts. Everything is in one place, as on one Redis node, so `send` runs both inbox
+ * steps too and answers their seqs (a later `deliver` finds them done). Logs are arrays whose first
+ * element has seq `first`; trimming moves `first`.
  */
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { PrivateMessage } from '../protocol/chat-frames.js';
@@ -87,12 +88,13 @@ export class MemoryInboxStore implements InboxStore {
     const stored: StoredMessage = { from, to, text: input.text, ts: nowMs, cid };
     const cseq = state.log.append(stored, this.retention, nowMs);
     state.dedup.set(`${from}/${cid}`, { cseq, untilMs: nowMs + this.retention.dedupTtlMs });
-    this.outbox.set(`${conv}#${cseq}`, { conv, cseq, from, to, ts: nowMs });
-    return { status: 'stored', message: { conv, cseq, ...stored } };
+    const ref: PrivateRef = { conv, cseq, from, to, ts: nowMs };
+    this.outbox.set(`${conv}#${cseq}`, ref);
+    return { status: 'stored', message: { conv, cseq, ...stored }, inboxSeqs: this.appendToInboxes(ref, nowMs) };
   }
 
   async deliver(ref: PrivateRef, nowMs: number): Promise<InboxSeqs> {
-    return { senderSeq: this.appendToInbox(ref.from, ref, true, nowMs), recipientSeq: this.appendToInbox(ref.to, ref, false, nowMs) };
+    return this.appendToInboxes(ref, nowMs);
   }
 
   async settle(ref: PrivateRef): Promise<void> {
@@ -180,6 +182,10 @@ export class MemoryInboxStore implements InboxStore {
   }
 
   async close(): Promise<void> {}
+
+  private appendToInboxes(ref: PrivateRef, nowMs: number): InboxSeqs {
+    return { senderSeq: this.appendToInbox(ref.from, ref, true, nowMs), recipientSeq: this.appendToInbox(ref.to, ref, false, nowMs) };
+  }
 
   /** The inbox step: brings `uid`'s inbox up to date with the conversation up to `ref.cseq`; answers its inbox seq. */
   private appendToInbox(uid: Uid, ref: PrivateRef, isSender: boolean, nowMs: number): Seq {

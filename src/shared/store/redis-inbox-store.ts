@@ -22,9 +22,12 @@
  *   rc:user:{<uid>}:convs                    ZSET   conv → time of its newest message (the conversation list)
  *
  * A send is one script in the conversation's slot (dedup, block, rate, the stored copy, its cseq and
- * the outbox entry): once it answers, the message is stored. `deliver` then runs one script in each
- * user's slot, which appends every cseq of the conversation above the user's `delivered` mark up to
- * this one: idempotent, and in cseq order even when two sends of a conversation deliver out of order.
+ * the outbox entry): once it answers, the message is stored. On a Cluster, `deliver` then runs one
+ * script in each user's slot, which appends every cseq of the conversation above the user's
+ * `delivered` mark up to this one: idempotent, and in cseq order even when two sends of a conversation
+ * deliver out of order. On one node (one Redis, or Sentinel's primary) every key is on that node, so
+ * the send script runs the same two inbox steps itself (one Lua function shared by both scripts) and
+ * answers their seqs: a message costs one script call, and a later `deliver` finds it appended.
  * `settle` drops the outbox entry. The outbox lives in the conversation's slot, so its key is named
  * with a tag of that slot (key-slot.ts); `pending` visits the 16384 per-slot outboxes in turn, a
  * window of them per call.
@@ -55,10 +58,16 @@ import {
  */
 export const DEFAULT_OUTBOX_SLOTS_PER_VISIT = 256;
 
+/** The send script's answer; `Appended`: what a stored message's answer adds (the inbox seqs, when it ran the inbox steps). */
+type PrivateSendReply<Appended extends number[]> =
+  | [status: 'stored', cseq: number, ...appended: Appended]
+  | [status: 'duplicate', cseq: number, pending: 0 | 1]
+  | [status: 'rejected', code: 'blocked' | 'rate_limited'];
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    roomcastPrivateSend(...args: Arg[]): Result<
-      [status: 'stored', cseq: number] | [status: 'duplicate', cseq: number, pending: 0 | 1] | [status: 'rejected', code: 'blocked' | 'rate_limited'], Context>;
+    roomcastPrivateSend(...args: Arg[]): Result<PrivateSendReply<[]>, Context>;
+    roomcastPrivateSendAndAppend(...args: Arg[]): Result<PrivateSendReply<[senderSeq: number, recipientSeq: number]>, Context>;
     roomcastInboxAppend(...args: Arg[]): Result<number, Context>;
     roomcastInboxRead(...args: Arg[]): Result<[cursor: number, last: number, first: number, refs: string[], low: number], Context>;
     roomcastLogRecordBuffer(...args: Arg[]): Result<Buffer | null, Context>;
@@ -67,12 +76,52 @@ declare module 'ioredis' {
   }
 }
 
-const SCRIPTS = {
-  // KEYS: dedup, block, bucket, conv seq, conv log, outbox.
-  // ARGV: nowMs, to, content, ratePerSec, burst, count, maxAgeMs, dedupTtlMs, outbox member after "<cseq>:".
-  roomcastPrivateSend: {
-    numberOfKeys: 6,
-    lua: `${TRIM_LIST_LUA}${TOKEN_BUCKET_LUA}
+/** A user's keys that the inbox step changes, in the order the scripts take them. */
+const INBOX_KEY_NAMES = ['iseq', 'inbox', 'convs', 'delivered', 'read'] as const;
+
+/**
+ * Lua `inbox_append(keys, conv, cseq, ts, count, cutoff, is_sender, tail)`, the inbox step of one user
+ * (keys: that user's iseq, inbox, convs, delivered, read): appends the conversation's cseqs above the
+ * delivered mark up to cseq; answers cseq's inbox seq (found among the newest `tail` entries when
+ * appended before; 0 when not there). Needs TRIM_LIST_LUA.
+ */
+const INBOX_APPEND_LUA = `
+local function inbox_append(keys, conv, cseq, ts, count, cutoff, is_sender, tail)
+  local iseq_key, inbox, convs, delivered, read = unpack(keys)
+  -- Sending implies having read the conversation so far.
+  if is_sender and (tonumber(redis.call('HGET', read, conv)) or 0) < cseq then redis.call('HSET', read, conv, cseq) end
+  local done = tonumber(redis.call('HGET', delivered, conv)) or 0
+  if done >= cseq then
+    local last = tonumber(redis.call('GET', iseq_key)) or 0
+    local refs = redis.call('LRANGE', inbox, -tail, -1)
+    for i = #refs, 1, -1 do
+      local ref_cseq, ref_conv = string.match(refs[i], '^%d+:(%d+):(.*)$')
+      if tonumber(ref_cseq) == cseq and ref_conv == conv then return last - #refs + i end
+    end
+    return 0
+  end
+  local seq = 0
+  for c = math.max(done + 1, cseq - count + 1), cseq do
+    seq = redis.call('INCR', iseq_key)
+    redis.call('RPUSH', inbox, ts .. ':' .. c .. ':' .. conv)
+  end
+  trim(inbox, count, cutoff)
+  redis.call('HSET', delivered, conv, cseq)
+  local newest = tonumber(redis.call('ZSCORE', convs, conv))
+  if not newest or newest < tonumber(ts) then redis.call('ZADD', convs, ts, conv) end
+  redis.call('ZREMRANGEBYRANK', convs, 0, -count - 1)
+  return seq
+end
+`;
+
+/**
+ * The send: dedup, block, rate, the stored copy, its cseq and the outbox entry. Given the inbox keys
+ * too (all on one node), it also runs both inbox steps and answers their seqs.
+ * KEYS: dedup, block, bucket, conv seq, conv log, outbox[, then INBOX_KEY_NAMES of the sender and of the recipient].
+ * ARGV: nowMs, to, content, ratePerSec, burst, count, maxAgeMs, dedupTtlMs, outbox member after "<cseq>:",
+ * conv, tail search length.
+ */
+const PRIVATE_SEND_LUA = `${TRIM_LIST_LUA}${TOKEN_BUCKET_LUA}${INBOX_APPEND_LUA}
 local dedup, block, bucket, c_seq, c_log, outbox = unpack(KEYS)
 local now_arg, to, content = ARGV[1], ARGV[2], ARGV[3]
 local now, rate, burst = tonumber(now_arg), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -94,41 +143,23 @@ trim(c_log, count, cutoff)
 redis.call('SET', dedup, cseq .. ' ' .. string.format('%d', now + tonumber(dedup_ttl)), 'PX', dedup_ttl)
 redis.call('ZADD', outbox, now_arg, cseq .. ':' .. member)
 bucket_take(bucket, tokens, now_arg, rate, burst)
-return {'stored', cseq}`,
-  },
-  // KEYS: iseq, inbox, convs, delivered, read.
-  // ARGV: conv, cseq, ts, count, cutoff (ms), isSender ('1' | '0'), tail search length.
-  // Appends the conversation's cseqs above the delivered mark up to cseq; answers cseq's inbox seq
-  // (found among the newest entries when appended before; 0 when not there).
+if #KEYS == 6 then return {'stored', cseq} end
+-- One node: both inbox steps in this call (the outbox entry stays until the pushes went out).
+local conv, tail = ARGV[10], tonumber(ARGV[11])
+local sender_seq = inbox_append({unpack(KEYS, 7, 11)}, conv, cseq, now_arg, count, cutoff, true, tail)
+return {'stored', cseq, sender_seq, inbox_append({unpack(KEYS, 12, 16)}, conv, cseq, now_arg, count, cutoff, false, tail)}`;
+
+const SCRIPTS = {
+  // A Cluster's send: the conversation's keys only (ioredis routes a call by its first key, so each
+  // variant has a fixed key count rather than a leading one).
+  roomcastPrivateSend: { numberOfKeys: 6, lua: PRIVATE_SEND_LUA },
+  // One node's send, with both users' inbox steps.
+  roomcastPrivateSendAndAppend: { numberOfKeys: 16, lua: PRIVATE_SEND_LUA },
+  // KEYS: INBOX_KEY_NAMES of one user. ARGV: conv, cseq, ts, count, cutoff (ms), isSender ('1' | '0'), tail search length.
   roomcastInboxAppend: {
     numberOfKeys: 5,
-    lua: `${TRIM_LIST_LUA}
-local iseq_key, inbox, convs, delivered, read = unpack(KEYS)
-local conv, cseq, ts = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local count, cutoff, tail = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
--- Sending implies having read the conversation so far.
-if ARGV[6] == '1' and (tonumber(redis.call('HGET', read, conv)) or 0) < cseq then redis.call('HSET', read, conv, cseq) end
-local done = tonumber(redis.call('HGET', delivered, conv)) or 0
-if done >= cseq then
-  local last = tonumber(redis.call('GET', iseq_key)) or 0
-  local refs = redis.call('LRANGE', inbox, -tail, -1)
-  for i = #refs, 1, -1 do
-    local ref_cseq, ref_conv = string.match(refs[i], '^%d+:(%d+):(.*)$')
-    if tonumber(ref_cseq) == cseq and ref_conv == conv then return last - #refs + i end
-  end
-  return 0
-end
-local seq = 0
-for c = math.max(done + 1, cseq - count + 1), cseq do
-  seq = redis.call('INCR', iseq_key)
-  redis.call('RPUSH', inbox, ts .. ':' .. c .. ':' .. conv)
-end
-trim(inbox, count, cutoff)
-redis.call('HSET', delivered, conv, cseq)
-local newest = tonumber(redis.call('ZSCORE', convs, conv))
-if not newest or newest < tonumber(ts) then redis.call('ZADD', convs, ts, conv) end
-redis.call('ZREMRANGEBYRANK', convs, 0, -count - 1)
-return seq`,
+    lua: `${TRIM_LIST_LUA}${INBOX_APPEND_LUA}
+return inbox_append(KEYS, ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1', tonumber(ARGV[7]))`,
   },
   // KEYS: iseq, inbox, cursor. ARGV: device, after ('' = the cursor), limit, mode (sync | latest | ack), nowMs, maxAgeMs.
   roomcastInboxRead: {
@@ -213,6 +244,11 @@ export class RedisInboxStore implements InboxStore {
   private readonly retention: ChatRetention;
   private readonly prefix: string;
   private readonly slotsPerVisit: number;
+  /**
+   * Every key is on one node (one Redis, or Sentinel's primary): the send script runs both inbox
+   * steps too. A Cluster keeps each user's keys in the user's slot, so `deliver` runs them there.
+   */
+  private readonly appendsInSend: boolean;
   /** The first per-slot outbox the next `pending` call visits; each store starts elsewhere. */
   private nextOutboxSlot = Math.floor(Math.random() * SLOT_COUNT);
 
@@ -221,6 +257,7 @@ export class RedisInboxStore implements InboxStore {
     this.retention = options.retention;
     this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.slotsPerVisit = Math.min(SLOT_COUNT, options.outboxSlotsPerVisit ?? DEFAULT_OUTBOX_SLOTS_PER_VISIT);
+    this.appendsInSend = !this.redis.isCluster;
     // Tens of milliseconds, spent at start-up rather than in the first send.
     slotTags();
     defineScripts(this.redis, SCRIPTS);
@@ -230,15 +267,20 @@ export class RedisInboxStore implements InboxStore {
     const { from, to, cid, text, nowMs, rate } = input;
     const conv = conversationOf(from, to);
     const content: StoredContent = { from, to, text, cid };
-    const reply = await this.redis.roomcastPrivateSend(
+    const args = [
       this.convKey(conv, `dedup:${from.length}:${from}:${cid}`), this.convKey(conv, 'block'), this.convKey(conv, `rl:${from}`),
       this.convKey(conv, 'seq'), this.convKey(conv, 'log'), this.outboxKey(conv),
+      ...(this.appendsInSend ? [...this.inboxKeys(from), ...this.inboxKeys(to)] : []),
       nowMs, to, asBuffer(encodeRecord(content)), rate.ratePerSec, rate.burst,
-      this.retention.count, this.retention.maxAgeMs, this.retention.dedupTtlMs, outboxMemberTail(conv, from),
-    );
+      this.retention.count, this.retention.maxAgeMs, this.retention.dedupTtlMs, outboxMemberTail(conv, from), conv, INBOX_TAIL_SEARCH,
+    ];
+    const reply = this.appendsInSend ? await this.redis.roomcastPrivateSendAndAppend(...args) : await this.redis.roomcastPrivateSend(...args);
     if (reply[0] === 'rejected') return { status: 'rejected', code: reply[1] };
     const cseq = reply[1];
-    if (reply[0] === 'stored') return { status: 'stored', message: { conv, cseq, ...content, ts: nowMs } };
+    if (reply[0] === 'stored') {
+      const message = { conv, cseq, ...content, ts: nowMs };
+      return reply.length === 4 ? { status: 'stored', message, inboxSeqs: { senderSeq: reply[2], recipientSeq: reply[3] } } : { status: 'stored', message };
+    }
     const raw = await this.redis.roomcastLogRecordBuffer(this.convKey(conv, 'seq'), this.convKey(conv, 'log'), cseq);
     // Trimmed since: the ids are all a retrying sender needs.
     const record = raw ? decodeLogRecord(raw) : { ...content, ts: nowMs };
@@ -335,7 +377,7 @@ export class RedisInboxStore implements InboxStore {
 
   private appendToInbox(uid: Uid, ref: PrivateRef, isSender: boolean, nowMs: number): Promise<Seq> {
     return this.redis.roomcastInboxAppend(
-      this.userKey(uid, 'iseq'), this.userKey(uid, 'inbox'), this.userKey(uid, 'convs'), this.userKey(uid, 'delivered'), this.userKey(uid, 'read'),
+      ...this.inboxKeys(uid),
       ref.conv, ref.cseq, ref.ts, this.retention.count, nowMs - this.retention.maxAgeMs, isSender ? '1' : '0', INBOX_TAIL_SEARCH,
     );
   }
@@ -362,6 +404,10 @@ export class RedisInboxStore implements InboxStore {
 
   private userKey(uid: Uid, name: string): string {
     return `${this.prefix}user:{${uid}}:${name}`;
+  }
+
+  private inboxKeys(uid: Uid): string[] {
+    return INBOX_KEY_NAMES.map((name) => this.userKey(uid, name));
   }
 
   private convKey(conv: ConversationId, name: string): string {
