@@ -28,14 +28,14 @@ export class ChatRouting {
   constructor(private readonly deps: ChatRoutingDeps) {}
 
   /**
-   * Routes; recipients in `pushFor` that are online nowhere get an offline-push event. `online`: the
+   * Routes; recipients online nowhere that `pushFor` accepts get an offline-push event. `online`: the
    * recipients' devices when the caller has them already (looked up otherwise). Answers whether the
    * routes were published (false when the lookup or the bus failed).
    */
-  async routeSafely(routes: Route[], push?: PushSummary, pushFor?: ReadonlySet<Uid>, online?: ReadonlyMap<Uid, DeviceSession[]>): Promise<boolean> {
+  async routeSafely(routes: Route[], push?: PushSummary, pushFor?: (uid: Uid) => boolean, online?: ReadonlyMap<Uid, DeviceSession[]>): Promise<boolean> {
     try {
       const { offline } = await this.deps.router.route(routes, online);
-      if (push && pushFor) this.publishOfflinePush(push, offline.filter((uid) => pushFor.has(uid)));
+      if (push && pushFor) this.publishOfflinePush(push, offline.filter(pushFor));
       return true;
     } catch (error) {
       this.failed(error);

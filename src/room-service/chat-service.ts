@@ -203,7 +203,7 @@ export class ChatService {
       routes.push({ to: [message.from], frame: { t: 'inbox', msgs: [privateMessageFor(message, seqs.senderSeq)] }, ...(exceptConn ? { except: exceptConn } : {}) });
     }
     const routed = await this.deps.routing.routeSafely(routes, { kind: 'private', mid: privateMessageId(message.conv, message.cseq), from: message.from, text: message.text, ts: message.ts },
-      new Set([message.to]), online);
+      (uid) => uid === message.to, online);
     // Unrouted, it stays in the outbox: a retry or the repair pushes it again.
     if (routed) this.pushed.add(message);
     return seqs;

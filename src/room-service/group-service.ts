@@ -19,13 +19,14 @@ import type {
   GroupSyncedFrame, SentFrame,
 } from '../shared/protocol/chat-frames.js';
 import type { Seq, Uid } from '../shared/protocol/frames.js';
-import type { GroupInvite, GroupStore } from '../shared/store/group-store.js';
+import type { GroupInvite, GroupStore, RosterVersion } from '../shared/store/group-store.js';
 import type { RateLimit } from '../shared/store/room-store.js';
 import type { InboxStore } from '../shared/store/inbox-store.js';
 import type { ChatHandlers } from './chat-handlers.js';
 import type { ChatRouting } from './chat-routing.js';
 import { addsDirectly, checkMayCreateGroup, isTrusted, type GroupPolicy, type GroupPrincipal } from './group-policy.js';
 import { checkText, storeCall } from './service-calls.js';
+import { MemberLists } from './member-lists.js';
 import { LOOKUP_CHUNK } from './recipient-router.js';
 
 /** The frame types group chat answers. */
@@ -57,6 +58,9 @@ export const BACKEND_ACTOR = Symbol('backend');
 export type GroupActor = Uid | typeof BACKEND_ACTOR;
 
 export class GroupService {
+  /** Member lists of the groups that send, by roster version: a send does not read its group's members again. */
+  private readonly memberLists = new MemberLists();
+
   constructor(private readonly deps: GroupServiceDeps) {}
 
   /** The group requests, each bound to its answer (chat-handlers.ts). */
@@ -209,20 +213,35 @@ export class GroupService {
     const { message } = result;
     if (result.status === 'stored') this.deps.metrics.messagePublished('group');
     const frame = { t: 'group_msgs' as const, group, msgs: [message] };
-    // Members are read in chunks and looked up in pipelined chunks, then published once per gateway.
-    const members: Uid[] = [];
-    for await (const uids of groups.memberUids(group, LOOKUP_CHUNK)) members.push(...uids);
-    const others = new Set(members);
-    others.delete(from);
+    // Members are looked up in pipelined chunks, then published once per gateway.
+    const members = await this.membersAt(group, result.roster);
     await routing.routeSafely(
       [{ to: members, frame, ...(connId ? { except: connId } : {}) }],
       { kind: 'group', mid: message.mid, from, text, ts: message.ts, group },
-      others,
+      (uid) => uid !== from,
     );
     return {
       t: 'sent', id, mid: message.mid, seq: message.seq, ts: message.ts, group,
       ...(result.status === 'duplicate' ? { duplicate: true as const } : {}),
     };
+  }
+
+  /**
+   * Every member's uid at roster version `roster` (the one the store answered with the message): the
+   * list held for that version, or read in chunks and then held if the membership did not change
+   * while it was read.
+   */
+  private async membersAt(group: GroupId, roster: RosterVersion | null): Promise<readonly Uid[]> {
+    const held = roster === null ? undefined : this.memberLists.get(group, roster);
+    if (held) return held;
+    // A scan may name a uid twice (Redis HSCAN while the hash grows): each member once.
+    const read = new Set<Uid>();
+    for await (const uids of this.deps.groups.memberUids(group, LOOKUP_CHUNK)) for (const uid of uids) read.add(uid);
+    const members = [...read];
+    if (roster !== null && (await this.stored('groupRoster', () => this.deps.groups.roster(group))) === roster) {
+      this.memberLists.set(group, roster, members);
+    }
+    return members;
   }
 
   async sync(uid: Uid, group: GroupId, after: Seq | undefined, requested: number | undefined): Promise<GroupSyncedFrame> {

@@ -57,14 +57,19 @@ export class RecipientRouter {
    * already (together with its store call); looked up here otherwise.
    */
   async route(routes: readonly Route[], known?: ReadonlyMap<Uid, DeviceSession[]>): Promise<RoutingResult> {
-    const uids = [...new Set(routes.flatMap((route) => route.to))];
-    const online = known ?? await this.lookup(uids);
+    const online = known ?? await this.lookup([...new Set(routes.flatMap((route) => route.to))]);
     const perGateway = new Map<GatewayId, DeliveryItem[]>();
+    const offline = new Set<Uid>();
     for (const route of routes) {
       const bytes = encodeMsgpack(route.frame);
       const recipients = new Map<GatewayId, Uid[]>();
       for (const uid of route.to) {
-        for (const device of online.get(uid) ?? []) {
+        const devices = online.get(uid);
+        if (!devices) {
+          offline.add(uid);
+          continue;
+        }
+        for (const device of devices) {
           if (device.connId === route.except) continue;
           let list = recipients.get(device.gatewayId);
           if (!list) recipients.set(device.gatewayId, (list = []));
@@ -86,6 +91,6 @@ export class RecipientRouter {
       const event: DeliverEvent = { t: 'deliver', items };
       this.deps.bus.publish(subjects.gateway(gatewayId), encodeBusMessage(event));
     }
-    return { offline: uids.filter((uid) => !online.has(uid)), gateways: perGateway.size };
+    return { offline: [...offline], gateways: perGateway.size };
   }
 }

@@ -155,6 +155,41 @@ describe.each(implementations)('GroupStore ($name)', ({ name, create }) => {
     expect((await store.info('g1'))?.members).toBe(4);
   });
 
+  it('gives the membership a new roster version at every change of members and at nothing else; a send answers the current one', async () => {
+    await store.create('g1', 'owner', ['a'], NOW);
+    const versions = [await store.roster('g1')];
+    expect(versions[0]).not.toBeNull();
+    const current = () => versions[versions.length - 1];
+    const expectUnchanged = async () => expect(await store.roster('g1')).toBe(current());
+    const expectChanged = async () => {
+      const version = await store.roster('g1');
+      expect(versions).not.toContain(version);
+      versions.push(version);
+    };
+
+    const stored = await send({ from: 'a', cid: 'r1' });
+    expect(stored).toMatchObject({ status: 'stored', roster: current() });
+    // Roles, invites, cursors and messages are not membership.
+    expect(await store.promote('g1', ['a'])).toEqual(['a']);
+    expect((await store.invite('g1', ['b', 'd'], 'member', 'owner', NOW)).status).toBe('ok');
+    await store.ack('g1', 'a', 1, NOW);
+    expect(await store.removeMembers('g1', ['d'])).toBe(true);
+    expect(await store.addMembers('g1', ['a'], 'member')).toBe('ok');
+    await expectUnchanged();
+
+    expect(await store.accept('g1', 'b')).toBe('joined');
+    await expectChanged();
+    expect(await store.addMembers('g1', ['c'], 'member')).toBe('ok');
+    await expectChanged();
+    expect(await send({ from: 'a', cid: 'r1' })).toMatchObject({ status: 'duplicate', roster: current() });
+    expect(await store.removeMembers('g1', ['c', 'stranger'])).toBe(true);
+    await expectChanged();
+    expect(await store.removeMembers('g1', ['c'])).toBe(true);
+    await expectUnchanged();
+    expect(await send({ from: 'b' })).toMatchObject({ status: 'stored', roster: current() });
+    expect(await store.roster('nope')).toBeNull();
+  });
+
   it('trims the log by count and by age', async () => {
     await store.create('g1', 'owner', [], NOW);
     for (let i = 0; i < LIMITS.count + 3; i++) await seqOf({ text: `m${i}` });

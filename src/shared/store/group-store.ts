@@ -59,8 +59,15 @@ export interface GroupSendInput {
   rate: RateLimit;
 }
 
+/**
+ * Names a group's membership: it changes with every change of who is a member (create, add, accepted
+ * invite, removal of a member) and with nothing else, so two equal versions mean the same members.
+ */
+export type RosterVersion = string;
+
 export type GroupSendResult =
-  | { status: 'stored' | 'duplicate'; message: GroupMessage }
+  /** `roster`: the membership's version when the message was stored; null for a group the store has no version of (yet). */
+  | { status: 'stored' | 'duplicate'; message: GroupMessage; roster: RosterVersion | null }
   | { status: 'rejected'; code: 'unknown_group' | 'not_group_member' | 'rate_limited' };
 
 export interface GroupPage {
@@ -114,6 +121,8 @@ export interface GroupStore {
   members(group: GroupId, cursor: string | undefined, limit: number): Promise<{ members: GroupMember[]; cursor?: string }>;
   /** Every member's uid, in chunks of about `chunk`: large groups are never read in one reply. */
   memberUids(group: GroupId, chunk: number): AsyncIterable<Uid[]>;
+  /** The version of the group's membership now (RosterVersion); null for an unknown group, or one the store has no version of. */
+  roster(group: GroupId): Promise<RosterVersion | null>;
   /** Checks membership, deduplicates, rates and stores once with the next group seq, atomically. */
   send(input: GroupSendInput): Promise<GroupSendResult>;
   /**

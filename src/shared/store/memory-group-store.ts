@@ -8,7 +8,7 @@ import { take, type TokenBucket } from './token-bucket.js';
 import {
   groupMessageId,
   type AcceptResult, type GroupInfo, type GroupInvite, type GroupMember, type GroupPage, type GroupSendInput, type GroupSendResult,
-  type GroupStore, type GroupStoreLimits, type InviteResult,
+  type GroupStore, type GroupStoreLimits, type InviteResult, type RosterVersion,
 } from './group-store.js';
 
 interface StoredGroupMessage { from: Uid; text: string; cid: string; ts: number }
@@ -23,6 +23,8 @@ interface GroupState {
   /** Seq of log[0]. */
   first: number;
   dedup: Map<string, { seq: Seq; untilMs: number }>;
+  /** Counts the changes of membership: the roster version. */
+  roster: number;
 }
 
 const DEDUP_PRUNE_SIZE = 1000;
@@ -42,7 +44,7 @@ export class MemoryGroupStore implements GroupStore {
     const invited = new Set(invitees.filter((uid) => !all.has(uid)));
     if (all.size + invited.size > this.limits.maxMembers) return 'too_many_members';
     const state: GroupState = {
-      owner, createdAtMs: nowMs, members: new Map(), cursors: new Map(), invites: new Map(), log: [], first: 1, dedup: new Map(),
+      owner, createdAtMs: nowMs, members: new Map(), cursors: new Map(), invites: new Map(), log: [], first: 1, dedup: new Map(), roster: 0,
     };
     this.groups.set(group, state);
     for (const uid of all) this.join(group, state, uid, uid === owner ? 'owner' : 'member');
@@ -137,7 +139,7 @@ export class MemoryGroupStore implements GroupStore {
     const state = this.groups.get(group);
     if (!state) return false;
     for (const uid of uids) {
-      state.members.delete(uid);
+      if (state.members.delete(uid)) state.roster++;
       state.cursors.delete(uid);
       this.memberOf.get(uid)?.delete(group);
       this.dropInvite(group, state, uid);
@@ -159,6 +161,11 @@ export class MemoryGroupStore implements GroupStore {
     for (let i = 0; i < uids.length; i += chunk) yield uids.slice(i, i + chunk);
   }
 
+  async roster(group: GroupId): Promise<RosterVersion | null> {
+    const state = this.groups.get(group);
+    return state ? String(state.roster) : null;
+  }
+
   async send(input: GroupSendInput): Promise<GroupSendResult> {
     const { group, from, cid, nowMs, rate } = input;
     const state = this.groups.get(group);
@@ -169,7 +176,7 @@ export class MemoryGroupStore implements GroupStore {
     const seen = state.dedup.get(key);
     if (seen && seen.untilMs > nowMs) {
       const stored = state.log[seen.seq - state.first] ?? { from, text: '', cid, ts: nowMs };
-      return { status: 'duplicate', message: view(group, seen.seq, stored) };
+      return { status: 'duplicate', message: view(group, seen.seq, stored), roster: String(state.roster) };
     }
     // The bucket lives with the group it protects, as on Redis: the rate is per sender and group.
     const bucketKey = `${group}\u0000${from}`;
@@ -181,7 +188,7 @@ export class MemoryGroupStore implements GroupStore {
     const seq = lastSeqOf(state);
     this.trim(state, nowMs);
     state.dedup.set(key, { seq, untilMs: nowMs + this.limits.dedupTtlMs });
-    return { status: 'stored', message: view(group, seq, stored) };
+    return { status: 'stored', message: view(group, seq, stored), roster: String(state.roster) };
   }
 
   async sync(group: GroupId, uid: Uid, after: Seq | undefined, limit: number, nowMs: number): Promise<GroupPage | null> {
@@ -216,6 +223,7 @@ export class MemoryGroupStore implements GroupStore {
     const joinSeq = lastSeqOf(state);
     state.members.set(uid, { role, joinSeq });
     state.cursors.set(uid, joinSeq);
+    state.roster++;
     let groups = this.memberOf.get(uid);
     if (!groups) this.memberOf.set(uid, (groups = new Set()));
     groups.add(group);

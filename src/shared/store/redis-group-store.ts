@@ -7,6 +7,9 @@
  *   rc:group:{<g>}:cursor                    HASH   uid → the member's last acknowledged group seq
  *   rc:group:{<g>}:invites                   HASH   uid → "<atMs>:<role>:<by>": pending invites (not members)
  *   rc:group:{<g>}:seq                       STRING the group's newest seq
+ *   rc:group:{<g>}:roster                    STRING a random token, replaced with every change of membership
+ *                                                   (its version: equal tokens mean the same members); a group
+ *                                                   made before tokens has none until its membership changes
  *   rc:group:{<g>}:log                       LIST   each message once: "<ts>:" and the msgpack record {from, text, cid};
  *                                                   element i has seq seq - LLEN + 1 + i
  *   rc:group:{<g>}:dedup:<len>:<uid>:<cid>   STRING "<seq> <untilMs>" (PX dedupTtlMs)
@@ -21,6 +24,7 @@
  * per sender and group. Commands that span users or groups are separate commands sent together
  * (auto-pipelined per node), never one pipeline or transaction across slots.
  */
+import { randomUUID } from 'node:crypto';
 import type { Result } from 'ioredis';
 import type { RedisConnection } from './redis-client.js';
 import { asBuffer, defineScripts, execAll, TRIM_LIST_LUA, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
@@ -31,7 +35,7 @@ import type { GroupId, GroupMessage, GroupRole } from '../protocol/chat-frames.j
 import {
   groupMessageId,
   type AcceptResult, type GroupInfo, type GroupInvite, type GroupMember, type GroupPage, type GroupSendInput, type GroupSendResult,
-  type GroupStore, type GroupStoreLimits, type InviteResult,
+  type GroupStore, type GroupStoreLimits, type InviteResult, type RosterVersion,
 } from './group-store.js';
 
 /** Uids per command when a membership change touches the per-user index. */
@@ -45,7 +49,8 @@ declare module 'ioredis' {
     roomcastGroupPromote(...args: Arg[]): Result<string[] | null, Context>;
     roomcastGroupInvite(...args: Arg[]): Result<['ok', number, ...string[]] | ['unknown_group' | 'too_many_members'], Context>;
     roomcastGroupAccept(...args: Arg[]): Result<AcceptResult, Context>;
-    roomcastGroupSend(...args: Arg[]): Result<[status: 'stored' | 'duplicate', seq: number] | [status: 'rejected', code: 'unknown_group' | 'not_group_member' | 'rate_limited'], Context>;
+    roomcastGroupSend(...args: Arg[]): Result<[status: 'stored' | 'duplicate', seq: number, roster: string | null] | [status: 'rejected', code: 'unknown_group' | 'not_group_member' | 'rate_limited'], Context>;
+    roomcastGroupRemove(...args: Arg[]): Result<0 | 1, Context>;
     roomcastGroupReadBuffer(...args: Arg[]): Result<[cursor: number, last: number, floor: number, low: number, records: Buffer[], join: number, lastTs: number] | null, Context>;
     roomcastGroupRecordBuffer(...args: Arg[]): Result<Buffer | null, Context>;
   }
@@ -53,16 +58,17 @@ declare module 'ioredis' {
 
 
 const SCRIPTS = {
-  // KEYS: meta, members, cursor, invites. ARGV: owner, nowMs, maxMembers, memberCount, members... (the
-  // owner first), invitees... (none of them members).
+  // KEYS: meta, members, cursor, invites, roster. ARGV: owner, nowMs, maxMembers, memberCount, roster
+  // token, members... (the owner first), invitees... (none of them members).
   roomcastGroupCreate: {
-    numberOfKeys: 4,
+    numberOfKeys: 5,
     lua: `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
-if #ARGV - 4 > tonumber(ARGV[3]) then return 'too_many_members' end
-local last_member = 4 + tonumber(ARGV[4])
+if #ARGV - 5 > tonumber(ARGV[3]) then return 'too_many_members' end
+local last_member = 5 + tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'createdAtMs', ARGV[2])
-for i = 5, last_member do
+redis.call('SET', KEYS[5], ARGV[5])
+for i = 6, last_member do
   redis.call('HSET', KEYS[2], ARGV[i], (ARGV[i] == ARGV[1] and 'owner' or 'member') .. ':0')
   redis.call('HSET', KEYS[3], ARGV[i], 0)
 end
@@ -71,14 +77,15 @@ for i = last_member + 1, #ARGV do
 end
 return 'created'`,
   },
-  // KEYS: meta, members, cursor, seq, invites. ARGV: role, maxMembers, uids... Answers the status and the
-  // uids it added; their invites are used up (an invited uid held its place already).
+  // KEYS: meta, members, cursor, seq, invites, roster. ARGV: role, maxMembers, roster token, uids...
+  // Answers the status and the uids it added; their invites are used up (an invited uid held its place
+  // already).
   roomcastGroupAdd: {
-    numberOfKeys: 5,
+    numberOfKeys: 6,
     lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown_group'} end
 local fresh, places = {}, 0
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then
     table.insert(fresh, ARGV[i])
     if redis.call('HEXISTS', KEYS[5], ARGV[i]) == 0 then places = places + 1 end
@@ -91,6 +98,7 @@ for _, uid in ipairs(fresh) do
   redis.call('HSET', KEYS[2], uid, ARGV[1] .. ':' .. join)
   redis.call('HSET', KEYS[3], uid, join)
 end
+if #fresh > 0 then redis.call('SET', KEYS[6], ARGV[3]) end
 table.insert(fresh, 1, 'ok')
 return fresh`,
   },
@@ -132,9 +140,9 @@ end
 for _, uid in ipairs(earlier) do table.insert(answer, uid) end
 return answer`,
   },
-  // KEYS: meta, members, cursor, seq, invites. ARGV: uid, maxMembers.
+  // KEYS: meta, members, cursor, seq, invites, roster. ARGV: uid, maxMembers, roster token.
   roomcastGroupAccept: {
-    numberOfKeys: 5,
+    numberOfKeys: 6,
     lua: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown_group' end
 local uid = ARGV[1]
@@ -147,14 +155,29 @@ local join = redis.call('GET', KEYS[4]) or '0'
 redis.call('HDEL', KEYS[5], uid)
 redis.call('HSET', KEYS[2], uid, role .. ':' .. join)
 redis.call('HSET', KEYS[3], uid, join)
+redis.call('SET', KEYS[6], ARGV[3])
 return 'joined'`,
   },
-  // KEYS: meta, members, dedup, bucket, seq, log.
+  // KEYS: meta, members, cursor, invites, roster. ARGV: roster token, uids... Removes the uids as members
+  // (with their cursors) and their invites; answers 0 for an unknown group.
+  roomcastGroupRemove: {
+    numberOfKeys: 5,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV do
+  if redis.call('HDEL', KEYS[2], ARGV[i]) == 1 then redis.call('SET', KEYS[5], ARGV[1]) end
+  redis.call('HDEL', KEYS[3], ARGV[i])
+  redis.call('HDEL', KEYS[4], ARGV[i])
+end
+return 1`,
+  },
+  // KEYS: meta, members, dedup, bucket, seq, log, roster.
   // ARGV: from, nowMs, ratePerSec, burst, count, maxAgeMs, dedupTtlMs, content.
+  // Answers the status, the seq and the roster token (nil for a group from before roster tokens).
   roomcastGroupSend: {
-    numberOfKeys: 6,
+    numberOfKeys: 7,
     lua: `${TRIM_LIST_LUA}${TOKEN_BUCKET_LUA}
-local meta, members, dedup, bucket, seq_key, log = unpack(KEYS)
+local meta, members, dedup, bucket, seq_key, log, roster = unpack(KEYS)
 local from, now_arg = ARGV[1], ARGV[2]
 local now, rate, burst = tonumber(now_arg), tonumber(ARGV[3]), tonumber(ARGV[4])
 local count, cutoff, dedup_ttl, content = tonumber(ARGV[5]), now - tonumber(ARGV[6]), ARGV[7], ARGV[8]
@@ -163,7 +186,7 @@ if redis.call('HEXISTS', members, from) == 0 then return {'rejected', 'not_group
 local seen = redis.call('GET', dedup)
 if seen then
   local seen_seq, seen_until = string.match(seen, '^(%d+) (%d+)$')
-  if tonumber(seen_until) > now then return {'duplicate', tonumber(seen_seq)} end
+  if tonumber(seen_until) > now then return {'duplicate', tonumber(seen_seq), redis.call('GET', roster)} end
 end
 local tokens = bucket_tokens(bucket, now, rate, burst)
 if tokens < 1 then return {'rejected', 'rate_limited'} end
@@ -172,7 +195,7 @@ redis.call('RPUSH', log, now_arg .. ':' .. content)
 trim(log, count, cutoff)
 redis.call('SET', dedup, seq .. ' ' .. string.format('%d', now + tonumber(dedup_ttl)), 'PX', dedup_ttl)
 bucket_take(bucket, tokens, now_arg, rate, burst)
-return {'stored', seq}`,
+return {'stored', seq, redis.call('GET', roster)}`,
   },
   // KEYS: members, cursor, seq, log. ARGV: uid, after ('' = the cursor), limit, mode (sync | ack), nowMs, maxAgeMs.
   roomcastGroupRead: {
@@ -239,8 +262,8 @@ export class RedisGroupStore implements GroupStore {
     const all = [...new Set([owner, ...members])];
     const invited = [...new Set(invitees)].filter((uid) => !all.includes(uid));
     const status = await this.redis.roomcastGroupCreate(
-      this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'cursor'), this.key(group, 'invites'),
-      owner, nowMs, this.limits.maxMembers, all.length, ...all, ...invited);
+      this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'cursor'), this.key(group, 'invites'), this.key(group, 'roster'),
+      owner, nowMs, this.limits.maxMembers, all.length, randomUUID(), ...all, ...invited);
     if (status === 'created') {
       await this.index(group, all, 'member');
       await this.index(group, invited, 'invited', nowMs);
@@ -266,7 +289,7 @@ export class RedisGroupStore implements GroupStore {
   async addMembers(group: GroupId, uids: readonly Uid[], role: 'admin' | 'member'): Promise<'ok' | 'unknown_group' | 'too_many_members'> {
     const [status, ...added] = await this.redis.roomcastGroupAdd(
       this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'cursor'), this.key(group, 'seq'), this.key(group, 'invites'),
-      role, this.limits.maxMembers, ...new Set(uids));
+      this.key(group, 'roster'), role, this.limits.maxMembers, randomUUID(), ...new Set(uids));
     if (status === 'ok') await this.index(group, added, 'member');
     return status;
   }
@@ -289,7 +312,7 @@ export class RedisGroupStore implements GroupStore {
   async accept(group: GroupId, uid: Uid): Promise<AcceptResult> {
     const status = await this.redis.roomcastGroupAccept(
       this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'cursor'), this.key(group, 'seq'), this.key(group, 'invites'),
-      uid, this.limits.maxMembers);
+      this.key(group, 'roster'), uid, this.limits.maxMembers, randomUUID());
     if (status === 'joined' || status === 'member') await this.index(group, [uid], 'member');
     return status;
   }
@@ -324,10 +347,10 @@ export class RedisGroupStore implements GroupStore {
   }
 
   async removeMembers(group: GroupId, uids: readonly Uid[]): Promise<boolean> {
-    if (!(await this.redis.exists(this.key(group, 'meta')))) return false;
-    if (uids.length === 0) return true;
-    await execAll(this.redis.pipeline()
-      .hdel(this.key(group, 'members'), ...uids).hdel(this.key(group, 'cursor'), ...uids).hdel(this.key(group, 'invites'), ...uids));
+    const known = await this.redis.roomcastGroupRemove(
+      this.key(group, 'meta'), this.key(group, 'members'), this.key(group, 'cursor'), this.key(group, 'invites'), this.key(group, 'roster'),
+      randomUUID(), ...uids);
+    if (known === 0) return false;
     await this.index(group, uids, 'gone');
     return true;
   }
@@ -354,15 +377,19 @@ export class RedisGroupStore implements GroupStore {
     const content: StoredContent = { from, text, cid };
     const reply = await this.redis.roomcastGroupSend(
       this.key(group, 'meta'), this.key(group, 'members'), this.key(group, `dedup:${from.length}:${from}:${cid}`),
-      this.key(group, `rl:${from}`), this.key(group, 'seq'), this.key(group, 'log'),
+      this.key(group, `rl:${from}`), this.key(group, 'seq'), this.key(group, 'log'), this.key(group, 'roster'),
       from, nowMs, rate.ratePerSec, rate.burst, this.limits.count, this.limits.maxAgeMs, this.limits.dedupTtlMs,
       asBuffer(encodeRecord(content)),
     );
     if (reply[0] === 'rejected') return { status: 'rejected', code: reply[1] };
-    const seq = reply[1];
-    if (reply[0] === 'stored') return { status: 'stored', message: view(group, seq, { ...content, ts: nowMs }) };
+    const [status, seq, roster] = reply;
+    if (status === 'stored') return { status, message: view(group, seq, { ...content, ts: nowMs }), roster };
     const raw = await this.redis.roomcastGroupRecordBuffer(this.key(group, 'seq'), this.key(group, 'log'), seq);
-    return { status: 'duplicate', message: view(group, seq, raw ? decodeGroupRecord(raw) : { ...content, ts: nowMs }) };
+    return { status, message: view(group, seq, raw ? decodeGroupRecord(raw) : { ...content, ts: nowMs }), roster };
+  }
+
+  async roster(group: GroupId): Promise<RosterVersion | null> {
+    return this.redis.get(this.key(group, 'roster'));
   }
 
   async sync(group: GroupId, uid: Uid, after: Seq | undefined, limit: number, nowMs: number): Promise<GroupPage | null> {

@@ -31,16 +31,24 @@ const SESSION_VALUE_PATTERN = /^(\d+):(\d+):(.*)$/s;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    roomcastOnlineRead(...args: Arg[]): Result<string[][], Context>;
+    roomcastOnlineRead(...args: Arg[]): Result<Array<number | string>, Context>;
   }
 }
 
 const SCRIPTS = {
-  // KEYS (as many as the first argument says): online hashes. Each one's HGETALL, flat.
+  // KEYS (as many as the first argument says): online hashes. Every entry of them as a triple: the
+  // key's position (from 1), the field, the value. Keys with no entry (offline users, often most of
+  // a group) add nothing to the reply.
   roomcastOnlineRead: {
     lua: `
-local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
+local out, n = {}, 0
+for i, key in ipairs(KEYS) do
+  local hash = redis.call('HGETALL', key)
+  for j = 1, #hash, 2 do
+    out[n + 1], out[n + 2], out[n + 3] = i, hash[j], hash[j + 1]
+    n = n + 3
+  end
+end
 return out`,
   },
 } as const;
@@ -66,31 +74,33 @@ export class RedisSessionStore implements SessionStore {
   async lookup(uids: readonly Uid[], isLive: InstanceLiveness): Promise<Map<Uid, DeviceSession[]>> {
     const found = new Map<Uid, DeviceSession[]>();
     if (uids.length === 0) return found;
-    const replies = await this.read(uids);
-    uids.forEach((uid, i) => {
-      const flat = replies[i]!;
-      const devices: DeviceSession[] = [];
-      for (let j = 0; j < flat.length; j += 2) {
-        const session = parseSession(uid, flat[j]!, flat[j + 1]!);
-        if (session && isLive(session)) devices.push(session);
+    const entries = await this.read(uids);
+    for (let i = 0; i < entries.length; i += 3) {
+      const uid = uids[(entries[i] as number) - 1]!;
+      const field = entries[i + 1] as string;
+      const session = parseSession(uid, field, entries[i + 2] as string);
+      if (session && isLive(session)) {
+        const devices = found.get(uid);
+        if (devices) devices.push(session);
+        else found.set(uid, [session]);
+      } else {
         // Not awaited: cleaning up is not the caller's business, and a failed cleanup is retried by the next reader.
-        else this.redis.hdel(this.onlineKey(uid), flat[j]!).catch(() => undefined);
+        this.redis.hdel(this.onlineKey(uid), field).catch(() => undefined);
       }
-      if (devices.length > 0) found.set(uid, devices);
-    });
+    }
     return found;
   }
 
   /**
-   * Each uid's online hash, flat. One Redis: one script call for all of them, so a group message's
-   * lookup of a thousand members is one command and its cost is Redis's, not the client's. A Cluster
-   * spreads the hashes over the slots: a command per uid there, which auto-pipelining writes together
-   * per node.
+   * Every entry of the uids' online hashes, flat: the uid's position in `uids` (from 1), the field,
+   * the value. One Redis: one script call for all of them, so a group message's lookup of a thousand
+   * members is one command, and members with no device add nothing to its reply. A Cluster spreads
+   * the hashes over the slots: a command per uid there, which auto-pipelining writes together per node.
    */
-  private async read(uids: readonly Uid[]): Promise<string[][]> {
+  private async read(uids: readonly Uid[]): Promise<Array<number | string>> {
     if (!this.redis.isCluster) return this.redis.roomcastOnlineRead(uids.length, ...uids.map((uid) => this.onlineKey(uid)));
     const hashes = await Promise.all(uids.map((uid) => this.redis.hgetall(this.onlineKey(uid))));
-    return hashes.map((hash) => Object.entries(hash).flat());
+    return hashes.flatMap((hash, i) => Object.entries(hash).flatMap(([field, value]) => [i + 1, field, value]));
   }
 
   /** The connection belongs to whoever made it; there is nothing else to release. */
