@@ -232,14 +232,15 @@ export class GroupService {
    * while it was read.
    */
   private async membersAt(group: GroupId, roster: RosterVersion | null): Promise<readonly Uid[]> {
-    const held = roster === null ? undefined : this.memberLists.get(group, roster);
+    const readAtMs = this.deps.clock.now();
+    const held = roster === null ? undefined : this.memberLists.get(group, roster, readAtMs);
     if (held) return held;
     // A scan may name a uid twice (Redis HSCAN while the hash grows): each member once.
     const read = new Set<Uid>();
     for await (const uids of this.deps.groups.memberUids(group, LOOKUP_CHUNK)) for (const uid of uids) read.add(uid);
     const members = [...read];
     if (roster !== null && (await this.stored('groupRoster', () => this.deps.groups.roster(group))) === roster) {
-      this.memberLists.set(group, roster, members);
+      this.memberLists.set(group, roster, members, readAtMs);
     }
     return members;
   }

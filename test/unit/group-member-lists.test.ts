@@ -77,26 +77,33 @@ describe('group sends and member lists', () => {
 describe('MemberLists', () => {
   it('answers a list only for the roster version it was kept at, the newest kept in place of the older', () => {
     const lists = new MemberLists(10);
-    lists.set('g1', 'v1', ['a', 'b']);
-    expect(lists.get('g1', 'v1')).toEqual(['a', 'b']);
-    expect(lists.get('g1', 'v2')).toBeUndefined();
-    lists.set('g1', 'v2', ['a']);
-    expect(lists.get('g1', 'v1')).toBeUndefined();
-    expect(lists.get('g1', 'v2')).toEqual(['a']);
-    expect(lists.get('g2', 'v2')).toBeUndefined();
+    lists.set('g1', 'v1', ['a', 'b'], NOW);
+    expect(lists.get('g1', 'v1', NOW)).toEqual(['a', 'b']);
+    expect(lists.get('g1', 'v2', NOW)).toBeUndefined();
+    lists.set('g1', 'v2', ['a'], NOW);
+    expect(lists.get('g1', 'v1', NOW)).toBeUndefined();
+    expect(lists.get('g1', 'v2', NOW)).toEqual(['a']);
+    expect(lists.get('g2', 'v2', NOW)).toBeUndefined();
+  });
+
+  it('reads a list again once it is as old as the maximum age, whatever its version', () => {
+    const lists = new MemberLists(10, 1000);
+    lists.set('g1', 'v1', ['a', 'b'], NOW);
+    expect(lists.get('g1', 'v1', NOW + 999)).toEqual(['a', 'b']);
+    expect(lists.get('g1', 'v1', NOW + 1000)).toBeUndefined();
   });
 
   it('drops the least recently used lists once they hold more uids than allowed, and never keeps a list larger than that', () => {
     const lists = new MemberLists(5);
-    lists.set('g1', 'v', ['a', 'b']);
-    lists.set('g2', 'v', ['c', 'd']);
-    expect(lists.get('g1', 'v')).toEqual(['a', 'b']);
-    lists.set('g3', 'v', ['e', 'f']);
-    expect(lists.get('g2', 'v')).toBeUndefined();
-    expect(lists.get('g1', 'v')).toEqual(['a', 'b']);
-    expect(lists.get('g3', 'v')).toEqual(['e', 'f']);
-    lists.set('big', 'v', ['1', '2', '3', '4', '5', '6']);
-    expect(lists.get('big', 'v')).toBeUndefined();
-    expect(lists.get('g1', 'v')).toEqual(['a', 'b']);
+    lists.set('g1', 'v', ['a', 'b'], NOW);
+    lists.set('g2', 'v', ['c', 'd'], NOW);
+    expect(lists.get('g1', 'v', NOW)).toEqual(['a', 'b']);
+    lists.set('g3', 'v', ['e', 'f'], NOW);
+    expect(lists.get('g2', 'v', NOW)).toBeUndefined();
+    expect(lists.get('g1', 'v', NOW)).toEqual(['a', 'b']);
+    expect(lists.get('g3', 'v', NOW)).toEqual(['e', 'f']);
+    lists.set('big', 'v', ['1', '2', '3', '4', '5', '6'], NOW);
+    expect(lists.get('big', 'v', NOW)).toBeUndefined();
+    expect(lists.get('g1', 'v', NOW)).toEqual(['a', 'b']);
   });
 });
