@@ -10,7 +10,7 @@ import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { eventually } from '../helpers/latch.js';
-import { WsTestClient } from '../helpers/ws-client.js';
+import { WsTestClient, type AnyFrame } from '../helpers/ws-client.js';
 
 let redis: RedisServerHandle;
 let link: TcpProxy;
@@ -36,6 +36,39 @@ afterAll(async () => {
   await redis?.stop();
 });
 
+/**
+ * With Redis stalled, two frames fill the queue (ROOMCAST_MAX_PENDING_REQUESTS 2) and the next four
+ * are refused `overloaded` with a retry hint before Redis answers anything; once it does, the two
+ * taken on are answered with `answer`. Answers the refusals.
+ */
+async function overflowTheQueue(client: WsTestClient, frameOf: (i: number) => Record<string, unknown>, answer: 'ack' | 'sent', ref: string): Promise<AnyFrame[]> {
+  const metricsUrl = `http://127.0.0.1:${cluster.roomServices[0]!.metricsPort}/metrics`;
+  link.stall();
+  for (let i = 0; i < 2; i++) client.send(frameOf(i));
+  await eventually(async () => (await (await fetch(metricsUrl)).text()).includes('roomcast_room_pending_requests 2') || undefined,
+    { what: `two ${ref} frames taken on and waiting for Redis` });
+  for (let i = 2; i < 6; i++) client.send(frameOf(i));
+  const refusals = await client.until(() => {
+    const errors = client.frames.filter((f) => f.t === 'error');
+    return errors.length === 4 ? errors : undefined;
+  }, 10_000, 'four refusals while Redis is stalled');
+  expect(refusals.map((refusal) => refusal.id).sort()).toEqual([2, 3, 4, 5].map((i) => frameOf(i).id));
+  for (const refusal of refusals) {
+    expect(refusal).toMatchObject({ code: 'overloaded', ref });
+    expect(refusal.retryAfterMs).toBeGreaterThan(0);
+  }
+  // Nothing was answered: Redis has answered nothing yet; the refusals came from the queue.
+  expect(client.frames.filter((f) => f.t === answer)).toEqual([]);
+
+  link.unstall();
+  const answered = await client.until(() => {
+    const found = client.frames.filter((f) => f.t === answer);
+    return found.length === 2 ? found : undefined;
+  }, 10_000, `the two ${ref} frames taken on`);
+  expect(new Set(answered.map((frame) => frame.id))).toEqual(new Set([0, 1].map((i) => frameOf(i).id)));
+  return refusals;
+}
+
 describe('an overloaded room service', () => {
   it('answers sends beyond its queue with overloaded and retryAfterMs at once, and acknowledges what it took on', async () => {
     const viewer = await WsTestClient.connect(cluster.gateways[0]!.url, { token: await cluster.token('eager') });
@@ -44,29 +77,8 @@ describe('an overloaded room service', () => {
     viewer.send({ t: 'join', room: 'busy' });
     await viewer.next((f) => f.t === 'joined');
 
-    link.stall();
-    for (let i = 0; i < 2; i++) viewer.send({ t: 'send', room: 'busy', id: `s${i}`, text: `message ${i}` });
-    const metricsUrl = `http://127.0.0.1:${cluster.roomServices[0]!.metricsPort}/metrics`;
-    await eventually(async () => (await (await fetch(metricsUrl)).text()).includes('roomcast_room_pending_requests 2') || undefined,
-      { what: 'two sends taken on and waiting for Redis' });
-    for (let i = 2; i < 6; i++) viewer.send({ t: 'send', room: 'busy', id: `s${i}`, text: `message ${i}` });
-    const refusals = await viewer.until(() => {
-      const errors = viewer.frames.filter((f) => f.t === 'error');
-      return errors.length === 4 ? errors : undefined;
-    }, 10_000, 'four refusals while Redis is stalled');
-    for (const refusal of refusals) {
-      expect(refusal).toMatchObject({ code: 'overloaded', room: 'busy', ref: 'send' });
-      expect(refusal.retryAfterMs).toBeGreaterThan(0);
-    }
-    // Nothing was acknowledged: Redis has answered nothing yet; the refusals came from the queue.
-    expect(viewer.frames.filter((f) => f.t === 'ack')).toEqual([]);
-
-    link.unstall();
-    const acked = await viewer.until(() => {
-      const acks = viewer.frames.filter((f) => f.t === 'ack');
-      return acks.length === 2 ? acks : undefined;
-    }, 10_000, 'the two sends taken on');
-    expect(new Set(acked.map((ack) => ack.id))).toEqual(new Set(['s0', 's1']));
+    const refusals = await overflowTheQueue(viewer, (i) => ({ t: 'send', room: 'busy', id: `s${i}`, text: `message ${i}` }), 'ack', 'send');
+    for (const refusal of refusals) expect(refusal.room).toBe('busy');
 
     // With the queue empty again, a refused send goes through when retried with its id.
     viewer.send({ t: 'send', room: 'busy', id: String(refusals[0]!.id), text: 'again' });
@@ -77,30 +89,7 @@ describe('an overloaded room service', () => {
   it('answers private messages beyond its queue the same way, each refusal naming its frame', async () => {
     const writer = await WsTestClient.connect(cluster.gateways[0]!.url, { token: await cluster.token('writer') });
     await writer.next((f) => f.t === 'inbox' && f.lastSeq !== undefined);
-    const metricsUrl = `http://127.0.0.1:${cluster.roomServices[0]!.metricsPort}/metrics`;
-
-    link.stall();
-    for (let i = 0; i < 2; i++) writer.send({ t: 'pm', to: 'reader', id: `p${i}`, text: `message ${i}` });
-    await eventually(async () => (await (await fetch(metricsUrl)).text()).includes('roomcast_room_pending_requests 2') || undefined,
-      { what: 'two private messages taken on and waiting for Redis' });
-    for (let i = 2; i < 6; i++) writer.send({ t: 'pm', to: 'reader', id: `p${i}`, text: `message ${i}` });
-    const refusals = await writer.until(() => {
-      const errors = writer.frames.filter((f) => f.t === 'error');
-      return errors.length === 4 ? errors : undefined;
-    }, 10_000, 'four refusals while Redis is stalled');
-    expect(refusals.map((refusal) => refusal.id).sort()).toEqual(['p2', 'p3', 'p4', 'p5']);
-    for (const refusal of refusals) {
-      expect(refusal).toMatchObject({ code: 'overloaded', ref: 'pm' });
-      expect(refusal.retryAfterMs).toBeGreaterThan(0);
-    }
-    expect(writer.frames.filter((f) => f.t === 'sent')).toEqual([]);
-
-    link.unstall();
-    const sent = await writer.until(() => {
-      const found = writer.frames.filter((f) => f.t === 'sent');
-      return found.length === 2 ? found : undefined;
-    }, 10_000, 'the two private messages taken on');
-    expect(new Set(sent.map((frame) => frame.id))).toEqual(new Set(['p0', 'p1']));
+    await overflowTheQueue(writer, (i) => ({ t: 'pm', to: 'reader', id: `p${i}`, text: `message ${i}` }), 'sent', 'pm');
     writer.close();
   });
 });
