@@ -38,14 +38,21 @@ async function connect(uid: string): Promise<WsTestClient> {
  */
 async function sendUntilAcknowledged(client: WsTestClient, frame: Record<string, unknown>, isAck: (f: AnyFrame) => boolean): Promise<AnyFrame> {
   let ack: AnyFrame | undefined;
-  await eventually(async () => {
-    const from = client.frames.length;
-    client.send(frame);
-    const answer = await client.next((f) => isAck(f) || (f.t === 'error' && f.id === frame.id), 5_000, from);
-    if (answer.t === 'error') return false;
-    ack = answer;
-    return true;
-  }, { timeoutMs: FAILOVER_TIMEOUT_MS, what: `an acknowledgement of ${String(frame.id)}` });
+  // What each attempt got, so a failure says what the service answered meanwhile.
+  const answers: string[] = [];
+  try {
+    await eventually(async () => {
+      const from = client.frames.length;
+      client.send(frame);
+      const answer = await client.next((f) => isAck(f) || (f.t === 'error' && f.id === frame.id), 5_000, from).catch(() => null);
+      answers.push(answer ? String(answer.code ?? answer.t) : 'no answer in 5 s');
+      if (!answer || answer.t === 'error') return false;
+      ack = answer;
+      return true;
+    }, { timeoutMs: FAILOVER_TIMEOUT_MS, what: `an acknowledgement of ${String(frame.id)}` });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; the answers meanwhile: ${answers.join(', ')}`);
+  }
   return ack!;
 }
 
