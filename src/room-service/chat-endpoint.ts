@@ -6,7 +6,7 @@
  * composition root builds. Replicas share the subjects through the queue group.
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
-import { failureReply, serve, type AdmissionGate } from '../shared/bus/rpc.js';
+import { admittedBatch, failureReply, serve, type AdmissionGate } from '../shared/bus/rpc.js';
 import { fail } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { RoomServiceMetrics } from '../shared/metrics.js';
@@ -67,18 +67,12 @@ export class ChatEndpoint {
     if (!Array.isArray(requests) || requests.length > MAX_FRAMES_PER_REQUEST) {
       throw fail.bad_request(`'requests' must be a list of at most ${MAX_FRAMES_PER_REQUEST} chat frames`);
     }
-    const { admission } = this.deps;
-    const refusal = admission?.admit(requests.length) ?? null;
-    if (refusal) throw refusal;
-    try {
-      const results = await Promise.all(requests.map((one: ChatRequest) => this.measured(`chat_${op}`, () => this.frame(one)).then(
+    return admittedBatch(this.deps.admission, requests.length, async () => ({
+      results: await Promise.all(requests.map((one: ChatRequest) => this.measured(`chat_${op}`, () => this.frame(one)).then(
         (ok) => ({ ok }),
         (error: unknown) => failureReply(error, onInternalError),
-      )));
-      return { results };
-    } finally {
-      admission?.done(requests.length);
-    }
+      ))),
+    }));
   }
 
   /** The logins of the connections a gateway opened in one tick; each fails alone (null: no push). */

@@ -4,7 +4,7 @@
  * room's subject. Replicas share the request subjects through a queue group; any replica may answer.
  */
 import type { Bus, Subscription } from '../shared/bus/bus.js';
-import { errorReply, failureReply, serve, type AdmissionGate } from '../shared/bus/rpc.js';
+import { admittedBatch, errorReply, failureReply, serve, type AdmissionGate } from '../shared/bus/rpc.js';
 import type { Clock } from '../shared/clock.js';
 import { encodeBusMessage } from '../shared/codec/codec.js';
 import { canModerate } from '../shared/auth.js';
@@ -126,9 +126,7 @@ export class RoomService {
     const { sends } = request;
     if (!Array.isArray(sends) || sends.length > MAX_SENDS_PER_BATCH) throw fail.bad_request(`'sends' must be a list of at most ${MAX_SENDS_PER_BATCH} sends`);
     const { admission, metrics } = this.deps;
-    const refusal = admission?.admit(sends.length) ?? null;
-    if (refusal) throw refusal;
-    try {
+    return admittedBatch(admission, sends.length, async () => {
       const results: Reply<SendReply>[] = new Array(sends.length);
       const inputs: AppendInput[] = [];
       const positions: number[] = [];
@@ -160,9 +158,7 @@ export class RoomService {
       }
       for (const result of results) metrics.request('send', 'ok' in result ? 'ok' : result.err.code);
       return { results };
-    } finally {
-      admission?.done(sends.length);
-    }
+    });
   }
 
   /** What a viewer's send asks the store to append, once the room service allows it. */

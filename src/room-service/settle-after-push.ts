@@ -9,19 +9,19 @@ import type { Bus } from '../shared/bus/bus.js';
 import type { Logger } from '../shared/log.js';
 import type { PrivateRef } from '../shared/store/inbox-store.js';
 
-export class SettleAfterPush<Ref extends PrivateRef = PrivateRef> {
-  private waiting: Ref[] = [];
+export class SettleAfterPush {
+  private waiting: PrivateRef[] = [];
   private flushing = false;
 
   constructor(
     private readonly bus: Pick<Bus, 'flush'>,
     /** Settles one message; a failure is its own to log (the outbox repair settles it later). */
-    private readonly settle: (ref: Ref) => void,
+    private readonly settle: (ref: PrivateRef) => void,
     private readonly log: Logger,
   ) {}
 
   /** `ref`'s pushes were published already: it is settled after the next bus flush that follows. */
-  add(ref: Ref): void {
+  add(ref: PrivateRef): void {
     this.waiting.push(ref);
     if (!this.flushing) this.flushWaiting();
   }

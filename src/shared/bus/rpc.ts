@@ -31,6 +31,21 @@ export interface AdmissionGate {
 }
 
 /**
+ * Runs `work` for a request that stands for `weight` requests (a gateway's batch), taken on or refused
+ * (the gate's refusal thrown, at once) as a whole: its one reply must not wait for what was taken on
+ * to say what was not.
+ */
+export async function admittedBatch<T>(gate: AdmissionGate | undefined, weight: number, work: () => Promise<T>): Promise<T> {
+  const refusal = gate?.admit(weight) ?? null;
+  if (refusal) throw refusal;
+  try {
+    return await work();
+  } finally {
+    gate?.done(weight);
+  }
+}
+
+/**
  * Answers requests on `subject` in `queue`. Failures are answered with their code; ones that are not
  * RoomcastErrors are also passed to `onInternalError` (they are bugs or outages worth a log line).
  * With a gate, a request it refuses is answered at once, undecoded.
