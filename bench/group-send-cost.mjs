@@ -9,8 +9,6 @@
  * Needs `npm run build` and redis-server on the PATH: `node bench/group-send-cost.mjs [messages]`
  * (bench/README.md, "What a unit of work costs here").
  */
-import { spawn } from 'node:child_process';
-import { Redis } from 'ioredis';
 import { MemoryBus } from '../dist/src/shared/bus/memory-bus.js';
 import { encodeBusMessage } from '../dist/src/shared/codec/codec.js';
 import { FixedGatewayDirectory } from '../dist/src/shared/fleet/gateway-directory.js';
@@ -23,7 +21,7 @@ import { ChatRouting } from '../dist/src/room-service/chat-routing.js';
 import { GroupService } from '../dist/src/room-service/group-service.js';
 import { LOOKUP_CHUNK, RecipientRouter } from '../dist/src/room-service/recipient-router.js';
 import { UserDelivery } from '../dist/src/gateway/user-delivery.js';
-import { freePort } from './lib/processes.mjs';
+import { startScratchRedis } from './lib/scratch-redis.mjs';
 
 const MEMBERS = 1000;
 const ONLINE = 500;
@@ -34,9 +32,8 @@ const ROUNDS = 7;
 const WARMUP = 300;
 const GROUP = 'bench-group';
 
-const port = await freePort();
-const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-const redis = new Redis({ port, enableAutoPipelining: true, retryStrategy: (attempt) => (attempt < 50 ? 100 : null) });
+const scratch = await startScratchRedis();
+const { redis } = scratch;
 const bus = new MemoryBus();
 try {
   const nowMs = Date.now();
@@ -67,11 +64,7 @@ try {
   for (const gatewayId of GATEWAYS) bus.subscribe(`gw.${gatewayId}`, () => { received.deliver++; });
   bus.subscribe('push.offline', () => { received.offline++; });
 
-  const redisCpuUs = async () => {
-    const info = await redis.info('cpu');
-    const field = (name) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)[1]);
-    return (field('used_cpu_sys') + field('used_cpu_user')) * 1e6;
-  };
+  const redisCpuUs = () => scratch.cpuUs();
   const processCpuUs = () => {
     const { user, system } = process.cpuUsage();
     return user + system;
@@ -143,6 +136,5 @@ try {
     `${(gateway.processUs / recipients.length).toFixed(2)} µs per recipient`);
 } finally {
   await bus.close();
-  redis.disconnect();
-  server.kill();
+  scratch.stop();
 }

@@ -10,8 +10,6 @@
  * and redis-server on the PATH: `node bench/private-send-cost.mjs` (bench/README.md, "What a unit of
  * work costs here").
  */
-import { spawn } from 'node:child_process';
-import { Redis } from 'ioredis';
 import { ChatRouting } from '../dist/src/room-service/chat-routing.js';
 import { ChatService } from '../dist/src/room-service/chat-service.js';
 import { RecipientRouter } from '../dist/src/room-service/recipient-router.js';
@@ -22,7 +20,7 @@ import { MetricsRegistry, RoomServiceMetrics } from '../dist/src/shared/metrics.
 import { subjects } from '../dist/src/shared/protocol/bus-messages.js';
 import { RedisInboxStore } from '../dist/src/shared/store/redis-inbox-store.js';
 import { RedisSessionStore } from '../dist/src/shared/store/redis-session-store.js';
-import { freePort } from './lib/processes.mjs';
+import { startScratchRedis } from './lib/scratch-redis.mjs';
 
 const USERS = 500;
 const MESSAGES = 20_000;
@@ -30,11 +28,8 @@ const WARM_UP = 2_000;
 const IN_FLIGHT = 16;
 const RATE = { ratePerSec: 1_000_000, burst: 1_000_000 };
 
-const port = await freePort();
-const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-// Also when this process dies of an error that skips `finally` (a closed stdout).
-process.on('exit', () => server.kill());
-const redis = new Redis({ port, enableAutoPipelining: true, retryStrategy: (attempt) => (attempt < 50 ? 100 : null) });
+const scratch = await startScratchRedis();
+const { redis } = scratch;
 try {
   const clock = { now: () => Date.now() };
   const bus = new MemoryBus({ onError: (error) => { throw error; } });
@@ -81,7 +76,7 @@ try {
     const info = await redis.info('all');
     const field = (prefix) => Number(new RegExp(`${prefix}([0-9.]+)`).exec(info)?.[1] ?? 0);
     return {
-      cpuUs: (field('used_cpu_sys:') + field('used_cpu_user:')) * 1e6,
+      cpuUs: await scratch.cpuUs(),
       scripts: field('cmdstat_evalsha:calls=') + field('cmdstat_eval:calls='),
       commands: field('total_commands_processed:'),
     };
@@ -106,6 +101,5 @@ try {
   const outboxLeft = (await redis.keys('rc:outbox:*')).length;
   console.log(`pushes: ${pushes} for ${sent} sends; outbox keys left: ${outboxLeft}`);
 } finally {
-  redis.disconnect();
-  server.kill();
+  scratch.stop();
 }

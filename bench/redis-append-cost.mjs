@@ -8,10 +8,8 @@
  * Needs `npm run build` and redis-server on the PATH: `node bench/redis-append-cost.mjs`
  * (bench/README.md, "What a unit of work costs here").
  */
-import { spawn } from 'node:child_process';
-import { Redis } from 'ioredis';
 import { RedisRoomStore } from '../dist/src/shared/store/redis-room-store.js';
-import { freePort } from './lib/processes.mjs';
+import { startScratchRedis } from './lib/scratch-redis.mjs';
 
 const ROOMS = 500;
 const USERS_PER_ROOM = 20;
@@ -24,9 +22,8 @@ const SCENARIOS = [
   { name: 'batches of 15 in 1 room', batch: 15, rooms: 1 },
 ];
 
-const port = await freePort();
-const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-const redis = new Redis({ port, enableAutoPipelining: true, retryStrategy: (attempt) => (attempt < 50 ? 100 : null) });
+const scratch = await startScratchRedis();
+const { redis } = scratch;
 try {
   const store = new RedisRoomStore({ redis, limits: { historyLimit: HISTORY_LIMIT, dedupTtlMs: 120_000, roomIdleTtlMs: 7 * 24 * 3600 * 1000 } });
   const nowMs = Date.now();
@@ -38,11 +35,6 @@ try {
     await redis.rpush(`rc:room:{room${room}}:hist`, ...Array(HISTORY_LIMIT - 1).fill(record));
     await redis.set(`rc:room:{room${room}}:seq`, HISTORY_LIMIT);
   }
-  const redisCpuS = async () => {
-    const info = await redis.info('cpu');
-    const field = (name) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)[1]);
-    return field('used_cpu_sys') + field('used_cpu_user');
-  };
   /** Since the last CONFIG RESETSTAT: µs inside script calls, and the commands the scripts ran. */
   const scriptStats = async () => {
     let scriptUs = 0, commands = 0;
@@ -54,7 +46,7 @@ try {
   };
   for (const { name, batch, rooms } of SCENARIOS) {
     await redis.config('RESETSTAT');
-    const before = await redisCpuS();
+    const before = await scratch.cpuUs();
     for (let call = 0; call < MESSAGES / batch; call++) {
       await store.appendBatch(Array.from({ length: batch }, (_, i) => {
         const n = call * batch + i;
@@ -65,11 +57,10 @@ try {
         };
       }));
     }
-    const usPerMessage = ((await redisCpuS()) - before) * 1e6 / MESSAGES;
+    const usPerMessage = ((await scratch.cpuUs()) - before) / MESSAGES;
     const { scriptUs, commands } = await scriptStats();
     console.log(`${name}: Redis CPU ${usPerMessage.toFixed(1)} µs per message (${(scriptUs / MESSAGES).toFixed(1)} µs in the script), ${(commands / MESSAGES).toFixed(2)} commands per message`);
   }
 } finally {
-  redis.disconnect();
-  server.kill();
+  scratch.stop();
 }

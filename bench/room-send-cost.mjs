@@ -7,14 +7,12 @@
  * disturbs single rounds. Needs `npm run build` and redis-server on the PATH:
  * `node bench/room-send-cost.mjs` (bench/README.md, "What a unit of work costs here").
  */
-import { spawn } from 'node:child_process';
-import { Redis } from 'ioredis';
 import { MemoryBus } from '../dist/src/shared/bus/memory-bus.js';
 import { silentLogger } from '../dist/src/shared/log.js';
 import { MetricsRegistry, RoomServiceMetrics } from '../dist/src/shared/metrics.js';
 import { RoomService } from '../dist/src/room-service/room-service.js';
 import { RedisRoomStore } from '../dist/src/shared/store/redis-room-store.js';
-import { freePort } from './lib/processes.mjs';
+import { startScratchRedis } from './lib/scratch-redis.mjs';
 
 const ROOMS = 500;
 const USERS_PER_ROOM = 20;
@@ -24,9 +22,8 @@ const MESSAGES_PER_ROUND = 15_000;
 const ROUNDS = 7;
 const SCENARIOS = [{ name: 'batches of 15 over 500 rooms', rooms: ROOMS }, { name: 'batches of 15 in 1 room', rooms: 1 }];
 
-const port = await freePort();
-const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-const redis = new Redis({ port, enableAutoPipelining: true, retryStrategy: (attempt) => (attempt < 50 ? 100 : null) });
+const scratch = await startScratchRedis();
+const { redis } = scratch;
 const bus = new MemoryBus();
 try {
   const store = new RedisRoomStore({ redis, limits: { historyLimit: 1000, dedupTtlMs: 120_000, roomIdleTtlMs: 7 * 24 * 3600 * 1000 } });
@@ -67,6 +64,5 @@ try {
   }
 } finally {
   await bus.close?.();
-  redis.disconnect();
-  server.kill();
+  scratch.stop();
 }
