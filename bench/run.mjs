@@ -67,6 +67,8 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --load-cpu LIST         core(s) of load generators, room service, NATS, Redis (default 0; e.g. 0,2-5
                           on a larger machine so the clients keep up)
   --service-cpu LIST      core(s) of the room service (default: the load cores); NATS and Redis stay there
+  --redis single|cluster  Roomcast's Redis: one redis-server (default) or a 3-primary Redis Cluster
+                          (three redis-servers on the load cores; their CPU is summed as redis-server)
   --load-nice N           niceness of the load clients and the harness (default 10; 0: none), so the room
                           service, NATS and Redis on the load core get the CPU before the clients
   --room-budget N         ROOMCAST_ROOM_BUDGET_PER_SEC for the gateway: chat a room delivers per second
@@ -110,6 +112,7 @@ function parseOptions(argv) {
       'server-cpu': { type: 'string', default: '1' },
       'load-cpu': { type: 'string', default: '0' },
       'service-cpu': { type: 'string' },
+      redis: { type: 'string', default: 'single' },
       'load-nice': { type: 'string' },
       'room-budget': { type: 'string', default: '0' },
       env: { type: 'string', default: '' },
@@ -143,6 +146,7 @@ function parseOptions(argv) {
   for (const target of targets) if (!TARGETS.includes(target)) problems.push(`unknown target '${target}' (use ${TARGETS.join(', ')})`);
   const rates = (values.rates ?? defaults.rates?.join(',') ?? '').split(',').filter(Boolean).map(Number);
   if (rates.some((rate) => !(rate > 0))) problems.push('--rates must be positive numbers');
+  if (!['single', 'cluster'].includes(values.redis)) problems.push(`--redis takes single or cluster (got ${values.redis})`);
   const options = {
     scenario: scenario.name,
     targets,
@@ -168,6 +172,7 @@ function parseOptions(argv) {
     serverCpu: cpuList('server-cpu'),
     loadCpu: cpuList('load-cpu'),
     serviceCpu: values['service-cpu'] === undefined ? cpuList('load-cpu') : cpuList('service-cpu'),
+    redis: values.redis,
     loadNice: int('load-nice', DEFAULT_LOAD_NICE, 0),
     profile: values.profile,
     profileLoad: values['profile-load'],

@@ -206,6 +206,7 @@ function markdownFor(result) {
   if (result.viewers !== undefined) {
     lines.push(`Room: ${result.viewers} viewers + ${result.senders} senders = ${result.viewers + result.senders} connections${result.cappedByOpenFileLimit ? `, the most one server process may hold here (open-file limit ${env.openFileLimit} − ${env.openFileLimit - result.connectionsAllowed} kept for the server's own files)` : ''}.`, '');
   }
+  if (result.options.redis === 'cluster') lines.push('Roomcast on a 3-primary Redis Cluster (three redis-servers on the load core; their CPU summed as redis-server).', '');
   if (Object.keys(result.options.env ?? {}).length) lines.push(`Roomcast settings besides the load limits: ${Object.entries(result.options.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`, '');
   if (result.best) {
     lines.push('| system | best delivered/s within bounds | at msg/s | its p99 ms | highest delivered/s | limit reached | load core saturated |', '|---|---:|---:|---:|---:|---|---|');

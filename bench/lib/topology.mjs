@@ -6,7 +6,8 @@
 import { createConnection } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { parseAllDocuments } from 'yaml';
 import { freePort, waitFor } from './processes.mjs';
 
@@ -63,6 +64,37 @@ export async function startRedis(group, cpu) {
   return { url: `redis://127.0.0.1:${port}`, child };
 }
 
+const CLUSTER_PRIMARIES = 3;
+
+/**
+ * A 3-primary Redis Cluster: three redis-servers in cluster mode (client and cluster-bus ports free
+ * ones, node files in a temporary folder), joined by `redis-cli --cluster create`, ready once every
+ * node reports `cluster_state:ok`. Each is named redis-server, so the steps sum their CPU as Redis's.
+ */
+export async function startRedisCluster(group, cpu) {
+  const dir = mkdtempSync(`${tmpdir()}/roomcast-bench-cluster-`);
+  const nodes = [];
+  for (let i = 0; i < CLUSTER_PRIMARIES; i++) {
+    const port = await freePort();
+    const child = group.spawn('redis-server', 'redis-server', [
+      '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
+      '--cluster-enabled', 'yes', '--cluster-port', String(await freePort()), '--cluster-config-file', `nodes-${port}.conf`,
+    ], { cpu });
+    await waitFor('redis-server', () => redisAnswersAs(port, child.pid), { child });
+    nodes.push({ port, child });
+  }
+  const addresses = nodes.map(({ port }) => `127.0.0.1:${port}`);
+  execFileSync('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+  await waitFor('redis cluster', () => nodes.every(({ port }) => execFileSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok')), { timeoutMs: 20000 });
+  return { url: `redis-cluster://${addresses.join(',')}`, children: nodes.map(({ child }) => child), dir };
+}
+
+async function startRedisOf(kind, group, cpu) {
+  if (kind === 'cluster') return startRedisCluster(group, cpu);
+  const redis = await startRedis(group, cpu);
+  return { url: redis.url, children: [redis.child] };
+}
+
 /** Whether redis-server on `port` is the process `pid` (a server that is not ours must not be used). */
 function redisAnswersAs(port, pid) {
   return new Promise((resolve) => {
@@ -95,23 +127,24 @@ function logWatcher() {
   };
 }
 
-/**
- * Starts Roomcast distributed: nats-server, redis-server and the room service on `otherCpu`, the
- * gateway on `gatewayCpu`. `profileDir` runs the gateway under `node --cpu-prof`, and the room service too
- * (into its `room-service/` subdirectory).
- */
 function profileFlags(dir) {
   mkdirSync(dir, { recursive: true });
   return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
 }
 
-export async function startRoomcast(group, { gatewayCpu, otherCpu, serviceCpu = otherCpu, env = {}, profileDir = null }) {
+/**
+ * Starts Roomcast distributed: nats-server, Redis (`redis`: one redis-server, or a 3-primary
+ * `cluster`) and the room service on `otherCpu`, the gateway on `gatewayCpu`. `profileDir` runs the
+ * gateway under `node --cpu-prof`, and the room service too (into its `room-service/` subdirectory).
+ */
+
+export async function startRoomcast(group, { gatewayCpu, otherCpu, serviceCpu = otherCpu, redis: redisKind = 'single', env = {}, profileDir = null }) {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   const known = knownSettings();
   const unknown = Object.keys(env).filter((name) => !known.has(name));
   if (unknown.length) throw new Error(`this build does not know ${unknown.join(', ')} (see node dist/src/cli.js --help)`);
   const nats = await startNats(group, otherCpu);
-  const redis = await startRedis(group, otherCpu);
+  const redis = await startRedisOf(redisKind, group, otherCpu);
   const baseEnv = {
     ROOMCAST_NATS_URL: nats.url,
     ROOMCAST_REDIS_URL: redis.url,
@@ -149,7 +182,7 @@ export async function startRoomcast(group, { gatewayCpu, otherCpu, serviceCpu = 
     metricsUrl: gatewayStarted.metrics,
     server: gateway,
     /** Processes whose CPU is the service's cost besides the gateway (on the other core). */
-    helpers: [roomService, nats.child, redis.child],
+    helpers: [roomService, nats.child, ...redis.children],
     async createRoom(room) {
       const response = await fetch(`${apiUrl}/v1/rooms/${room}`, {
         method: 'PUT', headers: { authorization: `Bearer ${BENCH_API_KEY}`, 'content-type': 'application/json' }, body: '{}',
@@ -167,7 +200,8 @@ export async function startRoomcast(group, { gatewayCpu, otherCpu, serviceCpu = 
       await group.stop(gateway, 20000);
       // The room service before NATS and Redis: its shutdown drains the bus (and writes its profile).
       await group.stop(roomService, 20000);
-      await Promise.all([nats.child, redis.child].map((child) => group.stop(child)));
+      await Promise.all([nats.child, ...redis.children].map((child) => group.stop(child)));
+      if (redis.dir) rmSync(redis.dir, { recursive: true, force: true });
     },
   };
 }

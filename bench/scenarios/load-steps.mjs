@@ -355,6 +355,9 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const loadWaitUs = waitUs.slice(serverPids.length).reduce((sum, us) => sum + us, 0);
   const helperCpuEach = helperPids.map((pid, i) => cpuOf([pid]) - helperCpuBefore[i]);
   const helperCpuUs = helperCpuEach.reduce((sum, us) => sum + us, 0);
+  // By process name: a Redis Cluster's primaries count together as redis-server.
+  const helperCpuByName = {};
+  system.helpers.forEach((child, i) => { helperCpuByName[child.benchName] = (helperCpuByName[child.benchName] ?? 0) + helperCpuEach[i]; });
   const sent = await sending;
   // Messages scheduled near the window's end are still in flight: give them time before the next step.
   await delay(DRAIN_MS);
@@ -399,11 +402,11 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
      * Server CPU per message that arrived in the window (its deliveries over its recipients), in µs, per
      * process (the gateway and the helpers: room service, NATS, Redis) and their sum.
      */
-    cpuUsPerMessage: cpuPerMessage(delivered / recipients, { gateway: serverCpuUs, ...Object.fromEntries(system.helpers.map((child, i) => [child.benchName, helperCpuEach[i]])) }),
+    cpuUsPerMessage: cpuPerMessage(delivered / recipients, { gateway: serverCpuUs, ...helperCpuByName }),
     serverCpuNsPerDelivery: delivered > 0 ? Math.round((serverCpuUs * 1000) / delivered) : null,
     helperCpuUtil: helperCpuUs / elapsedUs,
     /** The same, per process (room service, NATS, Redis): which of them fills the shared core. */
-    helperCpuUtilByProcess: Object.fromEntries(system.helpers.map((child, i) => [child.benchName, helperCpuEach[i] / elapsedUs])),
+    helperCpuUtilByProcess: Object.fromEntries(Object.entries(helperCpuByName).map(([name, us]) => [name, us / elapsedUs])),
     /** Share of the window the server / load generators were runnable but waited for a core (others' processes). */
     serverRunQueueWait: serverWaitUs / elapsedUs,
     loadRunQueueWait,

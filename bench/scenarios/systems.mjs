@@ -23,7 +23,7 @@ export function runOrder(targets) {
  */
 export function startSystem(group, target, options, env = {}) {
   if (target === 'roomcast') {
-    return startRoomcast(group, { gatewayCpu: options.serverCpu, otherCpu: options.loadCpu, serviceCpu: options.serviceCpu, env: { ...options.env, ...env }, profileDir: options.profileDir });
+    return startRoomcast(group, { gatewayCpu: options.serverCpu, otherCpu: options.loadCpu, serviceCpu: options.serviceCpu, redis: options.redis, env: { ...options.env, ...env }, profileDir: options.profileDir });
   }
   return startPeer(group, target, { cpu: options.serverCpu, otherCpu: options.loadCpu, nodes: target === 'socketio' ? options.socketioNodes : 1 });
 }
