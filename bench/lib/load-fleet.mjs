@@ -23,14 +23,12 @@ export function coreCount(list) {
 
 /**
  * Which client drives a run, viewers and senders alike: the native one (bench/native/) unless asked
- * for `node`, the machine has no C compiler, the protocol is Socket.IO (engine.io framing) or the
- * run is group chat (`gm`): Node workers only. Returns `{ kind: 'native' | 'node', why }`, `why`
- * saying why not native.
+ * for `node`, the machine has no C compiler, or the protocol is Socket.IO (engine.io framing: Node
+ * workers only). Returns `{ kind: 'native' | 'node', why }`, `why` saying why not native.
  */
-export function loadClient(requested, protocol, mode) {
+export function loadClient(requested, protocol) {
   if (requested === 'node') return { kind: 'node', why: '--load-client node' };
   if (protocol === 'socketio') return { kind: 'node', why: 'Socket.IO is driven by the Node workers' };
-  if (mode === 'gm') return { kind: 'node', why: 'group chat is driven by the Node workers' };
   const native = nativeClient();
   if (!native.binary) return { kind: 'node', why: `native client unavailable (${native.reason}): Node workers instead` };
   return { kind: 'native', why: null };
@@ -108,7 +106,7 @@ export async function startFleet(group, spec) {
 
   const workers = [];
   let index = 0;
-  const client = loadClient(spec.client, spec.target.protocol, spec.mode ?? 'room');
+  const client = loadClient(spec.client, spec.target.protocol);
   for (const share of spec.shares) {
     const native = client.kind === 'native';
     // One native process per load core (a single epoll loop keeps a core busy by itself), and

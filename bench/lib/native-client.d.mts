@@ -15,7 +15,8 @@ export interface NativeConfig {
   connectConcurrency: number;
   perAddress: number;
   uidPrefix: string;
-  mode: 'room' | 'pm';
+  mode: 'room' | 'pm' | 'gm';
+  group?: string;
 }
 
 /** A reply line, shaped like a Node load worker's IPC reply. */

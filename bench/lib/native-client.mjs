@@ -55,11 +55,10 @@ export class NativeHandle {
   /**
    * @param {import('./processes.mjs').ProcessGroup} group
    * @param {string} name
-   * @param {object} config  the same config a Node worker gets in `init` (load-worker.mjs); mode `room` or `pm`
+   * @param {object} config  the same config a Node worker gets in `init` (load-worker.mjs)
    * @param {string} cpu
    */
   constructor(group, name, config, cpu) {
-    if (config.mode !== 'room' && config.mode !== 'pm') throw new Error(`${name}: the native client does not drive mode '${config.mode}'`);
     this.name = name;
     this.config = config;
     this.waiting = new Map(Object.values(REPLY_OF).map((ev) => [ev, []]));
@@ -76,6 +75,7 @@ export class NativeHandle {
       '--per-address', String(config.perAddress), '--concurrency', String(config.connectConcurrency),
       '--track-seqs', config.trackSeqs ? '1' : '0', '--sampled', config.sampled.join(',') || '-',
       '--uid-prefix', config.uidPrefix, '--mode', config.mode, '--track-answers', config.trackAnswers ? '1' : '0',
+      ...(config.group ? ['--group', config.group] : []),
     ];
     this.ready = new Promise((resolve, reject) => { this.waiting.set('ready', [{ resolve, reject }]); });
     this.child = group.spawn(name, nativeClient().binary, args, { cpu, stdin: true, onLine: (line) => this.onLine(line) });

@@ -19,6 +19,9 @@
  * in pairs (i talks to i ^ 1): no join, the login `inbox` push makes a connection ready, `send`
  * writes private messages (`pm`), their `sent` answers are timed, and live `inbox` pushes are
  * decoded (inbox seqs, latency) and acknowledged with one `inbox_ack` per connection per read.
+ * With --mode gm the connections are members of one group (--group): ready at the login push as in
+ * pm, `send` writes group messages (`gm`), their `sent` answers are timed, and every `group_msgs`
+ * push is counted and timed.
  * It answers WebSocket pings, and for the storm drops every connection at a random moment within a
  * window and rejoins it with lastSeq.
  *
@@ -37,11 +40,12 @@
  *   measure-end                      → {"ev":"measured",...} (the step counters)
  *   total                            → {"ev":"total","totalMessages":N}
  *   latency                          → the latency histograms as [valueUs, count] pairs: from the
- *                                    scheduled send time, and from the server's `ts`; in pm mode
- *                                    also scheduled send → `sent` (stored)
+ *                                    scheduled send time, and from the server's `ts`; in pm and gm
+ *                                    modes also scheduled send → `sent` (stored)
  *   storm WINDOW_MS TIMEOUT_MS       drop and rejoin every connection → {"ev":"stormed",...}
  *   audit N SEQ0 ... SEQ(N-1)        the rooms' final seqs, by room number → {"ev":"audited",...}
- *                                    (senders add ackedMissingByStep; pm mode audits inbox seqs)
+ *                                    (senders add ackedMissingByStep; pm mode audits inbox seqs,
+ *                                    gm mode reports stored and received group messages)
  *   record PATH FIRST COUNT          from now on, the connections with global index in
  *                                    [FIRST, FIRST + COUNT) append each `messages` frame they
  *                                    receive to PATH: u64 arrival µs (CLOCK_MONOTONIC), u32 payload
@@ -96,8 +100,11 @@
 #define MAX_EVENTS 1024
 
 enum { S_IDLE, S_CONNECTING, S_UPGRADING, S_WELCOME, S_JOINING, S_JOINED, S_CLOSED };
-/* room: join a room and send room messages; pm: users in pairs sending each other private messages. */
-enum { MODE_ROOM, MODE_PM };
+/*
+ * room: join a room and send room messages; pm: users in pairs sending each other private messages;
+ * gm: members of one group (--group), the senders sending it group messages.
+ */
+enum { MODE_ROOM, MODE_PM, MODE_GM };
 
 /*
  * A sending connection's acked seqs against its own messages received in its room, one state per
@@ -151,7 +158,8 @@ static struct {
   const char *uid_prefix; /* connection i is user <uid_prefix><i> (the tokens' subjects) */
   int mode;
   int track_answers;      /* Roomcast room senders: time each answer, find each acked seq */
-} cfg = { "127.0.0.1", 0, "/ws?token=", "roomcast.v1.msgpack", NULL, 0, 0, "hot", 1, 25000, 200, 0, "v", MODE_ROOM, 0 };
+  const char *group;      /* gm: the group */
+} cfg = { "127.0.0.1", 0, "/ws?token=", "roomcast.v1.msgpack", NULL, 0, 0, "hot", 1, 25000, 200, 0, "v", MODE_ROOM, 0, "" };
 
 static Conn *conns;
 static char **tokens;
@@ -626,13 +634,16 @@ static int64_t read_msgs(Conn *c, Mp m, uint32_t count, int timed) {
   return count;
 }
 
-/* The messages of an `inbox` push (pm): every one is timed (each has one recipient) and its inbox seq noted. */
-static void read_inbox_msgs(Conn *c, Mp m, uint32_t count) {
+/*
+ * The messages of an `inbox` (pm) or `group_msgs` (gm) push: every one is timed (they are decoded
+ * anyway), and with `inbox_seqs` its inbox seq noted.
+ */
+static void read_chat_msgs(Conn *c, Mp m, uint32_t count, int inbox_seqs) {
   double now = now_us(), wall = wall_us();
   for (uint32_t i = 0; i < count; i++) {
     MsgFields f;
     if (!read_msg(&m, &f, 1, 0)) return;
-    if (f.seq >= 0) note_inbox_seq(c, (int64_t)f.seq);
+    if (inbox_seqs && f.seq >= 0) note_inbox_seq(c, (int64_t)f.seq);
     time_msg(&f, now, wall);
   }
 }
@@ -689,8 +700,8 @@ static void acked_seqs_missing(const Conn *c, uint64_t *counts, int steps) {
 typedef struct { double scheduled, written; uint8_t answered; } SendRec;
 static SendRec *sends;
 static uint64_t n_sends, sends_cap;
-/* pm: messages answered neither `sent` nor an error, and the `sent` answers, since the start. */
-static uint64_t pm_unanswered, stored_total;
+/* pm, gm: messages answered neither `sent` nor an error, and the `sent` answers, since the start. */
+static uint64_t chat_unanswered, stored_total;
 
 /* The current `send` command: one step's schedule. */
 static struct {
@@ -747,15 +758,15 @@ static void room_send_answered(const uint8_t *id, uint32_t id_n, const uint8_t *
   else count_key(answers.errors, &answers.n_errors, (const char *)code, code_n);
 }
 
-/* A private message's `sent` or error: its scheduled time, or -1 when the id is not a pending one. */
-static double pm_answered(const uint8_t *id, uint32_t id_n) {
+/* A private or group message's `sent` or error: its scheduled time, or -1 when the id is not a pending one. */
+static double chat_answered(const uint8_t *id, uint32_t id_n) {
   SendRec *r = take_answered(id, id_n, 0);
   if (!r) return -1;
-  pm_unanswered--;
+  chat_unanswered--;
   return r->scheduled;
 }
 
-/* One message, due at `scheduled`: {t:'send', room, id, text} or, in pm mode, {t:'pm', to, id, text}. */
+/* One message, due at `scheduled`: {t:'send', room, id, text}, {t:'pm', to, id, text} or {t:'gm', group, id, text}. */
 static void send_one(Conn *c, double scheduled) {
   static uint8_t *b;
   static char *text;
@@ -770,12 +781,15 @@ static void send_one(Conn *c, double scheduled) {
   uint64_t id_n = n_sends++;
   char id[96], where[96];
   int idl = snprintf(id, sizeof id, "%s%u-%llu", cfg.uid_prefix, c->index, (unsigned long long)id_n);
-  int wl = cfg.mode == MODE_PM ? snprintf(where, sizeof where, "%s%u", cfg.uid_prefix, c->index ^ 1) : room_name(c, where, sizeof where);
+  static const char *const type[] = { "send", "pm", "gm" }, *const to[] = { "room", "to", "group" };
+  int wl = cfg.mode == MODE_PM ? snprintf(where, sizeof where, "%s%u", cfg.uid_prefix, c->index ^ 1)
+         : cfg.mode == MODE_GM ? snprintf(where, sizeof where, "%s", cfg.group) : room_name(c, where, sizeof where);
+  if (wl >= (int)sizeof where) wl = sizeof where - 1;
   size_t n = 0;
   b[n++] = 0x84;
   n += mp_put_str(b + n, "t", 1);
-  n += cfg.mode == MODE_PM ? mp_put_str(b + n, "pm", 2) : mp_put_str(b + n, "send", 4);
-  n += cfg.mode == MODE_PM ? mp_put_str(b + n, "to", 2) : mp_put_str(b + n, "room", 4);
+  n += mp_put_str(b + n, type[cfg.mode], strlen(type[cfg.mode]));
+  n += mp_put_str(b + n, to[cfg.mode], strlen(to[cfg.mode]));
   n += mp_put_str(b + n, where, wl);
   n += mp_put_str(b + n, "id", 2);
   n += mp_put_str(b + n, id, idl);
@@ -784,7 +798,7 @@ static void send_one(Conn *c, double scheduled) {
   sends[id_n] = (SendRec){ scheduled, now_us(), 0 };
   ctr.sent++;
   answers.sends++;
-  if (cfg.mode == MODE_PM) pm_unanswered++;
+  if (cfg.mode != MODE_ROOM) chat_unanswered++;
   /* A connection lost since the step began: the send counts, and shows as never answered. */
   if (c->fd >= 0 && c->state == S_JOINED) send_frame(c, 2, b, n);
 }
@@ -891,11 +905,11 @@ static void record_frame(const uint8_t *p, size_t n) {
 static void settle(Conn *c, const char *failure);
 
 /*
- * An `inbox` push. In pm mode the login push (it has `cursor`) makes the connection ready (no
- * join); its messages, and every live push's, are counted, timed and acknowledged after the read.
+ * An `inbox` push. In pm and gm modes the login push (it has `cursor`) makes the connection ready
+ * (no join); its messages, and every live push's, are counted, timed and acknowledged after the read.
  */
 static void on_inbox(Conn *c, int has_cursor, double last_seq, Mp msgs, uint32_t n_msgs) {
-  if (cfg.mode == MODE_PM && has_cursor && !c->ever_joined) {
+  if (cfg.mode != MODE_ROOM && has_cursor && !c->ever_joined) {
     c->last_seq = c->first_joined_seq = c->inbox_max = (int64_t)last_seq;
     c->state = S_JOINED;
     c->ever_joined = 1;
@@ -903,16 +917,16 @@ static void on_inbox(Conn *c, int has_cursor, double last_seq, Mp msgs, uint32_t
   }
   if (n_msgs == 0) return;
   count_messages(c, n_msgs);
-  read_inbox_msgs(c, msgs, n_msgs);
+  read_chat_msgs(c, msgs, n_msgs, 1);
   c->inbox_ack_due = 1;
 }
 
-/* A private message stored: counted, its inbox seq noted, timed from its scheduled send. */
+/* A private or group message stored: counted, timed from its scheduled send; a private one's inbox seq noted. */
 static void on_sent(Conn *c, const uint8_t *id, uint32_t id_n, double seq, int duplicate) {
   ctr.acked++;
   stored_total++;
   if (!duplicate && cfg.mode == MODE_PM) note_inbox_seq(c, (int64_t)seq);
-  double scheduled = pm_answered(id, id_n);
+  double scheduled = chat_answered(id, id_n);
   if (scheduled >= 0 && scheduled >= latency_from && scheduled < latency_to) hist_record(hist_stored, now_us() - scheduled);
 }
 
@@ -988,9 +1002,12 @@ static void on_frame(Conn *c, const uint8_t *p, size_t n) {
     c->welcomed = 1;
     c->t_welcome = now_us();
     c->state = S_JOINING;
-    if (cfg.mode == MODE_ROOM) send_join(c); /* pm: ready at the login inbox push */
+    if (cfg.mode == MODE_ROOM) send_join(c); /* pm, gm: ready at the login inbox push */
   } else if (key_is(type, type_n, "inbox")) {
     on_inbox(c, cursor >= 0, last_seq >= 0 ? last_seq : cursor, msgs, has_msgs ? n_msgs : 0);
+  } else if (key_is(type, type_n, "group_msgs") && has_msgs) {
+    count_messages(c, n_msgs);
+    read_chat_msgs(c, msgs, n_msgs, 0);
   } else if (key_is(type, type_n, "ack")) {
     ctr.acked++;
     if (cfg.track_answers) {
@@ -1009,7 +1026,7 @@ static void on_frame(Conn *c, const uint8_t *p, size_t n) {
   } else if (key_is(type, type_n, "error")) {
     count_key(ctr.errors, &ctr.n_errors, code ? (const char *)code : "?", code ? code_n : 1);
     /* Refused sends are counted as answered, never sent again (as the Node workers do). */
-    if (id && cfg.mode == MODE_PM) pm_answered(id, id_n);
+    if (id && cfg.mode != MODE_ROOM) chat_answered(id, id_n);
     if (id && cfg.track_answers && ref && key_is(ref, ref_n, "send"))
       room_send_answered(id, id_n, code ? code : (const uint8_t *)"?", code ? code_n : 1);
     if (ref && key_is(ref, ref_n, "join") && c->pending && code && key_is(code, code_n, "overloaded")) {
@@ -1380,7 +1397,19 @@ static void audit_pm(void) {
   outf("{\"ev\":\"audited\",\"audited\":%u,\"notJoined\":%llu,\"missing\":%llu,\"extra\":%llu,\"reportedGapSeqs\":%llu,\"sampledMissing\":0,\"sampledDuplicates\":0,"
        "\"stored\":%llu,\"received\":%llu,\"unanswered\":%llu}",
        cfg.count, (unsigned long long)not_joined, (unsigned long long)holes, (unsigned long long)duplicates, (unsigned long long)gaps,
-       (unsigned long long)stored_total, (unsigned long long)received, (unsigned long long)pm_unanswered);
+       (unsigned long long)stored_total, (unsigned long long)received, (unsigned long long)chat_unanswered);
+  out_flush();
+}
+
+/* gm: the harness expects every stored group message at every online member but its sender's connection. */
+static void audit_gm(void) {
+  uint64_t not_joined = 0, received = 0;
+  for (uint32_t i = 0; i < cfg.count; i++) {
+    not_joined += conns[i].state != S_JOINED;
+    received += conns[i].received;
+  }
+  outf("{\"ev\":\"audited\",\"audited\":%u,\"notJoined\":%llu,\"stored\":%llu,\"received\":%llu,\"unanswered\":%llu}",
+       cfg.count, (unsigned long long)not_joined, (unsigned long long)stored_total, (unsigned long long)received, (unsigned long long)chat_unanswered);
   out_flush();
 }
 
@@ -1398,6 +1427,7 @@ static void out_acked_missing(void) {
 
 static void audit(char *args) {
   if (cfg.mode == MODE_PM) { audit_pm(); return; }
+  if (cfg.mode == MODE_GM) { audit_gm(); return; }
   uint32_t rooms = (uint32_t)strtoul(args, &args, 10);
   int64_t *final = xrealloc(NULL, sizeof(int64_t) * (rooms ? rooms : 1));
   for (uint32_t i = 0; i < rooms; i++) final[i] = strtoll(args, &args, 10);
@@ -1453,7 +1483,7 @@ static void command(char *line) {
     out_hist("values", hist);
     outf(",");
     out_hist("tsValues", hist_ts);
-    if (cfg.mode == MODE_PM) { outf(","); out_hist("storedValues", hist_stored); }
+    if (cfg.mode != MODE_ROOM) { outf(","); out_hist("storedValues", hist_stored); }
     outf("}");
     out_flush();
   } else if (!strcmp(line, "send")) {
@@ -1555,7 +1585,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--track-seqs")) cfg.track_seqs = atoi(v);
     else if (!strcmp(k, "--sampled")) sampled = argv[i + 1];
     else if (!strcmp(k, "--uid-prefix")) cfg.uid_prefix = v;
-    else if (!strcmp(k, "--mode")) { if (!strcmp(v, "pm")) cfg.mode = MODE_PM; else if (strcmp(v, "room")) die("--mode is room or pm"); }
+    else if (!strcmp(k, "--mode")) cfg.mode = !strcmp(v, "pm") ? MODE_PM : !strcmp(v, "gm") ? MODE_GM : !strcmp(v, "room") ? MODE_ROOM : (die("--mode is room, pm or gm"), 0);
+    else if (!strcmp(k, "--group")) cfg.group = v;
     else if (!strcmp(k, "--track-answers")) cfg.track_answers = atoi(v);
     else die("unknown flag %s", k);
   }

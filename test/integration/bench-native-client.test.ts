@@ -1,7 +1,8 @@
 /**
  * The bench's native load client (bench/native/loadclient.c) as a sender, against a scripted
  * server: how it accounts for room sends' answers must be what bench/lib/send-answers.mjs (the
- * reference) gives for the same answers, and its private-chat audit must see every message once.
+ * reference) gives for the same answers, and its private- and group-chat audits must see every
+ * message once.
  */
 import type { IncomingMessage } from 'node:http';
 import { once } from 'node:events';
@@ -152,5 +153,27 @@ describe.skipIf(!nativeClient().binary)('native load client', () => {
     const latency = await users.request('latency');
     expect(sumAnswers([{ sends: 0, acked: 0, overloaded: 0, errors: {}, answeredLate: 0, neverAnswered: 0, histogram: latency.ackHistogram as string }], 1000).answerTime.count).toBe(SENDS);
     await users.request('close');
+  });
+
+  it('drives group chat: every group message stored once and pushed to the other members', async () => {
+    let groupSeq = 0;
+    const members = new Map<string, WebSocket>();
+    const port = await scriptedServer((ws, uid, frame) => {
+      if (frame.t !== 'gm') return;
+      const seq = ++groupSeq;
+      ws.send(encodeMsgpack({ t: 'sent', id: frame.id, mid: `g/${frame.group}/${seq}`, seq, ts: Date.now(), group: frame.group }));
+      const push = encodeMsgpack({ t: 'group_msgs', group: frame.group, msgs: [{ seq, uid, text: frame.text, ts: Date.now() }] });
+      for (const [member, socket] of members) if (member !== uid) socket.send(push);
+    }, (ws, uid) => {
+      members.set(uid, ws);
+      ws.send(encodeMsgpack({ t: 'inbox', cursor: 0, lastSeq: 0, msgs: [] }));
+    });
+    const chat = client('native-test-gm', port, { uidPrefix: 'u', mode: 'gm', group: 'g1', count: 3, rooms: { prefix: 'none', count: 1 } });
+    await chat.request('init');
+    expect(await chat.request('connect', { timeoutMs: 5000 })).toMatchObject({ joined: 3, failed: 0 });
+    expect(await chat.request('send', { rate: 1000, durationMs: SENDS, textBytes: 48 })).toMatchObject({ sent: SENDS });
+    const audit = await askUntil(chat, 'audit', (a) => a.received === 2 * SENDS && a.unanswered === 0, { finalSeqs: {} });
+    expect(audit).toMatchObject({ stored: SENDS, received: 2 * SENDS, unanswered: 0, notJoined: 0 });
+    await chat.request('close');
   });
 });
