@@ -6,12 +6,14 @@
 import { createConnection } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
 import { freePort, waitFor } from './processes.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = `${ROOT}dist/src/cli.js`;
 const PEERS = fileURLToPath(new URL('../peers/', import.meta.url));
+const GATEWAY_MANIFEST = `${ROOT}deploy/k8s/base/gateway.yaml`;
 
 export const BENCH_SECRET = 'bench-secret-that-is-long-enough-for-hs256';
 export const BENCH_API_KEY = 'bench-api-key';
@@ -28,6 +30,19 @@ export const LOAD_SETTINGS = {
 export function knownSettings() {
   const help = execFileSync('node', [CLI, '--help'], { encoding: 'utf8' });
   return new Set(help.match(/ROOMCAST_[A-Z0-9_]+/g) ?? []);
+}
+
+/**
+ * The V8 options the gateway is deployed with (NODE_OPTIONS of its container in the Kubernetes
+ * manifest), so that the bench measures the gateway's memory and CPU as it runs in production.
+ */
+export function gatewayNodeOptions() {
+  for (const document of parseAllDocuments(readFileSync(GATEWAY_MANIFEST, 'utf8'))) {
+    const containers = document.toJS()?.spec?.template?.spec?.containers ?? [];
+    const option = containers.find((container) => container.name === 'gateway')?.env?.find((variable) => variable.name === 'NODE_OPTIONS');
+    if (option) return option.value.split(/\s+/).filter(Boolean);
+  }
+  throw new Error(`${GATEWAY_MANIFEST}: no NODE_OPTIONS for the gateway container`);
 }
 
 export async function startNats(group, cpu) {
@@ -121,7 +136,7 @@ export async function startRoomcast(group, { gatewayCpu, otherCpu, serviceCpu = 
   const apiUrl = serviceStarted.api.replace(/\/v1\/rooms$/, '');
 
   const gatewayLog = logWatcher();
-  const nodeFlags = profileDir ? profileFlags(profileDir) : [];
+  const nodeFlags = [...gatewayNodeOptions(), ...(profileDir ? profileFlags(profileDir) : [])];
   const gateway = group.spawn('gateway', 'node', [...nodeFlags, CLI, 'gateway'], { cpu: gatewayCpu, env: baseEnv, onLine: gatewayLog.onLine });
   const gatewayStarted = await waitFor('gateway', () => gatewayLog.find('gateway listening'), { child: gateway, timeoutMs: 30000 });
   const wsUrl = new URL(gatewayStarted.url);
