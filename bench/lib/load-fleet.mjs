@@ -22,11 +22,11 @@ export function coreCount(list) {
 }
 
 /**
- * Which client receives for a run: the native one (bench/native/) unless asked for `node`, the
- * machine has no C compiler, or the protocol is Socket.IO (engine.io framing: Node workers only).
- * Returns `{ kind: 'native' | 'node', why }`, `why` saying why not native.
+ * Which client drives a run, viewers and senders alike: the native one (bench/native/) unless asked
+ * for `node`, the machine has no C compiler, or the protocol is Socket.IO (engine.io framing: Node
+ * workers only). Returns `{ kind: 'native' | 'node', why }`, `why` saying why not native.
  */
-export function receivingClient(requested, protocol) {
+export function loadClient(requested, protocol) {
   if (requested === 'node') return { kind: 'node', why: '--load-client node' };
   if (protocol === 'socketio') return { kind: 'node', why: 'Socket.IO is driven by the Node workers' };
   const native = nativeClient();
@@ -94,8 +94,8 @@ class WorkerHandle {
  * @param {string} [spec.group]
  * @param {string} [spec.uidPrefix]
  * @param {string | null} [spec.profileDir] profile the load generators into this directory
- * @param {'native'|'node'} [spec.client] what receives for the non-sender shares (senders are always
- *   Node workers): one native process per load core, or `workers` Node processes
+ * @param {'native'|'node'} [spec.client] what drives every share (see loadClient): one native process
+ *   per load core and share, or `workers` Node processes per share
  * @param {number} spec.cpu
  */
 export async function startFleet(group, spec) {
@@ -106,11 +106,9 @@ export async function startFleet(group, spec) {
 
   const workers = [];
   let index = 0;
-  // Private chat sends from every connection: Node workers only.
-  const client = spec.mode === 'pm' || spec.mode === 'gm'
-    ? { kind: 'node', why: `${spec.mode === 'pm' ? 'private' : 'group'} chat is driven by the Node workers` } : receivingClient(spec.client, spec.target.protocol);
+  const client = loadClient(spec.client, spec.target.protocol);
   for (const share of spec.shares) {
-    const native = client.kind === 'native' && share.role !== 'sender';
+    const native = client.kind === 'native';
     // One native process per load core (a single epoll loop keeps a core busy by itself), and
     // more when one process may not open that many sockets (the open-file limit).
     const nativeProcesses = Math.max(coreCount(spec.cpu), Math.ceil(share.count / (hardNofile - NATIVE_FD_MARGIN)));
@@ -167,6 +165,8 @@ export async function startFleet(group, spec) {
     clientNote: client.why,
     /** Processes that only receive (not the senders; all of them in private chat, where every process does both). */
     receiverPids: (workers.some((worker) => worker.role !== 'sender') ? workers.filter((worker) => worker.role !== 'sender') : workers).map((worker) => worker.child.pid),
+    /** Processes that send (in private chat all of them, which receive too). */
+    senderPids: workers.filter((worker) => worker.role === 'sender').map((worker) => worker.child.pid),
     total,
     sampledCount: sampled.size,
     pids: workers.map((worker) => worker.child.pid),

@@ -38,9 +38,18 @@ export function nativeClient() {
 
 /** The replies each command ends with: answers are matched by them, in order. */
 const REPLY_OF = {
-  connect: 'connected', 'measure-start': 'measure-started', 'measure-end': 'measured', total: 'total',
+  connect: 'connected', send: 'sent', answers: 'answers', 'measure-start': 'measure-started', 'measure-end': 'measured', total: 'total',
   latency: 'latency', storm: 'stormed', audit: 'audited', record: 'recording', 'record-stop': 'recorded', close: 'closed',
 };
+
+/** Its histograms have HdrHistogram's buckets ([valueUs, count] pairs): rebuilt into the harness's histogram type. */
+function rebuildHistogram(values) {
+  const histogram = createHistogram();
+  for (const [valueUs, count] of values) histogram.recordValueWithCount(valueUs, count);
+  const encoded = serialize(histogram);
+  histogram.destroy?.();
+  return encoded;
+}
 
 export class NativeHandle {
   /**
@@ -65,6 +74,8 @@ export class NativeHandle {
       '--room-prefix', config.rooms.prefix, '--room-count', String(config.rooms.count),
       '--per-address', String(config.perAddress), '--concurrency', String(config.connectConcurrency),
       '--track-seqs', config.trackSeqs ? '1' : '0', '--sampled', config.sampled.join(',') || '-',
+      '--uid-prefix', config.uidPrefix, '--mode', config.mode, '--track-answers', config.trackAnswers ? '1' : '0',
+      ...(config.group ? ['--group', config.group] : []),
     ];
     this.ready = new Promise((resolve, reject) => { this.waiting.set('ready', [{ resolve, reject }]); });
     this.child = group.spawn(name, nativeClient().binary, args, { cpu, stdin: true, onLine: (line) => this.onLine(line) });
@@ -93,6 +104,8 @@ export class NativeHandle {
     let line;
     switch (cmd) {
       case 'connect': line = `connect ${fields.timeoutMs}`; break;
+      // No deadline (0) where the caller times no answers (the reconnect storm).
+      case 'send': line = `send ${fields.rate} ${fields.durationMs} ${fields.textBytes} ${fields.answerDeadlineMs ?? 0}`; break;
       case 'measure-start': line = `measure-start ${Math.floor(fields.fromUs)} ${Math.ceil(fields.toUs)}`; break;
       case 'storm': line = `storm ${fields.windowMs} ${fields.timeoutMs}`; break;
       case 'audit': {
@@ -103,25 +116,24 @@ export class NativeHandle {
         break;
       }
       case 'record': line = `record ${fields.path} ${fields.first} ${fields.count}`; break;
-      case 'measure-end': case 'total': case 'latency': case 'record-stop': case 'close': line = cmd; break;
+      case 'measure-end': case 'total': case 'latency': case 'answers': case 'record-stop': case 'close': line = cmd; break;
       default: throw new Error(`${this.name}: the native client does not do '${cmd}'`);
     }
+    // It exits right after answering `close`, maybe before the harness stops it.
+    if (cmd === 'close') this.child.expectedExit = true;
     const reply = await new Promise((resolve, reject) => {
       this.waiting.get(REPLY_OF[cmd]).push({ resolve, reject });
       this.child.stdin.write(`${line}\n`);
     });
+    if (cmd === 'answers') {
+      const { values, ...counts } = reply;
+      return { ...counts, histogram: rebuildHistogram(values) };
+    }
     if (cmd !== 'latency') return reply;
-    // Its histograms have HdrHistogram's buckets: rebuilt here into the harness's histogram type.
-    const rebuild = (values) => {
-      const histogram = createHistogram();
-      for (const [valueUs, count] of values) histogram.recordValueWithCount(valueUs, count);
-      const encoded = serialize(histogram);
-      histogram.destroy?.();
-      return encoded;
-    };
     return {
       ev: 'latency', totalMessages: reply.totalMessages, sampledMessages: reply.sampledMessages,
-      histogram: rebuild(reply.values), serverTsHistogram: rebuild(reply.tsValues),
+      histogram: rebuildHistogram(reply.values), serverTsHistogram: rebuildHistogram(reply.tsValues),
+      ...(reply.storedValues ? { ackHistogram: rebuildHistogram(reply.storedValues) } : {}),
     };
   }
 }

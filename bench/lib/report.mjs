@@ -129,8 +129,8 @@ function stepsTable(target) {
       ` kernel TCP buffers ${kib(target.memory.kernelTcpMemPerConnectionBytes)}/connection (both ends)` +
       (target.setup ? `; connected and joined at ${target.setup.connectionsPerS}/s (p50/p99 ms: ${Object.entries(target.setup.phases).map(([name, p]) => `${name.replace('Ms', '')} ${p.p50}/${p.p99}`).join(', ')})` : ''),
     '',
-    '| msg/s | recipients | offered deliveries/s | delivered/s | arrived | p50 ms | p99 ms | p99.9 ms | max ms | server CPU | server ns/delivery | load CPU | load ns/frame (receivers) | load core busy | CPU waited (server / load) | drops | errors |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
+    '| msg/s | recipients | offered deliveries/s | delivered/s | arrived | p50 ms | p99 ms | p99.9 ms | max ms | server CPU | server ns/delivery | load CPU | load ns/frame (receivers) | senders ns/send | load core busy | CPU waited (server / load) | drops | errors |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
   ];
   const stored = target.steps.some((step) => step.storeLatency);
   if (stored) {
@@ -147,7 +147,7 @@ function stepsTable(target) {
     const storedCell = stored ? ` ${ms(step.storeLatency?.p50Ms)} / ${ms(step.storeLatency?.p99Ms)} |` : '';
     lines.push(`| ${step.rateMsgPerS} | ${step.recipients} | ${rate(step.offeredPerS)} | ${rate(step.deliveredPerS)} | ${(step.completeness * 100).toFixed(1)} %${step.withinBounds ? '' : ' ✗'} |` +
       ` ${ms(step.latency.p50Ms)} | ${ms(step.latency.p99Ms)} | ${ms(step.latency.p999Ms)} | ${ms(step.latency.maxMs)} |${storedCell}` +
-      ` ${pct(step.serverCpuUtil)} | ${step.serverCpuNsPerDelivery ?? '–'} |${perMessageCell} ${pct(step.loadCpuUtil)} | ${step.loadCpuNsPerFrame ?? '–'} (${step.receiverCpuNsPerFrame ?? '–'}) |` +
+      ` ${pct(step.serverCpuUtil)} | ${step.serverCpuNsPerDelivery ?? '–'} |${perMessageCell} ${pct(step.loadCpuUtil)} | ${step.loadCpuNsPerFrame ?? '–'} (${step.receiverCpuNsPerFrame ?? '–'}) | ${step.senderCpuNsPerSend ?? '–'} |` +
       ` ${step.loadCoreBusy === undefined ? '–' : pct(step.loadCoreBusy)}${stepSaturated(step) ? ' **saturated**' : ''} | ${pct(step.serverRunQueueWait ?? 0)} / ${pct(step.loadRunQueueWait ?? 0)} |` +
       ` ${Object.entries(step.drops).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} | ${Object.entries(step.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || '0'} |`);
   }

@@ -3,29 +3,49 @@
  * so that a frame received costs the load core little beyond the kernel's own recv (bench/README.md,
  * "Its cost"), instead of a JS callback and a Buffer per frame as in a Node process.
  *
- * One process holds its share of the viewers. It opens them from 127.0.0.2, 127.0.0.3, ... (bind
- * before connect, so one address's ephemeral ports are never the limit), upgrades them to
- * WebSocket with the msgpack subprotocol and a token from the tokens file, joins each to its room
- * (again after `retryAfterMs` when the join is answered `overloaded`), and then only reads:
+ * One process holds its share of the viewers or of the senders. It opens them from 127.0.0.2,
+ * 127.0.0.3, ... (bind before connect, so one address's ephemeral ports are never the limit),
+ * upgrades them to WebSocket with the msgpack subprotocol and a token from the tokens file, joins
+ * each to its room (again after `retryAfterMs` when the join is answered `overloaded`), and reads:
  *   - most connections count the messages of each `messages` frame from the msgpack array header
  *     of `msgs` and skip the rest of the frame's bytes without keeping them;
  *   - sampled connections (every Nth, chosen by the harness) decode every message: its seq (audit:
  *     missing and duplicate seqs) and the scheduled send time at the start of its text (latency);
- *   - with --track-seqs every connection decodes seqs (the reconnect storm needs exact audits).
+ *   - with --track-seqs every connection decodes seqs (the reconnect storm needs exact audits);
+ *   - senders (--track-answers 1) decode every message of their room too: each acked seq must
+ *     arrive in the sending connection's own stream (its uid, --uid-prefix + index).
+ * On `send` it writes room messages (`send`) at a scheduled rate, round-robin over its joined
+ * connections, and times each answer (`ack` or `error`). With --mode pm the connections are users
+ * in pairs (i talks to i ^ 1): no join, the login `inbox` push makes a connection ready, `send`
+ * writes private messages (`pm`), their `sent` answers are timed, and live `inbox` pushes are
+ * decoded (inbox seqs, latency) and acknowledged with one `inbox_ack` per connection per read.
+ * With --mode gm the connections are members of one group (--group): ready at the login push as in
+ * pm, `send` writes group messages (`gm`), their `sent` answers are timed, and every `group_msgs`
+ * push is counted and timed.
  * It answers WebSocket pings, and for the storm drops every connection at a random moment within a
  * window and rejoins it with lastSeq.
  *
  * The harness talks to it over stdin / stdout, one line each way per command (see bench/README.md
  * and bench/lib/native-client.mjs):
  *   connect TIMEOUT_MS               open and join every connection → {"ev":"connected",...}
+ *   send RATE DURATION_MS TEXT_BYTES DEADLINE_MS
+ *                                    a new step: message n due at t0 + n / RATE, its text the
+ *                                    scheduled time (stampOf in bench/lib/clock.mjs) padded with
+ *                                    `x` to TEXT_BYTES → {"ev":"sent","sent":N,"maxLagMs":X} once
+ *                                    the step's sends are all out (other commands meanwhile)
+ *   answers                          how this step's room sends were answered (SendAnswers in
+ *                                    bench/lib/send-answers.mjs) → {"ev":"answers",...}
  *   measure-start FROM_US TO_US      reset the step counters; latency counts messages scheduled in
  *                                    [FROM_US, TO_US) → {"ev":"measure-started",...}
  *   measure-end                      → {"ev":"measured",...} (the step counters)
  *   total                            → {"ev":"total","totalMessages":N}
  *   latency                          → the latency histograms as [valueUs, count] pairs: from the
- *                                    scheduled send time, and from the server's `ts`
+ *                                    scheduled send time, and from the server's `ts`; in pm and gm
+ *                                    modes also scheduled send → `sent` (stored)
  *   storm WINDOW_MS TIMEOUT_MS       drop and rejoin every connection → {"ev":"stormed",...}
  *   audit N SEQ0 ... SEQ(N-1)        the rooms' final seqs, by room number → {"ev":"audited",...}
+ *                                    (senders add ackedMissingByStep; pm mode audits inbox seqs,
+ *                                    gm mode reports stored and received group messages)
  *   record PATH FIRST COUNT          from now on, the connections with global index in
  *                                    [FIRST, FIRST + COUNT) append each `messages` frame they
  *                                    receive to PATH: u64 arrival µs (CLOCK_MONOTONIC), u32 payload
@@ -80,6 +100,22 @@
 #define MAX_EVENTS 1024
 
 enum { S_IDLE, S_CONNECTING, S_UPGRADING, S_WELCOME, S_JOINING, S_JOINED, S_CLOSED };
+/*
+ * room: join a room and send room messages; pm: users in pairs sending each other private messages;
+ * gm: members of one group (--group), the senders sending it group messages.
+ */
+enum { MODE_ROOM, MODE_PM, MODE_GM };
+
+/*
+ * A sending connection's acked seqs against its own messages received in its room, one state per
+ * room seq after its join (AckedSeqs in bench/lib/send-answers.mjs is the reference: the ack and the
+ * message may arrive in either order). 0: neither yet; 1..ACKED_MAX: acked in step state-1, not seen;
+ * SEEN: seen, not acked (yet); DONE: both.
+ */
+#define SEQ_SEEN 0xffff
+#define SEQ_DONE 0xfffe
+#define ACKED_MAX 0xfffd
+typedef struct { uint16_t *state; uint32_t cap; } AckedSeqs;
 
 typedef struct Conn {
   int fd;
@@ -91,6 +127,11 @@ typedef struct Conn {
   uint8_t ever_joined;
   uint8_t handshaken, welcomed;
   uint8_t recording;     /* append every `messages` frame it receives to the recording file */
+  uint8_t decodes;       /* every message decoded: sampled, or a sender looking for its own */
+  uint8_t inbox_ack_due; /* pm: inbox pushes read, acknowledged once the read is done */
+  int64_t inbox_max;     /* pm: the highest inbox seq seen (pushes and `sent` answers) */
+  uint64_t inbox_seen;   /* pm: inbox seqs seen */
+  AckedSeqs acked;
   int64_t first_joined_seq, last_seq;
   uint64_t received, missing, duplicates, reported_gap;
   double t_start, t_open, t_welcome, deadline, dropped_at;
@@ -114,7 +155,11 @@ static struct {
   uint32_t per_address;
   uint32_t concurrency;
   int track_seqs;
-} cfg = { "127.0.0.1", 0, "/ws?token=", "roomcast.v1.msgpack", NULL, 0, 0, "hot", 1, 25000, 200, 0 };
+  const char *uid_prefix; /* connection i is user <uid_prefix><i> (the tokens' subjects) */
+  int mode;
+  int track_answers;      /* Roomcast room senders: time each answer, find each acked seq */
+  const char *group;      /* gm: the group */
+} cfg = { "127.0.0.1", 0, "/ws?token=", "roomcast.v1.msgpack", NULL, 0, 0, "hot", 1, 25000, 200, 0, "v", MODE_ROOM, 0, "" };
 
 static Conn *conns;
 static char **tokens;
@@ -126,6 +171,7 @@ typedef struct { char key[40]; uint64_t n; } Count;
 #define MAX_KEYS 32
 static struct {
   uint64_t frames, messages, sampled_messages, gap_seqs;
+  uint64_t sent, acked;    /* sends written; `ack` / `sent` answers */
   uint64_t reads, wakeups; /* read calls and epoll_wait returns: the syscalls behind each frame */
   Count errors[MAX_KEYS], closes[MAX_KEYS];
   int n_errors, n_closes;
@@ -212,10 +258,13 @@ static uint64_t rng(void) {
 #define H_SUB 2048
 #define H_SHIFTS 22 /* up to 2^32 µs: over an hour, clamped like the Node workers */
 typedef uint32_t Hist[H_SHIFTS][H_SUB];
-/* Scheduled send → arrival; and the server's `ts` (when it accepted the message) → arrival. */
-static Hist hist, hist_ts;
+/*
+ * Scheduled send → arrival; the server's `ts` (when it accepted the message) → arrival; and in pm
+ * mode scheduled send → its `sent` answer (the message is stored).
+ */
+static Hist hist, hist_ts, hist_stored;
 
-static void hist_reset(void) { memset(hist, 0, sizeof hist); memset(hist_ts, 0, sizeof hist_ts); }
+static void hist_reset(void) { memset(hist, 0, sizeof hist); memset(hist_ts, 0, sizeof hist_ts); memset(hist_stored, 0, sizeof hist_stored); }
 
 static void hist_record(Hist h, double us) {
   uint64_t v = us <= 0 ? 0 : (uint64_t)(us + 0.5);
@@ -367,6 +416,14 @@ static int mp_skip(Mp *m) {
 
 static int key_is(const uint8_t *k, uint32_t n, const char *name) { return strlen(name) == n && memcmp(k, name, n) == 0; }
 
+/* A number, or any other value skipped (*v unchanged): `to` is a seq in `gap`, a uid in `sent`. */
+static int mp_num_or_skip(Mp *m, double *v) {
+  Mp at = *m;
+  if (mp_num(m, v)) return 1;
+  *m = at;
+  return mp_skip(m);
+}
+
 /*
  * The cheap path (msgpack-peek.mjs in C): a `messages` frame is {t, room, msgs, ...} with `t`
  * first; read `t` and skip to the `msgs` array header. Returns the message count, -1 for another
@@ -423,12 +480,14 @@ static void conn_write(Conn *c, const uint8_t *p, size_t n) {
 
 /* A masked client frame: RFC 6455 requires every client frame to be masked. */
 static void send_frame(Conn *c, int opcode, const uint8_t *payload, size_t n) {
-  uint8_t frame[256 + 14];
-  if (n > 256) n = 256; /* our frames (join, pong) are tiny; control payloads are ≤ 125 */
+  static uint8_t *frame;
+  static size_t frame_cap;
+  if (frame_cap < n + 14) { frame_cap = n + 14; frame = xrealloc(frame, frame_cap); }
   size_t h = 0;
   frame[h++] = 0x80 | opcode;
   if (n < 126) frame[h++] = 0x80 | n;
-  else { frame[h++] = 0x80 | 126; frame[h++] = n >> 8; frame[h++] = n & 0xff; }
+  else if (n < 65536) { frame[h++] = 0x80 | 126; frame[h++] = n >> 8; frame[h++] = n & 0xff; }
+  else { frame[h++] = 0x80 | 127; for (int i = 7; i >= 0; i--) frame[h++] = (uint8_t)((uint64_t)n >> (8 * i)); }
   uint32_t mask = (uint32_t)rng();
   memcpy(frame + h, &mask, 4);
   const uint8_t *k = frame + h;
@@ -437,19 +496,34 @@ static void send_frame(Conn *c, int opcode, const uint8_t *payload, size_t n) {
   conn_write(c, frame, h + n);
 }
 
+/* A msgpack string header (str8 / str16 / str32) and its bytes; o has room for n + 5. */
 static size_t mp_put_str(uint8_t *o, const char *s, size_t n) {
-  o[0] = 0xd9;
-  o[1] = (uint8_t)n;
-  memcpy(o + 2, s, n);
-  return n + 2;
+  size_t h;
+  if (n < 256) { o[0] = 0xd9; o[1] = (uint8_t)n; h = 2; }
+  else if (n < 65536) { o[0] = 0xda; o[1] = (uint8_t)(n >> 8); o[2] = (uint8_t)n; h = 3; }
+  else { o[0] = 0xdb; for (int i = 0; i < 4; i++) o[1 + i] = (uint8_t)(n >> (24 - 8 * i)); h = 5; }
+  memcpy(o + h, s, n);
+  return n + h;
+}
+
+/* A msgpack uint64. */
+static size_t mp_put_u64(uint8_t *o, uint64_t v) {
+  o[0] = 0xcf;
+  for (int i = 0; i < 8; i++) o[1 + i] = (uint8_t)(v >> (56 - 8 * i));
+  return 9;
+}
+
+/* The connection's room: `<prefix><room number>`, or the prefix itself for one room. */
+static int room_name(const Conn *c, char *room, size_t cap) {
+  int n = cfg.room_count == 1 ? snprintf(room, cap, "%s", cfg.room_prefix) : snprintf(room, cap, "%s%u", cfg.room_prefix, c->room);
+  return n < (int)cap ? n : (int)cap - 1;
 }
 
 /* {t:'join', room, lastSeq?} in msgpack; a rejoin carries the highest seq this connection has. */
 static void send_join(Conn *c) {
   uint8_t b[160];
   char room[96];
-  int rn = cfg.room_count == 1 ? snprintf(room, sizeof room, "%s", cfg.room_prefix)
-                               : snprintf(room, sizeof room, "%s%u", cfg.room_prefix, c->room);
+  int rn = room_name(c, room, sizeof room);
   size_t n = 0;
   b[n++] = c->ever_joined ? 0x83 : 0x82;
   n += mp_put_str(b + n, "t", 1);
@@ -458,10 +532,21 @@ static void send_join(Conn *c) {
   n += mp_put_str(b + n, room, rn);
   if (c->ever_joined) {
     n += mp_put_str(b + n, "lastSeq", 7);
-    uint64_t s = c->last_seq < 0 ? 0 : (uint64_t)c->last_seq;
-    b[n++] = 0xcf;
-    for (int i = 7; i >= 0; i--) b[n++] = (uint8_t)(s >> (8 * i));
+    n += mp_put_u64(b + n, c->last_seq < 0 ? 0 : (uint64_t)c->last_seq);
   }
+  send_frame(c, 2, b, n);
+}
+
+/* {t:'inbox_ack', seq}: the highest inbox seq this connection has seen, once per read (as the SDK acks once per event-loop turn). */
+static void send_inbox_ack(Conn *c) {
+  uint8_t b[32];
+  size_t n = 0;
+  c->inbox_ack_due = 0;
+  b[n++] = 0x82;
+  n += mp_put_str(b + n, "t", 1);
+  n += mp_put_str(b + n, "inbox_ack", 9);
+  n += mp_put_str(b + n, "seq", 3);
+  n += mp_put_u64(b + n, c->inbox_max < 0 ? 0 : (uint64_t)c->inbox_max);
   send_frame(c, 2, b, n);
 }
 
@@ -474,38 +559,93 @@ static void apply_seq(Conn *c, int64_t seq) {
 }
 
 /*
- * Walks an array of room messages: counts them, checks seqs, and on sampled connections records
- * the latency from the scheduled send time that starts each text (`<µs>|xxxx`). Returns the count.
+ * A pm user's inbox seq counts the messages it received and the ones it sent (each gets a seq in
+ * both inboxes), and pushes and `sent` answers may arrive in either order: holes are counted at the
+ * audit as the highest seq seen minus the seqs seen (noteInboxSeq in load-worker.mjs).
+ */
+static void note_inbox_seq(Conn *c, int64_t seq) {
+  c->inbox_seen++;
+  if (seq > c->inbox_max) c->inbox_max = seq;
+}
+
+/* The fields of one message the bench reads; -1 (NULL) where absent. */
+typedef struct { double seq, scheduled, ts; const uint8_t *uid; uint32_t uid_n; } MsgFields;
+
+/* The scheduled send time (µs) that starts a text (`<µs>|xxxx`, stampOf in clock.mjs); -1 without one. */
+static double stamp_of_text(const uint8_t *s, uint32_t n) {
+  double v = 0;
+  uint32_t j = 0;
+  while (j < n && s[j] >= '0' && s[j] <= '9') v = v * 10 + (s[j++] - '0');
+  return j > 0 && j < n && s[j] == '|' ? v : -1;
+}
+
+/* Reads one message map: its seq always; with `timed` its stamp and `ts`; with `uid` its sender. */
+static int read_msg(Mp *m, MsgFields *f, int timed, int uid) {
+  uint32_t fields, kl;
+  const uint8_t *k;
+  *f = (MsgFields){ -1, -1, -1, NULL, 0 };
+  if (!mp_map(m, &fields)) return 0;
+  for (uint32_t i = 0; i < fields; i++) {
+    if (!mp_str(m, &k, &kl)) return 0;
+    if (key_is(k, kl, "seq")) { if (!mp_num(m, &f->seq)) return 0; }
+    else if (timed && key_is(k, kl, "ts")) { if (!mp_num(m, &f->ts)) return 0; }
+    else if (timed && key_is(k, kl, "text")) {
+      const uint8_t *s;
+      uint32_t sl;
+      if (!mp_str(m, &s, &sl)) return 0;
+      f->scheduled = stamp_of_text(s, sl);
+    } else if (uid && key_is(k, kl, "uid")) { if (!mp_str(m, &f->uid, &f->uid_n)) return 0; }
+    else if (!mp_skip(m)) return 0;
+  }
+  return 1;
+}
+
+/* A message scheduled in the measured window: latency from its stamp and from the server's `ts`. */
+static void time_msg(const MsgFields *f, double now, double wall) {
+  if (f->scheduled < latency_from || f->scheduled >= latency_to) return;
+  hist_record(hist, now - f->scheduled);
+  if (f->ts >= 0) hist_record(hist_ts, wall - f->ts * 1000);
+  ctr.sampled_messages++;
+}
+
+static void acked_seqs_seen(Conn *c, int64_t seq);
+
+/* Whether a message's uid is this connection's user: `<uid_prefix><index>`. */
+static int own_uid(const Conn *c, const uint8_t *s, uint32_t n) {
+  char uid[64];
+  int k = snprintf(uid, sizeof uid, "%s%u", cfg.uid_prefix, c->index);
+  return (uint32_t)k == n && memcmp(uid, s, n) == 0;
+}
+
+/*
+ * Walks an array of room messages: checks seqs, on sampled connections records the latency from
+ * the scheduled send time that starts each text, and on senders notes their own messages' seqs.
+ * Returns the count.
  */
 static int64_t read_msgs(Conn *c, Mp m, uint32_t count, int timed) {
   double now = timed ? now_us() : 0, wall = timed ? wall_us() : 0;
   for (uint32_t i = 0; i < count; i++) {
-    uint32_t fields, kl;
-    const uint8_t *k;
-    double seq = -1, scheduled = -1, ts = -1;
-    if (!mp_map(&m, &fields)) return i;
-    for (uint32_t f = 0; f < fields; f++) {
-      if (!mp_str(&m, &k, &kl)) return i;
-      if (key_is(k, kl, "seq")) { if (!mp_num(&m, &seq)) return i; }
-      else if (timed && key_is(k, kl, "ts")) { if (!mp_num(&m, &ts)) return i; }
-      else if (timed && key_is(k, kl, "text")) {
-        const uint8_t *s;
-        uint32_t sl;
-        if (!mp_str(&m, &s, &sl)) return i;
-        double v = 0;
-        uint32_t j = 0;
-        while (j < sl && s[j] >= '0' && s[j] <= '9') v = v * 10 + (s[j++] - '0');
-        if (j > 0 && j < sl && s[j] == '|') scheduled = v;
-      } else if (!mp_skip(&m)) return i;
-    }
-    if (seq >= 0) apply_seq(c, (int64_t)seq);
-    if (timed && scheduled >= latency_from && scheduled < latency_to) {
-      hist_record(hist, now - scheduled);
-      if (ts >= 0) hist_record(hist_ts, wall - ts * 1000);
-      ctr.sampled_messages++;
-    }
+    MsgFields f;
+    if (!read_msg(&m, &f, timed, cfg.track_answers)) return i;
+    if (f.seq >= 0) apply_seq(c, (int64_t)f.seq);
+    if (timed) time_msg(&f, now, wall);
+    if (f.uid && f.seq >= 0 && own_uid(c, f.uid, f.uid_n)) acked_seqs_seen(c, (int64_t)f.seq);
   }
   return count;
+}
+
+/*
+ * The messages of an `inbox` (pm) or `group_msgs` (gm) push: every one is timed (they are decoded
+ * anyway), and with `inbox_seqs` its inbox seq noted.
+ */
+static void read_chat_msgs(Conn *c, Mp m, uint32_t count, int inbox_seqs) {
+  double now = now_us(), wall = wall_us();
+  for (uint32_t i = 0; i < count; i++) {
+    MsgFields f;
+    if (!read_msg(&m, &f, 1, 0)) return;
+    if (inbox_seqs && f.seq >= 0) note_inbox_seq(c, (int64_t)f.seq);
+    time_msg(&f, now, wall);
+  }
 }
 
 static void count_messages(Conn *c, uint64_t n) {
@@ -513,6 +653,241 @@ static void count_messages(Conn *c, uint64_t n) {
   ctr.messages += n;
   total_messages += n;
   c->received += n;
+}
+
+/* ---- acked seqs (senders) ------------------------------------------------------------------------ */
+
+/* The state of room seq `seq` on a sender, the table grown to hold it; NULL for seqs before its join. */
+static uint16_t *acked_slot(Conn *c, int64_t seq) {
+  int64_t i = seq - c->first_joined_seq - 1;
+  if (i < 0 || i >= (1 << 30)) return NULL;
+  if ((uint64_t)i >= c->acked.cap) {
+    uint32_t cap = c->acked.cap ? c->acked.cap : 1024;
+    while (cap <= (uint64_t)i) cap *= 2;
+    c->acked.state = xrealloc(c->acked.state, (size_t)cap * sizeof(uint16_t));
+    memset(c->acked.state + c->acked.cap, 0, (size_t)(cap - c->acked.cap) * sizeof(uint16_t));
+    c->acked.cap = cap;
+  }
+  return &c->acked.state[i];
+}
+
+/* The gateway acked `seq` for a send of step `step` (AckedSeqs#acked). */
+static void acked_seqs_acked(Conn *c, int64_t seq, int step) {
+  uint16_t *s = acked_slot(c, seq);
+  if (!s) return;
+  *s = *s == SEQ_SEEN ? SEQ_DONE : (uint16_t)(step + 1 > ACKED_MAX ? ACKED_MAX : step + 1);
+}
+
+/* The sender received its own message `seq` in its room (AckedSeqs#seen). */
+static void acked_seqs_seen(Conn *c, int64_t seq) {
+  uint16_t *s = acked_slot(c, seq);
+  if (!s) return;
+  if (*s >= 1 && *s <= ACKED_MAX) *s = SEQ_DONE;
+  else if (*s == 0) *s = SEQ_SEEN;
+}
+
+/* Adds the sender's acked seqs never received to counts[step] (AckedSeqs#addMissing). */
+static void acked_seqs_missing(const Conn *c, uint64_t *counts, int steps) {
+  for (uint32_t i = 0; i < c->acked.cap; i++) {
+    uint16_t s = c->acked.state[i];
+    if (s >= 1 && s <= ACKED_MAX && s - 1 < steps) counts[s - 1]++;
+  }
+}
+
+/* ---- sending ------------------------------------------------------------------------------------- */
+
+/* Every send of the run by its id number n (ids are `<uid>-<n>`, n counted per process). */
+typedef struct { double scheduled, written; uint8_t answered; } SendRec;
+static SendRec *sends;
+static uint64_t n_sends, sends_cap;
+/* pm, gm: messages answered neither `sent` nor an error, and the `sent` answers, since the start. */
+static uint64_t chat_unanswered, stored_total;
+
+/* The current `send` command: one step's schedule. */
+static struct {
+  int active;
+  double start_us, interval_us, max_lag_us;
+  uint64_t total, done;
+  uint32_t *order, n_order; /* the connections joined when the step began, taken in turn */
+  uint32_t text_bytes;
+} sched;
+
+/*
+ * How the current step's room sends were answered. SendAnswers in bench/lib/send-answers.mjs is
+ * the reference (and has the unit test): keep the two alike.
+ */
+static struct {
+  int step;             /* counted from 0 by `send` commands */
+  uint64_t first;       /* id number of the step's first send: earlier ids are ignored */
+  double deadline_us;   /* an answer later than this after its send was late (0: no deadline) */
+  uint64_t sends, answered, acked, overloaded, answered_late;
+  Count errors[MAX_KEYS];
+  int n_errors;
+  Hist hist;            /* the frame's write → its answer */
+} answers = { .step = -1 };
+
+/* The id number n of `<uid>-<n>`; 0 when the id is not one of ours. */
+static int id_number(const uint8_t *id, uint32_t n, uint64_t *out) {
+  uint32_t dash = n;
+  while (dash > 0 && id[dash - 1] != '-') dash--;
+  if (dash == 0 || dash == n) return 0;
+  uint64_t v = 0;
+  for (uint32_t i = dash; i < n; i++) { if (id[i] < '0' || id[i] > '9') return 0; v = v * 10 + (id[i] - '0'); }
+  *out = v;
+  return 1;
+}
+
+/* The send of this id, marked answered; NULL for an id not ours or answered already. */
+static SendRec *take_answered(const uint8_t *id, uint32_t n, uint64_t first) {
+  uint64_t i;
+  if (!id || !id_number(id, n, &i) || i < first || i >= n_sends || sends[i].answered) return NULL;
+  sends[i].answered = 1;
+  return &sends[i];
+}
+
+/* A room send's `ack` (code NULL) or `error` (SendAnswers#answered); ids of earlier steps are ignored. */
+static void room_send_answered(const uint8_t *id, uint32_t id_n, const uint8_t *code, uint32_t code_n) {
+  SendRec *r = take_answered(id, id_n, answers.first);
+  if (!r) return;
+  double took = now_us() - r->written;
+  hist_record(answers.hist, took);
+  answers.answered++;
+  if (answers.deadline_us > 0 && took > answers.deadline_us) answers.answered_late++;
+  if (!code) answers.acked++;
+  else if (key_is(code, code_n, "overloaded")) answers.overloaded++;
+  else count_key(answers.errors, &answers.n_errors, (const char *)code, code_n);
+}
+
+/* A private or group message's `sent` or error: its scheduled time, or -1 when the id is not a pending one. */
+static double chat_answered(const uint8_t *id, uint32_t id_n) {
+  SendRec *r = take_answered(id, id_n, 0);
+  if (!r) return -1;
+  chat_unanswered--;
+  return r->scheduled;
+}
+
+/* One message, due at `scheduled`: {t:'send', room, id, text}, {t:'pm', to, id, text} or {t:'gm', group, id, text}. */
+static void send_one(Conn *c, double scheduled) {
+  static uint8_t *b;
+  static char *text;
+  static size_t cap;
+  size_t text_n = sched.text_bytes > 16 ? sched.text_bytes : 16;
+  if (cap < text_n + 1) { cap = text_n + 1; text = xrealloc(text, cap); b = xrealloc(b, cap + 512); }
+  /* Math.round of a positive time, 15 digits: stampOf in bench/lib/clock.mjs. */
+  int stamp_n = snprintf(text, cap, "%015llu|", (unsigned long long)(scheduled + 0.5));
+  size_t tn = (size_t)stamp_n < sched.text_bytes ? sched.text_bytes : (size_t)stamp_n;
+  memset(text + stamp_n, 'x', tn - stamp_n);
+  if (n_sends == sends_cap) { sends_cap = sends_cap ? sends_cap * 2 : 65536; sends = xrealloc(sends, sends_cap * sizeof(SendRec)); }
+  uint64_t id_n = n_sends++;
+  char id[96], where[96];
+  int idl = snprintf(id, sizeof id, "%s%u-%llu", cfg.uid_prefix, c->index, (unsigned long long)id_n);
+  static const char *const type[] = { "send", "pm", "gm" }, *const to[] = { "room", "to", "group" };
+  int wl = cfg.mode == MODE_PM ? snprintf(where, sizeof where, "%s%u", cfg.uid_prefix, c->index ^ 1)
+         : cfg.mode == MODE_GM ? snprintf(where, sizeof where, "%s", cfg.group) : room_name(c, where, sizeof where);
+  if (wl >= (int)sizeof where) wl = sizeof where - 1;
+  size_t n = 0;
+  b[n++] = 0x84;
+  n += mp_put_str(b + n, "t", 1);
+  n += mp_put_str(b + n, type[cfg.mode], strlen(type[cfg.mode]));
+  n += mp_put_str(b + n, to[cfg.mode], strlen(to[cfg.mode]));
+  n += mp_put_str(b + n, where, wl);
+  n += mp_put_str(b + n, "id", 2);
+  n += mp_put_str(b + n, id, idl);
+  n += mp_put_str(b + n, "text", 4);
+  n += mp_put_str(b + n, text, tn);
+  sends[id_n] = (SendRec){ scheduled, now_us(), 0 };
+  ctr.sent++;
+  answers.sends++;
+  if (cfg.mode != MODE_ROOM) chat_unanswered++;
+  /* A connection lost since the step began: the send counts, and shows as never answered. */
+  if (c->fd >= 0 && c->state == S_JOINED) send_frame(c, 2, b, n);
+}
+
+static void out_sent(uint64_t sent, double max_lag_us) {
+  outf("{\"ev\":\"sent\",\"sent\":%llu,\"maxLagMs\":%.3f}", (unsigned long long)sent, max_lag_us / 1000);
+  out_flush();
+}
+
+/* Writes the messages due by now (message n at start + n × interval); answers `sent` after the last. */
+static void send_due(void) {
+  if (!sched.active) return;
+  double now = now_us();
+  double elapsed = now - sched.start_us; /* ≥ 0: truncation is the floor */
+  uint64_t due = elapsed < 0 ? 0 : (uint64_t)(elapsed / sched.interval_us) + 1;
+  if (due > sched.total) due = sched.total;
+  for (; sched.done < due; sched.done++) {
+    double scheduled = sched.start_us + sched.done * sched.interval_us;
+    if (now - scheduled > sched.max_lag_us) sched.max_lag_us = now - scheduled;
+    send_one(&conns[sched.order[sched.done % sched.n_order]], scheduled);
+  }
+  if (sched.done >= sched.total) {
+    sched.active = 0;
+    out_sent(sched.done, sched.max_lag_us);
+  }
+}
+
+/*
+ * Messages due at least every millisecond: the process then wakes only when they are due and takes
+ * what the sockets have at that moment (epoll_wait without waiting), instead of waking for each
+ * answer and room frame besides each send (the wake-ups were most of a send's CPU). What its
+ * sockets bring is then seen up to one interval (≤ 1 ms) late.
+ */
+#define TICK_MAX_INTERVAL_US 1000.0
+
+static int send_ticking(void) { return sched.active && sched.interval_us <= TICK_MAX_INTERVAL_US; }
+
+/* Sleeps until the next message is due (CLOCK_MONOTONIC, the clock of now_us). */
+static void sleep_until_due(void) {
+  double due = sched.start_us + sched.done * sched.interval_us;
+  if (due <= now_us()) return;
+  uint64_t ns = (uint64_t)(due * 1000);
+  struct timespec at = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR) {}
+}
+
+/* ms until the next message is due (rounded up: never a busy loop), -1 when none is. */
+static int send_wait_ms(void) {
+  if (!sched.active) return -1;
+  double wait_us = sched.start_us + sched.done * sched.interval_us - now_us();
+  if (wait_us <= 0) return 0;
+  int ms = (int)(wait_us / 1000);
+  return ms * 1000.0 < wait_us ? ms + 1 : ms;
+}
+
+/*
+ * A new step (`send`): `rate` messages per second for `duration_ms` over the connections joined
+ * now, in turn. Message n carries its scheduled time, so a late send shows up as latency (no
+ * coordinated omission). The step's answers start afresh.
+ */
+static void start_send(double rate, double duration_ms, uint32_t text_bytes, double deadline_ms) {
+  answers.step++;
+  answers.first = n_sends;
+  answers.deadline_us = deadline_ms * 1000;
+  answers.sends = answers.answered = answers.acked = answers.overloaded = answers.answered_late = 0;
+  answers.n_errors = 0;
+  memset(answers.hist, 0, sizeof answers.hist);
+  sched.order = xrealloc(sched.order, sizeof(uint32_t) * (cfg.count ? cfg.count : 1));
+  sched.n_order = 0;
+  for (uint32_t i = 0; i < cfg.count; i++) if (conns[i].state == S_JOINED) sched.order[sched.n_order++] = i;
+  if (sched.n_order == 0 || !(rate > 0)) { outf("{\"ev\":\"sent\",\"sent\":0}"); out_flush(); return; }
+  sched.start_us = now_us();
+  sched.interval_us = 1e6 / rate;
+  sched.total = duration_ms > 0 ? (uint64_t)(duration_ms / 1000 * rate) : 0;
+  sched.text_bytes = text_bytes;
+  sched.done = 0;
+  sched.max_lag_us = 0;
+  sched.active = 1;
+  send_due();
+}
+
+static void out_answers(void) {
+  outf("{\"ev\":\"answers\",\"sends\":%llu,\"acked\":%llu,\"overloaded\":%llu,",
+       (unsigned long long)answers.sends, (unsigned long long)answers.acked, (unsigned long long)answers.overloaded);
+  out_counts("errors", answers.errors, answers.n_errors);
+  outf(",\"answeredLate\":%llu,\"neverAnswered\":%llu,", (unsigned long long)answers.answered_late, (unsigned long long)(answers.sends - answers.answered));
+  out_hist("values", answers.hist);
+  outf("}");
+  out_flush();
 }
 
 /* ---- server frames ------------------------------------------------------------------------------- */
@@ -528,6 +903,32 @@ static void record_frame(const uint8_t *p, size_t n) {
 }
 
 static void settle(Conn *c, const char *failure);
+
+/*
+ * An `inbox` push. In pm and gm modes the login push (it has `cursor`) makes the connection ready
+ * (no join); its messages, and every live push's, are counted, timed and acknowledged after the read.
+ */
+static void on_inbox(Conn *c, int has_cursor, double last_seq, Mp msgs, uint32_t n_msgs) {
+  if (cfg.mode != MODE_ROOM && has_cursor && !c->ever_joined) {
+    c->last_seq = c->first_joined_seq = c->inbox_max = (int64_t)last_seq;
+    c->state = S_JOINED;
+    c->ever_joined = 1;
+    settle(c, NULL);
+  }
+  if (n_msgs == 0) return;
+  count_messages(c, n_msgs);
+  read_chat_msgs(c, msgs, n_msgs, 1);
+  c->inbox_ack_due = 1;
+}
+
+/* A private or group message stored: counted, timed from its scheduled send; a private one's inbox seq noted. */
+static void on_sent(Conn *c, const uint8_t *id, uint32_t id_n, double seq, int duplicate) {
+  ctr.acked++;
+  stored_total++;
+  if (!duplicate && cfg.mode == MODE_PM) note_inbox_seq(c, (int64_t)seq);
+  double scheduled = chat_answered(id, id_n);
+  if (scheduled >= 0 && scheduled >= latency_from && scheduled < latency_to) hist_record(hist_stored, now_us() - scheduled);
+}
 
 static void on_joined(Conn *c, double seq, Mp msgs, uint32_t n_msgs, int has_gap, double gap_from, double gap_to) {
   if (!c->ever_joined) {
@@ -554,10 +955,10 @@ static void on_joined(Conn *c, double seq, Mp msgs, uint32_t n_msgs, int has_gap
 static void on_frame(Conn *c, const uint8_t *p, size_t n) {
   Mp m = { p, p + n };
   uint32_t size, kl, sl, n_msgs = 0;
-  const uint8_t *k, *s, *type = NULL, *code = NULL, *ref = NULL;
-  uint32_t type_n = 0, code_n = 0, ref_n = 0;
-  double seq = 0, from = 0, to = 0, gap_from = 0, gap_to = 0, retry_after_ms = -1;
-  int has_msgs = 0, has_gap = 0;
+  const uint8_t *k, *s, *type = NULL, *code = NULL, *ref = NULL, *id = NULL;
+  uint32_t type_n = 0, code_n = 0, ref_n = 0, id_n = 0;
+  double seq = 0, from = 0, to = 0, gap_from = 0, gap_to = 0, retry_after_ms = -1, cursor = -1, last_seq = -1;
+  int has_msgs = 0, has_gap = 0, duplicate = 0;
   Mp msgs = { 0 };
   if (!mp_map(&m, &size)) return; /* not msgpack (or not ours): ignored, as clients must */
   for (uint32_t i = 0; i < size; i++) {
@@ -567,8 +968,12 @@ static void on_frame(Conn *c, const uint8_t *p, size_t n) {
     else if (key_is(k, kl, "ref")) { if (!mp_str(&m, &ref, &ref_n)) return; }
     else if (key_is(k, kl, "seq")) { if (!mp_num(&m, &seq)) return; }
     else if (key_is(k, kl, "from")) { if (!mp_num(&m, &from)) return; }
-    else if (key_is(k, kl, "to")) { if (!mp_num(&m, &to)) return; }
+    else if (key_is(k, kl, "to")) { if (!mp_num_or_skip(&m, &to)) return; }
     else if (key_is(k, kl, "retryAfterMs")) { if (!mp_num(&m, &retry_after_ms)) return; }
+    else if (key_is(k, kl, "id")) { if (!mp_str(&m, &id, &id_n)) return; }
+    else if (key_is(k, kl, "cursor")) { if (!mp_num(&m, &cursor)) return; }
+    else if (key_is(k, kl, "lastSeq")) { if (!mp_num(&m, &last_seq)) return; }
+    else if (key_is(k, kl, "duplicate")) { if (m.p >= m.end) return; duplicate = *m.p++ == 0xc3; }
     else if (key_is(k, kl, "msgs")) {
       if (!mp_array(&m, &n_msgs)) return;
       msgs = m;
@@ -592,12 +997,25 @@ static void on_frame(Conn *c, const uint8_t *p, size_t n) {
     if (c->state != S_JOINED) return;
     if (c->recording) record_frame(p, n);
     count_messages(c, n_msgs);
-    if (c->sampled || cfg.track_seqs) read_msgs(c, msgs, n_msgs, c->sampled);
+    if (c->decodes || cfg.track_seqs) read_msgs(c, msgs, n_msgs, c->sampled);
   } else if (key_is(type, type_n, "welcome")) {
     c->welcomed = 1;
     c->t_welcome = now_us();
     c->state = S_JOINING;
-    send_join(c);
+    if (cfg.mode == MODE_ROOM) send_join(c); /* pm, gm: ready at the login inbox push */
+  } else if (key_is(type, type_n, "inbox")) {
+    on_inbox(c, cursor >= 0, last_seq >= 0 ? last_seq : cursor, msgs, has_msgs ? n_msgs : 0);
+  } else if (key_is(type, type_n, "group_msgs") && has_msgs) {
+    count_messages(c, n_msgs);
+    read_chat_msgs(c, msgs, n_msgs, 0);
+  } else if (key_is(type, type_n, "ack")) {
+    ctr.acked++;
+    if (cfg.track_answers) {
+      room_send_answered(id, id_n, NULL, 0);
+      acked_seqs_acked(c, (int64_t)seq, answers.step);
+    }
+  } else if (key_is(type, type_n, "sent")) {
+    on_sent(c, id, id_n, seq, duplicate);
   } else if (key_is(type, type_n, "joined")) {
     on_joined(c, seq, msgs, has_msgs ? n_msgs : 0, has_gap, gap_from, gap_to);
   } else if (key_is(type, type_n, "gap")) {
@@ -607,6 +1025,10 @@ static void on_frame(Conn *c, const uint8_t *p, size_t n) {
     if ((int64_t)to > c->last_seq) c->last_seq = (int64_t)to;
   } else if (key_is(type, type_n, "error")) {
     count_key(ctr.errors, &ctr.n_errors, code ? (const char *)code : "?", code ? code_n : 1);
+    /* Refused sends are counted as answered, never sent again (as the Node workers do). */
+    if (id && cfg.mode != MODE_ROOM) chat_answered(id, id_n);
+    if (id && cfg.track_answers && ref && key_is(ref, ref_n, "send"))
+      room_send_answered(id, id_n, code ? code : (const uint8_t *)"?", code ? code_n : 1);
     if (ref && key_is(ref, ref_n, "join") && c->pending && code && key_is(code, code_n, "overloaded")) {
       /* As a client does: join again after retryAfterMs (the timer scan runs every 100 ms). */
       c->join_retry_at = now_us() + (retry_after_ms > 0 ? retry_after_ms : 100) * 1000;
@@ -616,7 +1038,7 @@ static void on_frame(Conn *c, const uint8_t *p, size_t n) {
       settle(c, reason);
     }
   }
-  /* ack, viewers, notice, pong, left, reconnect: nothing to count */
+  /* viewers, notice, pong, left, reconnect: nothing to count */
 }
 
 /* Parses as many WebSocket frames from p[0..n) as are there; returns the bytes consumed. */
@@ -641,7 +1063,7 @@ static size_t on_ws_bytes(Conn *c, const uint8_t *p, size_t n) {
     if (!fin || opcode == 0) { conn_fail(c, "fragmented frame"); return n; } /* uWS and ws never fragment */
     size_t have = avail - hl;
     const uint8_t *payload = h + hl;
-    if (opcode == 2 && c->state == S_JOINED && !c->sampled && !c->recording && !cfg.track_seqs && have < len) {
+    if (opcode == 2 && c->state == S_JOINED && !c->decodes && !c->recording && !cfg.track_seqs && have < len) {
       /* The cheap path on a partial frame: count from its head, then discard the rest unread. */
       if (have >= PEEK_BYTES) {
         int64_t count = peek_messages(payload, have);
@@ -656,7 +1078,7 @@ static size_t on_ws_bytes(Conn *c, const uint8_t *p, size_t n) {
     if (have < len) break;
     at += hl + len;
     if (opcode == 2 || opcode == 1) {
-      if (c->state == S_JOINED && !c->sampled && !c->recording && !cfg.track_seqs) {
+      if (c->state == S_JOINED && !c->decodes && !c->recording && !cfg.track_seqs) {
         int64_t count = peek_messages(payload, len);
         if (count >= 0) { count_messages(c, count); continue; }
         if (count == -1) { on_frame(c, payload, len); continue; }
@@ -717,7 +1139,7 @@ static void keep_pending(Conn *c, const uint8_t *p, size_t n) {
  * EAGAIN is saved: one read per frame, and epoll does not poll the socket again after each event
  * as it does when level triggered.
  */
-static void on_readable(Conn *c) {
+static void read_all(Conn *c) {
   for (;;) {
     if (c->skip >= TRUNC_MIN_BYTES && c->state == S_JOINED) {
       /* The rest of a large frame already counted: dropped in the kernel, never copied. */
@@ -738,6 +1160,12 @@ static void on_readable(Conn *c) {
     if (!on_read(c, kept, r)) return;
     if ((size_t)r < want) return; /* drained */
   }
+}
+
+/* Reads what is there; then acknowledges the inbox pushes it brought, once (pm). */
+static void on_readable(Conn *c) {
+  read_all(c);
+  if (c->inbox_ack_due && c->state != S_CLOSED) send_inbox_ack(c);
 }
 
 /* What one read brought; returns 0 when the connection is gone or has nothing more now. */
@@ -783,6 +1211,7 @@ static void conn_open(Conn *c) {
   c->t_open = c->t_welcome = 0;
   c->deadline = c->t_start + job.timeout_ms * 1000;
   c->join_retry_at = 0;
+  c->inbox_ack_due = 0;
   c->pending = 1;
   c->len = 0;
   c->skip = 0;
@@ -944,8 +1373,9 @@ static void out_snapshot(const char *ev) {
   if (f) { if (fscanf(f, "%*d %ld", &rss_pages) != 1) rss_pages = 0; fclose(f); }
   uint32_t open = 0;
   for (uint32_t i = 0; i < cfg.count; i++) open += conns[i].state == S_JOINED;
-  outf("{\"ev\":\"%s\",\"frames\":%llu,\"messages\":%llu,\"sampledMessages\":%llu,\"sent\":0,\"acked\":0,\"gapSeqs\":%llu,",
-       ev, (unsigned long long)ctr.frames, (unsigned long long)ctr.messages, (unsigned long long)ctr.sampled_messages, (unsigned long long)ctr.gap_seqs);
+  outf("{\"ev\":\"%s\",\"frames\":%llu,\"messages\":%llu,\"sampledMessages\":%llu,\"sent\":%llu,\"acked\":%llu,\"gapSeqs\":%llu,",
+       ev, (unsigned long long)ctr.frames, (unsigned long long)ctr.messages, (unsigned long long)ctr.sampled_messages,
+       (unsigned long long)ctr.sent, (unsigned long long)ctr.acked, (unsigned long long)ctr.gap_seqs);
   out_counts("errors", ctr.errors, ctr.n_errors); outf(",");
   out_counts("closes", ctr.closes, ctr.n_closes);
   outf(",\"reads\":%llu,\"wakeups\":%llu", (unsigned long long)ctr.reads, (unsigned long long)ctr.wakeups);
@@ -953,7 +1383,51 @@ static void out_snapshot(const char *ev) {
   out_flush();
 }
 
+/* pm: every stored message has one recipient online: it must have arrived, once, without inbox-seq holes. */
+static void audit_pm(void) {
+  uint64_t not_joined = 0, received = 0, holes = 0, duplicates = 0, gaps = 0;
+  for (uint32_t i = 0; i < cfg.count; i++) {
+    Conn *c = &conns[i];
+    not_joined += c->state != S_JOINED;
+    received += c->received;
+    gaps += c->reported_gap;
+    int64_t gap = c->inbox_max - c->first_joined_seq - (int64_t)c->inbox_seen;
+    if (gap > 0) holes += gap; else duplicates += -gap;
+  }
+  outf("{\"ev\":\"audited\",\"audited\":%u,\"notJoined\":%llu,\"missing\":%llu,\"extra\":%llu,\"reportedGapSeqs\":%llu,\"sampledMissing\":0,\"sampledDuplicates\":0,"
+       "\"stored\":%llu,\"received\":%llu,\"unanswered\":%llu}",
+       cfg.count, (unsigned long long)not_joined, (unsigned long long)holes, (unsigned long long)duplicates, (unsigned long long)gaps,
+       (unsigned long long)stored_total, (unsigned long long)received, (unsigned long long)chat_unanswered);
+  out_flush();
+}
+
+/* gm: the harness expects every stored group message at every online member but its sender's connection. */
+static void audit_gm(void) {
+  uint64_t not_joined = 0, received = 0;
+  for (uint32_t i = 0; i < cfg.count; i++) {
+    not_joined += conns[i].state != S_JOINED;
+    received += conns[i].received;
+  }
+  outf("{\"ev\":\"audited\",\"audited\":%u,\"notJoined\":%llu,\"stored\":%llu,\"received\":%llu,\"unanswered\":%llu}",
+       cfg.count, (unsigned long long)not_joined, (unsigned long long)stored_total, (unsigned long long)received, (unsigned long long)chat_unanswered);
+  out_flush();
+}
+
+/* Senders: acked seqs the sending connection, a member of the room, never received, by the step of the ack. */
+static void out_acked_missing(void) {
+  int steps = answers.step + 1;
+  uint64_t *counts = calloc(steps > 0 ? steps : 1, sizeof(uint64_t));
+  if (!counts) die("out of memory");
+  for (uint32_t i = 0; i < cfg.count; i++) acked_seqs_missing(&conns[i], counts, steps);
+  outf(",\"ackedMissingByStep\":[");
+  for (int i = 0; i < steps; i++) outf("%s%llu", i ? "," : "", (unsigned long long)counts[i]);
+  outf("]");
+  free(counts);
+}
+
 static void audit(char *args) {
+  if (cfg.mode == MODE_PM) { audit_pm(); return; }
+  if (cfg.mode == MODE_GM) { audit_gm(); return; }
   uint32_t rooms = (uint32_t)strtoul(args, &args, 10);
   int64_t *final = xrealloc(NULL, sizeof(int64_t) * (rooms ? rooms : 1));
   for (uint32_t i = 0; i < rooms; i++) final[i] = strtoll(args, &args, 10);
@@ -964,7 +1438,7 @@ static void audit(char *args) {
     if (c->room >= rooms || final[c->room] < 0) continue; /* no final seq for this room */
     audited++;
     gaps += c->reported_gap;
-    if (c->sampled || cfg.track_seqs) {
+    if (c->decodes || cfg.track_seqs) {
       int64_t tail = final[c->room] > c->last_seq ? final[c->room] - c->last_seq : 0;
       missing += c->missing + tail;
       extra += c->duplicates;
@@ -975,9 +1449,11 @@ static void audit(char *args) {
     }
   }
   free(final);
-  outf("{\"ev\":\"audited\",\"audited\":%llu,\"notJoined\":%llu,\"missing\":%llu,\"extra\":%llu,\"reportedGapSeqs\":%llu,\"sampledMissing\":%llu,\"sampledDuplicates\":%llu}",
+  outf("{\"ev\":\"audited\",\"audited\":%llu,\"notJoined\":%llu,\"missing\":%llu,\"extra\":%llu,\"reportedGapSeqs\":%llu,\"sampledMissing\":%llu,\"sampledDuplicates\":%llu",
        (unsigned long long)audited, (unsigned long long)not_joined, (unsigned long long)missing, (unsigned long long)extra,
        (unsigned long long)gaps, (unsigned long long)s_missing, (unsigned long long)s_dup);
+  if (cfg.track_answers) out_acked_missing();
+  outf("}");
   out_flush();
 }
 
@@ -1007,8 +1483,15 @@ static void command(char *line) {
     out_hist("values", hist);
     outf(",");
     out_hist("tsValues", hist_ts);
+    if (cfg.mode != MODE_ROOM) { outf(","); out_hist("storedValues", hist_stored); }
     outf("}");
     out_flush();
+  } else if (!strcmp(line, "send")) {
+    double rate = strtod(args, &args), duration_ms = strtod(args, &args);
+    uint32_t text_bytes = (uint32_t)strtoul(args, &args, 10);
+    start_send(rate, duration_ms, text_bytes, strtod(args, NULL));
+  } else if (!strcmp(line, "answers")) {
+    out_answers();
   } else if (!strcmp(line, "storm")) {
     double window = strtod(args, &args);
     start_storm(window, strtod(args, NULL));
@@ -1101,6 +1584,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--concurrency")) cfg.concurrency = strtoul(v, NULL, 10);
     else if (!strcmp(k, "--track-seqs")) cfg.track_seqs = atoi(v);
     else if (!strcmp(k, "--sampled")) sampled = argv[i + 1];
+    else if (!strcmp(k, "--uid-prefix")) cfg.uid_prefix = v;
+    else if (!strcmp(k, "--mode")) cfg.mode = !strcmp(v, "pm") ? MODE_PM : !strcmp(v, "gm") ? MODE_GM : !strcmp(v, "room") ? MODE_ROOM : (die("--mode is room, pm or gm"), 0);
+    else if (!strcmp(k, "--group")) cfg.group = v;
+    else if (!strcmp(k, "--track-answers")) cfg.track_answers = atoi(v);
     else die("unknown flag %s", k);
   }
   if (!cfg.port || !cfg.room_count || !cfg.per_address) die("--port, --room-count and --per-address are required");
@@ -1124,6 +1611,7 @@ int main(int argc, char **argv) {
     if (g >= cfg.start_index && g < cfg.start_index + cfg.count) conns[g - cfg.start_index].sampled = 1;
     if (*s == ',') s++; else break;
   }
+  for (uint32_t i = 0; i < cfg.count; i++) conns[i].decodes = conns[i].sampled || cfg.track_answers;
   load_tokens();
   job.handshake = xrealloc(NULL, sizeof(float) * (cfg.count + 1));
   job.welcome = xrealloc(NULL, sizeof(float) * (cfg.count + 1));
@@ -1141,9 +1629,17 @@ int main(int argc, char **argv) {
 
   struct epoll_event events[MAX_EVENTS];
   for (;;) {
-    /* Storm drops are due every few µs during the window; otherwise wake for timeouts only. */
-    int timeout = job.active == 2 && job.dropped < cfg.count ? 1 : job.active ? 100 : -1;
-    int n = epoll_wait(ep, events, MAX_EVENTS, timeout);
+    int n;
+    if (send_ticking()) {
+      sleep_until_due();
+      n = epoll_wait(ep, events, MAX_EVENTS, 0);
+    } else {
+      /* Storm drops are due every few µs during the window; otherwise wake for timeouts and due sends only. */
+      int timeout = job.active == 2 && job.dropped < cfg.count ? 1 : job.active ? 100 : -1;
+      int send_ms = send_wait_ms();
+      if (send_ms >= 0 && (timeout < 0 || send_ms < timeout)) timeout = send_ms;
+      n = epoll_wait(ep, events, MAX_EVENTS, timeout);
+    }
     ctr.wakeups++;
     for (int i = 0; i < n; i++) {
       uint32_t id = events[i].data.u32;
@@ -1159,5 +1655,6 @@ int main(int argc, char **argv) {
       if (c->fd >= 0 && (e & (EPOLLIN | EPOLLERR | EPOLLHUP))) on_readable(c);
     }
     if (job.active) on_timers();
+    send_due();
   }
 }

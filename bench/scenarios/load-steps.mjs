@@ -172,7 +172,7 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
       ` | server ${(step.serverCpuUtil * 100).toFixed(0)} % cpu, ${step.serverCpuNsPerDelivery ?? '-'} ns/delivery` +
       `${step.limitDrive ? ` (${step.limitDrive.frames === 'replay' ? 'Roomcast\'s frames replayed' : `window ${step.limitDrive.windowMs.toFixed(1)} ms`}: ${step.limitDrive.msgsPerFrame?.toFixed(1)} msgs/frame, Roomcast's ${step.limitDrive.roomcastMsgsPerFrame?.toFixed(1) ?? '–'})` : ''}` +
       `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, ${step.loadCpuNsPerFrame ?? '-'} ns/frame` +
-      ` (receivers ${step.receiverCpuNsPerFrame ?? '-'}${step.receiverReadsPerFrame === undefined ? '' : `; ${step.receiverReadsPerFrame.toFixed(2)} recv/frame, ${step.receiverFramesPerWakeup.toFixed(1)} frames/wake-up`}), waited ${(step.loadRunQueueWait * 100).toFixed(0)} %, load core busy ${(step.loadCoreBusy * 100).toFixed(0)} %${step.loadCoreSaturated ? ' SATURATED' : ''}` +
+      ` (receivers ${step.receiverCpuNsPerFrame ?? '-'}${step.receiverReadsPerFrame === undefined ? '' : `; ${step.receiverReadsPerFrame.toFixed(2)} recv/frame, ${step.receiverFramesPerWakeup.toFixed(1)} frames/wake-up`}), senders ${step.senderCpuNsPerSend ?? '-'} ns/send, waited ${(step.loadRunQueueWait * 100).toFixed(0)} %, load core busy ${(step.loadCoreBusy * 100).toFixed(0)} %${step.loadCoreSaturated ? ' SATURATED' : ''}` +
       `${system.helpers.length ? ` | ${Object.entries(step.helperCpuUtilByProcess).map(([name, util]) => `${name} ${(util * 100).toFixed(0)} %`).join(', ')}` : ''}` +
       `${step.cpuUsPerMessage ? ` | CPU µs/msg ${Object.entries(step.cpuUsPerMessage).map(([name, us]) => `${name} ${us}`).join(', ')}` : ''}${Object.keys(step.drops).length ? ` | drops ${JSON.stringify(step.drops)}` : ''}` +
       `${Object.keys(step.errors).length ? ` | errors ${JSON.stringify(step.errors)}` : ''}` +
@@ -341,6 +341,7 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   // The load's cost from the kernel's accounting, the same for native and Node clients.
   const loadCpuBefore = cpuOf(fleet.pids);
   const receiverCpuBefore = cpuOf(fleet.receiverPids);
+  const senderCpuBefore = cpuOf(fleet.senderPids);
   const coreBefore = coreTimes(options.loadCpu);
   const t0 = nowUs();
   await delay(measureMs);
@@ -349,6 +350,7 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const serverCpuUs = cpuOf(serverPids) - serverCpuBefore;
   const loadCpuUs = cpuOf(fleet.pids) - loadCpuBefore;
   const receiverCpuUs = cpuOf(fleet.receiverPids) - receiverCpuBefore;
+  const senderCpuUs = cpuOf(fleet.senderPids) - senderCpuBefore;
   const coreAfter = coreTimes(options.loadCpu);
   const waitUs = waitPids.map((pid, i) => runQueueWaitUs(pid) - waitBefore[i]);
   const serverWaitUs = waitUs.slice(0, serverPids.length).reduce((sum, us) => sum + us, 0);
@@ -370,6 +372,8 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const sentTotal = sent.reduce((sum, reply) => sum + reply.sent, 0);
   const delivered = ended.reduce((sum, reply) => sum + reply.messages, 0);
   const frames = ended.reduce((sum, reply) => sum + reply.frames, 0);
+  // Sends written in the measured window (the counters restart at measure-start).
+  const sendsInWindow = ended.reduce((sum, reply) => sum + reply.sent, 0);
   const loadCoreBusy = coreAfter.total > coreBefore.total ? (coreAfter.busy - coreBefore.busy) / (coreAfter.total - coreBefore.total) : 0;
   const loadRunQueueWait = loadWaitUs / elapsedUs;
   const latency = summarize(merge(latencies.map((reply) => reply.histogram)));
@@ -415,6 +419,8 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
     /** That CPU per frame the clients received; and the receiving processes' alone (no senders). */
     loadCpuNsPerFrame: frames > 0 ? Math.round((loadCpuUs * 1000) / frames) : null,
     receiverCpuNsPerFrame: frames > 0 ? Math.round((receiverCpuUs * 1000) / frames) : null,
+    /** The sending processes' CPU (their own room's or inbox's messages received included) per send in the window. */
+    senderCpuNsPerSend: sendsInWindow > 0 ? Math.round((senderCpuUs * 1000) / sendsInWindow) : null,
     // The native client's syscalls behind each frame: recv calls, and epoll_wait returns (each a
     // sleep and a wake-up when the client keeps up). The kernel floor is one recv per frame.
     ...nativeSyscalls(ended.filter((reply) => reply.reads !== undefined)),
