@@ -57,8 +57,8 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --workers N             Node load-generator processes for viewers (default 3; the native client runs
                           one process per load core instead)
   --load-client KIND      native (default: bench/native/, built with cc; Node workers when there is no
-                          compiler) or node (the Node workers), for viewers and senders alike; Socket.IO
-                          always uses Node
+                          compiler) or node (the Node workers), for viewers and senders alike, on every
+                          target
   --sample N              connections fully decoded for latency and seq checks (default 64)
   --text-bytes N          message text length (default 48)
   --socketio-nodes N      Socket.IO peer nodes, joined by its Redis adapter when 2 (default 1)

@@ -22,13 +22,12 @@ export function coreCount(list) {
 }
 
 /**
- * Which client drives a run, viewers and senders alike: the native one (bench/native/) unless asked
- * for `node`, the machine has no C compiler, or the protocol is Socket.IO (engine.io framing: Node
- * workers only). Returns `{ kind: 'native' | 'node', why }`, `why` saying why not native.
+ * Which client drives a run, viewers and senders alike, for every target (Roomcast, ws, limit and
+ * Socket.IO): the native one (bench/native/) unless asked for `node` or the machine has no C
+ * compiler. Returns `{ kind: 'native' | 'node', why }`, `why` saying why not native.
  */
-export function loadClient(requested, protocol) {
+export function loadClient(requested) {
   if (requested === 'node') return { kind: 'node', why: '--load-client node' };
-  if (protocol === 'socketio') return { kind: 'node', why: 'Socket.IO is driven by the Node workers' };
   const native = nativeClient();
   if (!native.binary) return { kind: 'node', why: `native client unavailable (${native.reason}): Node workers instead` };
   return { kind: 'native', why: null };
@@ -106,7 +105,7 @@ export async function startFleet(group, spec) {
 
   const workers = [];
   let index = 0;
-  const client = loadClient(spec.client, spec.target.protocol);
+  const client = loadClient(spec.client);
   for (const share of spec.shares) {
     const native = client.kind === 'native';
     // One native process per load core (a single epoll loop keeps a core busy by itself), and
@@ -123,8 +122,10 @@ export async function startFleet(group, spec) {
       const config = {
         protocol: spec.target.protocol,
         host: spec.target.host,
-        // Several peer nodes: each worker talks to one of them, in turn.
+        // Several peer nodes: each Node worker talks to one of them, in turn; a native process
+        // spreads its own connections over all of them (one process may hold every viewer).
         port: ports[workers.length % ports.length],
+        ...(native && ports.length > 1 ? { ports } : {}),
         secret: spec.secret,
         startIndex,
         count,

@@ -5,6 +5,8 @@ export interface NativeConfig {
   protocol: string;
   host: string;
   port: number;
+  /** Several servers (Socket.IO nodes): connection i goes to ports[i % ports.length]. */
+  ports?: number[];
   secret: string;
   startIndex: number;
   count: number;

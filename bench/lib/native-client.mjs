@@ -63,19 +63,26 @@ export class NativeHandle {
     this.config = config;
     this.waiting = new Map(Object.values(REPLY_OF).map((ev) => [ev, []]));
     this.failed = null;
-    // The tokens go in a file (one per line, in connection order), read once at start-up.
-    this.tokensFile = `${tmpdir()}/roomcast-bench-tokens-${process.pid}-${name}.txt`;
-    const lines = [];
-    for (let i = 0; i < config.count; i++) lines.push(signToken(config.secret, `${config.uidPrefix}${config.startIndex + i}`));
-    writeFileSync(this.tokensFile, `${lines.join('\n')}\n`);
+    const socketio = config.protocol === 'socketio';
+    // The tokens go in a file (one per line, in connection order), read once at start-up. The
+    // Socket.IO peer takes none.
+    this.tokensFile = socketio ? null : `${tmpdir()}/roomcast-bench-tokens-${process.pid}-${name}.txt`;
+    if (this.tokensFile) {
+      const lines = [];
+      for (let i = 0; i < config.count; i++) lines.push(signToken(config.secret, `${config.uidPrefix}${config.startIndex + i}`));
+      writeFileSync(this.tokensFile, `${lines.join('\n')}\n`);
+    }
     const args = [
-      '--host', config.host, '--port', String(config.port), '--tokens', this.tokensFile,
+      '--host', config.host, '--port', String(config.port), ...(this.tokensFile ? ['--tokens', this.tokensFile] : []),
       '--start-index', String(config.startIndex), '--count', String(config.count),
       '--room-prefix', config.rooms.prefix, '--room-count', String(config.rooms.count),
       '--per-address', String(config.perAddress), '--concurrency', String(config.connectConcurrency),
       '--track-seqs', config.trackSeqs ? '1' : '0', '--sampled', config.sampled.join(',') || '-',
       '--uid-prefix', config.uidPrefix, '--mode', config.mode, '--track-answers', config.trackAnswers ? '1' : '0',
       ...(config.group ? ['--group', config.group] : []),
+      ...(socketio ? ['--socketio', '1'] : []),
+      // Several Socket.IO nodes: connection i goes to ports[i % n].
+      ...(config.ports?.length > 1 ? ['--ports', config.ports.join(',')] : []),
     ];
     this.ready = new Promise((resolve, reject) => { this.waiting.set('ready', [{ resolve, reject }]); });
     this.child = group.spawn(name, nativeClient().binary, args, { cpu, stdin: true, onLine: (line) => this.onLine(line) });
@@ -83,7 +90,10 @@ export class NativeHandle {
       this.failed = `${name} exited (${code ?? signal}):\n${this.child.outputTail ?? ''}`;
       for (const queue of this.waiting.values()) for (const waiter of queue.splice(0)) waiter.reject(new Error(this.failed));
     });
-    this.ready.finally(() => { try { unlinkSync(this.tokensFile); } catch { /* gone */ } }).catch(() => undefined);
+    this.ready.finally(() => {
+      if (!this.tokensFile) return;
+      try { unlinkSync(this.tokensFile); } catch { /* gone */ }
+    }).catch(() => undefined);
   }
 
   onLine(line) {

@@ -24,6 +24,14 @@
  * push is counted and timed.
  * It answers WebSocket pings, and for the storm drops every connection at a random moment within a
  * window and rejoins it with lastSeq.
+ * With --socketio 1 it speaks the Socket.IO peer's subset instead (engine.io v4 over the WebSocket
+ * transport, one JSON text packet per frame; onSocketIoFrame in bench/lib/load-worker.mjs is the
+ * reference): upgrade on /socket.io/?EIO=4&transport=websocket (no token, no subprotocol), `40`
+ * after the engine.io open packet, `42["join",room]` once connected, `42["joined",{room,seq}]` joins;
+ * each `42["msg",{...}]` frame is one message, counted from its first bytes, its seq and stamp
+ * parsed only on sampled connections; engine.io pings (`2`) are answered `3`; senders write
+ * `42["send",{room,text}]`, which the peer does not answer. With --ports P1,P2 connection i goes to
+ * port P(i mod 2) (peer nodes joined by the Redis adapter).
  *
  * The harness talks to it over stdin / stdout, one line each way per command (see bench/README.md
  * and bench/lib/native-client.mjs):
@@ -98,6 +106,8 @@
 #define RCVBUF_BYTES (256 * 1024)
 /* Events taken per epoll_wait: one call serves many frames when the load is high. */
 #define MAX_EVENTS 1024
+/* Server ports a process may spread its connections over (--ports): the Socket.IO peer's nodes. */
+#define MAX_PORTS 16
 
 enum { S_IDLE, S_CONNECTING, S_UPGRADING, S_WELCOME, S_JOINING, S_JOINED, S_CLOSED };
 /*
@@ -147,7 +157,7 @@ static struct {
   const char *host;
   int port;
   const char *path;      /* request path up to the token: /ws?token= */
-  const char *protocol;  /* Sec-WebSocket-Protocol */
+  const char *protocol;  /* Sec-WebSocket-Protocol ("": none) */
   const char *tokens_file;
   uint32_t start_index, count;
   const char *room_prefix;
@@ -159,7 +169,10 @@ static struct {
   int mode;
   int track_answers;      /* Roomcast room senders: time each answer, find each acked seq */
   const char *group;      /* gm: the group */
-} cfg = { "127.0.0.1", 0, "/ws?token=", "roomcast.v1.msgpack", NULL, 0, 0, "hot", 1, 25000, 200, 0, "v", MODE_ROOM, 0, "" };
+  int socketio;           /* speak Socket.IO (engine.io v4) to the Socket.IO peer */
+  uint16_t ports[MAX_PORTS]; /* --ports: connection i goes to ports[i % n_ports] (0: --port for all) */
+  uint32_t n_ports;
+} cfg = { "127.0.0.1", 0, "/ws?token=", "roomcast.v1.msgpack", NULL, 0, 0, "hot", 1, 25000, 200, 0, "v", MODE_ROOM, 0, "", 0, { 0 }, 0 };
 
 static Conn *conns;
 static char **tokens;
@@ -524,6 +537,12 @@ static void send_join(Conn *c) {
   uint8_t b[160];
   char room[96];
   int rn = room_name(c, room, sizeof room);
+  if (cfg.socketio) {
+    /* Room names are the harness's own (letters and digits): no JSON escaping needed. */
+    int jn = snprintf((char *)b, sizeof b, "42[\"join\",\"%.*s\"]", rn, room);
+    send_frame(c, 1, b, jn < (int)sizeof b ? (size_t)jn : sizeof b - 1);
+    return;
+  }
   size_t n = 0;
   b[n++] = c->ever_joined ? 0x83 : 0x82;
   n += mp_put_str(b + n, "t", 1);
@@ -777,6 +796,15 @@ static void send_one(Conn *c, double scheduled) {
   int stamp_n = snprintf(text, cap, "%015llu|", (unsigned long long)(scheduled + 0.5));
   size_t tn = (size_t)stamp_n < sched.text_bytes ? sched.text_bytes : (size_t)stamp_n;
   memset(text + stamp_n, 'x', tn - stamp_n);
+  if (cfg.socketio) {
+    /* The peer answers no sends (as the ws peer): no id, nothing to time. */
+    char room[96];
+    int rn = room_name(c, room, sizeof room);
+    int jn = snprintf((char *)b, cap + 512, "42[\"send\",{\"room\":\"%.*s\",\"text\":\"%.*s\"}]", rn, room, (int)tn, text);
+    ctr.sent++;
+    if (c->fd >= 0 && c->state == S_JOINED) send_frame(c, 1, b, (size_t)jn);
+    return;
+  }
   if (n_sends == sends_cap) { sends_cap = sends_cap ? sends_cap * 2 : 65536; sends = xrealloc(sends, sends_cap * sizeof(SendRec)); }
   uint64_t id_n = n_sends++;
   char id[96], where[96];
@@ -1041,6 +1069,120 @@ static void on_frame(Conn *c, const uint8_t *p, size_t n) {
   /* viewers, notice, pong, left, reconnect: nothing to count */
 }
 
+/* ---- Socket.IO frames ------------------------------------------------------------------------------ */
+/*
+ * Text packets as the peer's Socket.IO 4.8 writes them: JSON.stringify's output, no whitespace.
+ * Only the event bodies' top-level fields are read; nothing is unescaped (the keys and the bench's
+ * texts have no escapes that matter: a stamp is digits).
+ */
+#define SIO_MSG "42[\"msg\","
+#define SIO_JOINED "42[\"joined\","
+#define SIO_MSG_N (sizeof SIO_MSG - 1)
+#define SIO_JOINED_N (sizeof SIO_JOINED - 1)
+
+typedef struct { const uint8_t *p, *end; } Js;
+
+/* A JSON string: its bytes between the quotes, escapes left as they are. */
+static int js_str(Js *j, const uint8_t **s, uint32_t *n) {
+  if (j->p >= j->end || *j->p != '"') return 0;
+  const uint8_t *start = ++j->p;
+  while (j->p < j->end && *j->p != '"') j->p += *j->p == '\\' ? 2 : 1;
+  if (j->p >= j->end) return 0;
+  *s = start;
+  *n = (uint32_t)(j->p - start);
+  j->p++;
+  return 1;
+}
+
+static int js_number_char(uint8_t ch) { return (ch >= '0' && ch <= '9') || ch == '-' || ch == '+' || ch == '.' || ch == 'e' || ch == 'E'; }
+
+/* A JSON number (strtod reads JSON's number grammar; the copy bounds it to the frame). */
+static int js_num(Js *j, double *v) {
+  char digits[40];
+  size_t n = 0;
+  while (j->p + n < j->end && n < sizeof digits - 1 && js_number_char(j->p[n])) n++;
+  if (n == 0 || n == sizeof digits - 1) return 0;
+  memcpy(digits, j->p, n);
+  digits[n] = 0;
+  char *e;
+  *v = strtod(digits, &e);
+  if (e != digits + n) return 0;
+  j->p += n;
+  return 1;
+}
+
+/* Skips one value, leaving j at the `,` or closing bracket after it. */
+static int js_skip(Js *j) {
+  int depth = 0;
+  while (j->p < j->end) {
+    uint8_t ch = *j->p;
+    if (ch == '"') {
+      const uint8_t *s;
+      uint32_t n;
+      if (!js_str(j, &s, &n)) return 0;
+      if (depth == 0) return 1;
+      continue;
+    }
+    if (ch == '{' || ch == '[') depth++;
+    else if (ch == '}' || ch == ']') { if (depth == 0) return 1; if (--depth == 0) { j->p++; return 1; } }
+    else if (ch == ',' && depth == 0) return 1;
+    j->p++;
+  }
+  return 0;
+}
+
+/* An event's body `{...}`: its seq; with `timed` also the stamp that starts its text and its `ts`. */
+static int sio_body(const uint8_t *p, size_t n, MsgFields *f, int timed) {
+  Js j = { p, p + n };
+  *f = (MsgFields){ -1, -1, -1, NULL, 0 };
+  if (j.p >= j.end || *j.p++ != '{') return 0;
+  while (j.p < j.end && *j.p != '}') {
+    const uint8_t *k;
+    uint32_t kl;
+    if (!js_str(&j, &k, &kl) || j.p >= j.end || *j.p++ != ':') return 0;
+    if (key_is(k, kl, "seq")) { if (!js_num(&j, &f->seq)) return 0; }
+    else if (timed && key_is(k, kl, "ts")) { if (!js_num(&j, &f->ts)) return 0; }
+    else if (timed && key_is(k, kl, "text")) {
+      const uint8_t *s;
+      uint32_t sl;
+      if (!js_str(&j, &s, &sl)) return 0;
+      f->scheduled = stamp_of_text(s, sl);
+    } else if (!js_skip(&j)) return 0;
+    if (j.p < j.end && *j.p == ',') j.p++;
+  }
+  return j.p < j.end;
+}
+
+/* One engine.io packet (a text frame) from the Socket.IO peer. */
+static void on_sio_frame(Conn *c, const uint8_t *p, size_t n) {
+  MsgFields f;
+  if (c->state == S_JOINED && n > SIO_MSG_N && memcmp(p, SIO_MSG, SIO_MSG_N) == 0) {
+    count_messages(c, 1);
+    /* Only connections that read seqs parse the body: the others count it from its prefix. */
+    if ((c->decodes || cfg.track_seqs) && sio_body(p + SIO_MSG_N, n - SIO_MSG_N, &f, c->sampled)) {
+      if (f.seq >= 0) apply_seq(c, (int64_t)f.seq);
+      if (c->sampled) time_msg(&f, now_us(), wall_us());
+    }
+    return;
+  }
+  if (n == 0) return;
+  if (p[0] == '0') { send_frame(c, 1, (const uint8_t *)"40", 2); return; } /* engine.io open → connect to the main namespace */
+  if (p[0] == '2') { send_frame(c, 1, (const uint8_t *)"3", 1); return; }  /* engine.io ping → pong, or the server closes us */
+  if (p[0] != '4' || n < 2) return;
+  if (p[1] == '0') {
+    /* Connected: the counterpart of Roomcast's welcome in the set-up phases. */
+    c->welcomed = 1;
+    c->t_welcome = now_us();
+    c->state = S_JOINING;
+    send_join(c);
+  } else if (p[1] == '4') {
+    conn_fail(c, "Socket.IO connect refused");
+  } else if (c->state != S_JOINED && n > SIO_JOINED_N && memcmp(p, SIO_JOINED, SIO_JOINED_N) == 0 &&
+             sio_body(p + SIO_JOINED_N, n - SIO_JOINED_N, &f, 0) && f.seq >= 0) {
+    on_joined(c, f.seq, (Mp){ 0 }, 0, 0, 0, 0);
+  }
+}
+
 /* Parses as many WebSocket frames from p[0..n) as are there; returns the bytes consumed. */
 static size_t on_ws_bytes(Conn *c, const uint8_t *p, size_t n) {
   size_t at = 0;
@@ -1077,7 +1219,9 @@ static size_t on_ws_bytes(Conn *c, const uint8_t *p, size_t n) {
     }
     if (have < len) break;
     at += hl + len;
-    if (opcode == 2 || opcode == 1) {
+    if ((opcode == 1 || opcode == 2) && cfg.socketio) {
+      on_sio_frame(c, payload, len);
+    } else if (opcode == 2 || opcode == 1) {
       if (c->state == S_JOINED && !c->decodes && !c->recording && !cfg.track_seqs) {
         int64_t count = peek_messages(payload, len);
         if (count >= 0) { count_messages(c, count); continue; }
@@ -1205,6 +1349,9 @@ static void conn_fail(Conn *c, const char *reason) {
 /* Drops the TCP connection without a close frame, as a client whose network went away. */
 static void conn_drop(Conn *c) { conn_close_fd(c); }
 
+/* The server port of a connection: with several (--ports), spread by index. */
+static int port_of(const Conn *c) { return cfg.n_ports ? cfg.ports[c->index % cfg.n_ports] : cfg.port; }
+
 static void conn_open(Conn *c) {
   c->handshaken = c->welcomed = 0;
   c->t_start = now_us();
@@ -1228,7 +1375,7 @@ static void conn_open(Conn *c) {
   struct sockaddr_in src = { .sin_family = AF_INET };
   src.sin_addr.s_addr = htonl((127u << 24) | (2 + c->index / cfg.per_address));
   if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) { conn_fail(c, "bind failed"); return; }
-  struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(cfg.port) };
+  struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(port_of(c)) };
   inet_pton(AF_INET, cfg.host, &dst.sin_addr);
   if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) { conn_fail(c, "connect failed"); return; }
   c->state = S_CONNECTING;
@@ -1245,8 +1392,9 @@ static void on_connected(Conn *c) {
   int n = snprintf(req, sizeof req,
     "GET %s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-    "Sec-WebSocket-Protocol: %s\r\n\r\n",
-    cfg.path, tokens[c->index - cfg.start_index], cfg.host, cfg.port, cfg.protocol);
+    "%s%s%s\r\n",
+    cfg.path, tokens[c->index - cfg.start_index], cfg.host, port_of(c),
+    *cfg.protocol ? "Sec-WebSocket-Protocol: " : "", cfg.protocol, *cfg.protocol ? "\r\n" : "");
   c->state = S_UPGRADING;
   ep_mod(c, EPOLLIN);
   conn_write(c, (const uint8_t *)req, n);
@@ -1588,9 +1736,22 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--mode")) cfg.mode = !strcmp(v, "pm") ? MODE_PM : !strcmp(v, "gm") ? MODE_GM : !strcmp(v, "room") ? MODE_ROOM : (die("--mode is room, pm or gm"), 0);
     else if (!strcmp(k, "--group")) cfg.group = v;
     else if (!strcmp(k, "--track-answers")) cfg.track_answers = atoi(v);
+    else if (!strcmp(k, "--socketio")) cfg.socketio = atoi(v);
+    else if (!strcmp(k, "--ports")) {
+      for (char *s = argv[i + 1]; *s && cfg.n_ports < MAX_PORTS;) {
+        char *e;
+        unsigned long port = strtoul(s, &e, 10);
+        if (e == s || port > 65535) die("--ports takes a list of ports: P1,P2");
+        cfg.ports[cfg.n_ports++] = (uint16_t)port;
+        s = *e == ',' ? e + 1 : e;
+      }
+    }
     else die("unknown flag %s", k);
   }
+  if (cfg.n_ports && !cfg.port) cfg.port = cfg.ports[0];
   if (!cfg.port || !cfg.room_count || !cfg.per_address) die("--port, --room-count and --per-address are required");
+  /* The Socket.IO peer needs no token and takes no subprotocol. */
+  if (cfg.socketio) { cfg.path = "/socket.io/?EIO=4&transport=websocket"; cfg.protocol = ""; cfg.tokens_file = NULL; }
   signal(SIGPIPE, SIG_IGN);
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }

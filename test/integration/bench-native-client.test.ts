@@ -2,7 +2,7 @@
  * The bench's native load client (bench/native/loadclient.c) as a sender, against a scripted
  * server: how it accounts for room sends' answers must be what bench/lib/send-answers.mjs (the
  * reference) gives for the same answers, and its private- and group-chat audits must see every
- * message once.
+ * message once. Against a scripted Socket.IO server it must speak the Socket.IO peer's subset.
  */
 import type { IncomingMessage } from 'node:http';
 import { once } from 'node:events';
@@ -175,5 +175,71 @@ describe.skipIf(!nativeClient().binary)('native load client', () => {
     const audit = await askUntil(chat, 'audit', (a) => a.received === 2 * SENDS && a.unanswered === 0, { finalSeqs: {} });
     expect(audit).toMatchObject({ stored: SENDS, received: 2 * SENDS, unanswered: 0, notJoined: 0 });
     await chat.request('close');
+  });
+
+  it('speaks the Socket.IO peer subset: handshake, join, msgs counted and sampled, pings, sends', async () => {
+    const FIRST_SEQ = 5;
+    const LOST_SEQ = FIRST_SEQ + 4; // given a seq, sent to nobody: a hole both the count and the sampled seqs see
+    let roomSeq = FIRST_SEQ;
+    const members: WebSocket[] = [];
+    const upgrades: Array<{ url: string | undefined; protocol: string | undefined }> = [];
+    const sendFrames: string[] = [];
+    let pongs = 0;
+    let connects = 0;
+    // Two servers sharing one room, as two peer nodes behind the Redis adapter do.
+    const onConnection = (ws: WebSocket, request: IncomingMessage): void => {
+      upgrades.push({ url: request.url, protocol: request.headers['sec-websocket-protocol'] });
+      ws.send(`0${JSON.stringify({ sid: `s${upgrades.length}`, upgrades: [], pingInterval: 25000, pingTimeout: 20000, maxPayload: 1000000 })}`); // engine.io open
+      ws.on('message', (data: Buffer) => {
+        const packet = data.toString();
+        if (packet === '3') { pongs++; return; }
+        if (packet === '40') { connects++; ws.send(`40${JSON.stringify({ sid: `n${connects}` })}`); return; }
+        if (!packet.startsWith('42')) return;
+        const [event, body] = JSON.parse(packet.slice(2)) as [string, unknown];
+        if (event === 'join') {
+          members.push(ws);
+          ws.send(`42${JSON.stringify(['joined', { room: body, seq: roomSeq }])}`);
+          ws.send('2'); // an engine.io ping, as the server sends every pingInterval
+        } else if (event === 'send') {
+          sendFrames.push(packet);
+          const seq = ++roomSeq;
+          const msg = `42${JSON.stringify(['msg', { seq, uid: 'sid', kind: 'chat', prio: 0, text: (body as { text: string }).text, ts: Date.now() }])}`;
+          if (seq !== LOST_SEQ) for (const member of members) member.send(msg);
+        }
+      });
+    };
+    const ports: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+      servers.push(server);
+      server.on('connection', onConnection);
+      await once(server, 'listening');
+      ports.push((server.address() as { port: number }).port);
+    }
+    const sio = client('native-test-socketio', ports[0]!, { protocol: 'socketio', count: 3, sampled: [1], uidPrefix: 'v', ports });
+    await sio.request('init');
+    expect(await sio.request('connect', { timeoutMs: 5000 })).toMatchObject({ joined: 3, failed: 0 });
+    // Connection i went to ports[i % 2], on the engine.io path, without a token or a subprotocol.
+    expect(upgrades).toHaveLength(3);
+    for (const upgrade of upgrades) expect(upgrade).toEqual({ url: '/socket.io/?EIO=4&transport=websocket', protocol: undefined });
+    expect(servers.slice(-2).map((server) => server.clients.size)).toEqual([2, 1]);
+    await askUntil(sio, 'total', () => pongs === 3);
+    expect(pongs).toBe(3);
+
+    await sio.request('measure-start', { fromUs: 0, toUs: 1e15 });
+    expect(await sio.request('send', { rate: 1000, durationMs: SENDS, textBytes: 48 })).toMatchObject({ sent: SENDS });
+    const delivered = 3 * (SENDS - 1);
+    await askUntil(sio, 'total', (t) => t.totalMessages === delivered);
+    expect(await sio.request('measure-end')).toMatchObject({ sent: SENDS, frames: delivered, messages: delivered, sampledMessages: SENDS - 1 });
+    // Each send is `42["send",{room,text}]`, its text the scheduled time padded with x.
+    expect(sendFrames).toHaveLength(SENDS);
+    for (const frame of sendFrames) expect(frame).toMatch(/^42\["send",\{"room":"r","text":"\d{15}\|x{32}"\}\]$/);
+    // The counting connections see the lost seq as a missing message, the sampled one as a seq hole.
+    expect(await sio.request('audit', { finalSeqs: { [ROOM]: roomSeq } })).toMatchObject({ audited: 3, missing: 3, extra: 0, sampledMissing: 1, sampledDuplicates: 0 });
+    const latency = await sio.request('latency');
+    expect(latency).toMatchObject({ totalMessages: delivered, sampledMessages: SENDS - 1 });
+    const timed = sumAnswers([{ sends: 0, acked: 0, overloaded: 0, errors: {}, answeredLate: 0, neverAnswered: 0, histogram: latency.histogram as string }], 1000).answerTime;
+    expect(timed.count).toBe(SENDS - 1);
+    await sio.request('close');
   });
 });
