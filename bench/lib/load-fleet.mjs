@@ -122,10 +122,13 @@ export async function startFleet(group, spec) {
       const config = {
         protocol: spec.target.protocol,
         host: spec.target.host,
-        // Several peer nodes: each Node worker talks to one of them, in turn; a native process
-        // spreads its own connections over all of them (one process may hold every viewer).
+        // Several peer nodes: each Node worker talks to one of them, in turn. A native viewer
+        // process spreads its connections over all of them (one process may hold every viewer);
+        // senders stay on one node, as the Node sender worker does: senders on two nodes would
+        // have the room's messages arrive out of seq order (each node emits its own sends at once,
+        // the other's after a Redis round trip), which the seq audit counts as missing + extra.
         port: ports[workers.length % ports.length],
-        ...(native && ports.length > 1 ? { ports } : {}),
+        ...(native && share.role !== 'sender' && ports.length > 1 ? { ports } : {}),
         secret: spec.secret,
         startIndex,
         count,
