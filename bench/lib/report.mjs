@@ -6,14 +6,17 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { lineChart } from './svg-chart.mjs';
 
-/** The hot-room targets this project set itself (see bench/README.md). */
+/**
+ * The hot-room targets (see bench/README.md): deliveries per second within a p99 bound, by room size
+ * (a room of 10,000 viewers or more needs a longer batch window), and ratios to the peers' best.
+ */
 export const HOT_ROOM_TARGETS = {
-  deliveriesPerS: 2_000_000,
-  p99Ms: 100,
-  vsSocketIo: 10,
-  vsWs: 3,
+  small: { deliveriesPerS: 3_000_000, p99Ms: 100 },
+  large: { viewersFrom: 10_000, deliveriesPerS: 2_000_000, p99Ms: 250 },
+  vsSocketIo: 20,
+  vsWs: 10,
 };
-/** Server RSS per idle connection, marginal (the idle scenario's second half), at 19,800 connections. */
+/** Server RSS per idle connection, over all of them, at 19,800 connections. */
 export const IDLE_TARGET_BYTES_PER_CONNECTION = 2.5 * 1024;
 /** Load core busier than this in a step (results written before steps carried `loadCoreSaturated`). */
 const LOAD_CORE_SATURATED = 0.9;
@@ -98,12 +101,14 @@ export function addComparisons(result) {
       return { target: goal, measured: ratio(name), met: ratio(name) >= goal };
     };
     const silent = ours.audit?.silentDrops ?? null;
-    // The throughput target has its own latency bound, whatever --p99-bound-ms the ramp used.
+    // The throughput target has its own latency bound, whatever --p99-bound-ms the ramp used; a
+    // step whose load core saturated never counts.
+    const goal = (result.viewers ?? 0) >= HOT_ROOM_TARGETS.large.viewersFrom ? HOT_ROOM_TARGETS.large : HOT_ROOM_TARGETS.small;
     const atTargetLatency = ours.steps
-      .filter((step) => step.completeness >= 0.99 && step.latency.p99Ms !== null && step.latency.p99Ms <= HOT_ROOM_TARGETS.p99Ms)
+      .filter((step) => step.completeness >= 0.99 && step.latency.p99Ms !== null && step.latency.p99Ms <= goal.p99Ms && !stepSaturated(step))
       .reduce((best, step) => Math.max(best, step.deliveredPerS), 0);
     result.targetsMet = {
-      deliveriesPerS: { target: HOT_ROOM_TARGETS.deliveriesPerS, measured: atTargetLatency, met: atTargetLatency >= HOT_ROOM_TARGETS.deliveriesPerS, note: `best delivered/s with p99 ≤ ${HOT_ROOM_TARGETS.p99Ms} ms and ≥ 99 % arrived` },
+      deliveriesPerS: { target: goal.deliveriesPerS, measured: atTargetLatency, met: atTargetLatency >= goal.deliveriesPerS, note: `best delivered/s with p99 ≤ ${goal.p99Ms} ms, ≥ 99 % arrived and the load core not saturated` },
       vsSocketIo: versus('socketio', HOT_ROOM_TARGETS.vsSocketIo),
       vsWs: versus('ws', HOT_ROOM_TARGETS.vsWs),
       noSilentDrops: { target: 0, measured: silent, met: silent === 0 },

@@ -108,11 +108,11 @@ export const idle = {
         `${target === 'roomcast' && limit && marginal(limit) ? `, ${(marginal(m) / marginal(limit)).toFixed(2)}× the limit peer's marginal ${(marginal(limit) / 1024).toFixed(2)} KiB` : ''}`);
     }
     const verdict = (m) => {
-      const bytes = marginal(m) ?? Infinity;
+      const bytes = m.serverRssPerConnectionAfterHoldBytes ?? Infinity;
       return bytes <= IDLE_TARGET_BYTES_PER_CONNECTION ? 'met' : `missed by ${fmtBytes(bytes - IDLE_TARGET_BYTES_PER_CONNECTION)}`;
     };
     const markdown = [
-      `| system | connections | set-up rate | server RSS / connection | after hold | marginal (second half) after hold | kernel TCP buffers / connection (both ends) | socket slabs / connection (both ends) | open after hold | target (≤ ${fmtBytes(IDLE_TARGET_BYTES_PER_CONNECTION)} marginal) |`,
+      `| system | connections | set-up rate | server RSS / connection | after hold | marginal (second half) after hold | kernel TCP buffers / connection (both ends) | socket slabs / connection (both ends) | open after hold | target (≤ ${fmtBytes(IDLE_TARGET_BYTES_PER_CONNECTION)} after hold) |`,
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
       ...targets.map(({ target, memory: m }) => `| ${target} | ${m.connections} | ${m.connectionsPerS}/s | ${fmtBytes(m.serverRssPerConnectionBytes ?? 0)} | ${fmtBytes(m.serverRssPerConnectionAfterHoldBytes ?? 0)} (${m.serverRssPerConnectionAfterHoldBytes} B) |` +
         ` ${marginal(m) === null ? '–' : `${fmtBytes(marginal(m))} (${marginal(m)} B)`} |` +
