@@ -153,6 +153,15 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     expect((await store.history('alice', 'bob', undefined, 100, later)).msgs.map((m) => m.text)).toEqual(['fresh']);
   });
 
+  it('keeps a user\'s conversation list to the newest `count` conversations', async () => {
+    const senders = Array.from({ length: RETENTION.count + 2 }, (_, i) => `s${String(i).padStart(2, '0')}`);
+    for (const [i, from] of senders.entries()) await send({ from, to: 'bob', text: 'hi', nowMs: NOW + i });
+    // A newer message in a listed conversation moves it up and drops nothing.
+    await send({ from: 's05', to: 'bob', text: 'again', nowMs: NOW + 100 });
+    const listed = (await store.conversations('bob', 100)).map((c) => c.peer);
+    expect(listed).toEqual(['s05', ...senders.slice(2).reverse().filter((peer) => peer !== 's05')]);
+  });
+
   it('pages back through a conversation as each user sees it', async () => {
     for (let i = 0; i < 5; i++) await send({ from: i % 2 ? 'bob' : 'alice', to: i % 2 ? 'alice' : 'bob', text: `m${i}` });
     const newest = await store.history('alice', 'bob', undefined, 2, NOW);

@@ -10,10 +10,14 @@ export type RedisArg = string | number | Buffer;
 /** Most age-expired entries one script call removes, so a script's work stays bounded. */
 export const MAX_AGE_TRIM_PER_CALL = 200;
 
-/** Lua `trim(list, count, cutoff)`: keeps a list of "<ts>:..." entries to `count` and drops its age-expired head. */
+/**
+ * Lua `trim(list, count, cutoff, length)`: keeps a list of "<ts>:..." entries to `count` and drops its
+ * age-expired head. `length`, when the caller knows it (RPUSH answers it), spares the LTRIM of a list
+ * that is not over `count`.
+ */
 export const TRIM_LIST_LUA = `
-local function trim(list, count, cutoff)
-  if count then redis.call('LTRIM', list, -count, -1) end
+local function trim(list, count, cutoff, length)
+  if count and (length == nil or length > count) then redis.call('LTRIM', list, -count, -1) end
   for _ = 1, ${MAX_AGE_TRIM_PER_CALL} do
     local head = redis.call('LINDEX', list, 0)
     if not head then return end

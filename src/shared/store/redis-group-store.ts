@@ -191,8 +191,7 @@ end
 local tokens = bucket_tokens(bucket, now, rate, burst)
 if tokens < 1 then return {'rejected', 'rate_limited'} end
 local seq = redis.call('INCR', seq_key)
-redis.call('RPUSH', log, now_arg .. ':' .. content)
-trim(log, count, cutoff)
+trim(log, count, cutoff, redis.call('RPUSH', log, now_arg .. ':' .. content))
 redis.call('SET', dedup, seq .. ' ' .. string.format('%d', now + tonumber(dedup_ttl)), 'PX', dedup_ttl)
 bucket_take(bucket, tokens, now_arg, rate, burst)
 return {'stored', seq, redis.call('GET', roster)}`,

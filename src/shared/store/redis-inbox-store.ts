@@ -100,16 +100,15 @@ local function inbox_append(keys, conv, cseq, ts, count, cutoff, is_sender, tail
     end
     return 0
   end
-  local seq = 0
+  local seq, length = 0, nil
   for c = math.max(done + 1, cseq - count + 1), cseq do
     seq = redis.call('INCR', iseq_key)
-    redis.call('RPUSH', inbox, ts .. ':' .. c .. ':' .. conv)
+    length = redis.call('RPUSH', inbox, ts .. ':' .. c .. ':' .. conv)
   end
-  trim(inbox, count, cutoff)
+  trim(inbox, count, cutoff, length)
   redis.call('HSET', delivered, conv, cseq)
-  local newest = tonumber(redis.call('ZSCORE', convs, conv))
-  if not newest or newest < tonumber(ts) then redis.call('ZADD', convs, ts, conv) end
-  redis.call('ZREMRANGEBYRANK', convs, 0, -count - 1)
+  -- GT: a conversation's score only moves forward; only a new one can push the list over count.
+  if redis.call('ZADD', convs, 'GT', ts, conv) == 1 then redis.call('ZREMRANGEBYRANK', convs, 0, -count - 1) end
   return seq
 end
 `;
@@ -138,8 +137,7 @@ local tokens = bucket_tokens(bucket, now, rate, burst)
 if tokens < 1 then return {'rejected', 'rate_limited'} end
 
 local cseq = redis.call('INCR', c_seq)
-redis.call('RPUSH', c_log, now_arg .. ':' .. content)
-trim(c_log, count, cutoff)
+trim(c_log, count, cutoff, redis.call('RPUSH', c_log, now_arg .. ':' .. content))
 redis.call('SET', dedup, cseq .. ' ' .. string.format('%d', now + tonumber(dedup_ttl)), 'PX', dedup_ttl)
 redis.call('ZADD', outbox, now_arg, cseq .. ':' .. member)
 bucket_take(bucket, tokens, now_arg, rate, burst)
