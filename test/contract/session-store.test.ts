@@ -3,11 +3,13 @@
  * Redis store on a real redis-server. Which gateway instances still run is the caller's knowledge
  * (the fleet registry in memory), passed to every lookup.
  */
+import type { Cluster } from 'ioredis';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { FixedGatewayDirectory } from '../../src/shared/fleet/gateway-directory.js';
 import type { GatewayInfo } from '../../src/shared/protocol/fleet-messages.js';
 import { MemorySessionStore } from '../../src/shared/store/memory-session-store.js';
 import { RedisSessionStore } from '../../src/shared/store/redis-session-store.js';
+import { slotOfTag } from '../../src/shared/store/key-slot.js';
 import type { DeviceSession, InstanceLiveness, SessionStore } from '../../src/shared/store/session-store.js';
 import { eventually } from '../helpers/latch.js';
 import { useContractRedis } from '../helpers/contract-redis.js';
@@ -113,3 +115,68 @@ describe('RedisSessionStore memory', () => {
     expect(await redis.hgetall('rc:user:{alice}:online')).toEqual({ 'gw1/gw1-42': `${EPOCH}:${NOW - 1000}:ios` });
   });
 });
+
+describe('RedisSessionStore on a Redis Cluster', () => {
+  const USERS = Array.from({ length: 60 }, (_, i) => `member${i}`);
+  const ONLINE = USERS.filter((_, i) => i % 2 === 0);
+  const cluster = () => contractRedis.targets.find((target) => target.name === 'redis-cluster')!.redis() as Cluster;
+  const stat = (stats: string, command: string, field: string) => Number(new RegExp(`cmdstat_${command}:.*?${field}=(\\d+)`).exec(stats)?.[1] ?? 0);
+  /** Script calls (and how many failed) and hash reads, inside scripts or not, over every primary since RESETSTAT. */
+  const calls = async () => {
+    const totals = { scripts: 0, failedScripts: 0, hgetall: 0 };
+    for (const node of cluster().nodes('master')) {
+      const stats = await node.info('commandstats');
+      totals.scripts += stat(stats, 'eval', 'calls');
+      totals.failedScripts += stat(stats, 'eval', 'failed_calls');
+      totals.hgetall += stat(stats, 'hgetall', 'calls');
+    }
+    return totals;
+  };
+  const registerAll = async (store: RedisSessionStore) => {
+    for (const [i, uid] of USERS.entries()) if (i % 2 === 0) await store.register(device(uid, 'gw1', `c${i}`));
+  };
+  const expectOnline = (found: Map<string, DeviceSession[]>) => {
+    expect([...found.keys()].sort()).toEqual([...ONLINE].sort());
+    expect(found.get('member4')).toEqual([device('member4', 'gw1', 'c4')]);
+  };
+
+  beforeEach(async () => {
+    await contractRedis.flushAll();
+    await Promise.all(cluster().nodes('master').map((node) => node.config('RESETSTAT')));
+  });
+
+  it('reads many users\' hashes, spread over the slots, with one script call per primary', async () => {
+    const store = new RedisSessionStore({ redis: cluster() });
+    await registerAll(store);
+    await Promise.all(cluster().nodes('master').map((node) => node.config('RESETSTAT')));
+    expectOnline(await store.lookup(USERS, bothLive));
+    // The scripts' own HGETALLs, one per user: none read on its own.
+    expect(await calls()).toEqual({ scripts: cluster().nodes('master').length, failedScripts: 0, hgetall: USERS.length });
+  });
+
+  it('still finds a user whose slot moved to another primary since the client last learnt the slots', async () => {
+    const store = new RedisSessionStore({ redis: cluster() });
+    await registerAll(store);
+    await moveSlotOf(cluster(), 'member4');
+    await Promise.all(cluster().nodes('master').map((node) => node.config('RESETSTAT')));
+    expectOnline(await store.lookup(USERS, bothLive));
+    // The old primary refused the script (a key it no longer serves); those hashes were read one by one.
+    expect((await calls()).failedScripts).toBe(1);
+  });
+});
+
+/** Moves the slot of a uid's keys, with them, to another primary, as `redis-cli --cluster reshard` does; the client is not told. */
+async function moveSlotOf(cluster: Cluster, uid: string): Promise<void> {
+  const slot = slotOfTag(uid);
+  const primaries = cluster.nodes('master');
+  const owner = cluster.slots[slot]![0]!;
+  const source = primaries.find((node) => `${node.options.host}:${node.options.port}` === owner)!;
+  const target = primaries.find((node) => node !== source)!;
+  const [sourceId, targetId] = await Promise.all([source.cluster('MYID'), target.cluster('MYID')]) as [string, string];
+  await target.cluster('SETSLOT', slot, 'IMPORTING', sourceId);
+  await source.cluster('SETSLOT', slot, 'MIGRATING', targetId);
+  for (const key of await source.cluster('GETKEYSINSLOT', slot, 1000) as string[]) {
+    await source.migrate(target.options.host!, target.options.port!, key, 0, 5000);
+  }
+  for (const node of primaries) await node.cluster('SETSLOT', slot, 'NODE', targetId);
+}

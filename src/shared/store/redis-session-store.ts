@@ -8,13 +8,15 @@
  * The value is a short string, not a record: uid, gateway and connection are already in the key and
  * field, and a device session is the registry's largest population (one per online connection).
  *
- * A lookup reads many users' hashes with one script call (a command per uid on a Cluster).
+ * A lookup reads many users' hashes with one script call; on a Cluster, one per primary, allowed to
+ * read across the slots that primary serves.
  *
  * Sessions carry no TTL (a gateway does no per-connection work on its heartbeat): readers ignore the
  * sessions of gateway instances that are over, and delete them on the way without waiting.
  */
 import type { RedisConnection } from './redis-client.js';
-import type { Result } from 'ioredis';
+import type { Cluster, Redis, Result } from 'ioredis';
+import { slotOfTag } from './key-slot.js';
 import { defineScripts, DEFAULT_KEY_PREFIX, type RedisArg as Arg } from './redis-commands.js';
 import type { Uid } from '../protocol/frames.js';
 import type { GatewayId } from '../protocol/bus-messages.js';
@@ -35,23 +37,49 @@ declare module 'ioredis' {
   }
 }
 
-const SCRIPTS = {
-  // KEYS (as many as the first argument says): online hashes. Every entry of them as a triple: the
-  // key's position (from 1), the field, the value. Keys with no entry (offline users, often most of
-  // a group) add nothing to the reply.
-  roomcastOnlineRead: {
-    lua: `
-local out, n = {}, 0
-for i, key in ipairs(KEYS) do
-  local hash = redis.call('HGETALL', key)
-  for j = 1, #hash, 2 do
-    out[n + 1], out[n + 2], out[n + 3] = i, hash[j], hash[j + 1]
-    n = n + 3
+// Lua `online_read(keys)`: every entry of the online hashes `keys` as a triple: the key's position
+// (from 1), the field, the value. Keys with no entry (offline users, often most of a group) add
+// nothing to the reply.
+const ONLINE_READ_LUA = `
+local function online_read(keys)
+  local out, n = {}, 0
+  for i, key in ipairs(keys) do
+    local hash = redis.call('HGETALL', key)
+    for j = 1, #hash, 2 do
+      out[n + 1], out[n + 2], out[n + 3] = i, hash[j], hash[j + 1]
+      n = n + 3
+    end
   end
+  return out
 end
-return out`,
-  },
+`;
+
+/**
+ * The same read on one Cluster primary, over keys of several of the slots it serves (Redis 7's
+ * script flags). The keys come as arguments: declared keys must share one slot, while keys a
+ * script reaches at run time may be in any slot of the node it runs on (else the call fails).
+ */
+const CROSS_SLOT_ONLINE_READ = `#!lua flags=no-writes,allow-cross-slot-keys${ONLINE_READ_LUA}return online_read(ARGV)`;
+
+const SCRIPTS = {
+  roomcastOnlineRead: { lua: `${ONLINE_READ_LUA}return online_read(KEYS)` },
 } as const;
+
+/**
+ * The positions of `uids` grouped by the primary that serves their online hash's slot, by the
+ * client's slot map; positions whose primary is unknown (the map not loaded yet) under `null`.
+ */
+function byPrimary(cluster: Cluster, uids: readonly Uid[]): Map<Redis | null, number[]> {
+  const primaries = new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+  const groups = new Map<Redis | null, number[]>();
+  uids.forEach((uid, at) => {
+    const node = primaries.get(cluster.slots[slotOfTag(uid)]?.[0] ?? '') ?? null;
+    const group = groups.get(node);
+    if (group) group.push(at);
+    else groups.set(node, [at]);
+  });
+  return groups;
+}
 
 export class RedisSessionStore implements SessionStore {
   private readonly redis: RedisConnection;
@@ -95,12 +123,36 @@ export class RedisSessionStore implements SessionStore {
    * Every entry of the uids' online hashes, flat: the uid's position in `uids` (from 1), the field,
    * the value. One Redis: one script call for all of them, so a group message's lookup of a thousand
    * members is one command, and members with no device add nothing to its reply. A Cluster spreads
-   * the hashes over the slots: a command per uid there, which auto-pipelining writes together per node.
+   * the hashes over the slots: one script call per primary for the uids whose slots it serves.
    */
   private async read(uids: readonly Uid[]): Promise<Array<number | string>> {
     if (!this.redis.isCluster) return this.redis.roomcastOnlineRead(uids.length, ...uids.map((uid) => this.onlineKey(uid)));
-    const hashes = await Promise.all(uids.map((uid) => this.redis.hgetall(this.onlineKey(uid))));
-    return hashes.flatMap((hash, i) => Object.entries(hash).flatMap(([field, value]) => [i + 1, field, value]));
+    const groups = byPrimary(this.redis as Cluster, uids);
+    const parts = await Promise.all([...groups].map(([node, positions]) => this.readOnPrimary(node, uids, positions)));
+    return parts.flat();
+  }
+
+  /**
+   * The entries of the uids at `positions` (from 0), all in slots of `node` by the client's slot map.
+   * When the map is stale (a slot moved) or the node refuses the script, each hash is read on its own,
+   * through the Cluster client, which follows MOVED and ASK; one at a time, because an auto-pipelined
+   * batch that meets a moved slot fails whole.
+   */
+  private async readOnPrimary(node: Redis | null, uids: readonly Uid[], positions: number[]): Promise<Array<number | string>> {
+    if (node) {
+      try {
+        const entries = await node.eval(CROSS_SLOT_ONLINE_READ, 0, ...positions.map((at) => this.onlineKey(uids[at]!))) as Array<number | string>;
+        for (let i = 0; i < entries.length; i += 3) entries[i] = positions[(entries[i] as number) - 1]! + 1;
+        return entries;
+      } catch {
+        // Read one by one below.
+      }
+    }
+    const entries: Array<number | string> = [];
+    for (const at of positions) {
+      for (const [field, value] of Object.entries(await this.redis.hgetall(this.onlineKey(uids[at]!)))) entries.push(at + 1, field, value);
+    }
+    return entries;
   }
 
   /** The connection belongs to whoever made it; there is nothing else to release. */
