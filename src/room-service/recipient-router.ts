@@ -38,11 +38,53 @@ export interface RecipientRouterDeps {
   bus: Bus;
 }
 
+/** Lookups asked in one turn of the event loop, answered by one registry read. */
+interface PendingLookups {
+  uids: Set<Uid>;
+  askers: Array<{ uids: readonly Uid[]; resolve: (found: Map<Uid, DeviceSession[]>) => void; reject: (error: unknown) => void }>;
+}
+
 export class RecipientRouter {
+  private pending: PendingLookups | null = null;
+
   constructor(private readonly deps: RecipientRouterDeps) {}
 
+  /**
+   * The live devices of each uid. Lookups asked in the same turn (the sends of one gateway batch each
+   * ask for their two users) share one registry read: a script call costs Redis about as much as
+   * the reads it makes.
+   */
+  lookup(uids: readonly Uid[]): Promise<Map<Uid, DeviceSession[]>> {
+    return new Promise((resolve, reject) => {
+      if (!this.pending) {
+        this.pending = { uids: new Set(), askers: [] };
+        queueMicrotask(() => void this.lookupPending());
+      }
+      for (const uid of uids) this.pending.uids.add(uid);
+      this.pending.askers.push({ uids, resolve, reject });
+    });
+  }
+
+  private async lookupPending(): Promise<void> {
+    const { uids, askers } = this.pending!;
+    this.pending = null;
+    try {
+      const found = await this.lookupNow([...uids]);
+      for (const asker of askers) {
+        const own = new Map<Uid, DeviceSession[]>();
+        for (const uid of asker.uids) {
+          const devices = found.get(uid);
+          if (devices) own.set(uid, devices);
+        }
+        asker.resolve(own);
+      }
+    } catch (error) {
+      for (const asker of askers) asker.reject(error);
+    }
+  }
+
   /** The live devices of each uid, over as many pipelined lookups as there are chunks. */
-  async lookup(uids: readonly Uid[]): Promise<Map<Uid, DeviceSession[]>> {
+  private async lookupNow(uids: readonly Uid[]): Promise<Map<Uid, DeviceSession[]>> {
     const found = new Map<Uid, DeviceSession[]>();
     const isLive = (instance: { gatewayId: GatewayId; epoch: number }) => this.deps.gateways.isLive(instance);
     for (let i = 0; i < uids.length; i += LOOKUP_CHUNK) {

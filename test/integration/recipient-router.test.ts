@@ -10,6 +10,7 @@ import { silentLogger } from '../../src/shared/log.js';
 import type { DeliverEvent } from '../../src/shared/protocol/chat-bus-messages.js';
 import { connectRedis, type RedisConnection } from '../../src/shared/store/redis-client.js';
 import { RedisSessionStore } from '../../src/shared/store/redis-session-store.js';
+import type { SessionStore } from '../../src/shared/store/session-store.js';
 import { RecipientRouter } from '../../src/room-service/recipient-router.js';
 import { FixedGatewayDirectory } from '../../src/shared/fleet/gateway-directory.js';
 import { eventually } from '../helpers/latch.js';
@@ -80,4 +81,31 @@ it('publishes once per gateway hosting a recipient, and never to a dead or uninv
   ]);
   // The excepted connection was amy's only one on gwB: gwB gets only the first frame.
   expect(received.get('gw.gwB')![0]!.items.map((item) => item.to)).toEqual([['amy']]);
+});
+
+it('answers the lookups of one turn with one registry read, each with its own uids only', async () => {
+  const store = new RedisSessionStore({ redis });
+  const reads: Array<readonly string[]> = [];
+  const sessions: SessionStore = {
+    register: (session) => store.register(session),
+    unregister: (uid, gatewayId, connId) => store.unregister(uid, gatewayId, connId),
+    lookup: (uids, isLive) => { reads.push(uids); return store.lookup(uids, isLive); },
+    close: () => store.close(),
+  };
+  const gateways = new FixedGatewayDirectory([{ gatewayId: 'gwT', epoch: 1, url: 'ws://gwT/ws', connections: 1, ready: true, expiresAtMs: NOW + 7500 }]);
+  for (const uid of ['dan', 'eve', 'fay']) await sessions.register({ uid, gatewayId: 'gwT', epoch: 1, connId: `${uid}-1`, device: 'web', connectedAtMs: NOW });
+  const router = new RecipientRouter({ sessions, gateways, bus: publisher });
+
+  // Three sends of one batch, each asking for its two users, as the chat service does.
+  const [first, second, third] = await Promise.all([router.lookup(['dan', 'eve']), router.lookup(['eve', 'fay']), router.lookup(['gus', 'dan'])]);
+  expect(reads).toHaveLength(1);
+  expect(new Set(reads[0])).toEqual(new Set(['dan', 'eve', 'fay', 'gus']));
+  expect([...first!.keys()].sort()).toEqual(['dan', 'eve']);
+  expect([...second!.keys()].sort()).toEqual(['eve', 'fay']);
+  expect([...third!.keys()]).toEqual(['dan']);
+  expect(first!.get('dan')).toEqual([{ uid: 'dan', gatewayId: 'gwT', epoch: 1, connId: 'dan-1', device: 'web', connectedAtMs: NOW }]);
+
+  // A lookup of a later turn is a read of its own.
+  await router.lookup(['fay']);
+  expect(reads).toHaveLength(2);
 });
