@@ -143,10 +143,13 @@ it('every acknowledged message is delivered once a replica is killed mid-stream'
     const reader = recipients[r]!;
     const expected = acked.filter((a) => a.to === `reader-${r}`).map((a) => a.mid as string);
     // Every acknowledged message was pushed to the online recipient (routing precedes the ack).
-    await reader.until(() => {
-      const got = new Set(reader.frames.filter((f) => f.t === 'inbox').flatMap((f) => (f.msgs as PrivateMessage[]).map((m) => m.mid)));
-      return expected.every((mid) => got.has(mid)) ? true : undefined;
-    }, 20_000, `every message for reader-${r}`);
+    const pushed = () => new Set(reader.frames.filter((f) => f.t === 'inbox').flatMap((f) => (f.msgs as PrivateMessage[]).map((m) => m.mid)));
+    await reader.until(() => (expected.every((mid) => pushed().has(mid)) ? true : undefined), 20_000, `every message for reader-${r}`)
+      .catch((error: Error) => {
+        // Name what never came, with the answers its sender got, so a failure says which send it was.
+        const missing = expected.filter((mid) => !pushed().has(mid));
+        throw new Error(`${error.message.slice(0, 200)}…; never pushed: ${JSON.stringify(acked.filter((a) => missing.includes(a.mid as string)))}`);
+      });
 
     // Stored once each: the inbox holds exactly the acknowledged messages, gap-free.
     const from = reader.frames.length;
