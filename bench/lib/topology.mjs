@@ -71,7 +71,7 @@ const CLUSTER_PRIMARIES = 3;
  * ones, node files in a temporary folder), joined by `redis-cli --cluster create`, ready once every
  * node reports `cluster_state:ok`. Each is named redis-server, so the steps sum their CPU as Redis's.
  */
-export async function startRedisCluster(group, cpu) {
+async function startRedisCluster(group, cpu) {
   const dir = mkdtempSync(`${tmpdir()}/roomcast-bench-cluster-`);
   const nodes = [];
   for (let i = 0; i < CLUSTER_PRIMARIES; i++) {
@@ -137,7 +137,6 @@ function profileFlags(dir) {
  * `cluster`) and the room service on `otherCpu`, the gateway on `gatewayCpu`. `profileDir` runs the
  * gateway under `node --cpu-prof`, and the room service too (into its `room-service/` subdirectory).
  */
-
 export async function startRoomcast(group, { gatewayCpu, otherCpu, serviceCpu = otherCpu, redis: redisKind = 'single', env = {}, profileDir = null }) {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   const known = knownSettings();
