@@ -51,9 +51,9 @@ const HIGH = 2;
 
 /**
  * A room's batch window: the configured one, longer for a room with many viewers on this gateway.
- * Each flush is one socket write per viewer (2–3 µs of CPU each on the 2-core machine of bench/README.md),
- * so 10,000 viewers at 15 ms per 1,000 flush every 150 ms: 67 k writes/s instead of 200 k, about half
- * of one core, and a latency p99 near 210 ms.
+ * Each flush is one socket write per viewer (about 7 µs of CPU each on the 2-core machine of
+ * bench/README.md), so 10,000 viewers at 15 ms per 1,000 flush every 150 ms: 67 k writes/s instead of
+ * 200 k, about half of one core, and a latency p99 near 210 ms.
  */
 export function roomWindowMs(localViewers: number, settings: Pick<BatchSettings, 'batchWindowMs' | 'windowMsPer1000Viewers'>): number {
   return Math.max(settings.batchWindowMs, (localViewers * settings.windowMsPer1000Viewers) / 1000);

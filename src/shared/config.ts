@@ -33,7 +33,7 @@ export const DEFAULT_BATCH_WINDOW_MS = 50;
 export const DEFAULT_SEND_BATCH_WINDOW_MS = 10;
 /**
  * 150 ms at 10,000 viewers: a latency p99 of about 210 ms there (the window, the send window and the
- * ~10,000 writes of a flush), at two thirds of a core's writes (bench/README.md, "Latest results").
+ * ~10,000 writes of a flush) with the gateway at about half its core (bench/README.md, "Latest results").
  */
 export const DEFAULT_BATCH_WINDOW_PER_1000_VIEWERS_MS = 15;
 export const DEFAULT_BATCH_MAX_MESSAGES = 200;
