@@ -7,6 +7,12 @@
  * arrived with it). A room has two tiers per wire format: the full stream, and a high-priority one
  * that carries each batch without its chat, for degraded connections (SlowConsumers decides who).
  *
+ * A room's viewer count is a frame to every connection in it, so it is written with the room's next
+ * batch when one is pending (uWS sends what a connection gets in one turn as one write), and otherwise
+ * paced: at most VIEWER_COUNT_WRITES_PER_TICK connections' worth per tick. A report that changes the
+ * count of every room (after a flash crowd, or in a busy fleet every interval) then never stalls the
+ * messages behind tens of thousands of writes at once.
+ *
  * Most rooms are small and quiet, so the work per message outside uWS's writes is kept to a few
  * steps: the writer counts each topic's subscribers itself (no call into uWS per flush), a format or
  * tier nobody uses is neither encoded nor written, the rooms due at once share one setImmediate, and
@@ -16,7 +22,7 @@ import type { Clock } from '../shared/clock.js';
 import { encodeJson, encodeMsgpack } from '../shared/codec/codec.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import { PRIORITY_LOW } from '../shared/protocol/frames.js';
-import type { MessagesFrame, RoomId, RoomMessage, ServerFrame, WireFormat } from '../shared/protocol/frames.js';
+import type { MessagesFrame, RoomId, RoomMessage, ServerFrame, ViewersFrame, WireFormat } from '../shared/protocol/frames.js';
 import type { RoomCounters } from './room-stats.js';
 import type { Conn, Publisher } from './uws-server.js';
 
@@ -48,6 +54,12 @@ const MSGPACK = 0;
 const JSON_FORMAT = 1;
 const FULL = 0;
 const HIGH = 2;
+/**
+ * Connections written per tick with viewer counts of rooms that have no batch pending: 20,000 a second
+ * at the 50 ms window, about 15 ms of one core per tick at the slowest write measured (bench/README.md).
+ * A room larger than this goes alone in its tick.
+ */
+export const VIEWER_COUNT_WRITES_PER_TICK = 1000;
 
 /**
  * A room's batch window: the configured one, longer for a room with many viewers on this gateway.
@@ -76,6 +88,8 @@ export class RoomOutput {
   flushedAtMs = Number.NEGATIVE_INFINITY;
   flushScheduled = false;
   closed = false;
+  /** The newest viewer count not yet written: it goes with the next batch, or its turn in the pacing. */
+  viewers: ViewersFrame | null = null;
 
   constructor(readonly room: RoomId, readonly counters: RoomCounters, readonly hooks: RoomOutputHooks) {
     this.topics = topicsOf(room);
@@ -85,6 +99,8 @@ export class RoomOutput {
 export class BatchWriter {
   /** Rooms with a pending batch. */
   private readonly dirty = new Set<RoomOutput>();
+  /** Rooms with a viewer count to write and no batch to carry it, in the order they got it. */
+  private readonly countsWaiting = new Set<RoomOutput>();
   /** Rooms to write once this turn's messages are in: one setImmediate for all of them. */
   private due: RoomOutput[] = [];
   private spare: RoomOutput[] = [];
@@ -97,7 +113,10 @@ export class BatchWriter {
   constructor(private readonly deps: BatchWriterDeps) {}
 
   start(): void {
-    this.tickTimer = setInterval(() => this.flushDue(), this.deps.settings.batchWindowMs);
+    this.tickTimer = setInterval(() => {
+      this.flushDue();
+      this.writeWaitingCounts();
+    }, this.deps.settings.batchWindowMs);
   }
 
   /** Stops the tick and writes every pending batch. */
@@ -116,6 +135,7 @@ export class BatchWriter {
     this.flush(output);
     output.closed = true;
     this.dirty.delete(output);
+    this.countsWaiting.delete(output);
   }
 
   /** Puts the connection on the room's full or high-priority topic of its wire format. */
@@ -174,10 +194,11 @@ export class BatchWriter {
     }
   }
 
-  /** Writes the room's pending batch now. */
+  /** Writes the room's pending batch now, after its viewer count if one waits. */
   flush(output: RoomOutput): void {
     this.dirty.delete(output);
     if (output.batch.length === 0) return;
+    this.writeViewers(output);
     const msgs = output.batch;
     output.batch = [];
     output.flushedAtMs = this.deps.clock.now();
@@ -188,10 +209,34 @@ export class BatchWriter {
     this.deps.metrics.batchFlushed(msgs.length, this.deliveries, this.bytes, msgs[0]!.ts, output.flushedAtMs);
   }
 
-  /** Writes a room-wide frame (viewers, gap, notice) to both tiers, after nothing else. */
+  /** Writes a room-wide frame (gap, notice) to both tiers now, after nothing else. */
   publishFrame(output: RoomOutput, frame: ServerFrame): void {
     this.publishToTier(output, FULL, frame);
     this.publishToTier(output, HIGH, frame);
+  }
+
+  /** The room's viewer count changed: written with its next batch, or in its turn (see the class comment). */
+  setViewers(output: RoomOutput, frame: ViewersFrame): void {
+    output.viewers = frame;
+    if (output.batch.length === 0) this.countsWaiting.add(output);
+  }
+
+  /** Writes the waiting viewer counts, oldest first, up to the tick's budget of connections. */
+  writeWaitingCounts(): void {
+    let budget = VIEWER_COUNT_WRITES_PER_TICK;
+    for (const output of this.countsWaiting) {
+      if (budget <= 0) return;
+      budget -= this.writeViewers(output);
+    }
+  }
+
+  /** Writes the room's waiting viewer count, if any; returns the connections written. */
+  private writeViewers(output: RoomOutput): number {
+    this.countsWaiting.delete(output);
+    const frame = output.viewers;
+    if (!frame) return 0;
+    output.viewers = null;
+    return this.publishToTier(output, FULL, frame) + this.publishToTier(output, HIGH, frame);
   }
 
   private windowOf(output: RoomOutput): number {

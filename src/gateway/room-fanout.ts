@@ -22,7 +22,7 @@ import type { RoomEvent } from '../shared/protocol/bus-messages.js';
 import type { RoomCount } from '../shared/protocol/fleet-messages.js';
 import { MESSAGE_KINDS, priorityOf } from '../shared/protocol/frames.js';
 import type {
-  Gap, GapFrame, JoinedFrame, LeftFrame, MessageKind, NoticeFrame, RoomId, RoomMessage, RoomStatsFrame, Seq, ViewersFrame,
+  Gap, GapFrame, JoinedFrame, LeftFrame, MessageKind, NoticeFrame, RoomId, RoomMessage, RoomStatsFrame, Seq,
 } from '../shared/protocol/frames.js';
 import { BatchWriter, type BatchSettings, type RoomOutput } from './batch-writer.js';
 import { ChatSampler } from './chat-sampler.js';
@@ -211,7 +211,7 @@ export class RoomFanout {
     if (!state?.sequencer.active) return;
     if (total !== state.viewers) {
       state.viewers = total;
-      this.writer.publishFrame(state.output, { t: 'viewers', room, count: total } satisfies ViewersFrame);
+      this.writer.setViewers(state.output, { t: 'viewers', room, count: total });
     }
     state.sequencer.noteTail(lastSeq);
   }

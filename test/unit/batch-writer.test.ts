@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as codec from '../../src/shared/codec/codec.js';
-import { BatchWriter, type BatchSettings } from '../../src/gateway/batch-writer.js';
+import { BatchWriter, VIEWER_COUNT_WRITES_PER_TICK, type BatchSettings } from '../../src/gateway/batch-writer.js';
 import { RoomCounters } from '../../src/gateway/room-stats.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { GatewayMetrics, MetricsRegistry } from '../../src/shared/metrics.js';
@@ -177,6 +177,51 @@ describe('the batch writer', () => {
     expect(degraded.received).toEqual([{ t: 'messages', room: 'r', msgs: [message(1, 'gift')] }, { t: 'gap', room: 'r', from: 2, to: 3 }]);
     await vi.advanceTimersByTimeAsync(WINDOW_MS);
     expect(full.received).toHaveLength(2);
+    writer.stop();
+  });
+
+  it('writes a changed viewer count with the room\'s pending batch, just before it, and only the newest', async () => {
+    const { join, add, writer, output, publisher } = setUp();
+    const viewer = join('a');
+    const degraded = join('slow', 'json', true);
+    add(message(1, 'gift'));
+    writer.setViewers(output, { t: 'viewers', room: 'r', count: 5 });
+    writer.setViewers(output, { t: 'viewers', room: 'r', count: 6 });
+    expect(viewer.received).toEqual([]);
+    await vi.advanceTimersToNextTimerAsync();
+    expect(viewer.received).toEqual([{ t: 'viewers', room: 'r', count: 6 }, { t: 'messages', room: 'r', msgs: [message(1, 'gift')] }]);
+    expect(degraded.received.map((f) => f.t)).toEqual(['viewers', 'messages']);
+    // Nothing is left for the pacing: the count went with the batch.
+    const writes = publisher.writes.length;
+    await vi.advanceTimersByTimeAsync(WINDOW_MS * 2);
+    expect(publisher.writes).toHaveLength(writes);
+    writer.stop();
+  });
+
+  it(`paces the counts of quiet rooms: at most ${VIEWER_COUNT_WRITES_PER_TICK} connections a tick, oldest first, none twice`, async () => {
+    const publisher = new RecordingPublisher();
+    const writer = new BatchWriter({ publisher, clock: systemClock, metrics: new GatewayMetrics(new MetricsRegistry()), settings: SETTINGS });
+    const roomSize = VIEWER_COUNT_WRITES_PER_TICK / 2;
+    const rooms = ['a', 'b', 'c'].map((room) => {
+      const output = writer.open(room, new RoomCounters(), { viewers: () => roomSize, flushed: () => undefined });
+      const conns = Array.from({ length: roomSize }, (_, i) => {
+        const conn = new FakeConn(publisher, `${room}${i}`, 'msgpack');
+        writer.subscribe(output, conn, false);
+        return conn;
+      });
+      return { output, first: conns[0]! };
+    });
+    writer.start();
+    for (const [i, { output }] of rooms.entries()) writer.setViewers(output, { t: 'viewers', room: output.room, count: 10 + i });
+    writer.setViewers(rooms[0]!.output, { t: 'viewers', room: 'a', count: 20 });
+    const counts = () => rooms.map(({ first }) => first.framesOf('viewers').map((f) => f.count));
+    expect(counts()).toEqual([[], [], []]);
+    await vi.advanceTimersByTimeAsync(WINDOW_MS);
+    expect(counts()).toEqual([[20], [11], []]);
+    await vi.advanceTimersByTimeAsync(WINDOW_MS);
+    expect(counts()).toEqual([[20], [11], [12]]);
+    await vi.advanceTimersByTimeAsync(WINDOW_MS * 2);
+    expect(counts()).toEqual([[20], [11], [12]]);
     writer.stop();
   });
 

@@ -213,6 +213,10 @@ describe('the room fan-out', () => {
     expect(fanout.localCounts()).toEqual([[ROOM, 1, 4]]);
     fanout.applyViewerReport(ROOM, 7, 4);
     await bus.flush();
+    // A quiet room's count waits for the writer's tick (paced: see the batch writer's suite).
+    expect(viewer.framesOf('viewers')).toEqual([]);
+    await vi.advanceTimersByTimeAsync(WINDOW_MS);
     expect(viewer.framesOf('viewers')).toEqual([{ t: 'viewers', room: ROOM, count: 7 }]);
+    expect(fanout.stats(viewer, ROOM)?.viewers).toBe(7);
   });
 });
