@@ -255,7 +255,9 @@ async function main() {
   const files = writeResults(full, options.outDir);
   for (const row of full.efficiency ?? []) {
     progress(`efficiency at ${row.rateMsgPerS} msg/s: Roomcast ${row.roomcastNsPerDelivery} ns/delivery, limit peer ${row.limitNsPerDelivery} ns/delivery` +
-      ` → ${row.ratio === null ? '–' : `${row.ratio.toFixed(2)}×`}${row.saturated ? ' (load core saturated)' : ''}`);
+      ` → ${row.ratio === null ? '–' : `${row.ratio.toFixed(2)}×`}` +
+      `${row.limitSendsNsPerDelivery !== undefined ? `; limit peer + sends ${row.limitSendsNsPerDelivery} ns/delivery → ${row.ratioToLimitSends === null ? '–' : `${row.ratioToLimitSends.toFixed(2)}×`}` : ''}` +
+      `${row.saturated ? ' (load core saturated)' : ''}`);
   }
   for (const file of files) progress(`wrote ${file}`);
   // The verdict last, where it is seen.

@@ -31,25 +31,33 @@ export function stepSaturated(step) {
 
 /**
  * Roomcast's gateway CPU per delivery beside the limit peer's at each rate both ran: the
- * efficiency ratio (1 = as cheap as a bare uWS.js publish of the same batches).
+ * efficiency ratio (1 = as cheap as a bare uWS.js publish of the same batches). With `limit-sends`
+ * in the run, also beside that peer's (the same frames, and the senders' sends taken and acked).
  */
 export function efficiency(result) {
   const ours = result.targets?.find((target) => target.target === 'roomcast');
   const limit = result.targets?.find((target) => target.target === 'limit');
+  const limitSends = result.targets?.find((target) => target.target === 'limit-sends');
   if (!ours?.steps?.length || !limit?.steps?.length) return null;
+  const ratio = (ns, peerNs) => (ns && peerNs ? ns / peerNs : null);
   return ours.steps.map((step) => {
     const peer = limit.steps.find((other) => other.rateMsgPerS === step.rateMsgPerS);
+    const withSends = limitSends?.steps?.find((other) => other.rateMsgPerS === step.rateMsgPerS);
     return {
       rateMsgPerS: step.rateMsgPerS,
       roomcastNsPerDelivery: step.serverCpuNsPerDelivery,
       limitNsPerDelivery: peer?.serverCpuNsPerDelivery ?? null,
-      ratio: peer?.serverCpuNsPerDelivery && step.serverCpuNsPerDelivery ? step.serverCpuNsPerDelivery / peer.serverCpuNsPerDelivery : null,
+      ratio: ratio(step.serverCpuNsPerDelivery, peer?.serverCpuNsPerDelivery),
+      ...(withSends ? {
+        limitSendsNsPerDelivery: withSends.serverCpuNsPerDelivery,
+        ratioToLimitSends: ratio(step.serverCpuNsPerDelivery, withSends.serverCpuNsPerDelivery),
+      } : {}),
       limitMsgsPerFrame: peer?.limitDrive?.msgsPerFrame ?? null,
       roomcastMsgsPerFrame: step.framesPerS ? step.deliveredPerS / step.framesPerS : null,
       // Replayed frames keep Roomcast's timing: no window of the limit peer's own.
       limitWindowMs: peer?.limitDrive?.frames === 'replay' ? null : peer?.limitDrive?.windowMs ?? null,
       roomcastWithinBounds: step.withinBounds,
-      saturated: stepSaturated(step) || (peer ? stepSaturated(peer) : false),
+      saturated: stepSaturated(step) || (peer ? stepSaturated(peer) : false) || (withSends ? stepSaturated(withSends) : false),
     };
   }).filter((row) => row.limitNsPerDelivery !== null);
 }
@@ -88,7 +96,7 @@ export function addComparisons(result) {
   result.ratios = {};
   for (const target of result.targets) {
     // The limit peer's best is the machine's, not a rival's: it is compared per step (efficiency).
-    if (target.target === 'roomcast' || target.target === 'limit') continue;
+    if (target.target === 'roomcast' || target.target === 'limit' || target.target === 'limit-sends') continue;
     const theirs = result.best[target.target].sustainedDeliveriesPerS;
     result.ratios[`roomcast/${target.target}`] = theirs > 0 ? ourBest.deliveredPerS / theirs : null;
   }
@@ -223,13 +231,20 @@ function markdownFor(result) {
   }
   if (result.efficiency?.length) {
     const replayed = result.targets?.find((target) => target.target === 'limit')?.frameIdentity?.identical;
+    const sendsColumns = result.efficiency.some((row) => row.limitSendsNsPerDelivery !== undefined);
     lines.push(`Efficiency: Roomcast's gateway CPU per delivery over the limit peer's (bare uWS.js publishing ${replayed ? 'Roomcast\'s own frames of that step, byte for byte, at the times they reached Roomcast\'s viewers' : 'batches like Roomcast\'s at that step: its batch window, message size and messages per frame'}, to the same viewers):`, '',
-      '| msg/s | Roomcast ns/delivery | limit peer ns/delivery | ratio | msgs/frame (Roomcast / limit) | limit window ms | note |', '|---:|---:|---:|---:|---:|---:|---|');
+      `| msg/s | Roomcast ns/delivery | limit peer ns/delivery | ratio |${sendsColumns ? ' limit peer + sends ns/delivery | ratio to it |' : ''} msgs/frame (Roomcast / limit) | limit window ms | note |`,
+      `|---:|---:|---:|---:|${sendsColumns ? '---:|---:|' : ''}---:|---:|---|`);
+    const times = (ratio) => (ratio === null || ratio === undefined ? '–' : `${ratio.toFixed(2)}×`);
     for (const row of result.efficiency) {
-      lines.push(`| ${row.rateMsgPerS} | ${row.roomcastNsPerDelivery ?? '–'} | ${row.limitNsPerDelivery} | ${row.ratio === null ? '–' : `${row.ratio.toFixed(2)}×`} |` +
+      lines.push(`| ${row.rateMsgPerS} | ${row.roomcastNsPerDelivery ?? '–'} | ${row.limitNsPerDelivery} | ${times(row.ratio)} |` +
+        `${sendsColumns ? ` ${row.limitSendsNsPerDelivery ?? '–'} | ${times(row.ratioToLimitSends)} |` : ''}` +
         ` ${row.roomcastMsgsPerFrame?.toFixed(1) ?? '–'} / ${row.limitMsgsPerFrame?.toFixed(1) ?? '–'} | ${row.limitWindowMs?.toFixed(1) ?? '–'} | ${[row.roomcastWithinBounds ? '' : 'Roomcast out of bounds', row.saturated ? 'load core saturated' : ''].filter(Boolean).join('; ')} |`);
     }
     lines.push('');
+    if (sendsColumns) {
+      lines.push('The limit peer + sends (`limit-sends`) publishes the same frames and also takes the senders\' sends, answering each at once with an `ack`: the least a server spends on the same traffic both ways.', '');
+    }
   }
   if (result.ratios) {
     lines.push(`Ratios (Roomcast's best delivered rate within bounds over the peer's): ${Object.entries(result.ratios).map(([k, v]) => `${k} = ${v === null ? '∞ (peer sustained no step)' : `${v.toFixed(2)}×`}`).join(', ')}.`, '');

@@ -205,19 +205,25 @@ export async function startRoomcast(group, { gatewayCpu, otherCpu, serviceCpu = 
   };
 }
 
+/** The limit peer, alone (`limit`) or also taking the senders' sends (`limit-sends`): see limit-peer.mjs. */
+export function isLimitPeer(name) {
+  return name === 'limit' || name === 'limit-sends';
+}
+
 /**
  * Starts a peer server from bench/peers/ on `cpu`. The Socket.IO peer with `nodes` 2 runs two
  * servers joined by its Redis adapter (redis-server on `otherCpu`); clients are split between them.
  */
 export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
-  const script = `${PEERS}${{ ws: 'ws-peer.mjs', limit: 'limit-peer.mjs', socketio: 'socketio-peer.mjs' }[peer]}`;
+  const script = `${PEERS}${{ ws: 'ws-peer.mjs', limit: 'limit-peer.mjs', 'limit-sends': 'limit-peer.mjs', socketio: 'socketio-peer.mjs' }[peer]}`;
+  const limit = isLimitPeer(peer);
   const redis = peer === 'socketio' && nodes > 1 ? await startRedis(group, otherCpu) : null;
   const servers = [];
   for (let i = 0; i < nodes; i++) {
     let port = 0;
     const child = group.spawn(`${peer}-peer-${i}`, 'node', [script], {
       cpu,
-      env: { BENCH_PEER_PORT: '0', ...(redis ? { BENCH_PEER_REDIS_URL: redis.url } : {}) },
+      env: { BENCH_PEER_PORT: '0', ...(redis ? { BENCH_PEER_REDIS_URL: redis.url } : {}), ...(peer === 'limit-sends' ? { BENCH_LIMIT_ACK_SENDS: '1' } : {}) },
       onLine: (line) => { const match = /^listening (\d+)$/.exec(line.trim()); if (match) port = Number(match[1]); },
     });
     await waitFor(`${peer} peer`, () => port, { child });
@@ -234,13 +240,15 @@ export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
     server: servers[0].child,
     servers: servers.map((server) => server.child),
     helpers: redis ? [redis.child] : [],
+    /** Every peer but `limit` takes the senders' sends (`limit-sends` acks them while it publishes Roomcast's frames). */
+    takesSends: peer !== 'limit',
     async createRoom() { /* peers create rooms on first join */ },
     /**
      * The limit peer publishes by itself (see limit-peer.mjs): recorded step `step` of Roomcast's
      * frames, or else `rate` msg/s over the rooms, batched every `windowMs` into frames of at most
      * `maxMessages`, for `durationMs`; resolves when done.
      */
-    drive: peer !== 'limit' ? undefined : async ({ rate, windowMs, maxMessages, durationMs, textBytes, rooms, step }) => {
+    drive: !limit ? undefined : async ({ rate, windowMs, maxMessages, durationMs, textBytes, rooms, step }) => {
       const query = step === undefined
         ? new URLSearchParams({ rate, windowMs, maxMessages, durationMs, textBytes, rooms: rooms.prefix, roomCount: rooms.count })
         : new URLSearchParams({ step });
@@ -249,7 +257,7 @@ export async function startPeer(group, peer, { cpu, otherCpu, nodes = 1 }) {
       return response.json();
     },
     /** The limit peer replays these recorded frames of Roomcast's (see limit-peer.mjs, POST /replay). */
-    replay: peer !== 'limit' ? undefined : async ({ files, stepStartsUs }) => {
+    replay: !limit ? undefined : async ({ files, stepStartsUs }) => {
       const response = await fetch(`http://127.0.0.1:${servers[0].port}/replay`, { method: 'POST', body: JSON.stringify({ files, stepStartsUs }), signal: AbortSignal.timeout(120000) });
       if (!response.ok) throw new Error(`limit peer /replay: HTTP ${response.status} ${await response.text()}`);
       return response.json();

@@ -28,6 +28,10 @@
  *     ({t, room, msgs: [{seq, uid, kind, prio, text, ts, cid}]}); answers {sent, frames, maxLagMs}
  *   GET /seq?room=R   a room's last seq
  *
+ * With BENCH_LIMIT_ACK_SENDS=1 (the `limit-sends` target) it also takes the senders' `send` frames, as
+ * Roomcast's gateway must, and answers each at once with an `ack` of Roomcast's layout: still nothing
+ * relayed or stored, so its CPU is the least a server spends on the same traffic both ways.
+ *
  * BENCH_PEER_PORT (0: any free port); prints `listening PORT`.
  */
 import { createRequire } from 'node:module';
@@ -44,6 +48,7 @@ if (!String(uws.App).includes('[native code]')) {
 }
 
 const SUBPROTOCOL = 'roomcast.v1.msgpack';
+const ACK_SENDS = process.env.BENCH_LIMIT_ACK_SENDS === '1';
 /** Room name → last seq published (and joined members, for `viewers`). */
 const rooms = new Map();
 let nextUid = 0;
@@ -85,8 +90,10 @@ app.ws('/ws', {
       ws.send(encode({ t: 'joined', room: frame.room, seq: room.seq, msgs: [], viewers: room.members }), true);
     } else if (frame?.t === 'ping') {
       ws.send(encode({ t: 'pong', ...(frame.ts !== undefined ? { ts: frame.ts } : {}) }), true);
+    } else if (ACK_SENDS && frame?.t === 'send' && typeof frame.room === 'string') {
+      ws.send(encode({ t: 'ack', id: frame.id, room: frame.room, seq: roomOf(frame.room).seq }), true);
     }
-    // `send` is not relayed: this peer publishes what the harness asks for (see /drive).
+    // A `send` is never relayed: this peer publishes what the harness asks for (see /drive).
   },
   close: (ws) => { for (const name of ws.getUserData().joined) roomOf(name).members--; },
 });

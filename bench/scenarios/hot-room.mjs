@@ -2,7 +2,7 @@
  * hot-room: one room, many viewers, a few senders ramping the message rate. Every message goes to
  * every connection in the room (viewers and senders), so deliveries = messages × connections.
  */
-import { runLoadSteps } from './load-steps.mjs';
+import { removeRecording, runLoadSteps } from './load-steps.mjs';
 import { runOrder, startSystem } from './systems.mjs';
 import { connectionsAllowed } from './limits.mjs';
 import { hardNofile } from '../lib/processes.mjs';
@@ -26,7 +26,7 @@ export const hotRoom = {
       try {
         targets.push(await runLoadSteps({
           group, system, options, progress,
-          // The limit peer publishes what Roomcast produced at each step: its steps are the reference.
+          // The limit peers publish what Roomcast produced at each step: its steps are the reference.
           reference: targets.find((t) => t.target === 'roomcast'), driveRooms: { prefix: ROOM, count: 1 },
           rooms: [ROOM],
           shares: [
@@ -39,6 +39,8 @@ export const hotRoom = {
         await system.stop();
       }
     }
+    // Roomcast's recorded frames, once every limit peer has replayed them.
+    removeRecording(targets.find((t) => t.target === 'roomcast')?.frameRecording);
     // The room's size, and whether the open-file limit set it (README: "What runs where").
     const capped = options.viewers < wanted;
     progress(`hot-room: ${options.viewers} viewers + ${options.senders} senders = ${options.viewers + options.senders} connections${capped ? `, the most one server process may hold here (open-file limit ${hardNofile})` : ''}`);

@@ -13,7 +13,7 @@ import { merge, summarize } from '../lib/hdr-histogram.mjs';
 import { setupPhases, startFleet } from '../lib/load-fleet.mjs';
 import { overloadVerdict, sumAnswers } from '../lib/send-answers.mjs';
 import { coreTimes, cpuTimeUs, runQueueWaitUs, rssBytes, tcpSocketMemory } from '../lib/proc-stats.mjs';
-import { BENCH_SECRET, diffCounts, scrapeDrops } from '../lib/topology.mjs';
+import { BENCH_SECRET, diffCounts, isLimitPeer, scrapeDrops } from '../lib/topology.mjs';
 
 /** Delivered below this share of offered ends the ramp. */
 export const MIN_DELIVERED_RATIO = 0.99;
@@ -114,7 +114,7 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
   const recordingFleet = fleet.client === 'native' && mode === 'room';
   // Roomcast's frames are recorded for the limit peer to replay; the limit peer's, to check them.
   const replaying = limitPeer && recordingFleet && reference?.frameRecording ? reference.frameRecording : null;
-  const recordFrames = recordingFleet && ((system.name === 'roomcast' && options.targets.includes('limit')) || replaying !== null);
+  const recordFrames = recordingFleet && ((system.name === 'roomcast' && options.targets.some(isLimitPeer)) || replaying !== null);
   if (replaying) {
     const loaded = await system.replay(replaying);
     progress(`  ${system.name}: replaying Roomcast's ${loaded.frames} recorded frames (${loaded.messages} messages, ${loaded.rooms} rooms)`);
@@ -209,8 +209,9 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
     const recorded = await fleet.all('record-stop', {}, (worker) => worker.role !== 'sender');
     frameRecording = { files: recording.files, stepStartsUs: steps.map((step) => step.sendStartedUs), frames: recorded.reduce((sum, r) => sum + r.frames, 0) };
     if (replaying) {
-      frameIdentity = checkFrameIdentity(replaying, frameRecording, progress);
-      for (const file of [...replaying.files, ...frameRecording.files]) { try { unlinkSync(file); } catch { /* gone */ } }
+      // Roomcast's recording stays for the next limit peer; the scenario removes it (removeRecording).
+      frameIdentity = checkFrameIdentity(system.name, replaying, frameRecording, progress);
+      removeRecording(frameRecording);
       frameRecording = null;
     }
   }
@@ -302,13 +303,18 @@ async function startRecording(fleet, name, rooms) {
   return { files };
 }
 
-/** Roomcast's frames against the limit peer's replay of them; a difference fails the run (run.mjs). */
-function checkFrameIdentity(roomcast, limit, progress) {
+/** Deletes a run's recorded frames (temporary files); null: nothing recorded. */
+export function removeRecording(recording) {
+  for (const file of recording?.files ?? []) { try { unlinkSync(file); } catch { /* gone */ } }
+}
+
+/** Roomcast's frames against a limit peer's replay of them; a difference fails the run (run.mjs). */
+function checkFrameIdentity(name, roomcast, limit, progress) {
   const identity = compareRecordings(roomcast.files, limit.files);
   if (identity.identical) {
-    progress(`  limit: frames byte-identical to Roomcast's: ${identity.frames} frames (${identity.messages} messages, ${identity.bytes} bytes) in ${identity.rooms} rooms, only the stamps and ts moved`);
+    progress(`  ${name}: frames byte-identical to Roomcast's: ${identity.frames} frames (${identity.messages} messages, ${identity.bytes} bytes) in ${identity.rooms} rooms, only the stamps and ts moved`);
   } else {
-    progress(`  limit: FRAMES DIFFER FROM ROOMCAST'S: ${identity.difference}`);
+    progress(`  ${name}: FRAMES DIFFER FROM ROOMCAST'S: ${identity.difference}`);
   }
   return identity;
 }
@@ -324,12 +330,18 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const limitDrive = typeof system.drive === 'function' ? limitBatching(options, referenceStep, driveRooms, replayStep !== undefined) : null;
   // Where a recording's steps begin (the limit peer replays each step from its own start).
   const sendStartedUs = nowUs();
+  const sends = !limitDrive || system.takesSends
+    ? Promise.all(fleet.senders().map((worker) => worker.request('send', {
+      rate: rate / fleet.senders().length, durationMs: warmupMs + measureMs, textBytes: options.textBytes, answerDeadlineMs: ANSWER_DEADLINE_MS,
+    })))
+    : Promise.resolve([]);
+  // What the clients receive: the limit peer's published frames, or what the senders' sends became.
   const sending = limitDrive
     ? system.drive({ rate, windowMs: limitDrive.windowMs, maxMessages: limitDrive.maxMessages, durationMs: warmupMs + measureMs, textBytes: options.textBytes, rooms: driveRooms, step: replayStep }).then((reply) => [reply])
-    : Promise.all(fleet.senders().map((worker) => worker.request('send', {
-      rate: rate / fleet.senders().length, durationMs: warmupMs + measureMs, textBytes: options.textBytes, answerDeadlineMs: ANSWER_DEADLINE_MS,
-    })));
-  sending.catch(() => undefined); // awaited below; a failure meanwhile must not count as unhandled
+    : sends;
+  // Awaited below; a failure meanwhile must not count as unhandled.
+  sends.catch(() => undefined);
+  sending.catch(() => undefined);
   await delay(warmupMs);
   const fromUs = nowUs();
   const toUs = fromUs + measureMs * 1000;
@@ -361,6 +373,7 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const helperCpuByName = {};
   system.helpers.forEach((child, i) => { helperCpuByName[child.benchName] = (helperCpuByName[child.benchName] ?? 0) + helperCpuEach[i]; });
   const sent = await sending;
+  await sends;
   // Messages scheduled near the window's end are still in flight: give them time before the next step.
   await delay(DRAIN_MS);
   const dropsAfter = await scrapeDrops(system.metricsUrl).catch(() => ({}));

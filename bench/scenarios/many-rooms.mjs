@@ -3,7 +3,7 @@
  * the offered rate is the total over all rooms, spread evenly. Deliveries = messages × (viewers + 1).
  */
 import { hardNofile } from '../lib/processes.mjs';
-import { runLoadSteps } from './load-steps.mjs';
+import { removeRecording, runLoadSteps } from './load-steps.mjs';
 import { runOrder, startSystem } from './systems.mjs';
 import { connectionsAllowed } from './limits.mjs';
 
@@ -29,7 +29,7 @@ export const manyRooms = {
       try {
         targets.push(await runLoadSteps({
           group, system, options, progress,
-          // The limit peer publishes what Roomcast produced at each step: its steps are the reference.
+          // The limit peers publish what Roomcast produced at each step: its steps are the reference.
           reference: targets.find((t) => t.target === 'roomcast'), driveRooms: { prefix: ROOM_PREFIX, count: options.rooms }, rooms,
           shares: [
             { role: 'sender', count: options.rooms, workers: 1, rooms: { prefix: ROOM_PREFIX, count: options.rooms } },
@@ -41,6 +41,8 @@ export const manyRooms = {
         await system.stop();
       }
     }
+    // Roomcast's recorded frames, once every limit peer has replayed them.
+    removeRecording(targets.find((t) => t.target === 'roomcast')?.frameRecording);
     return { viewersPerRoom: perRoom, targets };
   },
 };

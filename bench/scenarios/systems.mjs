@@ -1,17 +1,18 @@
 /** Starts the system a scenario measures: Roomcast's real topology, or one of the peers. */
-import { startPeer, startRoomcast } from '../lib/topology.mjs';
+import { isLimitPeer, startPeer, startRoomcast } from '../lib/topology.mjs';
 
 /** The names `--targets` accepts. */
-export const TARGETS = ['roomcast', 'limit', 'ws', 'socketio'];
+export const TARGETS = ['roomcast', 'limit', 'limit-sends', 'ws', 'socketio'];
 
 /**
- * The order targets run in: as given, except that the limit peer runs after Roomcast, because it
- * publishes the batches Roomcast produced at each step (frames per second per room).
+ * The order targets run in: as given, except that the limit peers run right after Roomcast (`limit`
+ * first), because they publish the batches Roomcast produced at each step.
  */
 export function runOrder(targets) {
-  if (!targets.includes('limit') || !targets.includes('roomcast')) return targets;
-  const rest = targets.filter((target) => target !== 'limit');
-  rest.splice(rest.indexOf('roomcast') + 1, 0, 'limit');
+  if (!targets.includes('roomcast')) return targets;
+  const limits = ['limit', 'limit-sends'].filter((target) => targets.includes(target));
+  const rest = targets.filter((target) => !isLimitPeer(target));
+  rest.splice(rest.indexOf('roomcast') + 1, 0, ...limits);
   return rest;
 }
 

@@ -1,0 +1,19 @@
+/** Types for the tests (test/unit/bench-report.test.ts); the harness itself is plain ESM. */
+export interface StepFigures {
+  rateMsgPerS: number;
+  serverCpuNsPerDelivery: number | null;
+  deliveredPerS: number;
+  framesPerS: number;
+  withinBounds: boolean;
+  loadCoreSaturated: boolean;
+}
+export interface EfficiencyRow {
+  rateMsgPerS: number;
+  roomcastNsPerDelivery: number | null;
+  limitNsPerDelivery: number | null;
+  ratio: number | null;
+  limitSendsNsPerDelivery?: number | null;
+  ratioToLimitSends?: number | null;
+  saturated: boolean;
+}
+export function efficiency(result: { targets: { target: string; steps: StepFigures[] }[] }): EfficiencyRow[] | null;
