@@ -28,12 +28,13 @@ export const DEFAULT_BATCH_WINDOW_MS = 50;
  * A request's fixed cost (the wake-ups of NATS, the room service and Redis: ~0.6 ms of CPU in all) is
  * most of a message's write path at chat rates. A 10 ms window shares it among 2.5 times as many
  * messages as a 4 ms one did, and a message waits at most 10 ms, well inside a small room's 50 ms
- * batch window (bench/README.md, "Latest results").
+ * batch window (bench/README.md, "Results of 2026-12-04, a Xeon VM").
  */
 export const DEFAULT_SEND_BATCH_WINDOW_MS = 10;
 /**
  * 150 ms at 10,000 viewers: a latency p99 of about 210 ms there (the window, the send window and the
- * ~10,000 writes of a flush) with the gateway at about half its core (bench/README.md, "Latest results").
+ * ~10,000 writes of a flush) with the gateway at about half its core (bench/README.md, "Results of
+ * 2026-12-04, a Xeon VM").
  */
 export const DEFAULT_BATCH_WINDOW_PER_1000_VIEWERS_MS = 15;
 export const DEFAULT_BATCH_MAX_MESSAGES = 200;
