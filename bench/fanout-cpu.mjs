@@ -33,8 +33,8 @@ const { values } = parseArgs({
 });
 const dist = pathToFileURL(resolve(values.dist)).href;
 const load = (path) => import(`${dist}/src/${path}`);
-const [{ RoomFanout }, { RoomClient }, { MemoryBus }, { serve }, { encodeBusMessage }, { silentLogger }, { GatewayMetrics, MetricsRegistry }, { subjects }] = await Promise.all([
-  load('gateway/room-fanout.js'), load('gateway/room-client.js'), load('shared/bus/memory-bus.js'), load('shared/bus/rpc.js'),
+const [{ RoomFanout }, { RoomClient }, { RoomAccess }, { MemoryBus }, { serve }, { encodeBusMessage }, { silentLogger }, { GatewayMetrics, MetricsRegistry }, { subjects }] = await Promise.all([
+  load('gateway/room-fanout.js'), load('gateway/room-client.js'), load('gateway/room-access.js'), load('shared/bus/memory-bus.js'), load('shared/bus/rpc.js'),
   load('shared/codec/codec.js'), load('shared/log.js'), load('shared/metrics.js'), load('shared/protocol/bus-messages.js'),
 ]);
 
@@ -46,6 +46,8 @@ const msPerMessage = 1000 / Number(values.rate);
 let nowMs = Date.now();
 const bus = new MemoryBus();
 serve(bus, subjects.roomHistory, 'rooms', async () => ({ msgs: [], lastSeq: 0, firstSeq: 1 }), (error) => { throw error; });
+// Every room exists and bans nobody: a join asks once per room, as a gateway does.
+serve(bus, subjects.roomAccess, 'rooms', async () => ({ bans: [] }), (error) => { throw error; });
 let written = 0;
 const publisher = {
   publish: () => { written++; },
@@ -53,8 +55,10 @@ const publisher = {
   subscribers: (topic) => (topic.startsWith('m/') ? viewers : 0),
 };
 const metrics = new GatewayMetrics(new MetricsRegistry());
+const clock = { now: () => nowMs };
+const roomClient = new RoomClient(bus, 5000, metrics);
 const fanout = new RoomFanout({
-  bus, publisher, clock: { now: () => nowMs }, log: silentLogger, metrics, roomClient: new RoomClient(bus, 5000, metrics),
+  bus, publisher, clock, log: silentLogger, metrics, roomClient, access: new RoomAccess({ roomClient, clock }),
   settings: {
     batchWindowMs: 50, windowMsPer1000Viewers: 20, batchMaxMessages: 200, recentMessages: 20, reorderWindowMs: 100,
     historyPageMax: 200, ringSize: 200, roomBudgetPerSec: 0,
