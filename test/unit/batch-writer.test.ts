@@ -225,6 +225,16 @@ describe('the batch writer', () => {
     writer.stop();
   });
 
+  it('drops a viewer count still waiting when its room closes', async () => {
+    const { join, writer, output } = setUp();
+    const viewer = join('a');
+    writer.setViewers(output, { t: 'viewers', room: 'r', count: 3 });
+    writer.close(output);
+    await vi.advanceTimersByTimeAsync(WINDOW_MS * 2);
+    expect(viewer.received).toEqual([]);
+    writer.stop();
+  });
+
   it('writes what is pending when a room closes, and nothing after', async () => {
     const { join, add, writer, output } = setUp();
     const viewer = join('a');
