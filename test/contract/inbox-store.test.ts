@@ -281,6 +281,26 @@ describe.each(implementations)('InboxStore ($name)', ({ name, create }) => {
     }
   });
 
+  it('finds a message\'s inbox seqs anywhere in the inboxes that still hold it, however many came after', async () => {
+    // A retry after a crash between the inbox steps and the pushes must learn the recipient's seq to push it.
+    const roomy = create({ ...RETENTION, count: 200 });
+    const first = await roomy.send({ from: 'alice', to: 'bob', cid: 'early', text: 'early', nowMs: NOW, rate: LOOSE });
+    if (first.status !== 'stored') throw new Error('expected stored');
+    const firstSeqs = first.inboxSeqs ?? await roomy.deliver(first.message, NOW);
+    for (let i = 0; i < 150; i++) {
+      const later = await roomy.send({ from: `u${i}`, to: 'bob', cid: `later${i}`, text: `later ${i}`, nowMs: NOW, rate: LOOSE });
+      if (later.status === 'stored' && !later.inboxSeqs) await roomy.deliver(later.message, NOW);
+    }
+    expect(firstSeqs).toEqual({ senderSeq: 1, recipientSeq: 1 });
+    expect(await roomy.deliver(first.message, NOW)).toEqual({ senderSeq: 1, recipientSeq: 1 });
+    // Once the inbox's retention has dropped it, its place there is gone: 0.
+    for (let i = 150; i < 210; i++) {
+      const later = await roomy.send({ from: `u${i}`, to: 'bob', cid: `later${i}`, text: `later ${i}`, nowMs: NOW, rate: LOOSE });
+      if (later.status === 'stored' && !later.inboxSeqs) await roomy.deliver(later.message, NOW);
+    }
+    expect(await roomy.deliver(first.message, NOW)).toEqual({ senderSeq: 1, recipientSeq: 0 });
+  });
+
   it('tells a retried send whether its first attempt settled (appended and pushed) or may still be due', async () => {
     const first = await store1({ cid: 'retry', text: 'once' });
     if (first.status !== 'stored') throw new Error('expected stored');

@@ -45,10 +45,7 @@ export function privateMessageFor(message: ConversationMessage, seq: Seq): Priva
   return { seq, mid: privateMessageId(conv, cseq), cseq, from, to, text, ts, cid };
 }
 
-/** How many of an inbox's newest entries a repeated delivery searches for the message's inbox seq. */
-export const INBOX_TAIL_SEARCH = 100;
-
-/** The inbox seqs a delivery gave the message; 0 where the inbox has it but no longer knows where (see `deliver`). */
+/** The inbox seqs a delivery gave the message; 0 where the inbox no longer holds it (see `deliver`). */
 export interface InboxSeqs { senderSeq: Seq; recipientSeq: Seq }
 
 export interface ChatRetention {
@@ -116,8 +113,8 @@ export interface InboxStore {
    * Appends the message to both users' inboxes, each in one atomic step of its own that first brings
    * the inbox up to date with the conversation (so the messages of a conversation enter an inbox in
    * cseq order): a retry, or a delivery racing another, appends nothing twice. Answers each inbox seq
-   * of the message; 0 when it had been appended before and is no longer among the inbox's newest
-   * entries (a late retry).
+   * of the message, found anywhere in the inbox when it had been appended before (a retry must know
+   * the recipient's seq to push it); 0 once the inbox's retention has dropped it.
    */
   deliver(ref: PrivateRef, nowMs: number): Promise<InboxSeqs>;
   /** Drops the message's outbox entry: both inboxes have it and its pushes went out. */

@@ -8,7 +8,7 @@
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { PrivateMessage } from '../protocol/chat-frames.js';
 import {
-  conversationOf, peerOf, privateMessageFor, INBOX_TAIL_SEARCH as TAIL_SEARCH,
+  conversationOf, peerOf, privateMessageFor,
   type ChatRetention, type ConversationId, type ConversationInfo, type ConversationMessage, type InboxPage, type InboxSeqs,
   type InboxStore, type PrivateRef, type PrivateSendInput, type PrivateSendResult,
 } from './inbox-store.js';
@@ -192,7 +192,7 @@ export class MemoryInboxStore implements InboxStore {
     const user = this.user(uid);
     const done = user.delivered.get(ref.conv) ?? 0;
     if (isSender) user.read.set(ref.conv, Math.max(user.read.get(ref.conv) ?? 0, ref.cseq));
-    if (done >= ref.cseq) return findInTail(user.inbox, ref);
+    if (done >= ref.cseq) return findInInbox(user.inbox, ref);
     let seq = 0;
     // Messages of the conversation that an earlier step has not appended yet come first, in cseq order.
     for (let cseq = Math.max(done + 1, ref.cseq - this.retention.count + 1); cseq <= ref.cseq; cseq++) {
@@ -236,9 +236,9 @@ export class MemoryInboxStore implements InboxStore {
   }
 }
 
-/** The inbox seq of a message appended before, among the inbox's newest TAIL_SEARCH entries; 0 if not there. */
-function findInTail(inbox: SeqLog<InboxRef>, ref: PrivateRef): Seq {
-  for (let seq = inbox.lastSeq; seq >= Math.max(inbox.first, inbox.lastSeq - TAIL_SEARCH + 1); seq--) {
+/** The inbox seq of a message appended before, newest first; 0 once the inbox no longer holds it. */
+function findInInbox(inbox: SeqLog<InboxRef>, ref: PrivateRef): Seq {
+  for (let seq = inbox.lastSeq; seq >= inbox.first; seq--) {
     const entry = inbox.get(seq);
     if (entry && entry.cseq === ref.cseq && entry.conv === ref.conv) return seq;
   }

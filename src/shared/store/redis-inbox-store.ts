@@ -47,7 +47,7 @@ import { decodeRecord, encodeRecord } from '../codec/codec.js';
 import type { Seq, Uid } from '../protocol/frames.js';
 import type { PrivateMessage } from '../protocol/chat-frames.js';
 import {
-  conversationOf, INBOX_TAIL_SEARCH, peerOf, privateMessageFor,
+  conversationOf, peerOf, privateMessageFor,
   type ChatRetention, type ConversationId, type ConversationInfo, type ConversationMessage, type InboxPage, type InboxSeqs,
   type InboxStore, type PrivateRef, type PrivateSendInput, type PrivateSendResult,
 } from './inbox-store.js';
@@ -82,8 +82,8 @@ const INBOX_KEY_NAMES = ['iseq', 'inbox', 'convs', 'delivered', 'read'] as const
 /**
  * Lua `inbox_append(keys, conv, cseq, ts, count, cutoff, is_sender, tail)`, the inbox step of one user
  * (keys: that user's iseq, inbox, convs, delivered, read): appends the conversation's cseqs above the
- * delivered mark up to cseq; answers cseq's inbox seq (found among the newest `tail` entries when
- * appended before; 0 when not there). Needs TRIM_LIST_LUA.
+ * delivered mark up to cseq; answers cseq's inbox seq (when appended before, found among the newest
+ * `tail` entries, which the callers make the whole inbox; 0 when not there). Needs TRIM_LIST_LUA.
  */
 const INBOX_APPEND_LUA = `
 local function inbox_append(keys, conv, cseq, ts, count, cutoff, is_sender, tail)
@@ -270,7 +270,7 @@ export class RedisInboxStore implements InboxStore {
       this.convKey(conv, 'seq'), this.convKey(conv, 'log'), this.outboxKey(conv),
       ...(this.appendsInSend ? [...this.inboxKeys(from), ...this.inboxKeys(to)] : []),
       nowMs, to, asBuffer(encodeRecord(content)), rate.ratePerSec, rate.burst,
-      this.retention.count, this.retention.maxAgeMs, this.retention.dedupTtlMs, outboxMemberTail(conv, from), conv, INBOX_TAIL_SEARCH,
+      this.retention.count, this.retention.maxAgeMs, this.retention.dedupTtlMs, outboxMemberTail(conv, from), conv, this.retention.count,
     ];
     const reply = this.appendsInSend ? await this.redis.roomcastPrivateSendAndAppend(...args) : await this.redis.roomcastPrivateSend(...args);
     if (reply[0] === 'rejected') return { status: 'rejected', code: reply[1] };
@@ -376,7 +376,7 @@ export class RedisInboxStore implements InboxStore {
   private appendToInbox(uid: Uid, ref: PrivateRef, isSender: boolean, nowMs: number): Promise<Seq> {
     return this.redis.roomcastInboxAppend(
       ...this.inboxKeys(uid),
-      ref.conv, ref.cseq, ref.ts, this.retention.count, nowMs - this.retention.maxAgeMs, isSender ? '1' : '0', INBOX_TAIL_SEARCH,
+      ref.conv, ref.cseq, ref.ts, this.retention.count, nowMs - this.retention.maxAgeMs, isSender ? '1' : '0', this.retention.count,
     );
   }
 
