@@ -80,20 +80,20 @@ declare module 'ioredis' {
 const INBOX_KEY_NAMES = ['iseq', 'inbox', 'convs', 'delivered', 'read'] as const;
 
 /**
- * Lua `inbox_append(keys, conv, cseq, ts, count, cutoff, is_sender, tail)`, the inbox step of one user
+ * Lua `inbox_append(keys, conv, cseq, ts, count, cutoff, is_sender)`, the inbox step of one user
  * (keys: that user's iseq, inbox, convs, delivered, read): appends the conversation's cseqs above the
- * delivered mark up to cseq; answers cseq's inbox seq (when appended before, found among the newest
- * `tail` entries, which the callers make the whole inbox; 0 when not there). Needs TRIM_LIST_LUA.
+ * delivered mark up to cseq; answers cseq's inbox seq (when appended before, found anywhere in the
+ * inbox, which holds at most `count` entries; 0 once retention has dropped it). Needs TRIM_LIST_LUA.
  */
 const INBOX_APPEND_LUA = `
-local function inbox_append(keys, conv, cseq, ts, count, cutoff, is_sender, tail)
+local function inbox_append(keys, conv, cseq, ts, count, cutoff, is_sender)
   local iseq_key, inbox, convs, delivered, read = unpack(keys)
   -- Sending implies having read the conversation so far.
   if is_sender and (tonumber(redis.call('HGET', read, conv)) or 0) < cseq then redis.call('HSET', read, conv, cseq) end
   local done = tonumber(redis.call('HGET', delivered, conv)) or 0
   if done >= cseq then
     local last = tonumber(redis.call('GET', iseq_key)) or 0
-    local refs = redis.call('LRANGE', inbox, -tail, -1)
+    local refs = redis.call('LRANGE', inbox, 0, -1)
     for i = #refs, 1, -1 do
       local ref_cseq, ref_conv = string.match(refs[i], '^%d+:(%d+):(.*)$')
       if tonumber(ref_cseq) == cseq and ref_conv == conv then return last - #refs + i end
@@ -118,7 +118,7 @@ end
  * too (all on one node), it also runs both inbox steps and answers their seqs.
  * KEYS: dedup, block, bucket, conv seq, conv log, outbox[, then INBOX_KEY_NAMES of the sender and of the recipient].
  * ARGV: nowMs, to, content, ratePerSec, burst, count, maxAgeMs, dedupTtlMs, outbox member after "<cseq>:",
- * conv, tail search length.
+ * conv.
  */
 const PRIVATE_SEND_LUA = `${TRIM_LIST_LUA}${TOKEN_BUCKET_LUA}${INBOX_APPEND_LUA}
 local dedup, block, bucket, c_seq, c_log, outbox = unpack(KEYS)
@@ -143,9 +143,9 @@ redis.call('ZADD', outbox, now_arg, cseq .. ':' .. member)
 bucket_take(bucket, tokens, now_arg, rate, burst)
 if #KEYS == 6 then return {'stored', cseq} end
 -- One node: both inbox steps in this call (the outbox entry stays until the pushes went out).
-local conv, tail = ARGV[10], tonumber(ARGV[11])
-local sender_seq = inbox_append({unpack(KEYS, 7, 11)}, conv, cseq, now_arg, count, cutoff, true, tail)
-return {'stored', cseq, sender_seq, inbox_append({unpack(KEYS, 12, 16)}, conv, cseq, now_arg, count, cutoff, false, tail)}`;
+local conv = ARGV[10]
+local sender_seq = inbox_append({unpack(KEYS, 7, 11)}, conv, cseq, now_arg, count, cutoff, true)
+return {'stored', cseq, sender_seq, inbox_append({unpack(KEYS, 12, 16)}, conv, cseq, now_arg, count, cutoff, false)}`;
 
 const SCRIPTS = {
   // A Cluster's send: the conversation's keys only (ioredis routes a call by its first key, so each
@@ -153,11 +153,11 @@ const SCRIPTS = {
   roomcastPrivateSend: { numberOfKeys: 6, lua: PRIVATE_SEND_LUA },
   // One node's send, with both users' inbox steps.
   roomcastPrivateSendAndAppend: { numberOfKeys: 16, lua: PRIVATE_SEND_LUA },
-  // KEYS: INBOX_KEY_NAMES of one user. ARGV: conv, cseq, ts, count, cutoff (ms), isSender ('1' | '0'), tail search length.
+  // KEYS: INBOX_KEY_NAMES of one user. ARGV: conv, cseq, ts, count, cutoff (ms), isSender ('1' | '0').
   roomcastInboxAppend: {
     numberOfKeys: 5,
     lua: `${TRIM_LIST_LUA}${INBOX_APPEND_LUA}
-return inbox_append(KEYS, ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1', tonumber(ARGV[7]))`,
+return inbox_append(KEYS, ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1')`,
   },
   // KEYS: iseq, inbox, cursor. ARGV: device, after ('' = the cursor), limit, mode (sync | latest | ack), nowMs, maxAgeMs.
   roomcastInboxRead: {
@@ -270,7 +270,7 @@ export class RedisInboxStore implements InboxStore {
       this.convKey(conv, 'seq'), this.convKey(conv, 'log'), this.outboxKey(conv),
       ...(this.appendsInSend ? [...this.inboxKeys(from), ...this.inboxKeys(to)] : []),
       nowMs, to, asBuffer(encodeRecord(content)), rate.ratePerSec, rate.burst,
-      this.retention.count, this.retention.maxAgeMs, this.retention.dedupTtlMs, outboxMemberTail(conv, from), conv, this.retention.count,
+      this.retention.count, this.retention.maxAgeMs, this.retention.dedupTtlMs, outboxMemberTail(conv, from), conv,
     ];
     const reply = this.appendsInSend ? await this.redis.roomcastPrivateSendAndAppend(...args) : await this.redis.roomcastPrivateSend(...args);
     if (reply[0] === 'rejected') return { status: 'rejected', code: reply[1] };
@@ -376,7 +376,7 @@ export class RedisInboxStore implements InboxStore {
   private appendToInbox(uid: Uid, ref: PrivateRef, isSender: boolean, nowMs: number): Promise<Seq> {
     return this.redis.roomcastInboxAppend(
       ...this.inboxKeys(uid),
-      ref.conv, ref.cseq, ref.ts, this.retention.count, nowMs - this.retention.maxAgeMs, isSender ? '1' : '0', this.retention.count,
+      ref.conv, ref.cseq, ref.ts, this.retention.count, nowMs - this.retention.maxAgeMs, isSender ? '1' : '0',
     );
   }
 
