@@ -15,7 +15,7 @@ import { ProcessGroup, hardNofile, hasTaskset, pinSelf, setLoadNice } from './li
 const DEFAULT_LOAD_NICE = 10;
 import { machineInfo } from './lib/proc-stats.mjs';
 import { topSelfTime } from './lib/cpu-profile.mjs';
-import { writeResults } from './lib/report.mjs';
+import { fmtRatio, writeResults } from './lib/report.mjs';
 import { knownSettings } from './lib/topology.mjs';
 import { TARGETS } from './scenarios/systems.mjs';
 import { hotRoom } from './scenarios/hot-room.mjs';
@@ -255,8 +255,8 @@ async function main() {
   const files = writeResults(full, options.outDir);
   for (const row of full.efficiency ?? []) {
     progress(`efficiency at ${row.rateMsgPerS} msg/s: Roomcast ${row.roomcastNsPerDelivery} ns/delivery, limit peer ${row.limitNsPerDelivery} ns/delivery` +
-      ` → ${row.ratio === null ? '–' : `${row.ratio.toFixed(2)}×`}` +
-      `${row.limitSendsNsPerDelivery !== undefined ? `; limit peer + sends ${row.limitSendsNsPerDelivery} ns/delivery → ${row.ratioToLimitSends === null ? '–' : `${row.ratioToLimitSends.toFixed(2)}×`}` : ''}` +
+      ` → ${fmtRatio(row.ratio)}` +
+      `${row.limitSendsNsPerDelivery !== undefined ? `; limit peer + sends ${row.limitSendsNsPerDelivery} ns/delivery → ${fmtRatio(row.ratioToLimitSends)}` : ''}` +
       `${row.saturated ? ' (load core saturated)' : ''}`);
   }
   for (const file of files) progress(`wrote ${file}`);

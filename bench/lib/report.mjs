@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { lineChart } from './svg-chart.mjs';
+import { isLimitPeer } from './topology.mjs';
 
 /**
  * The hot-room targets (see bench/README.md): deliveries per second within a p99 bound, by room size
@@ -62,6 +63,11 @@ export function efficiency(result) {
   }).filter((row) => row.limitNsPerDelivery !== null);
 }
 
+/** An efficiency ratio as the reports print it; `–` where there is none. */
+export function fmtRatio(ratio) {
+  return ratio === null || ratio === undefined ? '–' : `${ratio.toFixed(2)}×`;
+}
+
 /** The highest delivered rate among steps within bounds (delivered ≥ 99 % of offered, p99 under the bound). */
 export function bestSustained(target) {
   const good = (target.steps ?? []).filter((step) => step.withinBounds);
@@ -96,7 +102,7 @@ export function addComparisons(result) {
   result.ratios = {};
   for (const target of result.targets) {
     // The limit peer's best is the machine's, not a rival's: it is compared per step (efficiency).
-    if (target.target === 'roomcast' || target.target === 'limit' || target.target === 'limit-sends') continue;
+    if (target.target === 'roomcast' || isLimitPeer(target.target)) continue;
     const theirs = result.best[target.target].sustainedDeliveriesPerS;
     result.ratios[`roomcast/${target.target}`] = theirs > 0 ? ourBest.deliveredPerS / theirs : null;
   }
@@ -235,10 +241,9 @@ function markdownFor(result) {
     lines.push(`Efficiency: Roomcast's gateway CPU per delivery over the limit peer's (bare uWS.js publishing ${replayed ? 'Roomcast\'s own frames of that step, byte for byte, at the times they reached Roomcast\'s viewers' : 'batches like Roomcast\'s at that step: its batch window, message size and messages per frame'}, to the same viewers):`, '',
       `| msg/s | Roomcast ns/delivery | limit peer ns/delivery | ratio |${sendsColumns ? ' limit peer + sends ns/delivery | ratio to it |' : ''} msgs/frame (Roomcast / limit) | limit window ms | note |`,
       `|---:|---:|---:|---:|${sendsColumns ? '---:|---:|' : ''}---:|---:|---|`);
-    const times = (ratio) => (ratio === null || ratio === undefined ? '–' : `${ratio.toFixed(2)}×`);
     for (const row of result.efficiency) {
-      lines.push(`| ${row.rateMsgPerS} | ${row.roomcastNsPerDelivery ?? '–'} | ${row.limitNsPerDelivery} | ${times(row.ratio)} |` +
-        `${sendsColumns ? ` ${row.limitSendsNsPerDelivery ?? '–'} | ${times(row.ratioToLimitSends)} |` : ''}` +
+      lines.push(`| ${row.rateMsgPerS} | ${row.roomcastNsPerDelivery ?? '–'} | ${row.limitNsPerDelivery} | ${fmtRatio(row.ratio)} |` +
+        `${sendsColumns ? ` ${row.limitSendsNsPerDelivery ?? '–'} | ${fmtRatio(row.ratioToLimitSends)} |` : ''}` +
         ` ${row.roomcastMsgsPerFrame?.toFixed(1) ?? '–'} / ${row.limitMsgsPerFrame?.toFixed(1) ?? '–'} | ${row.limitWindowMs?.toFixed(1) ?? '–'} | ${[row.roomcastWithinBounds ? '' : 'Roomcast out of bounds', row.saturated ? 'load core saturated' : ''].filter(Boolean).join('; ')} |`);
     }
     lines.push('');

@@ -206,8 +206,10 @@ export async function startRoomcast(group, { gatewayCpu, otherCpu, serviceCpu = 
 }
 
 /** The limit peer, alone (`limit`) or also taking the senders' sends (`limit-sends`): see limit-peer.mjs. */
+export const LIMIT_PEERS = ['limit', 'limit-sends'];
+
 export function isLimitPeer(name) {
-  return name === 'limit' || name === 'limit-sends';
+  return LIMIT_PEERS.includes(name);
 }
 
 /**

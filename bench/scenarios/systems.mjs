@@ -1,5 +1,5 @@
 /** Starts the system a scenario measures: Roomcast's real topology, or one of the peers. */
-import { isLimitPeer, startPeer, startRoomcast } from '../lib/topology.mjs';
+import { LIMIT_PEERS, isLimitPeer, startPeer, startRoomcast } from '../lib/topology.mjs';
 
 /** The names `--targets` accepts. */
 export const TARGETS = ['roomcast', 'limit', 'limit-sends', 'ws', 'socketio'];
@@ -10,7 +10,7 @@ export const TARGETS = ['roomcast', 'limit', 'limit-sends', 'ws', 'socketio'];
  */
 export function runOrder(targets) {
   if (!targets.includes('roomcast')) return targets;
-  const limits = ['limit', 'limit-sends'].filter((target) => targets.includes(target));
+  const limits = LIMIT_PEERS.filter((target) => targets.includes(target));
   const rest = targets.filter((target) => !isLimitPeer(target));
   rest.splice(rest.indexOf('roomcast') + 1, 0, ...limits);
   return rest;
