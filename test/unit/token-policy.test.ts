@@ -60,7 +60,6 @@ describe('HS256 verification', () => {
     expect((await refusal(verify, `${header}.${forgedPayload}.${signature}`)).message).toMatch(/signature/);
     // The second-to-last character carries six bits of the MAC (the last one has padding bits).
     const flipped = `${signature.slice(0, -2)}${signature.at(-2) === 'A' ? 'B' : 'A'}${signature.slice(-1)}`;
-    expect(flipped).not.toBe(signature);
     expect((await refusal(verify, `${header}.${payload}.${flipped}`)).code).toBe('unauthorized');
     const otherKey = await new SignJWT({ role: 'viewer' }).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('1m')
       .sign(new TextEncoder().encode('another-secret-of-at-least-32-bytes!!'));
