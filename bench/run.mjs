@@ -15,7 +15,7 @@ import { ProcessGroup, hardNofile, hasTaskset, pinSelf, setLoadNice } from './li
 const DEFAULT_LOAD_NICE = 10;
 import { machineInfo } from './lib/proc-stats.mjs';
 import { topSelfTime } from './lib/cpu-profile.mjs';
-import { fmtRatio, writeResults } from './lib/report.mjs';
+import { efficiency, fmtRatio, sustainedRatios, writeResults } from './lib/report.mjs';
 import { knownSettings } from './lib/topology.mjs';
 import { TARGETS } from './scenarios/systems.mjs';
 import { hotRoom } from './scenarios/hot-room.mjs';
@@ -80,6 +80,9 @@ Flags (defaults depend on the scenario; see bench/README.md):
                           and list its top self-time functions in the summary
   --profile-load          also profile the Node load generators (to check they are not the limit); the summary
                           lists the top self-time functions of one Node viewer generator (--load-client node)
+  --rounds N              run the whole scenario N times, every system once per round in the order above
+                          (default 1); the summary adds each efficiency ratio's median over the rounds and
+                          their range, as one run's ratio moves with the machine (bench/README.md)
   --tag NAME              added to the result files' names (<date>-<scenario>-<tag>.json), to keep
                           several variants of a scenario from one day apart
   --out DIR               results directory (default bench/results)
@@ -121,6 +124,7 @@ function parseOptions(argv) {
       'profile-load': { type: 'boolean', default: false },
       out: { type: 'string', default: RESULTS_DIR },
       tag: { type: 'string' },
+      rounds: { type: 'string', default: '1' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -179,6 +183,7 @@ function parseOptions(argv) {
     profileLoad: values['profile-load'],
     outDir: values.out.endsWith('/') ? values.out : `${values.out}/`,
     tag: values.tag ?? null,
+    rounds: int('rounds', undefined, 1),
   };
   options.env = {};
   for (const pair of values.env.split(',').filter(Boolean)) {
@@ -227,12 +232,18 @@ async function main() {
   if (!hasTaskset) progress('warning: taskset is not installed (apt-get install util-linux): processes are not pinned');
 
   const startedAt = new Date().toISOString();
-  let result;
+  // Each round runs every system once; the last round's figures are the tables, each round's efficiency goes to the summary.
+  const rounds = [];
   try {
-    result = await scenario.run({ group, options, progress });
+    for (let round = 1; round <= options.rounds; round++) {
+      if (options.rounds > 1) progress(`round ${round} of ${options.rounds}`);
+      rounds.push(await scenario.run({ group, options, progress }));
+    }
   } finally {
     await group.stopAll();
   }
+  const result = rounds.at(-1);
+  if (rounds.length > 1) result.rounds = rounds.map((round) => ({ efficiency: efficiency(round), ratios: sustainedRatios(round) }));
   if (options.profileDir) {
     const windows = (result.targets ?? []).filter((target) => target.target === 'roomcast').flatMap((target) => (target.steps ?? []).map((step) => step.windowUs));
     result.profile = latestProfile(options.profileDir, windows, 'gateway');
@@ -253,6 +264,10 @@ async function main() {
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
   const full = { stamp, scenario: scenario.name, tag: options.tag, startedAt, finishedAt: new Date().toISOString(), command, environment, options, ...result };
   const files = writeResults(full, options.outDir);
+  for (const row of full.efficiencyOverRounds ?? []) {
+    progress(`efficiency at ${row.rateMsgPerS} msg/s over ${row.ratios.length} rounds: median ${fmtRatio(row.ratio.median)} (${fmtRatio(row.ratio.min)}–${fmtRatio(row.ratio.max)})` +
+      `${row.ratioToLimitSends ? `; to the limit peer + sends ${fmtRatio(row.ratioToLimitSends.median)} (${fmtRatio(row.ratioToLimitSends.min)}–${fmtRatio(row.ratioToLimitSends.max)})` : ''}`);
+  }
   for (const row of full.efficiency ?? []) {
     progress(`efficiency at ${row.rateMsgPerS} msg/s: Roomcast ${row.roomcastNsPerDelivery} ns/delivery, limit peer ${row.limitNsPerDelivery} ns/delivery` +
       ` → ${fmtRatio(row.ratio)}` +

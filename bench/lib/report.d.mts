@@ -17,3 +17,14 @@ export interface EfficiencyRow {
   saturated: boolean;
 }
 export function efficiency(result: { targets: { target: string; steps: StepFigures[] }[] }): EfficiencyRow[] | null;
+export interface Spread { median: number; min: number; max: number }
+export function spread(values: Array<number | null | undefined>): Spread | null;
+export interface EfficiencyOverRoundsRow {
+  rateMsgPerS: number;
+  ratios: Array<number | null>;
+  ratio: Spread | null;
+  ratiosToLimitSends?: Array<number | null>;
+  ratioToLimitSends?: Spread | null;
+  saturatedRounds: number;
+}
+export function efficiencyOverRounds(rounds: Array<{ efficiency: EfficiencyRow[] | null }>): EfficiencyOverRoundsRow[] | null;

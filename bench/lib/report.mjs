@@ -78,7 +78,69 @@ function bestAny(target) {
   return (target.steps ?? []).reduce((best, step) => (!best || step.deliveredPerS > best.deliveredPerS ? step : best), null);
 }
 
+/**
+ * Roomcast's best delivered rate within bounds over each rival's (the limit peers are compared per
+ * step instead: efficiency); null when Roomcast sustained no step. A rival that sustained none gets null.
+ */
+export function sustainedRatios(result) {
+  const ours = result.targets?.find((target) => target.target === 'roomcast');
+  const ourBest = ours ? bestSustained(ours) : null;
+  if (!ourBest) return null;
+  const ratios = {};
+  for (const target of result.targets) {
+    if (target.target === 'roomcast' || isLimitPeer(target.target)) continue;
+    const theirs = bestSustained(target)?.deliveredPerS ?? 0;
+    ratios[`roomcast/${target.target}`] = theirs > 0 ? ourBest.deliveredPerS / theirs : null;
+  }
+  return ratios;
+}
+
+/** The median of some numbers and their range, nulls left out; null when none is left. */
+export function spread(values) {
+  const sorted = values.filter((value) => value !== null && value !== undefined).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const middle = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  return { median, min: sorted[0], max: sorted.at(-1) };
+}
+
+/**
+ * Each step's efficiency ratios over the rounds of a `--rounds` run: every round's ratio (null where
+ * that round did not reach the rate), their median and range, and how many rounds had the step's
+ * load core saturated.
+ */
+export function efficiencyOverRounds(rounds) {
+  const perRound = rounds.map((round) => round.efficiency ?? []);
+  const rates = [...new Set(perRound.flat().map((row) => row.rateMsgPerS))].sort((a, b) => a - b);
+  if (rates.length === 0) return null;
+  return rates.map((rateMsgPerS) => {
+    const rows = perRound.map((rows) => rows.find((row) => row.rateMsgPerS === rateMsgPerS) ?? null);
+    const ratios = rows.map((row) => row?.ratio ?? null);
+    const toLimitSends = rows.some((row) => row?.ratioToLimitSends !== undefined) ? rows.map((row) => row?.ratioToLimitSends ?? null) : null;
+    return {
+      rateMsgPerS,
+      ratios,
+      ratio: spread(ratios),
+      ...(toLimitSends ? { ratiosToLimitSends: toLimitSends, ratioToLimitSends: spread(toLimitSends) } : {}),
+      saturatedRounds: rows.filter((row) => row?.saturated).length,
+    };
+  });
+}
+
+/** Roomcast's sustained-rate ratio to each rival over the rounds: each round's, their median and range. */
+export function ratiosOverRounds(rounds) {
+  const names = [...new Set(rounds.flatMap((round) => Object.keys(round.ratios ?? {})))];
+  return Object.fromEntries(names.map((name) => {
+    const each = rounds.map((round) => round.ratios?.[name] ?? null);
+    return [name, { each, ...spread(each) }];
+  }));
+}
+
 export function addComparisons(result) {
+  if (result.rounds) {
+    result.efficiencyOverRounds = efficiencyOverRounds(result.rounds);
+    result.ratiosOverRounds = ratiosOverRounds(result.rounds);
+  }
   if (!result.targets?.some((target) => target.steps?.length)) return;
   const ours = result.targets.find((target) => target.target === 'roomcast');
   const ourBest = ours ? bestSustained(ours) : null;
@@ -99,13 +161,7 @@ export function addComparisons(result) {
   }));
   result.efficiency = efficiency(result);
   if (!ourBest) return;
-  result.ratios = {};
-  for (const target of result.targets) {
-    // The limit peer's best is the machine's, not a rival's: it is compared per step (efficiency).
-    if (target.target === 'roomcast' || isLimitPeer(target.target)) continue;
-    const theirs = result.best[target.target].sustainedDeliveriesPerS;
-    result.ratios[`roomcast/${target.target}`] = theirs > 0 ? ourBest.deliveredPerS / theirs : null;
-  }
+  result.ratios = sustainedRatios(result);
   if (result.scenario === 'hot-room') {
     const ratio = (name) => result.ratios[`roomcast/${name}`];
     // A peer that sustained no step at all is beaten by any sustained step of ours (the ratio is unbounded).
@@ -251,8 +307,12 @@ function markdownFor(result) {
       lines.push('The limit peer + sends (`limit-sends`) publishes the same frames and also takes the senders\' sends, answering each at once with an `ack`: the least a server spends on the same traffic both ways.', '');
     }
   }
-  if (result.ratios) {
+  if (result.efficiencyOverRounds?.length) lines.push(...roundsTable(result), '');
+  if (result.ratios && Object.keys(result.ratios).length) {
     lines.push(`Ratios (Roomcast's best delivered rate within bounds over the peer's): ${Object.entries(result.ratios).map(([k, v]) => `${k} = ${v === null ? '∞ (peer sustained no step)' : `${v.toFixed(2)}×`}`).join(', ')}.`, '');
+  }
+  if (result.ratiosOverRounds && Object.keys(result.ratiosOverRounds).length) {
+    lines.push(`Over the ${result.rounds.length} rounds: ${Object.entries(result.ratiosOverRounds).map(([k, v]) => `${k} median ${fmtRatio(v.median)} (${v.each.map(fmtRatio).join(', ')})`).join('; ')}.`, '');
   }
   if (result.targetsMet) {
     lines.push('| target | goal | measured | met |', '|---|---:|---:|---|');
@@ -284,6 +344,21 @@ function markdownFor(result) {
     lines.push(`Load generator profile (\`${result.loadProfile.file}\`), top self time:`, '', '| self | function | where |', '|---:|---|---|');
     for (const entry of result.loadProfile.top) lines.push(`| ${(entry.selfShare * 100).toFixed(1)} % | \`${entry.function}\` | ${entry.location} |`);
     lines.push('');
+  }
+  return lines;
+}
+
+/** The efficiency ratios of a `--rounds` run: per step, the median over the rounds, the range and each round's. */
+function roundsTable(result) {
+  const sends = result.efficiencyOverRounds.some((row) => row.ratioToLimitSends !== undefined);
+  const cell = (range, each) => (range ? `**${fmtRatio(range.median)}** (${fmtRatio(range.min)}–${fmtRatio(range.max)}) | ${each.map(fmtRatio).join(', ')}` : '– | –');
+  const lines = [
+    `Efficiency over ${result.rounds.length} rounds (each round runs every system once, in the order above; the tables here are the last round's): the median of the rounds' ratios, their range, and each round's:`, '',
+    `| msg/s | ratio: median (range) | each round |${sends ? ' ratio to limit peer + sends: median (range) | each round |' : ''} rounds with the load core saturated |`,
+    `|---:|---:|---|${sends ? '---:|---|' : ''}---:|`,
+  ];
+  for (const row of result.efficiencyOverRounds) {
+    lines.push(`| ${row.rateMsgPerS} | ${cell(row.ratio, row.ratios)} |${sends ? ` ${cell(row.ratioToLimitSends, row.ratiosToLimitSends ?? [])} |` : ''} ${row.saturatedRounds} |`);
   }
   return lines;
 }

@@ -3,7 +3,7 @@
  * (bench/scenarios/systems.mjs): the limit peers replay Roomcast's frames, so they run after it.
  */
 import { describe, expect, it } from 'vitest';
-import { efficiency, type StepFigures } from '../../bench/lib/report.mjs';
+import { efficiency, efficiencyOverRounds, spread, type EfficiencyRow, type StepFigures } from '../../bench/lib/report.mjs';
 import { runOrder } from '../../bench/scenarios/systems.mjs';
 
 function step(rateMsgPerS: number, serverCpuNsPerDelivery: number, loadCoreSaturated = false): StepFigures {
@@ -35,6 +35,37 @@ describe('efficiency (bench report)', () => {
     expect(rows).toHaveLength(1);
     expect(rows?.[0]).not.toHaveProperty('ratioToLimitSends');
     expect(efficiency({ targets: [{ target: 'roomcast', steps: [step(1000, 300)] }] })).toBeNull();
+  });
+});
+
+describe('efficiency over rounds (bench report, --rounds)', () => {
+  function row(rateMsgPerS: number, ratio: number, ratioToLimitSends?: number, saturated = false): EfficiencyRow {
+    return { rateMsgPerS, roomcastNsPerDelivery: 100, limitNsPerDelivery: 100, ratio, saturated, ...(ratioToLimitSends === undefined ? {} : { ratioToLimitSends }) };
+  }
+
+  it('takes the median of an odd count, the mean of the middle two of an even one, and leaves nulls out', () => {
+    expect(spread([1.5, 1.1, 1.3])).toEqual({ median: 1.3, min: 1.1, max: 1.5 });
+    expect(spread([1.4, null, 1.2, 1.1, 1.6])).toEqual({ median: expect.closeTo(1.3, 9), min: 1.1, max: 1.6 });
+    expect(spread([null, undefined])).toBeNull();
+  });
+
+  it('lines up each rate over the rounds, with a null where a round stopped before it', () => {
+    const rows = efficiencyOverRounds([
+      { efficiency: [row(1000, 1.5, 1.2), row(3000, 1.2, 1.1, true)] },
+      { efficiency: [row(1000, 1.3, 1.0)] },
+      { efficiency: [row(1000, 1.9, 1.4), row(3000, 1.4, 1.3)] },
+    ]);
+    expect(rows).toEqual([
+      { rateMsgPerS: 1000, ratios: [1.5, 1.3, 1.9], ratio: { median: 1.5, min: 1.3, max: 1.9 }, ratiosToLimitSends: [1.2, 1.0, 1.4], ratioToLimitSends: { median: 1.2, min: 1.0, max: 1.4 }, saturatedRounds: 0 },
+      { rateMsgPerS: 3000, ratios: [1.2, null, 1.4], ratio: { median: expect.closeTo(1.3, 9), min: 1.2, max: 1.4 }, ratiosToLimitSends: [1.1, null, 1.3], ratioToLimitSends: { median: expect.closeTo(1.2, 9), min: 1.1, max: 1.3 }, saturatedRounds: 1 },
+    ]);
+  });
+
+  it('has no second ratio when no round ran the limit peer + sends, and no rows without efficiency', () => {
+    const rows = efficiencyOverRounds([{ efficiency: [row(500, 1.4)] }, { efficiency: [row(500, 1.6)] }]);
+    expect(rows?.[0]).not.toHaveProperty('ratioToLimitSends');
+    expect(rows?.[0]?.ratio).toEqual({ median: expect.closeTo(1.5, 9), min: 1.4, max: 1.6 });
+    expect(efficiencyOverRounds([{ efficiency: null }, { efficiency: null }])).toBeNull();
   });
 });
 
