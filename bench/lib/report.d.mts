@@ -25,6 +25,7 @@ export interface EfficiencyOverRoundsRow {
   ratio: Spread | null;
   ratiosToLimitSends?: Array<number | null>;
   ratioToLimitSends?: Spread | null;
+  limitSendsOverLimit?: Spread | null;
   saturatedRounds: number;
 }
 export function efficiencyOverRounds(rounds: Array<{ efficiency: EfficiencyRow[] | null }>): EfficiencyOverRoundsRow[] | null;

@@ -117,11 +117,13 @@ export function efficiencyOverRounds(rounds) {
     const rows = perRound.map((rows) => rows.find((row) => row.rateMsgPerS === rateMsgPerS) ?? null);
     const ratios = rows.map((row) => row?.ratio ?? null);
     const toLimitSends = rows.some((row) => row?.ratioToLimitSends !== undefined) ? rows.map((row) => row?.ratioToLimitSends ?? null) : null;
+    // What the sends alone cost: the limit peer + sends over the limit peer, on the same frames.
+    const sendsOverLimit = toLimitSends ? rows.map((row) => (row?.limitSendsNsPerDelivery && row.limitNsPerDelivery ? row.limitSendsNsPerDelivery / row.limitNsPerDelivery : null)) : null;
     return {
       rateMsgPerS,
       ratios,
       ratio: spread(ratios),
-      ...(toLimitSends ? { ratiosToLimitSends: toLimitSends, ratioToLimitSends: spread(toLimitSends) } : {}),
+      ...(toLimitSends ? { ratiosToLimitSends: toLimitSends, ratioToLimitSends: spread(toLimitSends), limitSendsOverLimit: spread(sendsOverLimit) } : {}),
       saturatedRounds: rows.filter((row) => row?.saturated).length,
     };
   });
@@ -351,14 +353,15 @@ function markdownFor(result) {
 /** The efficiency ratios of a `--rounds` run: per step, the median over the rounds, the range and each round's. */
 function roundsTable(result) {
   const sends = result.efficiencyOverRounds.some((row) => row.ratioToLimitSends !== undefined);
-  const cell = (range, each) => (range ? `**${fmtRatio(range.median)}** (${fmtRatio(range.min)}–${fmtRatio(range.max)}) | ${each.map(fmtRatio).join(', ')}` : '– | –');
+  const cell = (figures, each) => (figures ? `**${fmtRatio(figures.median)}** (${fmtRatio(figures.min)}–${fmtRatio(figures.max)}) | ${each.map(fmtRatio).join(', ')}` : '– | –');
   const lines = [
     `Efficiency over ${result.rounds.length} rounds (each round runs every system once, in the order above; the tables here are the last round's): the median of the rounds' ratios, their range, and each round's:`, '',
-    `| msg/s | ratio: median (range) | each round |${sends ? ' ratio to limit peer + sends: median (range) | each round |' : ''} rounds with the load core saturated |`,
-    `|---:|---:|---|${sends ? '---:|---|' : ''}---:|`,
+    `| msg/s | ratio: median (range) | each round |${sends ? ' ratio to limit peer + sends: median (range) | each round | limit peer + sends ÷ limit peer: median (range) |' : ''} rounds with the load core saturated |`,
+    `|---:|---:|---|${sends ? '---:|---|---:|' : ''}---:|`,
   ];
+  const range = (figures) => (figures ? `${fmtRatio(figures.median)} (${fmtRatio(figures.min)}–${fmtRatio(figures.max)})` : '–');
   for (const row of result.efficiencyOverRounds) {
-    lines.push(`| ${row.rateMsgPerS} | ${cell(row.ratio, row.ratios)} |${sends ? ` ${cell(row.ratioToLimitSends, row.ratiosToLimitSends ?? [])} |` : ''} ${row.saturatedRounds} |`);
+    lines.push(`| ${row.rateMsgPerS} | ${cell(row.ratio, row.ratios)} |${sends ? ` ${cell(row.ratioToLimitSends, row.ratiosToLimitSends ?? [])} | ${range(row.limitSendsOverLimit)} |` : ''} ${row.saturatedRounds} |`);
   }
   return lines;
 }

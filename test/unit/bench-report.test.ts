@@ -39,8 +39,10 @@ describe('efficiency (bench report)', () => {
 });
 
 describe('efficiency over rounds (bench report, --rounds)', () => {
+  // Roomcast's and the limit peer's ns/delivery as the ratio says; the limit peer + sends' as its ratio says.
   function row(rateMsgPerS: number, ratio: number, ratioToLimitSends?: number, saturated = false): EfficiencyRow {
-    return { rateMsgPerS, roomcastNsPerDelivery: 100, limitNsPerDelivery: 100, ratio, saturated, ...(ratioToLimitSends === undefined ? {} : { ratioToLimitSends }) };
+    const sends = ratioToLimitSends === undefined ? {} : { ratioToLimitSends, limitSendsNsPerDelivery: (100 * ratio) / ratioToLimitSends };
+    return { rateMsgPerS, roomcastNsPerDelivery: 100 * ratio, limitNsPerDelivery: 100, ratio, saturated, ...sends };
   }
 
   it('takes the median of an odd count, the mean of the middle two of an even one, and leaves nulls out', () => {
@@ -56,8 +58,10 @@ describe('efficiency over rounds (bench report, --rounds)', () => {
       { efficiency: [row(1000, 1.9, 1.4), row(3000, 1.4, 1.3)] },
     ]);
     expect(rows).toEqual([
-      { rateMsgPerS: 1000, ratios: [1.5, 1.3, 1.9], ratio: { median: 1.5, min: 1.3, max: 1.9 }, ratiosToLimitSends: [1.2, 1.0, 1.4], ratioToLimitSends: { median: 1.2, min: 1.0, max: 1.4 }, saturatedRounds: 0 },
-      { rateMsgPerS: 3000, ratios: [1.2, null, 1.4], ratio: { median: expect.closeTo(1.3, 9), min: 1.2, max: 1.4 }, ratiosToLimitSends: [1.1, null, 1.3], ratioToLimitSends: { median: expect.closeTo(1.2, 9), min: 1.1, max: 1.3 }, saturatedRounds: 1 },
+      { rateMsgPerS: 1000, ratios: [1.5, 1.3, 1.9], ratio: { median: 1.5, min: 1.3, max: 1.9 }, ratiosToLimitSends: [1.2, 1.0, 1.4], ratioToLimitSends: { median: 1.2, min: 1.0, max: 1.4 },
+        limitSendsOverLimit: { median: expect.closeTo(1.3, 9), min: expect.closeTo(1.25, 9), max: expect.closeTo(1.357, 3) }, saturatedRounds: 0 },
+      { rateMsgPerS: 3000, ratios: [1.2, null, 1.4], ratio: { median: expect.closeTo(1.3, 9), min: 1.2, max: 1.4 }, ratiosToLimitSends: [1.1, null, 1.3], ratioToLimitSends: { median: expect.closeTo(1.2, 9), min: 1.1, max: 1.3 },
+        limitSendsOverLimit: { median: expect.closeTo(1.0839, 3), min: expect.closeTo(1.0769, 3), max: expect.closeTo(1.0909, 3) }, saturatedRounds: 1 },
     ]);
   });
 
