@@ -265,7 +265,7 @@ async function main() {
   const full = { stamp, scenario: scenario.name, tag: options.tag, startedAt, finishedAt: new Date().toISOString(), command, environment, options, ...result };
   const files = writeResults(full, options.outDir);
   for (const row of full.efficiencyOverRounds ?? []) {
-    progress(`efficiency at ${row.rateMsgPerS} msg/s over ${row.ratios.length} rounds: median ${fmtRatio(row.ratio.median)} (${fmtRatio(row.ratio.min)}–${fmtRatio(row.ratio.max)})` +
+    progress(`efficiency at ${row.rateMsgPerS} msg/s over ${row.ratios.length} rounds: median ${fmtRatio(row.ratio?.median)} (${fmtRatio(row.ratio?.min)}–${fmtRatio(row.ratio?.max)})` +
       `${row.ratioToLimitSends ? `; to the limit peer + sends ${fmtRatio(row.ratioToLimitSends.median)} (${fmtRatio(row.ratioToLimitSends.min)}–${fmtRatio(row.ratioToLimitSends.max)})` : ''}`);
   }
   for (const row of full.efficiency ?? []) {
