@@ -15,7 +15,7 @@ import { ProcessGroup, hardNofile, hasTaskset, pinSelf, setLoadNice } from './li
 const DEFAULT_LOAD_NICE = 10;
 import { machineInfo } from './lib/proc-stats.mjs';
 import { topSelfTime } from './lib/cpu-profile.mjs';
-import { efficiency, fmtRatio, sustainedRatios, writeResults } from './lib/report.mjs';
+import { efficiency, fmtRatio, roomcastStepsOfRound, sustainedRatios, writeResults } from './lib/report.mjs';
 import { knownSettings } from './lib/topology.mjs';
 import { TARGETS } from './scenarios/systems.mjs';
 import { hotRoom } from './scenarios/hot-room.mjs';
@@ -243,7 +243,7 @@ async function main() {
     await group.stopAll();
   }
   const result = rounds.at(-1);
-  if (rounds.length > 1) result.rounds = rounds.map((round) => ({ efficiency: efficiency(round), ratios: sustainedRatios(round) }));
+  if (rounds.length > 1) result.rounds = rounds.map((round) => ({ efficiency: efficiency(round), ratios: sustainedRatios(round), roomcastSteps: roomcastStepsOfRound(round) }));
   if (options.profileDir) {
     const windows = (result.targets ?? []).filter((target) => target.target === 'roomcast').flatMap((target) => (target.steps ?? []).map((step) => step.windowUs));
     result.profile = latestProfile(options.profileDir, windows, 'gateway');

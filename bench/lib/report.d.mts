@@ -29,3 +29,6 @@ export interface EfficiencyOverRoundsRow {
   saturatedRounds: number;
 }
 export function efficiencyOverRounds(rounds: Array<{ efficiency: EfficiencyRow[] | null }>): EfficiencyOverRoundsRow[] | null;
+export function writePathUs(cpuUsPerMessage: Record<string, number> | null | undefined): number | null;
+export interface RoomcastRoundStep { rateMsgPerS: number; p99Ms: number | null; withinBounds: boolean; writePathUs: number | null }
+export function roomcastStepsOfRound(result: { targets: Array<{ target: string; steps: Array<Record<string, unknown>> }> }): RoomcastRoundStep[];

@@ -129,6 +129,23 @@ export function efficiencyOverRounds(rounds) {
   });
 }
 
+/** The write path of a room message: the room service's, NATS's and Redis's CPU per message; null without them. */
+export function writePathUs(cpuUsPerMessage) {
+  const parts = ['room-service', 'nats-server', 'redis-server'].map((name) => cpuUsPerMessage?.[name]);
+  return parts.some((part) => part === undefined) ? null : parts.reduce((sum, part) => sum + part, 0);
+}
+
+/** What a round keeps of Roomcast's steps besides the ratios: p99, whether within bounds, the write path. */
+export function roomcastStepsOfRound(result) {
+  const ours = result.targets?.find((target) => target.target === 'roomcast');
+  return (ours?.steps ?? []).map((step) => ({
+    rateMsgPerS: step.rateMsgPerS,
+    p99Ms: step.latency?.p99Ms ?? null,
+    withinBounds: step.withinBounds,
+    writePathUs: writePathUs(step.cpuUsPerMessage),
+  }));
+}
+
 /** Roomcast's sustained-rate ratio to each rival over the rounds: each round's, their median and range. */
 export function ratiosOverRounds(rounds) {
   const names = [...new Set(rounds.flatMap((round) => Object.keys(round.ratios ?? {})))];
@@ -310,6 +327,7 @@ function markdownFor(result) {
     }
   }
   if (result.efficiencyOverRounds?.length) lines.push(...roundsTable(result), '');
+  if (result.rounds?.some((round) => round.roomcastSteps?.length)) lines.push(...roomcastRoundsTable(result.rounds), '');
   if (result.ratios && Object.keys(result.ratios).length) {
     lines.push(`Ratios (Roomcast's best delivered rate within bounds over the peer's): ${Object.entries(result.ratios).map(([k, v]) => `${k} = ${v === null ? '∞ (peer sustained no step)' : `${v.toFixed(2)}×`}`).join(', ')}.`, '');
   }
@@ -362,6 +380,25 @@ function roundsTable(result) {
   const range = (figures) => (figures ? `${fmtRatio(figures.median)} (${fmtRatio(figures.min)}–${fmtRatio(figures.max)})` : '–');
   for (const row of result.efficiencyOverRounds) {
     lines.push(`| ${row.rateMsgPerS} | ${cell(row.ratio, row.ratios)} |${sends ? ` ${cell(row.ratioToLimitSends, row.ratiosToLimitSends ?? [])} | ${range(row.limitSendsOverLimit)} |` : ''} ${row.saturatedRounds} |`);
+  }
+  return lines;
+}
+
+/** Roomcast's steps in each round: p99 (✗ where out of bounds) and, where it was measured, the write path per message. */
+function roomcastRoundsTable(rounds) {
+  const rates = [...new Set(rounds.flatMap((round) => (round.roomcastSteps ?? []).map((step) => step.rateMsgPerS)))].sort((a, b) => a - b);
+  const lines = [
+    'Roomcast in each round: p99 ms (✗ out of bounds) and the write path per message, room service + NATS + Redis CPU µs (many rooms, private and group chat):', '',
+    `| msg/s |${rounds.map((_, index) => ` round ${index + 1} |`).join('')}`,
+    `|---:|${rounds.map(() => '---:|').join('')}`,
+  ];
+  for (const rate of rates) {
+    const cells = rounds.map((round) => {
+      const step = round.roomcastSteps?.find((each) => each.rateMsgPerS === rate);
+      if (!step) return '–';
+      return `${ms(step.p99Ms)}${step.withinBounds ? '' : ' ✗'}${step.writePathUs === null ? '' : `, ${step.writePathUs} µs`}`;
+    });
+    lines.push(`| ${rate} |${cells.map((cell) => ` ${cell} |`).join('')}`);
   }
   return lines;
 }

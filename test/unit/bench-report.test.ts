@@ -3,7 +3,7 @@
  * (bench/scenarios/systems.mjs): the limit peers replay Roomcast's frames, so they run after it.
  */
 import { describe, expect, it } from 'vitest';
-import { efficiency, efficiencyOverRounds, spread, type EfficiencyRow, type StepFigures } from '../../bench/lib/report.mjs';
+import { efficiency, efficiencyOverRounds, roomcastStepsOfRound, spread, writePathUs, type EfficiencyRow, type StepFigures } from '../../bench/lib/report.mjs';
 import { runOrder } from '../../bench/scenarios/systems.mjs';
 
 function step(rateMsgPerS: number, serverCpuNsPerDelivery: number, loadCoreSaturated = false): StepFigures {
@@ -70,6 +70,30 @@ describe('efficiency over rounds (bench report, --rounds)', () => {
     expect(rows?.[0]).not.toHaveProperty('ratioToLimitSends');
     expect(rows?.[0]?.ratio).toEqual({ median: expect.closeTo(1.5, 9), min: 1.4, max: 1.6 });
     expect(efficiencyOverRounds([{ efficiency: null }, { efficiency: null }])).toBeNull();
+  });
+});
+
+describe('Roomcast\'s steps in a round (bench report, --rounds)', () => {
+  it('sums the room service, NATS and Redis as the write path, and has none without all three', () => {
+    expect(writePathUs({ gateway: 257, 'room-service': 29, 'nats-server': 7, 'redis-server': 29, total: 322 })).toBe(65);
+    expect(writePathUs({ gateway: 300, total: 300 })).toBeNull();
+    expect(writePathUs(null)).toBeNull();
+  });
+
+  it('keeps each step\'s rate, p99, bounds and write path, of Roomcast only', () => {
+    const steps = roomcastStepsOfRound({
+      targets: [
+        { target: 'ws', steps: [{ rateMsgPerS: 1000, latency: { p99Ms: 4 }, withinBounds: true }] },
+        { target: 'roomcast', steps: [
+          { rateMsgPerS: 1000, latency: { p99Ms: 21 }, withinBounds: true, cpuUsPerMessage: { gateway: 372, 'room-service': 77, 'nats-server': 22, 'redis-server': 42, total: 513 } },
+          { rateMsgPerS: 2000, latency: { p99Ms: 101 }, withinBounds: false },
+        ] },
+      ],
+    });
+    expect(steps).toEqual([
+      { rateMsgPerS: 1000, p99Ms: 21, withinBounds: true, writePathUs: 141 },
+      { rateMsgPerS: 2000, p99Ms: 101, withinBounds: false, writePathUs: null },
+    ]);
   });
 });
 
