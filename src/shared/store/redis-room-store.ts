@@ -6,8 +6,7 @@
  * room live in one slot and a script may touch them together):
  *
  *   rc:room:{<room>}:meta                     HASH   createdAtMs, slowModeMs, renewedAtMs (see below; absent until the
- *                                                    first append), moderationLists ('0' until the room's first mute
- *                                                    or ban, then '1'). The room exists iff this key does.
+ *                                                    first append). The room exists iff this key does.
  *   rc:room:{<room>}:seq                      STRING the newest seq (INCR); absent = 0.
  *   rc:room:{<room>}:hist                     LIST   the newest records, oldest first: `historyLimit` of them, and up to
  *                                                    2 % more that reads do not show (appends trim in steps). Records
@@ -66,13 +65,6 @@ import {
 const PIN_ATTEMPTS = 3;
 /** The append script's arguments before the records: historyLimit, dedupTtlMs, roomIdleTtlMs, tombstone, the packed fields. */
 const APPEND_FIXED_ARGS = 5;
-/**
- * The meta field that says whether the room ever had a mute or ban: '0' from its creation until the
- * first one, then '1' for good. Appends read the mute and ban hashes only where it is not '0', so the
- * usual room (never moderated) costs two reads fewer per message; a room stored by an earlier release
- * has no such field and is checked as before.
- */
-const MODERATION_LISTS_FIELD = 'moderationLists';
 /** Appends let history grow by 1/this of historyLimit (at least one record) before they trim it: not an LTRIM per message. */
 const HISTORY_TRIM_SLACK_DIVISOR = 50;
 /** An append renews the room's idle TTL once 1/this of it has passed since the last renewal (so a room expires 99-100 % of the TTL after its last message). */
@@ -163,9 +155,9 @@ local function room_at(index)
   if room then return room end
   local meta = KEYS[index]
   local base = string.sub(meta, 1, -6)
-  local state = redis.call('HMGET', meta, 'createdAtMs', 'slowModeMs', 'renewedAtMs', '${MODERATION_LISTS_FIELD}')
+  local state = redis.call('HMGET', meta, 'createdAtMs', 'slowModeMs', 'renewedAtMs')
   room = { meta = meta, base = base, exists = state[1] ~= false, slow_ms = tonumber(state[2]) or 0,
-    renewed_at = tonumber(state[3]), has_lists = state[4] ~= '0', seq_key = base .. ':seq', hist = base .. ':hist', bans = base .. ':ban',
+    renewed_at = tonumber(state[3]), seq_key = base .. ':seq', hist = base .. ':hist', bans = base .. ':ban',
     mutes = base .. ':mute', pending = {} }
   rooms[index] = room
   return room
@@ -219,6 +211,14 @@ local function refused(dedup, now, code, retry_after_ms)
   return {'rejected', code, retry_after_ms}
 end
 
+-- Whether the room has a mute or ban list at all, asked once per call: most rooms have neither, and
+-- then their messages skip reading them. An empty hash does not exist in Redis, so lifting the last
+-- mute and ban makes this false again, whoever wrote the lists.
+local function has_lists(room)
+  if room.has_lists == nil then room.has_lists = redis.call('EXISTS', room.bans, room.mutes) > 0 end
+  return room.has_lists
+end
+
 local function until_active(hash, uid, now)
   local until_ms = tonumber(redis.call('HGET', hash, uid))
   return until_ms ~= nil and until_ms > now
@@ -236,7 +236,7 @@ local function append_one(record, input)
   local slow, bucket, slow_ms, tokens = nil, nil, 0, 0
   if has_checks then
     if moderated then
-      if room.has_lists then
+      if has_lists(room) then
         if until_active(room.bans, uid, now) then return refused(dedup, now, 'banned') end
         if until_active(room.mutes, uid, now) then return refused(dedup, now, 'muted') end
       end
@@ -338,7 +338,6 @@ if ARGV[2] == '' then
   redis.call('HDEL', KEYS[2], ARGV[1])
 else
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-  redis.call('HSET', KEYS[1], '${MODERATION_LISTS_FIELD}', '1')
   -- Expire with the room, not after it.
   local room_ttl = redis.call('PTTL', KEYS[1])
   if room_ttl > 0 then redis.call('PEXPIRE', KEYS[2], room_ttl) end
@@ -419,7 +418,7 @@ export class RedisRoomStore implements RoomStore {
   }
 
   async createRoom(room: RoomId, settings: RoomSettings, nowMs: number): Promise<boolean> {
-    const fields = [...settingsFields({ ...settings, createdAtMs: nowMs }), MODERATION_LISTS_FIELD, '0'];
+    const fields = settingsFields({ ...settings, createdAtMs: nowMs });
     return (await this.redis.roomcastCreateRoom(this.keys(room).meta, this.limits.roomIdleTtlMs, ...fields)) === 1;
   }
 
