@@ -95,6 +95,11 @@ export function sustainedRatios(result) {
   return ratios;
 }
 
+/** Every rate that any of the lists of steps (or rows) has, ascending. */
+function ratesIn(lists) {
+  return [...new Set(lists.flat().map((row) => row.rateMsgPerS))].sort((a, b) => a - b);
+}
+
 /** The median of some numbers and their range, nulls left out; null when none is left. */
 export function spread(values) {
   const sorted = values.filter((value) => value !== null && value !== undefined).sort((a, b) => a - b);
@@ -111,7 +116,7 @@ export function spread(values) {
  */
 export function efficiencyOverRounds(rounds) {
   const perRound = rounds.map((round) => round.efficiency ?? []);
-  const rates = [...new Set(perRound.flat().map((row) => row.rateMsgPerS))].sort((a, b) => a - b);
+  const rates = ratesIn(perRound);
   if (rates.length === 0) return null;
   return rates.map((rateMsgPerS) => {
     const rows = perRound.map((rows) => rows.find((row) => row.rateMsgPerS === rateMsgPerS) ?? null);
@@ -371,13 +376,14 @@ function markdownFor(result) {
 /** The efficiency ratios of a `--rounds` run: per step, the median over the rounds, the range and each round's. */
 function roundsTable(result) {
   const sends = result.efficiencyOverRounds.some((row) => row.ratioToLimitSends !== undefined);
-  const cell = (figures, each) => (figures ? `**${fmtRatio(figures.median)}** (${fmtRatio(figures.min)}–${fmtRatio(figures.max)}) | ${each.map(fmtRatio).join(', ')}` : '– | –');
+  // The median, in bold where it is a headline figure, then the range.
+  const range = (figures, bold = '') => (figures ? `${bold}${fmtRatio(figures.median)}${bold} (${fmtRatio(figures.min)}–${fmtRatio(figures.max)})` : '–');
+  const cell = (figures, each) => (figures ? `${range(figures, '**')} | ${each.map(fmtRatio).join(', ')}` : '– | –');
   const lines = [
     `Efficiency over ${result.rounds.length} rounds (each round runs every system once, in the order above; the tables here are the last round's): the median of the rounds' ratios, their range, and each round's:`, '',
     `| msg/s | ratio: median (range) | each round |${sends ? ' ratio to limit peer + sends: median (range) | each round | limit peer + sends ÷ limit peer: median (range) |' : ''} rounds with the load core saturated |`,
     `|---:|---:|---|${sends ? '---:|---|---:|' : ''}---:|`,
   ];
-  const range = (figures) => (figures ? `${fmtRatio(figures.median)} (${fmtRatio(figures.min)}–${fmtRatio(figures.max)})` : '–');
   for (const row of result.efficiencyOverRounds) {
     lines.push(`| ${row.rateMsgPerS} | ${cell(row.ratio, row.ratios)} |${sends ? ` ${cell(row.ratioToLimitSends, row.ratiosToLimitSends ?? [])} | ${range(row.limitSendsOverLimit)} |` : ''} ${row.saturatedRounds} |`);
   }
@@ -386,9 +392,9 @@ function roundsTable(result) {
 
 /** Roomcast's steps in each round: p99 (✗ where out of bounds) and, where it was measured, the write path per message. */
 function roomcastRoundsTable(rounds) {
-  const rates = [...new Set(rounds.flatMap((round) => (round.roomcastSteps ?? []).map((step) => step.rateMsgPerS)))].sort((a, b) => a - b);
+  const rates = ratesIn(rounds.map((round) => round.roomcastSteps ?? []));
   const lines = [
-    'Roomcast in each round: p99 ms (✗ out of bounds) and the write path per message, room service + NATS + Redis CPU µs (many rooms, private and group chat):', '',
+    'Roomcast in each round: p99 ms (✗ out of bounds) and, where the step measured it, the write path per message: room service + NATS + Redis CPU µs:', '',
     `| msg/s |${rounds.map((_, index) => ` round ${index + 1} |`).join('')}`,
     `|---:|${rounds.map(() => '---:|').join('')}`,
   ];

@@ -2,7 +2,7 @@
 import { LIMIT_PEERS, isLimitPeer, startPeer, startRoomcast } from '../lib/topology.mjs';
 
 /** The names `--targets` accepts. */
-export const TARGETS = ['roomcast', 'limit', 'limit-sends', 'ws', 'socketio'];
+export const TARGETS = ['roomcast', ...LIMIT_PEERS, 'ws', 'socketio'];
 
 /**
  * The order targets run in: as given, except that the limit peers run right after Roomcast (`limit`

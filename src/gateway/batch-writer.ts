@@ -232,9 +232,10 @@ export class BatchWriter {
 
   /** Writes the room's waiting viewer count, if any; returns the connections written. */
   private writeViewers(output: RoomOutput): number {
-    this.countsWaiting.delete(output);
+    // Only a room with a count can be waiting: a flush without one costs no set operation.
     const frame = output.viewers;
     if (!frame) return 0;
+    this.countsWaiting.delete(output);
     output.viewers = null;
     return this.publishToTier(output, FULL, frame) + this.publishToTier(output, HIGH, frame);
   }
