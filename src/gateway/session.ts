@@ -21,6 +21,7 @@ import { CompactMultimap } from './compact-multimap.js';
 import type { RoomClient } from './room-client.js';
 import type { RoomAccess } from './room-access.js';
 import type { RoomFanout } from './room-fanout.js';
+import { AnswerOutbox } from './answer-outbox.js';
 import type { Conn } from './uws-server.js';
 
 export interface SessionSettings {
@@ -57,6 +58,8 @@ export interface SessionState {
 export class Sessions {
   /** Rooms with a join in flight, per connection: they count against the room limit. */
   private readonly joining = new CompactMultimap<Conn, RoomId>();
+  /** Answers that come back from the room service, written once per connection per reply. */
+  private readonly answers = new AnswerOutbox();
 
   constructor(private readonly deps: SessionDeps) {}
 
@@ -156,9 +159,9 @@ export class Sessions {
   private async forwardChat(conn: Conn, frame: ChatClientFrame): Promise<void> {
     try {
       const answer = await this.deps.chat.forward(conn, frame);
-      if (answer && !conn.closed) this.send(conn, answer);
+      if (answer && !conn.closed) this.answer(conn, answer);
     } catch (error) {
-      if (!conn.closed) this.sendError(conn, toRoomcastError(error), refOf(frame));
+      if (!conn.closed) this.answer(conn, this.errorFrame(conn, toRoomcastError(error), refOf(frame)));
     }
   }
 
@@ -215,9 +218,9 @@ export class Sessions {
     }
     try {
       const reply = await this.deps.roomClient.send(callerOf(conn.identity), frame.room, frame.id, frame.text, frame.kind ?? 'chat');
-      this.send(conn, { t: 'ack', id: frame.id, room: frame.room, seq: reply.seq });
+      this.answer(conn, { t: 'ack', id: frame.id, room: frame.room, seq: reply.seq });
     } catch (error) {
-      this.sendError(conn, toRoomcastError(error), context);
+      this.answer(conn, this.errorFrame(conn, toRoomcastError(error), context));
     }
   }
 
@@ -270,12 +273,25 @@ export class Sessions {
     conn.send(encodeFrame(conn.format, frame));
   }
 
+  /**
+   * Sends a send's or chat frame's answer from the room service: such answers arrive together for a
+   * batch, so they are written once per connection per reply (AnswerOutbox).
+   */
+  private answer(conn: Conn, frame: ServerFrame): void {
+    this.answers.send(conn, encodeFrame(conn.format, frame));
+  }
+
   private sendError(conn: Conn, error: RoomcastError, context: Partial<ErrorFrame> = {}): void {
+    this.send(conn, this.errorFrame(conn, error, context));
+  }
+
+  /** The error frame for `error`, counted (and logged when internal). */
+  private errorFrame(conn: Conn, error: RoomcastError, context: Partial<ErrorFrame>): ErrorFrame {
     this.deps.metrics.errorSent(error.code);
     if (error.code === 'internal') this.deps.log.error('internal error', { conn: conn.id, error, cause: (error as { cause?: unknown }).cause });
     const frame: ErrorFrame = { t: 'error', code: error.code, message: error.message, ...context };
     if (error.retryAfterMs !== undefined) frame.retryAfterMs = error.retryAfterMs;
-    this.send(conn, frame);
+    return frame;
   }
 }
 

@@ -54,6 +54,8 @@ export interface Conn {
   readonly lastHeardMs: number;
   /** Sends a WebSocket ping control frame: any client library answers it with a pong. */
   ping(): void;
+  /** Runs `write` with the connection corked: what it sends goes out in one socket write. */
+  cork(write: () => void): void;
 }
 
 export interface Publisher {

@@ -60,6 +60,15 @@ export class FakeConn implements Conn {
   end(): void { this.closed = true; }
   ping(): void {}
 
+  /** Writes made corked, each as the frames it held. */
+  readonly corked: ServerFrame[][] = [];
+
+  cork(write: () => void): void {
+    const before = this.received.length;
+    write();
+    this.corked.push(this.received.slice(before));
+  }
+
   /** Seqs of the messages this connection got in `messages` frames, in order. */
   seqs(): Seq[] {
     return this.received.flatMap((frame) => (frame.t === 'messages' ? frame.msgs.map((m) => m.seq) : []));

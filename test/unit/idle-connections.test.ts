@@ -8,7 +8,7 @@ function fakeConn(id: string, lastHeardMs: number): Conn & { pings: number; last
   return {
     id, lastHeardMs, pings: 0, closed: false, format: 'msgpack', identity: { uid: id, role: 'viewer', device: 'web' },
     ping() { this.pings++; },
-    send: () => 'sent', subscribe: () => undefined, unsubscribe: () => undefined, bufferedBytes: () => 0,
+    send: () => 'sent', subscribe: () => undefined, unsubscribe: () => undefined, bufferedBytes: () => 0, cork: (write) => write(),
     end() { (this as { closed: boolean }).closed = true; },
   };
 }
