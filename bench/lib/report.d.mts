@@ -6,6 +6,7 @@ export interface StepFigures {
   framesPerS: number;
   withinBounds: boolean;
   loadCoreSaturated: boolean;
+  serverSyscalls?: { writesPerS: number; readsPerS: number; pollsPerS: number; writesPerDelivery: number | null };
 }
 export interface EfficiencyRow {
   rateMsgPerS: number;
@@ -14,6 +15,9 @@ export interface EfficiencyRow {
   ratio: number | null;
   limitSendsNsPerDelivery?: number | null;
   ratioToLimitSends?: number | null;
+  limitSendsWritesPerDelivery?: number | null;
+  roomcastWritesPerDelivery: number | null;
+  limitWritesPerDelivery: number | null;
   saturated: boolean;
 }
 export function efficiency(result: { targets: { target: string; steps: StepFigures[] }[] }): EfficiencyRow[] | null;

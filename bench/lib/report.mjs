@@ -52,7 +52,11 @@ export function efficiency(result) {
       ...(withSends ? {
         limitSendsNsPerDelivery: withSends.serverCpuNsPerDelivery,
         ratioToLimitSends: ratio(step.serverCpuNsPerDelivery, withSends.serverCpuNsPerDelivery),
+        limitSendsWritesPerDelivery: withSends.serverSyscalls?.writesPerDelivery ?? null,
       } : {}),
+      // Socket writes per delivery (perf stat; null without it): a cost that does not move with the machine.
+      roomcastWritesPerDelivery: step.serverSyscalls?.writesPerDelivery ?? null,
+      limitWritesPerDelivery: peer?.serverSyscalls?.writesPerDelivery ?? null,
       limitMsgsPerFrame: peer?.limitDrive?.msgsPerFrame ?? null,
       roomcastMsgsPerFrame: step.framesPerS ? step.deliveredPerS / step.framesPerS : null,
       // Replayed frames keep Roomcast's timing: no window of the limit peer's own.
@@ -318,12 +322,15 @@ function markdownFor(result) {
   if (result.efficiency?.length) {
     const replayed = result.targets?.find((target) => target.target === 'limit')?.frameIdentity?.identical;
     const sendsColumns = result.efficiency.some((row) => row.limitSendsNsPerDelivery !== undefined);
+    const writesColumn = result.efficiency.some((row) => row.roomcastWritesPerDelivery != null);
     lines.push(`Efficiency: Roomcast's gateway CPU per delivery over the limit peer's (bare uWS.js publishing ${replayed ? 'Roomcast\'s own frames of that step, byte for byte, at the times they reached Roomcast\'s viewers' : 'batches like Roomcast\'s at that step: its batch window, message size and messages per frame'}, to the same viewers):`, '',
-      `| msg/s | Roomcast ns/delivery | limit peer ns/delivery | ratio |${sendsColumns ? ' limit peer + sends ns/delivery | ratio to it |' : ''} msgs/frame (Roomcast / limit) | limit window ms | note |`,
-      `|---:|---:|---:|---:|${sendsColumns ? '---:|---:|' : ''}---:|---:|---|`);
+      `| msg/s | Roomcast ns/delivery | limit peer ns/delivery | ratio |${sendsColumns ? ' limit peer + sends ns/delivery | ratio to it |' : ''}${writesColumn ? ` socket writes/delivery (Roomcast / limit${sendsColumns ? ' / + sends' : ''}) |` : ''} msgs/frame (Roomcast / limit) | limit window ms | note |`,
+      `|---:|---:|---:|---:|${sendsColumns ? '---:|---:|' : ''}${writesColumn ? '---:|' : ''}---:|---:|---|`);
+    const writes = (perDelivery) => perDelivery?.toFixed(3) ?? '–';
     for (const row of result.efficiency) {
       lines.push(`| ${row.rateMsgPerS} | ${row.roomcastNsPerDelivery ?? '–'} | ${row.limitNsPerDelivery} | ${fmtRatio(row.ratio)} |` +
         `${sendsColumns ? ` ${row.limitSendsNsPerDelivery ?? '–'} | ${fmtRatio(row.ratioToLimitSends)} |` : ''}` +
+        `${writesColumn ? ` ${writes(row.roomcastWritesPerDelivery)} / ${writes(row.limitWritesPerDelivery)}${sendsColumns ? ` / ${writes(row.limitSendsWritesPerDelivery)}` : ''} |` : ''}` +
         ` ${row.roomcastMsgsPerFrame?.toFixed(1) ?? '–'} / ${row.limitMsgsPerFrame?.toFixed(1) ?? '–'} | ${row.limitWindowMs?.toFixed(1) ?? '–'} | ${[row.roomcastWithinBounds ? '' : 'Roomcast out of bounds', row.saturated ? 'load core saturated' : ''].filter(Boolean).join('; ')} |`);
     }
     lines.push('');

@@ -13,6 +13,7 @@ import { merge, summarize } from '../lib/hdr-histogram.mjs';
 import { setupPhases, startFleet } from '../lib/load-fleet.mjs';
 import { overloadVerdict, sumAnswers } from '../lib/send-answers.mjs';
 import { coreTimes, cpuTimeUs, runQueueWaitUs, rssBytes, tcpSocketMemory } from '../lib/proc-stats.mjs';
+import { countSyscalls } from '../lib/syscall-count.mjs';
 import { BENCH_SECRET, diffCounts, isLimitPeer, scrapeDrops } from '../lib/topology.mjs';
 
 /** Delivered below this share of offered ends the ramp. */
@@ -170,6 +171,7 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
       ` p50 ${fmtMs(step.latency.p50Ms)} p99 ${fmtMs(step.latency.p99Ms)} max ${fmtMs(step.latency.maxMs)}` +
       `${step.storeLatency ? ` (stored: p50 ${fmtMs(step.storeLatency.p50Ms)} p99 ${fmtMs(step.storeLatency.p99Ms)})` : ''}` +
       ` | server ${(step.serverCpuUtil * 100).toFixed(0)} % cpu, ${step.serverCpuNsPerDelivery ?? '-'} ns/delivery` +
+      (step.serverSyscalls ? `, ${step.serverSyscalls.writesPerDelivery?.toFixed(3) ?? '-'} writes/delivery` : '') +
       `${step.limitDrive ? ` (${step.limitDrive.frames === 'replay' ? 'Roomcast\'s frames replayed' : `window ${step.limitDrive.windowMs.toFixed(1)} ms`}: ${step.limitDrive.msgsPerFrame?.toFixed(1)} msgs/frame, Roomcast's ${step.limitDrive.roomcastMsgsPerFrame?.toFixed(1) ?? '–'})` : ''}` +
       `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, ${step.loadCpuNsPerFrame ?? '-'} ns/frame` +
       ` (receivers ${step.receiverCpuNsPerFrame ?? '-'}${step.receiverReadsPerFrame === undefined ? '' : `; ${step.receiverReadsPerFrame.toFixed(2)} recv/frame, ${step.receiverFramesPerWakeup.toFixed(1)} frames/wake-up`}), senders ${step.senderCpuNsPerSend ?? '-'} ns/send, waited ${(step.loadRunQueueWait * 100).toFixed(0)} %, load core busy ${(step.loadCoreBusy * 100).toFixed(0)} %${step.loadCoreSaturated ? ' SATURATED' : ''}` +
@@ -355,10 +357,12 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const receiverCpuBefore = cpuOf(fleet.receiverPids);
   const senderCpuBefore = cpuOf(fleet.senderPids);
   const coreBefore = coreTimes(options.loadCpu);
+  const serverSyscallCount = countSyscalls(serverPids);
   const t0 = nowUs();
   await delay(measureMs);
   const ended = await fleet.all('measure-end', {});
   const elapsedUs = nowUs() - t0;
+  const serverSyscalls = await serverSyscallCount.stop();
   const serverCpuUs = cpuOf(serverPids) - serverCpuBefore;
   const loadCpuUs = cpuOf(fleet.pids) - loadCpuBefore;
   const receiverCpuUs = cpuOf(fleet.receiverPids) - receiverCpuBefore;
@@ -421,6 +425,8 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
      */
     cpuUsPerMessage: cpuPerMessage(delivered / recipients, { gateway: serverCpuUs, ...helperCpuByName }),
     serverCpuNsPerDelivery: delivered > 0 ? Math.round((serverCpuUs * 1000) / delivered) : null,
+    // The server's socket writes, reads and epoll waits in the window (perf stat; left out without it).
+    ...(serverSyscalls ? { serverSyscalls: syscallRates(serverSyscalls, seconds, delivered) } : {}),
     helperCpuUtil: helperCpuUs / elapsedUs,
     /** The same, per process (room service, NATS, Redis): which of them fills the shared core. */
     helperCpuUtilByProcess: Object.fromEntries(Object.entries(helperCpuByName).map(([name, us]) => [name, us / elapsedUs])),
@@ -461,6 +467,16 @@ function fmtAnswers(a) {
   const other = Object.keys(a.otherErrors).length ? `, other errors ${JSON.stringify(a.otherErrors)}` : '';
   return `${a.sends} made, ${a.acked} acked, ${a.overloaded} overloaded${other}, ${a.unansweredWithinDeadline} unanswered within ${a.deadlineMs / 1000} s` +
     ` (${a.neverAnswered} never), answer p50 ${fmtMs(a.answerTime.p50Ms)} p99 ${fmtMs(a.answerTime.p99Ms)} max ${fmtMs(a.answerTime.maxMs)}`;
+}
+
+/** A window's syscall counts per second, and the writes per delivery (the kernel floor is one per frame). */
+function syscallRates({ writes, reads, polls }, seconds, delivered) {
+  return {
+    writesPerS: Math.round(writes / seconds),
+    readsPerS: Math.round(reads / seconds),
+    pollsPerS: Math.round(polls / seconds),
+    writesPerDelivery: delivered > 0 ? writes / delivered : null,
+  };
 }
 
 /** recv calls per frame and frames per epoll_wait return, over the native clients' replies. */

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { efficiency, efficiencyOverRounds, roomcastStepsOfRound, spread, writePathUs, type EfficiencyRow, type StepFigures } from '../../bench/lib/report.mjs';
 import { runOrder } from '../../bench/scenarios/systems.mjs';
+import { parsePerfStat } from '../../bench/lib/syscall-count.mjs';
 
 function step(rateMsgPerS: number, serverCpuNsPerDelivery: number, loadCoreSaturated = false): StepFigures {
   return { rateMsgPerS, serverCpuNsPerDelivery, deliveredPerS: rateMsgPerS * 1000, framesPerS: 20_000, withinBounds: true, loadCoreSaturated };
@@ -36,13 +37,42 @@ describe('efficiency (bench report)', () => {
     expect(rows?.[0]).not.toHaveProperty('ratioToLimitSends');
     expect(efficiency({ targets: [{ target: 'roomcast', steps: [step(1000, 300)] }] })).toBeNull();
   });
+
+  it('carries each system\'s socket writes per delivery where they were counted, and null where not', () => {
+    const counted = (figures: StepFigures, writesPerDelivery: number): StepFigures =>
+      ({ ...figures, serverSyscalls: { writesPerS: 0, readsPerS: 0, pollsPerS: 0, writesPerDelivery } });
+    const rows = efficiency({
+      targets: [
+        { target: 'roomcast', steps: [counted(step(1000, 300), 0.06)] },
+        { target: 'limit', steps: [counted(step(1000, 200), 0.05)] },
+        { target: 'limit-sends', steps: [step(1000, 250)] },
+      ],
+    });
+    expect(rows?.[0]).toMatchObject({ roomcastWritesPerDelivery: 0.06, limitWritesPerDelivery: 0.05, limitSendsWritesPerDelivery: null });
+  });
+});
+
+describe('parsePerfStat (bench syscall counts)', () => {
+  it('sums the tracepoints into writes, reads and polls, skipping what perf could not count', () => {
+    const output = [
+      '20951,,syscalls:sys_enter_sendto,5001234,100.00,,',
+      '3,,syscalls:sys_enter_write,5001234,100.00,,',
+      '0,,syscalls:sys_enter_writev,5001234,100.00,,',
+      '1289,,syscalls:sys_enter_recvfrom,5001234,100.00,,',
+      '<not counted>,,syscalls:sys_enter_read,0,0.00,,',
+      '1766,,syscalls:sys_enter_epoll_pwait,5001234,100.00,,',
+      '',
+    ].join('\n');
+    expect(parsePerfStat(output)).toEqual({ writes: 20954, reads: 1289, polls: 1766 });
+    expect(parsePerfStat('perf: not found\n')).toBeNull();
+  });
 });
 
 describe('efficiency over rounds (bench report, --rounds)', () => {
   // Roomcast's and the limit peer's ns/delivery as the ratio says; the limit peer + sends' as its ratio says.
   function row(rateMsgPerS: number, ratio: number, ratioToLimitSends?: number, saturated = false): EfficiencyRow {
     const sends = ratioToLimitSends === undefined ? {} : { ratioToLimitSends, limitSendsNsPerDelivery: (100 * ratio) / ratioToLimitSends };
-    return { rateMsgPerS, roomcastNsPerDelivery: 100 * ratio, limitNsPerDelivery: 100, ratio, saturated, ...sends };
+    return { rateMsgPerS, roomcastNsPerDelivery: 100 * ratio, limitNsPerDelivery: 100, ratio, roomcastWritesPerDelivery: null, limitWritesPerDelivery: null, saturated, ...sends };
   }
 
   it('takes the median of an odd count, the mean of the middle two of an even one, and leaves nulls out', () => {
