@@ -22,7 +22,7 @@ const EVENTS = {
 let available;
 
 /** Whether `perf stat` can count the tracepoints here (checked once). */
-export function syscallCountingAvailable() {
+function syscallCountingAvailable() {
   available ??= spawnSync('perf', ['stat', '-x', ',', '-e', Object.keys(EVENTS).join(','), 'true'], { stdio: 'ignore' }).status === 0;
   return available;
 }
