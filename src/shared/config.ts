@@ -25,12 +25,13 @@ export const DEFAULT_JWT_MAX_LIFETIME_S = 7 * 24 * 3600;
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
 export const DEFAULT_BATCH_WINDOW_MS = 50;
 /**
- * A request's fixed cost (the wake-ups of NATS, the room service and Redis: ~0.6 ms of CPU in all) is
- * most of a message's write path at chat rates. A 10 ms window shares it among 2.5 times as many
- * messages as a 4 ms one did, and a message waits at most 10 ms, well inside a small room's 50 ms
- * batch window (bench/README.md, "Results of 2026-12-04, a Xeon VM").
+ * A request's fixed cost (the wake-ups of NATS, the room service and Redis, and the gateway's own) is
+ * most of a message's write path at chat rates. A 20 ms window shares it among twice as many
+ * messages as 10 ms did: in many small rooms the write path fell by 15–30 % and the gateway's CPU per
+ * message by 10–12 %, for p50 +6 ms under load; a message still waits at most 20 ms, inside a small
+ * room's 50 ms batch window (bench/README.md, "Latest results").
  */
-export const DEFAULT_SEND_BATCH_WINDOW_MS = 10;
+export const DEFAULT_SEND_BATCH_WINDOW_MS = 20;
 /**
  * 150 ms at 10,000 viewers: a latency p99 of about 210 ms there (the window, the send window and the
  * ~10,000 writes of a flush) with the gateway at about half its core (bench/README.md, "Results of
