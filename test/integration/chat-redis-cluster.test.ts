@@ -90,6 +90,10 @@ describe('on a Redis Cluster', () => {
         .send({ from: 'erin', to: 'dana', cid: 'lost-1', text: 'stored, then the service died', nowMs: Date.now(), rate: { ratePerSec: 10, burst: 10 } });
       if (stored.status !== 'stored') throw new Error(`expected stored, got ${stored.status}`);
       const mid = `p/${stored.message.conv}/${stored.message.cseq}`;
+      // Repair rounds run while a room service handles private messages (DeliveryRepair): anyone's
+      // private message starts a full pass, so this does not depend on the previous test's.
+      const gina = await connect('gina', 0);
+      await gina.request({ t: 'pm', to: 'hank', id: 'wake-1', text: 'any private message starts the repair rounds' }, 'sent');
       const pushed = await dana.next((f) => f.t === 'inbox' && (f.msgs as PrivateMessage[]).some((m) => m.mid === mid), 30_000);
       expect((pushed.msgs as PrivateMessage[])[0]).toMatchObject({ seq: 1, from: 'erin', text: 'stored, then the service died' });
       expect(((await dana.request({ t: 'sync', after: 0 }, 'synced')).msgs as PrivateMessage[]).map((m) => m.mid)).toEqual([mid]);
