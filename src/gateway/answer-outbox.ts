@@ -7,9 +7,9 @@
  * in its read handler does. A connection's frames keep their order.
  *
  * Not at the end of the event-loop turn: the room's batch of the same messages is published later
- * in the turn (setImmediate), and once a connection has topic frames pending, uWS.js 20.30 writes
- * them first and then every frame sent to it uncorked, one write each (seen with strace). Answers
- * written before that publish keep their one write.
+ * in the turn (setImmediate), and corked writes made after it were not coalesced in the gateway: uWS
+ * wrote the connection's pending topic frame, then each answer on its own (seen with strace on
+ * uWS.js 20.30). Answers written before that publish keep their one write.
  */
 import type { Conn } from './uws-server.js';
 
