@@ -28,8 +28,8 @@ export class AnswerOutbox {
     this.pending.set(conn, [data]);
   }
 
-  /** Writes what is held now. */
-  flush(): void {
+  /** Writes what is held (queued as a microtask by the first `send` after a flush). */
+  private flush(): void {
     const due = this.pending;
     if (due.size === 0) return;
     this.pending = new Map();
