@@ -12,13 +12,7 @@ const PAGE_BYTES = (() => {
   try { return Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim()) || 4096; } catch { return 4096; }
 })();
 
-/** User + system CPU time of a process, in microseconds (resolution: one clock tick). */
-export function cpuTimeUs(pid) {
-  const { userUs, systemUs } = cpuTimesUs(pid);
-  return userUs + systemUs;
-}
-
-/** User and system (kernel) CPU time of a process, apart, in microseconds. */
+/** User and system (kernel) CPU time of a process, apart, in microseconds (resolution: one clock tick). */
 export function cpuTimesUs(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name may hold spaces: fields are counted after its closing parenthesis.

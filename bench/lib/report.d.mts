@@ -7,6 +7,7 @@ export interface StepFigures {
   withinBounds: boolean;
   loadCoreSaturated: boolean;
   serverSyscalls?: { writesPerS: number; readsPerS: number; pollsPerS: number; writesPerDelivery: number | null };
+  serverKernelNsPerDelivery?: number | null;
 }
 export interface EfficiencyRow {
   rateMsgPerS: number;
@@ -16,8 +17,11 @@ export interface EfficiencyRow {
   limitSendsNsPerDelivery?: number | null;
   ratioToLimitSends?: number | null;
   limitSendsWritesPerDelivery?: number | null;
+  limitSendsKernelNsPerDelivery?: number | null;
   roomcastWritesPerDelivery: number | null;
   limitWritesPerDelivery: number | null;
+  roomcastKernelNsPerDelivery: number | null;
+  limitKernelNsPerDelivery: number | null;
   saturated: boolean;
 }
 export function efficiency(result: { targets: { target: string; steps: StepFigures[] }[] }): EfficiencyRow[] | null;

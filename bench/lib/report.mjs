@@ -53,7 +53,11 @@ export function efficiency(result) {
         limitSendsNsPerDelivery: withSends.serverCpuNsPerDelivery,
         ratioToLimitSends: ratio(step.serverCpuNsPerDelivery, withSends.serverCpuNsPerDelivery),
         limitSendsWritesPerDelivery: withSends.serverSyscalls?.writesPerDelivery ?? null,
+        limitSendsKernelNsPerDelivery: withSends.serverKernelNsPerDelivery ?? null,
       } : {}),
+      // The kernel's share of each (socket writes and reads, wake-ups): what the process's own work is not.
+      roomcastKernelNsPerDelivery: step.serverKernelNsPerDelivery ?? null,
+      limitKernelNsPerDelivery: peer?.serverKernelNsPerDelivery ?? null,
       // Socket writes per delivery (perf stat; null without it): a cost that does not move with the machine.
       roomcastWritesPerDelivery: step.serverSyscalls?.writesPerDelivery ?? null,
       limitWritesPerDelivery: peer?.serverSyscalls?.writesPerDelivery ?? null,
@@ -323,14 +327,16 @@ function markdownFor(result) {
     const replayed = result.targets?.find((target) => target.target === 'limit')?.frameIdentity?.identical;
     const sendsColumns = result.efficiency.some((row) => row.limitSendsNsPerDelivery !== undefined);
     const writesColumn = result.efficiency.some((row) => row.roomcastWritesPerDelivery != null);
+    const kernelColumn = result.efficiency.some((row) => row.roomcastKernelNsPerDelivery != null);
     lines.push(`Efficiency: Roomcast's gateway CPU per delivery over the limit peer's (bare uWS.js publishing ${replayed ? 'Roomcast\'s own frames of that step, byte for byte, at the times they reached Roomcast\'s viewers' : 'batches like Roomcast\'s at that step: its batch window, message size and messages per frame'}, to the same viewers):`, '',
-      `| msg/s | Roomcast ns/delivery | limit peer ns/delivery | ratio |${sendsColumns ? ' limit peer + sends ns/delivery | ratio to it |' : ''}${writesColumn ? ` socket writes/delivery (Roomcast / limit${sendsColumns ? ' / + sends' : ''}) |` : ''} msgs/frame (Roomcast / limit) | limit window ms | note |`,
-      `|---:|---:|---:|---:|${sendsColumns ? '---:|---:|' : ''}${writesColumn ? '---:|' : ''}---:|---:|---|`);
+      `| msg/s | Roomcast ns/delivery | limit peer ns/delivery | ratio |${sendsColumns ? ' limit peer + sends ns/delivery | ratio to it |' : ''}${writesColumn ? ` socket writes/delivery (Roomcast / limit${sendsColumns ? ' / + sends' : ''}) |` : ''}${kernelColumn ? ` of the ns/delivery, in the kernel (Roomcast / limit${sendsColumns ? ' / + sends' : ''}) |` : ''} msgs/frame (Roomcast / limit) | limit window ms | note |`,
+      `|---:|---:|---:|---:|${sendsColumns ? '---:|---:|' : ''}${writesColumn ? '---:|' : ''}${kernelColumn ? '---:|' : ''}---:|---:|---|`);
     const writes = (perDelivery) => perDelivery?.toFixed(3) ?? '–';
     for (const row of result.efficiency) {
       lines.push(`| ${row.rateMsgPerS} | ${row.roomcastNsPerDelivery ?? '–'} | ${row.limitNsPerDelivery} | ${fmtRatio(row.ratio)} |` +
         `${sendsColumns ? ` ${row.limitSendsNsPerDelivery ?? '–'} | ${fmtRatio(row.ratioToLimitSends)} |` : ''}` +
         `${writesColumn ? ` ${writes(row.roomcastWritesPerDelivery)} / ${writes(row.limitWritesPerDelivery)}${sendsColumns ? ` / ${writes(row.limitSendsWritesPerDelivery)}` : ''} |` : ''}` +
+        `${kernelColumn ? ` ${row.roomcastKernelNsPerDelivery ?? '–'} / ${row.limitKernelNsPerDelivery ?? '–'}${sendsColumns ? ` / ${row.limitSendsKernelNsPerDelivery ?? '–'}` : ''} |` : ''}` +
         ` ${row.roomcastMsgsPerFrame?.toFixed(1) ?? '–'} / ${row.limitMsgsPerFrame?.toFixed(1) ?? '–'} | ${row.limitWindowMs?.toFixed(1) ?? '–'} | ${[row.roomcastWithinBounds ? '' : 'Roomcast out of bounds', row.saturated ? 'load core saturated' : ''].filter(Boolean).join('; ')} |`);
     }
     lines.push('');

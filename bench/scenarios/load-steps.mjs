@@ -12,7 +12,7 @@ import { nowUs } from '../lib/clock.mjs';
 import { merge, summarize } from '../lib/hdr-histogram.mjs';
 import { setupPhases, startFleet } from '../lib/load-fleet.mjs';
 import { overloadVerdict, sumAnswers } from '../lib/send-answers.mjs';
-import { coreTimes, cpuTimeUs, runQueueWaitUs, rssBytes, tcpSocketMemory } from '../lib/proc-stats.mjs';
+import { coreTimes, cpuTimesUs, runQueueWaitUs, rssBytes, tcpSocketMemory } from '../lib/proc-stats.mjs';
 import { countSyscalls } from '../lib/syscall-count.mjs';
 import { BENCH_SECRET, diffCounts, isLimitPeer, scrapeDrops } from '../lib/topology.mjs';
 
@@ -79,11 +79,19 @@ function cpuPerMessage(messages, cpuUsByProcess) {
   return { ...each, total: Math.round(Object.values(cpuUsByProcess).reduce((sum, us) => sum + us, 0) / messages) };
 }
 
-/** CPU time of several processes, in microseconds; processes that are gone count 0. */
+/** User and kernel CPU time of several processes, in microseconds; processes that are gone count 0. */
+function cpuTimesOf(pids) {
+  let userUs = 0; let systemUs = 0;
+  for (const pid of pids) {
+    try { const times = cpuTimesUs(pid); userUs += times.userUs; systemUs += times.systemUs; } catch { /* exited */ }
+  }
+  return { userUs, systemUs };
+}
+
+/** CPU time of several processes, in microseconds. */
 function cpuOf(pids) {
-  let total = 0;
-  for (const pid of pids) { try { total += cpuTimeUs(pid); } catch { /* exited */ } }
-  return total;
+  const { userUs, systemUs } = cpuTimesOf(pids);
+  return userUs + systemUs;
 }
 
 function sumCounts(items, field) {
@@ -170,7 +178,7 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
       ` delivered ${fmtRate(step.deliveredPerS)} (${(step.completeness * 100).toFixed(1)} % of sent arrived)` +
       ` p50 ${fmtMs(step.latency.p50Ms)} p99 ${fmtMs(step.latency.p99Ms)} max ${fmtMs(step.latency.maxMs)}` +
       `${step.storeLatency ? ` (stored: p50 ${fmtMs(step.storeLatency.p50Ms)} p99 ${fmtMs(step.storeLatency.p99Ms)})` : ''}` +
-      ` | server ${(step.serverCpuUtil * 100).toFixed(0)} % cpu, ${step.serverCpuNsPerDelivery ?? '-'} ns/delivery` +
+      ` | server ${(step.serverCpuUtil * 100).toFixed(0)} % cpu, ${step.serverCpuNsPerDelivery ?? '-'} ns/delivery (kernel ${step.serverKernelNsPerDelivery ?? '-'})` +
       (step.serverSyscalls ? `, ${step.serverSyscalls.writesPerDelivery?.toFixed(3) ?? '-'} writes/delivery` : '') +
       `${step.limitDrive ? ` (${step.limitDrive.frames === 'replay' ? 'Roomcast\'s frames replayed' : `window ${step.limitDrive.windowMs.toFixed(1)} ms`}: ${step.limitDrive.msgsPerFrame?.toFixed(1)} msgs/frame, Roomcast's ${step.limitDrive.roomcastMsgsPerFrame?.toFixed(1) ?? '–'})` : ''}` +
       `, waited ${(step.serverRunQueueWait * 100).toFixed(0)} % | load ${(step.loadCpuUtil * 100).toFixed(0)} % cpu, ${step.loadCpuNsPerFrame ?? '-'} ns/frame` +
@@ -348,7 +356,7 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const fromUs = nowUs();
   const toUs = fromUs + measureMs * 1000;
   await fleet.all('measure-start', { fromUs, toUs });
-  const serverCpuBefore = cpuOf(serverPids);
+  const serverTimesBefore = cpuTimesOf(serverPids);
   const waitPids = [...serverPids, ...fleet.pids];
   const waitBefore = waitPids.map(runQueueWaitUs);
   const helperCpuBefore = helperPids.map((pid) => cpuOf([pid]));
@@ -363,7 +371,9 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
   const ended = await fleet.all('measure-end', {});
   const elapsedUs = nowUs() - t0;
   const serverSyscalls = await serverSyscallCount.stop();
-  const serverCpuUs = cpuOf(serverPids) - serverCpuBefore;
+  const serverTimesAfter = cpuTimesOf(serverPids);
+  const serverKernelUs = serverTimesAfter.systemUs - serverTimesBefore.systemUs;
+  const serverCpuUs = serverTimesAfter.userUs - serverTimesBefore.userUs + serverKernelUs;
   const loadCpuUs = cpuOf(fleet.pids) - loadCpuBefore;
   const receiverCpuUs = cpuOf(fleet.receiverPids) - receiverCpuBefore;
   const senderCpuUs = cpuOf(fleet.senderPids) - senderCpuBefore;
@@ -425,6 +435,8 @@ async function runStep({ system, fleet, rate, recipients, joined, serverPids, he
      */
     cpuUsPerMessage: cpuPerMessage(delivered / recipients, { gateway: serverCpuUs, ...helperCpuByName }),
     serverCpuNsPerDelivery: delivered > 0 ? Math.round((serverCpuUs * 1000) / delivered) : null,
+    /** Of that, the kernel's (system time: socket writes and reads, wake-ups); the rest ran in the process. */
+    serverKernelNsPerDelivery: delivered > 0 ? Math.round((serverKernelUs * 1000) / delivered) : null,
     // The server's socket writes, reads and epoll waits in the window (perf stat; left out without it).
     ...(serverSyscalls ? { serverSyscalls: syscallRates(serverSyscalls, seconds, delivered) } : {}),
     helperCpuUtil: helperCpuUs / elapsedUs,

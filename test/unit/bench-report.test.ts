@@ -50,6 +50,17 @@ describe('efficiency (bench report)', () => {
     });
     expect(rows?.[0]).toMatchObject({ roomcastWritesPerDelivery: 0.06, limitWritesPerDelivery: 0.05, limitSendsWritesPerDelivery: null });
   });
+
+  it('carries the kernel\'s share of each system\'s ns/delivery, and null where a step has none', () => {
+    const rows = efficiency({
+      targets: [
+        { target: 'roomcast', steps: [{ ...step(1000, 300), serverKernelNsPerDelivery: 240 }] },
+        { target: 'limit', steps: [{ ...step(1000, 200), serverKernelNsPerDelivery: 180 }] },
+        { target: 'limit-sends', steps: [step(1000, 250)] },
+      ],
+    });
+    expect(rows?.[0]).toMatchObject({ roomcastKernelNsPerDelivery: 240, limitKernelNsPerDelivery: 180, limitSendsKernelNsPerDelivery: null });
+  });
 });
 
 describe('parsePerfStat (bench syscall counts)', () => {
@@ -72,7 +83,7 @@ describe('efficiency over rounds (bench report, --rounds)', () => {
   // Roomcast's and the limit peer's ns/delivery as the ratio says; the limit peer + sends' as its ratio says.
   function row(rateMsgPerS: number, ratio: number, ratioToLimitSends?: number, saturated = false): EfficiencyRow {
     const sends = ratioToLimitSends === undefined ? {} : { ratioToLimitSends, limitSendsNsPerDelivery: (100 * ratio) / ratioToLimitSends };
-    return { rateMsgPerS, roomcastNsPerDelivery: 100 * ratio, limitNsPerDelivery: 100, ratio, roomcastWritesPerDelivery: null, limitWritesPerDelivery: null, saturated, ...sends };
+    return { rateMsgPerS, roomcastNsPerDelivery: 100 * ratio, limitNsPerDelivery: 100, ratio, roomcastWritesPerDelivery: null, limitWritesPerDelivery: null, roomcastKernelNsPerDelivery: null, limitKernelNsPerDelivery: null, saturated, ...sends };
   }
 
   it('takes the median of an odd count, the mean of the middle two of an even one, and leaves nulls out', () => {
