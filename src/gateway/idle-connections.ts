@@ -1,6 +1,6 @@
 /**
  * Heartbeats and the idle timeout (docs/protocol.md 6.11). A connection from which nothing has come
- * for between half of `heartbeatMs` and `heartbeatMs` gets a WebSocket ping (every client library
+ * for between `heartbeatMs` and one and a half times it gets a WebSocket ping (every client library
  * answers it); one from which nothing has come for `idleTimeoutMs` gets `error idle_timeout` and
  * close 4008, so its client knows why. Each connection has its own point in that range: a crowd that
  * connected (or answered its pings) together is pinged over many passes, not in one burst of a socket
@@ -29,12 +29,16 @@ export interface IdleDeps {
 const SWEEPS_PER_HEARTBEAT = 4;
 /** and at most a second late, so that the spread pings go out in small groups. */
 const MAX_SWEEP_MS = 1000;
-/** Pings are spread over the last PING_SPREAD of the heartbeat. */
+/**
+ * Pings are spread over PING_SPREAD of a heartbeat after the first heartbeat of silence. A client that
+ * keeps its own heartbeat (the SDK, docs/protocol.md 6.11) is heard from before that and never pinged:
+ * keepalive costs a socket write per connection per silence, so it is not paid twice.
+ */
 const PING_SPREAD = 0.5;
 
-/** How long a connection may be silent before it is pinged: its own point in [heartbeatMs / 2, heartbeatMs). */
+/** How long a connection may be silent before it is pinged: its own point in [heartbeatMs, 1.5 × heartbeatMs). */
 export function pingDueMs(conn: Pick<Conn, 'id'>, heartbeatMs: number): number {
-  return Math.floor(heartbeatMs * (1 - PING_SPREAD * phaseOf(conn.id)));
+  return Math.floor(heartbeatMs * (1 + PING_SPREAD * phaseOf(conn.id)));
 }
 
 /** A number in [0, 1) fixed by the connection id (FNV-1a): consecutive ids land far apart. */
@@ -71,7 +75,7 @@ export class IdleConnections {
     const now = this.deps.clock.now();
     for (const conn of this.deps.connections()) {
       const silentMs = now - conn.lastHeardMs;
-      if (silentMs < heartbeatMs * (1 - PING_SPREAD) || conn.closed) continue;
+      if (silentMs < heartbeatMs || conn.closed) continue;
       if (silentMs >= idleTimeoutMs) {
         this.deps.close(conn, fail.idle_timeout(Math.round(silentMs / 1000)));
       } else if (this.pinged.get(conn) !== conn.lastHeardMs && silentMs >= pingDueMs(conn, heartbeatMs)) {

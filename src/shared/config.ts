@@ -274,7 +274,7 @@ export const SETTINGS = [
   setting('recentMessages', 'ROOMCAST_RECENT_MESSAGES', DEFAULT_RECENT_MESSAGES, integer(0, 1000), 'messages a join brings'),
   setting('historyLimit', 'ROOMCAST_HISTORY_LIMIT', DEFAULT_HISTORY_LIMIT, integer(10, 1_000_000), 'messages kept per room'),
   setting('historyPageMax', 'ROOMCAST_HISTORY_PAGE_MAX', DEFAULT_HISTORY_PAGE_MAX, integer(1, 10_000), 'largest history page'),
-  setting('idleTimeoutS', 'ROOMCAST_IDLE_TIMEOUT_S', DEFAULT_IDLE_TIMEOUT_S, integer(8, 960), 'silent connections are closed with `idle_timeout` (4008); pings go at half of it'),
+  setting('idleTimeoutS', 'ROOMCAST_IDLE_TIMEOUT_S', DEFAULT_IDLE_TIMEOUT_S, integer(8, 960), 'silent connections are closed with `idle_timeout` (4008); a silent connection is pinged between half and three quarters of it'),
   setting('viewerIntervalMs', 'ROOMCAST_VIEWER_INTERVAL_MS', DEFAULT_VIEWER_INTERVAL_MS, integer(100, 600_000), 'viewer counts are reported and pushed this often'),
   setting('reorderWindowMs', 'ROOMCAST_REORDER_WINDOW_MS', DEFAULT_REORDER_WINDOW_MS, integer(0, 10_000), 'wait for a missing seq before filling it from history'),
   setting('requestTimeoutMs', 'ROOMCAST_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, integer(100, 60_000), 'gateway → room service request timeout'),
