@@ -50,6 +50,9 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --rates LIST            offered message rates in msg/s, comma separated, ramped in order
   --step-s S              measured seconds per rate (default 5)
   --warmup-s S            seconds at each rate before measuring (default 2)
+  --settle-s S            hot-room, many-rooms, chat: seconds more at the first rate before its measurement
+                          (default 0), so that the steps measure the steady state: V8 optimizing the hot
+                          paths, the set-up's garbage collected and keepalive pings begun (bench/README.md)
   --p99-bound-ms MS       the ramp stops when p99 passes this (default 100)
   --overload-step         hot-room, many-rooms: after the ramp, one more step for Roomcast at 2× the highest
                           rate within bounds (2× the first rate if none), whatever its p99, with a PASS/FAIL
@@ -104,6 +107,7 @@ function parseOptions(argv) {
       rates: { type: 'string' },
       'step-s': { type: 'string', default: '5' },
       'warmup-s': { type: 'string', default: '2' },
+      'settle-s': { type: 'string', default: '0' },
       'p99-bound-ms': { type: 'string', default: '100' },
       'overload-step': { type: 'boolean', default: false },
       workers: { type: 'string', default: '3' },
@@ -165,6 +169,7 @@ function parseOptions(argv) {
     rates,
     stepS: int('step-s', undefined, 0.5),
     warmupS: int('warmup-s', undefined, 0),
+    settleS: int('settle-s', undefined, 0),
     p99BoundMs: int('p99-bound-ms', undefined, 1),
     overloadStep: values['overload-step'],
     workers: int('workers', undefined, 1),

@@ -172,7 +172,10 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
   const answered = system.protocol === 'roomcast' && mode === 'room' && !limitPeer;
   const stepAt = async (rate, index) => {
     const referenceStep = reference?.steps?.find((step) => step.rateMsgPerS === rate) ?? null;
-    const step = await runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode, referenceStep, driveRooms, replayStep: replaying ? index : undefined, answered });
+    // The first step runs longer before its window opens (--settle-s): a process that just started
+    // runs its JavaScript unoptimized for a while, and each limit peer settles as long as Roomcast did.
+    const warmupMs = (options.warmupS + (index === 0 ? options.settleS : 0)) * 1000;
+    const step = await runStep({ system, fleet, rate, warmupMs, recipients, joined, serverPids, helperPids, options, mode, referenceStep, driveRooms, replayStep: replaying ? index : undefined, answered });
     steps.push(step);
     progress(`  ${system.name.padEnd(10)} ${String(rate).padStart(6)} msg/s → offered ${fmtRate(step.offeredPerS)}` +
       ` delivered ${fmtRate(step.deliveredPerS)} (${(step.completeness * 100).toFixed(1)} % of sent arrived)` +
@@ -329,8 +332,7 @@ function checkFrameIdentity(name, roomcast, limit, progress) {
   return identity;
 }
 
-async function runStep({ system, fleet, rate, recipients, joined, serverPids, helperPids, options, mode, referenceStep = null, driveRooms = null, replayStep, answered = false }) {
-  const warmupMs = options.warmupS * 1000;
+async function runStep({ system, fleet, rate, warmupMs, recipients, joined, serverPids, helperPids, options, mode, referenceStep = null, driveRooms = null, replayStep, answered = false }) {
   const measureMs = options.stepS * 1000;
   const totalBefore = (await fleet.all('total', {})).reduce((sum, reply) => sum + reply.totalMessages, 0);
   // Scraped before the step starts: rendering /metrics costs the gateway CPU (prom-client lists
