@@ -50,6 +50,10 @@ Flags (defaults depend on the scenario; see bench/README.md):
   --rates LIST            offered message rates in msg/s, comma separated, ramped in order
   --step-s S              measured seconds per rate (default 5)
   --warmup-s S            seconds at each rate before measuring (default 2)
+  --load-poll-us US       hot-room, many-rooms, chat, native client: a viewer process waits at least US µs
+                          between two looks at its sockets (default 0: it wakes for every arrival), so that one
+                          wake-up takes an interval's frames, as a NIC coalesces interrupts; arrivals are seen
+                          up to US µs late (bench/README.md)
   --settle-s S            hot-room, many-rooms, chat: seconds more at the first rate before its measurement
                           (default 0), so that the steps measure the steady state: V8 optimizing the hot
                           paths, the set-up's garbage collected and keepalive pings begun (bench/README.md)
@@ -108,6 +112,7 @@ function parseOptions(argv) {
       'step-s': { type: 'string', default: '5' },
       'warmup-s': { type: 'string', default: '2' },
       'settle-s': { type: 'string', default: '0' },
+      'load-poll-us': { type: 'string', default: '0' },
       'p99-bound-ms': { type: 'string', default: '100' },
       'overload-step': { type: 'boolean', default: false },
       workers: { type: 'string', default: '3' },
@@ -170,6 +175,7 @@ function parseOptions(argv) {
     stepS: int('step-s', undefined, 0.5),
     warmupS: int('warmup-s', undefined, 0),
     settleS: int('settle-s', undefined, 0),
+    loadPollUs: int('load-poll-us', undefined, 0),
     p99BoundMs: int('p99-bound-ms', undefined, 1),
     overloadStep: values['overload-step'],
     workers: int('workers', undefined, 1),

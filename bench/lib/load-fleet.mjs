@@ -142,6 +142,8 @@ export async function startFleet(group, spec) {
         uidPrefix: spec.uidPrefix ?? (share.role === 'sender' ? 's' : 'v'),
         mode: spec.mode ?? 'room',
         ...(spec.group ? { group: spec.group } : {}),
+        // Viewers only: senders already wake when their sends are due (--load-poll-us).
+        ...(share.role !== 'sender' && spec.pollUs ? { pollUs: spec.pollUs } : {}),
       };
       if (native) {
         const handle = new NativeHandle(group, `native-${share.role}-${w}`, config, spec.cpu);

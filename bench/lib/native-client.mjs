@@ -81,6 +81,7 @@ export class NativeHandle {
       '--uid-prefix', config.uidPrefix, '--mode', config.mode, '--track-answers', config.trackAnswers ? '1' : '0',
       ...(config.group ? ['--group', config.group] : []),
       ...(socketio ? ['--socketio', '1'] : []),
+      ...(config.pollUs ? ['--poll-us', String(config.pollUs)] : []),
       // Several Socket.IO nodes: connection i goes to ports[i % n].
       ...(config.ports?.length > 1 ? ['--ports', config.ports.join(',')] : []),
     ];

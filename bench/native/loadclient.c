@@ -172,7 +172,8 @@ static struct {
   int socketio;           /* speak Socket.IO (engine.io v4) to the Socket.IO peer */
   uint16_t ports[MAX_PORTS]; /* --ports: connection i goes to ports[i % n_ports] (0: --port for all) */
   uint32_t n_ports;
-} cfg = { "127.0.0.1", 0, "/ws?token=", "roomcast.v1.msgpack", NULL, 0, 0, "hot", 1, 25000, 200, 0, "v", MODE_ROOM, 0, "", 0, { 0 }, 0 };
+  uint32_t poll_us;       /* --poll-us: a receiver waits at least this long between two epoll_waits (0: none) */
+} cfg = { "127.0.0.1", 0, "/ws?token=", "roomcast.v1.msgpack", NULL, 0, 0, "hot", 1, 25000, 200, 0, "v", MODE_ROOM, 0, "", 0, { 0 }, 0, 0 };
 
 static Conn *conns;
 static char **tokens;
@@ -864,14 +865,24 @@ static void send_due(void) {
 
 static int send_ticking(void) { return sched.active && sched.interval_us <= TICK_MAX_INTERVAL_US; }
 
-/* Sleeps until the next message is due (CLOCK_MONOTONIC, the clock of now_us). */
-static void sleep_until_due(void) {
-  double due = sched.start_us + sched.done * sched.interval_us;
-  if (due <= now_us()) return;
-  uint64_t ns = (uint64_t)(due * 1000);
+/* Sleeps until `at_us` (CLOCK_MONOTONIC, the clock of now_us). */
+static void sleep_until(double at_us) {
+  if (at_us <= now_us()) return;
+  uint64_t ns = (uint64_t)(at_us * 1000);
   struct timespec at = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR) {}
 }
+
+/* Sleeps until the next message is due. */
+static void sleep_until_due(void) { sleep_until(sched.start_us + sched.done * sched.interval_us); }
+
+/*
+ * --poll-us: a receiver that woke takes what its sockets have, then waits out the interval before it
+ * looks again, so that one wake-up serves the frames of the whole interval, as a remote client's NIC
+ * coalesces interrupts. Arrivals are then seen up to the interval late. Not while connecting or in a
+ * storm, where each socket's progress is timed.
+ */
+static int receiver_pacing(void) { return cfg.poll_us > 0 && !sched.active && !job.active; }
 
 /* ms until the next message is due (rounded up: never a busy loop), -1 when none is. */
 static int send_wait_ms(void) {
@@ -1737,6 +1748,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--group")) cfg.group = v;
     else if (!strcmp(k, "--track-answers")) cfg.track_answers = atoi(v);
     else if (!strcmp(k, "--socketio")) cfg.socketio = atoi(v);
+    else if (!strcmp(k, "--poll-us")) cfg.poll_us = strtoul(v, NULL, 10);
     else if (!strcmp(k, "--ports")) {
       for (char *s = argv[i + 1]; *s && cfg.n_ports < MAX_PORTS;) {
         char *e;
@@ -1789,8 +1801,10 @@ int main(int argc, char **argv) {
   out_flush();
 
   struct epoll_event events[MAX_EVENTS];
+  double woke_us = 0;
   for (;;) {
     int n;
+    if (receiver_pacing()) sleep_until(woke_us + cfg.poll_us);
     if (send_ticking()) {
       sleep_until_due();
       n = epoll_wait(ep, events, MAX_EVENTS, 0);
@@ -1801,6 +1815,7 @@ int main(int argc, char **argv) {
       if (send_ms >= 0 && (timeout < 0 || send_ms < timeout)) timeout = send_ms;
       n = epoll_wait(ep, events, MAX_EVENTS, timeout);
     }
+    if (cfg.poll_us) woke_us = now_us();
     ctr.wakeups++;
     for (int i = 0; i < n; i++) {
       uint32_t id = events[i].data.u32;

@@ -116,7 +116,7 @@ export async function runLoadSteps({ group, system, shares, rooms, recipientsPer
   for (const room of rooms) await system.createRoom(room);
 
   const fleet = await startFleet(group, {
-    target: system, secret: BENCH_SECRET, shares, sampleCount: options.sample, cpu: options.loadCpu, client: options.loadClient,
+    target: system, secret: BENCH_SECRET, shares, sampleCount: options.sample, cpu: options.loadCpu, client: options.loadClient, pollUs: options.loadPollUs,
     mode, ...(mode !== 'room' ? { uidPrefix: 'u' } : {}), ...(chatGroup ? { group: chatGroup } : {}), profileDir: options.loadProfileDir,
   });
   const limitPeer = typeof system.drive === 'function';
