@@ -165,12 +165,15 @@ export async function startFleet(group, spec) {
   }
 
   const all = (cmd, fields, filter = () => true) => Promise.all(workers.filter(filter).map((worker) => worker.request(cmd, fields)));
+  // Processes that only receive (not the senders; all of them in private chat, where every process does both).
+  const receivers = workers.some((worker) => worker.role !== 'sender') ? workers.filter((worker) => worker.role !== 'sender') : workers;
   return {
+    /** The load processes; `all` answers in this order. */
     workers,
     client: client.kind,
     clientNote: client.why,
-    /** Processes that only receive (not the senders; all of them in private chat, where every process does both). */
-    receiverPids: (workers.some((worker) => worker.role !== 'sender') ? workers.filter((worker) => worker.role !== 'sender') : workers).map((worker) => worker.child.pid),
+    receiverPids: receivers.map((worker) => worker.child.pid),
+    isReceiver: (worker) => receivers.includes(worker),
     /** Processes that send (in private chat all of them, which receive too). */
     senderPids: workers.filter((worker) => worker.role === 'sender').map((worker) => worker.child.pid),
     total,

@@ -456,7 +456,8 @@ async function runStep({ system, fleet, rate, warmupMs, recipients, joined, serv
     senderCpuNsPerSend: sendsInWindow > 0 ? Math.round((senderCpuUs * 1000) / sendsInWindow) : null,
     // The native client's syscalls behind each frame: recv calls, and epoll_wait returns (each a
     // sleep and a wake-up when the client keeps up). The kernel floor is one recv per frame.
-    ...nativeSyscalls(ended.filter((reply) => reply.reads !== undefined)),
+    // The receiving processes' own (a sender process wakes for every send it makes).
+    ...nativeSyscalls(ended.filter((reply, i) => reply.reads !== undefined && fleet.isReceiver(fleet.workers[i]))),
     /** Share of the window the load cores were busy (/proc/stat: every process on them, the machine's other users too). */
     loadCoreBusy,
     loadCoreSaturated: loadCoreBusy >= LOAD_CORE_BUSY_SATURATED || loadRunQueueWait >= LOAD_WAIT_SATURATED,
