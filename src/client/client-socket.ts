@@ -428,9 +428,11 @@ export class ClientSocket {
   // ---- heartbeat -----------------------------------------------------------------------------------
 
   /**
-   * Pings when either direction has been quiet for half of heartbeatMs, which keeps the server's idle
-   * timeout away, and drops a connection whose ping goes unanswered for heartbeatMs (a dead peer the
-   * TCP connection does not notice). Judging from the outstanding ping, not from the last frame, keeps
+   * Pings when nothing has been sent for three quarters of heartbeatMs, which keeps the server's idle
+   * timeout away and comes before the server's own ping (due after heartbeatMs of silence, so keepalive
+   * is not paid twice), or when nothing has arrived for half of it, to find a dead peer in a quiet
+   * room; and drops a connection whose ping goes unanswered for heartbeatMs (a dead peer the TCP
+   * connection does not notice). Judging from the outstanding ping, not from the last frame, keeps
    * throttled timers (background tabs) from mistaking a quiet room for a dead connection.
    */
   private startHeartbeat(heartbeatMs: number): void {
@@ -445,11 +447,10 @@ export class ClientSocket {
         if (now - this.pingSentAtMs >= heartbeatMs) this.abandon(socket, { code: CLOSE_ABNORMAL, reason: `no answer to a ping within ${heartbeatMs} ms` });
         return;
       }
-      const quietMs = heartbeatMs / 2;
-      if (now - this.lastSentAtMs >= quietMs || now - this.lastReceivedAtMs >= quietMs) {
+      if (now - this.lastSentAtMs >= heartbeatMs * 0.75 || now - this.lastReceivedAtMs >= heartbeatMs / 2) {
         if (this.transmit({ t: 'ping', ts: now })) this.pingSentAtMs = now;
       }
-    }, Math.max(MIN_HEARTBEAT_TICK_MS, heartbeatMs / 2));
+    }, Math.max(MIN_HEARTBEAT_TICK_MS, heartbeatMs / 4));
   }
 }
 

@@ -230,6 +230,27 @@ describe('RoomcastClient', () => {
     client.close();
   });
 
+  it('while frames keep arriving, pings only after three quarters of heartbeatMs without sending, before the server would', async () => {
+    const client = newClient();
+    const socket = await connected(client);
+    await joined(client, socket, 'r1', 1);
+    const pingTimes: number[] = [];
+    for (let second = 1; second <= 60; second++) {
+      await vi.advanceTimersByTimeAsync(1000);
+      socket.receive({ t: 'pong', ts: second });
+      const pings = socket.sent.filter((f) => f.t === 'ping').length;
+      if (pings > pingTimes.length) pingTimes.push(second);
+    }
+    // heartbeatMs 30 s: a ping once 22.5 s have passed without a send (the join went out just before
+    // the first second counted here), each before 30 s of silence: two in a minute, not four.
+    expect(pingTimes).toHaveLength(2);
+    expect(pingTimes[0]).toBeGreaterThanOrEqual(22);
+    expect(pingTimes[0]).toBeLessThan(30);
+    expect(pingTimes[1]! - pingTimes[0]!).toBeGreaterThanOrEqual(22);
+    expect(pingTimes[1]! - pingTimes[0]!).toBeLessThan(30);
+    client.close();
+  });
+
   it('rejoins after a transient failure, and gives a room up after a lasting one', async () => {
     const client = newClient();
     const socket = await connected(client);
