@@ -19,11 +19,14 @@ const EVENTS = {
   'syscalls:sys_enter_epoll_wait': 'polls',
 };
 
+/** `perf stat` counting every tracepoint above, comma-separated; the target (a command or `-p`) follows. */
+const PERF_STAT = ['stat', '-x', ',', '-e', Object.keys(EVENTS).join(',')];
+
 let available;
 
 /** Whether `perf stat` can count the tracepoints here (checked once). */
 function syscallCountingAvailable() {
-  available ??= spawnSync('perf', ['stat', '-x', ',', '-e', Object.keys(EVENTS).join(','), 'true'], { stdio: 'ignore' }).status === 0;
+  available ??= spawnSync('perf', [...PERF_STAT, 'true'], { stdio: 'ignore' }).status === 0;
   return available;
 }
 
@@ -33,7 +36,7 @@ function syscallCountingAvailable() {
  */
 export function countSyscalls(pids) {
   if (!syscallCountingAvailable() || pids.length === 0) return { stop: async () => null };
-  const perf = spawn('perf', ['stat', '-x', ',', '-e', Object.keys(EVENTS).join(','), '-p', pids.join(',')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const perf = spawn('perf', [...PERF_STAT, '-p', pids.join(',')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   perf.stderr.on('data', (chunk) => { output += chunk; });
   const exited = new Promise((resolve) => { perf.on('close', resolve); perf.on('error', () => resolve(null)); });

@@ -401,6 +401,10 @@ async function runStep({ system, fleet, rate, warmupMs, recipients, joined, serv
   const sentTotal = sent.reduce((sum, reply) => sum + reply.sent, 0);
   const delivered = ended.reduce((sum, reply) => sum + reply.messages, 0);
   const frames = ended.reduce((sum, reply) => sum + reply.frames, 0);
+  // The receiving processes' own replies (`all` answers in the fleet's order): a sender process also
+  // receives its room's frames, and wakes for every send it makes.
+  const receiverReplies = ended.filter((reply, i) => fleet.isReceiver(fleet.workers[i]));
+  const receiverFrames = receiverReplies.reduce((sum, reply) => sum + reply.frames, 0);
   // Sends written in the measured window (the counters restart at measure-start).
   const sendsInWindow = ended.reduce((sum, reply) => sum + reply.sent, 0);
   const loadCoreBusy = coreAfter.total > coreBefore.total ? (coreAfter.busy - coreBefore.busy) / (coreAfter.total - coreBefore.total) : 0;
@@ -449,15 +453,14 @@ async function runStep({ system, fleet, rate, warmupMs, recipients, joined, serv
     loadRunQueueWait,
     /** CPU of the load processes (/proc/<pid>/stat; senders included), as a share of one core. */
     loadCpuUtil: loadCpuUs / elapsedUs,
-    /** That CPU per frame the clients received; and the receiving processes' alone (no senders). */
+    /** That CPU per frame the clients received; and the receiving processes' alone per frame they received (no senders). */
     loadCpuNsPerFrame: frames > 0 ? Math.round((loadCpuUs * 1000) / frames) : null,
-    receiverCpuNsPerFrame: frames > 0 ? Math.round((receiverCpuUs * 1000) / frames) : null,
+    receiverCpuNsPerFrame: receiverFrames > 0 ? Math.round((receiverCpuUs * 1000) / receiverFrames) : null,
     /** The sending processes' CPU (their own room's or inbox's messages received included) per send in the window. */
     senderCpuNsPerSend: sendsInWindow > 0 ? Math.round((senderCpuUs * 1000) / sendsInWindow) : null,
     // The native client's syscalls behind each frame: recv calls, and epoll_wait returns (each a
     // sleep and a wake-up when the client keeps up). The kernel floor is one recv per frame.
-    // The receiving processes' own (a sender process wakes for every send it makes).
-    ...nativeSyscalls(ended.filter((reply, i) => reply.reads !== undefined && fleet.isReceiver(fleet.workers[i]))),
+    ...nativeSyscalls(receiverReplies.filter((reply) => reply.reads !== undefined)),
     /** Share of the window the load cores were busy (/proc/stat: every process on them, the machine's other users too). */
     loadCoreBusy,
     loadCoreSaturated: loadCoreBusy >= LOAD_CORE_BUSY_SATURATED || loadRunQueueWait >= LOAD_WAIT_SATURATED,
