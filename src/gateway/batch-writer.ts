@@ -172,7 +172,11 @@ export class BatchWriter {
     }
   }
 
-  private flushImmediate(): void {
+  /**
+   * Writes the rooms whose first message after a quiet window came in this turn. Runs as their
+   * setImmediate, or earlier in the same turn for whoever wants to write after them (AnswerOutbox).
+   */
+  flushImmediate(): void {
     const due = this.due;
     this.due = this.spare;
     for (const output of due) {

@@ -216,6 +216,11 @@ export class RoomFanout {
     state.sequencer.noteTail(lastSeq);
   }
 
+  /** Writes the rooms that are due at once in this turn (see BatchWriter.flushImmediate). */
+  flushImmediate(): void {
+    this.writer.flushImmediate();
+  }
+
   /** Writes the rooms whose window is over (every pending one with `all`). */
   flushDirty(all = false): void {
     this.writer.flushDue(all);

@@ -58,10 +58,12 @@ export interface SessionState {
 export class Sessions {
   /** Rooms with a join in flight, per connection: they count against the room limit. */
   private readonly joining = new CompactMultimap<Conn, RoomId>();
-  /** Answers that come back from the room service, written once per connection per reply. */
-  private readonly answers = new AnswerOutbox();
+  /** Answers that come back from the room service, written once per connection per turn, with its rooms' frames of the turn. */
+  private readonly answers: AnswerOutbox;
 
-  constructor(private readonly deps: SessionDeps) {}
+  constructor(private readonly deps: SessionDeps) {
+    this.answers = new AnswerOutbox(() => deps.fanout.flushImmediate());
+  }
 
   opened(conn: Conn): SessionState {
     this.deps.metrics.connectionOpened();
@@ -275,7 +277,7 @@ export class Sessions {
 
   /**
    * Sends a send's or chat frame's answer from the room service: such answers arrive together for a
-   * batch, so they are written once per connection per reply (AnswerOutbox).
+   * batch, so they are written once per connection per turn, with the rooms' frames (AnswerOutbox).
    */
   private answer(conn: Conn, frame: ServerFrame): void {
     this.answers.send(conn, encodeFrame(conn.format, frame));
