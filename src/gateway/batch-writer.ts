@@ -13,6 +13,10 @@
  * count of every room (after a flash crowd, or in a busy fleet every interval) then never stalls the
  * messages behind tens of thousands of writes at once.
  *
+ * The room service's answers (a send's `ack`) are written at the end of the turn, after the rooms due
+ * then: a room's batch carries one waiting sender's answers in that sender's write (AnswerOutbox), so a
+ * chat message in a quiet room costs its sender one write, not two.
+ *
  * Most rooms are small and quiet, so the work per message outside uWS's writes is kept to a few
  * steps: the writer counts each topic's subscribers itself (no call into uWS per flush), a format or
  * tier nobody uses is neither encoded nor written, the rooms due at once share one setImmediate, and
@@ -23,6 +27,7 @@ import { encodeJson, encodeMsgpack } from '../shared/codec/codec.js';
 import type { GatewayMetrics } from '../shared/metrics.js';
 import { PRIORITY_LOW } from '../shared/protocol/frames.js';
 import type { MessagesFrame, RoomId, RoomMessage, ServerFrame, ViewersFrame, WireFormat } from '../shared/protocol/frames.js';
+import { AnswerOutbox } from './answer-outbox.js';
 import type { RoomCounters } from './room-stats.js';
 import type { Conn, Publisher } from './uws-server.js';
 
@@ -97,6 +102,8 @@ export class RoomOutput {
 }
 
 export class BatchWriter {
+  /** Room service answers, written after the turn's rooms; a batch carries one sender's along (publishTo). */
+  readonly answers = new AnswerOutbox(() => this.flushImmediate());
   /** Rooms with a pending batch. */
   private readonly dirty = new Set<RoomOutput>();
   /** Rooms with a viewer count to write and no batch to carry it, in the order they got it. */
@@ -172,11 +179,8 @@ export class BatchWriter {
     }
   }
 
-  /**
-   * Writes the rooms whose first message after a quiet window came in this turn. Runs as their
-   * setImmediate, or earlier in the same turn for whoever wants to write after them (AnswerOutbox).
-   */
-  flushImmediate(): void {
+  /** Writes the rooms whose first message after a quiet window came in this turn (their setImmediate, or the answers'). */
+  private flushImmediate(): void {
     const due = this.due;
     this.due = this.spare;
     for (const output of due) {
@@ -255,7 +259,7 @@ export class BatchWriter {
   private publishBatch(output: RoomOutput, msgs: RoomMessage[]): void {
     const { room, subscribers } = output;
     const frame: MessagesFrame = { t: 'messages', room, msgs };
-    this.deliveries += msgs.length * this.publishToTier(output, FULL, frame);
+    this.deliveries += msgs.length * this.publishToTier(output, FULL, frame, true);
     const degradedCount = subscribers[HIGH + MSGPACK]! + subscribers[HIGH + JSON_FORMAT]!;
     if (degradedCount === 0) return;
     const high = msgs.filter((message) => message.prio !== PRIORITY_LOW);
@@ -267,22 +271,37 @@ export class BatchWriter {
     if (high.length > 0) this.deliveries += high.length * this.publishToTier(output, HIGH, { t: 'messages', room, msgs: high });
   }
 
-  /** Encodes the frame for each wire format the tier's subscribers use, and writes it to them; returns how many they are. */
-  private publishToTier(output: RoomOutput, tier: typeof FULL | typeof HIGH, frame: ServerFrame): number {
+  /**
+   * Encodes the frame for each wire format the tier's subscribers use, and writes it to them; returns
+   * how many they are. `withAnswers`: the frame takes a waiting sender's answers along (publishTo).
+   */
+  private publishToTier(output: RoomOutput, tier: typeof FULL | typeof HIGH, frame: ServerFrame, withAnswers = false): number {
     const topics = tier === FULL ? output.topics.full : output.topics.high;
     const msgpackCount = output.subscribers[tier + MSGPACK]!;
     if (msgpackCount > 0) {
       const data = encodeMsgpack(frame);
-      this.deps.publisher.publish(topics.msgpack, data);
+      this.publishTo(output.room, topics.msgpack, 'msgpack', data, withAnswers);
       this.bytes += data.byteLength * msgpackCount;
     }
     const jsonCount = output.subscribers[tier + JSON_FORMAT]!;
     if (jsonCount > 0) {
       const data = encodeJson(frame);
-      this.deps.publisher.publish(topics.json, data);
+      this.publishTo(output.room, topics.json, 'json', data, withAnswers);
       this.bytes += Buffer.byteLength(data) * jsonCount;
     }
     return msgpackCount + jsonCount;
+  }
+
+  /**
+   * Publishes `data` on the topic. With answers, a connection on the topic that waits for answers about
+   * the room gets the frame written directly, its answers in the same write, and the rest by the
+   * topic: a pending topic frame cannot share a cork with other frames on uWS.js 20.30 (once its
+   * pub/sub drain has corked a socket, it uncorks whatever socket it drains into).
+   */
+  private publishTo(room: RoomId, topic: string, format: WireFormat, data: Uint8Array | string, withAnswers: boolean): void {
+    const sender = withAnswers ? this.answers.senderIn(room, format) : undefined;
+    if (sender?.publishToOthers(topic, data)) this.answers.writeWith(sender, data);
+    else this.deps.publisher.publish(topic, data);
   }
 }
 

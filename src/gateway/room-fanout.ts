@@ -216,9 +216,9 @@ export class RoomFanout {
     state.sequencer.noteTail(lastSeq);
   }
 
-  /** Writes the rooms that are due at once in this turn (see BatchWriter.flushImmediate). */
-  flushImmediate(): void {
-    this.writer.flushImmediate();
+  /** Writes a room service answer at the end of the turn, with the frame of `room` if that is written then (AnswerOutbox). */
+  answer(conn: Conn, data: Uint8Array | string, room?: RoomId): void {
+    this.writer.answers.send(conn, data, room);
   }
 
   /** Writes the rooms whose window is over (every pending one with `all`). */

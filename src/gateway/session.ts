@@ -21,7 +21,6 @@ import { CompactMultimap } from './compact-multimap.js';
 import type { RoomClient } from './room-client.js';
 import type { RoomAccess } from './room-access.js';
 import type { RoomFanout } from './room-fanout.js';
-import { AnswerOutbox } from './answer-outbox.js';
 import type { Conn } from './uws-server.js';
 
 export interface SessionSettings {
@@ -58,12 +57,7 @@ export interface SessionState {
 export class Sessions {
   /** Rooms with a join in flight, per connection: they count against the room limit. */
   private readonly joining = new CompactMultimap<Conn, RoomId>();
-  /** Answers that come back from the room service, written once per connection per turn, with its rooms' frames of the turn. */
-  private readonly answers: AnswerOutbox;
-
-  constructor(private readonly deps: SessionDeps) {
-    this.answers = new AnswerOutbox(() => deps.fanout.flushImmediate());
-  }
+  constructor(private readonly deps: SessionDeps) {}
 
   opened(conn: Conn): SessionState {
     this.deps.metrics.connectionOpened();
@@ -220,9 +214,9 @@ export class Sessions {
     }
     try {
       const reply = await this.deps.roomClient.send(callerOf(conn.identity), frame.room, frame.id, frame.text, frame.kind ?? 'chat');
-      this.answer(conn, { t: 'ack', id: frame.id, room: frame.room, seq: reply.seq });
+      this.answer(conn, { t: 'ack', id: frame.id, room: frame.room, seq: reply.seq }, frame.room);
     } catch (error) {
-      this.answer(conn, this.errorFrame(conn, toRoomcastError(error), context));
+      this.answer(conn, this.errorFrame(conn, toRoomcastError(error), context), frame.room);
     }
   }
 
@@ -277,10 +271,11 @@ export class Sessions {
 
   /**
    * Sends a send's or chat frame's answer from the room service: such answers arrive together for a
-   * batch, so they are written once per connection per turn, with the rooms' frames (AnswerOutbox).
+   * batch, so they are written once per connection per turn, a send's with its room's frame when the
+   * room is written in that turn (AnswerOutbox).
    */
-  private answer(conn: Conn, frame: ServerFrame): void {
-    this.answers.send(conn, encodeFrame(conn.format, frame));
+  private answer(conn: Conn, frame: ServerFrame, room?: RoomId): void {
+    this.deps.fanout.answer(conn, encodeFrame(conn.format, frame), room);
   }
 
   private sendError(conn: Conn, error: RoomcastError, context: Partial<ErrorFrame> = {}): void {

@@ -56,6 +56,11 @@ export interface Conn {
   ping(): void;
   /** Runs `write` with the connection corked: what it sends goes out in one socket write. */
   cork(write: () => void): void;
+  /**
+   * Publishes `data` to every other subscriber of `topic`, in C++; false (and nothing published) when
+   * this connection is not on the topic.
+   */
+  publishToOthers(topic: string, data: Uint8Array | string): boolean;
 }
 
 export interface Publisher {
@@ -192,6 +197,12 @@ class UwsConn<S extends object> implements Conn {
 
   cork(write: () => void): void {
     if (!this.closed) this.ws.cork(write);
+  }
+
+  publishToOthers(topic: string, data: Uint8Array | string): boolean {
+    if (this.closed || !this.ws.isSubscribed(topic)) return false;
+    this.ws.publish(topic, data, typeof data !== 'string');
+    return true;
   }
 }
 

@@ -14,16 +14,17 @@ export function decodeWire(data: Uint8Array | string): ServerFrame {
   return (typeof data === 'string' ? decodeJson(data) : decodeMsgpack(data)) as ServerFrame;
 }
 
-export interface Write { topic: string; data: Uint8Array | string; frame: ServerFrame }
+/** A publish: to the topic's subscribers, but `except` when a connection published it (Conn.publishToOthers). */
+export interface Write { topic: string; data: Uint8Array | string; frame: ServerFrame; except?: string }
 
 export class RecordingPublisher implements Publisher {
   readonly writes: Write[] = [];
   readonly subscribed = new Map<string, Set<FakeConn>>();
 
-  publish(topic: string, data: Uint8Array | string): void {
+  publish(topic: string, data: Uint8Array | string, except?: FakeConn): void {
     const frame = decodeWire(data);
-    this.writes.push({ topic, data, frame });
-    for (const conn of this.subscribed.get(topic) ?? []) conn.received.push(frame);
+    this.writes.push({ topic, data, frame, ...(except ? { except: except.id } : {}) });
+    for (const conn of this.subscribed.get(topic) ?? []) if (conn !== except) conn.received.push(frame);
   }
 }
 
@@ -59,6 +60,12 @@ export class FakeConn implements Conn {
 
   end(): void { this.closed = true; }
   ping(): void {}
+
+  publishToOthers(topic: string, data: Uint8Array | string): boolean {
+    if (!this.publisher.subscribed.get(topic)?.has(this)) return false;
+    this.publisher.publish(topic, data, this);
+    return true;
+  }
 
   /** Writes made corked, each as the frames it held. */
   readonly corked: ServerFrame[][] = [];

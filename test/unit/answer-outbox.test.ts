@@ -1,7 +1,8 @@
 /**
  * The answer outbox: a connection's answers of one turn go out corked, in order, at the end of the
- * turn's I/O callbacks, after the rooms due in that turn are published, so that uWS writes a sender's
- * room frame and its `ack` together (one socket write, checked with strace; here the order and the cork).
+ * turn's I/O callbacks, after the rooms due in that turn are written; a room's batch takes along the
+ * answers of one sender waiting on that room, so that its copy of the frame and its `ack` are one write
+ * (on the gateway, one sendto: bench/README.md).
  */
 import { describe, expect, it } from 'vitest';
 import { encodeFrame } from '../../src/shared/codec/codec.js';
@@ -15,20 +16,20 @@ import { FakeConn, message, RecordingPublisher } from '../helpers/fanout-fakes.j
 
 const afterMicrotasks = () => Promise.resolve();
 const afterImmediates = () => new Promise<void>((resolve) => setImmediate(resolve));
-const ack = (id: string, seq: number): ServerFrame => ({ t: 'ack', id, room: 'lobby', seq });
+const ack = (id: string, seq: number, room = 'lobby'): ServerFrame => ({ t: 'ack', id, room, seq });
+const kinds = (frames: ServerFrame[][]) => frames.map((write) => write.map((frame) => frame.t));
 
 describe('AnswerOutbox', () => {
   it("holds a connection's answers past the turn's microtasks and writes them in order, in one corked write", async () => {
     const outbox = new AnswerOutbox();
     const conn = new FakeConn(new RecordingPublisher(), 'c1');
-    for (const [id, seq] of [['a', 1], ['b', 2], ['c', 3]] as const) outbox.send(conn, encodeFrame(conn.format, ack(id, seq)));
+    for (const [id, seq] of [['a', 1], ['b', 2], ['c', 3]] as const) outbox.send(conn, encodeFrame(conn.format, ack(id, seq)), 'lobby');
 
     await afterMicrotasks();
     expect(conn.received).toEqual([]);
 
     await afterImmediates();
     expect(conn.corked).toEqual([[ack('a', 1), ack('b', 2), ack('c', 3)]]);
-    expect(conn.received).toEqual([ack('a', 1), ack('b', 2), ack('c', 3)]);
   });
 
   it('gives each connection its own corked write, a lone frame too, and starts afresh after each flush', async () => {
@@ -49,27 +50,82 @@ describe('AnswerOutbox', () => {
     expect(two.corked).toEqual([[ack('x', 7)], [ack('y', 8)]]);
     expect(one.received).toHaveLength(2);
   });
+});
 
-  it("publishes the rooms due in the turn first, so a sender's ack follows its room's frame", async () => {
+describe("a room's batch and its sender's answers", () => {
+  function setUp() {
     const publisher = new RecordingPublisher();
     const writer = new BatchWriter({
       publisher, clock: systemClock, metrics: new GatewayMetrics(new MetricsRegistry()),
       settings: { batchWindowMs: 50, windowMsPer1000Viewers: 0, batchMaxMessages: 100 },
     });
-    const output = writer.open('lobby', new RoomCounters(), { viewers: () => 2, flushed: () => undefined });
-    const sender = new FakeConn(publisher, 'sender');
-    const viewer = new FakeConn(publisher, 'viewer');
-    writer.subscribe(output, sender, false);
-    writer.subscribe(output, viewer, false);
-    const outbox = new AnswerOutbox(() => writer.flushImmediate());
+    const output = writer.open('lobby', new RoomCounters(), { viewers: () => 3, flushed: () => undefined });
+    const join = (id: string, options: { format?: 'msgpack' | 'json'; degraded?: boolean } = {}) => {
+      const conn = new FakeConn(publisher, id, options.format);
+      writer.subscribe(output, conn, options.degraded ?? false);
+      return conn;
+    };
+    const answer = (conn: FakeConn, frame: ServerFrame) => writer.answers.send(conn, encodeFrame(conn.format, frame), 'lobby');
+    return { publisher, writer, output, join, answer };
+  }
 
-    // The answer is queued before the message reaches the room: the room still goes first.
-    outbox.send(sender, encodeFrame(sender.format, ack('a', 1)));
+  it("writes the sender's copy of the frame and its ack in one corked write, everyone else's by the topic", async () => {
+    const { publisher, writer, output, join, answer } = setUp();
+    const sender = join('sender');
+    const viewer = join('viewer');
+    // The answer comes before the message reaches the room, as when the reply is read first.
+    answer(sender, ack('a', 1));
     writer.add(output, message(1));
     await afterImmediates();
 
-    expect(publisher.writes.map((write) => write.frame.t)).toEqual(['messages']);
+    expect(kinds(sender.corked)).toEqual([['messages', 'ack']]);
     expect(sender.received.map((frame) => frame.t)).toEqual(['messages', 'ack']);
     expect(viewer.received.map((frame) => frame.t)).toEqual(['messages']);
+    expect(publisher.writes.map((write) => [write.frame.t, write.except])).toEqual([['messages', 'sender']]);
+  });
+
+  it("takes along one sender per frame; another's answers follow in their own write", async () => {
+    const { writer, output, join, answer } = setUp();
+    const first = join('first');
+    const second = join('second');
+    answer(first, ack('a', 1));
+    answer(second, ack('b', 2));
+    writer.add(output, message(1));
+    writer.add(output, message(2));
+    await afterImmediates();
+
+    expect(kinds(first.corked)).toEqual([['messages', 'ack']]);
+    expect(kinds(second.corked)).toEqual([['ack']]);
+    expect(second.received.map((frame) => frame.t)).toEqual(['messages', 'ack']);
+  });
+
+  it('publishes to everyone when the waiting sender is not on the topic (degraded, another format, or an answer about another room)', async () => {
+    const { publisher, writer, output, join, answer } = setUp();
+    const degraded = join('degraded', { degraded: true });
+    const inJson = join('json', { format: 'json' });
+    const elsewhere = join('elsewhere');
+    answer(degraded, ack('a', 1));
+    writer.answers.send(elsewhere, encodeFrame(elsewhere.format, ack('c', 9, 'other')), 'other');
+    writer.add(output, message(1, 'gift'));
+    await afterImmediates();
+
+    expect(publisher.writes.every((write) => write.except === undefined)).toBe(true);
+    expect(kinds(degraded.corked)).toEqual([['ack']]);
+    expect(degraded.received.map((frame) => frame.t)).toEqual(['messages', 'ack']);
+    expect(inJson.received.map((frame) => frame.t)).toEqual(['messages']);
+    expect(kinds(elsewhere.corked)).toEqual([['ack']]);
+  });
+
+  it("writes a JSON sender's frame from the JSON topic with its ack", async () => {
+    const { publisher, writer, output, join, answer } = setUp();
+    const viewer = join('viewer');
+    const inJson = join('json', { format: 'json' });
+    answer(inJson, ack('b', 2));
+    writer.add(output, message(2));
+    await afterImmediates();
+
+    expect(kinds(inJson.corked)).toEqual([['messages', 'ack']]);
+    expect(viewer.received.map((frame) => frame.t)).toEqual(['messages']);
+    expect(publisher.writes.map((write) => [write.topic, write.except])).toEqual([['m/lobby', undefined], ['j/lobby', 'json']]);
   });
 });

@@ -21,7 +21,7 @@ function fakeConn(id: string): Conn & { sent: unknown[]; closed: boolean } {
     id, identity: { uid: `u-${id}`, role: 'viewer', device: 'web' }, format: 'msgpack', closed: false, lastHeardMs: 0, sent,
     send: (data) => { sent.push(decodeMsgpack(data as Uint8Array)); return 'sent'; },
     subscribe: () => undefined, unsubscribe: () => undefined, bufferedBytes: () => 0, end: () => undefined, ping: () => undefined,
-    cork: (write) => write(),
+    cork: (write) => write(), publishToOthers: () => false,
   };
 }
 

@@ -9,6 +9,7 @@ function fakeConn(id: string, lastHeardMs: number): Conn & { pings: number; last
     id, lastHeardMs, pings: 0, closed: false, format: 'msgpack', identity: { uid: id, role: 'viewer', device: 'web' },
     ping() { this.pings++; },
     send: () => 'sent', subscribe: () => undefined, unsubscribe: () => undefined, bufferedBytes: () => 0, cork: (write) => write(),
+    publishToOthers: () => false,
     end() { (this as { closed: boolean }).closed = true; },
   };
 }
