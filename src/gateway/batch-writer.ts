@@ -103,7 +103,7 @@ export class RoomOutput {
 
 export class BatchWriter {
   /** Room service answers, written after the turn's rooms; a batch carries one sender's along (publishTo). */
-  readonly answers = new AnswerOutbox(() => this.flushImmediate());
+  private readonly answers = new AnswerOutbox(() => this.flushImmediate());
   /** Rooms with a pending batch. */
   private readonly dirty = new Set<RoomOutput>();
   /** Rooms with a viewer count to write and no batch to carry it, in the order they got it. */
@@ -160,6 +160,11 @@ export class BatchWriter {
   moveTier(output: RoomOutput, conn: Conn, degraded: boolean): void {
     this.unsubscribe(output, conn, !degraded);
     this.subscribe(output, conn, degraded);
+  }
+
+  /** Writes a room service answer at the end of the turn, with the frame of `room` if that is written then (AnswerOutbox). */
+  answer(conn: Conn, data: Uint8Array | string, room?: RoomId): void {
+    this.answers.send(conn, data, room);
   }
 
   /** Queues a message of the room's stream (in seq order). */

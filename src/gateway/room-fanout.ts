@@ -216,9 +216,9 @@ export class RoomFanout {
     state.sequencer.noteTail(lastSeq);
   }
 
-  /** Writes a room service answer at the end of the turn, with the frame of `room` if that is written then (AnswerOutbox). */
+  /** Writes a room service answer at the end of the turn, with the frame of `room` if that is written then. */
   answer(conn: Conn, data: Uint8Array | string, room?: RoomId): void {
-    this.writer.answers.send(conn, data, room);
+    this.writer.answer(conn, data, room);
   }
 
   /** Writes the rooms whose window is over (every pending one with `all`). */

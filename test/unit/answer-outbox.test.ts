@@ -65,7 +65,7 @@ describe("a room's batch and its sender's answers", () => {
       writer.subscribe(output, conn, options.degraded ?? false);
       return conn;
     };
-    const answer = (conn: FakeConn, frame: ServerFrame) => writer.answers.send(conn, encodeFrame(conn.format, frame), 'lobby');
+    const answer = (conn: FakeConn, frame: ServerFrame) => writer.answer(conn, encodeFrame(conn.format, frame), 'lobby');
     return { publisher, writer, output, join, answer };
   }
 
@@ -105,7 +105,7 @@ describe("a room's batch and its sender's answers", () => {
     const inJson = join('json', { format: 'json' });
     const elsewhere = join('elsewhere');
     answer(degraded, ack('a', 1));
-    writer.answers.send(elsewhere, encodeFrame(elsewhere.format, ack('c', 9, 'other')), 'other');
+    writer.answer(elsewhere, encodeFrame(elsewhere.format, ack('c', 9, 'other')), 'other');
     writer.add(output, message(1, 'gift'));
     await afterImmediates();
 
