@@ -7,6 +7,10 @@
  * epoll; with --delay-acks 1, recv sends no ACK, to measure the ACK's share). Only the reading is timed, in process CPU time (getrusage: user + system), so a busy
  * machine inflates it less than wall time would.
  *
+ * With --writer-cpu C the frames are written by a child process pinned to core C while the reader
+ * waits, as a server on its own core writes them: the bytes and the sockets' state then reach the
+ * reader from the other core's cache, which a reader that wrote its own frames never pays.
+ *
  *   cc -O2 -o /tmp/recv-floor bench/native/recv-floor.c
  *   taskset -c 0 /tmp/recv-floor --sockets 2000 --frame-bytes 1200 --frames 1 --rounds 50
  *
@@ -14,6 +18,8 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -34,7 +40,7 @@ static double cpu_us(void) {
 static void die(const char *what) { perror(what); exit(2); }
 
 int main(int argc, char **argv) {
-  int sockets = 1000, frame_bytes = 1200, frames = 1, rounds = 50, plain = 0, no_quickack = 0;
+  int sockets = 1000, frame_bytes = 1200, frames = 1, rounds = 50, plain = 0, no_quickack = 0, writer_cpu = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--sockets")) sockets = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--frame-bytes")) frame_bytes = atoi(argv[i + 1]);
@@ -42,6 +48,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--rounds")) rounds = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--mode")) plain = !strcmp(argv[i + 1], "plain");
     else if (!strcmp(argv[i], "--delay-acks")) no_quickack = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--writer-cpu")) writer_cpu = atoi(argv[i + 1]);
     else { fprintf(stderr, "unknown flag %s\n", argv[i]); return 2; }
   }
   struct rlimit rl;
@@ -67,11 +74,41 @@ int main(int argc, char **argv) {
   char *frame = malloc(frame_bytes), *buf = malloc(1 << 20);
   memset(frame, 'x', frame_bytes);
   struct epoll_event events[1024];
+  /* --writer-cpu: a child on that core writes each round when told (a byte on `go`), then says so on `done`. */
+  int go[2] = { -1, -1 }, done[2] = { -1, -1 };
+  pid_t writer_pid = 0;
+  if (writer_cpu >= 0) {
+    if (pipe(go) || pipe(done)) die("pipe");
+    writer_pid = fork();
+    if (writer_pid < 0) die("fork");
+    if (writer_pid == 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(writer_cpu, &set);
+      if (sched_setaffinity(0, sizeof set, &set)) die("sched_setaffinity");
+      close(go[1]);
+      close(done[0]);
+      char token;
+      while (read(go[0], &token, 1) == 1) {
+        for (int i = 0; i < sockets; i++)
+          for (int k = 0; k < frames; k++) if (write(writer[i], frame, frame_bytes) != frame_bytes) die("write");
+        if (write(done[1], &token, 1) != 1) die("done");
+      }
+      _exit(0);
+    }
+    close(go[0]);
+    close(done[1]);
+  }
   double read_cpu = 0;
   uint64_t recvs = 0, waits = 0, bytes = 0;
   for (int r = 0; r < rounds; r++) {
-    for (int i = 0; i < sockets; i++)
-      for (int k = 0; k < frames; k++) if (write(writer[i], frame, frame_bytes) != frame_bytes) die("write");
+    if (writer_pid) {
+      char token = 'w';
+      if (write(go[1], &token, 1) != 1 || read(done[0], &token, 1) != 1) die("writer");
+    } else {
+      for (int i = 0; i < sockets; i++)
+        for (int k = 0; k < frames; k++) if (write(writer[i], frame, frame_bytes) != frame_bytes) die("write");
+    }
     /* --delay-acks 1: the reader's recv sends no ACK (TCP_QUICKACK 0, re-armed each round, untimed):
        the ACK's share of a recv, which the delayed-ACK timer then sends outside the timed reading. */
     if (no_quickack) { int zero = 0; for (int i = 0; i < sockets; i++) setsockopt(reader[i], IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero); }
@@ -99,9 +136,10 @@ int main(int argc, char **argv) {
     bytes += got;
     if (got != want) { fprintf(stderr, "round %d: read %llu of %llu bytes\n", r, (unsigned long long)got, (unsigned long long)want); return 1; }
   }
+  if (writer_pid) { close(go[1]); waitpid(writer_pid, NULL, 0); }
   uint64_t total_frames = (uint64_t)rounds * sockets * frames;
-  printf("{\"mode\":\"%s\",\"delayAcks\":%d,\"sockets\":%d,\"frameBytes\":%d,\"framesPerRecv\":%d,\"rounds\":%d,\"nsPerRecv\":%.0f,\"nsPerFrame\":%.0f,\"nsPerKiB\":%.0f,\"recvs\":%llu,\"epollWaits\":%llu}\n",
-         plain ? "plain" : "epoll", no_quickack, sockets, frame_bytes, frames, rounds, read_cpu * 1000 / recvs, read_cpu * 1000 / total_frames,
+  printf("{\"mode\":\"%s\",\"writerCpu\":%d,\"delayAcks\":%d,\"sockets\":%d,\"frameBytes\":%d,\"framesPerRecv\":%d,\"rounds\":%d,\"nsPerRecv\":%.0f,\"nsPerFrame\":%.0f,\"nsPerKiB\":%.0f,\"recvs\":%llu,\"epollWaits\":%llu}\n",
+         plain ? "plain" : "epoll", writer_cpu, no_quickack, sockets, frame_bytes, frames, rounds, read_cpu * 1000 / recvs, read_cpu * 1000 / total_frames,
          read_cpu * 1000 / (bytes / 1024.0), (unsigned long long)recvs, (unsigned long long)waits);
   return 0;
 }
