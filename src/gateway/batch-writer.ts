@@ -112,7 +112,11 @@ export class BatchWriter {
   private due: RoomOutput[] = [];
   private spare: RoomOutput[] = [];
   private readonly flushDueNow = () => this.flushImmediate();
+  /** The tick runs only while a room waits for it (a batch or a viewer count): an idle gateway sleeps. */
   private tickTimer: NodeJS.Timeout | null = null;
+  private running = false;
+  /** Ticks fall on whole windows since start, whether or not the tick ran in between. */
+  private startedAtMs = 0;
   /** What the batch being written delivered (messages × connections) and its bytes, without an object per publish. */
   private deliveries = 0;
   private bytes = 0;
@@ -120,17 +124,30 @@ export class BatchWriter {
   constructor(private readonly deps: BatchWriterDeps) {}
 
   start(): void {
-    this.tickTimer = setInterval(() => {
-      this.flushDue();
-      this.writeWaitingCounts();
-    }, this.deps.settings.batchWindowMs);
+    this.running = true;
+    this.startedAtMs = this.deps.clock.now();
   }
 
   /** Stops the tick and writes every pending batch. */
   stop(): void {
-    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.running = false;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
     this.flushDue(true);
+  }
+
+  private readonly tick = (): void => {
+    this.tickTimer = null;
+    this.flushDue();
+    this.writeWaitingCounts();
+    if (this.dirty.size > 0 || this.countsWaiting.size > 0) this.tickNext();
+  };
+
+  /** Arms the tick for the next whole window since start, unless it is armed. */
+  private tickNext(): void {
+    if (!this.running || this.tickTimer) return;
+    const windowMs = this.deps.settings.batchWindowMs;
+    this.tickTimer = setTimeout(this.tick, windowMs - ((this.deps.clock.now() - this.startedAtMs) % windowMs));
   }
 
   open(room: RoomId, counters: RoomCounters, hooks: RoomOutputHooks): RoomOutput {
@@ -182,6 +199,7 @@ export class BatchWriter {
       if (this.due.length === 0) setImmediate(this.flushDueNow);
       this.due.push(output);
     }
+    if (!output.flushScheduled) this.tickNext();
   }
 
   /** Writes the rooms whose first message after a quiet window came in this turn (their setImmediate, or the answers'). */
@@ -231,7 +249,10 @@ export class BatchWriter {
   /** The room's viewer count changed: written with its next batch, or in its turn (see the class comment). */
   setViewers(output: RoomOutput, frame: ViewersFrame): void {
     output.viewers = frame;
-    if (output.batch.length === 0) this.countsWaiting.add(output);
+    if (output.batch.length === 0) {
+      this.countsWaiting.add(output);
+      this.tickNext();
+    }
   }
 
   /** Writes the waiting viewer counts, oldest first, up to the tick's budget of connections. */

@@ -76,6 +76,24 @@ describe('the batch writer', () => {
     writer.stop();
   });
 
+  it('keeps no timer while no room waits for the tick, so that an idle gateway sleeps', async () => {
+    const { join, add, writer } = setUp();
+    const viewer = join('a');
+    expect(vi.getTimerCount()).toBe(0);
+    // A message after a quiet window goes at once: nothing waits for the tick.
+    add(message(1));
+    await vi.advanceTimersToNextTimerAsync();
+    expect(viewer.seqs()).toEqual([1]);
+    expect(vi.getTimerCount()).toBe(0);
+    // One within the window waits for the tick, which stops once it has written it.
+    add(message(2));
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(WINDOW_MS);
+    expect(viewer.seqs()).toEqual([1, 2]);
+    expect(vi.getTimerCount()).toBe(0);
+    writer.stop();
+  });
+
   it('waits longer in a room with many local viewers: 20 ms per 1,000 once that exceeds the window', async () => {
     const { join, add, writer } = setUp({ viewers: 5000 });
     const viewer = join('a');

@@ -99,7 +99,7 @@ export class NatsBus implements Bus {
           }
           // nats.js calls this inside its protocol parser: a throw must not reach it.
           try {
-            handler(new InboundMessage(message.subject, message.data, message.reply, this.outbound));
+            handler(new InboundMessage(message, this.outbound));
           } catch (thrown) {
             onError(thrown);
           }
@@ -266,15 +266,20 @@ class OutboundBatch {
  * published before it answered (a message routed before its send is acknowledged) reaches NATS first.
  */
 class InboundMessage implements BusMessage {
-  constructor(
-    readonly subject: string,
-    readonly data: Uint8Array,
-    private readonly reply: string | undefined,
-    private readonly outbound: OutboundBatch,
-  ) {}
+  readonly data: Uint8Array;
+
+  constructor(private readonly message: Msg, private readonly outbound: OutboundBatch) {
+    this.data = message.data;
+  }
+
+  /** Decoded only when asked: the room and delivery handlers never ask. */
+  get subject(): string {
+    return this.message.subject;
+  }
 
   respond(data: Uint8Array): void {
-    if (this.reply) this.outbound.add(this.reply, data);
+    const reply = this.message.reply;
+    if (reply) this.outbound.add(reply, data);
   }
 }
 
@@ -295,12 +300,11 @@ class RequestMux {
   private readonly pending = new Map<string, PendingRequest>();
   private readonly inbox = createInbox();
   private nextToken = 0;
-  private readonly sweeper: NodeJS.Timeout;
+  /** Runs only while requests wait: an idle process is not woken to sweep an empty map. */
+  private sweeper: NodeJS.Timeout | null = null;
   private subscribed = false;
 
-  constructor(private readonly nc: NatsConnection, private readonly outbound: OutboundBatch) {
-    this.sweeper = setInterval(() => this.failOverdue(), REQUEST_SWEEP_MS).unref();
-  }
+  constructor(private readonly nc: NatsConnection, private readonly outbound: OutboundBatch) {}
 
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     // Subscribed at the first request, not before: a role that never asks (the room service) has no
@@ -317,6 +321,7 @@ class RequestMux {
     return new Promise((resolve, reject) => {
       this.outbound.add(subject, data, reply);
       this.pending.set(reply, { subject, timeoutMs, deadline: Date.now() + timeoutMs, resolve, reject });
+      this.sweeper ??= setInterval(() => this.failOverdue(), REQUEST_SWEEP_MS).unref();
     });
   }
 
@@ -332,7 +337,7 @@ class RequestMux {
 
   /** Fails what is still waiting: the bus is closing. */
   close(): void {
-    clearInterval(this.sweeper);
+    this.stopSweeping();
     for (const [reply, request] of this.pending) {
       this.pending.delete(reply);
       request.reject(fail.unavailable('the bus is closed'));
@@ -358,6 +363,12 @@ class RequestMux {
       this.pending.delete(reply);
       request.reject(fail.timeout(`no reply on ${request.subject} within ${request.timeoutMs} ms`));
     }
+    if (this.pending.size === 0) this.stopSweeping();
+  }
+
+  private stopSweeping(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
   }
 }
 
