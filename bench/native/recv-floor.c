@@ -39,6 +39,12 @@ static double cpu_us(void) {
 
 static void die(const char *what) { perror(what); exit(2); }
 
+/* One round: K frames of B bytes to each writer socket, one write each. */
+static void write_round(const int *writer, int sockets, int frames, const char *frame, int frame_bytes) {
+  for (int i = 0; i < sockets; i++)
+    for (int k = 0; k < frames; k++) if (write(writer[i], frame, frame_bytes) != frame_bytes) die("write");
+}
+
 int main(int argc, char **argv) {
   int sockets = 1000, frame_bytes = 1200, frames = 1, rounds = 50, plain = 0, no_quickack = 0, writer_cpu = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -90,8 +96,7 @@ int main(int argc, char **argv) {
       close(done[0]);
       char token;
       while (read(go[0], &token, 1) == 1) {
-        for (int i = 0; i < sockets; i++)
-          for (int k = 0; k < frames; k++) if (write(writer[i], frame, frame_bytes) != frame_bytes) die("write");
+        write_round(writer, sockets, frames, frame, frame_bytes);
         if (write(done[1], &token, 1) != 1) die("done");
       }
       _exit(0);
@@ -106,8 +111,7 @@ int main(int argc, char **argv) {
       char token = 'w';
       if (write(go[1], &token, 1) != 1 || read(done[0], &token, 1) != 1) die("writer");
     } else {
-      for (int i = 0; i < sockets; i++)
-        for (int k = 0; k < frames; k++) if (write(writer[i], frame, frame_bytes) != frame_bytes) die("write");
+      write_round(writer, sockets, frames, frame, frame_bytes);
     }
     /* --delay-acks 1: the reader's recv sends no ACK (TCP_QUICKACK 0, re-armed each round, untimed):
        the ACK's share of a recv, which the delayed-ACK timer then sends outside the timed reading. */
